@@ -1,0 +1,170 @@
+"""`kestra-copilot` — the command line. Thin: parse arguments, call the library, print, exit.
+
+Exit codes: 0 success (flows valid), 1 the checked flow is invalid, 2 usage, I/O or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from . import __version__
+from .config import config_path, load_settings
+from .errors import CopilotError
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kestra-copilot",
+        description="Write, validate, review, deploy and test-run Kestra flows with an AI model.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    validate = commands.add_parser(
+        "validate",
+        help="check flow files against Kestra's schema and rules",
+        description="Check flow files the way Kestra's server would. Exit 0 valid, 1 invalid, 2 error.",
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE", help="flow YAML files ('-' reads stdin)")
+    validate.add_argument("--schema", metavar="PATH|URL", help="a Kestra flow JSON schema (default: bundled)")
+    validate.add_argument("--kestra-version", type=int, choices=(1, 2), help="target Kestra major version")
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+
+    diff = commands.add_parser("diff", help="compare two revisions of a flow")
+    diff.add_argument("old", metavar="OLD")
+    diff.add_argument("new", metavar="NEW")
+    diff.add_argument("--format", choices=("text", "json"), default="text")
+
+    schema = commands.add_parser("schema", help="print the flow JSON schema generated from the bundled catalog")
+    schema.add_argument("--kestra-version", type=int, choices=(1, 2), help="target Kestra major version")
+    schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+
+    config = commands.add_parser("config", help="show the settings (secrets masked) or the config file path")
+    config.add_argument("action", choices=("show", "path"), nargs="?", default="show")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    handler = {"validate": _validate, "diff": _diff, "schema": _schema, "config": _config}[args.command]
+    try:
+        return handler(args)
+    except CopilotError as exc:
+        print(f"kestra-copilot: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _read(name: str) -> str:
+    if name == "-":
+        return sys.stdin.read()
+    try:
+        return Path(name).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise CopilotError(f"Cannot read {name}: {exc.strerror or exc}.") from exc
+
+
+def _color(stream: TextIO) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ
+
+
+def _paint(text: str, code: str, on: bool) -> str:
+    return f"\033[{code}m{text}\033[0m" if on else text
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .flows import validate_flow
+    from .schema_store import load_schema
+
+    settings = load_settings()
+    version = args.kestra_version or settings.kestra_version
+    loaded = load_schema(args.schema, kestra_version=version, cache_dir=settings.cache_dir)
+    if loaded.note:
+        print(f"note: {loaded.note}", file=sys.stderr)
+    results = []
+    for name in args.files:
+        result = validate_flow(_read(name), loaded.schema, kestra_version=version)
+        results.append((name, result))
+    if args.format == "json":
+        payload = {
+            "schema": loaded.schema.source,
+            "kestra_version": version,
+            "results": [
+                {
+                    "file": name,
+                    "valid": result.valid,
+                    "diagnostics": [d.to_dict() for d in result.diagnostics],
+                }
+                for name, result in results
+            ],
+        }
+        print(json.dumps(payload, indent=2))
+    else:
+        color = _color(sys.stdout)
+        for name, result in results:
+            for diagnostic in result.diagnostics:
+                first, _, rest = diagnostic.format(name).partition("\n")
+                print(_paint(first, "31" if diagnostic.is_error else "33", color) + (f"\n{rest}" if rest else ""))
+            errors, warnings = len(result.errors), len(result.warnings)
+            verdict = "valid" if result.valid else "invalid"
+            counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+            print(_paint(f"{name}: {verdict} ({counts}) — {loaded.schema.source}", "1", color))
+    return EXIT_OK if all(result.valid for _, result in results) else EXIT_INVALID
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from .flows import diff_flows
+
+    result = diff_flows(_read(args.old), _read(args.new), old_label=args.old, new_label=args.new)
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+        return EXIT_OK
+    if not result.changed:
+        print("No changes.")
+        return EXIT_OK
+    summary = str(result.summary)
+    if summary:
+        print(summary)
+        print()
+    sys.stdout.write(result.unified)
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from .flows import bundled_schema
+
+    version = args.kestra_version or load_settings().kestra_version
+    text = json.dumps(bundled_schema(version).raw, indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    return EXIT_OK
+
+
+def _config(args: argparse.Namespace) -> int:
+    if args.action == "path":
+        print(config_path())
+        return EXIT_OK
+    for key, value in load_settings().redacted().items():
+        print(f"{key} = {value if value is not None else '(not set)'}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Settings, in one place: defaults < config file (TOML) < environment variables.
+
+The config file lives in the platform's config folder (`kestra-copilot config path` prints it), or
+where `KESTRA_COPILOT_CONFIG` points. Secrets are never printed: `Settings.redacted()` masks them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from .errors import ConfigError
+
+__all__ = ["SECRET_FIELDS", "Settings", "config_path", "load_settings", "mask"]
+
+APP_NAME = "kestra-copilot"
+SECRET_FIELDS = frozenset({"gemini_api_key", "kestra_password", "kestra_api_token"})
+
+# Environment variable → setting. The first variable set wins (GEMINI_API_KEY before GOOGLE_API_KEY).
+_ENV: dict[str, tuple[str, ...]] = {
+    "gemini_api_key": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "model": ("KESTRA_COPILOT_MODEL",),
+    "kestra_url": ("KESTRA_URL",),
+    "kestra_username": ("KESTRA_USERNAME",),
+    "kestra_password": ("KESTRA_PASSWORD",),
+    "kestra_api_token": ("KESTRA_API_TOKEN",),
+    "kestra_tenant": ("KESTRA_TENANT",),
+    "kestra_version": ("KESTRA_VERSION",),
+    "data_dir": ("KESTRA_COPILOT_DATA_DIR",),
+    "cache_dir": ("KESTRA_COPILOT_CACHE_DIR",),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    gemini_api_key: str | None = None
+    model: str = "gemini-2.5-flash"
+    kestra_url: str | None = None
+    kestra_username: str | None = None
+    kestra_password: str | None = None
+    kestra_api_token: str | None = None
+    kestra_tenant: str = "main"
+    # The Kestra major version flows are written and validated for (1 = 1.x, 2 = 2.x).
+    kestra_version: int = 1
+    data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
+    cache_dir: Path = field(default_factory=lambda: Path(platformdirs.user_cache_dir(APP_NAME)))
+    config_file: Path | None = None
+
+    def redacted(self) -> dict[str, Any]:
+        """All settings as plain values, secrets masked — safe to print or log."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS:
+                value = mask(value)
+            elif isinstance(value, Path):
+                value = str(value)
+            out[f.name] = value
+        return out
+
+
+def mask(value: str | None) -> str | None:
+    """`AIzaSyD…` → `AIza…(39 chars)`: enough to recognise which key it is, never enough to use it."""
+    if not value:
+        return None
+    return f"{value[:4]}…({len(value)} chars)" if len(value) >= 12 else "****"
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    explicit = environ.get("KESTRA_COPILOT_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def load_settings(environ: Mapping[str, str] | None = None, path: Path | None = None) -> Settings:
+    """Read the config file (if any) then the environment."""
+    environ = os.environ if environ is None else environ
+    path = path or config_path(environ)
+    values: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            values.update(_flatten(tomllib.loads(path.read_text(encoding="utf-8"))))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"The config file {path} is not valid TOML: {exc}", hint="Fix or delete it.") from exc
+    for name, variables in _ENV.items():
+        for variable in variables:
+            if environ.get(variable):
+                values[name] = environ[variable]
+                break
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"Unknown setting(s) in {path}: {', '.join(unknown)}.",
+            hint=f"Known settings: {', '.join(sorted(known - {'config_file'}))}.",
+        )
+    return replace(Settings(config_file=path if path.is_file() else None), **_coerce(values, path))
+
+
+def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
+    """`[kestra] url = …` → `kestra_url`; top-level keys stay as they are."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            for sub, sub_value in value.items():
+                out[f"{key}_{sub}".replace("-", "_")] = sub_value
+        else:
+            out[key.replace("-", "_")] = value
+    return out
+
+
+def _coerce(values: dict[str, Any], path: Path) -> dict[str, Any]:
+    out = dict(values)
+    if "kestra_version" in out:
+        raw = str(out["kestra_version"]).strip().lower().removesuffix(".x")
+        major = raw.split(".")[0]
+        if major not in ("1", "2"):
+            raise ConfigError(
+                f"kestra_version must be 1 or 2, not {out['kestra_version']!r}.",
+                hint="Set KESTRA_VERSION=1 or 2, or `[kestra] version = 2` in the config file.",
+            )
+        out["kestra_version"] = int(major)
+    for name in ("data_dir", "cache_dir"):
+        if name in out:
+            out[name] = Path(str(out[name])).expanduser()
+    for name in ("kestra_url",):
+        if out.get(name):
+            out[name] = str(out[name]).rstrip("/")
+    return out

@@ -1,0 +1,45 @@
+"""The flow toolkit: pure functions on Kestra flow text.
+
+extract_flow_yaml(reply)      the flow YAML in a model reply
+parse_flow(text)              data + the line/column of every key; refuses hostile YAML
+bundled_schema(version)       the flow JSON schema generated from the offline catalog
+validate_flow(text, schema)   diagnostics: schema, strict keys, types, semantic rules, lints
+diff_flows(old, new)          unified diff + a semantic summary of what changed
+"""
+
+from ._catalog import Catalog, ObjectDef, PropertySpec, TypeDef, load_catalog
+from ._diagnostics import Diagnostic, Severity, has_errors, sort_diagnostics
+from ._errors import FlowError, FlowSyntaxError, SchemaLoadError
+from ._lint import looks_like_secret_value
+from ._parse import ParsedFlow, Path, Position, format_path, parse_flow, parse_yaml
+from ._schema import FlowSchema, bundled_schema
+from ._schemagen import generate_flow_schema
+from ._validate import ValidationResult, validate_flow, validate_parsed
+
+__all__ = [
+    "Catalog",
+    "Diagnostic",
+    "FlowError",
+    "FlowSchema",
+    "FlowSyntaxError",
+    "ObjectDef",
+    "ParsedFlow",
+    "Path",
+    "Position",
+    "PropertySpec",
+    "SchemaLoadError",
+    "Severity",
+    "TypeDef",
+    "ValidationResult",
+    "bundled_schema",
+    "format_path",
+    "generate_flow_schema",
+    "has_errors",
+    "load_catalog",
+    "looks_like_secret_value",
+    "parse_flow",
+    "parse_yaml",
+    "sort_diagnostics",
+    "validate_flow",
+    "validate_parsed",
+]

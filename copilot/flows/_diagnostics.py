@@ -1,0 +1,63 @@
+"""Diagnostics: what the validator says about a flow, each pinned to a line."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+__all__ = ["Diagnostic", "Severity", "has_errors", "sort_diagnostics"]
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"  # Kestra would refuse the flow
+    WARNING = "warning"  # Kestra accepts it, but it is probably not what was meant
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One finding. `line`/`column` are 1-based; `path` is a JSONPath-like location (`tasks[2].sql`)."""
+
+    severity: Severity
+    code: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+    path: str = ""
+    hint: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["severity"] = self.severity.value
+        return data
+
+    def format(self, filename: str = "") -> str:
+        """`file:line:col: error[code] message (hint)` — the shape compilers and editors understand."""
+        where = ":".join(str(p) for p in (filename, self.line, self.column) if p not in ("", None))
+        text = f"{self.severity.value}[{self.code}] {self.message}"
+        if where:
+            text = f"{where}: {text}"
+        if self.hint:
+            text += f"\n    hint: {self.hint}"
+        return text
+
+
+_SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Order by line, then severity; drop exact duplicates (two checks finding the same thing)."""
+    unique = dict.fromkeys(diagnostics)
+    return sorted(
+        unique,
+        key=lambda d: (d.line if d.line is not None else 0, _SEVERITY_ORDER[d.severity], d.column or 0),
+    )
+
+
+def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
+    return any(d.is_error for d in diagnostics)

@@ -1,0 +1,189 @@
+"""A Kestra flow JSON schema, compiled once, with the lookups the validator needs.
+
+Schemas come from three places, all in Kestra's own format (draft-07, `anyOf` of task definitions
+discriminated by `type`): a connected server's `/api/v1/plugins/schemas/flow`, a file or URL the user
+gives, or the one generated from the bundled catalog. This module only turns a schema *dict* into a
+`FlowSchema`; reading files and URLs is done by `copilot.schema_store`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import regex
+from jsonschema import Draft7Validator
+from jsonschema.exceptions import ValidationError
+
+from ._catalog import Catalog, load_catalog
+from ._errors import SchemaLoadError
+from ._schemagen import generate_flow_schema
+
+try:  # the compiled validator; python-jsonschema stays the reference (and explains errors)
+    import jsonschema_rs
+except ImportError:  # pragma: no cover - jsonschema-rs is a declared dependency
+    jsonschema_rs = None
+
+__all__ = ["FlowSchema", "bundled_schema"]
+
+KESTRA_VERSIONS = (1, 2)
+
+
+@functools.lru_cache(maxsize=512)
+def _java_regex(pattern: str) -> regex.Pattern[str]:
+    return regex.compile(pattern)
+
+
+def _pattern_keyword(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    """`pattern` with Java regex syntax (`\\p{Ll}` …), which Python's `re` cannot compile."""
+    if validator.is_type(instance, "string") and not _java_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+KestraValidator = jsonschema.validators.extend(Draft7Validator, {"pattern": _pattern_keyword})
+
+_META_FORMATS = jsonschema.FormatChecker(formats=())
+
+
+@_META_FORMATS.checks("regex", raises=regex.error)
+def _is_java_regex(instance: object) -> bool:
+    return not isinstance(instance, str) or bool(_java_regex(instance))
+
+
+def _check_schema(schema: dict[str, Any]) -> None:
+    """Draft-07 meta-schema check, reading `pattern`s as Java regexes."""
+    meta = Draft7Validator(Draft7Validator.META_SCHEMA, format_checker=_META_FORMATS)
+    error = jsonschema.exceptions.best_match(meta.iter_errors(schema))
+    if error is not None:
+        raise jsonschema.SchemaError.create_from(error)
+
+
+class FlowSchema:
+    """A compiled flow schema plus an index of its discriminated definitions (type value → definition)."""
+
+    def __init__(
+        self,
+        schema: dict[str, Any],
+        *,
+        source: str,
+        kestra_version: int = 1,
+        catalog: Catalog | None = None,
+    ) -> None:
+        if not isinstance(schema, dict) or not isinstance(schema.get("definitions"), dict):
+            raise SchemaLoadError(
+                f"{source} is not a Kestra flow schema: it has no `definitions`.",
+                hint="Give the JSON that /api/v1/plugins/schemas/flow returns.",
+            )
+        self.raw = schema
+        self.source = source
+        self.kestra_version = kestra_version
+        # The catalog this schema was generated from, or None for a server's (or user's) schema.
+        self.catalog = catalog
+        self.definitions: dict[str, Any] = schema["definitions"]
+        try:
+            _check_schema(schema)
+            self._reference = KestraValidator(schema)
+        except jsonschema.SchemaError as exc:
+            raise SchemaLoadError(f"{source} is not a valid JSON schema: {exc.message}") from exc
+        self._fast = None
+        if jsonschema_rs is not None:
+            try:
+                self._fast = jsonschema_rs.Draft7Validator(schema, validate_formats=False)
+            except Exception:
+                self._fast = None
+        self.type_index = self._index_types()
+
+    @property
+    def is_bundled(self) -> bool:
+        return self.catalog is not None
+
+    # --- validation -------------------------------------------------------------------------------
+    def is_valid(self, instance: Any) -> bool:
+        if self._fast is not None:
+            return bool(self._fast.is_valid(instance))
+        return bool(self._reference.is_valid(instance))
+
+    def iter_errors(self, instance: Any, schema: dict[str, Any] | None = None) -> Iterator[ValidationError]:
+        validator = self._reference if schema is None else self._reference.evolve(schema=schema)
+        return validator.iter_errors(instance)
+
+    def reference_validator(self) -> Draft7Validator:
+        return self._reference
+
+    # --- schema navigation ------------------------------------------------------------------------
+    def resolve(self, schema: Any) -> Any:
+        """Follow `$ref`s to `#/definitions/…` until a concrete schema."""
+        seen = 0
+        while isinstance(schema, dict) and "$ref" in schema:
+            ref = schema["$ref"]
+            if not isinstance(ref, str) or not ref.startswith("#/definitions/"):
+                return {}
+            schema = self.definitions.get(ref[len("#/definitions/") :], {})
+            seen += 1
+            if seen > 64:
+                return {}
+        return schema
+
+    def flatten(self, schema: Any) -> list[dict[str, Any]]:
+        """The schema and everything it `allOf`s, with references resolved."""
+        out: list[dict[str, Any]] = []
+        stack = [schema]
+        while stack:
+            current = self.resolve(stack.pop())
+            if not isinstance(current, dict):
+                continue
+            out.append(current)
+            stack.extend(reversed(current.get("allOf", [])))
+        return out
+
+    def type_values(self, schema: Any) -> tuple[str, ...]:
+        """The `type:` values a discriminated definition accepts ("" tuple when it is not one)."""
+        consts: list[str] = []
+        enums: list[str] = []
+        for member in self.flatten(schema):
+            type_schema = self.resolve(member.get("properties", {}).get("type"))
+            if not isinstance(type_schema, dict):
+                continue
+            if isinstance(type_schema.get("const"), str):
+                consts.append(type_schema["const"])
+            elif isinstance(type_schema.get("enum"), list):
+                enums.extend(v for v in type_schema["enum"] if isinstance(v, str))
+        return tuple(consts) if consts else tuple(enums)
+
+    def _index_types(self) -> dict[str, str]:
+        """Type value → definition. A `const` wins over an `enum`: Kestra's `-1` input definitions list
+        every input type in an enum, while the `-2` wrapper that is really used pins one with `const`."""
+        by_const: dict[str, str] = {}
+        by_enum: dict[str, str] = {}
+        for name in self.definitions:
+            ref = {"$ref": f"#/definitions/{name}"}
+            values = self.type_values(ref)
+            target = by_const if self._has_type_const(ref) else by_enum
+            for value in values:
+                target.setdefault(value, name)
+        return {**by_enum, **by_const}
+
+    def _has_type_const(self, schema: Any) -> bool:
+        return any(
+            "const" in self.resolve(member.get("properties", {}).get("type", {})) for member in self.flatten(schema)
+        )
+
+    # --- construction -------------------------------------------------------------------------------
+    @classmethod
+    def from_catalog(cls, catalog: Catalog, kestra_version: int = 1) -> FlowSchema:
+        if kestra_version not in KESTRA_VERSIONS:
+            raise SchemaLoadError(f"Kestra version must be one of {KESTRA_VERSIONS}, not {kestra_version}.")
+        return cls(
+            generate_flow_schema(catalog, kestra_version),
+            source=f"bundled catalog (Kestra {kestra_version}.x)",
+            kestra_version=kestra_version,
+            catalog=catalog,
+        )
+
+
+@functools.cache
+def bundled_schema(kestra_version: int = 1) -> FlowSchema:
+    """The schema generated from the bundled catalog, compiled once per Kestra major version."""
+    return FlowSchema.from_catalog(load_catalog(), kestra_version)

@@ -1,0 +1,295 @@
+"""Walk a flow alongside its schema: pick each task's definition by `type`, flag unknown keys and types.
+
+Kestra's schema has no `additionalProperties: false`, so a JSON-schema check alone accepts invented
+properties — the most common model error, and one the server refuses ("Unrecognized field"). This
+walker reads the same `properties` the schema declares and reports every key that is not among them.
+It also decides which `anyOf` branch applies (by `type:` for tasks, triggers, inputs…), which is what
+lets the error translator report a bad task's real errors instead of "not valid under any schema".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._diagnostics import Diagnostic, Severity
+from ._parse import ParsedFlow, Path, format_path
+from ._schema import FlowSchema
+from ._versions import replacement_hint
+from ._where import describe_location, did_you_mean, element_kind, sentence
+
+__all__ = ["StructureReport", "check_structure"]
+
+
+@dataclass
+class StructureReport:
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    # Typed nodes whose definition is unknown: the JSON-schema pass cannot see below them, so the
+    # children that are themselves typed nodes are validated on their own: (path, value, schema).
+    detached: list[tuple[Path, Any, Any]] = field(default_factory=list)
+
+
+def check_structure(parsed: ParsedFlow, schema: FlowSchema, version: int) -> StructureReport:
+    walker = _Walker(parsed, schema, version)
+    walker.walk(parsed.data, {"$ref": schema.raw.get("$ref", "")} if "$ref" in schema.raw else schema.raw, ())
+    return walker.report
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "null"
+
+
+class _Walker:
+    def __init__(self, parsed: ParsedFlow, schema: FlowSchema, version: int) -> None:
+        self.parsed = parsed
+        self.schema = schema
+        self.version = version
+        self.report = StructureReport()
+
+    # --- diagnostics ------------------------------------------------------------------------------
+    def _add(self, severity: Severity, code: str, path: Path, message: str, hint: str | None = None) -> None:
+        pos = self.parsed.position(path)
+        self.report.diagnostics.append(
+            Diagnostic(
+                severity,
+                code,
+                message,
+                line=pos.line if pos else None,
+                column=pos.column if pos else None,
+                path=format_path(path),
+                hint=hint,
+            )
+        )
+
+    # --- walking ----------------------------------------------------------------------------------
+    def walk(self, value: Any, schema: Any, path: Path) -> None:
+        members = self.schema.flatten(schema)
+        resolved: list[dict[str, Any]] = []
+        for member in members:
+            branches = member.get("anyOf") or member.get("oneOf")
+            if member.get("not") == {} and isinstance(value, dict) and "type" in value:
+                branches = []  # an empty family (no such types in this version)
+                self._choose_by_type(value, [], path)
+                return
+            if branches:
+                chosen = self._choose(value, branches, path)
+                if chosen is None:
+                    return
+                resolved.extend(self.schema.flatten(chosen))
+            resolved.append(member)
+        if isinstance(value, dict):
+            self._walk_mapping(value, resolved, path)
+        elif isinstance(value, list):
+            items = next((m["items"] for m in resolved if isinstance(m.get("items"), dict)), None)
+            if items is not None:
+                for index, item in enumerate(value):
+                    self.walk(item, items, (*path, index))
+
+    def _walk_mapping(self, value: dict[str, Any], members: list[dict[str, Any]], path: Path) -> None:
+        properties: dict[str, list[Any]] = {}
+        additional: Any = None
+        declares_properties = False
+        open_object = False
+        for member in members:
+            if isinstance(member.get("properties"), dict) and member["properties"]:
+                declares_properties = True
+                for key, sub in member["properties"].items():
+                    properties.setdefault(key, []).append(sub)
+            extra = member.get("additionalProperties")
+            if isinstance(extra, dict):
+                additional = extra
+            elif extra is True or "patternProperties" in member:
+                open_object = True
+        deprecated_keys = {key for key, subs in properties.items() if any(self._is_deprecated(s) for s in subs)}
+        for key, child in value.items():
+            child_path = (*path, key)
+            if key in properties:
+                subs = properties[key]
+                self.walk(child, subs[0] if len(subs) == 1 else {"allOf": subs}, child_path)
+                if key in deprecated_keys:
+                    self._add(
+                        Severity.WARNING,
+                        "deprecated-property",
+                        child_path,
+                        f"{describe_location(self.parsed.data, child_path)} is deprecated.",
+                        "Kestra still accepts it; check the plugin docs for its replacement.",
+                    )
+            elif additional is not None:
+                self.walk(child, additional, child_path)
+            elif declares_properties and not open_object:
+                self._unknown_key(key, child_path, list(properties))
+
+    def _is_deprecated(self, schema: Any) -> bool:
+        return any(m.get("$deprecated") is True for m in self.schema.flatten(schema))
+
+    def _unknown_key(self, key: str, path: Path, known: list[str]) -> None:
+        owner = describe_location(self.parsed.data, path[:-1])
+        suggestion = did_you_mean(key, [k for k in known if k != "type"])
+        hint = (
+            f"Did you mean `{suggestion}`?" if suggestion else "Remove it; only the documented properties are allowed."
+        )
+        if suggestion is None and known:
+            shown = ", ".join(sorted(k for k in known if k not in ("id", "type"))[:12])
+            hint += f" Known properties: {shown}{'…' if len(known) > 14 else ''}."
+        version_hint = replacement_hint(key, self.version, context="property")
+        if version_hint:
+            hint = version_hint
+        self._add(
+            Severity.ERROR,
+            "unknown-property",
+            path,
+            f'Unknown property `{key}` in {owner}; Kestra refuses it: "Unrecognized field \\"{key}\\"".',
+            hint,
+        )
+
+    # --- anyOf ------------------------------------------------------------------------------------
+    def _choose(self, value: Any, branches: list[Any], path: Path) -> Any | None:
+        discriminated = [(branch, self.schema.type_values(branch)) for branch in branches]
+        if isinstance(value, dict) and any(values for _, values in discriminated):
+            return self._choose_by_type(value, discriminated, path)
+        kind = _json_type(value)
+        compatible = [b for b in branches if self._accepts_json_type(b, kind)]
+        if not compatible:
+            return None  # a type error; the JSON-schema pass words it
+        # Prefer a branch that describes the object (properties) over a bare "object".
+        if kind == "object":
+            compatible.sort(key=lambda b: not any("properties" in m for m in self.schema.flatten(b)))
+        return compatible[0]
+
+    def _accepts_json_type(self, schema: Any, kind: str) -> bool:
+        for member in self.schema.flatten(schema):
+            declared = member.get("type")
+            if declared is None:
+                if "properties" in member and kind != "object":
+                    return False
+                alternatives = member.get("anyOf") or member.get("oneOf") or []
+                if alternatives and not any(self._accepts_json_type(b, kind) for b in alternatives):
+                    return False
+                continue
+            allowed = set(declared) if isinstance(declared, list) else {declared}
+            if kind == "integer" and "number" in allowed:
+                continue
+            if kind not in allowed:
+                return False
+        return True
+
+    def _choose_by_type(
+        self, value: dict[str, Any], discriminated: list[tuple[Any, tuple[str, ...]]], path: Path
+    ) -> Any | None:
+        kind = element_kind(path) if path and isinstance(path[-1], int) else _kind_of_key(path)
+        type_name = value.get("type")
+        if type_name is None:
+            self._add(
+                Severity.ERROR,
+                "missing-type",
+                path,
+                f"{sentence(describe_location(self.parsed.data, path))} has no `type`.",
+                f"Every {kind} needs a `type:` naming its plugin class.",
+            )
+            return None
+        if not isinstance(type_name, str):
+            self._add(Severity.ERROR, "wrong-type", (*path, "type"), f"The `type` of {kind} must be a string.")
+            return None
+        for branch, values in discriminated:
+            if type_name in values:
+                definition = self.schema.flatten(branch)
+                if any(m.get("$deprecated") is True for m in definition):
+                    self._add(
+                        Severity.WARNING,
+                        "deprecated-type",
+                        (*path, "type"),
+                        f"`{type_name}` is deprecated.",
+                        replacement_hint(type_name, self.version) or "Check the plugin docs for its replacement.",
+                    )
+                return branch
+        self._unknown_type(type_name, value, [v for _, values in discriminated for v in values], kind, path)
+        return None
+
+    def _unknown_type(self, type_name: str, value: dict[str, Any], known: list[str], kind: str, path: Path) -> None:
+        type_path = (*path, "type")
+        where = describe_location(self.parsed.data, path)
+        catalog = self.schema.catalog
+        version_hint = replacement_hint(type_name, self.version)
+        other_family = self.schema.type_index.get(type_name)
+        catalog_type = catalog.lookup(type_name) if catalog is not None else None
+
+        if catalog_type is not None and not (catalog_type.exists_in(self.version) and type_name == catalog_type.name):
+            # Known to the catalog, but not under this name in this Kestra version.
+            if catalog_type.exists_in(self.version):
+                message = f"`{type_name}` is an old name of `{catalog_type.name}`; Kestra {self.version}.x refuses it."
+                hint = f"Use `type: {catalog_type.name}`."
+            else:
+                message = f"`{type_name}` does not exist in Kestra {self.version}.x ({where})."
+                hint = version_hint or f"It exists in Kestra {'2' if self.version == 1 else '1'}.x only."
+            self._add(Severity.ERROR, "unknown-type", type_path, message, hint)
+        elif other_family is not None:
+            self._add(
+                Severity.ERROR,
+                "wrong-kind",
+                type_path,
+                f"`{type_name}` cannot be used as a {kind} ({where}).",
+                f"Check where it belongs: a {kind} must have a {kind} type.",
+            )
+        elif catalog is None or catalog.covers_package_of(type_name) or version_hint:
+            suggestion = did_you_mean(type_name, known)
+            hint = version_hint or (f"Did you mean `{suggestion}`?" if suggestion else None)
+            source = "the server's plugins" if catalog is None else "Kestra"
+            self._add(
+                Severity.ERROR,
+                "unknown-type",
+                type_path,
+                f'Unknown {kind} type `{type_name}` ({where}); it is not among {source}: "Invalid type: {type_name}".',
+                hint,
+            )
+        else:
+            suggestion = did_you_mean(type_name, known)
+            self._add(
+                Severity.WARNING,
+                "type-not-in-catalog",
+                type_path,
+                f"`{type_name}` is not in the offline catalog; its properties were not checked.",
+                (f"Did you mean `{suggestion}`? " if suggestion else "")
+                + "Validate against a Kestra server (--server or --schema) for a full check.",
+            )
+        self._detach_children(value, path)
+
+    def _detach_children(self, value: dict[str, Any], path: Path) -> None:
+        """Below an unknown type, still check the typed children (its `tasks`, …) we do know."""
+        family = _family_schema(self.schema, "task")
+        if family is None:
+            return
+        for key, child in value.items():
+            if isinstance(child, list) and all(isinstance(i, dict) and "type" in i for i in child) and child:
+                for index, item in enumerate(child):
+                    item_path = (*path, key, index)
+                    self.report.detached.append((item_path, item, family))
+                    self.walk(item, family, item_path)
+
+
+def _kind_of_key(path: Path) -> str:
+    names = {"taskRunner": "task runner", "retry": "retry policy", "task": "task"}
+    return names.get(str(path[-1]), "object") if path else "object"
+
+
+def _family_schema(schema: FlowSchema, family: str) -> Any | None:
+    """The `anyOf` of every task definition, found where the flow's `tasks` items point."""
+    flow = schema.flatten({"$ref": schema.raw["$ref"]} if "$ref" in schema.raw else schema.raw)
+    for member in flow:
+        tasks = member.get("properties", {}).get("tasks")
+        if tasks is not None:
+            for sub in schema.flatten(tasks):
+                if isinstance(sub.get("items"), dict):
+                    return sub["items"]
+    return None

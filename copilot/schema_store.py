@@ -1,0 +1,90 @@
+"""Where flow schemas come from: a file, a URL (cached on disk), or the bundled catalog.
+
+A URL is typically a server's `/api/v1/plugins/schemas/flow` or Kestra's public copy. A successful fetch is
+cached; when the URL cannot be reached later, the cached copy is used and the caller is told so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from .flows import FlowSchema, SchemaLoadError, bundled_schema
+
+__all__ = ["LoadedSchema", "load_schema"]
+
+
+@dataclass(frozen=True)
+class LoadedSchema:
+    schema: FlowSchema
+    note: str | None = None  # e.g. "offline: using the copy cached on …"
+
+
+def load_schema(
+    spec: str | None,
+    *,
+    kestra_version: int = 1,
+    cache_dir: Path | None = None,
+    timeout: float = 30.0,
+    transport: httpx.BaseTransport | None = None,
+) -> LoadedSchema:
+    """`spec` is a path, an http(s) URL, or None for the bundled catalog."""
+    if not spec:
+        return LoadedSchema(bundled_schema(kestra_version))
+    if spec.startswith(("http://", "https://")):
+        return _from_url(spec, kestra_version, cache_dir, timeout, transport)
+    path = Path(spec).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SchemaLoadError(f"Cannot read the schema file {path}: {exc.strerror or exc}.") from exc
+    return LoadedSchema(_compile(text, str(path), kestra_version))
+
+
+def _compile(text: str, source: str, kestra_version: int) -> FlowSchema:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaLoadError(
+            f"{source} is not JSON ({exc.msg} at line {exc.lineno}).",
+            hint="Give the JSON that /api/v1/plugins/schemas/flow returns.",
+        ) from exc
+    return FlowSchema(raw, source=source, kestra_version=kestra_version)
+
+
+def _cache_file(cache_dir: Path, url: str) -> Path:
+    return cache_dir / "schemas" / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".json")
+
+
+def _from_url(
+    url: str,
+    kestra_version: int,
+    cache_dir: Path | None,
+    timeout: float,
+    transport: httpx.BaseTransport | None,
+) -> LoadedSchema:
+    cached = _cache_file(cache_dir, url) if cache_dir else None
+    try:
+        with httpx.Client(timeout=timeout, transport=transport, follow_redirects=True) as client:
+            response = client.get(url, headers={"Accept": "application/json"})
+            response.raise_for_status()
+            text = response.text
+    except httpx.HTTPError as exc:
+        if cached is not None and cached.is_file():
+            schema = _compile(cached.read_text(encoding="utf-8"), f"{url} (cached)", kestra_version)
+            return LoadedSchema(schema, note=f"Could not fetch {url} ({exc}); using the cached copy.")
+        raise SchemaLoadError(
+            f"Cannot fetch the schema from {url}: {exc}.",
+            hint="Check the URL and your connection, or drop --schema to use the bundled catalog.",
+        ) from exc
+    schema = _compile(text, url, kestra_version)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(cached)
+    return LoadedSchema(schema)

@@ -1,0 +1,46 @@
+from pathlib import Path
+
+import pytest
+
+from copilot.config import Settings, load_settings, mask
+from copilot.errors import ConfigError
+
+
+def test_environment_overrides_file(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('model = "gemini-2.5-pro"\n[kestra]\nurl = "http://file:8080/"\nversion = 2\n')
+    env = {"KESTRA_URL": "http://env:8080", "GOOGLE_API_KEY": "AIzaSyD-google-key-123456"}
+    settings = load_settings(env, config)
+    assert settings.kestra_url == "http://env:8080"
+    assert settings.model == "gemini-2.5-pro"
+    assert settings.kestra_version == 2
+    assert settings.gemini_api_key == "AIzaSyD-google-key-123456"
+    assert settings.config_file == config
+
+
+def test_gemini_key_wins_over_google_key(tmp_path: Path) -> None:
+    settings = load_settings({"GEMINI_API_KEY": "gem", "GOOGLE_API_KEY": "goo"}, tmp_path / "none.toml")
+    assert settings.gemini_api_key == "gem"
+
+
+def test_redacted_masks_every_secret() -> None:
+    settings = Settings(gemini_api_key="AIzaSyD-secret-value-0000", kestra_password="hunter2hunter2")
+    shown = settings.redacted()
+    assert "secret-value" not in str(shown) and "hunter2hunter2" not in str(shown)
+    assert shown["gemini_api_key"] == "AIza…(25 chars)"
+    assert mask("short") == "****" and mask(None) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("model = [", "not valid TOML"),
+        ("colour = 'red'\n", "Unknown setting"),
+        ("[kestra]\nversion = 3\n", "1 or 2"),
+    ],
+)
+def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, words: str) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=words):
+        load_settings({}, config)
