@@ -179,7 +179,7 @@ class _Translator:
                 return []  # unknown or missing type: the structure walker reports it
             return self._translate_all(by_branch[chosen])
         fitting = [i for i, branch in enumerate(branches) if not _fails_at_root(by_branch[i], ("type",))]
-        if len(fitting) == 1:
+        if len(fitting) == 1 and not _is_pebble_alternative(branches[fitting[0]]):
             return self._translate_all(by_branch[fitting[0]])
         real = [i for i in fitting if not _is_pebble_alternative(branches[i])]
         if len(real) == 1 and isinstance(instance, str) and _fails_at_root(by_branch[real[0]], ("enum", "const")):

@@ -9,6 +9,7 @@ lets the error translator report a bad task's real errors instead of "not valid 
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -253,8 +254,15 @@ class _Walker:
                 f'Unknown {kind} type `{type_name}` ({where}); it is not among {source}: "Invalid type: {type_name}".',
                 hint,
             )
+        elif _is_typo(type_name, suggestion := did_you_mean(type_name, known)):
+            self._add(
+                Severity.ERROR,
+                "unknown-type",
+                type_path,
+                f"Unknown {kind} type `{type_name}` ({where}): no plugin has this name.",
+                f"Did you mean `{suggestion}`?",
+            )
         else:
-            suggestion = did_you_mean(type_name, known)
             self._add(
                 Severity.WARNING,
                 "type-not-in-catalog",
@@ -276,6 +284,16 @@ class _Walker:
                     item_path = (*path, key, index)
                     self.report.detached.append((item_path, item, family))
                     self.walk(item, family, item_path)
+
+
+def _is_typo(name: str, suggestion: str | None) -> bool:
+    """One or two characters away from a known type: a misspelling, not a plugin we do not know."""
+    if suggestion is None:
+        return False
+    return difflib.SequenceMatcher(None, name, suggestion).ratio() >= 0.95 or (
+        name.rsplit(".", 1)[0] == suggestion.rsplit(".", 1)[0]
+        and difflib.SequenceMatcher(None, name.rsplit(".", 1)[1], suggestion.rsplit(".", 1)[1]).ratio() >= 0.8
+    )
 
 
 def _kind_of_key(path: Path) -> str:
