@@ -162,7 +162,7 @@ def test_empty_tasks_and_bad_ids(schema: FlowSchema) -> None:
 
 def test_version_2_refuses_removed_types_and_aliases(catalog: Catalog) -> None:
     v2 = FlowSchema.from_catalog(catalog, 2)
-    foreach = "id: a\nnamespace: b\ntasks:\n  - id: each\n    type: io.kestra.plugin.core.flow.ForEach\n    values: [1]\n    tasks:\n      - id: x\n        type: io.kestra.plugin.core.log.Log\n        message: hi\n"  # noqa: E501
+    foreach = "id: a\nnamespace: b\ntasks:\n  - id: each\n    type: io.kestra.plugin.core.flow.ForEach\n    values: [1]\n    tasks:\n      - id: x\n        type: io.kestra.plugin.core.log.Log\n        message: hi\n"
     [diagnostic] = validate_flow(foreach, v2).errors
     assert (diagnostic.line, diagnostic.code) == (5, "unknown-type")
     assert "Loop" in (diagnostic.hint or "")
@@ -201,7 +201,7 @@ def test_kestras_real_schema_sample_goes_through_the_same_path() -> None:
     sample = FlowSchema(raw, source="sample")
     assert not sample.is_bundled
     assert sample.type_index["io.kestra.core.tasks.log.Log"] == "io.kestra.plugin.core.log.Log"
-    good = "id: a\nnamespace: b\nlabels:\n  team: data\ntasks:\n  - id: x\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"  # noqa: E501
+    good = "id: a\nnamespace: b\nlabels:\n  team: data\ntasks:\n  - id: x\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
     assert validate_flow(good, sample).diagnostics == []
     # the schema's Java regex (\p{Ll}) works: label keys must start lower-case
     bad_label = good.replace("labels:\n  team: data\n", "labels:\n  - key: Team\n    value: data\n")

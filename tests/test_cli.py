@@ -1,0 +1,133 @@
+import io
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from copilot.cli import main
+from copilot.flows import SchemaLoadError
+from copilot.schema_store import load_schema
+from tests.conftest import shared_path
+
+GOOD = "id: hello\nnamespace: company.team\ntasks:\n  - id: say\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
+BAD = GOOD.replace("message: hi", "message: hi\n    colour: red")
+
+
+@pytest.fixture
+def flows(tmp_path: Path) -> tuple[Path, Path]:
+    good, bad = tmp_path / "good.yml", tmp_path / "bad.yml"
+    good.write_text(GOOD)
+    bad.write_text(BAD)
+    return good, bad
+
+
+def test_validate_exit_codes(flows: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    good, bad = flows
+    assert main(["validate", str(good)]) == 0
+    assert "valid (0 errors, 0 warnings)" in capsys.readouterr().out
+    assert main(["validate", str(good), str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert f"{bad}:7:5: error[unknown-property]" in out and "invalid (1 error" in out
+    assert main(["validate", str(good.parent / "missing.yml")]) == 2
+    assert "Cannot read" in capsys.readouterr().err
+
+
+def test_validate_json_shape(flows: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    _, bad = flows
+    assert main(["validate", str(bad), "--format", "json", "--kestra-version", "2"]) == 1
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["kestra_version"] == 2 and "bundled catalog" in payload["schema"]
+    [result] = payload["results"]
+    assert result["file"] == str(bad) and result["valid"] is False
+    [diagnostic] = result["diagnostics"]
+    assert set(diagnostic) == {"severity", "code", "message", "line", "column", "path", "hint"}
+    assert (diagnostic["severity"], diagnostic["code"], diagnostic["line"]) == ("error", "unknown-property", 7)
+
+
+def test_validate_reads_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(GOOD))
+    assert main(["validate", "-"]) == 0
+
+
+def test_validate_with_a_schema_file(flows: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    good, _ = flows
+    sample = shared_path("kestra-api", "kestra-flow-schema-sample-libs-copilot.json")
+    assert main(["validate", str(good), "--schema", str(sample)]) == 0
+    assert str(sample) in capsys.readouterr().out
+    assert main(["validate", str(good), "--schema", str(good)]) == 2
+    assert "is not JSON" in capsys.readouterr().err
+
+
+def test_schema_command_writes_a_kestra_format_schema(tmp_path: Path) -> None:
+    target = tmp_path / "schema.json"
+    assert main(["schema", "--kestra-version", "2", "-o", str(target)]) == 0
+    schema = json.loads(target.read_text())
+    assert schema["$ref"] == "#/definitions/io.kestra.core.models.flows.Flow"
+    assert "pluginDefaults" not in schema["definitions"]["io.kestra.core.models.flows.Flow"]["properties"]
+
+
+def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GEMINI_API_KEY", "AIzaSyD-very-secret-key-000000")
+    monkeypatch.setenv("KESTRA_PASSWORD", "correct-horse-battery")
+    assert main(["config", "show"]) == 0
+    out = capsys.readouterr().out
+    assert "very-secret" not in out and "correct-horse" not in out and "AIza…(30 chars)" in out
+
+
+def test_diff_command(flows: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    good, bad = flows
+    assert main(["diff", str(good), str(good)]) == 0
+    assert capsys.readouterr().out.strip() == "No changes."
+    assert main(["diff", str(good), str(bad)]) == 0
+    assert "+    colour: red" in capsys.readouterr().out
+
+
+# --- schema from a URL, cached --------------------------------------------------------------------
+
+
+@pytest.fixture
+def schema_server() -> Iterator[tuple[str, dict[str, object]]]:
+    state: dict[str, object] = {
+        "body": shared_path("kestra-api", "kestra-flow-schema-sample-libs-copilot.json").read_bytes(),
+        "hits": 0,
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state["hits"] = int(state["hits"]) + 1  # type: ignore[call-overload]
+            body = state["body"]
+            if body is None:
+                self.send_response(503)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)  # type: ignore[arg-type]
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/api/v1/plugins/schemas/flow", state
+    finally:
+        server.shutdown()
+
+
+def test_schema_url_is_fetched_then_cached(schema_server: tuple[str, dict[str, object]], tmp_path: Path) -> None:
+    url, state = schema_server
+    loaded = load_schema(url, cache_dir=tmp_path)
+    assert loaded.note is None and loaded.schema.source == url
+    assert "io.kestra.plugin.core.log.Log" in loaded.schema.type_index
+    state["body"] = None  # the server now answers 503
+    offline = load_schema(url, cache_dir=tmp_path)
+    assert offline.note and "cached copy" in offline.note
+    assert "io.kestra.plugin.core.log.Log" in offline.schema.type_index
+    with pytest.raises(SchemaLoadError, match="Cannot fetch"):
+        load_schema(url, cache_dir=tmp_path / "empty")
