@@ -9,7 +9,9 @@ diff_flows(old, new)          unified diff + a semantic summary of what changed
 
 from ._catalog import Catalog, ObjectDef, PropertySpec, TypeDef, load_catalog
 from ._diagnostics import Diagnostic, Severity, has_errors, sort_diagnostics
+from ._diff import Change, DiffSummary, FlowDiff, diff_flows
 from ._errors import FlowError, FlowSyntaxError, SchemaLoadError
+from ._extract import extract_flow_yaml, extract_yaml_blocks
 from ._lint import looks_like_secret_value
 from ._parse import ParsedFlow, Path, Position, format_path, parse_flow, parse_yaml
 from ._schema import FlowSchema, bundled_schema
@@ -18,7 +20,10 @@ from ._validate import ValidationResult, validate_flow, validate_parsed
 
 __all__ = [
     "Catalog",
+    "Change",
     "Diagnostic",
+    "DiffSummary",
+    "FlowDiff",
     "FlowError",
     "FlowSchema",
     "FlowSyntaxError",
@@ -32,6 +37,9 @@ __all__ = [
     "TypeDef",
     "ValidationResult",
     "bundled_schema",
+    "diff_flows",
+    "extract_flow_yaml",
+    "extract_yaml_blocks",
     "format_path",
     "generate_flow_schema",
     "has_errors",
