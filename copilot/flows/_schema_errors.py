@@ -14,6 +14,7 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
+from ._defaults import defaulted_keys
 from ._diagnostics import Diagnostic, Severity
 from ._parse import ParsedFlow, Path, format_path
 from ._schema import FlowSchema
@@ -76,6 +77,11 @@ class _Translator:
             hint=hint,
         )
 
+    def _defaulted(self, path: Path, key: str) -> bool:
+        node = self.parsed.get(path)
+        node_type = node.get("type") if isinstance(node, dict) else None
+        return isinstance(node_type, str) and key in defaulted_keys(self.parsed.data, node_type, self.schema)
+
     def _where(self, path: Path) -> str:
         return describe_location(self.parsed.data, path)
 
@@ -88,6 +94,8 @@ class _Translator:
             missing = error.message.split("'")[1] if "'" in error.message else str(error.validator_value)
             if missing == "type":
                 return []  # reported by the structure walker, with context
+            if self._defaulted(path, missing):
+                return []  # a flow-level plugin default supplies it, as Kestra injects them first
             return [
                 self._diag(
                     "missing-property",
@@ -99,6 +107,8 @@ class _Translator:
         if validator == "type":
             expected = error.validator_value
             names = expected if isinstance(expected, list) else [expected]
+            if "string" in names and isinstance(error.instance, (bool, int, float)):
+                return []  # Jackson coerces a YAML number or boolean into a String property
             wanted = " or ".join(_ARTICLE_TYPES.get(n, n) for n in names)
             return [
                 self._diag(
@@ -165,6 +175,12 @@ class _Translator:
             f"{sentence(self._where(path))} {_describe_value(value)} does not match `{error.validator_value}`.",
         )
 
+    def _plain_string(self, branch: Any) -> bool:
+        members = self.schema.flatten(branch)
+        return bool(members) and all(
+            m.get("type") == "string" and not {"pattern", "enum", "const"} & m.keys() for m in members
+        )
+
     # --- anyOf ------------------------------------------------------------------------------------
     def _any_of(self, error: ValidationError, path: Path) -> list[Diagnostic]:
         branches: list[Any] = error.validator_value
@@ -172,6 +188,8 @@ class _Translator:
         for sub in error.context or []:
             by_branch[int(sub.schema_path[0])].append(sub)
         instance = error.instance
+        if isinstance(instance, (bool, int, float)) and any(self._plain_string(b) for b in branches):
+            return []  # Jackson coerces a YAML number or boolean into a String property
         type_values = [self.schema.type_values(b) for b in branches]
         if isinstance(instance, dict) and any(type_values):
             chosen = next((i for i, values in enumerate(type_values) if instance.get("type") in values), None)

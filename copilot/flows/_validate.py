@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ._defaults import check_plugin_defaults
 from ._diagnostics import Diagnostic, Severity, has_errors, sort_diagnostics
 from ._errors import FlowSyntaxError
 from ._parse import MAX_DOCUMENT_BYTES, ParsedFlow, parse_flow
@@ -65,6 +66,7 @@ def validate_parsed(parsed: ParsedFlow, schema: FlowSchema, version: int) -> lis
         diagnostics.extend(
             translate_errors(schema.iter_errors(value, _standalone(schema, family)), parsed, schema, path)
         )
+    diagnostics.extend(check_plugin_defaults(parsed, schema, version))
     diagnostics.extend(check_rules(parsed, version))
     return sort_diagnostics(diagnostics)
 

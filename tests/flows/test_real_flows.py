@@ -14,6 +14,8 @@ from tests.flows.mutations import mutations_of
 # Kinds of flows Kestra publishes as current; archived examples and 2024 test fixtures may use syntax
 # that Kestra has since removed, so they are measured but not held to zero.
 CURRENT_KINDS = {"blueprint", "docs", "example", "plugin-doc", "plugin-example"}
+# Errors of the project's own policy, not of Kestra: a plugin example may well paste a real-looking token.
+POLICY_CODES = {"hardcoded-secret"}
 
 
 def covered_flows(version: int = 1) -> list[dict]:
@@ -29,6 +31,8 @@ def _sweep(flows: list[dict], version: int) -> tuple[Counter, dict[str, list[str
         result = validate_flow(record["yaml"], kestra_version=version)
         for d in result.errors:
             by_code[d.code] += 1
+            if d.code in POLICY_CODES:
+                continue
             offenders.setdefault(record["id"], []).append(f"{record['kind']} {d.format()}")
     return by_code, offenders
 

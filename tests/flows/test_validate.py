@@ -211,3 +211,50 @@ def test_kestras_real_schema_sample_goes_through_the_same_path() -> None:
     assert [(d.line, d.code) for d in validate_flow(unknown, sample).errors] == [(7, "unknown-type")]
     strict = good.replace("message: hi", "message: hi\n    colour: red")
     assert [(d.line, d.code) for d in validate_flow(strict, sample).errors] == [(9, "unknown-property")]
+
+
+PLUGIN_DEFAULTS = """\
+id: defaults
+namespace: company.team
+pluginDefaults:
+  - type: {default_type}
+    values:
+      uri: https://example.com
+tasks:
+  - id: call
+    type: io.kestra.plugin.core.http.Request
+"""
+
+
+@pytest.mark.parametrize("default_type", ["io.kestra.plugin.core.http.Request", "io.kestra.plugin.core.http"])
+def test_plugin_default_supplies_a_required_property(schema: FlowSchema, default_type: str) -> None:
+    assert check(schema, PLUGIN_DEFAULTS.format(default_type=default_type)) == []
+
+
+def test_plugin_default_for_another_type_does_not_supply_it(schema: FlowSchema) -> None:
+    text = PLUGIN_DEFAULTS.format(default_type="io.kestra.plugin.core.log.Log")
+    assert (8, "missing-property") in check(schema, text)
+
+
+def test_plugin_default_values_must_be_properties_of_the_plugin(schema: FlowSchema) -> None:
+    text = PLUGIN_DEFAULTS.format(default_type="io.kestra.plugin.core.http.Request").replace(
+        "      uri: https://example.com", "      uri: https://example.com\n      methd: POST"
+    )
+    result = validate_flow(text, schema)
+    [diagnostic] = result.errors
+    assert (diagnostic.line, diagnostic.code) == (7, "invalid-plugin-default")
+    assert "`methd`" in diagnostic.message and diagnostic.hint == "Did you mean `method`?"
+
+
+def test_plugin_default_without_values(schema: FlowSchema) -> None:
+    text = "id: d\nnamespace: n\npluginDefaults:\n  - type: io.kestra.plugin.core.log.Log\ntasks:\n" + (
+        "  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
+    )
+    assert check(schema, text) == [(4, "invalid-plugin-default")]
+
+
+def test_numbers_and_booleans_are_accepted_in_string_properties(schema: FlowSchema) -> None:
+    # Jackson coerces scalars into String fields, so Kestra accepts `message: 42`.
+    text = "id: d\nnamespace: n\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: 42\n"
+    assert check(schema, text) == []
+    assert (6, "wrong-type") in check(schema, text.replace("message: 42", "message: {a: 1}"))
