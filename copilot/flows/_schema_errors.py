@@ -82,6 +82,11 @@ class _Translator:
         node_type = node.get("type") if isinstance(node, dict) else None
         return isinstance(node_type, str) and key in defaulted_keys(self.parsed.data, node_type, self.schema)
 
+    def _named_input(self, path: Path) -> bool:
+        node = self.parsed.get(path)
+        in_inputs = len(path) >= 2 and path[-2] in ("inputs", "onResume")
+        return in_inputs and self.schema.kestra_version < 2 and isinstance(node, dict) and "name" in node
+
     def _where(self, path: Path) -> str:
         return describe_location(self.parsed.data, path)
 
@@ -94,6 +99,8 @@ class _Translator:
             missing = error.message.split("'")[1] if "'" in error.message else str(error.validator_value)
             if missing == "type":
                 return []  # reported by the structure walker, with context
+            if missing == "id" and self._named_input(path):
+                return []  # Kestra 1.x still reads the deprecated `name` of an input as its id
             if self._defaulted(path, missing):
                 return []  # a flow-level plugin default supplies it, as Kestra injects them first
             return [

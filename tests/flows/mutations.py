@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from copilot.flows import FlowSchema, ParsedFlow, parse_flow
+from copilot.flows._defaults import defaulted_keys
 from copilot.flows._rules import iter_tasks
 
 
@@ -55,7 +56,8 @@ def drop_required(text: str, parsed: ParsedFlow, schema: FlowSchema, rng: random
     candidates = []
     for path, task in _known_tasks(parsed, schema):
         _, required = _task_properties(schema, task["type"])
-        for key in sorted(required - {"id", "type"}):
+        supplied = defaulted_keys(parsed.data, task["type"], schema)  # by pluginDefaults: not missing
+        for key in sorted(required - {"id", "type"} - supplied):
             if key in task:
                 candidates.append((path, key))
     if not candidates:
@@ -106,11 +108,25 @@ def add_invented_property(text: str, parsed: ParsedFlow, schema: FlowSchema, rng
 
 
 def list_for_string(text: str, parsed: ParsedFlow, schema: FlowSchema, rng: random.Random) -> Mutation | None:
+    lines = text.split("\n")
+
+    def one_line_value(path: tuple, key: str) -> bool:
+        key_pos = parsed.key_positions.get((*path, key))
+        value_pos = parsed.value_positions.get((*path, key))
+        return (
+            key_pos is not None
+            and value_pos is not None
+            and key_pos.line == value_pos.line
+            and lines[key_pos.line - 1][: value_pos.column - 1].rstrip().endswith(":")
+            # not a plain scalar folded over several lines
+            and _block_end(lines, key_pos.line - 1, key_pos.column - 1) == key_pos.line
+        )
+
     candidates = []
     for path, task in _known_tasks(parsed, schema):
         props, _ = _task_properties(schema, task["type"])
         for key, value in task.items():
-            if key in ("id", "type") or not isinstance(value, str) or "\n" in value:
+            if key in ("id", "type") or not isinstance(value, str) or not one_line_value(path, key):
                 continue
             prop = schema.resolve(props.get(key, {}))
             if isinstance(prop, dict) and prop.get("type") == "string" and "enum" not in prop:
@@ -118,16 +134,9 @@ def list_for_string(text: str, parsed: ParsedFlow, schema: FlowSchema, rng: rand
     if not candidates:
         return None
     path, key = rng.choice(candidates)
-    key_pos = parsed.key_positions.get((*path, key))
-    value_pos = parsed.value_positions.get((*path, key))
-    if key_pos is None or value_pos is None or key_pos.line != value_pos.line:
-        return None
-    lines = text.split("\n")
-    line = lines[key_pos.line - 1]
-    prefix = line[: value_pos.column - 1]
-    if not prefix.rstrip().endswith(":"):
-        return None
-    lines[key_pos.line - 1] = prefix + "[first, second]"
+    key_pos = parsed.key_positions[(*path, key)]
+    value_pos = parsed.value_positions[(*path, key)]
+    lines[key_pos.line - 1] = lines[key_pos.line - 1][: value_pos.column - 1] + "[first, second]"
     return Mutation("a list where a string is required", "\n".join(lines), key_pos.line, ("wrong-type",))
 
 

@@ -18,36 +18,62 @@ CURRENT_KINDS = {"blueprint", "docs", "example", "plugin-doc", "plugin-example"}
 POLICY_CODES = {"hardcoded-secret"}
 
 
-def covered_flows(version: int = 1) -> list[dict]:
-    """Flows whose every plugin type is in the bundled catalog (by name or alias)."""
-    schema = bundled_schema(version)
-    return [r for r in real_flows() if r["task_types"] and all(t in schema.type_index for t in r["task_types"])]
+# Flows Kestra published that its own server would refuse, each checked by hand: the validator must
+# report them, with this code, rather than be excused from them.
+KNOWN_INVALID = {
+    "docs-d0307b4a7a83": ("unknown-property", "a Log task with `errorMessage:` instead of `message:`"),
+    "docs-d1174a1fc969": ("missing-property", "a WorkingDirectory snippet with no `tasks`"),
+    "plgex-68fa5c2351a4": ("missing-type", "a Schedule example whose trigger lost its `type:` line"),
+}
 
 
-def _sweep(flows: list[dict], version: int) -> tuple[Counter, dict[str, list[str]]]:
+def covered_flows() -> list[dict]:
+    """Flows whose every plugin type is in the bundled catalog (by name or alias) for Kestra 1.x or 2.x."""
+    known = set(bundled_schema(1).type_index) | set(bundled_schema(2).type_index)
+    return [r for r in real_flows() if r["task_types"] and all(t in known for t in r["task_types"])]
+
+
+def kestra_errors(text: str, version: int) -> list:
+    return [d for d in validate_flow(text, kestra_version=version).errors if d.code not in POLICY_CODES]
+
+
+def _sweep(flows: list[dict]) -> tuple[Counter, dict[str, list[str]], int]:
+    """A flow is falsely refused when it has errors for both Kestra 1.x and 2.x: docs are written for
+    either. Errors are counted by code for the version that fits the flow best."""
     by_code: Counter = Counter()
     offenders: dict[str, list[str]] = {}
+    only_v2 = 0
     for record in flows:
-        result = validate_flow(record["yaml"], kestra_version=version)
-        for d in result.errors:
-            by_code[d.code] += 1
-            if d.code in POLICY_CODES:
-                continue
-            offenders.setdefault(record["id"], []).append(f"{record['kind']} {d.format()}")
-    return by_code, offenders
+        errors = kestra_errors(record["yaml"], 1)
+        if errors:
+            v2_errors = kestra_errors(record["yaml"], 2)
+            only_v2 += not v2_errors
+            errors = min(errors, v2_errors, key=len)
+        by_code.update(d.code for d in errors)
+        if errors and record["id"] not in KNOWN_INVALID:
+            offenders[record["id"]] = [f"{record['kind']} {d.format()}" for d in errors]
+    return by_code, offenders, only_v2
 
 
 def test_no_false_errors_on_covered_real_flows(capsys: pytest.CaptureFixture[str]) -> None:
     flows = covered_flows()
     current = [r for r in flows if r["kind"] in CURRENT_KINDS]
-    by_code, offenders = _sweep(current, 1)
+    by_code, offenders, only_v2 = _sweep(current)
     with capsys.disabled():
         print(
-            f"\n[real flows] {len(flows)} flows use only catalog types; {len(current)} of them current kinds; "
-            f"flows with errors: {len(offenders)}; errors by code: {dict(by_code)}"
+            f"\n[real flows] {len(flows)} flows use only catalog types; {len(current)} of them current kinds "
+            f"({only_v2} valid only for Kestra 2.x); known invalid: {len(KNOWN_INVALID)}; other flows with "
+            f"errors: {len(offenders)}; errors by code: {dict(by_code)}"
         )
     assert len(current) >= 300, "the catalog should cover a large share of Kestra's own flows"
     assert not offenders, "\n".join(line for lines in list(offenders.values())[:20] for line in lines)
+
+
+def test_known_invalid_real_flows_are_reported() -> None:
+    records = {r["id"]: r for r in real_flows() if r["id"] in KNOWN_INVALID}
+    assert records.keys() == KNOWN_INVALID.keys()
+    for flow_id, (code, why) in KNOWN_INVALID.items():
+        assert code in {d.code for d in kestra_errors(records[flow_id]["yaml"], 1)}, f"{flow_id}: {why}"
 
 
 def _mutation_rate(flows: list[dict]) -> tuple[int, int, Counter, list[str]]:
@@ -70,7 +96,9 @@ def _mutation_rate(flows: list[dict]) -> tuple[int, int, Counter, list[str]]:
 
 
 def _clean_covered() -> list[dict]:
-    return [r for r in covered_flows() if r["kind"] in CURRENT_KINDS and validate_flow(r["yaml"]).valid]
+    return [
+        r for r in covered_flows() if r["kind"] in CURRENT_KINDS and validate_flow(r["yaml"], kestra_version=1).valid
+    ]
 
 
 def _check_mutations(flows: list[dict], label: str) -> None:
@@ -85,12 +113,5 @@ def _check_mutations(flows: list[dict], label: str) -> None:
 
 
 def test_mutations_are_detected_at_the_right_line(capsys: pytest.CaptureFixture[str]) -> None:
-    flows = _clean_covered()[::4]  # a fixed quarter keeps the default suite quick; `-m slow` runs all
     with capsys.disabled():
-        _check_mutations(flows, "every 4th flow")
-
-
-@pytest.mark.slow
-def test_mutations_on_every_covered_flow(capsys: pytest.CaptureFixture[str]) -> None:
-    with capsys.disabled():
-        _check_mutations(_clean_covered(), "all")
+        _check_mutations(_clean_covered(), "every clean covered flow")

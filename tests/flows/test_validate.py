@@ -258,3 +258,14 @@ def test_numbers_and_booleans_are_accepted_in_string_properties(schema: FlowSche
     text = "id: d\nnamespace: n\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: 42\n"
     assert check(schema, text) == []
     assert (6, "wrong-type") in check(schema, text.replace("message: 42", "message: {a: 1}"))
+
+
+def test_an_input_named_the_old_way_is_accepted_by_kestra_1_only(schema: FlowSchema) -> None:
+    text = (
+        "id: d\nnamespace: n\ninputs:\n  - name: region\n    type: STRING\ntasks:\n"
+        "  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
+    )
+    result = validate_flow(text, schema, kestra_version=1)
+    assert result.valid and [d.code for d in result.warnings] == ["deprecated-property"]
+    v2 = FlowSchema.from_catalog(load_catalog([("flow.yaml", FLOW_YAML), ("plugins.yaml", PLUGINS)]), 2)
+    assert {(4, "missing-property"), (4, "unknown-property")} <= set(check(v2, text, 2))
