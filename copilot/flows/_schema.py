@@ -82,9 +82,11 @@ class FlowSchema:
         # The catalog this schema was generated from, or None for a server's (or user's) schema.
         self.catalog = catalog
         self.definitions: dict[str, Any] = schema["definitions"]
+        self._discriminators: dict[int, tuple[list[Any], list[tuple[str, ...]]]] = {}
         try:
             _check_schema(schema)
-            self._reference = KestraValidator(schema)
+            validator_class = jsonschema.validators.extend(KestraValidator, {"anyOf": self._any_of_keyword})
+            self._reference = validator_class(schema)
         except jsonschema.SchemaError as exc:
             raise SchemaLoadError(f"{source} is not a valid JSON schema: {exc.message}") from exc
         self._fast = None
@@ -108,6 +110,30 @@ class FlowSchema:
     def iter_errors(self, instance: Any, schema: dict[str, Any] | None = None) -> Iterator[ValidationError]:
         validator = self._reference if schema is None else self._reference.evolve(schema=schema)
         return validator.iter_errors(instance)
+
+    def _any_of_keyword(
+        self, validator: Any, branches: list[Any], instance: Any, schema: Any
+    ) -> Iterator[ValidationError]:
+        """`anyOf` that only tries the branches a typed node's `type:` can select. Same verdict and
+        errors as draft-07's `anyOf` (a branch whose `type` const differs fails anyway), without building
+        hundreds of "wrong type" errors for each task of a large schema."""
+        all_errors: list[ValidationError] = []
+        for index in self._candidate_branches(branches, instance):
+            errors = list(validator.descend(instance, branches[index], schema_path=index))
+            if not errors:
+                return
+            all_errors.extend(errors)
+        yield ValidationError(f"{instance!r} is not valid under any of the given schemas", context=all_errors)
+
+    def _candidate_branches(self, branches: list[Any], instance: Any) -> list[int] | range:
+        type_name = instance.get("type") if isinstance(instance, dict) else None
+        if not isinstance(type_name, str):
+            return range(len(branches))
+        cached = self._discriminators.get(id(branches))
+        if cached is None or cached[0] is not branches:
+            cached = (branches, [self.type_values(branch) for branch in branches])
+            self._discriminators[id(branches)] = cached
+        return [i for i, values in enumerate(cached[1]) if not values or type_name in values]
 
     def reference_validator(self) -> Draft7Validator:
         return self._reference
