@@ -29,7 +29,10 @@ def _block_end(lines: list[str], start: int, indent: int) -> int:
     end = start + 1
     while end < len(lines):
         stripped = lines[end].strip()
-        if stripped and not stripped.startswith("#") and len(lines[end]) - len(lines[end].lstrip()) <= indent:
+        line_indent = len(lines[end]) - len(lines[end].lstrip())
+        # a block sequence may sit at its key's own indent (`tasks:` then `- id: …` in the same column)
+        same_column_item = line_indent == indent and stripped.startswith("- ")
+        if stripped and not stripped.startswith("#") and line_indent <= indent and not same_column_item:
             break
         end += 1
     return end

@@ -24,13 +24,22 @@ KNOWN_INVALID = {
     "docs-d0307b4a7a83": ("unknown-property", "a Log task with `errorMessage:` instead of `message:`"),
     "docs-d1174a1fc969": ("missing-property", "a WorkingDirectory snippet with no `tasks`"),
     "plgex-68fa5c2351a4": ("missing-type", "a Schedule example whose trigger lost its `type:` line"),
+    "docs-8ed68d7b75af": ("missing-property", "an R Script snippet with no `script`"),
+    "plgex-44e6490d2b8f": ("unknown-type", "a git example mixing Loop (2.x only) with pluginDefaults (1.x only)"),
+    "plgex-53bcbfda6134": ("unknown-type", "its sibling PushFlows example, with the same mix"),
+    "plgex-f53eb4181a6d": (
+        "unknown-property",
+        "a SendGrid example with `htmlTextContent` (the property is `htmlContent`)",
+    ),
 }
 
 
 def covered_flows() -> list[dict]:
     """Flows whose every plugin type is in the bundled catalog (by name or alias) for Kestra 1.x or 2.x."""
     known = set(bundled_schema(1).type_index) | set(bundled_schema(2).type_index)
-    return [r for r in real_flows() if r["task_types"] and all(t in known for t in r["task_types"])]
+    # `task_types` also lists pluginDefaults types, which may be package prefixes such as io.kestra.plugin.jdbc
+    packages = {name.rsplit(".", n)[0] for name in known for n in range(1, name.count("."))}
+    return [r for r in real_flows() if r["task_types"] and all(t in known or t in packages for t in r["task_types"])]
 
 
 def kestra_errors(text: str, version: int) -> list:
