@@ -133,7 +133,7 @@ class _Loader(
 def _scalar_value(node: ScalarNode) -> Any:
     tag = node.tag
     text = node.value
-    if tag == "tag:yaml.org,2002:str" or node.style is not None:
+    if tag == "tag:yaml.org,2002:str" or node.style:  # quoted or block (plain is None, or "" from libyaml)
         return text
     if tag == "tag:yaml.org,2002:null":
         return None
@@ -258,8 +258,21 @@ def _key_text(value: Any, node: Node) -> str:
     return str(node.value) if isinstance(node, ScalarNode) else str(value)
 
 
+if yaml.__with_libyaml__:  # libyaml's parser is ~10x faster; the node tree and marks are the same
+
+    class _CLoader(yaml.cyaml.CParser, yaml.constructor.SafeConstructor, _Resolver):  # type: ignore[name-defined,misc]
+        def __init__(self, stream: str) -> None:
+            yaml.cyaml.CParser.__init__(self, stream)  # type: ignore[attr-defined]
+            yaml.constructor.SafeConstructor.__init__(self)
+            _Resolver.__init__(self)
+
+    _FastLoader: type = _CLoader
+else:  # pragma: no cover - PyYAML wheels ship libyaml
+    _FastLoader = _Loader
+
+
 def _compose(text: str) -> Node | None:
-    loader = _Loader(text)
+    loader = _FastLoader(text)
     try:
         node = loader.get_single_node()
     except yaml.composer.ComposerError as exc:

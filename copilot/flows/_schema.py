@@ -129,11 +129,15 @@ class FlowSchema:
         type_name = instance.get("type") if isinstance(instance, dict) else None
         if not isinstance(type_name, str):
             return range(len(branches))
+        return [i for i, values in enumerate(self.branch_type_values(branches)) if not values or type_name in values]
+
+    def branch_type_values(self, branches: list[Any]) -> list[tuple[str, ...]]:
+        """`type_values` of each branch of an `anyOf`, computed once per branch list."""
         cached = self._discriminators.get(id(branches))
-        if cached is None or cached[0] is not branches:
+        if cached is None or cached[0] is not branches:  # the identity check guards against id reuse
             cached = (branches, [self.type_values(branch) for branch in branches])
             self._discriminators[id(branches)] = cached
-        return [i for i, values in enumerate(cached[1]) if not values or type_name in values]
+        return cached[1]
 
     def reference_validator(self) -> Draft7Validator:
         return self._reference

@@ -157,7 +157,7 @@ class _Walker:
 
     # --- anyOf ------------------------------------------------------------------------------------
     def _choose(self, value: Any, branches: list[Any], path: Path) -> Any | None:
-        discriminated = [(branch, self.schema.type_values(branch)) for branch in branches]
+        discriminated = list(zip(branches, self.schema.branch_type_values(branches), strict=True))
         if isinstance(value, dict) and any(values for _, values in discriminated):
             return self._choose_by_type(value, discriminated, path)
         kind = _json_type(value)
