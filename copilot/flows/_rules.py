@@ -117,10 +117,12 @@ def index_flow(parsed: ParsedFlow, version: int) -> FlowIndex:
 
 def check_rules(parsed: ParsedFlow, version: int) -> list[Diagnostic]:
     from ._rules_flow import FLOW_RULES
+    from ._rules_inputs import INPUT_RULES
     from ._rules_tasks import TASK_RULES
+    from ._rules_triggers import TRIGGER_RULES
 
     index = index_flow(parsed, version)
-    for rule in (*FLOW_RULES, *TASK_RULES):
+    for rule in (*FLOW_RULES, *INPUT_RULES, *TASK_RULES, *TRIGGER_RULES):
         rule(index)
     index.diagnostics.extend(lint_secrets(parsed))
     return index.diagnostics

@@ -114,6 +114,16 @@ def _labels(value: Any) -> list[tuple[Any, Any, Path]]:
     return []
 
 
+# Kestra's flow schema (1.3+) and its label validation (late 1.x): a lower-case identifier.
+_LABEL_KEY = regex.compile(r"^[\p{Ll}][\p{L}0-9._-]*$")
+
+
+def _label_key(key: str) -> str:
+    cleaned = regex.sub(r"[^\p{L}0-9._-]+", "_", key.strip()).strip("_.-") or "label"
+    cleaned = cleaned[0].lower() + cleaned[1:]
+    return cleaned if _LABEL_KEY.match(cleaned) else "label_" + cleaned.lower()
+
+
 def system_labels(index: FlowIndex) -> None:  # B5, D5
     for key, value, rel in _labels(index.data.get("labels")):
         if isinstance(key, str) and key.startswith("system.") and key != "system.readOnly":
@@ -125,6 +135,15 @@ def system_labels(index: FlowIndex) -> None:  # B5, D5
             )
         elif value in ("", None) and key is not None:
             index.report("empty-label", ("labels", *rel), f"Label '{key}' has an empty value; Kestra refuses it.")
+        # list-form keys carry the pattern in the schema itself (reported as invalid-id)
+        if isinstance(key, str) and isinstance(index.data.get("labels"), dict) and not _LABEL_KEY.match(key):
+            index.report(
+                "invalid-label-key",
+                ("labels", *rel),
+                f"Label key '{key}' is invalid: it must start with a lower-case letter and use only letters, "
+                "digits, `.`, `_` and `-`.",
+                f"For example `{_label_key(key)}`.",
+            )
     carriers = [(p, t) for p, t in index.tasks if type_is(t, "Subflow", "ForEachItem")] + index.triggers
     for path, node in carriers:
         for key, value, rel in _labels(node.get("labels")):
