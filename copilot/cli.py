@@ -37,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--schema", metavar="PATH|URL", help="a Kestra flow JSON schema (default: bundled)")
     validate.add_argument("--kestra-version", type=int, choices=(1, 2), help="target Kestra major version")
     validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.add_argument(
+        "--server",
+        nargs="?",
+        const="",
+        metavar="URL",
+        help="also have a Kestra server validate the flows (default URL: KESTRA_URL)",
+    )
 
     diff = commands.add_parser("diff", help="compare two revisions of a flow")
     diff.add_argument("old", metavar="OLD")
@@ -92,17 +99,28 @@ def _validate(args: argparse.Namespace) -> int:
     from .schema_store import load_schema
 
     settings = load_settings()
-    version = args.kestra_version or settings.kestra_version
+    texts = [(name, _read(name)) for name in args.files]
+    server = None
+    if args.server is not None:
+        from .server_check import check_on_server
+
+        server = check_on_server(settings, args.server or None, [text for _, text in texts])
+        if server.problem:
+            print(f"warning: {server.problem}; showing the offline verdict only.", file=sys.stderr)
+    version = args.kestra_version or (server.major if server else None) or settings.kestra_version
     loaded = load_schema(args.schema, kestra_version=version, cache_dir=settings.cache_dir)
     if loaded.note:
         print(f"note: {loaded.note}", file=sys.stderr)
     results = []
-    for name in args.files:
-        result = validate_flow(_read(name), loaded.schema, kestra_version=version)
+    for position, (name, text) in enumerate(texts):
+        result = validate_flow(text, loaded.schema, kestra_version=version)
+        if server is not None:
+            result = server.merge(position, result)
         results.append((name, result))
     if args.format == "json":
         payload = {
             "schema": loaded.schema.source,
+            "server": server.label if server and not server.problem else None,
             "kestra_version": version,
             "results": [
                 {
@@ -123,7 +141,8 @@ def _validate(args: argparse.Namespace) -> int:
             errors, warnings = len(result.errors), len(result.warnings)
             verdict = "valid" if result.valid else "invalid"
             counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
-            print(_paint(f"{name}: {verdict} ({counts}) — {loaded.schema.source}", "1", color))
+            source = loaded.schema.source + (f" + {server.label}" if server and not server.problem else "")
+            print(_paint(f"{name}: {verdict} ({counts}) — {source}", "1", color))
     return EXIT_OK if all(result.valid for _, result in results) else EXIT_INVALID
 
 

@@ -1,0 +1,57 @@
+"""`validate --server`: a Kestra server's own verdict, merged into the offline one.
+
+The server runs what no offline check can (every installed plugin, server-side plugin defaults, the
+edition, state such as existing namespaces). Its constraints join the offline diagnostics; where the
+offline validator already reports an error on the same line, its message (with a fix hint) is kept and
+the server's is dropped as a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from dataclasses import dataclass, field
+
+from .config import Settings
+from .flows import Severity, ValidationResult, sort_diagnostics
+from .kestra import KestraClient, KestraError, ServerValidation, server_diagnostics
+
+__all__ = ["ServerCheck", "check_on_server"]
+
+
+@dataclass
+class ServerCheck:
+    label: str  # "Kestra 1.3.2 at http://…"
+    major: int | None = None
+    problem: str | None = None  # why the server could not be asked, when it could not
+    results: list[ServerValidation | None] = field(default_factory=list)
+
+    def merge(self, position: int, result: ValidationResult) -> ValidationResult:
+        verdict = self.results[position] if position < len(self.results) else None
+        if verdict is None:
+            return result
+        local_error_lines = {d.line for d in result.diagnostics if d.severity is Severity.ERROR}
+        extra = [
+            d
+            for d in server_diagnostics(verdict, result.parsed, self.label)
+            if not (d.severity is Severity.ERROR and d.line in local_error_lines)
+        ]
+        return dataclasses.replace(result, diagnostics=sort_diagnostics([*result.diagnostics, *extra]))
+
+
+async def _ask(settings: Settings, url: str | None, texts: list[str]) -> ServerCheck:
+    async with KestraClient.from_settings(settings, url) as kestra:
+        info = await kestra.server_info()
+        check = ServerCheck(label=f"Kestra {info.version} at {kestra.url}", major=info.major)
+        for text in texts:
+            verdicts = await kestra.validate(text)
+            check.results.append(verdicts[0] if verdicts else None)
+        return check
+
+
+def check_on_server(settings: Settings, url: str | None, texts: list[str]) -> ServerCheck:
+    """Ask the server about each text; never raises for a server problem (it is reported in `problem`)."""
+    try:
+        return asyncio.run(_ask(settings, url, texts))
+    except KestraError as exc:
+        return ServerCheck(label=url or settings.kestra_url or "Kestra", problem=str(exc))

@@ -1,0 +1,233 @@
+"""A loopback Kestra server for tests: the real REST wire protocol (paths, auth, status codes, JSON
+shapes of 1.x and 2.x), backed by a small in-memory model, so the real httpx client code runs against it.
+
+    with FakeKestra(version="1.3.2") as kestra:
+        client = KestraClient(kestra.url, username=kestra.username, password=kestra.password)
+
+What it implements is what the project's client uses; it grows with the client. Its flow validation is
+its own small model of Kestra's (a table of a few plugins, strict keys, Jackson-style messages), not the
+project's validator, so tests of the merge path are not circular.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import yaml
+
+# type → (required properties, optional properties); the common task properties are always allowed.
+PLUGINS: dict[str, tuple[set[str], set[str]]] = {
+    "io.kestra.plugin.core.log.Log": ({"message"}, {"level"}),
+    "io.kestra.plugin.core.debug.Return": (set(), {"format"}),
+    "io.kestra.plugin.core.flow.Subflow": ({"namespace", "flowId"}, {"inputs", "wait", "transmitFailed"}),
+    "io.kestra.plugin.acme.Private": ({"endpoint"}, set()),  # a plugin only this server has
+}
+ALIASES = {"io.kestra.core.tasks.log.Log": "io.kestra.plugin.core.log.Log"}
+COMMON = {"id", "type", "description", "disabled", "allowFailure", "retry", "timeout", "runIf", "logLevel"}
+
+
+@dataclass
+class FakeKestra:
+    version: str = "1.3.2"
+    username: str = "admin@kestra.io"
+    password: str = "Admin1234!"
+    api_token: str | None = None
+    tenant: str = "main"
+    flows: dict[tuple[str, str], str] = field(default_factory=dict)
+    requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path) seen
+    fail_with: int | None = None  # answer every API call with this status (outage tests)
+
+    def __post_init__(self) -> None:
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "use `with FakeKestra() as kestra:`"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> FakeKestra:
+        fake = self
+
+        class Handler(_Handler):
+            kestra = fake
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+    # --- the model ----------------------------------------------------------------------------------
+    def validate(self, body: str) -> list[dict[str, Any]]:
+        documents = re.split(r"\n---\n", body)
+        return [self._validate_one(i, doc) for i, doc in enumerate(documents)]
+
+    def _validate_one(self, index: int, text: str) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "index": index,
+            "flow": None,
+            "namespace": None,
+            "constraints": None,
+            "outdated": False,
+            "deprecationPaths": [],
+            "warnings": [],
+            "infos": [],
+        }
+        try:
+            node = yaml.compose(text)
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            result["constraints"] = f"Unable to validate the flow: {exc}"
+            return result
+        if not isinstance(data, dict):
+            result["constraints"] = "Unable to validate the flow: not a mapping"
+            return result
+        result["flow"], result["namespace"] = data.get("id"), data.get("namespace")
+        constraints: list[str] = []
+        tasks = data.get("tasks") if isinstance(data.get("tasks"), list) else []
+        task_nodes = _value_node(node, "tasks")
+        for position, task in enumerate(tasks):
+            if not isinstance(task, dict):
+                continue
+            type_name = task.get("type")
+            if type_name in ALIASES:
+                result["infos"].append(f"{type_name} is replaced by {ALIASES[type_name]}")
+                type_name = ALIASES[type_name]
+            if type_name not in PLUGINS:
+                constraints.append(f"Invalid type: {type_name}")
+                continue
+            required, optional = PLUGINS[type_name]
+            for key in task:
+                if key not in required | optional | COMMON:
+                    line, column = _key_mark(task_nodes, position, key)
+                    constraints.append(  # Jackson's wording, continued on a second line as Kestra sends it
+                        f'Unrecognized field "{key}" (class {type_name}), not marked as ignorable '
+                        f"({len(required | optional | COMMON)} known properties)\n"
+                        f' at [Source: (String)"{text[:20]}"; line: {line}, column: {column}] '
+                        f'(through reference chain: io.kestra.core.models.flows.Flow["tasks"]->'
+                        f'java.util.ArrayList[{position}]->{type_name}["{key}"])'
+                    )
+            for key in sorted(required - task.keys()):
+                name = f"tasks[{task.get('id')}]" if self.major >= 2 else f"tasks[{position}]"
+                constraints.append(f"{name}.{key}: must not be null")
+            if type_name.endswith("Subflow") and (task.get("namespace"), task.get("flowId")) not in self.flows:
+                result["warnings"].append(
+                    f"The subflow '{task.get('flowId')}' not found in namespace '{task.get('namespace')}'."
+                )
+        if constraints:
+            result["constraints"] = "\n".join(constraints)
+        return result
+
+
+def _value_node(node: Any, key: str) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key:
+                return v
+    return None
+
+
+def _key_mark(tasks_node: Any, position: int, key: str) -> tuple[int, int]:
+    if isinstance(tasks_node, yaml.SequenceNode) and position < len(tasks_node.value):
+        for k, _ in tasks_node.value[position].value:
+            if k.value == key:
+                return k.start_mark.line + 1, k.start_mark.column + 1
+    return 1, 1
+
+
+class _Handler(BaseHTTPRequestHandler):
+    kestra: FakeKestra
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+        pass
+
+    # --- helpers ------------------------------------------------------------------------------------
+    def _send(self, status: int, body: Any = None, content_type: str = "application/json") -> None:
+        raw = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        self.send_response(status)
+        if status == 401:
+            self.send_header("WWW-Authenticate", "Basic")
+        if raw:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def _error(self, status: int, message: str) -> None:
+        if self.kestra.major >= 2:  # RFC 9457 problem details
+            body = {
+                "type": "https://kestra.io/docs/api-reference/problems/x",
+                "title": message,
+                "status": status,
+                "detail": message,
+                "instance": self.path,
+            }
+            self._send(status, body, "application/problem+json")
+        else:
+            self._send(status, {"message": message, "_links": {"self": {"href": self.path, "templated": False}}})
+
+    def _authorized(self) -> bool:
+        header = self.headers.get("Authorization", "")
+        if self.kestra.api_token and header == f"Bearer {self.kestra.api_token}":
+            return True
+        expected = base64.b64encode(f"{self.kestra.username}:{self.kestra.password}".encode()).decode()
+        return header == f"Basic {expected}"
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _route(self, method: str) -> None:
+        path = self.path.split("?", 1)[0]
+        self.kestra.requests.append((method, path))
+        body = self._body()
+        if self.kestra.fail_with:
+            self._error(self.kestra.fail_with, "Internal server error: the fake is told to fail")
+            return
+        if not self._authorized():
+            self._send(401)
+            return
+        if method == "GET" and path == "/api/v1/configs":
+            self._send(200, {"version": self.kestra.version, "edition": "OSS", "isBasicAuthInitialized": True})
+            return
+        tenant_route = re.fullmatch(r"/api/v1/([^/]+)/(.*)", path)
+        if not tenant_route or tenant_route.group(1) != self.kestra.tenant:
+            self._error(404, "Not Found")
+            return
+        rest = tenant_route.group(2)
+        if method == "POST" and rest == "flows/validate":
+            if not self.headers.get("Content-Type", "").startswith("application/x-yaml"):
+                self._error(415, "Unsupported Media Type")
+                return
+            self._send(200, self.kestra.validate(body.decode("utf-8", "replace")))
+            return
+        self._error(404, "Not Found")
+
+    def do_GET(self) -> None:
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        self._route("POST")
+
+    def do_PUT(self) -> None:
+        self._route("PUT")
+
+    def do_DELETE(self) -> None:
+        self._route("DELETE")
