@@ -267,7 +267,37 @@ def warnings(index: FlowIndex) -> None:  # H
                     )
 
 
+def enterprise_features(index: FlowIndex) -> None:  # B10, C4: refused by the open-source edition only
+    def warn(path: Path, feature: str, kestra: str) -> None:
+        index.report(
+            "enterprise-only",
+            path,
+            f'{feature} is an Enterprise Edition feature; an open-source Kestra refuses it: "{kestra}".',
+            "Keep it only if your Kestra is Enterprise or Cloud.",
+            Severity.WARNING,
+        )
+
+    if index.version == 1:
+        for path, node in [*index.tasks, *index.triggers]:
+            if "workerGroup" in node:
+                warn((*path, "workerGroup"), "`workerGroup`", "Worker Group is an Enterprise Edition functionality")
+    for path, task in index.tasks:
+        if "assets" in task:
+            warn((*path, "assets"), "Task `assets`", f"Task '{task.get('id')}' can't have any `assets`")
+    if index.version >= 2:
+        if "quotas" in index.data:
+            warn(("quotas",), "`quotas`", "Quotas are only available in Enterprise Edition.")
+        for path, item in index.inputs:
+            if item.get("type") == "REUSABLE_INPUTS":
+                warn(
+                    (*path, "type"),
+                    "REUSABLE_INPUTS",
+                    f"Input '{item.get('id')}' of type REUSABLE_INPUTS is only available in Enterprise Edition.",
+                )
+
+
 TASK_RULES: list[Callable[[FlowIndex], None]] = [
+    enterprise_features,
     dags,
     switches,
     working_directories,

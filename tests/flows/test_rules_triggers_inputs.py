@@ -227,3 +227,12 @@ def test_literal_values_are_parsed_as_their_type(kind: str, value: object, defin
 def test_a_form_and_an_input_under_its_path_conflict() -> None:
     text = HEAD + "inputs:\n  - id: a\n    type: FORM\n    inputs: []\n  - id: a.c\n    type: STRING\ntasks: []\n"
     assert findings(text, "invalid-form-input", 2) == [7]
+
+
+def test_enterprise_features_are_warnings_gated_on_version() -> None:
+    grouped = HEAD + "tasks:\n  - id: a\n    type: x.Log\n    workerGroup:\n      key: gpu\n"
+    [warning] = [d for d in check_rules(parse_flow(grouped), 1) if d.code == "enterprise-only"]
+    assert (warning.line, warning.severity) == (6, "warning")
+    assert findings(grouped, "enterprise-only", 2) == []  # 2.x uses worker selectors
+    quotas = HEAD + "quotas: []\ntasks: []\n"
+    assert (findings(quotas, "enterprise-only", 1), findings(quotas, "enterprise-only", 2)) == ([], [3])
