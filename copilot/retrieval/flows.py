@@ -1,0 +1,96 @@
+"""Example flows → one chunk each: title and description (when the source has them), then the YAML."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+
+from .chunks import Chunk, plugin_types_in
+
+__all__ = ["MAX_FLOW_CHARS", "flow_chunk", "flows_from_jsonl"]
+
+MAX_FLOW_CHARS = 6000  # a flow longer than this is cut, with a marker, so one flow cannot flood a prompt
+_TYPE_LINE = re.compile(r"^\s*-?\s*type:\s*[\"']?([\w.$]+)", re.M)
+
+
+def _types_used(text: str) -> tuple[str, ...]:
+    """The `type:` values of a flow; a regex when the YAML does not parse."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        data = None
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            value = node.get("type")
+            if isinstance(value, str) and value.startswith("io.kestra."):
+                found.append(value)
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    if data is not None:
+        walk(data)
+    else:
+        found = [t for t in _TYPE_LINE.findall(text) if t.startswith("io.kestra.")]
+    return tuple(dict.fromkeys([*found, *plugin_types_in(text)]))
+
+
+def flow_chunk(
+    text: str,
+    *,
+    source: str,
+    location: str,
+    title: str | None = None,
+    description: str | None = None,
+    blueprint: bool = False,
+) -> Chunk:
+    body = text.strip()
+    if description and len(description) > MAX_FLOW_CHARS // 3:
+        description = description[: MAX_FLOW_CHARS // 3].rsplit(" ", 1)[0] + " …"
+    room = MAX_FLOW_CHARS - len(description or "")
+    if len(body) > room:
+        body = body[:room].rsplit("\n", 1)[0] + "\n# … (flow truncated)"
+    kind = "blueprint" if blueprint else "flow"
+    if not title:
+        match = re.search(r"^id:\s*(\S+)", text, re.M)
+        title = f"Flow {match.group(1)}" if match else "Flow"
+    lead = f"{description.strip()}\n\n" if description else ""
+    return Chunk(f"{lead}```yaml\n{body}\n```", kind, source, title.strip(), location, _types_used(text))
+
+
+def flows_from_jsonl(text: str, *, source: str, location: str, warnings: list[str]) -> Iterator[Chunk]:
+    """Records with a `yaml` field (and optionally id, source, title, description) → flow chunks."""
+    seen_flow = False
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            warnings.append(f"{location}:{number}: not a JSON line, skipped")
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("yaml"), str):
+            if not seen_flow:  # not a file of flows at all (a manifest, say): say it once
+                warnings.append(f"{location}: records have no `yaml` field; not a file of flows, skipped")
+                return
+            warnings.append(f"{location}:{number}: no `yaml` field, skipped")
+            continue
+        seen_flow = True
+        where = str(record.get("source") or f"{location}#{record.get('id', number)}")
+        blueprint = record.get("kind") == "blueprint" or (not record.get("kind") and bool(record.get("description")))
+        yield flow_chunk(
+            record["yaml"],
+            source=source,
+            location=where,
+            title=record.get("title") or None,
+            description=record.get("description") or None,
+            blueprint=blueprint,
+        )

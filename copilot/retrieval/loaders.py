@@ -1,0 +1,85 @@
+"""Sources on disk → chunks: a Markdown/MDX file, a flow YAML file, a JSONL of flows, or a folder of any
+of them. Files are read as bytes and decoded leniently (bad bytes become U+FFFD, never a crash);
+problems are collected as warnings, not printed."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .chunks import Chunk
+from .flows import flow_chunk, flows_from_jsonl
+from .markdown import chunk_markdown, split_front_matter
+
+__all__ = ["MAX_FILE_BYTES", "LoadResult", "load_source"]
+
+MAX_FILE_BYTES = 5_000_000
+_SKIP_DIRS = {"node_modules", "__pycache__", "venv", ".venv", "dist", "build"}
+_DOC_SUFFIXES = {".md", ".mdx"}
+_FLOW_SUFFIXES = {".yml", ".yaml"}
+
+
+@dataclass
+class LoadResult:
+    chunks: list[Chunk] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    files: int = 0
+
+    def add(self, chunks: list[Chunk]) -> None:
+        self.chunks.extend(chunks)
+
+
+def _read(path: Path, result: LoadResult) -> str | None:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            result.warnings.append(
+                f"{path}: {size // 1_000_000} MB is over the {MAX_FILE_BYTES // 1_000_000} MB limit, skipped"
+            )
+            return None
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except OSError as exc:
+        result.warnings.append(f"{path}: cannot read ({exc.strerror or exc}), skipped")
+        return None
+
+
+def _load_file(path: Path, source: str, location: str, result: LoadResult) -> None:
+    suffix = path.suffix.lower()
+    if suffix not in _DOC_SUFFIXES | _FLOW_SUFFIXES | {".jsonl"}:
+        return
+    text = _read(path, result)
+    if text is None:
+        return
+    result.files += 1
+    if suffix in _DOC_SUFFIXES:
+        front, _ = split_front_matter(text)
+        kind = "plugin-doc" if front.get("type", "").startswith("io.kestra.") else "doc"
+        result.add(chunk_markdown(text, source=source, location=location, kind=kind))
+    elif suffix == ".jsonl":
+        result.add(list(flows_from_jsonl(text, source=source, location=location, warnings=result.warnings)))
+    elif text.strip():
+        result.add([flow_chunk(text, source=source, location=location)])
+
+
+def load_source(path: Path | str, *, source: str | None = None) -> LoadResult:
+    """Every chunk under `path`; `source` names it in the index (default: the folder or file name)."""
+    root = Path(path)
+    name = source or root.stem if root.is_file() else source or root.name
+    result = LoadResult()
+    if root.is_file():
+        _load_file(root, name, root.name, result)
+    elif root.is_dir():
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
+            for file_name in sorted(files):
+                if not file_name.startswith("."):
+                    file = Path(folder) / file_name
+                    _load_file(file, name, file.relative_to(root).as_posix(), result)
+    else:
+        result.warnings.append(f"{root}: no such file or folder")
+    unique: dict[str, Chunk] = {}
+    for chunk in result.chunks:  # the same text twice at one place is one chunk
+        unique.setdefault(chunk.id, chunk)
+    result.chunks = list(unique.values())
+    return result
