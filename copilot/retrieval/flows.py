@@ -17,12 +17,15 @@ MAX_FLOW_CHARS = 6000  # a flow longer than this is cut, with a marker, so one f
 _TYPE_LINE = re.compile(r"^\s*-?\s*type:\s*[\"']?([\w.$]+)", re.M)
 
 
-def _types_used(text: str) -> tuple[str, ...]:
-    """The `type:` values of a flow; a regex when the YAML does not parse."""
+def _parse(text: str) -> Any:
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError:
-        data = None
+        return None
+
+
+def _types_used(text: str, data: Any) -> tuple[str, ...]:
+    """The `type:` values of a flow; a regex when the YAML does not parse."""
     found: list[str] = []
 
     def walk(node: Any) -> None:
@@ -43,6 +46,17 @@ def _types_used(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*found, *plugin_types_in(text)]))
 
 
+def _title(text: str, data: Any) -> str:
+    """`Flow <id>`, with the first sentence of the flow's own description when it has one."""
+    match = re.search(r"^id:\s*(\S+)", text, re.M)
+    title = f"Flow {match.group(1)}" if match else "Flow"
+    described = data.get("description") if isinstance(data, dict) else None
+    if isinstance(described, str) and described.strip():
+        first = re.split(r"(?<=[.!?])\s|\n", described.strip(), maxsplit=1)[0]
+        title += f": {first[:150]}"
+    return title
+
+
 def flow_chunk(
     text: str,
     *,
@@ -52,6 +66,14 @@ def flow_chunk(
     description: str | None = None,
     blueprint: bool = False,
 ) -> Chunk:
+    data = _parse(text)
+    extend = data.get("extend") if isinstance(data, dict) else None
+    if isinstance(extend, dict) and extend.get("title"):  # a blueprint file carries its catalog entry
+        title = title or str(extend["title"])
+        description = description or str(extend.get("description") or "") or None
+        blueprint = True
+    if not title:
+        title = _title(text, data)
     body = text.strip()
     if description and len(description) > MAX_FLOW_CHARS // 3:
         description = description[: MAX_FLOW_CHARS // 3].rsplit(" ", 1)[0] + " …"
@@ -59,11 +81,8 @@ def flow_chunk(
     if len(body) > room:
         body = body[:room].rsplit("\n", 1)[0] + "\n# … (flow truncated)"
     kind = "blueprint" if blueprint else "flow"
-    if not title:
-        match = re.search(r"^id:\s*(\S+)", text, re.M)
-        title = f"Flow {match.group(1)}" if match else "Flow"
     lead = f"{description.strip()}\n\n" if description else ""
-    return Chunk(f"{lead}```yaml\n{body}\n```", kind, source, title.strip(), location, _types_used(text))
+    return Chunk(f"{lead}```yaml\n{body}\n```", kind, source, title.strip(), location, _types_used(text, data))
 
 
 def flows_from_jsonl(text: str, *, source: str, location: str, warnings: list[str]) -> Iterator[Chunk]:
