@@ -17,44 +17,11 @@ __all__ = ["LexicalIndex", "tokenize"]
 
 _TYPE = re.compile(r"io\.kestra\.[a-z0-9_.]+\.[A-Za-z0-9_]+")
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "for",
-        "from",
-        "has",
-        "have",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "that",
-        "the",
-        "this",
-        "to",
-        "was",
-        "were",
-        "will",
-        "with",
-        "you",
-        "your",
-        "can",
-        "use",
-        "used",
-        "using",
-    ]
+_STOP_WORDS = (
+    "a an and are as at be by for from has have in into is it its of on or that the this to was were will with "
+    "you your can use used using"
 )
+_STOP = frozenset(_STOP_WORDS.split())
 
 
 def tokenize(text: str) -> list[str]:
