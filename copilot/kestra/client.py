@@ -165,3 +165,36 @@ class KestraClient:
         if not isinstance(body, list):
             raise KestraRejected("Kestra's validation answer is not a list of results.")
         return [ServerValidation.from_json(item) for item in body if isinstance(item, dict)]
+
+    # --- plugins and blueprints (the retrieval corpus of a connected server) ------------------------
+    async def plugins(self) -> list[dict[str, Any]]:
+        """`GET /api/v1/plugins`: every installed plugin with its task, trigger, condition … classes."""
+        body = self._json(await self.request("GET", "/api/v1/plugins", "list the installed plugins"), "plugins")
+        return [item for item in body if isinstance(item, dict)] if isinstance(body, list) else []
+
+    async def plugin_markdown(self, cls: str) -> str:
+        """`GET /api/v1/plugins/{cls}`: the class's documentation page as Markdown."""
+        response = await self.request("GET", f"/api/v1/plugins/{cls}", f"read the documentation of {cls}")
+        body = self._json(response, "plugin documentation")
+        return str(body.get("markdown") or "") if isinstance(body, dict) else ""
+
+    async def community_blueprints(self, *, page_size: int = 100) -> list[dict[str, Any]]:
+        """Every community flow blueprint's summary (id, title, description, tags), all pages."""
+        path = self.tenant_path("blueprints/community/flow")
+        items: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            params = {"page": page, "size": page_size}
+            body = self._json(await self.request("GET", path, "list the blueprints", params=params), "blueprints")
+            results = body.get("results") if isinstance(body, dict) else None
+            if not results:
+                return items
+            items.extend(r for r in results if isinstance(r, dict))
+            if len(items) >= int(body.get("total") or 0) or len(results) < page_size:
+                return items
+            page += 1
+
+    async def blueprint_source(self, blueprint_id: str) -> str:
+        """A community flow blueprint's YAML."""
+        path = self.tenant_path(f"blueprints/community/flow/{blueprint_id}/source")
+        return (await self.request("GET", path, f"read blueprint {blueprint_id}")).text

@@ -12,7 +12,7 @@ from .chunks import Chunk
 from .flows import flow_chunk, flows_from_jsonl
 from .markdown import chunk_markdown, split_front_matter
 
-__all__ = ["MAX_FILE_BYTES", "LoadResult", "load_source"]
+__all__ = ["MAX_FILE_BYTES", "LoadResult", "dedupe", "load_document", "load_source", "loadable"]
 
 MAX_FILE_BYTES = 5_000_000
 _SKIP_DIRS = {"node_modules", "__pycache__", "venv", ".venv", "dist", "build"}
@@ -25,6 +25,7 @@ class LoadResult:
     chunks: list[Chunk] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     files: int = 0
+    kestra_version: str | None = None  # set when the chunks come from a Kestra server
 
     def add(self, chunks: list[Chunk]) -> None:
         self.chunks.extend(chunks)
@@ -44,13 +45,14 @@ def _read(path: Path, result: LoadResult) -> str | None:
         return None
 
 
-def _load_file(path: Path, source: str, location: str, result: LoadResult) -> None:
-    suffix = path.suffix.lower()
-    if suffix not in _DOC_SUFFIXES | _FLOW_SUFFIXES | {".jsonl"}:
-        return
-    text = _read(path, result)
-    if text is None:
-        return
+def loadable(name: str) -> bool:
+    """Whether a file of this name is a document or flow the loaders read."""
+    return Path(name).suffix.lower() in _DOC_SUFFIXES | _FLOW_SUFFIXES | {".jsonl"}
+
+
+def load_document(text: str, *, suffix: str, source: str, location: str, result: LoadResult) -> None:
+    """One document's chunks into `result`: Markdown/MDX, a flow YAML, or a JSONL of flows."""
+    suffix = suffix.lower()
     result.files += 1
     if suffix in _DOC_SUFFIXES:
         front, _ = split_front_matter(text)
@@ -60,6 +62,23 @@ def _load_file(path: Path, source: str, location: str, result: LoadResult) -> No
         result.add(list(flows_from_jsonl(text, source=source, location=location, warnings=result.warnings)))
     elif text.strip():
         result.add([flow_chunk(text, source=source, location=location)])
+
+
+def _load_file(path: Path, source: str, location: str, result: LoadResult) -> None:
+    if not loadable(path.name):
+        return
+    text = _read(path, result)
+    if text is not None:
+        load_document(text, suffix=path.suffix, source=source, location=location, result=result)
+
+
+def dedupe(result: LoadResult) -> LoadResult:
+    """The same text twice at one place is one chunk."""
+    unique: dict[str, Chunk] = {}
+    for chunk in result.chunks:
+        unique.setdefault(chunk.id, chunk)
+    result.chunks = list(unique.values())
+    return result
 
 
 def load_source(path: Path | str, *, source: str | None = None) -> LoadResult:
@@ -78,8 +97,4 @@ def load_source(path: Path | str, *, source: str | None = None) -> LoadResult:
                     _load_file(file, name, file.relative_to(root).as_posix(), result)
     else:
         result.warnings.append(f"{root}: no such file or folder")
-    unique: dict[str, Chunk] = {}
-    for chunk in result.chunks:  # the same text twice at one place is one chunk
-        unique.setdefault(chunk.id, chunk)
-    result.chunks = list(unique.values())
-    return result
+    return dedupe(result)

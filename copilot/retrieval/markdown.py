@@ -202,11 +202,15 @@ def _merge_small(sections: list[_Section]) -> list[_Section]:
     return merged
 
 
-def chunk_markdown(text: str, *, source: str, location: str, kind: str = "doc") -> list[Chunk]:
-    """Chunks of one Markdown/MDX document; `location` is its path or URL."""
+def chunk_markdown(
+    text: str, *, source: str, location: str, kind: str = "doc", plugin_type: str | None = None, title: str = ""
+) -> list[Chunk]:
+    """Chunks of one Markdown/MDX document; `location` is its path or URL. `plugin_type` and `title` name
+    the page when its front matter does not (a plugin page from a Kestra server)."""
     front, body = split_front_matter(text.replace("\r\n", "\n"))
-    page_title = front.get("title", "").strip()
-    page_types = (front["type"],) if front.get("type", "").startswith("io.kestra.") else ()
+    page_title = front.get("title", "").strip() or title
+    page_type = plugin_type or front.get("type", "")
+    page_types = (page_type,) if page_type.startswith("io.kestra.") else ()
     chunks = []
     for section in _merge_small(list(_sections(body))):
         trail = list(section.trail)

@@ -42,6 +42,10 @@ class FakeKestra:
     flows: dict[tuple[str, str], str] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path) seen
     fail_with: int | None = None  # answer every API call with this status (outage tests)
+    # Plugin documentation (class → Markdown) and community flow blueprints ({id, title, description,
+    # tags, source}) served by /api/v1/plugins and /blueprints/community/flow.
+    plugin_docs: dict[str, str] = field(default_factory=dict)
+    blueprints: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._server: ThreadingHTTPServer | None = None
@@ -207,6 +211,9 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and path == "/api/v1/configs":
             self._send(200, {"version": self.kestra.version, "edition": "OSS", "isBasicAuthInitialized": True})
             return
+        if method == "GET" and path.startswith("/api/v1/plugins"):
+            self._plugins(path.removeprefix("/api/v1/plugins").strip("/"))
+            return
         tenant_route = re.fullmatch(r"/api/v1/([^/]+)/(.*)", path)
         if not tenant_route or tenant_route.group(1) != self.kestra.tenant:
             self._error(404, "Not Found")
@@ -218,7 +225,39 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._send(200, self.kestra.validate(body.decode("utf-8", "replace")))
             return
+        if method == "GET" and rest.startswith("blueprints/community/flow"):
+            self._blueprints(rest.removeprefix("blueprints/community/flow").strip("/"))
+            return
         self._error(404, "Not Found")
+
+    def _plugins(self, cls: str) -> None:
+        docs = self.kestra.plugin_docs
+        if not cls:  # one plugin per package, its classes listed as tasks or triggers
+            plugins: dict[str, dict[str, Any]] = {}
+            for name in docs:
+                package = name.rsplit(".", 1)[0]
+                plugin = plugins.setdefault(package, {"name": package, "title": package, "tasks": [], "triggers": []})
+                group = "triggers" if name.endswith("Trigger") else "tasks"
+                plugin[group].append({"cls": name, "deprecated": False, "title": name.rsplit(".", 1)[1]})
+            self._send(200, list(plugins.values()))
+        elif cls in docs:
+            self._send(200, {"markdown": docs[cls], "schema": {"properties": {}, "outputs": {}, "definitions": {}}})
+        else:
+            self._error(404, f"Unable to find plugin '{cls}'")
+
+    def _blueprints(self, rest: str) -> None:
+        from urllib.parse import parse_qs, urlparse
+
+        by_id = {b["id"]: b for b in self.kestra.blueprints}
+        if not rest:
+            query = parse_qs(urlparse(self.path).query)
+            page, size = int(query.get("page", ["1"])[0]), int(query.get("size", ["10"])[0])
+            summaries = [{k: v for k, v in b.items() if k != "source"} for b in self.kestra.blueprints]
+            self._send(200, {"results": summaries[(page - 1) * size : page * size], "total": len(summaries)})
+        elif rest.endswith("/source") and rest.removesuffix("/source") in by_id:
+            self._send(200, by_id[rest.removesuffix("/source")]["source"].encode(), "application/yaml")
+        else:
+            self._error(404, "Blueprint not found")
 
     def do_GET(self) -> None:
         self._route("GET")

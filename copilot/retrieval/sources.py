@@ -1,0 +1,249 @@
+"""Where the corpus comes from, and fetching it.
+
+A source is one of:
+    a path       a Markdown/MDX file, a flow YAML, a JSONL of flows, or a folder of them
+    an https URL a release tarball (.tar.gz) of docs or flows, downloaded with a conditional GET and cached
+    `kestra`     the connected Kestra server: the docs of exactly the plugins it has, and its blueprints
+
+`name=target` names a source explicitly (`docs=https://…/docs.tar.gz#src/contents/docs`: the part after
+`#` keeps only that folder of the archive). With no source given, `index build` uses the project's own
+`corpus/`, the sources its `manifest.yaml` lists, and the Kestra server when one is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
+
+import httpx
+import yaml
+
+from ..config import Settings
+from ..errors import CopilotError
+from .flows import flow_chunk
+from .loaders import MAX_FILE_BYTES, LoadResult, dedupe, load_document, load_source, loadable
+from .markdown import chunk_markdown
+
+__all__ = ["KESTRA", "Source", "SourceError", "corpus_dir", "default_sources", "load", "parse_source"]
+
+KESTRA = "kestra"
+MAX_TARBALL_BYTES = 300_000_000
+PLUGIN_GROUPS = ("tasks", "triggers", "conditions", "taskRunners")
+CONCURRENT_REQUESTS = 8
+
+
+class SourceError(CopilotError):
+    pass
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    target: str  # a path, an http(s) URL, or "kestra"
+    subdir: str = ""  # in a tarball: only this folder
+    optional: bool = False  # a failure to fetch it is a warning, not an error
+
+    @property
+    def kind(self) -> str:
+        if self.target == KESTRA:
+            return "kestra"
+        return "tarball" if self.target.startswith(("http://", "https://")) else "path"
+
+    def describe(self) -> str:
+        return self.target + (f"#{self.subdir}" if self.subdir else "")
+
+
+def parse_source(text: str) -> Source:
+    """`PATH`, `URL[#folder]`, `kestra`, each optionally prefixed by `name=`."""
+    name, _, target = text.partition("=") if "=" in text.split("://", 1)[0] else ("", "", text)
+    target = target.strip()
+    if not target:
+        raise SourceError(f"Empty source {text!r}.", hint="Give a path, an https URL to a .tar.gz, or `kestra`.")
+    if target == KESTRA:
+        return Source(name or KESTRA, KESTRA)
+    if target.startswith(("http://", "https://")):
+        url, _, subdir = target.partition("#")
+        default = PurePosixPath(urlparse(url).path).name.split(".")[0] or urlparse(url).hostname or "remote"
+        return Source(name or default, url, subdir.strip("/"))
+    path = Path(target).expanduser()
+    return Source(name or path.resolve().name, str(path))
+
+
+def corpus_dir() -> Path:
+    """The project's own example flows and source manifest (`corpus/` beside the package)."""
+    return Path(__file__).resolve().parents[2] / "corpus"
+
+
+def default_sources(settings: Settings) -> list[Source]:
+    sources = [Source("corpus", str(corpus_dir() / "flows"))]
+    manifest = corpus_dir() / "manifest.yaml"
+    if manifest.is_file():
+        for entry in (yaml.safe_load(manifest.read_text()) or {}).get("sources") or []:
+            source = parse_source(f"{entry['name']}={entry['url']}")
+            sources.append(Source(source.name, source.target, source.subdir, optional=True))
+    if settings.kestra_url:
+        sources.append(Source(KESTRA, KESTRA, optional=True))
+    return sources
+
+
+def load(source: Source, *, settings: Settings, cache_dir: Path) -> LoadResult:
+    """Every chunk of `source`. Raises SourceError when it cannot be read at all."""
+    if source.kind == "path":
+        if not Path(source.target).exists():
+            raise SourceError(f"Source {source.name}: {source.target} does not exist.")
+        return load_source(source.target, source=source.name)
+    if source.kind == "tarball":
+        archive = _download(source.target, cache_dir / "sources")
+        return _load_tarball(archive, source)
+    return asyncio.run(_load_kestra(source, settings))
+
+
+# --- tarballs -------------------------------------------------------------------------------------------
+def _download(url: str, folder: Path) -> Path:
+    """The archive at `url`, from the cache when the server says it has not changed (ETag/Last-Modified)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(url.encode()).hexdigest()[:16]
+    archive, meta_path = folder / f"{key}.tar.gz", folder / f"{key}.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() and archive.is_file() else {}
+    headers = {}
+    if meta.get("etag"):
+        headers["If-None-Match"] = meta["etag"]
+    if meta.get("last_modified"):
+        headers["If-Modified-Since"] = meta["last_modified"]
+    try:
+        with httpx.stream("GET", url, headers=headers, follow_redirects=True, timeout=60) as response:
+            if response.status_code == 304:
+                return archive
+            if response.status_code >= 400:
+                raise SourceError(f"{url} answered HTTP {response.status_code}.", hint="Check the URL.")
+            partial = archive.with_suffix(".part")
+            size = 0
+            with partial.open("wb") as out:
+                for block in response.iter_bytes():
+                    size += len(block)
+                    if size > MAX_TARBALL_BYTES:
+                        partial.unlink()
+                        raise SourceError(f"{url} is larger than {MAX_TARBALL_BYTES // 1_000_000} MB; not indexed.")
+                    out.write(block)
+            partial.replace(archive)
+            etag, modified = response.headers.get("etag"), response.headers.get("last-modified")
+            meta_path.write_text(json.dumps({"url": url, "etag": etag, "last_modified": modified}))
+            return archive
+    except httpx.HTTPError as exc:
+        if archive.is_file():  # offline: the last copy is better than nothing
+            return archive
+        raise SourceError(
+            f"Cannot download {url}: {exc.__class__.__name__}.", hint="Check the network, or index a local copy."
+        ) from exc
+
+
+def _load_tarball(archive: Path, source: Source) -> LoadResult:
+    """Documents are read from the archive in memory: nothing is extracted, so no member can write
+    outside a folder, whatever its name."""
+    result = LoadResult()
+    prefix = PurePosixPath(source.subdir) if source.subdir else None
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for member in tar:
+                if not member.isfile() or not loadable(member.name):
+                    continue
+                parts = PurePosixPath(member.name).parts[1:]  # drop the archive's top folder
+                if not parts or ".." in parts:
+                    continue
+                inner = PurePosixPath(*parts)
+                if prefix and not inner.is_relative_to(prefix):
+                    continue
+                if member.size > MAX_FILE_BYTES:
+                    result.warnings.append(f"{source.name}: {inner} is over the size limit, skipped")
+                    continue
+                handle = tar.extractfile(member)
+                if handle is None:
+                    continue
+                text = handle.read().decode("utf-8", errors="replace")
+                location = str(inner.relative_to(prefix) if prefix else inner)
+                load_document(text, suffix=inner.suffix, source=source.name, location=location, result=result)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise SourceError(f"Source {source.name}: {source.target} is not a readable tar archive ({exc}).") from exc
+    return dedupe(result)
+
+
+# --- a Kestra server ------------------------------------------------------------------------------------
+async def _load_kestra(source: Source, settings: Settings) -> LoadResult:
+    from ..kestra import KestraClient, KestraError
+
+    result = LoadResult()
+    try:
+        async with KestraClient.from_settings(settings) as client:
+            result.kestra_version = (await client.server_info()).version
+            plugins = await client.plugins()
+            classes = sorted(
+                {
+                    str(element["cls"])
+                    for plugin in plugins
+                    for group in PLUGIN_GROUPS
+                    for element in plugin.get(group) or []
+                    if isinstance(element, dict) and element.get("cls") and not element.get("deprecated")
+                }
+            )
+            limit = asyncio.Semaphore(CONCURRENT_REQUESTS)
+
+            async def plugin_page(cls: str) -> None:
+                async with limit:
+                    try:
+                        markdown = await client.plugin_markdown(cls)
+                    except KestraError as exc:
+                        result.warnings.append(f"{source.name}: no documentation for {cls} ({exc})")
+                        return
+                if markdown.strip():
+                    location = f"{client.url}/plugins/{cls}"
+                    title = cls.rsplit(".", 1)[-1]
+                    result.add(
+                        chunk_markdown(
+                            markdown,
+                            source=source.name,
+                            location=location,
+                            kind="plugin-doc",
+                            plugin_type=cls,
+                            title=title,
+                        )
+                    )
+                    result.files += 1
+
+            await asyncio.gather(*(plugin_page(cls) for cls in classes))
+            try:
+                blueprints = await client.community_blueprints()
+            except KestraError as exc:  # community blueprints are proxied from kestra.io: may be offline
+                result.warnings.append(f"{source.name}: no community blueprints ({exc})")
+                blueprints = []
+
+            async def blueprint(item: dict[str, object]) -> None:
+                async with limit:
+                    try:
+                        text = await client.blueprint_source(str(item["id"]))
+                    except KestraError as exc:
+                        result.warnings.append(f"{source.name}: blueprint {item['id']} unreadable ({exc})")
+                        return
+                result.add(
+                    [
+                        flow_chunk(
+                            text,
+                            source=source.name,
+                            location=f"{client.url}/ui/main/blueprints/flow/{item['id']}",
+                            title=str(item.get("title") or ""),
+                            description=str(item.get("description") or ""),
+                            blueprint=True,
+                        )
+                    ]
+                )
+                result.files += 1
+
+            await asyncio.gather(*(blueprint(item) for item in blueprints if item.get("id")))
+    except KestraError as exc:
+        raise SourceError(f"Source {source.name}: {exc}", hint=getattr(exc, "hint", None)) from exc
+    result.chunks.sort(key=lambda c: (c.location, c.title))  # gather finishes in any order
+    return dedupe(result)
