@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from . import __version__
+from . import __version__, cli_retrieval
 from .config import config_path, load_settings
 from .errors import CopilotError
 
@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser("config", help="show the settings (secrets masked) or the config file path")
     config.add_argument("action", choices=("show", "path"), nargs="?", default="show")
+
+    cli_retrieval.add_parsers(commands)
     return parser
 
 
@@ -65,7 +67,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_OK
-    handler = {"validate": _validate, "diff": _diff, "schema": _schema, "config": _config}[args.command]
+    handler = {
+        "validate": _validate,
+        "diff": _diff,
+        "schema": _schema,
+        "config": _config,
+        "index": cli_retrieval.index_command,
+        "search": cli_retrieval.search_command,
+        "eval": cli_retrieval.eval_command,
+    }[args.command]
     try:
         return handler(args)
     except CopilotError as exc:

@@ -32,6 +32,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "kestra_api_token": ("KESTRA_API_TOKEN",),
     "kestra_tenant": ("KESTRA_TENANT",),
     "kestra_version": ("KESTRA_VERSION",),
+    "chroma_url": ("KESTRA_COPILOT_CHROMA_URL",),
     "data_dir": ("KESTRA_COPILOT_DATA_DIR",),
     "cache_dir": ("KESTRA_COPILOT_CACHE_DIR",),
 }
@@ -48,8 +49,16 @@ class Settings:
     kestra_tenant: str = "main"
     # The Kestra major version flows are written and validated for (1 = 1.x, 2 = 2.x).
     kestra_version: int = 1
+    # A Chroma server for the retrieval index; None keeps it embedded in the data dir.
+    chroma_url: str | None = None
     data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
     cache_dir: Path = field(default_factory=lambda: Path(platformdirs.user_cache_dir(APP_NAME)))
+
+    @property
+    def index_dir(self) -> Path:
+        """The retrieval index (chunk list, manifest and, unless `chroma_url` is set, the Chroma store)."""
+        return self.data_dir / "index"
+
     config_file: Path | None = None
 
     def redacted(self) -> dict[str, Any]:
@@ -131,7 +140,7 @@ def _coerce(values: dict[str, Any], path: Path) -> dict[str, Any]:
     for name in ("data_dir", "cache_dir"):
         if name in out:
             out[name] = Path(str(out[name])).expanduser()
-    for name in ("kestra_url",):
+    for name in ("kestra_url", "chroma_url"):
         if out.get(name):
             out[name] = str(out[name]).rstrip("/")
     return out

@@ -6,9 +6,10 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["KINDS", "Chunk", "estimate_tokens", "plugin_types_in"]
+__all__ = ["KINDS", "SEARCH_MODES", "Chunk", "estimate_tokens", "plugin_types_in"]
 
 KINDS = ("doc", "plugin-doc", "flow", "blueprint")
+SEARCH_MODES = ("hybrid", "dense", "bm25")  # here, not in search.py, so a CLI can list them without numpy
 
 # A Kestra plugin class: a dotted package under io.kestra, then a capitalised class name.
 _PLUGIN_TYPE = re.compile(r"\bio\.kestra\.(?:plugin|core)(?:\.[a-z0-9_]+)+\.[A-Z][A-Za-z0-9_]*(?:\$[A-Za-z0-9_]+)?")

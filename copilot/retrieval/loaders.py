@@ -92,7 +92,8 @@ def load_source(path: Path | str, *, source: str | None = None) -> LoadResult:
         for folder, dirs, files in os.walk(root):
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
             for file_name in sorted(files):
-                if not file_name.startswith("."):
+                # A source folder's own README describes the folder, not Kestra.
+                if not file_name.startswith(".") and not (folder == str(root) and file_name.upper() == "README.MD"):
                     file = Path(folder) / file_name
                     _load_file(file, name, file.relative_to(root).as_posix(), result)
     else:

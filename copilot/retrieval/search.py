@@ -3,16 +3,16 @@ dropped, and a token budget for what goes into a prompt."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .chunks import Chunk
+from .chunks import SEARCH_MODES, Chunk
 from .index import Index
 from .lexical import tokenize
 
 __all__ = ["MODES", "Hit", "fit_budget", "search"]
 
-MODES = ("hybrid", "dense", "bm25")
+MODES = SEARCH_MODES
 RRF_K = 60  # the usual constant: damps the head of each ranking
 CANDIDATES = 50  # how deep each ranking is read before fusing
 
@@ -39,8 +39,15 @@ def _near_duplicate(a: Chunk, b: Chunk) -> bool:
 
 
 def search(
-    index: Index, query: str, *, k: int = 8, kinds: Sequence[str] | None = None, mode: str = "hybrid"
+    index: Index,
+    query: str,
+    *,
+    k: int = 8,
+    kinds: Sequence[str] | None = None,
+    mode: str = "hybrid",
+    exclude: Callable[[Chunk], bool] | None = None,
 ) -> list[Hit]:
+    """The `k` best chunks for `query`; `exclude` drops chunks before ranking is cut (an eval's answer)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     chunks = index.chunks()
@@ -62,7 +69,7 @@ def search(
     hits: list[Hit] = []
     for chunk_id, score in scored:
         chunk = chunks.get(chunk_id)
-        if chunk is None or any(_near_duplicate(chunk, h.chunk) for h in hits):
+        if chunk is None or (exclude and exclude(chunk)) or any(_near_duplicate(chunk, h.chunk) for h in hits):
             continue
         hits.append(Hit(chunk, score, dense_rank.get(chunk_id), lexical_rank.get(chunk_id)))
         if len(hits) == k:

@@ -1,0 +1,256 @@
+"""The retrieval commands: `index build|status`, `search`, `eval retrieval`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from .config import Settings, load_settings
+
+__all__ = ["add_parsers", "eval_command", "index_command", "search_command"]
+
+EXIT_OK = 0
+
+
+def add_parsers(commands: Any) -> None:
+    from .retrieval.chunks import KINDS, SEARCH_MODES
+
+    index = commands.add_parser("index", help="build or inspect the retrieval index (docs, plugin docs, flows)")
+    actions = index.add_subparsers(dest="action", metavar="ACTION", required=True)
+    build = actions.add_parser(
+        "build",
+        help="index the sources (default: the project corpus, its manifest, the Kestra server if configured)",
+        description="Make the index hold exactly the given sources. Unchanged chunks are not embedded again; "
+        "chunks of sources no longer given are removed. SOURCE: a path, an https URL to a .tar.gz "
+        "(URL#folder keeps one folder), or `kestra`; `name=SOURCE` names it.",
+    )
+    build.add_argument("--source", action="append", metavar="SOURCE", help="repeatable")
+    build.add_argument("--rebuild", action="store_true", help="drop everything and embed from scratch")
+    _index_options(build)
+    status = actions.add_parser("status", help="what the index holds and where it came from")
+    _index_options(status)
+    status.add_argument("--json", action="store_true")
+
+    search = commands.add_parser("search", help="search the index: ranked chunks with their sources and scores")
+    search.add_argument("query")
+    search.add_argument("-k", type=int, default=8, help="how many hits (default 8)")
+    search.add_argument("--kind", action="append", choices=KINDS, help="only these kinds (repeatable)")
+    search.add_argument("--mode", choices=SEARCH_MODES, default="hybrid")
+    search.add_argument("--json", action="store_true")
+    _index_options(search)
+
+    evaluate = commands.add_parser("eval", help="offline evaluations")
+    suites = evaluate.add_subparsers(dest="suite", metavar="SUITE", required=True)
+    retrieval = suites.add_parser(
+        "retrieval",
+        help="type recall@k and MRR of dense, BM25 and hybrid retrieval over blueprint cases",
+        description="Query with each blueprint's title, exclude that blueprint from its own results, and "
+        "score the plugin types retrieved. The eval index is kept (incremental) in the cache dir.",
+    )
+    retrieval.add_argument("--cases", required=True, type=Path, help="JSONL of blueprints (title, task_types)")
+    retrieval.add_argument(
+        "--source",
+        action="append",
+        metavar="SOURCE",
+        help="what to index (default: the cases' folder and kestra-docs/, kestra-plugin-docs/ beside it)",
+    )
+    retrieval.add_argument("-k", type=int, default=8)
+    retrieval.add_argument("--limit", type=int, help="only the first N cases")
+    retrieval.add_argument("--index", type=Path, help="index folder (default: <cache dir>/eval-index)")
+    retrieval.add_argument("--json", action="store_true", help="per-case results as JSON")
+
+
+def _index_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index", type=Path, help="index folder (default: <data dir>/index)")
+    parser.add_argument("--chroma-url", help="a Chroma server (default: embedded in the index folder)")
+
+
+def _open_index(args: argparse.Namespace, settings: Settings, default: Path | None = None) -> Any:
+    from .retrieval.index import Index
+
+    folder = args.index or default or settings.index_dir
+    return Index(
+        folder, cache_dir=settings.cache_dir, chroma_url=getattr(args, "chroma_url", None) or settings.chroma_url
+    )
+
+
+class ProgressBar:
+    """`embedding ██████░░░░ 1234/5000 (17/s, 3m40s left)` on a terminal; a line every 10 % otherwise."""
+
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        self.label, self.stream = label, stream or sys.stderr
+        self.started = time.perf_counter()
+        self.tty = self.stream.isatty()
+        self._last_tenth = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        elapsed = max(time.perf_counter() - self.started, 1e-6)
+        rate = done / elapsed
+        left = (total - done) / rate if rate else 0
+        eta = f"{int(left // 60)}m{int(left % 60):02d}s left" if done < total else f"{elapsed:.0f}s"
+        if self.tty:
+            filled = int(30 * done / total) if total else 30
+            bar = "█" * filled + "░" * (30 - filled)
+            self.stream.write(f"\r{self.label} {bar} {done}/{total} ({rate:.0f}/s, {eta})")
+            if done >= total:
+                self.stream.write("\n")
+        elif total and (tenth := 10 * done // total) != self._last_tenth:
+            self._last_tenth = tenth
+            self.stream.write(f"{self.label}: {done}/{total} ({rate:.0f}/s, {eta})\n")
+        self.stream.flush()
+
+
+def build_index(index: Any, sources: list[Any], settings: Settings, *, rebuild: bool = False) -> Any:
+    """Load every source, then bring the index to exactly those chunks. A source that cannot be read
+    stops the build (nothing changed), unless it is optional: then its chunks already indexed are kept."""
+    from .retrieval.sources import SourceError, load
+
+    chunks, names, warnings, kestra_version = [], {}, [], None
+    previous = index.chunks()
+    for source in sources:
+        print(f"reading {source.name} ({source.describe()})…", file=sys.stderr)
+        try:
+            result = load(source, settings=settings, cache_dir=settings.cache_dir)
+        except SourceError as exc:
+            if not source.optional:
+                raise
+            kept = [c for c in previous.values() if c.source == source.name]
+            warnings.append(f"{exc} — skipped" + (f", keeping its {len(kept)} indexed chunks" if kept else ""))
+            chunks.extend(kept)
+            if kept:
+                names[source.name] = source.describe()
+            continue
+        warnings.extend(result.warnings)
+        chunks.extend(result.chunks)
+        names[source.name] = source.describe()
+        kestra_version = result.kestra_version or kestra_version
+        print(f"  {len(result.chunks)} chunks from {result.files} files", file=sys.stderr)
+    for warning in warnings[:20]:
+        print(f"warning: {warning}", file=sys.stderr)
+    if len(warnings) > 20:
+        print(f"… and {len(warnings) - 20} more warnings", file=sys.stderr)
+    report = index.build(
+        chunks, sources=names, kestra_version=kestra_version, progress=ProgressBar("embedding"), rebuild=rebuild
+    )
+    return report
+
+
+def index_command(args: argparse.Namespace) -> int:
+    from .retrieval.sources import default_sources, parse_source
+
+    settings = load_settings()
+    index = _open_index(args, settings)
+    if args.action == "status":
+        return _status(index, args.json)
+    sources = [parse_source(s) for s in args.source] if args.source else default_sources(settings)
+    report = build_index(index, sources, settings, rebuild=args.rebuild)
+    print(
+        f"index {index.folder}: {report.total} chunks ({report.added} embedded, {report.kept} unchanged, "
+        f"{report.removed} removed) in {report.seconds:.1f}s"
+    )
+    return EXIT_OK
+
+
+def _status(index: Any, as_json: bool) -> int:
+    status = index.status()
+    if as_json:
+        print(json.dumps(status, indent=2))
+        return EXIT_OK
+    if not status.get("chunks"):
+        print(f"The index at {index.folder} is empty. Build it with `kestra-copilot index build`.")
+        return EXIT_OK
+    print(f"index:      {status['folder']}" + (f" (Chroma at {status['chroma_url']})" if status["chroma_url"] else ""))
+    print(f"chunks:     {status['chunks']} ({status.get('embedded', 0)} embedded)")
+    print(f"model:      {status.get('embedding_model')}, chunker v{status.get('chunker_version')}")
+    print(f"kestra:     {status.get('kestra_version') or 'no server source'}")
+    print(f"built:      {status.get('built_at')}")
+    for name, where in (status.get("sources") or {}).items():
+        print(f"source:     {name} = {where}")
+    return EXIT_OK
+
+
+def search_command(args: argparse.Namespace) -> int:
+    from .retrieval.search import search
+
+    settings = load_settings()
+    index = _open_index(args, settings)
+    index.require_built()
+    hits = search(index, args.query, k=args.k, kinds=args.kind, mode=args.mode)
+    if args.json:
+        print(json.dumps([_hit_json(rank, hit) for rank, hit in enumerate(hits, 1)], indent=2))
+        return EXIT_OK
+    if not hits:
+        print("No matches.")
+    for rank, hit in enumerate(hits, 1):
+        ranks = ", ".join(
+            f"{name} #{r}" for name, r in (("dense", hit.dense_rank), ("bm25", hit.lexical_rank)) if r is not None
+        )
+        print(f"{rank}. [{hit.chunk.kind}] {hit.chunk.title or '(untitled)'}")
+        print(f"   {hit.chunk.source}: {hit.chunk.location}")
+        print(f"   score {hit.score:.4f}" + (f" ({ranks})" if ranks else ""))
+        if hit.chunk.plugin_types:
+            print(f"   types: {', '.join(hit.chunk.plugin_types[:6])}")
+    return EXIT_OK
+
+
+def _hit_json(rank: int, hit: Any) -> dict[str, Any]:
+    chunk = hit.chunk
+    return {
+        "rank": rank,
+        "id": chunk.id,
+        "score": hit.score,
+        "dense_rank": hit.dense_rank,
+        "bm25_rank": hit.lexical_rank,
+        "kind": chunk.kind,
+        "title": chunk.title,
+        "source": chunk.source,
+        "location": chunk.location,
+        "plugin_types": list(chunk.plugin_types),
+        "tokens": chunk.tokens,
+        "text": chunk.text,
+    }
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    from .evaluation.retrieval import load_cases, run_retrieval_eval
+    from .retrieval.sources import parse_source
+
+    settings = load_settings()
+    cases = load_cases(args.cases, limit=args.limit)
+    if args.source:
+        sources = [parse_source(s) for s in args.source]
+    else:
+        here = args.cases.resolve().parent
+        folders = [here, here.parent / "kestra-docs", here.parent / "kestra-plugin-docs"]
+        sources = [parse_source(str(f)) for f in folders if f.is_dir()]
+    index = _open_index(args, settings, default=settings.cache_dir / "eval-index")
+    build_index(index, sources, settings)
+    print(f"scoring {len(cases)} cases at k={args.k}…", file=sys.stderr)
+    scores = run_retrieval_eval(index, cases, k=args.k)
+    if args.json:
+        out = {
+            s.mode: {
+                "type_recall": s.recall,
+                "mrr": s.mrr,
+                "p50_ms": s.p50_ms,
+                "cases": [vars(c) for c in s.cases],
+            }
+            for s in scores
+        }
+        print(json.dumps({"k": args.k, "cases": len(cases), "modes": out}, indent=2))
+        return EXIT_OK
+    print(f"retrieval eval: {len(cases)} cases from {args.cases}, k={args.k}, index {index.folder}")
+    print(f"{'mode':<8} {'type recall@' + str(args.k):>15} {'MRR':>7} {'query p50':>10}")
+    for score in scores:
+        print(f"{score.mode:<8} {score.recall:>15.3f} {score.mrr:>7.3f} {score.p50_ms:>8.1f}ms")
+    by_mode = {s.mode: s for s in scores}
+    if {"hybrid", "dense", "bm25"} <= by_mode.keys():
+        hybrid = by_mode["hybrid"].recall
+        best_single = max(by_mode["dense"].recall, by_mode["bm25"].recall)
+        verdict = "met" if hybrid >= 0.8 and hybrid > best_single else "NOT met"
+        print(f"goal (hybrid ≥ 0.8 and above both single methods): {verdict}")
+    return EXIT_OK

@@ -1,0 +1,94 @@
+"""`index build|status`, `search` and `eval retrieval` from the command line, on small corpora."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from copilot.cli import main
+from copilot.retrieval.embeddings import MiniLMEmbedder
+from copilot.retrieval.sources import corpus_dir
+
+DOCS = {
+    "schedule.md": "---\ntitle: Schedule trigger\n---\n# Cron\n\nRun a flow on a cron schedule every day.\n",
+    "webhook.md": "# Webhook trigger\n\nStart an execution from an HTTP request to the webhook URL.\n",
+    "bigquery.md": "---\ntitle: Load\ntype: io.kestra.plugin.gcp.bigquery.Load\n---\n# Load\n\nLoad a file "
+    "into a BigQuery table.\n",
+}
+
+
+@pytest.fixture
+def env(tmp_path: Path, model_cache: Path, embedder: MiniLMEmbedder, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Share the session's model cache (building the ONNX graph again would cost ~3 s per test)."""
+    monkeypatch.setenv("KESTRA_COPILOT_CACHE_DIR", str(model_cache))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in DOCS.items():
+        (docs / name).write_text(text)
+    return docs
+
+
+def test_build_status_search(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["index", "build", "--source", f"corpus={corpus_dir() / 'flows'}", "--source", str(env)]) == 0
+    captured = capsys.readouterr()
+    assert "embedding" in captured.err and "reading corpus" in captured.err
+    assert "removed) in" in captured.out and "0 unchanged" in captured.out
+
+    assert main(["index", "build", "--source", str(env)]) == 0  # corpus dropped: its chunks go
+    out = capsys.readouterr().out
+    assert "0 embedded" in out and "3 unchanged" in out and "removed" in out
+
+    assert main(["index", "status"]) == 0
+    status = capsys.readouterr().out
+    assert "chunks:     3 (3 embedded)" in status and f"docs = {env}" in status
+
+    assert main(["search", "io.kestra.plugin.gcp.bigquery.Load", "-k", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("1. [plugin-doc] Load")
+    assert "types: io.kestra.plugin.gcp.bigquery.Load" in out and "bm25 #1" in out
+
+    assert main(["search", "http request starts a run", "--json", "--kind", "doc"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert hits[0]["title"].startswith("Webhook trigger") and {h["kind"] for h in hits} == {"doc"}
+    assert {"rank", "score", "dense_rank", "bm25_rank", "source", "location", "text"} <= hits[0].keys()
+
+
+def test_search_before_any_build_says_what_to_do(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", "anything"]) == 2
+    err = capsys.readouterr().err
+    assert "is empty" in err and "kestra-copilot index build" in err
+
+
+def test_a_missing_source_stops_the_build_and_changes_nothing(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["index", "build", "--source", str(env)]) == 0
+    assert main(["index", "build", "--source", str(env / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["index", "status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["chunks"] == 3
+
+
+def test_eval_retrieval_scores_three_modes(env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    cases = []
+    for name in ("gcs_bigquery_elt", "webhook_trigger", "kv_and_secrets"):
+        text = (corpus_dir() / "flows" / f"{name}.yaml").read_text()
+        (flows / f"{name}.yaml").write_text(text)
+        types = sorted({line.split("type:")[1].strip() for line in text.splitlines() if "type: io.kestra" in line})
+        cases.append({"id": name, "title": name.replace("_", " "), "task_types": types, "source": f"{name}.yaml"})
+    case_file = tmp_path / "cases.jsonl"
+    case_file.write_text("".join(json.dumps(c) + "\n" for c in cases))
+    args = ["eval", "retrieval", "--cases", str(case_file), "--source", str(env), "--source", f"flows={flows}"]
+    assert main([*args, "-k", "3", "--index", str(tmp_path / "eval-index")]) == 0
+    out = capsys.readouterr().out
+    assert "3 cases" in out and "goal (hybrid" in out
+    rows = {line.split()[0] for line in out.splitlines()[2:5]}
+    assert rows == {"hybrid", "dense", "bm25"}
+
+    assert main([*args, "--json", "--index", str(tmp_path / "eval-index")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["modes"]) == {"hybrid", "dense", "bm25"}
+    for mode in report["modes"].values():
+        assert 0.0 <= mode["type_recall"] <= 1.0 and len(mode["cases"]) == 3
+        # Each flow is excluded from its own query: with only docs left, some types must be missing.
+        assert any(case["missing"] for case in mode["cases"])
