@@ -11,6 +11,7 @@ sources that are gone or changed. Embedding runs at ~17 chunks/s on 2 cores, so 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -19,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from ..errors import CopilotError
 from .chunks import Chunk
@@ -73,6 +75,13 @@ class Index:
         except (OSError, ValueError):
             return {}
 
+    @property
+    def collection_name(self) -> str:
+        """One collection per index folder: on a shared Chroma server, indexes must not mix."""
+        if not self.chroma_url:
+            return COLLECTION
+        return f"{COLLECTION}-{hashlib.sha1(str(self.folder.resolve()).encode()).hexdigest()[:10]}"
+
     def collection(self) -> Any:
         if self._collection is None:
             import chromadb
@@ -80,17 +89,12 @@ class Index:
             from .chroma_function import CopilotMiniLM
 
             if self.chroma_url:
-                from urllib.parse import urlparse
-
-                url = urlparse(self.chroma_url)
-                client = chromadb.HttpClient(
-                    host=url.hostname or "localhost", port=url.port or 8000, ssl=url.scheme == "https"
-                )
+                client = _http_client(self.chroma_url)
             else:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 client = chromadb.PersistentClient(path=str(self.folder / "chroma"))
             self._collection = client.get_or_create_collection(
-                COLLECTION,
+                self.collection_name,
                 embedding_function=CopilotMiniLM(cache_dir=str(self.cache_dir)),
                 metadata={"hnsw:space": "cosine"},
             )
@@ -207,6 +211,23 @@ class Index:
                 f"The retrieval index at {self.folder} is empty.",
                 hint="Build it with `kestra-copilot index build` (see --help for sources).",
             )
+
+
+def _http_client(url: str) -> Any:
+    import chromadb
+
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise IndexError_(f"The Chroma URL must look like http://host:8000, not {url!r}.")
+    port = parsed.port or (443 if parsed.scheme == "https" else 8000)
+    try:
+        return chromadb.HttpClient(host=parsed.hostname, port=port, ssl=parsed.scheme == "https")
+    except ValueError as exc:  # what chromadb raises when nothing answers
+        raise IndexError_(
+            f"Cannot reach the Chroma server at {url}.",
+            hint="Start it (`chroma run --path DIR`), fix --chroma-url / KESTRA_COPILOT_CHROMA_URL, "
+            "or leave it unset to keep the index embedded.",
+        ) from exc
 
 
 def _all_ids(collection: Any) -> list[str]:
