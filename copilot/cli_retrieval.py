@@ -174,7 +174,7 @@ def _status(index: Any, as_json: bool) -> int:
 
 
 def search_command(args: argparse.Namespace) -> int:
-    from .retrieval.search import search
+    from .retrieval.hybrid import search
 
     settings = load_settings()
     index = _open_index(args, settings)
@@ -247,6 +247,7 @@ def eval_command(args: argparse.Namespace) -> int:
     print(f"{'mode':<8} {'type recall@' + str(args.k):>15} {'MRR':>7} {'query p50':>10}")
     for score in scores:
         print(f"{score.mode:<8} {score.recall:>15.3f} {score.mrr:>7.3f} {score.p50_ms:>8.1f}ms")
+    print("(fusion = hybrid's rank fusion without its plugin-type coverage selection)")
     by_mode = {s.mode: s for s in scores}
     if {"hybrid", "dense", "bm25"} <= by_mode.keys():
         hybrid = by_mode["hybrid"].recall

@@ -9,7 +9,8 @@ difference against rebuilding the index 239 times).
     MRR             1 / rank of the first chunk naming one of its distinctive types (`core` types such as
                     Log are everywhere, so they count only when the flow uses nothing else); 0 if none
 
-Dense, BM25 and hybrid retrieval are scored on the same cases in one run.
+Dense, BM25 and hybrid retrieval are scored on the same cases in one run, with `fusion` (hybrid's rank
+fusion without its plugin-type coverage selection) as an ablation.
 """
 
 from __future__ import annotations
@@ -22,10 +23,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CopilotError
+from ..retrieval.hybrid import Hit, search
 from ..retrieval.index import Index
-from ..retrieval.search import MODES, Hit, search
 
-__all__ = ["CaseResult", "ModeScore", "RetrievalCase", "load_cases", "run_retrieval_eval", "score_hits"]
+__all__ = [
+    "VARIANTS",
+    "CaseResult",
+    "ModeScore",
+    "RetrievalCase",
+    "load_cases",
+    "run_retrieval_eval",
+    "score_hits",
+]
+
+# name → search() settings; every variant runs on the same cases
+VARIANTS: dict[str, dict[str, object]] = {
+    "hybrid": {"mode": "hybrid"},
+    "fusion": {"mode": "hybrid", "cover_types": False},
+    "dense": {"mode": "dense"},
+    "bm25": {"mode": "bm25"},
+}
 
 _CORE = "io.kestra.plugin.core."
 
@@ -104,7 +121,7 @@ def score_hits(case: RetrievalCase, hits: Sequence[Hit]) -> CaseResult:
 
 
 def run_retrieval_eval(
-    index: Index, cases: Iterable[RetrievalCase], *, k: int = 8, modes: Sequence[str] = MODES
+    index: Index, cases: Iterable[RetrievalCase], *, k: int = 8, modes: Sequence[str] = tuple(VARIANTS)
 ) -> list[ModeScore]:
     scores = [ModeScore(mode) for mode in modes]
     for case in cases:
@@ -114,7 +131,7 @@ def run_retrieval_eval(
 
         for score in scores:
             started = time.perf_counter()
-            hits = search(index, case.query, k=k, mode=score.mode, exclude=own_chunk)
+            hits = search(index, case.query, k=k, exclude=own_chunk, **VARIANTS[score.mode])  # type: ignore[arg-type]
             score.latencies.append(time.perf_counter() - started)
             score.cases.append(score_hits(case, hits))
     return scores

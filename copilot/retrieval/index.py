@@ -61,7 +61,7 @@ class Index:
         self.chroma_url = chroma_url
         self._collection: Any = None
         self._chunks: dict[str, Chunk] | None = None
-        self._lexical: LexicalIndex | None = None
+        self._lexical: dict[str, LexicalIndex] = {}
         self._order: list[str] = []
 
     # --- storage ------------------------------------------------------------------------------------
@@ -153,7 +153,7 @@ class Index:
         # The chunk list is written first: BM25 answers from it at once, while dense embedding (minutes for
         # a large corpus) goes on; an interrupted build resumes from what Chroma already holds.
         self._save_chunks(wanted, manifest)
-        self._chunks, self._lexical = dict(wanted), None
+        self._chunks, self._lexical = dict(wanted), {}
         for start in range(0, len(fresh), EMBED_BATCH):
             batch = fresh[start : start + EMBED_BATCH]
             vectors = embedder.embed([c.embedded_text for c in batch])
@@ -177,15 +177,19 @@ class Index:
         return {**manifest, "folder": str(self.folder), "chroma_url": self.chroma_url, "chunks": len(self.chunks())}
 
     # --- reading ------------------------------------------------------------------------------------
-    def lexical(self) -> LexicalIndex:
-        if self._lexical is None:
+    def lexical(self, field: str = "text") -> LexicalIndex:
+        """BM25 over each chunk's searched text (`text`) or over its title alone (`title`)."""
+        if field not in self._lexical:
             chunks = self.chunks()
             self._order = list(chunks)
-            self._lexical = LexicalIndex([chunks[i].embedded_text for i in self._order])
-        return self._lexical
+            texts = [chunks[i].embedded_text if field == "text" else chunks[i].title for i in self._order]
+            self._lexical[field] = LexicalIndex(texts)
+        return self._lexical[field]
 
-    def lexical_search(self, query: str, k: int, kinds: Sequence[str] | None = None) -> list[tuple[str, float]]:
-        lexical, chunks = self.lexical(), self.chunks()
+    def lexical_search(
+        self, query: str, k: int, kinds: Sequence[str] | None = None, *, field: str = "text"
+    ) -> list[tuple[str, float]]:
+        lexical, chunks = self.lexical(field), self.chunks()
         depth = k if not kinds else k * 8
         hits = [(self._order[p], s) for p, s in lexical.search(query, depth)]
         if kinds:

@@ -12,9 +12,9 @@ import pytest
 
 from copilot.cli import main
 from copilot.retrieval.embeddings import MiniLMEmbedder
+from copilot.retrieval.hybrid import search
 from copilot.retrieval.index import Index, IndexError_
 from copilot.retrieval.loaders import load_source
-from copilot.retrieval.search import search
 from copilot.retrieval.sources import corpus_dir
 
 

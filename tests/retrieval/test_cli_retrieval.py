@@ -82,12 +82,12 @@ def test_eval_retrieval_scores_three_modes(env: Path, tmp_path: Path, capsys: py
     assert main([*args, "-k", "3", "--index", str(tmp_path / "eval-index")]) == 0
     out = capsys.readouterr().out
     assert "3 cases" in out and "goal (hybrid" in out
-    rows = {line.split()[0] for line in out.splitlines()[2:5]}
-    assert rows == {"hybrid", "dense", "bm25"}
+    rows = {line.split()[0] for line in out.splitlines()[2:6]}
+    assert rows == {"hybrid", "fusion", "dense", "bm25"}
 
     assert main([*args, "--json", "--index", str(tmp_path / "eval-index")]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert set(report["modes"]) == {"hybrid", "dense", "bm25"}
+    assert set(report["modes"]) == {"hybrid", "fusion", "dense", "bm25"}
     for mode in report["modes"].values():
         assert 0.0 <= mode["type_recall"] <= 1.0 and len(mode["cases"]) == 3
         # Each flow is excluded from its own query: with only docs left, some types must be missing.

@@ -7,8 +7,8 @@ import pytest
 from copilot.retrieval import index as index_module
 from copilot.retrieval.chunks import Chunk
 from copilot.retrieval.embeddings import MiniLMEmbedder
+from copilot.retrieval.hybrid import fit_budget, search
 from copilot.retrieval.index import Index, IndexError_
-from copilot.retrieval.search import fit_budget, search
 
 
 def doc(title: str, text: str, kind: str = "doc", source: str = "docs", types: tuple[str, ...] = ()) -> Chunk:
@@ -143,3 +143,18 @@ def test_an_empty_index_says_how_to_build_it(tmp_path: Path, model_cache: Path) 
         index.require_built()
     assert "index build" in (caught.value.hint or "")
     assert search(index, "anything", mode="bm25") == []
+
+
+def test_the_package_exports_its_api_lazily() -> None:
+    import subprocess
+    import sys
+
+    import copilot.retrieval as retrieval
+    from copilot.retrieval import hybrid
+
+    assert retrieval.search is hybrid.search and retrieval.Index is Index
+    with pytest.raises(AttributeError):
+        retrieval.nothing_here  # noqa: B018
+    # The CLI's parser imports chunk kinds; that must not load numpy, onnxruntime or Chroma.
+    code = "import sys, copilot.retrieval.chunks; print(sorted({'numpy', 'chromadb'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
