@@ -119,7 +119,8 @@ def build_index(index: Any, sources: list[Any], settings: Settings, *, rebuild: 
             if not source.optional:
                 raise
             kept = [c for c in previous.values() if c.source == source.name]
-            warnings.append(f"{exc} — skipped" + (f", keeping its {len(kept)} indexed chunks" if kept else ""))
+            kept_note = f"its {len(kept)} chunks already indexed are kept" if kept else "the index is built without it"
+            warnings.append(f"{source.name}: {exc} Skipped; {kept_note}.")
             chunks.extend(kept)
             if kept:
                 names[source.name] = source.describe()

@@ -137,8 +137,15 @@ def _download(url: str, folder: Path) -> Path:
     except httpx.HTTPError as exc:
         if archive.is_file():  # offline: the last copy is better than nothing
             return archive
+        if isinstance(exc, httpx.ConnectError):
+            reason = "cannot connect (offline?)"
+        elif isinstance(exc, httpx.TimeoutException):
+            reason = "timed out"
+        else:
+            reason = exc.__class__.__name__
         raise SourceError(
-            f"Cannot download {url}: {exc.__class__.__name__}.", hint="Check the network, or index a local copy."
+            f"Cannot download {url}: {reason}.",
+            hint="Check the network, or index a local copy (--source PATH).",
         ) from exc
 
 

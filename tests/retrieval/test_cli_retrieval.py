@@ -92,3 +92,29 @@ def test_eval_retrieval_scores_three_modes(env: Path, tmp_path: Path, capsys: py
         assert 0.0 <= mode["type_recall"] <= 1.0 and len(mode["cases"]) == 3
         # Each flow is excluded from its own query: with only docs left, some types must be missing.
         assert any(case["missing"] for case in mode["cases"])
+
+
+def test_an_optional_source_that_fails_keeps_its_indexed_chunks(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from copilot.cli_retrieval import build_index
+    from copilot.config import load_settings
+    from copilot.retrieval.index import Index
+    from copilot.retrieval.sources import Source
+    from tests.retrieval.test_sources import DOC, ArchiveServer, tarball
+
+    server = ArchiveServer(tarball({"docs-main/triggers.md": DOC}))
+    try:
+        settings = load_settings()
+        index = Index(tmp_path / "index", cache_dir=settings.cache_dir)
+        remote = Source("remote-docs", server.url, optional=True)
+        local = Source("docs", str(env))
+        first = build_index(index, [local, remote], settings)
+        server.status = 503  # the next sync finds the server down
+        again = build_index(index, [local, remote], settings)
+    finally:
+        server.close()
+    assert (again.added, again.removed, again.kept) == (0, 0, first.total)
+    err = capsys.readouterr().err
+    assert "remote-docs: " in err and "HTTP 503" in err and "chunks already indexed are kept" in err
+    assert index.manifest()["sources"]["remote-docs"] == server.url
