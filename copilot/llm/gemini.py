@@ -1,0 +1,266 @@
+"""Gemini through the google-genai SDK (async, streaming).
+
+The SDK is left to its own environment variables (GOOGLE_GEMINI_BASE_URL for gateways, Vertex AI
+settings) and given a base URL only when one is configured. It does not retry by default and ignores
+the server's retry delay, so retries are done here: 429, 5xx, timeouts and connection errors are retried
+with exponential backoff and jitter, waiting what the server asks (RetryInfo, "retry in 53s",
+Retry-After) — but only until the first text has been streamed: a reply is never silently restarted,
+and never sent to another model. Thinking parts are dropped; only the answer reaches the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+from .base import (
+    Event,
+    Finish,
+    GenerationSettings,
+    Message,
+    MissingApiKey,
+    ModelAuthError,
+    ModelBlocked,
+    ModelEmptyReply,
+    ModelError,
+    ModelNotFound,
+    ModelRateLimited,
+    ModelStreamCut,
+    ModelUnavailable,
+    TextDelta,
+    Usage,
+)
+
+__all__ = ["DEFAULT_MODEL", "GeminiModel"]
+
+DEFAULT_MODEL = "gemini-2.5-flash"
+RETRYABLE = {408, 429, 500, 502, 503, 504}
+BLOCKING_FINISH = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
+KEY_HINT = (
+    "Set GEMINI_API_KEY to a key from https://aistudio.google.com/apikey "
+    "(or `gemini_api_key` in the config file: `kestra-copilot config path`)."
+)
+
+
+class GeminiModel:
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        model: str = DEFAULT_MODEL,
+        base_url: str | None = None,
+        timeout: float = 120.0,
+        max_attempts: int = 4,
+        initial_delay: float = 1.0,
+        max_delay: float = 60.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.name = model
+        self.api_key = api_key
+        self.base_url = base_url
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.initial_delay = initial_delay
+        self.max_delay = max_delay
+        self._sleep = sleep
+        self._client: Any = None  # kept referenced while streaming: the SDK closes its session with it
+
+    def _sdk(self) -> Any:
+        if self._client is None:
+            from google import genai
+            from google.genai import types
+
+            vertex = os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "").lower() in ("1", "true")
+            if not self.api_key and not vertex:
+                raise MissingApiKey("No Gemini API key is configured.", hint=KEY_HINT)
+            # One attempt per call: retries are ours (the SDK's implicit aiohttp retry sleeps 1-10 s,
+            # its tenacity retry ignores the server's retry delay).
+            options = types.HttpOptions(
+                timeout=int(self.timeout * 1000),
+                retry_options=types.HttpRetryOptions(attempts=1),
+                **({"base_url": self.base_url} if self.base_url else {}),
+            )
+            credentials = {} if vertex else {"api_key": self.api_key}
+            self._client = genai.Client(http_options=options, **credentials)
+        return self._client
+
+    def _config(self, system: str, settings: GenerationSettings) -> Any:
+        from google.genai import types
+
+        thinking = None
+        if settings.thinking_budget is not None:
+            thinking = types.ThinkingConfig(thinking_budget=settings.thinking_budget, include_thoughts=False)
+        return types.GenerateContentConfig(
+            system_instruction=system or None,
+            temperature=settings.temperature,
+            max_output_tokens=settings.max_output_tokens,
+            thinking_config=thinking,
+        )
+
+    async def stream(
+        self, messages: Sequence[Message], *, system: str = "", settings: GenerationSettings | None = None
+    ) -> AsyncIterator[Event]:
+        client = self._sdk()
+        contents = [{"role": m.role, "parts": [{"text": m.text}]} for m in messages]
+        config = self._config(system, settings or GenerationSettings())
+        attempt = 0
+        while True:
+            attempt += 1
+            streamed: list[str] = []
+            try:
+                async for event in self._one_attempt(client, contents, config, streamed):
+                    yield event
+                return
+            except ModelStreamCut:
+                raise
+            except Exception as exc:  # translated at this one boundary
+                error = _translate(exc, self.name)
+                if streamed:
+                    raise ModelStreamCut(
+                        f"The reply from {self.name} was cut off mid-way: {error}",
+                        partial="".join(streamed),
+                        hint="What arrived is kept; ask again to get the whole answer.",
+                    ) from exc
+                delay = self._retry_delay(error, attempt)
+                if delay is None:
+                    raise error from exc
+                await self._sleep(delay)
+
+    def _retry_delay(self, error: ModelError, attempt: int) -> float | None:
+        if attempt >= self.max_attempts or not isinstance(error, ModelRateLimited | ModelUnavailable):
+            return None
+        asked = error.retry_after if isinstance(error, ModelRateLimited) else None
+        if asked is not None:
+            return asked if asked <= self.max_delay else None  # a long quota wait: say so, do not hang
+        backoff = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
+        return backoff + random.uniform(0, self.initial_delay)
+
+    async def _one_attempt(
+        self, client: Any, contents: list[dict[str, Any]], config: Any, streamed: list[str]
+    ) -> AsyncIterator[Event]:
+        usage: Any = None
+        finish = None
+        block_reason = None
+        stream = await client.aio.models.generate_content_stream(model=self.name, contents=contents, config=config)
+        async for chunk in stream:
+            feedback = getattr(chunk, "prompt_feedback", None)
+            if feedback is not None and feedback.block_reason:
+                block_reason = str(_enum_name(feedback.block_reason))
+            usage = chunk.usage_metadata or usage
+            for candidate in (chunk.candidates or [])[:1]:
+                if candidate.finish_reason:
+                    finish = _enum_name(candidate.finish_reason)
+                parts = candidate.content.parts if candidate.content and candidate.content.parts else []
+                for part in parts:
+                    if part.text and not part.thought:
+                        streamed.append(part.text)
+                        yield TextDelta(part.text)
+        if block_reason:
+            raise ModelBlocked(
+                f"Gemini refused the request ({block_reason}).",
+                hint="Rephrase the request; nothing in it was sent back.",
+            )
+        if usage is not None:
+            yield Usage(
+                prompt_tokens=usage.prompt_token_count or 0,
+                output_tokens=usage.candidates_token_count or 0,
+                thought_tokens=usage.thoughts_token_count or 0,
+                cached_tokens=usage.cached_content_token_count or 0,
+            )
+        if finish in BLOCKING_FINISH:
+            raise ModelBlocked(
+                f"Gemini stopped its reply for {finish}.",
+                hint="Rephrase the request; the reply so far is kept." if streamed else "Rephrase the request.",
+            )
+        if not streamed:
+            why = " (the output token limit was used up, by thinking?)" if finish == "MAX_TOKENS" else ""
+            raise ModelEmptyReply(f"Gemini sent an empty reply{why}.", hint="Ask again, or raise max_output_tokens.")
+        yield Finish(finish or "STOP")
+
+
+def _enum_name(value: Any) -> str:
+    return str(getattr(value, "name", value))
+
+
+_RETRY_IN = re.compile(r"retry in ([\d.]+)\s*s", re.I)
+
+
+def _retry_after(exc: Any) -> float | None:
+    """The wait the server asks for: RetryInfo.retryDelay, the message's "retry in Ns", or Retry-After."""
+    body = getattr(exc, "details", None)
+    details = body.get("error", {}).get("details", []) if isinstance(body, dict) else []
+    for detail in details if isinstance(details, list) else []:
+        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return float(delay[:-1])
+            except ValueError:
+                pass
+    match = _RETRY_IN.search(str(getattr(exc, "message", "") or ""))
+    if match:
+        return float(match.group(1))
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    if value and str(value).strip().isdigit():
+        return float(value)
+    return None
+
+
+def _translate(exc: BaseException, model: str) -> ModelError:
+    if isinstance(exc, ModelError):
+        return exc
+    from google.genai import errors
+
+    if isinstance(exc, errors.APIError):
+        code, message = exc.code, (exc.message or str(exc))
+        if code == 429:
+            wait = _retry_after(exc)
+            return ModelRateLimited(
+                f"Gemini's rate limit or quota is reached: {message}",
+                hint=(f"Wait {wait:.0f}s and ask again" if wait else "Wait a minute and ask again")
+                + ", or check your plan's limits in Google AI Studio.",
+                retry_after=wait,
+            )
+        if code in (401, 403) or (code == 400 and "API key" in message):
+            return ModelAuthError(f"Gemini refused the API key: {message}", hint=KEY_HINT)
+        if code == 404:
+            return ModelNotFound(
+                f"The model {model!r} is not available: {message}",
+                hint="Pick another with --model or KESTRA_COPILOT_MODEL (e.g. gemini-2.5-flash).",
+            )
+        if code in RETRYABLE or code >= 500:
+            return ModelUnavailable(f"Gemini is unavailable ({code}): {message}", hint="Try again in a moment.")
+        return ModelError(f"Gemini rejected the request ({code}): {message}")
+    if isinstance(exc, errors.UnknownApiResponseError):
+        return ModelUnavailable(f"Gemini sent a malformed reply: {exc}", hint="Try again.")
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return ModelUnavailable(f"Gemini did not answer in time ({model}).", hint="Try again, or raise the timeout.")
+    if _is_transport_error(exc):
+        return ModelUnavailable(
+            f"Cannot reach Gemini ({exc.__class__.__name__}).",
+            hint="Check the network connection (or GOOGLE_GEMINI_BASE_URL), then try again.",
+        )
+    return ModelError(f"Unexpected error from Gemini: {exc.__class__.__name__}: {exc}")
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    import httpx
+
+    kinds: list[type[BaseException]] = [httpx.TransportError, ConnectionError]
+    try:
+        import aiohttp
+
+        kinds.append(aiohttp.ClientError)
+    except ImportError:  # the SDK falls back to httpx without it
+        pass
+    try:
+        import httpx2  # type: ignore[import-not-found]
+
+        kinds.append(httpx2.TransportError)
+    except (ImportError, AttributeError):
+        pass
+    return isinstance(exc, tuple(kinds))
