@@ -1,7 +1,8 @@
 """Chat models behind one small protocol: `ChatModel.stream(messages, system=…, settings=…)` yields
 TextDelta events, then Usage and Finish; errors are ModelError subclasses worded for the user.
 
-    GeminiModel   Gemini through google-genai (retries 429/5xx/timeouts, honours the server's delay)
+    GeminiModel         Gemini through google-genai (retries 429/5xx/timeouts, honours the server's delay)
+    OpenAICompatModel   a local OpenAI-compatible server: Ollama, llama.cpp's llama-server, vLLM
 """
 
 from .base import (
@@ -23,6 +24,8 @@ from .base import (
     Usage,
 )
 from .gemini import DEFAULT_MODEL, GeminiModel
+from .openai_compat import OpenAICompatModel
+from .retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -41,6 +44,8 @@ __all__ = [
     "ModelRateLimited",
     "ModelStreamCut",
     "ModelUnavailable",
+    "OpenAICompatModel",
+    "RetryPolicy",
     "TextDelta",
     "Usage",
 ]

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from .base import (
@@ -29,11 +28,11 @@ from .base import (
     ModelError,
     ModelNotFound,
     ModelRateLimited,
-    ModelStreamCut,
     ModelUnavailable,
     TextDelta,
     Usage,
 )
+from .retry import RetryPolicy, stream_with_retries
 
 __all__ = ["DEFAULT_MODEL", "GeminiModel"]
 
@@ -54,19 +53,13 @@ class GeminiModel:
         model: str = DEFAULT_MODEL,
         base_url: str | None = None,
         timeout: float = 120.0,
-        max_attempts: int = 4,
-        initial_delay: float = 1.0,
-        max_delay: float = 60.0,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.name = model
         self.api_key = api_key
         self.base_url = base_url
         self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.initial_delay = initial_delay
-        self.max_delay = max_delay
-        self._sleep = sleep
+        self.retry = retry or RetryPolicy()
         self._client: Any = None  # kept referenced while streaming: the SDK closes its session with it
 
     def _sdk(self) -> Any:
@@ -107,41 +100,16 @@ class GeminiModel:
         client = self._sdk()
         contents = [{"role": m.role, "parts": [{"text": m.text}]} for m in messages]
         config = self._config(system, settings or GenerationSettings())
-        attempt = 0
-        while True:
-            attempt += 1
-            streamed: list[str] = []
-            try:
-                async for event in self._one_attempt(client, contents, config, streamed):
-                    yield event
-                return
-            except ModelStreamCut:
-                raise
-            except Exception as exc:  # translated at this one boundary
-                error = _translate(exc, self.name)
-                if streamed:
-                    raise ModelStreamCut(
-                        f"The reply from {self.name} was cut off mid-way: {error}",
-                        partial="".join(streamed),
-                        hint="What arrived is kept; ask again to get the whole answer.",
-                    ) from exc
-                delay = self._retry_delay(error, attempt)
-                if delay is None:
-                    raise error from exc
-                await self._sleep(delay)
+        async for event in stream_with_retries(
+            lambda: self._one_attempt(client, contents, config),
+            lambda exc: _translate(exc, self.name),
+            self.retry,
+            self.name,
+        ):
+            yield event
 
-    def _retry_delay(self, error: ModelError, attempt: int) -> float | None:
-        if attempt >= self.max_attempts or not isinstance(error, ModelRateLimited | ModelUnavailable):
-            return None
-        asked = error.retry_after if isinstance(error, ModelRateLimited) else None
-        if asked is not None:
-            return asked if asked <= self.max_delay else None  # a long quota wait: say so, do not hang
-        backoff = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
-        return backoff + random.uniform(0, self.initial_delay)
-
-    async def _one_attempt(
-        self, client: Any, contents: list[dict[str, Any]], config: Any, streamed: list[str]
-    ) -> AsyncIterator[Event]:
+    async def _one_attempt(self, client: Any, contents: list[dict[str, Any]], config: Any) -> AsyncIterator[Event]:
+        streamed = False
         usage: Any = None
         finish = None
         block_reason = None
@@ -157,7 +125,7 @@ class GeminiModel:
                 parts = candidate.content.parts if candidate.content and candidate.content.parts else []
                 for part in parts:
                     if part.text and not part.thought:
-                        streamed.append(part.text)
+                        streamed = True
                         yield TextDelta(part.text)
         if block_reason:
             raise ModelBlocked(

@@ -23,6 +23,7 @@ from copilot.llm.base import (
     Usage,
 )
 from copilot.llm.gemini import GeminiModel
+from copilot.llm.retry import RetryPolicy
 from tests.fakes.gemini import Blocked, FakeGemini, Fault, Reply
 
 
@@ -42,8 +43,9 @@ class Sleeps:
         self.waits.append(seconds)
 
 
-def model(gemini: FakeGemini, sleeps: Sleeps | None = None, **options: object) -> GeminiModel:
-    return GeminiModel(api_key="test-key", base_url=gemini.url, sleep=sleeps or Sleeps(), **options)  # type: ignore[arg-type]
+def model(gemini: FakeGemini, sleeps: Sleeps | None = None, max_attempts: int = 4, timeout: float = 120) -> GeminiModel:
+    retry = RetryPolicy(max_attempts=max_attempts, sleep=sleeps or Sleeps())
+    return GeminiModel(api_key="test-key", base_url=gemini.url, retry=retry, timeout=timeout)
 
 
 def run(chat: GeminiModel, text: str = "write a flow", **kwargs: object) -> list[Event]:
@@ -161,7 +163,7 @@ def test_a_slow_first_token_times_out(gemini: FakeGemini) -> None:
 
 def test_key_and_model_problems(gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ModelAuthError, match="API key not valid") as caught:
-        run(GeminiModel(api_key="wrong", base_url=gemini.url, sleep=Sleeps()))
+        run(GeminiModel(api_key="wrong", base_url=gemini.url, retry=RetryPolicy(sleep=Sleeps())))
     assert "GEMINI_API_KEY" in (caught.value.hint or "")
     monkeypatch.delenv("GOOGLE_GENAI_USE_VERTEXAI", raising=False)
     with pytest.raises(MissingApiKey):
@@ -174,7 +176,7 @@ def test_key_and_model_problems(gemini: FakeGemini, monkeypatch: pytest.MonkeyPa
 
 def test_an_unreachable_server_is_retried_then_reported() -> None:
     sleeps = Sleeps()
-    chat = GeminiModel(api_key="k", base_url="http://127.0.0.1:9", sleep=sleeps, max_attempts=2)
+    chat = GeminiModel(api_key="k", base_url="http://127.0.0.1:9", retry=RetryPolicy(max_attempts=2, sleep=sleeps))
     with pytest.raises(ModelUnavailable, match="Cannot reach Gemini"):
         run(chat)
     assert len(sleeps.waits) == 1
