@@ -1,0 +1,81 @@
+"""Context assembly: a recipe's templates + retrieved chunks (with ids to cite) + the current flow +
+diagnostics → the exact system instruction and messages sent to the model, with their hashes.
+
+Every turn records the recipe name and `Prompt.hash` (and a hash per part), so an eval can tell which
+prompt produced which flow, and two runs with the same hash sent the same text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..llm.base import Message
+from ..retrieval.hybrid import Hit
+from .recipes import Recipe
+
+__all__ = ["Prompt", "build_prompt", "render_sources", "repair_prompt"]
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    recipe: str
+    system: str
+    messages: tuple[Message, ...]
+    sources: tuple[Hit, ...] = ()
+    parts: dict[str, str] = field(default_factory=dict)  # part name → its hash
+
+    @property
+    def hash(self) -> str:
+        return _digest("\0".join([self.system, *(f"{m.role}:{m.text}" for m in self.messages)]))
+
+
+def render_sources(hits: Sequence[Hit]) -> str:
+    """`[S1] (plugin-doc) Title — location` then the chunk text, for each hit, in order."""
+    blocks = []
+    for number, hit in enumerate(hits, 1):
+        chunk = hit.chunk
+        blocks.append(
+            f"[S{number}] ({chunk.kind}) {chunk.title or 'untitled'} — {chunk.location}\n{chunk.text.strip()}"
+        )
+    return "\n\n".join(blocks)
+
+
+def build_prompt(
+    recipe: Recipe,
+    request: str,
+    *,
+    hits: Sequence[Hit] = (),
+    current_flow: str | None = None,
+    revision: int = 0,
+    kestra_version: int = 1,
+    history: Sequence[Message] = (),
+) -> Prompt:
+    system = recipe.render(
+        "system", kestra_version=f"{kestra_version}.x", version_rules=recipe.version_rules(kestra_version)
+    )
+    parts = {"system": _digest(system)}
+    if hits:
+        sources = render_sources(hits)
+        system += "\n\nSources (cite them as [S1], [S2] …):\n\n" + sources
+        parts["sources"] = _digest(sources)
+    user = request.strip()
+    if current_flow and recipe.include_current_flow:
+        edit = recipe.render("edit", flow=current_flow.rstrip("\n"), revision=revision)
+        parts["flow"] = _digest(edit)
+        user = f"{edit}\n\nRequest: {user}"
+    parts["request"] = _digest(request)
+    return Prompt(recipe.name, system, (*history, Message("user", user)), tuple(hits), parts)
+
+
+def repair_prompt(recipe: Recipe, prompt: Prompt, reply: str, diagnostics: str) -> Prompt:
+    """The conversation so far, the model's invalid reply, and the validator's findings to fix."""
+    repair = recipe.render("repair_validation", diagnostics=diagnostics.strip() or "(none)")
+    parts = {**prompt.parts, "repair": _digest(repair)}
+    messages = (*prompt.messages, Message("model", reply), Message("user", repair))
+    return Prompt(prompt.recipe, prompt.system, messages, prompt.sources, parts)
