@@ -1,0 +1,214 @@
+"""The assistant turn: retrieve → prompt → stream → extract the YAML → validate → repair ≤ N → revision.
+
+    engine = Engine(GeminiModel(api_key=…), recipe=load_recipe(), retrieve=lambda q, r: search(index, q, k=r.k))
+    result = await engine.turn("load the taxi CSV into Postgres", on_event=print)
+    result.revision.yaml, result.revision.diagnostics, result.revision.diff
+
+Front ends (TUI, `ask`, evals) render the events; none re-implements a step. A model error ends the
+turn with `result.error` set: the conversation and every earlier revision are kept.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ..flows import Diagnostic, FlowDiff, FlowSchema, Severity, diff_flows, extract_flow_yaml, validate_flow
+from ..llm.base import ChatModel, Finish, GenerationSettings, ModelError, ModelStreamCut, TextDelta, Usage
+from ..retrieval.hybrid import Hit, fit_budget
+from .prompt import Prompt, build_prompt, repair_prompt
+from .recipes import Recipe
+
+__all__ = ["Attempt", "Engine", "ErrorEvent", "Revision", "Sources", "TurnEvent", "TurnResult", "Validated"]
+
+Retrieve = Callable[[str, Recipe], Sequence[Hit]]
+
+
+@dataclass(frozen=True)
+class Revision:
+    number: int  # 1-based within the session
+    yaml: str
+    diagnostics: tuple[Diagnostic, ...]
+    diff: FlowDiff | None  # against the previous revision
+    recipe: str
+    prompt_hash: str
+
+    @property
+    def valid(self) -> bool:
+        return not any(d.severity is Severity.ERROR for d in self.diagnostics)
+
+
+# --- events, in the order a turn emits them --------------------------------------------------------------
+@dataclass(frozen=True)
+class Sources:
+    hits: tuple[Hit, ...]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    number: int  # 1 = first answer, 2.. = repairs
+    prompt_hash: str
+
+
+@dataclass(frozen=True)
+class Validated:
+    attempt: int
+    diagnostics: tuple[Diagnostic, ...]
+    valid: bool
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    error: ModelError
+
+
+TurnEvent = Sources | Attempt | TextDelta | Usage | Validated | Revision | ErrorEvent
+
+
+@dataclass
+class TurnResult:
+    request: str
+    recipe: str
+    revision: Revision | None = None
+    reply: str = ""  # the last model reply, explanation included
+    attempts: int = 0
+    sources: tuple[Hit, ...] = ()
+    usage: list[Usage] = field(default_factory=list)
+    prompt_hashes: list[str] = field(default_factory=list)
+    error: ModelError | None = None
+    seconds: float = 0.0
+
+    @property
+    def valid(self) -> bool:
+        return self.revision is not None and self.revision.valid
+
+
+def _no_yaml() -> tuple[Diagnostic, ...]:
+    return (
+        Diagnostic(
+            Severity.ERROR,
+            "no-flow",
+            "The reply holds no flow YAML.",
+            hint="Reply with the whole flow in one ```yaml block.",
+        ),
+    )
+
+
+def format_diagnostics(diagnostics: Sequence[Diagnostic]) -> str:
+    return "\n".join(d.format() for d in diagnostics if d.severity is not Severity.INFO)
+
+
+class Engine:
+    def __init__(
+        self,
+        model: ChatModel,
+        *,
+        recipe: Recipe,
+        retrieve: Retrieve | None = None,
+        kestra_version: int = 1,
+        schema: FlowSchema | None = None,
+    ) -> None:
+        self.model = model
+        self.recipe = recipe
+        self.retrieve = retrieve
+        self.kestra_version = kestra_version
+        self.schema = schema
+        self.revisions: list[Revision] = []
+        self._position = 0  # revisions[:position] are current; undo moves it back
+
+    @property
+    def current(self) -> Revision | None:
+        return self.revisions[self._position - 1] if self._position else None
+
+    def undo(self) -> Revision | None:
+        if self._position:
+            self._position -= 1
+        return self.current
+
+    def redo(self) -> Revision | None:
+        if self._position < len(self.revisions):
+            self._position += 1
+        return self.current
+
+    def start_from(self, flow_yaml: str) -> Revision:
+        """Edit an existing flow (`ask --flow FILE`): it becomes revision 1, validated as it is."""
+        result = validate_flow(flow_yaml, self.schema, kestra_version=self.kestra_version)
+        return self._add(flow_yaml, tuple(result.diagnostics), "(file)", "")
+
+    def _add(self, yaml: str, diagnostics: tuple[Diagnostic, ...], recipe: str, prompt_hash: str) -> Revision:
+        previous = self.current
+        diff = diff_flows(previous.yaml, yaml) if previous else None
+        revision = Revision(self._position + 1, yaml, diagnostics, diff, recipe, prompt_hash)
+        del self.revisions[self._position :]  # a new revision after an undo drops the redo branch
+        self.revisions.append(revision)
+        self._position = len(self.revisions)
+        return revision
+
+    async def turn(self, text: str, on_event: Callable[[TurnEvent], None] | None = None) -> TurnResult:
+        emit = on_event or (lambda event: None)
+        started = time.perf_counter()
+        recipe = self.recipe
+        result = TurnResult(request=text, recipe=recipe.name)
+        hits: Sequence[Hit] = ()
+        if self.retrieve and recipe.k:
+            hits = fit_budget(self.retrieve(text, recipe), recipe.budget_tokens)
+        result.sources = tuple(hits)
+        emit(Sources(result.sources))
+        current = self.current
+        prompt: Prompt = build_prompt(
+            recipe,
+            text,
+            hits=hits,
+            current_flow=current.yaml if current else None,
+            revision=current.number if current else 0,
+            kestra_version=self.kestra_version,
+        )
+        settings = GenerationSettings(temperature=recipe.temperature)
+        candidate: tuple[str, tuple[Diagnostic, ...]] | None = None
+        for attempt in range(1, recipe.repair_attempts + 2):
+            result.attempts = attempt
+            result.prompt_hashes.append(prompt.hash)
+            emit(Attempt(attempt, prompt.hash))
+            try:
+                reply = await self._complete(prompt, settings, result, emit)
+            except ModelError as error:
+                result.error = error
+                if isinstance(error, ModelStreamCut):
+                    result.reply = error.partial
+                emit(ErrorEvent(error))
+                break
+            result.reply = reply
+            flow_yaml = extract_flow_yaml(reply)
+            if flow_yaml is None:
+                diagnostics = _no_yaml()
+            else:
+                validation = validate_flow(flow_yaml, self.schema, kestra_version=self.kestra_version)
+                diagnostics = tuple(validation.diagnostics)
+                candidate = (flow_yaml, diagnostics)
+            valid = not any(d.severity is Severity.ERROR for d in diagnostics)
+            emit(Validated(attempt, diagnostics, valid))
+            if valid or attempt > recipe.repair_attempts:
+                break
+            diagnostics_text = format_diagnostics(diagnostics) if recipe.include_diagnostics else "The flow is invalid."
+            prompt = repair_prompt(recipe, prompt, reply, diagnostics_text)
+        if candidate is not None:  # the best flow the turn produced, valid or not, becomes a revision
+            result.revision = self._add(candidate[0], candidate[1], recipe.name, result.prompt_hashes[-1])
+            emit(result.revision)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    async def _complete(
+        self, prompt: Prompt, settings: GenerationSettings, result: TurnResult, emit: Callable[[TurnEvent], None]
+    ) -> str:
+        pieces: list[str] = []
+        async for event in self.model.stream(prompt.messages, system=prompt.system, settings=settings):
+            if isinstance(event, TextDelta):
+                pieces.append(event.text)
+                emit(event)
+            elif isinstance(event, Usage):
+                result.usage.append(event)
+                emit(event)
+            elif isinstance(event, Finish):
+                pass
+        return "".join(pieces)

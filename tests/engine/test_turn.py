@@ -1,0 +1,168 @@
+"""The whole turn loop: the real google-genai SDK against the loopback Gemini, the real validator and diff."""
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from copilot.engine.recipes import load_recipe
+from copilot.engine.turn import Engine, ErrorEvent, TurnEvent, TurnResult, Validated
+from copilot.llm.base import ModelStreamCut, TextDelta
+from copilot.llm.gemini import GeminiModel
+from copilot.llm.retry import RetryPolicy
+from copilot.retrieval.chunks import Chunk
+from copilot.retrieval.hybrid import Hit
+from tests.fakes.gemini import FakeGemini, Fault, Reply
+
+INVALID = """Here is the flow:
+
+```yaml
+id: taxi
+namespace: company.team
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message: hi
+    colour: red
+  - id: wait
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: [1, 2]
+```
+"""
+VALID = """```yaml
+id: taxi
+namespace: company.team
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message: hi
+  - id: wait
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT1S
+```
+It logs, then waits a second [S1].
+"""
+EDITED = VALID.replace(
+    "    message: hi\n",
+    "    message: hi\n    retry:\n      type: constant\n      interval: PT10S\n      maxAttempts: 3\n",
+)
+
+
+async def _no_wait(seconds: float) -> None:
+    pass
+
+
+@pytest.fixture
+def gemini() -> Iterator[FakeGemini]:
+    with FakeGemini() as fake:
+        yield fake
+
+
+def engine(gemini: FakeGemini, **options: object) -> Engine:
+    model = GeminiModel(api_key="test-key", base_url=gemini.url, retry=RetryPolicy(sleep=_no_wait))
+    hit = Hit(
+        Chunk("Sleep waits for `duration`, an ISO-8601 duration.", "plugin-doc", "docs", "Sleep", "sleep.md"), 1.0
+    )
+    return Engine(model, recipe=load_recipe(), retrieve=lambda text, recipe: [hit], **options)  # type: ignore[arg-type]
+
+
+def turn(engine: Engine, text: str) -> tuple[TurnResult, list[TurnEvent]]:
+    events: list[TurnEvent] = []
+    result = asyncio.run(engine.turn(text, on_event=events.append))
+    return result, events
+
+
+def test_an_invalid_first_answer_is_repaired_from_the_diagnostics(gemini: FakeGemini) -> None:
+    gemini.script(Reply(INVALID), Reply(VALID))
+    chat = engine(gemini)
+    result, events = turn(chat, "log hi then wait a second")
+    assert result.valid and result.attempts == 2 and result.revision.number == 1
+    assert "colour" not in result.revision.yaml and "duration: PT1S" in result.revision.yaml
+    validated = [e for e in events if isinstance(e, Validated)]
+    assert [v.valid for v in validated] == [False, True]
+    assert {d.code for d in validated[0].diagnostics} >= {"unknown-property", "wrong-type"}
+    # The repair request carries the first reply and the validator's findings, line by line.
+    repair = gemini.requests[1].body["contents"]
+    assert [c["role"] for c in repair] == ["user", "model", "user"]
+    assert "colour" in repair[1]["parts"][0]["text"]
+    assert "7:5: error[unknown-property]" in repair[2]["parts"][0]["text"]
+    assert "wrong-type" in repair[2]["parts"][0]["text"]
+    # The sources were in the system instruction, with their ids.
+    assert "[S1] (plugin-doc) Sleep" in gemini.requests[0].body["systemInstruction"]["parts"][0]["text"]
+    kinds = [type(e).__name__ for e in events if not isinstance(e, TextDelta)]
+    assert kinds[:2] == ["Sources", "Attempt"] and kinds[-1] == "Revision"
+    assert len(result.prompt_hashes) == 2 and result.prompt_hashes[0] != result.prompt_hashes[1]
+
+
+def test_a_follow_up_edit_changes_only_what_was_asked(gemini: FakeGemini) -> None:
+    chat = engine(gemini)
+    gemini.script(Reply(VALID))
+    turn(chat, "log hi then wait a second")
+    gemini.script(Reply(EDITED))
+    result, _ = turn(chat, "add a retry to the hello task")
+    assert result.revision.number == 2 and result.valid
+    request = gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
+    assert "revision 1" in request and "id: taxi" in request and request.endswith("add a retry to the hello task")
+    diff = result.revision.diff
+    assert diff is not None and diff.changed
+    changed_lines = [line for line in diff.unified.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert all(line.startswith("+") for line in changed_lines) and any("retry:" in line for line in changed_lines)
+    # Everything else is byte-identical.
+    first, second = chat.revisions[0].yaml, result.revision.yaml
+    assert (
+        second.replace("    retry:\n      type: constant\n      interval: PT10S\n      maxAttempts: 3\n", "") == first
+    )
+
+
+def test_undo_redo_and_a_new_branch(gemini: FakeGemini) -> None:
+    chat = engine(gemini)
+    gemini.script(Reply(VALID))
+    turn(chat, "first")
+    gemini.script(Reply(EDITED))
+    turn(chat, "second")
+    assert chat.undo().number == 1 and chat.undo() is None and chat.redo().number == 1
+    gemini.script(Reply(VALID.replace("hi", "hello")))
+    result, _ = turn(chat, "third")
+    assert result.revision.number == 2 and len(chat.revisions) == 2 and chat.redo().number == 2
+
+
+def test_giving_up_after_the_repair_budget_keeps_the_last_flow(gemini: FakeGemini) -> None:
+    gemini.script(Reply(INVALID))
+    result, _ = turn(engine(gemini), "log hi")
+    assert result.attempts == 3 and not result.valid and result.revision is not None
+    assert len(gemini.requests) == 3
+
+
+def test_a_model_outage_ends_the_turn_cleanly_and_keeps_the_flow(gemini: FakeGemini) -> None:
+    chat = engine(gemini)
+    gemini.script(Reply(VALID))
+    turn(chat, "first")
+    gemini.script(Fault(400))  # e.g. the key was revoked
+    result, events = turn(chat, "second")
+    assert result.error is not None and result.revision is None
+    assert any(isinstance(e, ErrorEvent) for e in events)
+    assert chat.current is not None and chat.current.number == 1
+
+
+def test_a_cut_stream_keeps_the_partial_reply(gemini: FakeGemini) -> None:
+    gemini.script(Reply(VALID, chunks=6, cut_after=3))
+    result, _ = turn(engine(gemini), "first")
+    assert isinstance(result.error, ModelStreamCut) and result.reply and VALID.startswith(result.reply)
+
+
+def test_a_reply_without_yaml_is_asked_again(gemini: FakeGemini) -> None:
+    gemini.script(Reply("I would use a Log task."), Reply(VALID))
+    result, events = turn(engine(gemini), "log hi")
+    assert result.valid and result.attempts == 2
+    first = next(e for e in events if isinstance(e, Validated))
+    assert first.diagnostics[0].code == "no-flow"
+
+
+def test_start_from_an_existing_flow(gemini: FakeGemini) -> None:
+    chat = engine(gemini)
+    first = chat.start_from(INVALID.split("```yaml\n")[1].split("```")[0])
+    assert first.number == 1 and not first.valid
+    gemini.script(Reply(VALID))
+    result, _ = turn(chat, "fix it")
+    assert result.valid and result.revision.diff is not None
+    assert "colour" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
