@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from . import __version__, cli_retrieval
+from . import __version__, cli_ask, cli_retrieval
 from .config import config_path, load_settings
 from .errors import CopilotError
 
@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="show the settings (secrets masked) or the config file path")
     config.add_argument("action", choices=("show", "path"), nargs="?", default="show")
 
+    cli_ask.add_parser(commands)
     cli_retrieval.add_parsers(commands)
     return parser
 
@@ -72,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "diff": _diff,
         "schema": _schema,
         "config": _config,
+        "ask": cli_ask.ask_command,
         "index": cli_retrieval.index_command,
         "search": cli_retrieval.search_command,
         "eval": cli_retrieval.eval_command,

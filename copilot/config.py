@@ -26,6 +26,7 @@ SECRET_FIELDS = frozenset({"gemini_api_key", "kestra_password", "kestra_api_toke
 _ENV: dict[str, tuple[str, ...]] = {
     "gemini_api_key": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
     "model": ("KESTRA_COPILOT_MODEL",),
+    "model_url": ("KESTRA_COPILOT_MODEL_URL",),
     "kestra_url": ("KESTRA_URL",),
     "kestra_username": ("KESTRA_USERNAME",),
     "kestra_password": ("KESTRA_PASSWORD",),
@@ -42,6 +43,8 @@ _ENV: dict[str, tuple[str, ...]] = {
 class Settings:
     gemini_api_key: str | None = None
     model: str = "gemini-2.5-flash"
+    # An OpenAI-compatible server (Ollama: http://localhost:11434/v1) serving `model` instead of Gemini.
+    model_url: str | None = None
     kestra_url: str | None = None
     kestra_username: str | None = None
     kestra_password: str | None = None
@@ -140,7 +143,7 @@ def _coerce(values: dict[str, Any], path: Path) -> dict[str, Any]:
     for name in ("data_dir", "cache_dir"):
         if name in out:
             out[name] = Path(str(out[name])).expanduser()
-    for name in ("kestra_url", "chroma_url"):
+    for name in ("kestra_url", "chroma_url", "model_url"):
         if out.get(name):
             out[name] = str(out[name]).rstrip("/")
     return out

@@ -1,0 +1,115 @@
+"""`kestra-copilot ask "…"`: one assistant turn without the TUI.
+
+Prints the flow YAML (or, with --json, the flow with its diagnostics, diff, sources and usage). Progress
+(attempts, validation) goes to stderr. Exit 0 valid flow, 1 the final flow is invalid, 2 no flow
+(no model configured, outage, usage error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .config import load_settings
+from .errors import CopilotError
+
+__all__ = ["add_parser", "ask_command"]
+
+EXIT_OK, EXIT_INVALID = 0, 1
+
+
+def add_parser(commands: Any) -> None:
+    ask = commands.add_parser("ask", help="one turn: describe a flow (or a change to --flow) and get the YAML")
+    ask.add_argument("request", help="what the flow should do, or what to change")
+    ask.add_argument("--flow", type=Path, metavar="FILE", help="edit this flow instead of writing a new one")
+    ask.add_argument("--recipe", default="default", help="prompt recipe name or YAML path (default: default)")
+    ask.add_argument("--model", help="model name (default: the `model` setting)")
+    ask.add_argument("--kestra-version", type=int, choices=(1, 2), help="target Kestra major version")
+    ask.add_argument("--json", action="store_true", help="flow, diagnostics, diff, sources and usage as JSON")
+    ask.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the flow YAML to FILE")
+
+
+def _retriever(settings: Any) -> Any:
+    """Hybrid search over the index, or None (with a note) when there is no index yet."""
+    from .retrieval.hybrid import search
+    from .retrieval.index import Index
+
+    index = Index(settings.index_dir, cache_dir=settings.cache_dir, chroma_url=settings.chroma_url)
+    if not index.chunks():
+        print(
+            "note: no retrieval index yet; answering without sources (`kestra-copilot index build`).", file=sys.stderr
+        )
+        return None
+    return lambda text, recipe: search(index, text, k=recipe.k, kinds=recipe.kinds)
+
+
+def ask_command(args: argparse.Namespace) -> int:
+    from .engine.recipes import load_recipe
+    from .engine.turn import Attempt, Engine, Validated
+    from .llm.factory import model_from_settings
+
+    settings = load_settings()
+    model = model_from_settings(settings, args.model)
+    recipe = load_recipe(args.recipe)
+    version = args.kestra_version or settings.kestra_version
+    engine = Engine(model, recipe=recipe, retrieve=_retriever(settings) if recipe.k else None, kestra_version=version)
+    if args.flow:
+        try:
+            engine.start_from(args.flow.read_text(encoding="utf-8", errors="replace"))
+        except OSError as exc:
+            raise CopilotError(f"Cannot read {args.flow}: {exc.strerror or exc}.") from exc
+
+    def progress(event: object) -> None:
+        if isinstance(event, Attempt) and event.number > 1:
+            print(f"repairing (attempt {event.number})…", file=sys.stderr)
+        elif isinstance(event, Validated):
+            errors = sum(d.is_error for d in event.diagnostics)
+            print(f"attempt {event.attempt}: {'valid' if event.valid else f'{errors} error(s)'}", file=sys.stderr)
+
+    result = asyncio.run(engine.turn(args.request, on_event=progress))
+    if result.revision is None:
+        if result.error is not None:
+            raise result.error
+        raise CopilotError("The model wrote no flow.", hint="Rephrase the request and ask again.")
+    revision = result.revision
+    if args.output:
+        args.output.write_text(revision.yaml, encoding="utf-8")
+    if args.json:
+        print(json.dumps(_as_json(result), indent=2))
+    elif not args.output:
+        sys.stdout.write(revision.yaml if revision.yaml.endswith("\n") else revision.yaml + "\n")
+    if result.error is not None:
+        print(f"warning: {result.error} (the last flow written is kept)", file=sys.stderr)
+    for diagnostic in revision.diagnostics:
+        if not args.json and diagnostic.severity.value != "info":
+            print(diagnostic.format(str(args.output or "flow")), file=sys.stderr)
+    return EXIT_OK if revision.valid else EXIT_INVALID
+
+
+def _as_json(result: Any) -> dict[str, Any]:
+    revision = result.revision
+    usage = {
+        "prompt_tokens": sum(u.prompt_tokens for u in result.usage),
+        "output_tokens": sum(u.output_tokens for u in result.usage),
+        "thought_tokens": sum(u.thought_tokens for u in result.usage),
+    }
+    return {
+        "valid": revision.valid,
+        "yaml": revision.yaml,
+        "diagnostics": [d.to_dict() for d in revision.diagnostics],
+        "diff": revision.diff.to_dict() if revision.diff else None,
+        "sources": [
+            {"id": f"S{n}", "kind": h.chunk.kind, "title": h.chunk.title, "location": h.chunk.location}
+            for n, h in enumerate(result.sources, 1)
+        ],
+        "attempts": result.attempts,
+        "recipe": result.recipe,
+        "prompt_hashes": result.prompt_hashes,
+        "usage": usage,
+        "error": str(result.error) if result.error else None,
+        "seconds": round(result.seconds, 3),
+    }

@@ -1,0 +1,81 @@
+"""`kestra-copilot ask`: one turn from the command line, against the loopback Gemini and a local server."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from copilot.cli import main
+from tests.engine.test_turn import INVALID, VALID
+from tests.fakes.gemini import FakeGemini, Fault, Reply
+from tests.fakes.openai_server import Chat, FakeOpenAI
+
+
+@pytest.fixture
+def gemini(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGemini]:
+    with FakeGemini() as fake:
+        monkeypatch.setenv("GEMINI_API_KEY", fake.api_key)
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)  # the SDK's own variable for gateways
+        yield fake
+
+
+def test_no_model_configured_says_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "log hello"]) == 2
+    err = capsys.readouterr().err
+    assert "no Gemini API key" in err and "GEMINI_API_KEY" in err and "KESTRA_COPILOT_MODEL_URL" in err
+
+
+def test_ask_prints_the_repaired_flow(gemini: FakeGemini, capsys: pytest.CaptureFixture[str]) -> None:
+    gemini.script(Reply(INVALID), Reply(VALID))
+    assert main(["ask", "log hi then wait a second"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("id: taxi\n") and "duration: PT1S" in out and "```" not in out
+    assert "attempt 1: 2 error(s)" in err and "repairing (attempt 2)" in err and "attempt 2: valid" in err
+    assert "no retrieval index yet" in err
+    assert gemini.requests[0].headers.get("x-goog-api-key") == "test-key"
+
+
+def test_ask_json_and_output_file(gemini: FakeGemini, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gemini.script(Reply(VALID))
+    target = tmp_path / "flow.yml"
+    assert main(["ask", "log hi", "--json", "-o", str(target), "--recipe", "no-retrieval"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["valid"] and report["attempts"] == 1 and report["recipe"] == "no-retrieval"
+    assert report["yaml"] == target.read_text() and report["usage"]["prompt_tokens"] == 120
+    assert report["diff"] is None and report["sources"] == [] and len(report["prompt_hashes"]) == 1
+
+
+def test_ask_exits_1_when_the_flow_stays_invalid(gemini: FakeGemini, capsys: pytest.CaptureFixture[str]) -> None:
+    gemini.script(Reply(INVALID))
+    assert main(["ask", "log hi"]) == 1
+    out, err = capsys.readouterr()
+    assert "colour" in out and "error[unknown-property]" in err
+
+
+def test_ask_edits_a_flow_file(gemini: FakeGemini, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "taxi.yml"
+    source.write_text(VALID.split("```yaml\n")[1].split("```")[0])
+    gemini.script(Reply(VALID.replace("message: hi", "message: hello")))
+    assert main(["ask", "say hello instead", "--flow", str(source), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["diff"]["changed"] and "message: hello" in report["diff"]["unified"]
+    assert "message: hi" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
+
+
+def test_an_outage_is_a_clear_error(gemini: FakeGemini, capsys: pytest.CaptureFixture[str]) -> None:
+    gemini.script(Fault(404))
+    assert main(["ask", "log hi", "--model", "gemini-0-nope"]) == 2
+    err = capsys.readouterr().err
+    assert "gemini-0-nope" in err and "--model" in err
+
+
+def test_ask_a_local_openai_compatible_server(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeOpenAI() as local:
+        monkeypatch.setenv("KESTRA_COPILOT_MODEL_URL", local.url)
+        monkeypatch.setenv("KESTRA_COPILOT_MODEL", "qwen2.5-coder:7b")
+        local.script(Chat("<think>easy</think>" + VALID))
+        assert main(["ask", "log hi", "--recipe", "no-retrieval"]) == 0
+    assert capsys.readouterr().out.startswith("id: taxi\n")
