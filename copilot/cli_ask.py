@@ -71,6 +71,11 @@ def ask_command(args: argparse.Namespace) -> int:
             print(f"attempt {event.attempt}: {'valid' if event.valid else f'{errors} error(s)'}", file=sys.stderr)
 
     result = asyncio.run(engine.turn(args.request, on_event=progress))
+    if result.redacted:
+        print(
+            f"note: {result.redacted} credential(s) were redacted before sending; use {{{{ secret('NAME') }}}}.",
+            file=sys.stderr,
+        )
     if result.revision is None:
         if result.error is not None:
             raise result.error

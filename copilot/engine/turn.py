@@ -14,7 +14,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..flows import Diagnostic, FlowDiff, FlowSchema, Severity, diff_flows, extract_flow_yaml, validate_flow
+from ..flows import (
+    Diagnostic,
+    FlowDiff,
+    FlowSchema,
+    Severity,
+    diff_flows,
+    extract_flow_yaml,
+    redact_secrets,
+    validate_flow,
+)
 from ..llm.base import ChatModel, Finish, GenerationSettings, ModelError, ModelStreamCut, TextDelta, Usage
 from ..retrieval.hybrid import Hit, fit_budget
 from .prompt import Prompt, build_prompt, repair_prompt
@@ -78,6 +87,7 @@ class TurnResult:
     prompt_hashes: list[str] = field(default_factory=list)
     error: ModelError | None = None
     seconds: float = 0.0
+    redacted: int = 0  # credentials replaced before anything was sent to the model
 
     @property
     def valid(self) -> bool:
@@ -156,11 +166,15 @@ class Engine:
         result.sources = tuple(hits)
         emit(Sources(result.sources))
         current = self.current
+        # Credentials never reach the model: not from the request, not from the flow being edited.
+        request, redacted_request = redact_secrets(text)
+        flow, redacted_flow = redact_secrets(current.yaml) if current else (None, 0)
+        result.redacted = redacted_request + redacted_flow
         prompt: Prompt = build_prompt(
             recipe,
-            text,
+            request,
             hits=hits,
-            current_flow=current.yaml if current else None,
+            current_flow=flow,
             revision=current.number if current else 0,
             kestra_version=self.kestra_version,
         )

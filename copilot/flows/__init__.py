@@ -12,7 +12,7 @@ from ._diagnostics import Diagnostic, Severity, has_errors, sort_diagnostics
 from ._diff import Change, DiffSummary, FlowDiff, diff_flows
 from ._errors import FlowError, FlowSyntaxError, SchemaLoadError
 from ._extract import extract_flow_yaml, extract_yaml_blocks
-from ._lint import looks_like_secret_value
+from ._lint import looks_like_secret_value, redact_secrets
 from ._parse import ParsedFlow, Path, Position, format_path, parse_flow, parse_yaml
 from ._schema import FlowSchema, bundled_schema
 from ._schemagen import generate_flow_schema
@@ -47,6 +47,7 @@ __all__ = [
     "looks_like_secret_value",
     "parse_flow",
     "parse_yaml",
+    "redact_secrets",
     "sort_diagnostics",
     "validate_flow",
     "validate_parsed",

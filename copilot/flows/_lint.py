@@ -14,7 +14,7 @@ from ._diagnostics import Diagnostic, Severity
 from ._parse import ParsedFlow, Path, format_path
 from ._where import describe_location
 
-__all__ = ["lint_secrets", "looks_like_secret_value"]
+__all__ = ["lint_secrets", "looks_like_secret_value", "redact_secrets"]
 
 # Property names whose value is a credential.
 _SECRET_KEY = re.compile(
@@ -98,3 +98,43 @@ def _secret_name(path: Path) -> str:
     key = next((p for p in reversed(path) if isinstance(p, str)), "SECRET")
     snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key)
     return re.sub(r"[^A-Za-z0-9]+", "_", snake).upper().strip("_") or "SECRET"
+
+
+_PRIVATE_KEY_BLOCK = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.DOTALL
+)
+# `password: hunter2`, `"apiKey": "abc"` — a credential-named key with a literal value, in YAML or JSON.
+_SECRET_ASSIGNMENT = re.compile(
+    r"""(?P<key>["']?[\w-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)["']?"""
+    r"""\s*[:=]\s*)(?P<value>["']?[^\s"'{},][^\s"',}]*["']?)""",
+    re.IGNORECASE,
+)
+
+
+def redact_secrets(text: str) -> tuple[str, int]:
+    """`text` with credentials replaced by `[REDACTED …]`, and how many: run on everything that is sent
+    to a model or stored. Pebble expressions (`{{ secret('X') }}`) and placeholders are left alone."""
+    count = 0
+
+    def replace(what: str) -> Any:
+        def substitute(match: re.Match[str]) -> str:
+            nonlocal count
+            count += 1
+            return f"[REDACTED {what}]"
+
+        return substitute
+
+    text = _PRIVATE_KEY_BLOCK.sub(replace("private key"), text)
+    for pattern, what in _SECRET_VALUE_PATTERNS:
+        if what != "a Google service-account key":  # its marker is not the secret; its private key is
+            text = pattern.sub(replace(what.removeprefix("a ").removeprefix("an ")), text)
+
+    def assignment(match: re.Match[str]) -> str:
+        nonlocal count
+        value = match.group("value").strip("\"'")
+        if _PLACEHOLDER.match(value) or value.startswith("[REDACTED"):
+            return match.group(0)
+        count += 1
+        return f"{match.group('key')}[REDACTED]"
+
+    return _SECRET_ASSIGNMENT.sub(assignment, text), count

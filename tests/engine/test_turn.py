@@ -166,3 +166,14 @@ def test_start_from_an_existing_flow(gemini: FakeGemini) -> None:
     result, _ = turn(chat, "fix it")
     assert result.valid and result.revision.diff is not None
     assert "colour" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
+
+
+def test_credentials_never_reach_the_model(gemini: FakeGemini) -> None:
+    chat = engine(gemini)
+    key = "AIza" + "SyD" + "x" * 32
+    chat.start_from(VALID.split("```yaml\n")[1].split("```")[0] + "variables:\n  db_password: hunter2secret\n")
+    gemini.script(Reply(VALID))
+    result, _ = turn(chat, f"use my key {key} and connect to postgresql://bob:pa55word@db:5432/app")
+    sent = str(gemini.requests[-1].body)
+    assert key not in sent and "pa55word" not in sent and "hunter2secret" not in sent
+    assert "[REDACTED" in sent and result.redacted == 3
