@@ -29,7 +29,17 @@ from ..retrieval.hybrid import Hit, fit_budget
 from .prompt import Prompt, build_prompt, repair_prompt
 from .recipes import Recipe
 
-__all__ = ["Attempt", "Engine", "ErrorEvent", "Revision", "Sources", "TurnEvent", "TurnResult", "Validated"]
+__all__ = [
+    "Attempt",
+    "Engine",
+    "ErrorEvent",
+    "Revision",
+    "Sources",
+    "TurnEnded",
+    "TurnEvent",
+    "TurnResult",
+    "Validated",
+]
 
 Retrieve = Callable[[str, Recipe], Sequence[Hit]]
 
@@ -72,7 +82,15 @@ class ErrorEvent:
     error: ModelError
 
 
-TurnEvent = Sources | Attempt | TextDelta | Usage | Validated | Revision | ErrorEvent
+@dataclass(frozen=True)
+class TurnEnded:
+    """Always the last event of a turn that was not cancelled."""
+
+    valid: bool
+    seconds: float
+
+
+TurnEvent = Sources | Attempt | TextDelta | Usage | Validated | Revision | ErrorEvent | TurnEnded
 
 
 @dataclass
@@ -210,6 +228,7 @@ class Engine:
             result.revision = self._add(candidate[0], candidate[1], recipe.name, result.prompt_hashes[-1])
             emit(result.revision)
         result.seconds = time.perf_counter() - started
+        emit(TurnEnded(result.valid, result.seconds))
         return result
 
     async def _complete(

@@ -90,7 +90,7 @@ def test_an_invalid_first_answer_is_repaired_from_the_diagnostics(gemini: FakeGe
     # The sources were in the system instruction, with their ids.
     assert "[S1] (plugin-doc) Sleep" in gemini.requests[0].body["systemInstruction"]["parts"][0]["text"]
     kinds = [type(e).__name__ for e in events if not isinstance(e, TextDelta)]
-    assert kinds[:2] == ["Sources", "Attempt"] and kinds[-1] == "Revision"
+    assert kinds[:2] == ["Sources", "Attempt"] and kinds[-2:] == ["Revision", "TurnEnded"]
     assert len(result.prompt_hashes) == 2 and result.prompt_hashes[0] != result.prompt_hashes[1]
 
 

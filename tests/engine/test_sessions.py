@@ -1,0 +1,115 @@
+"""Sessions in SQLite: written as the turn happens, redacted, resumable after Ctrl+C or a crash."""
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from copilot.engine.sessions import SessionStore
+from copilot.engine.turn import Engine, TurnEvent
+from copilot.llm.base import TextDelta
+from tests.engine.test_turn import EDITED, VALID, engine
+from tests.fakes.gemini import FakeGemini, Reply
+
+
+@pytest.fixture
+def gemini() -> Iterator[FakeGemini]:
+    with FakeGemini() as fake:
+        yield fake
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SessionStore]:
+    opened = SessionStore.open(tmp_path / "sessions.db")
+    yield opened
+    opened.close()
+
+
+def run_turn(chat: Engine, store: SessionStore, session: str, text: str) -> None:
+    asyncio.run(chat.turn(text, on_event=store.recorder(session, text)))
+
+
+def test_a_turn_is_recorded_with_its_revision_and_no_secrets(gemini: FakeGemini, store: SessionStore) -> None:
+    chat = engine(gemini)
+    session = store.create(model="gemini-2.5-flash", recipe="default")
+    gemini.script(Reply(VALID))
+    run_turn(chat, store, session, "log hi, my postgres is postgresql://bob:pa55word@db:5432/app")
+    (turn,) = store.turns(session)
+    assert turn["status"] == "done" and turn["attempts"] == 1 and turn["reply"] == VALID
+    assert "pa55word" not in turn["request"] and "[REDACTED" in turn["request"]
+    assert json.loads(turn["sources"])[0]["title"] == "Sleep" and len(json.loads(turn["prompt_hashes"])) == 1
+    assert json.loads(turn["usage"])[0]["prompt"] == 120
+    (info,) = store.sessions()
+    assert info.turns == 1 and info.revisions == 1 and info.title.startswith("log hi")
+    database = Path(store.db.execute("PRAGMA database_list").fetchone()[2])
+    stored = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))  # the WAL too
+    assert b"log hi" in stored  # the check below reads real data
+    assert b"pa55word" not in stored
+
+
+def test_ctrl_c_mid_stream_keeps_the_partial_reply_and_the_session_resumes(gemini: FakeGemini, tmp_path: Path) -> None:
+    store = SessionStore.open(tmp_path / "s.db")
+    chat = engine(gemini)
+    session = store.create()
+    gemini.script(Reply(VALID))
+    run_turn(chat, store, session, "first")
+    gemini.script(Reply(EDITED, chunks=5))
+
+    async def interrupted() -> None:
+        task = asyncio.current_task()
+        record = store.recorder(session, "second")
+
+        def on_event(event: TurnEvent) -> None:
+            record(event)
+            if isinstance(event, TextDelta):
+                task.cancel()  # what Ctrl+C does to the running turn
+
+        try:
+            await chat.turn("second", on_event=on_event)
+        except asyncio.CancelledError:
+            store.mark_interrupted(session)
+
+    asyncio.run(interrupted())
+    turns = store.turns(session)
+    assert [t["status"] for t in turns] == ["done", "interrupted"]
+    assert turns[1]["reply"] and EDITED.startswith(turns[1]["reply"])
+    assert chat.current is not None and chat.current.number == 1  # no half revision
+    store.close()
+
+    reopened = SessionStore.open(tmp_path / "s.db")
+    fresh = engine(gemini)
+    assert reopened.restore(session, fresh).number == 1
+    gemini.script(Reply(EDITED))
+    run_turn(fresh, reopened, session, "second, again")
+    assert [t["number"] for t in reopened.turns(session)] == [1, 2, 3]
+    assert fresh.current.number == 2 and fresh.current.diff is not None and fresh.current.diff.changed
+    reopened.close()
+
+
+def test_a_crash_leaves_the_turn_marked_interrupted_on_reopen(tmp_path: Path) -> None:
+    store = SessionStore.open(tmp_path / "s.db")
+    session = store.create()
+    record = store.recorder(session, "doomed")
+    record(TextDelta("id: half"))
+    store.close()  # the process dies here
+    reopened = SessionStore.open(tmp_path / "s.db")
+    (turn,) = reopened.turns(session)
+    assert turn["status"] == "interrupted" and turn["reply"] == "id: half"
+    reopened.close()
+
+
+def test_restore_brings_back_every_revision_and_undo(gemini: FakeGemini, store: SessionStore) -> None:
+    chat = engine(gemini)
+    session = store.create()
+    for reply, text in ((VALID, "first"), (EDITED, "second")):
+        gemini.script(Reply(reply))
+        run_turn(chat, store, session, text)
+    fresh = engine(gemini)
+    current = store.restore(session, fresh)
+    assert current is not None and current.number == 2 and current.yaml == chat.current.yaml
+    assert [d.code for d in current.diagnostics] == [d.code for d in chat.current.diagnostics]
+    assert fresh.undo().number == 1
+    with pytest.raises(KeyError):
+        store.restore("nope", fresh)
