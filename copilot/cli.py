@@ -74,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "schema": _schema,
         "config": _config,
         "ask": cli_ask.ask_command,
+        "sessions": cli_ask.sessions_command,
         "index": cli_retrieval.index_command,
         "search": cli_retrieval.search_command,
         "eval": cli_retrieval.eval_command,

@@ -17,7 +17,7 @@ from typing import Any
 from .config import load_settings
 from .errors import CopilotError
 
-__all__ = ["add_parser", "ask_command"]
+__all__ = ["add_parser", "ask_command", "sessions_command"]
 
 EXIT_OK, EXIT_INVALID = 0, 1
 
@@ -31,6 +31,8 @@ def add_parser(commands: Any) -> None:
     ask.add_argument("--kestra-version", type=int, choices=(1, 2), help="target Kestra major version")
     ask.add_argument("--json", action="store_true", help="flow, diagnostics, diff, sources and usage as JSON")
     ask.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the flow YAML to FILE")
+    ask.add_argument("--session", metavar="ID", help="continue a session (its last flow is the one edited)")
+    commands.add_parser("sessions", help="list the recorded sessions, newest first")
 
 
 def _retriever(settings: Any) -> Any:
@@ -49,33 +51,74 @@ def _retriever(settings: Any) -> Any:
 
 def ask_command(args: argparse.Namespace) -> int:
     from .engine.recipes import load_recipe
-    from .engine.turn import Attempt, Engine, Validated
-    from .llm.factory import model_from_settings
+    from .engine.sessions import SessionStore
+    from .engine.turn import Engine
 
     settings = load_settings()
-    model = model_from_settings(settings, args.model)
+    model = _model(settings, args.model)
     recipe = load_recipe(args.recipe)
     version = args.kestra_version or settings.kestra_version
     engine = Engine(model, recipe=recipe, retrieve=_retriever(settings) if recipe.k else None, kestra_version=version)
+    store = SessionStore.open(settings.data_dir / "sessions.db")
+    try:
+        session = _session(store, engine, args, model.name, recipe.name, version)
+        record = store.recorder(session, args.request)
+
+        def on_event(event: Any) -> None:
+            record(event)
+            _progress(event)
+
+        try:
+            result = asyncio.run(engine.turn(args.request, on_event=on_event))
+        except KeyboardInterrupt:
+            store.mark_interrupted(session)
+            print(f"interrupted; the reply so far is kept in session {session}.", file=sys.stderr)
+            raise
+    finally:
+        store.close()
+    print(f"session {session} (continue with --session {session})", file=sys.stderr)
+    return _report(result, args)
+
+
+def _model(settings: Any, name: str | None) -> Any:
+    from .llm.factory import model_from_settings
+
+    return model_from_settings(settings, name)
+
+
+def _session(store: Any, engine: Any, args: argparse.Namespace, model: str, recipe: str, version: int) -> str:
+    """The session to record into: continued (`--session`) or new, with `--flow` as its first revision."""
+    if args.session:
+        try:
+            store.restore(args.session, engine)
+        except KeyError as exc:
+            raise CopilotError(f"No session {args.session!r}.", hint="`kestra-copilot sessions` lists them.") from exc
+        session = str(args.session)
+    else:
+        session = store.create(model=model, recipe=recipe, kestra_version=version)
     if args.flow:
         try:
-            engine.start_from(args.flow.read_text(encoding="utf-8", errors="replace"))
+            text = args.flow.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
             raise CopilotError(f"Cannot read {args.flow}: {exc.strerror or exc}.") from exc
+        store.save_revision(session, engine.start_from(text))
+    return session
 
-    def progress(event: object) -> None:
-        if isinstance(event, Attempt) and event.number > 1:
-            print(f"repairing (attempt {event.number})…", file=sys.stderr)
-        elif isinstance(event, Validated):
-            errors = sum(d.is_error for d in event.diagnostics)
-            print(f"attempt {event.attempt}: {'valid' if event.valid else f'{errors} error(s)'}", file=sys.stderr)
 
-    result = asyncio.run(engine.turn(args.request, on_event=progress))
+def _progress(event: Any) -> None:
+    from .engine.turn import Attempt, Validated
+
+    if isinstance(event, Attempt) and event.number > 1:
+        print(f"repairing (attempt {event.number})…", file=sys.stderr)
+    elif isinstance(event, Validated):
+        errors = sum(d.is_error for d in event.diagnostics)
+        print(f"attempt {event.attempt}: {'valid' if event.valid else f'{errors} error(s)'}", file=sys.stderr)
+
+
+def _report(result: Any, args: argparse.Namespace) -> int:
     if result.redacted:
-        print(
-            f"note: {result.redacted} credential(s) were redacted before sending; use {{{{ secret('NAME') }}}}.",
-            file=sys.stderr,
-        )
+        note = f"note: {result.redacted} credential(s) were redacted before sending; use {{{{ secret('NAME') }}}}."
+        print(note, file=sys.stderr)
     if result.revision is None:
         if result.error is not None:
             raise result.error
@@ -89,10 +132,29 @@ def ask_command(args: argparse.Namespace) -> int:
         sys.stdout.write(revision.yaml if revision.yaml.endswith("\n") else revision.yaml + "\n")
     if result.error is not None:
         print(f"warning: {result.error} (the last flow written is kept)", file=sys.stderr)
-    for diagnostic in revision.diagnostics:
-        if not args.json and diagnostic.severity.value != "info":
-            print(diagnostic.format(str(args.output or "flow")), file=sys.stderr)
+    if not args.json:
+        for diagnostic in revision.diagnostics:
+            if diagnostic.severity.value != "info":
+                print(diagnostic.format(str(args.output or "flow")), file=sys.stderr)
     return EXIT_OK if revision.valid else EXIT_INVALID
+
+
+def sessions_command(args: argparse.Namespace) -> int:
+    import time
+
+    from .engine.sessions import SessionStore
+
+    store = SessionStore.open(load_settings().data_dir / "sessions.db")
+    try:
+        sessions = store.sessions()
+    finally:
+        store.close()
+    if not sessions:
+        print('No sessions yet: `kestra-copilot ask "…"` starts one.')
+    for info in sessions:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.updated))
+        print(f"{info.id}  {when}  {info.turns} turn(s), {info.revisions} revision(s)  {info.title}")
+    return EXIT_OK
 
 
 def _as_json(result: Any) -> dict[str, Any]:

@@ -79,3 +79,23 @@ def test_ask_a_local_openai_compatible_server(
         local.script(Chat("<think>easy</think>" + VALID))
         assert main(["ask", "log hi", "--recipe", "no-retrieval"]) == 0
     assert capsys.readouterr().out.startswith("id: taxi\n")
+
+
+def test_ask_records_a_session_that_a_later_ask_continues(
+    gemini: FakeGemini, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sessions"]) == 0
+    assert "No sessions yet" in capsys.readouterr().out
+    gemini.script(Reply(VALID))
+    assert main(["ask", "log hi then wait", "--recipe", "no-retrieval"]) == 0
+    err = capsys.readouterr().err
+    session = err.split("continue with --session ")[1].split(")")[0]
+    gemini.script(Reply(VALID.replace("message: hi", "message: hello")))
+    assert main(["ask", "say hello", "--session", session, "--json", "--recipe", "no-retrieval"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["diff"]["changed"]  # edited the session's flow, not a new one
+    assert "message: hi" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
+    assert main(["sessions"]) == 0
+    assert f"{session}" in (listing := capsys.readouterr().out) and "2 turn(s), 2 revision(s)" in listing
+    assert main(["ask", "x", "--session", "nope"]) == 2
+    assert "No session 'nope'" in capsys.readouterr().err
