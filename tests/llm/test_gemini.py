@@ -100,7 +100,7 @@ def test_retry_after_header_is_honoured(gemini: FakeGemini) -> None:
 
 def test_5xx_is_retried_with_growing_backoff_then_reported(gemini: FakeGemini) -> None:
     sleeps = Sleeps()
-    gemini.script(Fault(503))
+    gemini.script(Fault(500), Fault(503))
     with pytest.raises(ModelUnavailable) as caught:
         run(model(gemini, sleeps, max_attempts=3))
     assert "overloaded" in str(caught.value) and caught.value.hint
