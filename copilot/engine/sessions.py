@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE TABLE IF NOT EXISTS turns (
     session_id TEXT NOT NULL REFERENCES sessions(id), number INTEGER NOT NULL, request TEXT NOT NULL,
     reply TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-    recipe TEXT NOT NULL DEFAULT '', prompt_hashes TEXT NOT NULL DEFAULT '[]', sources TEXT NOT NULL DEFAULT '[]',
+    recipe TEXT NOT NULL DEFAULT '', prompt_hashes TEXT NOT NULL DEFAULT '[]', prompt_parts TEXT NOT NULL DEFAULT '[]',
+    sources TEXT NOT NULL DEFAULT '[]',
     usage TEXT NOT NULL DEFAULT '[]', error TEXT, started REAL NOT NULL, ended REAL,
     PRIMARY KEY (session_id, number)
 );
@@ -124,6 +125,7 @@ class SessionStore:
         )
         reply: list[str] = []
         hashes: list[str] = []
+        parts: list[dict[str, str]] = []
         usage: list[dict[str, int]] = []
         where = (session_id, number)
 
@@ -140,7 +142,14 @@ class SessionStore:
             elif isinstance(event, Attempt):
                 reply.clear()
                 hashes.append(event.prompt_hash)
-                update("attempts = ?, prompt_hashes = ?", event.number, json.dumps(hashes))
+                parts.append(event.parts)
+                update(
+                    "attempts = ?, recipe = ?, prompt_hashes = ?, prompt_parts = ?",
+                    event.number,
+                    event.recipe,
+                    json.dumps(hashes),
+                    json.dumps(parts),
+                )
             elif isinstance(event, TextDelta):
                 reply.append(event.text)
                 update("reply = ?", _clean("".join(reply)))  # each delta lands: Ctrl+C loses nothing

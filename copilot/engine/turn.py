@@ -68,6 +68,8 @@ class Sources:
 class Attempt:
     number: int  # 1 = first answer, 2.. = repairs
     prompt_hash: str
+    parts: dict[str, str] = field(default_factory=dict, compare=False)  # prompt part → its hash
+    recipe: str = ""
 
 
 @dataclass(frozen=True)
@@ -201,7 +203,7 @@ class Engine:
         for attempt in range(1, recipe.repair_attempts + 2):
             result.attempts = attempt
             result.prompt_hashes.append(prompt.hash)
-            emit(Attempt(attempt, prompt.hash))
+            emit(Attempt(attempt, prompt.hash, dict(prompt.parts), prompt.recipe))
             try:
                 reply = await self._complete(prompt, settings, result, emit)
             except ModelError as error:
