@@ -3,6 +3,9 @@
 KestraClient(url, tenant=…, username/password or api_token)
     server_info()        the server's version
     validate(yaml)       the server's own verdict on a flow (strict parse + bean validation)
+    get_flow / deploy / delete_flow      flows (deploy = create, or update when it exists)
+    execute / execution / follow / kill  executions (follow: the live SSE stream until finished)
+    logs(execution_id)   an execution's log entries
 server_diagnostics()     that verdict as flow diagnostics, at the right lines
 """
 
@@ -16,9 +19,13 @@ from .errors import (
     KestraServerError,
     KestraUnavailable,
 )
+from .models import TERMINAL_STATES, DeployedFlow, Execution, LogEntry, TaskRun
 from .validation import server_diagnostics
 
 __all__ = [
+    "TERMINAL_STATES",
+    "DeployedFlow",
+    "Execution",
     "KestraAuthError",
     "KestraClient",
     "KestraConflict",
@@ -27,7 +34,9 @@ __all__ = [
     "KestraRejected",
     "KestraServerError",
     "KestraUnavailable",
+    "LogEntry",
     "ServerInfo",
     "ServerValidation",
+    "TaskRun",
     "server_diagnostics",
 ]

@@ -8,14 +8,18 @@ errors translated at this one boundary.
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from ..config import Settings
 from ..errors import ConfigError
-from .errors import KestraError, KestraRejected, KestraUnavailable, error_from_response
+from .errors import KestraConflict, KestraError, KestraNotFound, KestraRejected, KestraUnavailable, error_from_response
+from .models import DeployedFlow, Execution, LogEntry
 
 __all__ = ["KestraClient", "ServerInfo", "ServerValidation"]
 
@@ -198,3 +202,130 @@ class KestraClient:
         """A community flow blueprint's YAML."""
         path = self.tenant_path(f"blueprints/community/flow/{blueprint_id}/source")
         return (await self.request("GET", path, f"read blueprint {blueprint_id}")).text
+
+    # --- flows --------------------------------------------------------------------------------------
+    async def get_flow(self, namespace: str, flow_id: str) -> DeployedFlow | None:
+        """The flow as deployed (with its YAML source), or None when the server has no such flow."""
+        path = self.tenant_path(f"flows/{namespace}/{flow_id}")
+        try:
+            response = await self.request("GET", path, f"read flow {namespace}.{flow_id}", params={"source": "true"})
+        except KestraNotFound:
+            return None
+        return DeployedFlow.from_json(self._json(response, "flow"))
+
+    async def deploy(self, flow_yaml: str, namespace: str, flow_id: str) -> DeployedFlow:
+        """Create the flow, or update it when it exists (409 on 2.x, 422 "already exists" on 1.x)."""
+        headers = {"Content-Type": "application/x-yaml"}
+        action = f"deploy {namespace}.{flow_id}"
+        try:
+            response = await self.request(
+                "POST", self.tenant_path("flows"), action, content=flow_yaml.encode(), headers=headers
+            )
+        except KestraConflict:
+            path = self.tenant_path(f"flows/{namespace}/{flow_id}")
+            response = await self.request("PUT", path, action, content=flow_yaml.encode(), headers=headers)
+        return DeployedFlow.from_json(self._json(response, "deploy"))
+
+    async def delete_flow(self, namespace: str, flow_id: str) -> None:
+        await self.request("DELETE", self.tenant_path(f"flows/{namespace}/{flow_id}"), f"delete {namespace}.{flow_id}")
+
+    # --- executions ---------------------------------------------------------------------------------
+    async def execute(
+        self,
+        namespace: str,
+        flow_id: str,
+        *,
+        inputs: dict[str, str] | None = None,
+        files: dict[str, Path] | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> Execution:
+        """Start an execution: inputs as multipart parts (files as file parts), labels as `key:value`."""
+        parts: list[tuple[str, tuple[str | None, bytes, str]]] = [
+            (name, (None, value.encode(), "text/plain")) for name, value in (inputs or {}).items()
+        ]
+        for name, file in (files or {}).items():
+            try:
+                parts.append((name, (file.name, file.read_bytes(), "application/octet-stream")))
+            except OSError as exc:
+                raise KestraError(f"Cannot read the file for input {name!r}: {file} ({exc.strerror or exc}).") from exc
+        params = [("labels", f"{key}:{value}") for key, value in (labels or {}).items()]
+        # Kestra reads inputs from a multipart body; with no input, an empty multipart body.
+        body: dict[str, Any] = (
+            {"files": parts}
+            if parts
+            else {"content": b"--x--\r\n", "headers": {"Content-Type": "multipart/form-data; boundary=x"}}
+        )
+        response = await self.request(
+            "POST",
+            self.tenant_path(f"executions/{namespace}/{flow_id}"),
+            f"run {namespace}.{flow_id}",
+            params=params,
+            **body,
+        )
+        return Execution.from_json(self._json(response, "execution"))
+
+    async def execution(self, execution_id: str) -> Execution:
+        path = self.tenant_path(f"executions/{execution_id}")
+        return Execution.from_json(
+            self._json(await self.request("GET", path, f"read execution {execution_id}"), "execution")
+        )
+
+    async def follow(self, execution_id: str) -> AsyncIterator[Execution]:
+        """The execution each time it changes, until it is finished (`/follow` SSE: the `id:` line names
+        the event — start, progress, end — and `data:` carries the execution JSON)."""
+        path = self.tenant_path(f"executions/{execution_id}/follow")
+        async for kind, data in self._sse(path, f"follow execution {execution_id}"):
+            if kind == "start":
+                continue
+            if isinstance(data, dict) and data.get("id"):
+                execution = Execution.from_json(data)
+                yield execution
+                if kind == "end":
+                    return
+        raise KestraUnavailable(
+            f"The live stream of execution {execution_id} ended before the execution did.",
+            hint="Run `kestra-copilot run` again to follow it, or check it in the Kestra UI.",
+        )
+
+    async def kill(self, execution_id: str) -> None:
+        await self.request("DELETE", self.tenant_path(f"executions/{execution_id}/kill"), f"kill {execution_id}")
+
+    async def logs(self, execution_id: str, *, min_level: str = "INFO") -> list[LogEntry]:
+        path = self.tenant_path(f"logs/{execution_id}")
+        body = self._json(await self.request("GET", path, "read the logs", params={"minLevel": min_level}), "logs")
+        return [LogEntry.from_json(item) for item in body if isinstance(item, dict)] if isinstance(body, list) else []
+
+    async def _sse(self, path: str, action: str) -> AsyncIterator[tuple[str, Any]]:
+        """(event kind, parsed data) for each Server-Sent Event; Kestra puts the kind in the `id:` field."""
+        kind, data_lines = "", []
+        try:
+            async with self._http.stream(
+                "GET", path, headers={"Accept": "text/event-stream"}, timeout=httpx.Timeout(30.0, read=3600.0)
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise error_from_response(response, action)
+                async for line in response.aiter_lines():
+                    if not line:
+                        event = _parse_event(data_lines) if data_lines else None
+                        if event is not None:  # a malformed event is skipped: the next carries the whole state
+                            yield kind, event
+                        kind, data_lines = "", []
+                    elif line.startswith("id:"):
+                        kind = line[3:].strip()
+                    elif line.startswith("event:") and not kind:
+                        kind = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data_lines.append(line[5:].lstrip())
+        except httpx.TransportError as exc:
+            raise KestraUnavailable(
+                f"The connection to Kestra at {self.url} dropped while {action.replace('follow', 'following')}.",
+                hint="Check the server, then follow it again.",
+            ) from exc
+
+
+def _parse_event(lines: list[str]) -> Any:
+    try:
+        return json.loads("\n".join(lines))
+    except ValueError:
+        return None

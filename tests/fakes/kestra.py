@@ -15,6 +15,7 @@ import base64
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -46,10 +47,19 @@ class FakeKestra:
     # tags, source}) served by /api/v1/plugins and /blueprints/community/flow.
     plugin_docs: dict[str, str] = field(default_factory=dict)
     blueprints: list[dict[str, Any]] = field(default_factory=list)
+    # Executions: task id → terminal state it ends in (default SUCCESS) and the log lines it writes.
+    outcomes: dict[str, str] = field(default_factory=dict)
+    task_logs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # task id → [(level, message)]
+    step_seconds: float = 0.02  # how long each task run takes
+    drop_follow_after: int | None = None  # close /follow streams after this many events (fault injection)
+    revisions: dict[tuple[str, str], int] = field(default_factory=dict)
+    executions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    logs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.changed = threading.Condition()  # notified on every execution update (for /follow)
 
     @property
     def url(self) -> str:
@@ -77,7 +87,116 @@ class FakeKestra:
     def major(self) -> int:
         return int(self.version.split(".")[0])
 
-    # --- the model ----------------------------------------------------------------------------------
+    # --- the model: flows ----------------------------------------------------------------------------
+    def flow_json(self, namespace: str, flow_id: str) -> dict[str, Any]:
+        source = self.flows[(namespace, flow_id)]
+        data = yaml.safe_load(source)
+        return {
+            **data,
+            "revision": self.revisions[(namespace, flow_id)],
+            "tenantId": self.tenant,
+            "deleted": False,
+            "disabled": bool(data.get("disabled")),
+            "source": source,
+        }
+
+    # --- the model: executions -----------------------------------------------------------------------
+    def start_execution(
+        self, namespace: str, flow_id: str, inputs: dict[str, str], labels: list[str]
+    ) -> dict[str, Any]:
+        execution_id = f"exec{len(self.executions) + 1:04d}"
+        now = _now()
+        execution = {
+            "id": execution_id,
+            "namespace": namespace,
+            "flowId": flow_id,
+            "flowRevision": self.revisions[(namespace, flow_id)],
+            "tenantId": self.tenant,
+            "labels": [{"key": k, "value": v} for k, _, v in (label.partition(":") for label in labels)],
+            "inputs": inputs,
+            "outputs": {},
+            "taskRunList": [],
+            "deleted": False,
+            "state": {"current": "CREATED", "startDate": now, "histories": [{"state": "CREATED", "date": now}]},
+        }
+        self.executions[execution_id] = execution
+        self.logs[execution_id] = []
+        tasks = [
+            t for t in (yaml.safe_load(self.flows[(namespace, flow_id)]).get("tasks") or []) if isinstance(t, dict)
+        ]
+        threading.Thread(target=self._run, args=(execution_id, tasks), daemon=True).start()
+        return {**execution, "url": f"{self.url}/ui/{self.tenant}/executions/{namespace}/{flow_id}/{execution_id}"}
+
+    def _set_state(self, holder: dict[str, Any], state: str) -> None:
+        holder["state"]["current"] = state
+        holder["state"].setdefault("histories", []).append({"state": state, "date": _now()})
+
+    def _run(self, execution_id: str, tasks: list[dict[str, Any]]) -> None:
+        execution = self.executions[execution_id]
+        time.sleep(self.step_seconds)
+        with self.changed:
+            self._set_state(execution, "RUNNING")
+            self.changed.notify_all()
+        final = "SUCCESS"
+        for number, task in enumerate(tasks):
+            if execution["state"]["current"] in ("KILLING", "KILLED"):
+                final = "KILLED"
+                break
+            run_id = f"{execution_id}-run{number}"
+            run = {
+                "id": run_id,
+                "executionId": execution_id,
+                "taskId": task.get("id"),
+                "value": None,
+                "parentTaskRunId": None,
+                "attempts": [],
+                "outputs": {},
+                "state": {"current": "CREATED", "histories": [{"state": "CREATED", "date": _now()}]},
+            }
+            with self.changed:
+                execution["taskRunList"].append(run)
+                self._set_state(run, "RUNNING")
+                self.changed.notify_all()
+            time.sleep(self.step_seconds)
+            outcome = self.outcomes.get(str(task.get("id")), "SUCCESS")
+            with self.changed:
+                for level, message in self.task_logs.get(str(task.get("id")), []):
+                    self.logs[execution_id].append(
+                        {
+                            "namespace": execution["namespace"],
+                            "flowId": execution["flowId"],
+                            "taskId": task.get("id"),
+                            "executionId": execution_id,
+                            "taskRunId": run_id,
+                            "attemptNumber": 0,
+                            "timestamp": _now(),
+                            "level": level,
+                            "thread": "worker",
+                            "message": message,
+                            "tenantId": self.tenant,
+                        }
+                    )
+                self._set_state(run, outcome)
+                self.changed.notify_all()
+            if outcome == "FAILED":
+                final = "FAILED"
+                break
+            if outcome == "WARNING":
+                final = "WARNING"
+        with self.changed:
+            if execution["state"]["current"] != "KILLED":
+                self._set_state(execution, final)
+            execution["state"]["endDate"] = _now()
+            execution["state"]["duration"] = "PT0.1S"
+            self.changed.notify_all()
+
+    def terminal(self, execution: dict[str, Any]) -> bool:
+        done = {"SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED", "RESUBMITTED"}
+        return execution["state"]["current"] in done and all(
+            run["state"]["current"] in done for run in execution["taskRunList"]
+        )
+
+    # --- the model: validation -----------------------------------------------------------------------
     def validate(self, body: str) -> list[dict[str, Any]]:
         documents = re.split(r"\n---\n", body)
         return [self._validate_one(i, doc) for i, doc in enumerate(documents)]
@@ -137,6 +256,27 @@ class FakeKestra:
         if constraints:
             result["constraints"] = "\n".join(constraints)
         return result
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+
+
+def _multipart(content_type: str, body: bytes) -> dict[str, str]:
+    """Text parts by name; file parts as their file name (what Kestra stores is a kestra:// URI)."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    out: dict[str, str] = {}
+    for part in message.iter_parts() if message.is_multipart() else []:
+        name = part.get_param("name", header="content-disposition")
+        if not name or name == "_":
+            continue
+        filename = part.get_filename()
+        payload = part.get_payload(decode=True) or b""
+        out[str(name)] = f"kestra:///uploads/{filename}" if filename else payload.decode("utf-8", "replace")
+    return out
 
 
 def _value_node(node: Any, key: str) -> Any:
@@ -225,10 +365,151 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._send(200, self.kestra.validate(body.decode("utf-8", "replace")))
             return
+        if rest == "flows" or (rest.startswith("flows/") and not rest.startswith("flows/validate")):
+            self._flows(method, rest.removeprefix("flows").strip("/"), body)
+            return
+        if rest.startswith("executions/") or rest.startswith("logs/"):
+            self._executions(method, rest, body)
+            return
         if method == "GET" and rest.startswith("blueprints/community/flow"):
             self._blueprints(rest.removeprefix("blueprints/community/flow").strip("/"))
             return
         self._error(404, "Not Found")
+
+    def _flows(self, method: str, rest: str, body: bytes) -> None:
+        kestra = self.kestra
+        if method == "POST" and not rest:
+            if not self.headers.get("Content-Type", "").startswith("application/x-yaml"):
+                self._error(415, "Unsupported Media Type")
+                return
+            text = body.decode("utf-8", "replace")
+            (verdict,) = kestra.validate(text)[:1]
+            if verdict["constraints"]:
+                self._error(422, f"Invalid entity: {verdict['constraints']}")
+                return
+            key = (str(verdict["namespace"]), str(verdict["flow"]))
+            if key in kestra.flows:
+                if kestra.major >= 2:
+                    self._error(409, f"Flow {key[0]}.{key[1]} already exists")
+                else:
+                    self._error(422, "Invalid entity: flow.id: Flow id already exists")
+                return
+            kestra.flows[key], kestra.revisions[key] = text, 1
+            self._send(200, kestra.flow_json(*key))
+            return
+        parts = rest.split("/")
+        if len(parts) != 2:
+            self._error(404, "Not Found")
+            return
+        key = (parts[0], parts[1])
+        if key not in kestra.flows:
+            if method == "GET":
+                self._error(404, f"Not Found: flow {key[0]}.{key[1]}")
+            else:
+                self._send(404)  # PUT and DELETE answer 404 with an empty body
+            return
+        if method == "GET":
+            self._send(200, kestra.flow_json(*key))
+        elif method == "PUT":
+            text = body.decode("utf-8", "replace")
+            (verdict,) = kestra.validate(text)[:1]
+            if verdict["constraints"]:
+                self._error(422, f"Invalid entity: {verdict['constraints']}")
+                return
+            if text != kestra.flows[key]:
+                kestra.flows[key] = text
+                kestra.revisions[key] += 1
+            self._send(200, kestra.flow_json(*key))
+        elif method == "DELETE":
+            del kestra.flows[key]
+            self._send(204)
+        else:
+            self._error(405, "Method Not Allowed")
+
+    def _executions(self, method: str, rest: str, body: bytes) -> None:
+        kestra = self.kestra
+        parts = rest.split("/")
+        if parts[0] == "logs" and method == "GET" and len(parts) == 2:
+            if parts[1] not in kestra.executions:
+                self._error(404, "Not Found")
+                return
+            self._send(200, kestra.logs[parts[1]])
+            return
+        if method == "POST" and len(parts) == 3:
+            key = (parts[1], parts[2])
+            if key not in kestra.flows:
+                self._error(404, "Requested Flow is not found.")
+                return
+            content_type = self.headers.get("Content-Type", "")
+            if not content_type.startswith("multipart/form-data"):
+                self._error(415, "Unsupported Media Type")
+                return
+            inputs = _multipart(content_type, body)
+            from urllib.parse import parse_qs, urlparse
+
+            labels = parse_qs(urlparse(self.path).query).get("labels", [])
+            self._send(200, kestra.start_execution(key[0], key[1], inputs, labels))
+            return
+        execution = kestra.executions.get(parts[1]) if len(parts) >= 2 else None
+        if execution is None:
+            self._error(404, "Not Found")
+            return
+        if method == "GET" and len(parts) == 2:
+            with kestra.changed:
+                self._send(200, execution)
+        elif method == "GET" and parts[2:] == ["follow"]:
+            self._follow(execution)
+        elif method == "DELETE" and parts[2:] == ["kill"]:
+            with kestra.changed:
+                kestra._set_state(execution, "KILLED")
+                kestra.changed.notify_all()
+            self._send(202)
+        else:
+            self._error(404, "Not Found")
+
+    def _follow(self, execution: dict[str, Any]) -> None:
+        """Micronaut's SSE as Kestra sends it: the `id:` field names the event, `data:` is the execution."""
+        kestra = self.kestra
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        sent = 0
+
+        def event(kind: str, data: Any) -> bool:
+            nonlocal sent
+            if kestra.drop_follow_after is not None and sent >= kestra.drop_follow_after:
+                self.wfile.write(b"5\r\nid:pr")  # a frame cut short, then the connection drops
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.close()
+                return False
+            raw = f"id:{kind}\ndata:{json.dumps(data)}\n\n".encode()
+            self.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
+            self.wfile.flush()
+            sent += 1
+            return True
+
+        try:
+            if not event("start", {"id": execution["id"]}):
+                return
+            last = None
+            while True:
+                with kestra.changed:
+                    snapshot = json.dumps(execution)
+                    done = kestra.terminal(execution)
+                    if snapshot == last and not done:
+                        kestra.changed.wait(timeout=1.0)
+                        continue
+                last = snapshot
+                if not event("end" if done else "progress", json.loads(snapshot)):
+                    return
+                if done:
+                    break
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def _plugins(self, cls: str) -> None:
         docs = self.kestra.plugin_docs

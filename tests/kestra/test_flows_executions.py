@@ -1,0 +1,123 @@
+"""Deploying flows and running executions through the real client against the loopback Kestra."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from copilot.kestra import KestraClient, KestraNotFound, KestraRejected, KestraUnavailable
+from copilot.kestra.models import Execution
+from tests.fakes.kestra import FakeKestra
+
+FLOW = """id: hello
+namespace: company.team
+inputs:
+  - id: who
+    type: STRING
+tasks:
+  - id: greet
+    type: io.kestra.plugin.core.log.Log
+    message: "Hello {{ inputs.who }}"
+  - id: answer
+    type: io.kestra.plugin.core.debug.Return
+    format: "42"
+"""
+
+
+def client(kestra: FakeKestra) -> KestraClient:
+    return KestraClient(kestra.url, username=kestra.username, password=kestra.password)
+
+
+@pytest.mark.parametrize("version", ["1.3.2", "2.0.0"])
+def test_deploy_creates_then_updates_with_a_new_revision(version: str) -> None:
+    async def scenario(kestra: FakeKestra) -> None:
+        async with client(kestra) as kestra_client:
+            assert await kestra_client.get_flow("company.team", "hello") is None
+            first = await kestra_client.deploy(FLOW, "company.team", "hello")
+            assert (first.revision, first.source) == (1, FLOW)
+            second = await kestra_client.deploy(FLOW.replace("42", "43"), "company.team", "hello")
+            assert second.revision == 2 and "43" in second.source
+            deployed = await kestra_client.get_flow("company.team", "hello")
+            assert deployed is not None and deployed.revision == 2
+            await kestra_client.delete_flow("company.team", "hello")
+            assert await kestra_client.get_flow("company.team", "hello") is None
+            with pytest.raises(KestraNotFound):
+                await kestra_client.delete_flow("company.team", "hello")
+
+    with FakeKestra(version=version) as kestra:
+        asyncio.run(scenario(kestra))
+        methods = [m for m, p in kestra.requests if p.endswith("/flows") or "/flows/company.team" in p]
+    # The second deploy: POST refused (422 on 1.x, 409 on 2.x), then PUT.
+    assert methods[:5] == ["GET", "POST", "POST", "PUT", "GET"]
+
+
+def test_an_invalid_flow_is_refused_with_kestras_words() -> None:
+    async def scenario(kestra: FakeKestra) -> None:
+        async with client(kestra) as kestra_client:
+            with pytest.raises(KestraRejected) as caught:
+                await kestra_client.deploy(FLOW.replace("format:", "colour:"), "company.team", "hello")
+            assert 'Unrecognized field "colour"' in str(caught.value)
+
+    with FakeKestra() as kestra:
+        asyncio.run(scenario(kestra))
+
+
+def test_execute_with_inputs_files_and_labels_then_follow_to_the_end(tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n1,2\n")
+
+    async def scenario(kestra: FakeKestra) -> tuple[Execution, list[Execution]]:
+        async with client(kestra) as kestra_client:
+            await kestra_client.deploy(FLOW, "company.team", "hello")
+            started = await kestra_client.execute(
+                "company.team", "hello", inputs={"who": "world"}, files={"data": data}, labels={"team": "data"}
+            )
+            seen = [execution async for execution in kestra_client.follow(started.id)]
+            return started, seen
+
+    with FakeKestra() as kestra:
+        started, seen = asyncio.run(scenario(kestra))
+        stored = kestra.executions[started.id]
+    assert started.state == "CREATED" and started.url and started.url.endswith(started.id)
+    assert stored["inputs"] == {"who": "world", "data": "kestra:///uploads/data.csv"}
+    assert stored["labels"] == [{"key": "team", "value": "data"}]
+    assert seen[-1].terminal and seen[-1].state == "SUCCESS"
+    assert [run.task_id for run in seen[-1].task_runs] == ["greet", "answer"]
+    states = [e.state for e in seen]
+    assert "RUNNING" in states and states.index("RUNNING") < len(states) - 1
+
+
+def test_a_failing_task_shows_in_state_and_logs() -> None:
+    async def scenario(kestra: FakeKestra) -> tuple[Execution, list[str]]:
+        async with client(kestra) as kestra_client:
+            await kestra_client.deploy(FLOW, "company.team", "hello")
+            started = await kestra_client.execute("company.team", "hello", inputs={"who": "x"})
+            final = [e async for e in kestra_client.follow(started.id)][-1]
+            logs = await kestra_client.logs(started.id, min_level="INFO")
+            return final, [f"{entry.task_id} {entry.level} {entry.message}" for entry in logs]
+
+    with FakeKestra(
+        outcomes={"answer": "FAILED"}, task_logs={"answer": [("ERROR", "boom: division by zero")]}
+    ) as kestra:
+        final, logs = asyncio.run(scenario(kestra))
+    assert final.state == "FAILED"
+    assert [(r.task_id, r.state) for r in final.task_runs] == [("greet", "SUCCESS"), ("answer", "FAILED")]
+    assert logs == ["answer ERROR boom: division by zero"]
+
+
+def test_running_a_missing_flow_and_a_dropped_stream_are_clear() -> None:
+    async def scenario(kestra: FakeKestra) -> None:
+        async with client(kestra) as kestra_client:
+            with pytest.raises(KestraNotFound, match="Requested Flow is not found"):
+                await kestra_client.execute("company.team", "nope")
+            await kestra_client.deploy(FLOW, "company.team", "hello")
+            started = await kestra_client.execute("company.team", "hello", inputs={"who": "x"})
+            kestra.drop_follow_after = 1
+            with pytest.raises(KestraUnavailable, match=r"dropped|ended before"):
+                async for _ in kestra_client.follow(started.id):
+                    pass
+            await kestra_client.kill(started.id)
+            assert (await kestra_client.execution(started.id)).state == "KILLED"
+
+    with FakeKestra(step_seconds=0.2) as kestra:
+        asyncio.run(scenario(kestra))
