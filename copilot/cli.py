@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from . import __version__, cli_ask, cli_retrieval
+from . import __version__, cli_ask, cli_kestra, cli_retrieval
 from .config import config_path, load_settings
 from .errors import CopilotError
 
@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument("action", choices=("show", "path"), nargs="?", default="show")
 
     cli_ask.add_parser(commands)
+    cli_kestra.add_parsers(commands)
     cli_retrieval.add_parsers(commands)
     return parser
 
@@ -75,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "config": _config,
         "ask": cli_ask.ask_command,
         "sessions": cli_ask.sessions_command,
+        "deploy": cli_kestra.deploy_command,
+        "run": cli_kestra.run_command,
         "index": cli_retrieval.index_command,
         "search": cli_retrieval.search_command,
         "eval": cli_retrieval.eval_command,

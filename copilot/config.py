@@ -34,6 +34,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "kestra_tenant": ("KESTRA_TENANT",),
     "kestra_version": ("KESTRA_VERSION",),
     "chroma_url": ("KESTRA_COPILOT_CHROMA_URL",),
+    "deploy_namespaces": ("KESTRA_COPILOT_DEPLOY_NAMESPACES",),
     "data_dir": ("KESTRA_COPILOT_DATA_DIR",),
     "cache_dir": ("KESTRA_COPILOT_CACHE_DIR",),
 }
@@ -52,6 +53,8 @@ class Settings:
     kestra_tenant: str = "main"
     # The Kestra major version flows are written and validated for (1 = 1.x, 2 = 2.x).
     kestra_version: int = 1
+    # Comma-separated namespaces `deploy` may write to (children included); None allows any.
+    deploy_namespaces: str | None = None
     # A Chroma server for the retrieval index; None keeps it embedded in the data dir.
     chroma_url: str | None = None
     data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))

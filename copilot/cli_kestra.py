@@ -1,0 +1,200 @@
+"""`deploy` and `run`: a flow onto a Kestra server after review, and a test execution followed live.
+
+    kestra-copilot deploy flows/etl.yml [--yes] [--namespace NS]
+    kestra-copilot run company.team/etl --input month=2024-01 --file data=./a.csv --label env:test
+
+deploy: the server validates the flow first; then the diff against what the server has (or "new
+flow"), a confirmation, create-or-update, the new revision and the UI link. Namespaces outside the
+`deploy_namespaces` allow-list (when set) are refused. run: the execution's task runs as their state
+changes, their logs as they finish, and a verdict; exit 0 SUCCESS or WARNING, 1 any other end, 2 an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from .config import Settings, load_settings
+from .errors import CopilotError
+
+__all__ = ["add_parsers", "deploy_command", "run_command"]
+
+EXIT_OK, EXIT_FAILED = 0, 1
+GOOD_ENDS = {"SUCCESS", "WARNING"}
+
+
+def add_parsers(commands: Any) -> None:
+    deploy = commands.add_parser("deploy", help="deploy a flow to Kestra after server validation and a diff")
+    deploy.add_argument("file", type=Path, metavar="FILE")
+    deploy.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    deploy.add_argument("--namespace", help="deploy into this namespace instead of the flow's own")
+    run = commands.add_parser("run", help="execute a deployed flow and follow it live")
+    run.add_argument("flow", metavar="NAMESPACE/FLOW_ID")
+    run.add_argument("--input", action="append", default=[], metavar="KEY=VALUE")
+    run.add_argument("--file", action="append", default=[], metavar="KEY=PATH", help="a FILE input")
+    run.add_argument("--label", action="append", default=[], metavar="KEY:VALUE")
+    run.add_argument("--timeout", type=float, default=600.0, help="seconds to follow before giving up (600)")
+
+
+def _client(settings: Settings) -> Any:
+    from .kestra import KestraClient
+
+    return KestraClient.from_settings(settings)
+
+
+def allowed_namespace(namespace: str, allow: str | None) -> bool:
+    """`allow` is a comma-separated list of namespaces; each also allows its children."""
+    if not allow:
+        return True
+    prefixes = [p.strip() for p in allow.split(",") if p.strip()]
+    return any(namespace == p or namespace.startswith(p + ".") for p in prefixes)
+
+
+def with_namespace(flow_yaml: str, namespace: str) -> str:
+    """The flow with its top-level `namespace:` set (the rest of the text untouched)."""
+    updated, count = re.subn(r"(?m)^namespace:[^\n]*$", f"namespace: {namespace}", flow_yaml, count=1)
+    return updated if count else f"namespace: {namespace}\n{flow_yaml}"
+
+
+# --- deploy ------------------------------------------------------------------------------------------------
+def deploy_command(args: argparse.Namespace) -> int:
+    from .flows import diff_flows, parse_flow
+
+    settings = load_settings()
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CopilotError(f"Cannot read {args.file}: {exc.strerror or exc}.") from exc
+    if args.namespace:
+        text = with_namespace(text, args.namespace)
+    data = parse_flow(text).data
+    namespace, flow_id = str(data.get("namespace") or ""), str(data.get("id") or "")
+    if not namespace or not flow_id:
+        raise CopilotError(f"{args.file} has no `id` or `namespace`.", hint="A flow needs both to be deployed.")
+    if not allowed_namespace(namespace, settings.deploy_namespaces):
+        raise CopilotError(
+            f"Namespace {namespace!r} is not in the deploy allow-list ({settings.deploy_namespaces}).",
+            hint="Use --namespace, or change `deploy_namespaces` (KESTRA_COPILOT_DEPLOY_NAMESPACES).",
+        )
+    verdict, deployed = asyncio.run(_review(settings, text, namespace, flow_id))
+    if verdict:
+        for line in verdict:
+            print(line, file=sys.stderr)
+        print(f"{args.file}: Kestra refuses this flow; nothing was deployed.", file=sys.stderr)
+        return EXIT_FAILED
+    if deployed is None:
+        print(f"new flow {namespace}.{flow_id}")
+    else:
+        diff = diff_flows(
+            deployed.source, text, old_label=f"server revision {deployed.revision}", new_label=str(args.file)
+        )
+        if not diff.changed:
+            print(f"{namespace}.{flow_id} is already up to date (revision {deployed.revision}).")
+            return EXIT_OK
+        print(diff.unified, end="" if diff.unified.endswith("\n") else "\n")
+    if not args.yes and not _confirm(f"Deploy {namespace}.{flow_id} to {settings.kestra_url}?"):
+        print("Not deployed.", file=sys.stderr)
+        return EXIT_FAILED
+    result = asyncio.run(_deploy(settings, text, namespace, flow_id))
+    link = f"{settings.kestra_url}/ui/{settings.kestra_tenant}/flows/edit/{namespace}/{flow_id}"
+    print(f"deployed {namespace}.{flow_id} revision {result.revision} — {link}")
+    return EXIT_OK
+
+
+async def _review(settings: Settings, text: str, namespace: str, flow_id: str) -> tuple[list[str], Any]:
+    from .flows import parse_flow
+    from .kestra import server_diagnostics
+
+    async with _client(settings) as client:
+        (result,) = (await client.validate(text))[:1]
+        problems = []
+        if not result.valid:
+            for diagnostic in server_diagnostics(result, parse_flow(text), client.url):
+                if diagnostic.is_error:
+                    problems.append(diagnostic.format("flow"))
+        return problems, (None if problems else await client.get_flow(namespace, flow_id))
+
+
+async def _deploy(settings: Settings, text: str, namespace: str, flow_id: str) -> Any:
+    async with _client(settings) as client:
+        return await client.deploy(text, namespace, flow_id)
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise CopilotError("Deploying needs a confirmation, and there is no terminal to ask.", hint="Pass --yes.")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+# --- run ---------------------------------------------------------------------------------------------------
+def _pairs(values: list[str], separator: str, what: str) -> dict[str, str]:
+    out = {}
+    for value in values:
+        key, found, rest = value.partition(separator)
+        if not found or not key:
+            raise CopilotError(f"{what} {value!r} must look like KEY{separator}VALUE.")
+        out[key] = rest
+    return out
+
+
+def run_command(args: argparse.Namespace) -> int:
+    namespace, _, flow_id = args.flow.rpartition("/")
+    if not namespace or not flow_id:
+        raise CopilotError(f"{args.flow!r} must look like NAMESPACE/FLOW_ID (e.g. company.team/etl).")
+    inputs = _pairs(args.input, "=", "--input")
+    files = {key: Path(path) for key, path in _pairs(args.file, "=", "--file").items()}
+    labels = _pairs(args.label, ":", "--label")
+    settings = load_settings()
+    verdict = asyncio.run(_run(settings, namespace, flow_id, inputs, files, labels, args.timeout))
+    return EXIT_OK if verdict in GOOD_ENDS else EXIT_FAILED
+
+
+async def _run(
+    settings: Settings,
+    namespace: str,
+    flow_id: str,
+    inputs: dict[str, str],
+    files: dict[str, Path],
+    labels: dict[str, str],
+    timeout: float,
+) -> str:
+    async with _client(settings) as client:
+        execution = await client.execute(namespace, flow_id, inputs=inputs, files=files, labels=labels)
+        print(f"execution {execution.id} — {execution.url or ''}".rstrip(" —"))
+        try:
+            final = await asyncio.wait_for(_follow(client, execution.id), timeout)
+        except TimeoutError:
+            print(f"still running after {timeout:.0f}s; follow it in the Kestra UI.", file=sys.stderr)
+            return "RUNNING"
+        logs = await client.logs(execution.id, min_level="INFO")
+        failed = [run for run in final.task_runs if run.state not in GOOD_ENDS]
+        where = f" at task {failed[0].task_id}" if failed else ""
+        print(f"{final.state}{where} in {final.duration or '?'}")
+        if failed:
+            lines = [e for e in logs if e.task_run_id == failed[0].id and e.level in ("ERROR", "WARN")][-20:]
+            for entry in lines or [e for e in logs if e.task_run_id == failed[0].id][-20:]:
+                print(f"  {entry.level:<5} {entry.message}")
+        return final.state
+
+
+async def _follow(client: Any, execution_id: str) -> Any:
+    """Print each task run's state as it changes and its logs when it ends; return the final execution."""
+    states: dict[str, str] = {}
+    printed: set[int] = set()
+    final = None
+    async for execution in client.follow(execution_id):
+        final = execution
+        for run in execution.task_runs:
+            if states.get(run.id) != run.state:
+                states[run.id] = run.state
+                print(f"  {run.task_id:<24} {run.state}")
+                if run.terminal:
+                    for position, entry in enumerate(await client.logs(execution_id)):
+                        if entry.task_run_id == run.id and position not in printed:
+                            printed.add(position)
+                            print(f"    {entry.level:<5} {entry.message}")
+    return final

@@ -1,0 +1,111 @@
+"""`deploy` and `run` against the loopback Kestra."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from copilot.cli import main
+from copilot.cli_kestra import allowed_namespace, with_namespace
+from tests.fakes.kestra import FakeKestra
+from tests.kestra.test_flows_executions import FLOW
+
+
+@pytest.fixture
+def kestra(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKestra]:
+    with FakeKestra() as fake:
+        monkeypatch.setenv("KESTRA_URL", fake.url)
+        monkeypatch.setenv("KESTRA_USERNAME", fake.username)
+        monkeypatch.setenv("KESTRA_PASSWORD", fake.password)
+        yield fake
+
+
+@pytest.fixture
+def flow_file(tmp_path: Path) -> Path:
+    path = tmp_path / "hello.yml"
+    path.write_text(FLOW)
+    return path
+
+
+def test_deploy_new_then_changed_then_unchanged(
+    kestra: FakeKestra, flow_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["deploy", str(flow_file), "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "new flow company.team.hello" in out and "revision 1" in out
+    assert f"{kestra.url}/ui/main/flows/edit/company.team/hello" in out
+    flow_file.write_text(FLOW.replace('"42"', '"43"'))
+    assert main(["deploy", str(flow_file), "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "--- server revision 1" in out and '-    format: "42"' in out and '+    format: "43"' in out
+    assert "revision 2" in out
+    assert main(["deploy", str(flow_file), "--yes"]) == 0
+    assert "already up to date (revision 2)" in capsys.readouterr().out
+
+
+def test_deploy_refuses_what_the_server_refuses(
+    kestra: FakeKestra, flow_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow_file.write_text(FLOW.replace("format:", "colour:"))
+    assert main(["deploy", str(flow_file), "--yes"]) == 1
+    err = capsys.readouterr().err
+    assert "colour" in err and "nothing was deployed" in err
+    assert ("company.team", "hello") not in kestra.flows
+
+
+def test_deploy_needs_confirmation_without_a_terminal(
+    kestra: FakeKestra, flow_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["deploy", str(flow_file)]) == 2
+    assert "Pass --yes" in capsys.readouterr().err and not kestra.flows
+
+
+def test_deploy_namespace_override_and_allow_list(
+    kestra: FakeKestra, flow_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KESTRA_COPILOT_DEPLOY_NAMESPACES", "sandbox")
+    assert main(["deploy", str(flow_file), "--yes"]) == 2
+    assert "not in the deploy allow-list" in capsys.readouterr().err
+    assert main(["deploy", str(flow_file), "--yes", "--namespace", "sandbox.copilot"]) == 0
+    assert ("sandbox.copilot", "hello") in kestra.flows
+    assert allowed_namespace("sandbox", "sandbox") and not allowed_namespace("sandboxes", "sandbox")
+    assert with_namespace("id: a\nnamespace: x\n", "y") == "id: a\nnamespace: y\n"
+
+
+def test_deploy_with_the_server_down_is_one_clear_message(flow_file: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    monkeypatch.setenv("KESTRA_URL", "http://127.0.0.1:9")
+    assert main(["deploy", str(flow_file), "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "Cannot reach Kestra" in err and err.count("\n") <= 3
+    assert flow_file.read_text() == FLOW  # the flow is untouched
+
+
+def test_run_follows_to_success(kestra: FakeKestra, flow_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kestra.task_logs = {"greet": [("INFO", "Hello world")]}
+    assert main(["deploy", str(flow_file), "--yes"]) == 0
+    capsys.readouterr()
+    assert main(["run", "company.team/hello", "--input", "who=world", "--label", "env:test"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("execution exec0001")
+    assert "greet                    RUNNING" in out and "greet                    SUCCESS" in out
+    assert "INFO  Hello world" in out and "SUCCESS in PT0.1S" in out.splitlines()[-1]
+
+
+def test_run_reports_the_failing_task_and_its_errors(
+    kestra: FakeKestra, flow_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kestra.outcomes = {"answer": "FAILED"}
+    kestra.task_logs = {"answer": [("INFO", "starting"), ("ERROR", "boom: division by zero")]}
+    assert main(["deploy", str(flow_file), "--yes"]) == 0
+    assert main(["run", "company.team/hello", "--input", "who=x"]) == 1
+    out = capsys.readouterr().out
+    verdict = out[out.index("FAILED at task answer") :]
+    assert "ERROR boom: division by zero" in verdict and "starting" not in verdict
+
+
+def test_run_usage_errors(kestra: FakeKestra, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "nonamespace"]) == 2
+    assert main(["run", "company.team/hello", "--input", "novalue"]) == 2
+    assert main(["run", "company.team/missing"]) == 2
+    assert "Requested Flow is not found" in capsys.readouterr().err
