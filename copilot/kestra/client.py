@@ -91,6 +91,7 @@ class KestraClient:
             headers["Authorization"] = f"Bearer {api_token}"
         elif username:
             auth = httpx.BasicAuth(username, password or "")
+        self._server: ServerInfo | None = None
         self._http = httpx.AsyncClient(
             base_url=self.url, headers=headers, auth=auth, timeout=timeout, transport=transport
         )
@@ -150,11 +151,19 @@ class KestraClient:
 
     # --- API ----------------------------------------------------------------------------------------
     async def server_info(self) -> ServerInfo:
-        """`GET /api/v1/configs`: the server's version (and a cheap credential check)."""
+        """`GET /api/v1/configs`: the server's version (and a cheap credential check); remembered."""
         body = self._json(await self.request("GET", "/api/v1/configs", "read the server version"), "configs")
         if not isinstance(body, dict):
             raise KestraError("Kestra's /api/v1/configs answer has an unexpected shape.")
-        return ServerInfo(version=str(body.get("version") or "unknown"), edition=str(body.get("edition") or "OSS"))
+        self._server = ServerInfo(
+            version=str(body.get("version") or "unknown"), edition=str(body.get("edition") or "OSS")
+        )
+        return self._server
+
+    async def major(self) -> int:
+        """The server's major version (asked once): some routes and parameters differ in 2.x."""
+        server = self._server or await self.server_info()
+        return server.major or 1
 
     async def validate(self, flow_yaml: str) -> list[ServerValidation]:
         """`POST /flows/validate`: the server's strict parse, plugin-default injection and bean validation."""
@@ -174,6 +183,8 @@ class KestraClient:
     async def plugins(self) -> list[dict[str, Any]]:
         """`GET /api/v1/plugins`: every installed plugin with its task, trigger, condition … classes."""
         body = self._json(await self.request("GET", "/api/v1/plugins", "list the installed plugins"), "plugins")
+        if isinstance(body, dict):  # 2.x pages the list: {results, total}
+            body = body.get("results")
         return [item for item in body if isinstance(item, dict)] if isinstance(body, list) else []
 
     async def plugin_markdown(self, cls: str) -> str:
@@ -288,11 +299,15 @@ class KestraClient:
         )
 
     async def kill(self, execution_id: str) -> None:
-        await self.request("DELETE", self.tenant_path(f"executions/{execution_id}/kill"), f"kill {execution_id}")
+        """Kill a running execution: `DELETE …/kill` up to 1.x, `DELETE …/actions/kill` from 2.0."""
+        route = "actions/kill" if await self.major() >= 2 else "kill"
+        await self.request("DELETE", self.tenant_path(f"executions/{execution_id}/{route}"), f"kill {execution_id}")
 
     async def logs(self, execution_id: str, *, min_level: str = "INFO") -> list[LogEntry]:
         path = self.tenant_path(f"logs/{execution_id}")
-        body = self._json(await self.request("GET", path, "read the logs", params={"minLevel": min_level}), "logs")
+        # 1.x filters with `minLevel`; 2.x with QueryFilter parameters.
+        key = "filters[level][GREATER_THAN_OR_EQUAL_TO]" if await self.major() >= 2 else "minLevel"
+        body = self._json(await self.request("GET", path, "read the logs", params={key: min_level}), "logs")
         return [LogEntry.from_json(item) for item in body if isinstance(item, dict)] if isinstance(body, list) else []
 
     async def _sse(self, path: str, action: str) -> AsyncIterator[tuple[str, Any]]:

@@ -42,6 +42,9 @@ class FakeKestra:
     tenant: str = "main"
     flows: dict[tuple[str, str], str] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path) seen
+    # Every exchange, for the OpenAPI conformance test: method, path, query, request content type, status,
+    # response content type and body.
+    exchanges: list[dict[str, Any]] = field(default_factory=list)
     fail_with: int | None = None  # answer every API call with this status (outage tests)
     # Plugin documentation (class → Markdown) and community flow blueprints ({id, title, description,
     # tags, source}) served by /api/v1/plugins and /blueprints/community/flow.
@@ -73,7 +76,7 @@ class FakeKestra:
         class Handler(_Handler):
             kestra = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
@@ -98,6 +101,7 @@ class FakeKestra:
             "deleted": False,
             "disabled": bool(data.get("disabled")),
             "source": source,
+            **({"draft": False} if self.major >= 2 else {}),
         }
 
     # --- the model: executions -----------------------------------------------------------------------
@@ -117,6 +121,8 @@ class FakeKestra:
             "outputs": {},
             "taskRunList": [],
             "deleted": False,
+            "originalId": execution_id,
+            "metadata": {"attemptNumber": 1, "originalCreatedDate": now},
             "state": {"current": "CREATED", "startDate": now, "histories": [{"state": "CREATED", "date": now}]},
         }
         self.executions[execution_id] = execution
@@ -146,6 +152,8 @@ class FakeKestra:
             run = {
                 "id": run_id,
                 "executionId": execution_id,
+                "namespace": execution["namespace"],
+                "flowId": execution["flowId"],
                 "taskId": task.get("id"),
                 "value": None,
                 "parentTaskRunId": None,
@@ -199,7 +207,10 @@ class FakeKestra:
     # --- the model: validation -----------------------------------------------------------------------
     def validate(self, body: str) -> list[dict[str, Any]]:
         documents = re.split(r"\n---\n", body)
-        return [self._validate_one(i, doc) for i, doc in enumerate(documents)]
+        # Kestra's JSON leaves null fields out (a valid flow has no `constraints` key at all).
+        return [
+            {k: v for k, v in self._validate_one(i, doc).items() if v is not None} for i, doc in enumerate(documents)
+        ]
 
     def _validate_one(self, index: int, text: str) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -258,6 +269,25 @@ class FakeKestra:
         return result
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hanging up is not an error
+            super().handle_error(request, client_address)
+
+
+def _non_null(value: Any) -> Any:
+    """Kestra's JSON mapper leaves null fields out."""
+    if isinstance(value, dict):
+        return {k: _non_null(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_non_null(v) for v in value]
+    return value
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
 
@@ -303,8 +333,19 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     # --- helpers ------------------------------------------------------------------------------------
+    def _record(self, status: int, content_type: str | None, raw: bytes | None) -> None:
+        from urllib.parse import parse_qs, urlparse
+
+        url = urlparse(self.path)
+        self.kestra.exchanges.append({
+            "method": self.command, "path": url.path, "query": parse_qs(url.query),
+            "request_type": self.headers.get("Content-Type"), "status": status,
+            "response_type": content_type, "body": raw,
+        })  # fmt: skip
+
     def _send(self, status: int, body: Any = None, content_type: str = "application/json") -> None:
-        raw = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        raw = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(_non_null(body)).encode())
+        self._record(status, content_type if raw else None, raw)
         self.send_response(status)
         if status == 401:
             self.send_header("WWW-Authenticate", "Basic")
@@ -384,10 +425,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             text = body.decode("utf-8", "replace")
             (verdict,) = kestra.validate(text)[:1]
-            if verdict["constraints"]:
+            if verdict.get("constraints"):
                 self._error(422, f"Invalid entity: {verdict['constraints']}")
                 return
-            key = (str(verdict["namespace"]), str(verdict["flow"]))
+            key = (str(verdict.get("namespace")), str(verdict.get("flow")))
             if key in kestra.flows:
                 if kestra.major >= 2:
                     self._error(409, f"Flow {key[0]}.{key[1]} already exists")
@@ -413,7 +454,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif method == "PUT":
             text = body.decode("utf-8", "replace")
             (verdict,) = kestra.validate(text)[:1]
-            if verdict["constraints"]:
+            if verdict.get("constraints"):
                 self._error(422, f"Invalid entity: {verdict['constraints']}")
                 return
             if text != kestra.flows[key]:
@@ -459,17 +500,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, execution)
         elif method == "GET" and parts[2:] == ["follow"]:
             self._follow(execution)
-        elif method == "DELETE" and parts[2:] == ["kill"]:
+        elif method == "DELETE" and parts[2:] == (["actions", "kill"] if kestra.major >= 2 else ["kill"]):
             with kestra.changed:
                 kestra._set_state(execution, "KILLED")
                 kestra.changed.notify_all()
-            self._send(202)
+            self._send(200 if kestra.major >= 2 else 202)
         else:
             self._error(404, "Not Found")
 
     def _follow(self, execution: dict[str, Any]) -> None:
         """Micronaut's SSE as Kestra sends it: the `id:` field names the event, `data:` is the execution."""
         kestra = self.kestra
+        self._record(200, "text/event-stream", None)
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
@@ -520,7 +562,8 @@ class _Handler(BaseHTTPRequestHandler):
                 plugin = plugins.setdefault(package, {"name": package, "title": package, "tasks": [], "triggers": []})
                 group = "triggers" if name.endswith("Trigger") else "tasks"
                 plugin[group].append({"cls": name, "deprecated": False, "title": name.rsplit(".", 1)[1]})
-            self._send(200, list(plugins.values()))
+            listing = list(plugins.values())
+            self._send(200, {"results": listing, "total": len(listing)} if self.kestra.major >= 2 else listing)
         elif cls in docs:
             self._send(200, {"markdown": docs[cls], "schema": {"properties": {}, "outputs": {}, "definitions": {}}})
         else:
