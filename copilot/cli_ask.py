@@ -32,6 +32,13 @@ def add_parser(commands: Any) -> None:
     ask.add_argument("--json", action="store_true", help="flow, diagnostics, diff, sources and usage as JSON")
     ask.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the flow YAML to FILE")
     ask.add_argument("--session", metavar="ID", help="continue a session (its last flow is the one edited)")
+    ask.add_argument(
+        "--test-run",
+        action="store_true",
+        help="then deploy it to <namespace>.copilot_test on KESTRA_URL, run it, and repair it from failures",
+    )
+    ask.add_argument("--input", action="append", default=[], metavar="KEY=VALUE", help="test-run inputs")
+    ask.add_argument("--max-repairs", type=int, default=2, help="test-run repair attempts (2)")
     commands.add_parser("sessions", help="list the recorded sessions, newest first")
 
 
@@ -62,6 +69,7 @@ def ask_command(args: argparse.Namespace) -> int:
     store = SessionStore.open(settings.data_dir / "sessions.db")
     try:
         session = _session(store, engine, args, model.name, recipe.name, version)
+        trial = None
         record = store.recorder(session, args.request)
 
         def on_event(event: Any) -> None:
@@ -70,6 +78,15 @@ def ask_command(args: argparse.Namespace) -> int:
 
         try:
             result = asyncio.run(engine.turn(args.request, on_event=on_event))
+            if args.test_run and result.valid:
+                trial = asyncio.run(_test_run(settings, engine, args))
+                for repair in trial.repairs:
+                    if repair.revision is not None:
+                        store.save_revision(session, repair.revision)
+                if trial.repairs and trial.repairs[-1].revision is not None:
+                    result = trial.repairs[-1]  # report the last revision the test run produced
+                if not trial.passed:
+                    print(f"test run: {trial.state}; the last revision is shown.", file=sys.stderr)
         except KeyboardInterrupt:
             store.mark_interrupted(session)
             print(f"interrupted; the reply so far is kept in session {session}.", file=sys.stderr)
@@ -77,7 +94,32 @@ def ask_command(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"session {session} (continue with --session {session})", file=sys.stderr)
-    return _report(result, args)
+    code = _report(result, args)
+    if trial is not None and code == EXIT_OK and not trial.passed:
+        return EXIT_INVALID
+    return code
+
+
+async def _test_run(settings: Any, engine: Any, args: argparse.Namespace) -> Any:
+    from .cli_kestra import _pairs
+    from .engine.testrun import Deployed, RunFinished, test_run
+    from .kestra import KestraClient
+
+    def show(event: Any) -> None:
+        if isinstance(event, Deployed):
+            print(f"test run: deployed {event.namespace}.{event.flow_id} (server revision {event.revision})",
+                  file=sys.stderr)  # fmt: skip
+        elif isinstance(event, RunFinished):
+            where = f" at task {event.failing_task}" if event.failing_task else ""
+            print(f"test run: {event.execution.state}{where}", file=sys.stderr)
+            for line in event.error_logs[-5:]:
+                print(f"  {line}", file=sys.stderr)
+        else:
+            _progress(event)
+
+    async with KestraClient.from_settings(settings) as client:
+        inputs = _pairs(args.input, "=", "--input")
+        return await test_run(engine, client, inputs=inputs, max_repairs=args.max_repairs, on_event=show)
 
 
 def _model(settings: Any, name: str | None) -> Any:

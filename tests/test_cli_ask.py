@@ -99,3 +99,21 @@ def test_ask_records_a_session_that_a_later_ask_continues(
     assert f"{session}" in (listing := capsys.readouterr().out) and "2 turn(s), 2 revision(s)" in listing
     assert main(["ask", "x", "--session", "nope"]) == 2
     assert "No session 'nope'" in capsys.readouterr().err
+
+
+def test_ask_test_run_repairs_from_the_run_and_passes(
+    gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.engine.test_testrun import BROKEN, FIXED, divides_by_zero
+    from tests.fakes.kestra import FakeKestra
+
+    logs = {"compute": [("ERROR", "ArithmeticException: / by zero")]}
+    with FakeKestra(outcome_rule=divides_by_zero, task_logs=logs) as kestra:
+        monkeypatch.setenv("KESTRA_URL", kestra.url)
+        monkeypatch.setenv("KESTRA_USERNAME", kestra.username)
+        monkeypatch.setenv("KESTRA_PASSWORD", kestra.password)
+        gemini.script(Reply(BROKEN), Reply(FIXED))
+        assert main(["ask", "compute a value", "--test-run", "--recipe", "no-retrieval"]) == 0
+    out, err = capsys.readouterr()
+    assert "test run: FAILED at task compute" in err and "/ by zero" in err and "test run: SUCCESS" in err
+    assert '"{{ 1 / 1 }}"' in out and "namespace: company.team\n" in out

@@ -16,6 +16,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -53,6 +54,7 @@ class FakeKestra:
     # Executions: task id → terminal state it ends in (default SUCCESS) and the log lines it writes.
     outcomes: dict[str, str] = field(default_factory=dict)
     task_logs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # task id → [(level, message)]
+    outcome_rule: Callable[[dict[str, Any]], str] | None = None  # task → terminal state (overrides outcomes)
     step_seconds: float = 0.02  # how long each task run takes
     drop_follow_after: int | None = None  # close /follow streams after this many events (fault injection)
     revisions: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -166,7 +168,9 @@ class FakeKestra:
                 self._set_state(run, "RUNNING")
                 self.changed.notify_all()
             time.sleep(self.step_seconds)
-            outcome = self.outcomes.get(str(task.get("id")), "SUCCESS")
+            outcome = (
+                self.outcome_rule(task) if self.outcome_rule else self.outcomes.get(str(task.get("id")), "SUCCESS")
+            )
             with self.changed:
                 for level, message in self.task_logs.get(str(task.get("id")), []):
                     self.logs[execution_id].append(

@@ -1,0 +1,125 @@
+"""Test-run: prove the current revision on a real Kestra, and repair it from the failure when it fails.
+
+    result = await test_run(engine, client, inputs={"month": "2024-01"}, on_event=print)
+
+The revision is deployed to a test namespace (`<namespace>.copilot_test` by default, so nothing the
+team runs is touched), executed with the test inputs and followed to its end. On a failure, the failing
+task's error logs and the flow go back to the model (the recipe's `repair_run_logs` template) through a
+normal engine turn — validated, repaired from diagnostics if need be, a new revision with its diff —
+and the new revision is run again, up to `max_repairs` times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import CopilotError
+from ..flows import parse_flow
+from ..kestra import Execution, KestraClient, LogEntry
+from .turn import Engine, TurnResult
+
+__all__ = ["GOOD_STATES", "TEST_SUFFIX", "Deployed", "RunFinished", "TestRunResult", "test_run"]
+
+TEST_SUFFIX = ".copilot_test"
+GOOD_STATES = frozenset({"SUCCESS", "WARNING"})
+MAX_LOG_LINES = 30
+
+
+@dataclass(frozen=True)
+class Deployed:
+    namespace: str
+    flow_id: str
+    revision: int  # the server's revision
+    local_revision: int  # the engine's
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    execution: Execution
+    failing_task: str | None
+    error_logs: tuple[str, ...]
+
+
+@dataclass
+class TestRunResult:
+    state: str
+    runs: list[RunFinished] = field(default_factory=list)
+    repairs: list[TurnResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.state in GOOD_STATES
+
+
+def with_test_namespace(flow_yaml: str, namespace: str) -> str:
+    from ..cli_kestra import with_namespace
+
+    return with_namespace(flow_yaml, namespace)
+
+
+def _failure(execution: Execution, logs: list[LogEntry]) -> tuple[str | None, tuple[str, ...]]:
+    failed = next((run for run in execution.task_runs if run.state not in GOOD_STATES), None)
+    if failed is None:
+        return None, ()
+    mine = [entry for entry in logs if entry.task_run_id == failed.id]
+    errors = [entry for entry in mine if entry.level in ("ERROR", "WARN")] or mine
+    return failed.task_id, tuple(f"{e.level} {e.message}" for e in errors[-MAX_LOG_LINES:])
+
+
+async def test_run(
+    engine: Engine,
+    client: KestraClient,
+    *,
+    inputs: dict[str, str] | None = None,
+    namespace_suffix: str = TEST_SUFFIX,
+    max_repairs: int = 2,
+    on_event: Callable[[Any], None] | None = None,
+) -> TestRunResult:
+    emit = on_event or (lambda event: None)
+    result = TestRunResult(state="NOT_RUN")
+    for attempt in range(max_repairs + 1):
+        revision = engine.current
+        if revision is None:
+            raise CopilotError("There is no flow to test-run yet.")
+        if not revision.valid:
+            raise CopilotError(
+                f"Revision {revision.number} is invalid; it is not deployed.",
+                hint="Fix the validation errors first (ask the assistant to fix them).",
+            )
+        data = parse_flow(revision.yaml).data
+        namespace = str(data.get("namespace") or "")
+        test_namespace = namespace if namespace.endswith(namespace_suffix) else namespace + namespace_suffix
+        flow_id = str(data.get("id") or "")
+        deployed = await client.deploy(with_test_namespace(revision.yaml, test_namespace), test_namespace, flow_id)
+        emit(Deployed(test_namespace, flow_id, deployed.revision, revision.number))
+        started = await client.execute(test_namespace, flow_id, inputs=inputs or {})
+        emit(started)
+        final = started
+        async for execution in client.follow(started.id):
+            final = execution
+            emit(execution)
+        task, error_logs = _failure(final, await client.logs(started.id))
+        finished = RunFinished(final, task, error_logs)
+        result.runs.append(finished)
+        result.state = final.state
+        emit(finished)
+        if final.state in GOOD_STATES or attempt == max_repairs:
+            return result
+        request = engine.recipe.render(
+            "repair_run_logs",
+            state=final.state,
+            task_id=task or "(none)",
+            logs="\n".join(error_logs) or "(no log lines)",
+        )
+        repair = await engine.turn(request, on_event=emit)
+        result.repairs.append(repair)
+        if repair.revision is None or not repair.valid:
+            return result  # the model could not produce a valid fix: stop, keep everything
+    return result
+
+
+# Not pytest tests, whatever their names say.
+test_run.__test__ = False  # type: ignore[attr-defined]
+TestRunResult.__test__ = False  # type: ignore[attr-defined]
