@@ -10,12 +10,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from .flows import FlowSchema, SchemaLoadError, bundled_schema
 
-__all__ = ["LoadedSchema", "load_schema"]
+__all__ = ["LoadedSchema", "load_schema", "schema_from_server"]
 
 
 @dataclass(frozen=True)
@@ -88,3 +89,22 @@ def _from_url(
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(cached)
     return LoadedSchema(schema)
+
+
+async def schema_from_server(client: Any, cache_dir: Path) -> dict[str, Any]:
+    """A connected server's flow schema, cached per server URL and version: a server's plugins change
+    when it is upgraded, and only then, so the multi-MB schema is fetched once per version."""
+    version = (await client.server_info()).version
+    key = hashlib.sha256(f"{client.url}\0{version}".encode()).hexdigest()[:24]
+    path = cache_dir / "schemas" / f"server-{key}.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            pass  # a damaged cache file is fetched again
+    schema = await client.flow_schema()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(schema), encoding="utf-8")
+    temporary.replace(path)
+    return schema

@@ -338,6 +338,42 @@ class KestraClient:
                 hint="Check the server, then follow it again.",
             ) from exc
 
+    # --- KV store, namespace files, schema -----------------------------------------------------------
+    async def kv_get(self, namespace: str, key: str) -> Any:
+        """A KV value (decoded JSON: strings, numbers, objects …), or None when the key is not set."""
+        path = self.tenant_path(f"namespaces/{namespace}/kv/{key}")
+        try:
+            body = self._json(await self.request("GET", path, f"read KV {namespace}/{key}"), "kv")
+        except KestraNotFound:
+            return None
+        return body.get("value") if isinstance(body, dict) else None
+
+    async def kv_set(self, namespace: str, key: str, value: Any, *, ttl: str | None = None) -> None:
+        """Store a value; Kestra parses the body as JSON, so strings are sent JSON-quoted."""
+        headers = {"Content-Type": "text/plain", **({"ttl": ttl} if ttl else {})}
+        path = self.tenant_path(f"namespaces/{namespace}/kv/{key}")
+        await self.request(
+            "PUT", path, f"set KV {namespace}/{key}", content=json.dumps(value).encode(), headers=headers
+        )
+
+    async def upload_namespace_file(self, namespace: str, path: str, content: bytes) -> None:
+        """Put a file (a script, a SQL file …) into the namespace's files, at `path` (e.g. /scripts/etl.py)."""
+        await self.request(
+            "POST",
+            self.tenant_path(f"namespaces/{namespace}/files"),
+            f"upload {path} to {namespace}",
+            params={"path": path},
+            files=[("fileContent", (path.rsplit("/", 1)[-1], content, "application/octet-stream"))],
+        )
+
+    async def flow_schema(self) -> dict[str, Any]:
+        """The flow JSON schema of every plugin this server has (`/api/v1/plugins/schemas/flow`)."""
+        response = await self.request("GET", "/api/v1/plugins/schemas/flow", "read the flow schema")
+        body = self._json(response, "schema")
+        if not isinstance(body, dict):
+            raise KestraError("Kestra's flow schema answer is not a JSON object.")
+        return body
+
 
 def _parse_event(lines: list[str]) -> Any:
     try:

@@ -58,6 +58,9 @@ class FakeKestra:
     step_seconds: float = 0.02  # how long each task run takes
     drop_follow_after: int | None = None  # close /follow streams after this many events (fault injection)
     revisions: dict[tuple[str, str], int] = field(default_factory=dict)
+    kv: dict[tuple[str, str], Any] = field(default_factory=dict)
+    namespace_files: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    flow_schema: dict[str, Any] = field(default_factory=lambda: {"$schema": "http://json-schema.org/draft-07/schema#"})
     executions: dict[str, dict[str, Any]] = field(default_factory=dict)
     logs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -313,6 +316,17 @@ def _multipart(content_type: str, body: bytes) -> dict[str, str]:
     return out
 
 
+def _multipart_files(content_type: str, body: bytes) -> dict[str, bytes]:
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    return {
+        str(part.get_param("name", header="content-disposition")): part.get_payload(decode=True) or b""
+        for part in (message.iter_parts() if message.is_multipart() else [])
+    }
+
+
 def _value_node(node: Any, key: str) -> Any:
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
@@ -396,6 +410,9 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and path == "/api/v1/configs":
             self._send(200, {"version": self.kestra.version, "edition": "OSS", "isBasicAuthInitialized": True})
             return
+        if method == "GET" and path == "/api/v1/plugins/schemas/flow":
+            self._send(200, self.kestra.flow_schema)
+            return
         if method == "GET" and path.startswith("/api/v1/plugins"):
             self._plugins(path.removeprefix("/api/v1/plugins").strip("/"))
             return
@@ -413,11 +430,46 @@ class _Handler(BaseHTTPRequestHandler):
         if rest == "flows" or (rest.startswith("flows/") and not rest.startswith("flows/validate")):
             self._flows(method, rest.removeprefix("flows").strip("/"), body)
             return
+        if rest.startswith("namespaces/"):
+            self._namespaces(method, rest.split("/")[1:], body)
+            return
         if rest.startswith("executions/") or rest.startswith("logs/"):
             self._executions(method, rest, body)
             return
         if method == "GET" and rest.startswith("blueprints/community/flow"):
             self._blueprints(rest.removeprefix("blueprints/community/flow").strip("/"))
+            return
+        self._error(404, "Not Found")
+
+    def _namespaces(self, method: str, parts: list[str], body: bytes) -> None:
+        kestra = self.kestra
+        if len(parts) == 3 and parts[1] == "kv":
+            key = (parts[0], parts[2])
+            if method == "PUT":
+                try:
+                    kestra.kv[key] = json.loads(body or b"null")
+                except ValueError:
+                    kestra.kv[key] = body.decode("utf-8", "replace")  # Kestra falls back to a string
+                self._send(200)
+            elif method == "GET" and key in kestra.kv:
+                value = kestra.kv[key]
+                kind = {str: "STRING", bool: "BOOLEAN", int: "NUMBER", float: "NUMBER"}.get(type(value), "JSON")
+                self._send(200, {"type": kind, "value": value})
+            elif method == "GET":
+                self._error(404, f"No value found for key '{parts[2]}' in namespace '{parts[0]}'")
+            else:
+                self._error(405, "Method Not Allowed")
+            return
+        if len(parts) == 2 and parts[1] == "files" and method == "POST":
+            from urllib.parse import parse_qs, urlparse
+
+            target = parse_qs(urlparse(self.path).query).get("path", [""])[0]
+            content = _multipart_files(self.headers.get("Content-Type", ""), body).get("fileContent")
+            if not target or content is None:
+                self._error(422, "Invalid entity: a `path` and a `fileContent` part are required")
+                return
+            kestra.namespace_files[(parts[0], target)] = content
+            self._send(200)
             return
         self._error(404, "Not Found")
 

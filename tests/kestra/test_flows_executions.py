@@ -121,3 +121,21 @@ def test_running_a_missing_flow_and_a_dropped_stream_are_clear() -> None:
 
     with FakeKestra(step_seconds=0.2) as kestra:
         asyncio.run(scenario(kestra))
+
+
+def test_the_server_schema_is_cached_per_server_version(tmp_path: Path) -> None:
+    from copilot.schema_store import schema_from_server
+
+    async def fetch(kestra: FakeKestra) -> dict:
+        async with client(kestra) as kestra_client:
+            return await schema_from_server(kestra_client, tmp_path)
+
+    with FakeKestra(version="1.3.2") as kestra:
+        kestra.flow_schema = {"title": "v1.3.2"}
+        assert asyncio.run(fetch(kestra)) == {"title": "v1.3.2"}
+        kestra.flow_schema = {"title": "changed without an upgrade"}
+        assert asyncio.run(fetch(kestra)) == {"title": "v1.3.2"}  # from the cache
+        kestra.version = "1.3.3"  # upgraded: fetched again
+        assert asyncio.run(fetch(kestra)) == {"title": "changed without an upgrade"}
+        fetched = [p for m, p in kestra.requests if p == "/api/v1/plugins/schemas/flow"]
+    assert len(fetched) == 2

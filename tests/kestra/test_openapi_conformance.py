@@ -138,6 +138,11 @@ async def scenario(kestra: FakeKestra, tmp_path: Path) -> None:
         await client.logs(started.id)
         running = await client.execute("company.team", "hello", inputs={"who": "me"})
         await client.kill(running.id)
+        await client.kv_set("company.team", "last_run", "2024-01-01")
+        assert await client.kv_get("company.team", "last_run") == "2024-01-01"
+        assert await client.kv_get("company.team", "missing") is None
+        await client.upload_namespace_file("company.team", "/scripts/etl.py", b"print('hi')\n")
+        await client.flow_schema()
         await client.plugins()
         await client.plugin_markdown("io.kestra.plugin.core.log.Log")
         for item in await client.community_blueprints(page_size=2):
