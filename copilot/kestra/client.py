@@ -9,6 +9,7 @@ errors translated at this one boundary.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from .models import DeployedFlow, Execution, LogEntry
 __all__ = ["KestraClient", "ServerInfo", "ServerValidation"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+# The oldest Kestra whose API this client speaks: 0.24 made basic auth mandatory and is the base of 1.x.
+MIN_VERSION = (0, 24)
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,13 @@ class KestraClient:
     async def major(self) -> int:
         """The server's major version (asked once): some routes and parameters differ in 2.x."""
         server = self._server or await self.server_info()
+        parts = [int(p) for p in re.findall(r"\d+", server.version)[:2]]
+        if len(parts) == 2 and (parts[0], parts[1]) < MIN_VERSION:
+            raise KestraError(
+                f"Kestra {server.version} at {self.url} is too old for kestra-copilot "
+                f"(it needs {MIN_VERSION[0]}.{MIN_VERSION[1]} or newer).",
+                hint="Upgrade the server, or point KESTRA_URL at a newer one.",
+            )
         return server.major or 1
 
     async def validate(self, flow_yaml: str) -> list[ServerValidation]:

@@ -47,6 +47,7 @@ class FakeKestra:
     # response content type and body.
     exchanges: list[dict[str, Any]] = field(default_factory=list)
     fail_with: int | None = None  # answer every API call with this status (outage tests)
+    delay_seconds: float = 0.0  # wait this long before answering (a slow server)
     # Plugin documentation (class → Markdown) and community flow blueprints ({id, title, description,
     # tags, source}) served by /api/v1/plugins and /blueprints/community/flow.
     plugin_docs: dict[str, str] = field(default_factory=dict)
@@ -401,6 +402,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         self.kestra.requests.append((method, path))
         body = self._body()
+        if self.kestra.delay_seconds:
+            time.sleep(self.kestra.delay_seconds)
         if self.kestra.fail_with:
             self._error(self.kestra.fail_with, "Internal server error: the fake is told to fail")
             return

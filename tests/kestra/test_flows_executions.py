@@ -139,3 +139,23 @@ def test_the_server_schema_is_cached_per_server_version(tmp_path: Path) -> None:
         assert asyncio.run(fetch(kestra)) == {"title": "changed without an upgrade"}
         fetched = [p for m, p in kestra.requests if p == "/api/v1/plugins/schemas/flow"]
     assert len(fetched) == 2
+
+
+def test_a_slow_server_a_failing_server_and_an_old_server_are_clear() -> None:
+    from copilot.kestra import KestraError, KestraServerError
+
+    async def with_timeout(kestra: FakeKestra) -> None:
+        async with KestraClient(kestra.url, username=kestra.username, password=kestra.password, timeout=0.2) as c:
+            await c.get_flow("company.team", "hello")
+
+    async def old(kestra: FakeKestra) -> None:
+        async with client(kestra) as kestra_client:
+            await kestra_client.logs("anything")
+
+    with FakeKestra(delay_seconds=0.6) as kestra, pytest.raises(KestraUnavailable, match="did not answer in time"):
+        asyncio.run(with_timeout(kestra))
+    with FakeKestra(fail_with=500) as kestra, pytest.raises(KestraServerError, match="500"):
+        asyncio.run(with_timeout(kestra))
+    with FakeKestra(version="0.19.4") as kestra, pytest.raises(KestraError, match="too old") as caught:
+        asyncio.run(old(kestra))
+    assert "Upgrade" in (caught.value.hint or "")
