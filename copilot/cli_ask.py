@@ -119,7 +119,14 @@ async def _test_run(settings: Any, engine: Any, args: argparse.Namespace) -> Any
 
     async with KestraClient.from_settings(settings) as client:
         inputs = _pairs(args.input, "=", "--input")
-        return await test_run(engine, client, inputs=inputs, max_repairs=args.max_repairs, on_event=show)
+        return await test_run(
+            engine,
+            client,
+            inputs=inputs,
+            namespace_suffix=settings.test_namespace_suffix,
+            max_repairs=args.max_repairs,
+            on_event=show,
+        )
 
 
 def _model(settings: Any, name: str | None) -> Any:

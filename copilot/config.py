@@ -35,6 +35,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "kestra_version": ("KESTRA_VERSION",),
     "chroma_url": ("KESTRA_COPILOT_CHROMA_URL",),
     "deploy_namespaces": ("KESTRA_COPILOT_DEPLOY_NAMESPACES",),
+    "test_namespace_suffix": ("KESTRA_COPILOT_TEST_NAMESPACE_SUFFIX",),
     "data_dir": ("KESTRA_COPILOT_DATA_DIR",),
     "cache_dir": ("KESTRA_COPILOT_CACHE_DIR",),
 }
@@ -55,6 +56,8 @@ class Settings:
     kestra_version: int = 1
     # Comma-separated namespaces `deploy` may write to (children included); None allows any.
     deploy_namespaces: str | None = None
+    # `ask --test-run` deploys to the flow's namespace plus this suffix, away from the team's own flows.
+    test_namespace_suffix: str = ".copilot_test"
     # A Chroma server for the retrieval index; None keeps it embedded in the data dir.
     chroma_url: str | None = None
     data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))

@@ -109,3 +109,10 @@ def test_run_usage_errors(kestra: FakeKestra, capsys: pytest.CaptureFixture[str]
     assert main(["run", "company.team/hello", "--input", "novalue"]) == 2
     assert main(["run", "company.team/missing"]) == 2
     assert "Requested Flow is not found" in capsys.readouterr().err
+
+
+def test_a_wrong_tenant_says_so(kestra: FakeKestra, monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    monkeypatch.setenv("KESTRA_TENANT", "other")
+    assert main(["run", "company.team/hello"]) == 2
+    assert "KESTRA_TENANT, now 'other'" in capsys.readouterr().err

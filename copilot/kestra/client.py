@@ -8,6 +8,7 @@ errors translated at this one boundary.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -19,7 +20,15 @@ import httpx
 
 from ..config import Settings
 from ..errors import ConfigError
-from .errors import KestraConflict, KestraError, KestraNotFound, KestraRejected, KestraUnavailable, error_from_response
+from .errors import (
+    KestraConflict,
+    KestraError,
+    KestraNotFound,
+    KestraRejected,
+    KestraServerError,
+    KestraUnavailable,
+    error_from_response,
+)
 from .models import DeployedFlow, Execution, LogEntry
 
 __all__ = ["KestraClient", "ServerInfo", "ServerValidation"]
@@ -27,6 +36,8 @@ __all__ = ["KestraClient", "ServerInfo", "ServerValidation"]
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 # The oldest Kestra whose API this client speaks: 0.24 made basic auth mandatory and is the base of 1.x.
 MIN_VERSION = (0, 24)
+READ_ATTEMPTS = 3
+RETRY_PAUSE = 0.5  # seconds, times the attempt number
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,20 @@ class KestraClient:
         return f"/api/v1/{self.tenant}/{path.lstrip('/')}"
 
     async def request(self, method: str, path: str, action: str, **kwargs: Any) -> httpx.Response:
+        """One call; a read (GET) is retried on a connection error, a 502/503/504, twice with a short
+        pause — writes never are, since Kestra may have done them before the answer was lost."""
+        attempts = READ_ATTEMPTS if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._request_once(method, path, action, **kwargs)
+            except (KestraUnavailable, KestraServerError) as exc:
+                retryable = isinstance(exc, KestraUnavailable) or exc.status in (502, 503, 504)
+                if attempt == attempts or not retryable:
+                    raise
+                await asyncio.sleep(RETRY_PAUSE * attempt)
+        raise AssertionError("unreachable")
+
+    async def _request_once(self, method: str, path: str, action: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
@@ -142,7 +167,10 @@ class KestraClient:
                 hint="Is the server running? Check KESTRA_URL.",
             ) from exc
         if response.status_code >= 400:
-            raise error_from_response(response, action)
+            error = error_from_response(response, action)
+            if isinstance(error, KestraNotFound) and path.startswith(f"/api/v1/{self.tenant}/") and not error.hint:
+                error.hint = f"If it should exist, check the tenant (KESTRA_TENANT, now {self.tenant!r})."
+            raise error
         return response
 
     @staticmethod

@@ -46,7 +46,8 @@ class FakeKestra:
     # Every exchange, for the OpenAPI conformance test: method, path, query, request content type, status,
     # response content type and body.
     exchanges: list[dict[str, Any]] = field(default_factory=list)
-    fail_with: int | None = None  # answer every API call with this status (outage tests)
+    fail_with: int | None = None  # answer API calls with this status (outage tests) …
+    fail_times: int | None = None  # … only this many times, when set (a transient outage)
     delay_seconds: float = 0.0  # wait this long before answering (a slow server)
     # Plugin documentation (class → Markdown) and community flow blueprints ({id, title, description,
     # tags, source}) served by /api/v1/plugins and /blueprints/community/flow.
@@ -404,7 +405,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         if self.kestra.delay_seconds:
             time.sleep(self.kestra.delay_seconds)
-        if self.kestra.fail_with:
+        if self.kestra.fail_with and self.kestra.fail_times != 0:
+            if self.kestra.fail_times is not None:
+                self.kestra.fail_times -= 1
             self._error(self.kestra.fail_with, "Internal server error: the fake is told to fail")
             return
         if not self._authorized():

@@ -159,3 +159,22 @@ def test_a_slow_server_a_failing_server_and_an_old_server_are_clear() -> None:
     with FakeKestra(version="0.19.4") as kestra, pytest.raises(KestraError, match="too old") as caught:
         asyncio.run(old(kestra))
     assert "Upgrade" in (caught.value.hint or "")
+
+
+def test_reads_are_retried_through_a_transient_outage_and_writes_are_not() -> None:
+    from copilot.kestra import KestraServerError
+
+    async def read(kestra: FakeKestra) -> object:
+        async with client(kestra) as kestra_client:
+            return await kestra_client.get_flow("company.team", "hello")
+
+    async def write(kestra: FakeKestra) -> object:
+        async with client(kestra) as kestra_client:
+            return await kestra_client.deploy(FLOW, "company.team", "hello")
+
+    with FakeKestra(fail_with=503, fail_times=2) as kestra:
+        assert asyncio.run(read(kestra)) is None  # answered after two 503s
+        assert len(kestra.requests) == 3
+    with FakeKestra(fail_with=503, fail_times=1) as kestra, pytest.raises(KestraServerError):
+        asyncio.run(write(kestra))
+    assert [m for m, _ in kestra.requests] == ["POST"]
