@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ __all__ = ["add_parsers", "deploy_command", "run_command"]
 
 EXIT_OK, EXIT_FAILED = 0, 1
 GOOD_ENDS = {"SUCCESS", "WARNING"}
+LOG_GRACE = 2.5  # seconds to wait for the last log lines after the execution ends
 
 
 def add_parsers(commands: Any) -> None:
@@ -165,11 +167,14 @@ async def _run(
     async with _client(settings) as client:
         execution = await client.execute(namespace, flow_id, inputs=inputs, files=files, labels=labels)
         print(f"execution {execution.id} — {execution.url or ''}".rstrip(" —"))
+        printer = asyncio.create_task(_print_logs(client, execution.id))
         try:
             final = await asyncio.wait_for(_follow(client, execution.id), timeout)
         except TimeoutError:
             print(f"still running after {timeout:.0f}s; follow it in the Kestra UI.", file=sys.stderr)
             return "RUNNING"
+        finally:
+            await _stop_after(printer, LOG_GRACE)
         logs = await client.logs(execution.id, min_level="INFO")
         failed = [run for run in final.task_runs if run.state not in GOOD_ENDS]
         where = f" at task {failed[0].task_id}" if failed else ""
@@ -181,10 +186,30 @@ async def _run(
         return final.state
 
 
+async def _print_logs(client: Any, execution_id: str) -> None:
+    """Log lines as Kestra writes them (its own live stream)."""
+    from .kestra import KestraError
+
+    try:
+        async for entry in client.follow_logs(execution_id):
+            print(f"    {entry.task_id or '':<20} {entry.level:<5} {entry.message}")
+    except KestraError as exc:  # the verdict still comes; the logs are fetched again at the end
+        print(f"(live logs stopped: {exc})", file=sys.stderr)
+
+
+async def _stop_after(task: asyncio.Task[None], grace: float) -> None:
+    """Let the log stream deliver the last lines (Kestra indexes logs asynchronously), then stop it."""
+    try:
+        await asyncio.wait_for(asyncio.shield(task), grace)
+    except TimeoutError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def _follow(client: Any, execution_id: str) -> Any:
-    """Print each task run's state as it changes and its logs when it ends; return the final execution."""
+    """Print each task run's state as it changes; return the final execution."""
     states: dict[str, str] = {}
-    printed: set[int] = set()
     final = None
     async for execution in client.follow(execution_id):
         final = execution
@@ -192,9 +217,4 @@ async def _follow(client: Any, execution_id: str) -> Any:
             if states.get(run.id) != run.state:
                 states[run.id] = run.state
                 print(f"  {run.task_id:<24} {run.state}")
-                if run.terminal:
-                    for position, entry in enumerate(await client.logs(execution_id)):
-                        if entry.task_run_id == run.id and position not in printed:
-                            printed.add(position)
-                            print(f"    {entry.level:<5} {entry.message}")
     return final

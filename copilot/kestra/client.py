@@ -348,12 +348,27 @@ class KestraClient:
         body = self._json(await self.request("GET", path, "read the logs", params={key: min_level}), "logs")
         return [LogEntry.from_json(item) for item in body if isinstance(item, dict)] if isinstance(body, list) else []
 
-    async def _sse(self, path: str, action: str) -> AsyncIterator[tuple[str, Any]]:
+    async def follow_logs(self, execution_id: str, *, min_level: str = "INFO") -> AsyncIterator[LogEntry]:
+        """Log entries as they are written (`/logs/{id}/follow` SSE). Kestra never ends this stream:
+        stop iterating once the execution is finished (and its last logs indexed, ~1-2 s later)."""
+        key = "filters[level][GREATER_THAN_OR_EQUAL_TO]" if await self.major() >= 2 else "minLevel"
+        path = self.tenant_path(f"logs/{execution_id}/follow")
+        async for kind, data in self._sse(path, f"follow the logs of {execution_id}", params={key: min_level}):
+            if kind != "start" and isinstance(data, dict) and data.get("message") is not None:
+                yield LogEntry.from_json(data)
+
+    async def _sse(
+        self, path: str, action: str, params: dict[str, str] | None = None
+    ) -> AsyncIterator[tuple[str, Any]]:
         """(event kind, parsed data) for each Server-Sent Event; Kestra puts the kind in the `id:` field."""
         kind, data_lines = "", []
         try:
             async with self._http.stream(
-                "GET", path, headers={"Accept": "text/event-stream"}, timeout=httpx.Timeout(30.0, read=3600.0)
+                "GET",
+                path,
+                params=params,
+                headers={"Accept": "text/event-stream"},
+                timeout=httpx.Timeout(30.0, read=3600.0),
             ) as response:
                 if response.status_code >= 400:
                     await response.aread()

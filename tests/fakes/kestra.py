@@ -532,6 +532,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _executions(self, method: str, rest: str, body: bytes) -> None:
         kestra = self.kestra
         parts = rest.split("/")
+        if parts[0] == "logs" and method == "GET" and parts[2:] == ["follow"] and parts[1] in kestra.executions:
+            self._follow_logs(parts[1])
+            return
         if parts[0] == "logs" and method == "GET" and len(parts) == 2:
             if parts[1] not in kestra.executions:
                 self._error(404, "Not Found")
@@ -569,6 +572,44 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200 if kestra.major >= 2 else 202)
         else:
             self._error(404, "Not Found")
+
+    def _follow_logs(self, execution_id: str) -> None:
+        """`id:start` with an empty entry, then `id:progress` per entry, stored and new. The real stream
+        never ends; this one ends a moment after the execution does, so a careless client is not hung."""
+        kestra = self.kestra
+        self._record(200, "text/event-stream", None)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def event(kind: str, data: Any) -> None:
+            raw = f"id:{kind}\ndata:{json.dumps(data)}\n\n".encode()
+            self.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
+            self.wfile.flush()
+
+        try:
+            event("start", {})
+            sent, ended_at = 0, None
+            while True:
+                with kestra.changed:
+                    entries = kestra.logs[execution_id][sent:]
+                    done = kestra.terminal(kestra.executions[execution_id])
+                    if not entries and not done:
+                        kestra.changed.wait(timeout=0.5)
+                        continue
+                for entry in entries:
+                    event("progress", entry)
+                sent += len(entries)
+                if done:
+                    ended_at = ended_at or time.monotonic()
+                    if time.monotonic() - ended_at > 2.0:
+                        break
+                    time.sleep(0.05)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def _follow(self, execution: dict[str, Any]) -> None:
         """Micronaut's SSE as Kestra sends it: the `id:` field names the event, `data:` is the execution."""

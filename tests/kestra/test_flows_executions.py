@@ -178,3 +178,15 @@ def test_reads_are_retried_through_a_transient_outage_and_writes_are_not() -> No
     with FakeKestra(fail_with=503, fail_times=1) as kestra, pytest.raises(KestraServerError):
         asyncio.run(write(kestra))
     assert [m for m, _ in kestra.requests] == ["POST"]
+
+
+def test_follow_logs_streams_entries_as_they_are_written() -> None:
+    async def scenario(kestra: FakeKestra) -> list[str]:
+        async with client(kestra) as kestra_client:
+            await kestra_client.deploy(FLOW, "company.team", "hello")
+            started = await kestra_client.execute("company.team", "hello", inputs={"who": "x"})
+            return [f"{e.task_id}:{e.message}" async for e in kestra_client.follow_logs(started.id)]
+
+    logs = {"greet": [("INFO", "Hello x")], "answer": [("WARN", "slow"), ("INFO", "done")]}
+    with FakeKestra(task_logs=logs) as kestra:
+        assert asyncio.run(scenario(kestra)) == ["greet:Hello x", "answer:slow", "answer:done"]

@@ -134,6 +134,8 @@ async def scenario(kestra: FakeKestra, tmp_path: Path) -> None:
             "company.team", "hello", inputs={"who": "me"}, files={"data": data}, labels={"env": "test"}
         )
         [execution async for execution in client.follow(started.id)]
+        if await client.major() >= 2:  # the 1.3 spec leaves the (existing) log stream route out
+            [entry async for entry in client.follow_logs(started.id)]
         await client.execution(started.id)
         await client.logs(started.id)
         running = await client.execute("company.team", "hello", inputs={"who": "me"})
