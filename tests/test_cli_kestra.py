@@ -116,3 +116,11 @@ def test_a_wrong_tenant_says_so(kestra: FakeKestra, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("KESTRA_TENANT", "other")
     assert main(["run", "company.team/hello"]) == 2
     assert "KESTRA_TENANT, now 'other'" in capsys.readouterr().err
+
+
+def test_run_gives_up_following_at_the_timeout(kestra: FakeKestra, flow_file: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    assert main(["deploy", str(flow_file), "--yes"]) == 0
+    kestra.step_seconds = 2.0
+    assert main(["run", "company.team/hello", "--input", "who=x", "--timeout", "0.3"]) == 1
+    assert "still running after 0s" in capsys.readouterr().err

@@ -213,6 +213,15 @@ class FakeKestra:
             run["state"]["current"] in done for run in execution["taskRunList"]
         )
 
+    def strict_errors(self, text: str) -> str:
+        """What the project's validator rejects, as Kestra's strict parse would, for flows saved here
+        (the `/flows/validate` route keeps its own small model, so tests of merging the two are not
+        circular)."""
+        from copilot.flows import validate_flow
+
+        result = validate_flow(text, kestra_version=self.major)
+        return "\n".join(f"{d.path or 'flow'}: {d.message}" for d in result.errors)
+
     # --- the model: validation -----------------------------------------------------------------------
     def validate(self, body: str) -> list[dict[str, Any]]:
         documents = re.split(r"\n---\n", body)
@@ -487,8 +496,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             text = body.decode("utf-8", "replace")
             (verdict,) = kestra.validate(text)[:1]
-            if verdict.get("constraints"):
-                self._error(422, f"Invalid entity: {verdict['constraints']}")
+            problems = verdict.get("constraints") or kestra.strict_errors(text)
+            if problems:
+                self._error(422, f"Invalid entity: {problems}")
                 return
             key = (str(verdict.get("namespace")), str(verdict.get("flow")))
             if key in kestra.flows:
@@ -516,8 +526,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif method == "PUT":
             text = body.decode("utf-8", "replace")
             (verdict,) = kestra.validate(text)[:1]
-            if verdict.get("constraints"):
-                self._error(422, f"Invalid entity: {verdict['constraints']}")
+            problems = verdict.get("constraints") or kestra.strict_errors(text)
+            if problems:
+                self._error(422, f"Invalid entity: {problems}")
                 return
             if text != kestra.flows[key]:
                 kestra.flows[key] = text

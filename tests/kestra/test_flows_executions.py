@@ -190,3 +190,15 @@ def test_follow_logs_streams_entries_as_they_are_written() -> None:
     logs = {"greet": [("INFO", "Hello x")], "answer": [("WARN", "slow"), ("INFO", "done")]}
     with FakeKestra(task_logs=logs) as kestra:
         assert asyncio.run(scenario(kestra)) == ["greet:Hello x", "answer:slow", "answer:done"]
+
+
+def test_saving_a_flow_applies_the_strict_validator() -> None:
+    async def scenario(kestra: FakeKestra) -> None:
+        async with client(kestra) as kestra_client:
+            bad = FLOW.replace('    format: "42"\n', '    format: "42"\n    retry: three times\n')
+            with pytest.raises(KestraRejected, match="retry"):
+                await kestra_client.deploy(bad, "company.team", "hello")
+
+    with FakeKestra() as kestra:
+        asyncio.run(scenario(kestra))
+        assert not kestra.flows
