@@ -42,30 +42,19 @@ def add_parser(commands: Any) -> None:
     commands.add_parser("sessions", help="list the recorded sessions, newest first")
 
 
-def _retriever(settings: Any) -> Any:
-    """Hybrid search over the index, or None (with a note) when there is no index yet."""
-    from .retrieval.hybrid import search
-    from .retrieval.index import Index
-
-    index = Index(settings.index_dir, cache_dir=settings.cache_dir, chroma_url=settings.chroma_url)
-    if not index.chunks():
-        print(
-            "note: no retrieval index yet; answering without sources (`kestra-copilot index build`).", file=sys.stderr
-        )
-        return None
-    return lambda text, recipe: search(index, text, k=recipe.k, kinds=recipe.kinds)
-
-
 def ask_command(args: argparse.Namespace) -> int:
-    from .engine.recipes import load_recipe
+    from .engine.factory import build_engine
     from .engine.sessions import SessionStore
-    from .engine.turn import Engine
+    from .llm.factory import model_from_settings
 
     settings = load_settings()
-    model = _model(settings, args.model)
-    recipe = load_recipe(args.recipe)
-    version = args.kestra_version or settings.kestra_version
-    engine = Engine(model, recipe=recipe, retrieve=_retriever(settings) if recipe.k else None, kestra_version=version)
+    model_from_settings(settings, args.model)  # no model configured: say so before anything else
+    setup = build_engine(settings, recipe=args.recipe, model=args.model, kestra_version=args.kestra_version)
+    engine, recipe, version = setup.engine, setup.engine.recipe, setup.engine.kestra_version
+    for note in setup.notes:
+        print(f"note: {note}", file=sys.stderr)
+    model = engine.model
+    assert model is not None
     store = SessionStore.open(settings.data_dir / "sessions.db")
     try:
         session = _session(store, engine, args, model.name, recipe.name, version)
@@ -127,12 +116,6 @@ async def _test_run(settings: Any, engine: Any, args: argparse.Namespace) -> Any
             max_repairs=args.max_repairs,
             on_event=show,
         )
-
-
-def _model(settings: Any, name: str | None) -> Any:
-    from .llm.factory import model_from_settings
-
-    return model_from_settings(settings, name)
 
 
 def _session(store: Any, engine: Any, args: argparse.Namespace, model: str, recipe: str, version: int) -> str:

@@ -32,7 +32,7 @@ def test_ask_prints_the_repaired_flow(gemini: FakeGemini, capsys: pytest.Capture
     out, err = capsys.readouterr()
     assert out.startswith("id: taxi\n") and "duration: PT1S" in out and "```" not in out
     assert "attempt 1: 2 error(s)" in err and "repairing (attempt 2)" in err and "attempt 2: valid" in err
-    assert "no retrieval index yet" in err
+    assert "No retrieval index yet" in err
     assert gemini.requests[0].headers.get("x-goog-api-key") == "test-key"
 
 

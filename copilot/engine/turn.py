@@ -132,7 +132,7 @@ def format_diagnostics(diagnostics: Sequence[Diagnostic]) -> str:
 class Engine:
     def __init__(
         self,
-        model: ChatModel,
+        model: ChatModel | None,
         *,
         recipe: Recipe,
         retrieve: Retrieve | None = None,
@@ -176,7 +176,16 @@ class Engine:
         return revision
 
     async def turn(self, text: str, on_event: Callable[[TurnEvent], None] | None = None) -> TurnResult:
+        """One assistant turn (see the module docstring). Without a model (no API key), the result
+        carries the error; revisions stay as they are."""
         emit = on_event or (lambda event: None)
+        if self.model is None:
+            from ..llm.base import MissingApiKey
+            from ..llm.factory import NO_MODEL_HINT
+
+            error = MissingApiKey("No model is configured: there is no Gemini API key.", hint=NO_MODEL_HINT)
+            emit(ErrorEvent(error))
+            return TurnResult(request=text, recipe=self.recipe.name, error=error)
         started = time.perf_counter()
         recipe = self.recipe
         result = TurnResult(request=text, recipe=recipe.name)
@@ -237,6 +246,7 @@ class Engine:
         self, prompt: Prompt, settings: GenerationSettings, result: TurnResult, emit: Callable[[TurnEvent], None]
     ) -> str:
         pieces: list[str] = []
+        assert self.model is not None
         async for event in self.model.stream(prompt.messages, system=prompt.system, settings=settings):
             if isinstance(event, TextDelta):
                 pieces.append(event.text)

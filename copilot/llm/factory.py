@@ -10,7 +10,13 @@ from .base import ChatModel, MissingApiKey
 from .gemini import GeminiModel
 from .openai_compat import OpenAICompatModel
 
-__all__ = ["model_from_settings"]
+__all__ = ["NO_MODEL_HINT", "model_from_settings"]
+
+NO_MODEL_HINT = (
+    "Set GEMINI_API_KEY (a key from https://aistudio.google.com/apikey), or use a local "
+    "OpenAI-compatible server: KESTRA_COPILOT_MODEL_URL=http://localhost:11434/v1 "
+    "KESTRA_COPILOT_MODEL=qwen2.5-coder:7b."
+)
 
 
 def model_from_settings(settings: Settings, model: str | None = None) -> ChatModel:
@@ -19,10 +25,5 @@ def model_from_settings(settings: Settings, model: str | None = None) -> ChatMod
         return OpenAICompatModel(base_url=settings.model_url, model=name)
     vertex = os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "").lower() in ("1", "true")
     if not settings.gemini_api_key and not vertex:
-        raise MissingApiKey(
-            "No model is configured: there is no Gemini API key.",
-            hint="Set GEMINI_API_KEY (a key from https://aistudio.google.com/apikey), or use a local "
-            "OpenAI-compatible server: KESTRA_COPILOT_MODEL_URL=http://localhost:11434/v1 "
-            "KESTRA_COPILOT_MODEL=qwen2.5-coder:7b.",
-        )
+        raise MissingApiKey("No model is configured: there is no Gemini API key.", hint=NO_MODEL_HINT)
     return GeminiModel(api_key=settings.gemini_api_key, model=name)

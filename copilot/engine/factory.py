@@ -1,0 +1,54 @@
+"""An engine from the settings: the configured model, the recipe, and retrieval over the index when
+there is one. What is missing (no API key, no index) comes back as notes, never as a crash, so a front end
+can open and say how to fix it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Settings
+from ..llm.base import ModelError
+from .recipes import load_recipe
+from .turn import Engine
+
+__all__ = ["EngineSetup", "build_engine"]
+
+
+@dataclass
+class EngineSetup:
+    engine: Engine
+    notes: list[str] = field(default_factory=list)  # what is missing and how to fix it
+    index_chunks: int = 0
+
+
+def _retriever(settings: Settings) -> tuple[Any, int]:
+    from ..retrieval.hybrid import search
+    from ..retrieval.index import Index
+
+    index = Index(settings.index_dir, cache_dir=settings.cache_dir, chroma_url=settings.chroma_url)
+    count = len(index.chunks())
+    if not count:
+        return None, 0
+    return (lambda text, recipe: search(index, text, k=recipe.k, kinds=recipe.kinds)), count
+
+
+def build_engine(
+    settings: Settings, *, recipe: str = "default", model: str | None = None, kestra_version: int | None = None
+) -> EngineSetup:
+    from ..llm.factory import model_from_settings
+
+    notes: list[str] = []
+    try:
+        chat_model = model_from_settings(settings, model)
+    except ModelError as exc:
+        chat_model = None
+        notes.append(f"{exc} {exc.hint or ''}".strip())
+    chosen = load_recipe(recipe)
+    retrieve, chunks = _retriever(settings) if chosen.k else (None, 0)
+    if chosen.k and not chunks:
+        notes.append("No retrieval index yet: answers come without sources. Build it: `kestra-copilot index build`.")
+    engine = Engine(
+        chat_model, recipe=chosen, retrieve=retrieve, kestra_version=kestra_version or settings.kestra_version
+    )
+    return EngineSetup(engine, notes, chunks)
