@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 
 .PHONY: run test check lint format bench install install-dev clean
 
+ARGS ?= chat
+
 run: $(VENV)/.installed
 	$(BIN)/kestra-copilot $(ARGS)
 

@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="show the settings (secrets masked) or the config file path")
     config.add_argument("action", choices=("show", "path"), nargs="?", default="show")
 
+    chat = commands.add_parser("chat", help="open the assistant (the default of `make run`)")
+    chat.add_argument("--recipe", default="default", help="prompt recipe name or YAML path")
     cli_ask.add_parser(commands)
     cli_kestra.add_parsers(commands)
     cli_retrieval.add_parsers(commands)
@@ -74,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "diff": _diff,
         "schema": _schema,
         "config": _config,
+        "chat": _chat,
         "ask": cli_ask.ask_command,
         "sessions": cli_ask.sessions_command,
         "deploy": cli_kestra.deploy_command,
@@ -91,6 +94,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from .tui.app import CopilotApp
+
+    CopilotApp(load_settings(), recipe=args.recipe).run()
+    return EXIT_OK
 
 
 def _read(name: str) -> str:

@@ -1,0 +1,339 @@
+"""`kestra-copilot chat`: the Textual app over the engine.
+
+Left, the conversation (replies stream in as Markdown, appended, never re-rendered) and the input (history
+on up/down, slash commands). Right, tabs: the current flow with its problems at their lines, the diff
+against the previous revision, the sources of the last turn. A status bar says which model, recipe,
+tokens, index and Kestra server are in use — or what is missing and how to fix it.
+
+The engine (and with it google-genai, Chroma, onnxruntime) is built in a worker after the first frame, so
+the app is interactive at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Input, Markdown, Static, TabbedContent, TabPane
+
+from ..config import Settings, load_settings
+
+__all__ = ["CopilotApp"]
+
+HELP = """**Commands** — `/undo`, `/redo`, `/new`, `/save [PATH]`, `/load PATH`, `/sources`, `/help`.
+Keys: Enter sends, Esc stops a reply (what arrived is kept), Ctrl+Z / Ctrl+Y undo / redo, Ctrl+S saves."""
+
+
+class ChatMessage(Markdown):
+    """One message of the conversation."""
+
+
+class PromptInput(Input):
+    """The input, with a history on up/down."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "history(-1)", show=False),
+        Binding("down", "history(1)", show=False),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.history: list[str] = []
+        self._cursor = 0
+
+    def remember(self, text: str) -> None:
+        if text and (not self.history or self.history[-1] != text):
+            self.history.append(text)
+        self._cursor = len(self.history)
+
+    def action_history(self, step: int) -> None:
+        if not self.history:
+            return
+        self._cursor = max(0, min(len(self.history), self._cursor + step))
+        self.value = self.history[self._cursor] if self._cursor < len(self.history) else ""
+        self.cursor_position = len(self.value)
+
+
+class CopilotApp(App[None]):
+    TITLE = "kestra-copilot"
+    CSS = """
+    #main { height: 1fr; }
+    #chat-column { width: 1fr; }
+    #chat { height: 1fr; padding: 0 1; }
+    ChatMessage { margin: 0 0 1 0; }
+    ChatMessage.user { background: $boost; padding: 0 1; }
+    ChatMessage.system { color: $text-muted; }
+    ChatMessage.error { color: $error; }
+    #prompt { dock: bottom; }
+    #side { width: 1fr; }
+    #flow, #diff, #sources, #problems { padding: 0 1; }
+    #status { dock: bottom; height: 1; background: $panel; color: $text-muted; padding: 0 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Stop reply"),
+        Binding("ctrl+z", "undo", "Undo"),
+        Binding("ctrl+y", "redo", "Redo"),
+        Binding("ctrl+s", "save", "Save flow"),
+        Binding("ctrl+n", "new", "New flow"),
+    ]
+
+    def __init__(self, settings: Settings | None = None, *, recipe: str = "default") -> None:
+        super().__init__()
+        self.settings = settings or load_settings()
+        self.recipe_name = recipe
+        self.engine: Any = None
+        self.notes: list[str] = []
+        self.index_chunks = 0
+        self.tokens = 0
+        self._turn: Any = None  # the running turn's worker
+        self._reply: ChatMessage | None = None
+
+    # --- layout -------------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with Vertical(id="chat-column"):
+                yield VerticalScroll(id="chat")
+                yield PromptInput(placeholder="Describe a flow, or a change to it — /help", id="prompt")
+            with TabbedContent(id="side"):
+                with TabPane("Flow", id="tab-flow"):
+                    yield VerticalScroll(Static("No flow yet.", id="flow"), Static("", id="problems"))
+                with TabPane("Diff", id="tab-diff"):
+                    yield VerticalScroll(Static("No changes yet.", id="diff"))
+                with TabPane("Sources", id="tab-sources"):
+                    yield VerticalScroll(Static("No sources yet.", id="sources"))
+        yield Static("starting…", id="status")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self.query_one(PromptInput).focus()
+        await self.say("Describe the flow you need — or type `/help`.", "system")
+        self.load_engine()
+
+    @work(exclusive=True, group="engine", thread=True)
+    def load_engine(self) -> None:
+        """Heavy imports (google-genai, Chroma, onnxruntime) off the UI thread, after the first frame."""
+        from ..engine.factory import build_engine
+
+        setup = build_engine(self.settings, recipe=self.recipe_name)
+        self.call_from_thread(self._engine_ready, setup)
+
+    async def _engine_ready(self, setup: Any) -> None:
+        self.engine, self.notes, self.index_chunks = setup.engine, setup.notes, setup.index_chunks
+        self.refresh_status()
+        for note in self.notes:
+            await self.say(note, "system")
+
+    def refresh_status(self) -> None:
+        parts = []
+        if self.engine is None:
+            parts.append("loading…")
+        else:
+            model = self.engine.model.name if self.engine.model else "no model (set GEMINI_API_KEY)"
+            parts += [model, f"recipe {self.engine.recipe.name}", f"Kestra {self.engine.kestra_version}.x"]
+        parts.append(f"{self.tokens:,} tokens")
+        parts.append(f"index {self.index_chunks:,} chunks" if self.index_chunks else "no index")
+        parts.append(f"server {self.settings.kestra_url}" if self.settings.kestra_url else "no Kestra server")
+        self.query_one("#status", Static).update(" · ".join(parts))
+
+    async def say(self, text: str, kind: str) -> ChatMessage:
+        message = ChatMessage(text, classes=kind)
+        chat = self.query_one("#chat", VerticalScroll)
+        await chat.mount(message)
+        chat.scroll_end(animate=False)
+        return message
+
+    # --- input --------------------------------------------------------------------------------------
+    @on(Input.Submitted, "#prompt")
+    async def submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        prompt = self.query_one(PromptInput)
+        prompt.remember(text)
+        prompt.value = ""
+        if not text:
+            return
+        if text.startswith("/"):
+            await self.command(text)
+            return
+        if self._turn is not None and self._turn.is_running:
+            await self.say("A reply is still streaming: wait for it, or press Esc to stop it.", "system")
+            return
+        await self.say(text, "user")
+        if self.engine is None:
+            await self.say("Still loading the engine; try again in a moment.", "system")
+            return
+        self._turn = self.run_turn(text)
+
+    async def command(self, text: str) -> None:
+        name, _, argument = text[1:].partition(" ")
+        actions = {
+            "undo": self.action_undo,
+            "redo": self.action_redo,
+            "new": self.action_new,
+            "save": lambda: self.action_save(argument.strip() or None),
+            "help": lambda: self.say(HELP, "system"),
+            "sources": lambda: self._show_tab("tab-sources"),
+        }
+        if name == "load":
+            await self.load_flow(argument.strip())
+        elif name in actions:
+            result = actions[name]()
+            if asyncio.iscoroutine(result):
+                await result
+        else:
+            await self.say(f"Unknown command `/{name}`. {HELP}", "error")
+
+    async def _show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    # --- a turn -------------------------------------------------------------------------------------
+    @work(exclusive=True, group="turn")
+    async def run_turn(self, text: str) -> None:
+        from ..engine.turn import Attempt, ErrorEvent, Revision, Sources, Validated
+        from ..llm.base import TextDelta, Usage
+
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        task = asyncio.create_task(self.engine.turn(text, on_event=queue.put_nowait))
+        stream = None
+        try:
+            while not (task.done() and queue.empty()):
+                try:
+                    event = await asyncio.wait_for(queue.get(), 0.1)
+                except TimeoutError:
+                    continue
+                if isinstance(event, Attempt):
+                    if stream is not None:
+                        await stream.stop()
+                    note = "" if event.number == 1 else f"*Repairing (attempt {event.number})…*\n\n"
+                    self._reply = await self.say(note, "assistant")
+                    stream = Markdown.get_stream(self._reply)
+                elif isinstance(event, TextDelta) and stream is not None:
+                    await stream.write(event.text)
+                    self.query_one("#chat", VerticalScroll).scroll_end(animate=False)
+                elif isinstance(event, Usage):
+                    self.tokens += event.total
+                    self.refresh_status()
+                elif isinstance(event, Sources):
+                    self.show_sources(event.hits)
+                elif isinstance(event, Validated):
+                    self.show_problems(event.diagnostics)
+                elif isinstance(event, Revision):
+                    self.show_revision(event)
+                elif isinstance(event, ErrorEvent):
+                    hint = f"\n\n{event.error.hint}" if event.error.hint else ""
+                    await self.say(f"**{event.error}**{hint}", "error")
+            await task
+        except asyncio.CancelledError:
+            task.cancel()
+            await self.say("*Stopped. The reply so far is kept above; the flow is unchanged.*", "system")
+            raise
+        finally:
+            if stream is not None:
+                await stream.stop()
+
+    def action_cancel(self) -> None:
+        if self._turn is not None and self._turn.is_running:
+            self._turn.cancel()
+
+    # --- panes --------------------------------------------------------------------------------------
+    def show_revision(self, revision: Any) -> None:
+        error_lines = {d.line for d in revision.diagnostics if d.is_error and d.line}
+        syntax = Syntax(revision.yaml, "yaml", line_numbers=True, highlight_lines=error_lines, word_wrap=True)
+        self.query_one("#flow", Static).update(syntax)
+        self.show_problems(revision.diagnostics, revision=revision.number)
+        if revision.diff is not None and revision.diff.changed:
+            self.query_one("#diff", Static).update(Syntax(revision.diff.unified, "diff"))
+        else:
+            self.query_one("#diff", Static).update("No changes against the previous revision.")
+
+    def show_problems(self, diagnostics: Any, revision: int | None = None) -> None:
+        lines = Text()
+        if revision is not None:
+            lines.append(f"Revision {revision}: ", style="bold")
+        if not any(d.severity.value != "info" for d in diagnostics):
+            lines.append("valid ✓", style="green")
+        for d in diagnostics:
+            if d.severity.value == "info":
+                continue
+            style = "red" if d.is_error else "yellow"
+            where = f"{d.line}:{d.column} " if d.line else ""
+            lines.append(f"\n{where}{d.severity.value}[{d.code}] {d.message}", style=style)
+        self.query_one("#problems", Static).update(lines)
+
+    def show_sources(self, hits: Any) -> None:
+        if not hits:
+            self.query_one("#sources", Static).update("No sources for this turn (is the index built?).")
+            return
+        text = Text()
+        for number, hit in enumerate(hits, 1):
+            chunk = hit.chunk
+            text.append(f"[S{number}] ", style="bold")
+            text.append(f"{chunk.title or 'untitled'}\n", style="bold")
+            text.append(f"     {chunk.kind} · {chunk.source}: {chunk.location} · score {hit.score:.3f}\n", style="dim")
+        self.query_one("#sources", Static).update(text)
+
+    # --- revisions and files ------------------------------------------------------------------------
+    async def action_undo(self) -> None:
+        await self._moved(self.engine.undo() if self.engine else None, "undo")
+
+    async def action_redo(self) -> None:
+        await self._moved(self.engine.redo() if self.engine else None, "redo")
+
+    async def _moved(self, revision: Any, what: str) -> None:
+        if revision is None:
+            self.query_one("#flow", Static).update("No flow yet.")
+            await self.say(f"Nothing to {what}." if what == "redo" else "Back before the first revision.", "system")
+            return
+        self.show_revision(revision)
+        await self.say(f"{what.capitalize()}: revision {revision.number} is current.", "system")
+
+    async def action_new(self) -> None:
+        if self.engine is not None:
+            self.engine.revisions.clear()
+            self.engine._position = 0
+        self.query_one("#flow", Static).update("No flow yet.")
+        self.query_one("#diff", Static).update("No changes yet.")
+        self.query_one("#problems", Static).update("")
+        await self.say("New flow: the next request starts from scratch.", "system")
+
+    async def action_save(self, path: str | None = None) -> None:
+        from ..flows import parse_flow
+
+        current = self.engine.current if self.engine else None
+        if current is None:
+            await self.say("There is no flow to save yet.", "error")
+            return
+        if path is None:
+            data = parse_flow(current.yaml).data
+            path = f"flows/{data.get('namespace', 'default')}/{data.get('id', 'flow')}.yml"
+        target = Path(path).expanduser()
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(current.yaml, encoding="utf-8")
+        except OSError as exc:
+            await self.say(f"Cannot save to {target}: {exc.strerror or exc}.", "error")
+            return
+        await self.say(f"Saved revision {current.number} to `{target}`.", "system")
+
+    async def load_flow(self, path: str) -> None:
+        if not path:
+            await self.say("Usage: `/load PATH`", "error")
+            return
+        if self.engine is None:
+            await self.say("Still loading the engine; try again in a moment.", "system")
+            return
+        try:
+            text = Path(path).expanduser().read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            await self.say(f"Cannot read {path}: {exc.strerror or exc}.", "error")
+            return
+        revision = self.engine.start_from(text)
+        self.show_revision(revision)
+        verdict = "valid" if revision.valid else f"{sum(d.is_error for d in revision.diagnostics)} problem(s)"
+        await self.say(f"Loaded `{path}` as revision {revision.number} ({verdict}). Ask for changes.", "system")

@@ -1,0 +1,132 @@
+"""The TUI driven by Textual's pilot against the loopback Gemini: real engine, real validator."""
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.syntax import Syntax
+
+from copilot.config import Settings
+from copilot.tui.app import CopilotApp
+from tests.engine.test_turn import EDITED, INVALID, VALID
+from tests.fakes.gemini import FakeGemini, Reply
+
+
+@pytest.fixture
+def gemini(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGemini]:
+    with FakeGemini() as fake:
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
+        yield fake
+
+
+def settings(tmp_path: Path, key: str | None = "test-key") -> Settings:
+    return Settings(gemini_api_key=key, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
+
+
+def messages(app: CopilotApp) -> list[str]:
+    return [message.source for message in app.query("ChatMessage")]
+
+
+def flow_code(app: CopilotApp) -> str:
+    content: Any = app.query_one("#flow").content
+    return content.code if isinstance(content, Syntax) else str(content)
+
+
+async def ready(app: CopilotApp, pilot: Any) -> None:
+    for _ in range(100):
+        if app.engine is not None:
+            await pilot.pause()
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("the engine never loaded")
+
+
+async def send(pilot: Any, text: str) -> None:
+    await pilot.click("#prompt")
+    pilot.app.query_one("#prompt").value = text
+    await pilot.press("enter")
+
+
+async def settle(app: CopilotApp, pilot: Any) -> None:
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_generate_repair_edit_diff_undo(gemini: FakeGemini, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        app = CopilotApp(settings(tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            gemini.script(Reply(INVALID), Reply(VALID))
+            await send(pilot, "log hi then wait a second")
+            await settle(app, pilot)
+            assert "duration: PT1S" in flow_code(app) and "colour" not in flow_code(app)
+            chat = messages(app)
+            assert "log hi then wait a second" in chat and any("Repairing (attempt 2)" in m for m in chat)
+            assert "valid ✓" in str(app.query_one("#problems").content)
+            assert "tokens" in str(app.query_one("#status").content) and " 0 tokens" not in str(
+                app.query_one("#status").content
+            )
+
+            gemini.script(Reply(EDITED))
+            await send(pilot, "add a retry to hello")
+            await settle(app, pilot)
+            diff: Any = app.query_one("#diff").content
+            assert isinstance(diff, Syntax) and "+    retry:" in diff.code
+            await pilot.press("ctrl+z")
+            await pilot.pause()
+            assert "retry" not in flow_code(app) and app.engine.current.number == 1
+            await send(pilot, "/redo")
+            await pilot.pause()
+            assert "retry" in flow_code(app)
+
+    asyncio.run(scenario())
+
+
+def test_without_an_api_key_the_app_opens_and_offline_work_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flow = tmp_path / "in.yml"
+    flow.write_text(VALID.split("```yaml\n")[1].split("```")[0])
+    monkeypatch.chdir(tmp_path)
+
+    async def scenario() -> None:
+        app = CopilotApp(settings(tmp_path, key=None))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(app, pilot)
+            assert "no model (set GEMINI_API_KEY)" in str(app.query_one("#status").content)
+            assert any("GEMINI_API_KEY" in m for m in messages(app))
+            await send(pilot, "write me a flow")
+            await settle(app, pilot)
+            assert any("No model is configured" in m for m in messages(app))
+            await send(pilot, f"/load {flow}")
+            await pilot.pause()
+            assert "id: taxi" in flow_code(app)
+            await send(pilot, "/save")
+            await pilot.pause()
+            assert (tmp_path / "flows" / "company.team" / "taxi.yml").read_text() == flow.read_text()
+            await send(pilot, "/bogus")
+            await pilot.pause()
+            assert any("Unknown command `/bogus`" in m for m in messages(app))
+
+    asyncio.run(scenario())
+
+
+def test_escape_stops_a_reply_and_the_input_stays_responsive(gemini: FakeGemini, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        app = CopilotApp(settings(tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            gemini.script(Reply(VALID, delay=1.5))
+            await send(pilot, "log hi")
+            await pilot.pause(0.2)
+            await pilot.press("n", "e", "x", "t")  # typing while the reply is on its way
+            assert app.query_one("#prompt").value == "next"
+            await pilot.press("escape")
+            await settle(app, pilot)
+            assert any("Stopped" in m for m in messages(app))
+            assert app.engine.current is None and flow_code(app) == "No flow yet."
+
+    asyncio.run(scenario())
