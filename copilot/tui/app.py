@@ -74,7 +74,7 @@ class CopilotApp(App[None]):
     #prompt { dock: bottom; }
     #side { width: 1fr; }
     #flow, #diff, #sources, #problems { padding: 0 1; }
-    #status { dock: bottom; height: 1; background: $panel; color: $text-muted; padding: 0 1; }
+    #status { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Stop reply"),
