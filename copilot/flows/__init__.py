@@ -5,6 +5,7 @@ parse_flow(text)              data + the line/column of every key; refuses hosti
 bundled_schema(version)       the flow JSON schema generated from the offline catalog
 validate_flow(text, schema)   diagnostics: schema, strict keys, types, semantic rules, lints
 diff_flows(old, new)          unified diff + a semantic summary of what changed
+flow_topology(data)           the flow as a tree: inputs, triggers, nested tasks, errors/finally
 """
 
 from ._catalog import Catalog, ObjectDef, PropertySpec, TypeDef, load_catalog
@@ -16,6 +17,7 @@ from ._lint import looks_like_secret_value, redact_secrets
 from ._parse import ParsedFlow, Path, Position, format_path, parse_flow, parse_yaml
 from ._schema import FlowSchema, bundled_schema
 from ._schemagen import generate_flow_schema
+from ._topology import TopologyNode, flow_topology
 from ._validate import ValidationResult, validate_flow, validate_parsed
 
 __all__ = [
@@ -34,12 +36,14 @@ __all__ = [
     "PropertySpec",
     "SchemaLoadError",
     "Severity",
+    "TopologyNode",
     "TypeDef",
     "ValidationResult",
     "bundled_schema",
     "diff_flows",
     "extract_flow_yaml",
     "extract_yaml_blocks",
+    "flow_topology",
     "format_path",
     "generate_flow_schema",
     "has_errors",

@@ -21,7 +21,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Input, Markdown, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Input, Markdown, Static, TabbedContent, TabPane, Tree
 
 from ..config import Settings, load_settings
 
@@ -104,6 +104,8 @@ class CopilotApp(App[None]):
             with TabbedContent(id="side"):
                 with TabPane("Flow", id="tab-flow"):
                     yield VerticalScroll(Static("No flow yet.", id="flow"), Static("", id="problems"))
+                with TabPane("Topology", id="tab-topology"):
+                    yield Tree("No flow yet.", id="topology")
                 with TabPane("Diff", id="tab-diff"):
                     yield VerticalScroll(Static("No changes yet.", id="diff"))
                 with TabPane("Sources", id="tab-sources"):
@@ -247,10 +249,31 @@ class CopilotApp(App[None]):
         syntax = Syntax(revision.yaml, "yaml", line_numbers=True, highlight_lines=error_lines, word_wrap=True)
         self.query_one("#flow", Static).update(syntax)
         self.show_problems(revision.diagnostics, revision=revision.number)
+        self.show_topology(revision.yaml)
         if revision.diff is not None and revision.diff.changed:
             self.query_one("#diff", Static).update(Syntax(revision.diff.unified, "diff"))
         else:
             self.query_one("#diff", Static).update("No changes against the previous revision.")
+
+    def show_topology(self, flow_yaml: str) -> None:
+        from ..flows import FlowError, flow_topology, parse_flow
+
+        tree = self.query_one("#topology", Tree)
+        tree.clear()
+        try:
+            root = flow_topology(parse_flow(flow_yaml).data)
+        except FlowError as exc:
+            tree.root.set_label(f"(cannot read the flow: {exc})")
+            return
+        tree.root.set_label(root.label)
+
+        def add(node: Any, parent: Any) -> None:
+            for child in node.children:
+                branch = parent.add(child.label, expand=True) if child.children else parent.add_leaf(child.label)
+                add(child, branch)
+
+        add(root, tree.root)
+        tree.root.expand()
 
     def show_problems(self, diagnostics: Any, revision: int | None = None) -> None:
         lines = Text()
@@ -298,6 +321,7 @@ class CopilotApp(App[None]):
             self.engine.revisions.clear()
             self.engine._position = 0
         self.query_one("#flow", Static).update("No flow yet.")
+        self.query_one("#topology", Tree).clear().root.set_label("No flow yet.")
         self.query_one("#diff", Static).update("No changes yet.")
         self.query_one("#problems", Static).update("")
         await self.say("New flow: the next request starts from scratch.", "system")

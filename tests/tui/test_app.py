@@ -66,6 +66,10 @@ def test_generate_repair_edit_diff_undo(gemini: FakeGemini, tmp_path: Path) -> N
             chat = messages(app)
             assert "log hi then wait a second" in chat and any("Repairing (attempt 2)" in m for m in chat)
             assert "valid ✓" in str(app.query_one("#problems").content)
+            topology = app.query_one("#topology")
+            assert str(topology.root.label) == "company.team.taxi"
+            tasks = next(n for n in topology.root.children if str(n.label) == "tasks")
+            assert [str(n.label) for n in tasks.children] == ["hello (Log)", "wait (Sleep)"]
             assert "tokens" in str(app.query_one("#status").content) and " 0 tokens" not in str(
                 app.query_one("#status").content
             )

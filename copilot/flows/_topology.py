@@ -1,0 +1,98 @@
+"""A flow's topology as a tree, like Kestra's topology view in text: inputs, triggers, tasks with their
+nesting (Parallel, ForEach/Loop, If branches, Switch cases, WorkingDirectory, Subflow targets), and the
+`errors`/`finally`/`afterExecution` branches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["TopologyNode", "flow_topology"]
+
+# Keys of a task that hold other tasks, and how their branch is labelled.
+_LIST_BRANCHES = (("tasks", None), ("then", "then"), ("else", "else"), ("defaults", "default"))
+_FLOW_BRANCHES = (("errors", "errors"), ("finally", "finally"), ("afterExecution", "after execution"))
+
+
+@dataclass
+class TopologyNode:
+    label: str
+    kind: str  # flow | section | input | trigger | task | branch
+    children: list[TopologyNode] = field(default_factory=list)
+
+    def lines(self, depth: int = 0) -> list[str]:
+        out = ["  " * depth + self.label]
+        for child in self.children:
+            out.extend(child.lines(depth + 1))
+        return out
+
+
+def _short(type_name: Any) -> str:
+    return str(type_name).rsplit(".", 1)[-1] if type_name else "?"
+
+
+def _task(task: Any) -> TopologyNode:
+    if not isinstance(task, dict):
+        return TopologyNode("(not a task)", "task")
+    label = f"{task.get('id', '?')} ({_short(task.get('type'))})"
+    if task.get("namespace") and task.get("flowId"):
+        label += f" → {task['namespace']}.{task['flowId']}"
+    node = TopologyNode(label, "task")
+    for key, branch in _LIST_BRANCHES:
+        children = [_task(t) for t in task.get(key) or [] if isinstance(task.get(key), list)]
+        if children and branch:
+            node.children.append(TopologyNode(branch, "branch", children))
+        else:
+            node.children.extend(children)
+    cases = task.get("cases")
+    if isinstance(cases, dict):
+        for case, tasks in cases.items():
+            node.children.append(TopologyNode(f"case {case}", "branch", [_task(t) for t in tasks or []]))
+    for key, branch in _FLOW_BRANCHES[:2]:
+        if isinstance(task.get(key), list) and task[key]:
+            node.children.append(TopologyNode(branch, "branch", [_task(t) for t in task[key]]))
+    return node
+
+
+def flow_topology(data: Any) -> TopologyNode:
+    """The tree of a parsed flow (a dict); anything malformed is shown, never raised."""
+    if not isinstance(data, dict):
+        return TopologyNode("(not a flow)", "flow")
+    root = TopologyNode(f"{data.get('namespace', '?')}.{data.get('id', '?')}", "flow")
+    inputs = (
+        [i for i in data.get("inputs") or [] if isinstance(i, dict)] if isinstance(data.get("inputs"), list) else []
+    )
+    if inputs:
+        root.children.append(
+            TopologyNode(
+                "inputs",
+                "section",
+                [
+                    TopologyNode(
+                        f"{i.get('id', i.get('name', '?'))}: {i.get('type', '?')}"
+                        + (f" = {i['defaults']!r}" if "defaults" in i else ""),
+                        "input",
+                    )
+                    for i in inputs
+                ],
+            )
+        )
+    triggers = data.get("triggers") if isinstance(data.get("triggers"), list) else []
+    if triggers:
+        root.children.append(
+            TopologyNode(
+                "triggers",
+                "section",
+                [
+                    TopologyNode(f"{t.get('id', '?')} ({_short(t.get('type'))})", "trigger")
+                    for t in triggers
+                    if isinstance(t, dict)
+                ],
+            )
+        )
+    tasks = data.get("tasks") if isinstance(data.get("tasks"), list) else []
+    root.children.append(TopologyNode("tasks", "section", [_task(t) for t in tasks]))
+    for key, branch in _FLOW_BRANCHES:
+        if isinstance(data.get(key), list) and data[key]:
+            root.children.append(TopologyNode(branch, "section", [_task(t) for t in data[key]]))
+    return root
