@@ -21,13 +21,15 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Input, Markdown, Static, TabbedContent, TabPane, Tree
+from textual.screen import ModalScreen
+from textual.widgets import Button, Footer, Input, Markdown, Static, TabbedContent, TabPane, Tree
 
 from ..config import Settings, load_settings
 
 __all__ = ["CopilotApp"]
 
-HELP = """**Commands** — `/undo`, `/redo`, `/new`, `/save [PATH]`, `/load PATH`, `/sources`, `/help`.
+HELP = """**Commands** — `/deploy`, `/run [KEY=VALUE …]`, `/undo`, `/redo`, `/new`, `/save [PATH]`, `/load PATH`,
+`/sources`, `/help`.
 Keys: Enter sends, Esc stops a reply (what arrived is kept), Ctrl+Z / Ctrl+Y undo / redo, Ctrl+S saves."""
 
 
@@ -59,6 +61,37 @@ class PromptInput(Input):
         self._cursor = max(0, min(len(self.history), self._cursor + step))
         self.value = self.history[self._cursor] if self._cursor < len(self.history) else ""
         self.cursor_position = len(self.value)
+
+
+class ConfirmDeploy(ModalScreen[bool]):
+    """The diff against what the server has, and a yes/no."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(False)", "Cancel"),
+        Binding("y", "dismiss(True)"),
+    ]
+    DEFAULT_CSS = """
+    ConfirmDeploy { align: center middle; }
+    #dialog { width: 90%; height: 80%; border: thick $accent; background: $surface; padding: 1; }
+    #dialog-diff { height: 1fr; }
+    #dialog-buttons { height: 3; align: right middle; }
+    """
+
+    def __init__(self, title: str, diff: Any) -> None:
+        super().__init__()
+        self.title_text, self.diff = title, diff
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.title_text, id="dialog-title")
+            yield VerticalScroll(Static(self.diff, id="dialog-body"), id="dialog-diff")
+            with Horizontal(id="dialog-buttons"):
+                yield Button("Deploy (y)", variant="primary", id="yes")
+                yield Button("Cancel (Esc)", id="no")
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
 
 
 class CopilotApp(App[None]):
@@ -110,6 +143,8 @@ class CopilotApp(App[None]):
                     yield VerticalScroll(Static("No changes yet.", id="diff"))
                 with TabPane("Sources", id="tab-sources"):
                     yield VerticalScroll(Static("No sources yet.", id="sources"))
+                with TabPane("Run", id="tab-run"):
+                    yield VerticalScroll(Static("Nothing run yet: /deploy, /run.", id="run"))
         yield Static("starting…", id="status")
         yield Footer()
 
@@ -184,6 +219,10 @@ class CopilotApp(App[None]):
         }
         if name == "load":
             await self.load_flow(argument.strip())
+        elif name == "deploy":
+            self.deploy_flow()
+        elif name == "run":
+            self.run_flow(argument)
         elif name in actions:
             result = actions[name]()
             if asyncio.iscoroutine(result):
@@ -361,3 +400,103 @@ class CopilotApp(App[None]):
         self.show_revision(revision)
         verdict = "valid" if revision.valid else f"{sum(d.is_error for d in revision.diagnostics)} problem(s)"
         await self.say(f"Loaded `{path}` as revision {revision.number} ({verdict}). Ask for changes.", "system")
+
+    # --- Kestra: deploy and test-run ----------------------------------------------------------------
+    def _kestra_ready(self) -> str | None:
+        """Why deploy/run cannot happen now, or None."""
+        if not self.settings.kestra_url:
+            return "No Kestra server: set KESTRA_URL (and KESTRA_USERNAME/KESTRA_PASSWORD or KESTRA_API_TOKEN)."
+        if self.engine is None or self.engine.current is None:
+            return "There is no flow yet."
+        if not self.engine.current.valid:
+            return f"Revision {self.engine.current.number} has problems; it is not deployed. Ask to fix them."
+        return None
+
+    @work(exclusive=True, group="kestra")
+    async def deploy_flow(self) -> None:
+        from ..flows import diff_flows, parse_flow
+        from ..kestra import KestraClient, KestraError
+
+        problem = self._kestra_ready()
+        if problem:
+            await self.say(problem, "error")
+            return
+        revision = self.engine.current
+        data = parse_flow(revision.yaml).data
+        namespace, flow_id = str(data.get("namespace")), str(data.get("id"))
+        try:
+            async with KestraClient.from_settings(self.settings) as client:
+                deployed = await client.get_flow(namespace, flow_id)
+                if deployed is not None:
+                    diff = diff_flows(deployed.source, revision.yaml, old_label=f"server r{deployed.revision}")
+                    if not diff.changed:
+                        await self.say(f"{namespace}.{flow_id} is already up to date on the server.", "system")
+                        return
+                    body: Any = Syntax(diff.unified, "diff")
+                else:
+                    body = Syntax(revision.yaml, "yaml")
+                title = f"Deploy {namespace}.{flow_id} to {self.settings.kestra_url}?" + (
+                    "" if deployed else " (new flow)"
+                )
+                if not await self.push_screen_wait(ConfirmDeploy(title, body)):
+                    await self.say("Not deployed.", "system")
+                    return
+                result = await client.deploy(revision.yaml, namespace, flow_id)
+        except KestraError as exc:
+            await self.say(f"**{exc}** {exc.hint or ''}", "error")
+            return
+        link = f"{self.settings.kestra_url}/ui/{self.settings.kestra_tenant}/flows/edit/{namespace}/{flow_id}"
+        await self.say(f"Deployed {namespace}.{flow_id}, server revision {result.revision}: {link}", "system")
+
+    @work(exclusive=True, group="kestra")
+    async def run_flow(self, argument: str) -> None:
+        """Test-run: deploy to the test namespace, run, follow, repair from failures (engine/testrun.py)."""
+        from ..engine.testrun import Deployed, RunFinished, test_run
+        from ..kestra import Execution, KestraClient, KestraError
+
+        problem = self._kestra_ready()
+        if problem:
+            await self.say(problem, "error")
+            return
+        inputs = dict(part.split("=", 1) for part in argument.split() if "=" in part)
+        lines: list[str] = []
+        pane = self.query_one("#run", Static)
+        self.query_one(TabbedContent).active = "tab-run"
+
+        def show(event: Any) -> None:
+            if isinstance(event, Deployed):
+                lines.append(f"deployed {event.namespace}.{event.flow_id} (server revision {event.revision})")
+            elif isinstance(event, Execution):
+                states = "  ".join(f"{run.task_id}:{run.state}" for run in event.task_runs)
+                lines.append(f"{event.id} {event.state}  {states}".rstrip())
+            elif isinstance(event, RunFinished):
+                where = f" at task {event.failing_task}" if event.failing_task else ""
+                lines.append(f"→ {event.execution.state}{where}")
+                lines.extend(f"    {line}" for line in event.error_logs[-5:])
+            else:
+                self._turn_event(event)
+            pane.update("\n".join(lines[-200:]))
+
+        try:
+            async with KestraClient.from_settings(self.settings) as client:
+                result = await test_run(
+                    self.engine,
+                    client,
+                    inputs=inputs,
+                    namespace_suffix=self.settings.test_namespace_suffix,
+                    on_event=show,
+                )
+        except KestraError as exc:
+            await self.say(f"**{exc}** {exc.hint or ''}", "error")
+            return
+        repairs = f" after {len(result.repairs)} repair(s)" if result.repairs else ""
+        await self.say(f"Test run: **{result.state}**{repairs}.", "system" if result.passed else "error")
+
+    def _turn_event(self, event: Any) -> None:
+        """Engine events of a repair turn during a test-run: keep the panes current."""
+        from ..engine.turn import Revision, Validated
+
+        if isinstance(event, Revision):
+            self.show_revision(event)
+        elif isinstance(event, Validated):
+            self.show_problems(event.diagnostics)

@@ -134,3 +134,46 @@ def test_escape_stops_a_reply_and_the_input_stays_responsive(gemini: FakeGemini,
             assert app.engine.current is None and flow_code(app) == "No flow yet."
 
     asyncio.run(scenario())
+
+
+def test_deploy_with_confirmation_then_test_run_repairs_a_failure(gemini: FakeGemini, tmp_path: Path) -> None:
+    from tests.engine.test_testrun import BROKEN, FIXED, divides_by_zero
+    from tests.fakes.kestra import FakeKestra
+
+    logs = {"compute": [("ERROR", "ArithmeticException: / by zero")]}
+    with FakeKestra(outcome_rule=divides_by_zero, task_logs=logs) as kestra:
+        config = Settings(
+            gemini_api_key="test-key",
+            data_dir=tmp_path / "data",
+            cache_dir=tmp_path / "cache",
+            kestra_url=kestra.url,
+            kestra_username=kestra.username,
+            kestra_password=kestra.password,
+        )
+
+        async def scenario() -> None:
+            app = CopilotApp(config)
+            async with app.run_test(size=(120, 40)) as pilot:
+                await ready(app, pilot)
+                gemini.script(Reply(BROKEN), Reply(FIXED))
+                await send(pilot, "compute a value")
+                await settle(app, pilot)
+                await send(pilot, "/deploy")
+                for _ in range(50):
+                    await pilot.pause(0.05)
+                    if app.screen.__class__.__name__ == "ConfirmDeploy":
+                        break
+                assert "new flow" in str(app.screen.query_one("#dialog-title").content)
+                await pilot.press("y")
+                await settle(app, pilot)
+                assert any("Deployed company.team.report, server revision 1" in m for m in messages(app))
+                await send(pilot, "/run")
+                await settle(app, pilot)
+                run_log = str(app.query_one("#run").content)
+                assert "→ FAILED at task compute" in run_log and "→ SUCCESS" in run_log
+                assert any("Test run: **SUCCESS** after 1 repair(s)" in m for m in messages(app))
+                assert '"{{ 1 / 1 }}"' in flow_code(app) and app.engine.current.number == 2
+
+        asyncio.run(scenario())
+        assert ("company.team", "report") in kestra.flows
+        assert ("company.team.copilot_test", "report") in kestra.flows
