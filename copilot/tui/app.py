@@ -29,8 +29,9 @@ from ..config import Settings, load_settings
 __all__ = ["CopilotApp"]
 
 HELP = """**Commands** — `/deploy`, `/run [KEY=VALUE …]`, `/undo`, `/redo`, `/new`, `/save [PATH]`, `/load PATH`,
-`/sources`, `/help`.
-Keys: Enter sends, Esc stops a reply (what arrived is kept), Ctrl+Z / Ctrl+Y undo / redo, Ctrl+S saves."""
+`/copy`, `/sessions`, `/resume ID`, `/sources`, `/help`.
+Keys: Enter sends, Esc stops a reply (what arrived is kept), Ctrl+Z / Ctrl+Y undo / redo, Ctrl+S saves,
+Ctrl+O copies the flow."""
 
 
 class ChatMessage(Markdown):
@@ -115,6 +116,7 @@ class CopilotApp(App[None]):
         Binding("ctrl+y", "redo", "Redo"),
         Binding("ctrl+s", "save", "Save flow"),
         Binding("ctrl+n", "new", "New flow"),
+        Binding("ctrl+o", "copy", "Copy flow"),
     ]
 
     def __init__(self, settings: Settings | None = None, *, recipe: str = "default") -> None:
@@ -125,6 +127,9 @@ class CopilotApp(App[None]):
         self.notes: list[str] = []
         self.index_chunks = 0
         self.tokens = 0
+        self.usage: list[Any] = []  # every model call of the session, for the cost
+        self.store: Any = None  # the session store, opened with the engine
+        self.session: str | None = None
         self._turn: Any = None  # the running turn's worker
         self._reply: ChatMessage | None = None
 
@@ -162,10 +167,22 @@ class CopilotApp(App[None]):
         self.call_from_thread(self._engine_ready, setup)
 
     async def _engine_ready(self, setup: Any) -> None:
+        import sqlite3
+
+        from ..engine.sessions import SessionStore
+
         self.engine, self.notes, self.index_chunks = setup.engine, setup.notes, setup.index_chunks
+        try:  # opened here, on the UI thread that uses it (sqlite connections stay on their thread)
+            self.store = SessionStore.open(self.settings.data_dir / "sessions.db")
+        except (sqlite3.Error, OSError) as exc:
+            self.notes.append(f"Sessions are not recorded: {exc}.")
         self.refresh_status()
         for note in self.notes:
             await self.say(note, "system")
+
+    def on_unmount(self) -> None:
+        if self.store is not None:
+            self.store.close()
 
     def refresh_status(self) -> None:
         parts = []
@@ -175,6 +192,12 @@ class CopilotApp(App[None]):
             model = self.engine.model.name if self.engine.model else "no model (set GEMINI_API_KEY)"
             parts += [model, f"recipe {self.engine.recipe.name}", f"Kestra {self.engine.kestra_version}.x"]
         parts.append(f"{self.tokens:,} tokens")
+        if self.engine is not None and self.engine.model is not None:
+            from ..llm.prices import estimate_cost
+
+            cost = estimate_cost(self.engine.model.name, self.usage)
+            if cost is not None:
+                parts.append(f"${cost:.4f}")
         parts.append(f"index {self.index_chunks:,} chunks" if self.index_chunks else "no index")
         parts.append(f"server {self.settings.kestra_url}" if self.settings.kestra_url else "no Kestra server")
         self.query_one("#status", Static).update(" · ".join(parts))
@@ -215,6 +238,9 @@ class CopilotApp(App[None]):
             "new": self.action_new,
             "save": lambda: self.action_save(argument.strip() or None),
             "help": lambda: self.say(HELP, "system"),
+            "copy": self.action_copy,
+            "sessions": self.list_sessions,
+            "resume": lambda: self.resume_session(argument.strip()),
             "sources": lambda: self._show_tab("tab-sources"),
         }
         if name == "load":
@@ -240,7 +266,14 @@ class CopilotApp(App[None]):
         from ..llm.base import TextDelta, Usage
 
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        task = asyncio.create_task(self.engine.turn(text, on_event=queue.put_nowait))
+        record = self._recorder(text)
+
+        def on_event(event: Any) -> None:
+            if record is not None:
+                record(event)
+            queue.put_nowait(event)
+
+        task = asyncio.create_task(self.engine.turn(text, on_event=on_event))
         stream = None
         try:
             while not (task.done() and queue.empty()):
@@ -259,6 +292,7 @@ class CopilotApp(App[None]):
                     self.query_one("#chat", VerticalScroll).scroll_end(animate=False)
                 elif isinstance(event, Usage):
                     self.tokens += event.total
+                    self.usage.append(event)
                     self.refresh_status()
                 elif isinstance(event, Sources):
                     self.show_sources(event.hits)
@@ -272,11 +306,23 @@ class CopilotApp(App[None]):
             await task
         except asyncio.CancelledError:
             task.cancel()
+            if self.store is not None and self.session is not None:
+                self.store.mark_interrupted(self.session)
             await self.say("*Stopped. The reply so far is kept above; the flow is unchanged.*", "system")
             raise
         finally:
             if stream is not None:
                 await stream.stop()
+
+    def _recorder(self, text: str) -> Any:
+        """The session store's recorder for this turn (the session is created at the first turn)."""
+        if self.store is None or self.engine is None:
+            return None
+        if self.session is None:
+            model = self.engine.model.name if self.engine.model else ""
+            self.session = self.store.create(model=model, recipe=self.engine.recipe.name,
+                                             kestra_version=self.engine.kestra_version)  # fmt: skip
+        return self.store.recorder(self.session, text)
 
     def action_cancel(self) -> None:
         if self._turn is not None and self._turn.is_running:
@@ -354,6 +400,47 @@ class CopilotApp(App[None]):
             return
         self.show_revision(revision)
         await self.say(f"{what.capitalize()}: revision {revision.number} is current.", "system")
+
+    async def action_copy(self) -> None:
+        current = self.engine.current if self.engine else None
+        if current is None:
+            await self.say("There is no flow to copy yet.", "error")
+            return
+        self.copy_to_clipboard(current.yaml)  # OSC 52: works over SSH and in most terminals
+        await self.say(f"Copied revision {current.number} to the clipboard.", "system")
+
+    async def list_sessions(self) -> None:
+        if self.store is None:
+            await self.say("Sessions are not available.", "error")
+            return
+        import time
+
+        rows = [
+            f"- `{s.id}` {time.strftime('%Y-%m-%d %H:%M', time.localtime(s.updated))} — {s.title or '(empty)'} "
+            f"({s.turns} turn(s), {s.revisions} revision(s))"
+            for s in self.store.sessions()[:20]
+        ]
+        await self.say("\n".join(rows) + "\n\n`/resume ID` continues one." if rows else "No sessions yet.", "system")
+
+    async def resume_session(self, session_id: str) -> None:
+        if self.store is None or self.engine is None:
+            await self.say("Sessions are not available yet.", "error")
+            return
+        try:
+            current = self.store.restore(session_id, self.engine)
+        except KeyError:
+            await self.say(f"No session `{session_id}` — `/sessions` lists them.", "error")
+            return
+        self.session = session_id
+        for turn in self.store.turns(session_id):
+            await self.say(turn["request"], "user")
+            if turn["reply"]:
+                await self.say(turn["reply"], "assistant")
+        if current is not None:
+            self.show_revision(current)
+        await self.say(
+            f"Resumed session `{session_id}`" + (f" at revision {current.number}." if current else "."), "system"
+        )
 
     async def action_new(self) -> None:
         if self.engine is not None:

@@ -177,3 +177,37 @@ def test_deploy_with_confirmation_then_test_run_repairs_a_failure(gemini: FakeGe
         asyncio.run(scenario())
         assert ("company.team", "report") in kestra.flows
         assert ("company.team.copilot_test", "report") in kestra.flows
+
+
+def test_cost_copy_sessions_and_resume(gemini: FakeGemini, tmp_path: Path) -> None:
+    async def first() -> str:
+        app = CopilotApp(settings(tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            gemini.script(Reply(VALID))
+            await send(pilot, "log hi then wait")
+            await settle(app, pilot)
+            assert "$0.0" in str(app.query_one("#status").content)  # gemini-2.5-flash has a price
+            await pilot.press("ctrl+o")
+            await pilot.pause()
+            assert app.clipboard == app.engine.current.yaml
+            await send(pilot, "/sessions")
+            await pilot.pause()
+            assert any("log hi then wait" in m and "1 turn(s), 1 revision(s)" in m for m in messages(app))
+            return str(app.session)
+
+    async def second(session: str) -> None:
+        app = CopilotApp(settings(tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            await send(pilot, f"/resume {session}")
+            await pilot.pause()
+            assert "id: taxi" in flow_code(app) and app.engine.current.number == 1
+            assert "log hi then wait" in messages(app) and any("Resumed session" in m for m in messages(app))
+            gemini.script(Reply(EDITED))
+            await send(pilot, "add a retry")
+            await settle(app, pilot)
+            assert app.engine.current.number == 2 and app.session == session
+
+    session = asyncio.run(first())
+    asyncio.run(second(session))
