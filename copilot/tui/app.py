@@ -95,6 +95,45 @@ class ConfirmDeploy(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
+class RunInputs(ModalScreen[dict[str, str] | None]):
+    """A form from the flow's `inputs`: one field per input, with its type and default."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
+    DEFAULT_CSS = """
+    RunInputs { align: center middle; }
+    #form { width: 80%; height: auto; max-height: 90%; border: thick $accent; background: $surface; padding: 1; }
+    #form-buttons { height: 3; align: right middle; }
+    """
+
+    def __init__(self, inputs: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.inputs = inputs
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="form"):
+            yield Static("Test-run inputs (Enter runs, Esc cancels)")
+            for spec in self.inputs:
+                name = str(spec.get("id") or spec.get("name"))
+                required = " (required)" if spec.get("required") and "defaults" not in spec else ""
+                yield Static(f"{name}: {spec.get('type', 'STRING')}{required}")
+                default = spec.get("defaults")
+                yield Input(value="" if default is None else str(default), id=f"input-{name}")
+            with Horizontal(id="form-buttons"):
+                yield Button("Run", variant="primary", id="run")
+                yield Button("Cancel", id="cancel")
+
+    def _values(self) -> dict[str, str]:
+        return {field.id.removeprefix("input-"): field.value for field in self.query(Input) if field.id}
+
+    @on(Input.Submitted)
+    def submitted(self) -> None:
+        self.dismiss(self._values())
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(self._values() if event.button.id == "run" else None)
+
+
 class CopilotApp(App[None]):
     TITLE = "kestra-copilot"
     CSS = """
@@ -546,6 +585,16 @@ class CopilotApp(App[None]):
             await self.say(problem, "error")
             return
         inputs = dict(part.split("=", 1) for part in argument.split() if "=" in part)
+        if not argument.strip():
+            from ..flows import parse_flow
+
+            specs = [i for i in parse_flow(self.engine.current.yaml).data.get("inputs") or [] if isinstance(i, dict)]
+            if specs:
+                chosen = await self.push_screen_wait(RunInputs(specs))
+                if chosen is None:
+                    await self.say("Not run.", "system")
+                    return
+                inputs = {key: value for key, value in chosen.items() if value != ""}
         lines: list[str] = []
         pane = self.query_one("#run", Static)
         self.query_one(TabbedContent).active = "tab-run"

@@ -211,3 +211,41 @@ def test_cost_copy_sessions_and_resume(gemini: FakeGemini, tmp_path: Path) -> No
 
     session = asyncio.run(first())
     asyncio.run(second(session))
+
+
+def test_run_asks_for_the_flows_inputs_in_a_form(gemini: FakeGemini, tmp_path: Path) -> None:
+    from tests.fakes.kestra import FakeKestra
+    from tests.kestra.test_flows_executions import FLOW
+
+    with FakeKestra() as kestra:
+        config = Settings(
+            gemini_api_key="test-key",
+            data_dir=tmp_path / "data",
+            cache_dir=tmp_path / "cache",
+            kestra_url=kestra.url,
+            kestra_username=kestra.username,
+            kestra_password=kestra.password,
+        )
+
+        async def scenario() -> None:
+            app = CopilotApp(config)
+            async with app.run_test(size=(120, 40)) as pilot:
+                await ready(app, pilot)
+                gemini.script(Reply(f"```yaml\n{FLOW}```"))
+                await send(pilot, "greet someone")
+                await settle(app, pilot)
+                await send(pilot, "/run")
+                for _ in range(50):
+                    await pilot.pause(0.05)
+                    if app.screen.__class__.__name__ == "RunInputs":
+                        break
+                field = app.screen.query_one("#input-who")
+                field.value = "Ada"
+                field.focus()
+                await pilot.press("enter")
+                await settle(app, pilot)
+                assert any("Test run: **SUCCESS**" in m for m in messages(app))
+
+        asyncio.run(scenario())
+        (execution,) = kestra.executions.values()
+        assert execution["inputs"] == {"who": "Ada"}
