@@ -161,6 +161,13 @@ class Engine:
             self._position += 1
         return self.current
 
+    def goto(self, number: int) -> Revision:
+        """Make revision `number` current (the later ones stay reachable with redo)."""
+        if not 1 <= number <= len(self.revisions):
+            raise IndexError(f"There is no revision {number} (1–{len(self.revisions)}).")
+        self._position = number
+        return self.revisions[number - 1]
+
     def start_from(self, flow_yaml: str) -> Revision:
         """Edit an existing flow (`ask --flow FILE`): it becomes revision 1, validated as it is."""
         result = validate_flow(flow_yaml, self.schema, kestra_version=self.kestra_version)

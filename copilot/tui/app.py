@@ -28,8 +28,9 @@ from ..config import Settings, load_settings
 
 __all__ = ["CopilotApp"]
 
-HELP = """**Commands** — `/deploy`, `/run [KEY=VALUE …]`, `/undo`, `/redo`, `/new`, `/save [PATH]`, `/load PATH`,
-`/copy`, `/sessions`, `/resume ID`, `/sources`, `/help`.
+HELP = """**Commands** — `/deploy`, `/run [KEY=VALUE …]`, `/undo`, `/redo`, `/revisions`, `/revision N`,
+`/diff N|server`, `/new`, `/save [PATH]`, `/load PATH`, `/copy`, `/sessions`, `/resume ID`, `/model NAME`,
+`/recipe NAME`, `/sources`, `/help`.
 Keys: Enter sends, Esc stops a reply (what arrived is kept), Ctrl+Z / Ctrl+Y undo / redo, Ctrl+S saves,
 Ctrl+O copies the flow."""
 
@@ -278,6 +279,11 @@ class CopilotApp(App[None]):
             "save": lambda: self.action_save(argument.strip() or None),
             "help": lambda: self.say(HELP, "system"),
             "copy": self.action_copy,
+            "revisions": self.list_revisions,
+            "revision": lambda: self.goto_revision(argument.strip()),
+            "diff": lambda: self.diff_against(argument.strip()),
+            "model": lambda: self.switch(model=argument.strip() or None),
+            "recipe": lambda: self.switch(recipe=argument.strip() or None),
             "sessions": self.list_sessions,
             "resume": lambda: self.resume_session(argument.strip()),
             "sources": lambda: self._show_tab("tab-sources"),
@@ -480,6 +486,89 @@ class CopilotApp(App[None]):
         await self.say(
             f"Resumed session `{session_id}`" + (f" at revision {current.number}." if current else "."), "system"
         )
+
+    async def list_revisions(self) -> None:
+        if self.engine is None or not self.engine.revisions:
+            await self.say("No revisions yet.", "system")
+            return
+        current = self.engine.current.number if self.engine.current else 0
+        rows = []
+        for revision in self.engine.revisions:
+            mark = "▶" if revision.number == current else " "
+            verdict = "valid" if revision.valid else "invalid"
+            changes = "; ".join(c.line() for c in revision.diff.summary.changes[:3]) if revision.diff else "first"
+            rows.append(f"- {mark} **{revision.number}** ({verdict}, {revision.recipe}) {changes}")
+        await self.say("\n".join(rows) + "\n\n`/revision N` makes one current, `/diff N` compares.", "system")
+
+    async def goto_revision(self, argument: str) -> None:
+        try:
+            revision = self.engine.goto(int(argument))
+        except (ValueError, IndexError, AttributeError) as exc:
+            await self.say(f"Usage: `/revision N` — {exc}", "error")
+            return
+        self.show_revision(revision)
+        await self.say(f"Revision {revision.number} is current.", "system")
+
+    @work(exclusive=True, group="kestra")
+    async def diff_against(self, argument: str) -> None:
+        """`/diff N` against revision N; `/diff server` against the flow deployed on Kestra."""
+        from ..flows import diff_flows, parse_flow
+        from ..kestra import KestraClient, KestraError
+
+        current = self.engine.current if self.engine else None
+        if current is None:
+            await self.say("There is no flow yet.", "error")
+            return
+        if argument == "server":
+            if not self.settings.kestra_url:
+                await self.say("No Kestra server: set KESTRA_URL.", "error")
+                return
+            data = parse_flow(current.yaml).data
+            try:
+                async with KestraClient.from_settings(self.settings) as client:
+                    deployed = await client.get_flow(str(data.get("namespace")), str(data.get("id")))
+            except KestraError as exc:
+                await self.say(f"**{exc}** {exc.hint or ''}", "error")
+                return
+            if deployed is None:
+                await self.say("The server has no such flow yet: it would be new.", "system")
+                return
+            old, label = deployed.source, f"server revision {deployed.revision}"
+        else:
+            try:
+                other = self.engine.revisions[int(argument) - 1]
+            except (ValueError, IndexError):
+                await self.say("Usage: `/diff N` (a revision) or `/diff server`.", "error")
+                return
+            old, label = other.yaml, f"revision {other.number}"
+        diff = diff_flows(old, current.yaml, old_label=label, new_label=f"revision {current.number}")
+        pane = self.query_one("#diff", Static)
+        pane.update(Syntax(diff.unified, "diff") if diff.changed else f"No differences with {label}.")
+        self.query_one(TabbedContent).active = "tab-diff"
+
+    @work(exclusive=True, group="engine", thread=True)
+    def switch(self, model: str | None = None, recipe: str | None = None) -> None:
+        """Another model or recipe for the next turns; the revisions stay."""
+        from ..engine.factory import build_engine
+        from ..engine.recipes import RecipeError
+
+        if self.engine is None:
+            return
+        name = recipe or self.engine.recipe.name
+        chosen_model = model or (self.engine.model.name if self.engine.model else None)
+        try:
+            setup = build_engine(self.settings, recipe=name, model=chosen_model)
+        except RecipeError as exc:
+            self.call_from_thread(self.say, f"{exc} {exc.hint or ''}", "error")
+            return
+        setup.engine.revisions, setup.engine._position = self.engine.revisions, self.engine._position
+        self.call_from_thread(self._switched, setup.engine)
+
+    async def _switched(self, engine: Any) -> None:
+        self.engine = engine
+        self.refresh_status()
+        model = engine.model.name if engine.model else "no model"
+        await self.say(f"Now using {model} with recipe {engine.recipe.name}.", "system")
 
     async def action_new(self) -> None:
         if self.engine is not None:

@@ -249,3 +249,34 @@ def test_run_asks_for_the_flows_inputs_in_a_form(gemini: FakeGemini, tmp_path: P
         asyncio.run(scenario())
         (execution,) = kestra.executions.values()
         assert execution["inputs"] == {"who": "Ada"}
+
+
+def test_revisions_goto_diff_and_switching_recipe(gemini: FakeGemini, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        app = CopilotApp(settings(tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            for reply, text in ((VALID, "first"), (EDITED, "second")):
+                gemini.script(Reply(reply))
+                await send(pilot, text)
+                await settle(app, pilot)
+            await send(pilot, "/revisions")
+            await pilot.pause()
+            listing = messages(app)[-1]
+            assert "▶ **2**" in listing and "task hello" in listing
+            await send(pilot, "/revision 1")
+            await pilot.pause()
+            assert app.engine.current.number == 1 and "retry" not in flow_code(app)
+            await send(pilot, "/diff 2")
+            await settle(app, pilot)
+            diff: Any = app.query_one("#diff").content
+            assert isinstance(diff, Syntax) and "-    retry:" in diff.code
+            await send(pilot, "/recipe flows-only")
+            await settle(app, pilot)
+            assert app.engine.recipe.name == "flows-only" and len(app.engine.revisions) == 2
+            assert "recipe flows-only" in str(app.query_one("#status").content)
+            await send(pilot, "/recipe nope")
+            await settle(app, pilot)
+            assert any("No recipe 'nope'" in m for m in messages(app))
+
+    asyncio.run(scenario())
