@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
+from .asyncutil import stop_after
 from .config import Settings, load_settings
 from .errors import CopilotError
 
@@ -174,7 +174,7 @@ async def _run(
             print(f"still running after {timeout:.0f}s; follow it in the Kestra UI.", file=sys.stderr)
             return "RUNNING"
         finally:
-            await _stop_after(printer, LOG_GRACE)
+            await stop_after(printer, LOG_GRACE)
         logs = await client.logs(execution.id, min_level="INFO")
         failed = [run for run in final.task_runs if run.state not in GOOD_ENDS]
         where = f" at task {failed[0].task_id}" if failed else ""
@@ -195,16 +195,6 @@ async def _print_logs(client: Any, execution_id: str) -> None:
             print(f"    {entry.task_id or '':<20} {entry.level:<5} {entry.message}")
     except KestraError as exc:  # the verdict still comes; the logs are fetched again at the end
         print(f"(live logs stopped: {exc})", file=sys.stderr)
-
-
-async def _stop_after(task: asyncio.Task[None], grace: float) -> None:
-    """Let the log stream deliver the last lines (Kestra indexes logs asynchronously), then stop it."""
-    try:
-        await asyncio.wait_for(asyncio.shield(task), grace)
-    except TimeoutError:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _follow(client: Any, execution_id: str) -> Any:

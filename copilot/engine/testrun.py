@@ -11,13 +11,16 @@ and the new revision is run again, up to `max_repairs` times.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..asyncutil import stop_after
 from ..errors import CopilotError
 from ..flows import parse_flow
-from ..kestra import Execution, KestraClient, LogEntry
+from ..kestra import Execution, KestraClient, KestraError, LogEntry
 from .turn import Engine, TurnResult
 
 __all__ = ["GOOD_STATES", "TEST_SUFFIX", "Deployed", "RunFinished", "TestRunResult", "test_run"]
@@ -25,6 +28,7 @@ __all__ = ["GOOD_STATES", "TEST_SUFFIX", "Deployed", "RunFinished", "TestRunResu
 TEST_SUFFIX = ".copilot_test"
 GOOD_STATES = frozenset({"SUCCESS", "WARNING"})
 MAX_LOG_LINES = 30
+LOG_GRACE = 2.5  # seconds for the last log lines after the execution ends
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,13 @@ def _failure(execution: Execution, logs: list[LogEntry]) -> tuple[str | None, tu
     return failed.task_id, tuple(f"{e.level} {e.message}" for e in errors[-MAX_LOG_LINES:])
 
 
+async def _emit_logs(client: KestraClient, execution_id: str, emit: Callable[[Any], None]) -> None:
+    """Log entries as Kestra writes them, as events (a front end shows them live)."""
+    with contextlib.suppress(KestraError):  # live logs are a nicety: the verdict fetches them again
+        async for entry in client.follow_logs(execution_id):
+            emit(entry)
+
+
 async def test_run(
     engine: Engine,
     client: KestraClient,
@@ -97,9 +108,13 @@ async def test_run(
         started = await client.execute(test_namespace, flow_id, inputs=inputs or {})
         emit(started)
         final = started
-        async for execution in client.follow(started.id):
-            final = execution
-            emit(execution)
+        logs = asyncio.create_task(_emit_logs(client, started.id, emit))
+        try:
+            async for execution in client.follow(started.id):
+                final = execution
+                emit(execution)
+        finally:
+            await stop_after(logs, LOG_GRACE)
         task, error_logs = _failure(final, await client.logs(started.id))
         finished = RunFinished(final, task, error_logs)
         result.runs.append(finished)

@@ -667,7 +667,7 @@ class CopilotApp(App[None]):
     async def run_flow(self, argument: str) -> None:
         """Test-run: deploy to the test namespace, run, follow, repair from failures (engine/testrun.py)."""
         from ..engine.testrun import Deployed, RunFinished, test_run
-        from ..kestra import Execution, KestraClient, KestraError
+        from ..kestra import Execution, KestraClient, KestraError, LogEntry
 
         problem = self._kestra_ready()
         if problem:
@@ -694,6 +694,8 @@ class CopilotApp(App[None]):
             elif isinstance(event, Execution):
                 states = "  ".join(f"{run.task_id}:{run.state}" for run in event.task_runs)
                 lines.append(f"{event.id} {event.state}  {states}".rstrip())
+            elif isinstance(event, LogEntry):
+                lines.append(f"    {event.task_id or '':<16} {event.level:<5} {event.message}")
             elif isinstance(event, RunFinished):
                 where = f" at task {event.failing_task}" if event.failing_task else ""
                 lines.append(f"→ {event.execution.state}{where}")

@@ -171,6 +171,7 @@ def test_deploy_with_confirmation_then_test_run_repairs_a_failure(gemini: FakeGe
                 await settle(app, pilot)
                 run_log = str(app.query_one("#run").content)
                 assert "→ FAILED at task compute" in run_log and "→ SUCCESS" in run_log
+                assert "ERROR ArithmeticException: / by zero" in run_log.split("→ FAILED")[0]  # streamed live
                 assert any("Test run: **SUCCESS** after 1 repair(s)" in m for m in messages(app))
                 assert '"{{ 1 / 1 }}"' in flow_code(app) and app.engine.current.number == 2
 
