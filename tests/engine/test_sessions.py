@@ -57,7 +57,8 @@ def test_ctrl_c_mid_stream_keeps_the_partial_reply_and_the_session_resumes(gemin
     session = store.create()
     gemini.script(Reply(VALID))
     run_turn(chat, store, session, "first")
-    gemini.script(Reply(EDITED, chunks=5))
+    # chunks far apart, so the turn is really waiting on the stream when it is cancelled
+    gemini.script(Reply(EDITED, chunks=5, chunk_delay=0.2))
 
     async def interrupted() -> None:
         task = asyncio.current_task()

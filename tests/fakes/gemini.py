@@ -51,6 +51,7 @@ class Reply:
     finish: str = "STOP"
     prompt_tokens: int = 120
     delay: float = 0.0  # before the first byte: a slow first token
+    chunk_delay: float = 0.0  # between chunks: a model that streams slowly
     cut_after: int | None = None  # close the connection after this many chunks (a stream cut)
     malformed_after: int | None = None  # send a broken event after this many chunks
 
@@ -249,6 +250,8 @@ class _Handler(BaseHTTPRequestHandler):
         events += [{"role": "model", "parts": [{"text": piece}]} for piece in pieces]
         sent = ""
         for number, content in enumerate(events):
+            if number:
+                time.sleep(reply.chunk_delay)
             if reply.cut_after is not None and number == reply.cut_after:
                 self.wfile.write(b'40\r\ndata: {"candidates": [{"con')  # a chunk that never ends
                 self.wfile.flush()

@@ -614,7 +614,7 @@ class _Handler(BaseHTTPRequestHandler):
                 sent += len(entries)
                 if done:
                     ended_at = ended_at or time.monotonic()
-                    if time.monotonic() - ended_at > 2.0:
+                    if time.monotonic() - ended_at > 0.3:
                         break
                     time.sleep(0.05)
             self.wfile.write(b"0\r\n\r\n")
