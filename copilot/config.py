@@ -16,6 +16,7 @@ from typing import Any
 import platformdirs
 
 from .errors import ConfigError
+from .llm.prices import Price
 
 __all__ = ["SECRET_FIELDS", "Settings", "config_path", "load_settings", "mask"]
 
@@ -44,7 +45,8 @@ _ENV: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class Settings:
     gemini_api_key: str | None = None
-    model: str = "gemini-2.5-flash"
+    # gemini-2.5-flash shuts down on 2026-12-01; 3.8-flash is the current GA Flash model.
+    model: str = "gemini-3.8-flash"
     # An OpenAI-compatible server (Ollama: http://localhost:11434/v1) serving `model` instead of Gemini.
     model_url: str | None = None
     kestra_url: str | None = None
@@ -60,6 +62,10 @@ class Settings:
     test_namespace_suffix: str = ".copilot_test"
     # A Chroma server for the retrieval index; None keeps it embedded in the data dir.
     chroma_url: str | None = None
+    # `[prices."MODEL"] input/output/cached` (USD per 1M tokens): overrides or adds to llm/prices.py.
+    prices: Mapping[str, Price] = field(default_factory=dict)
+    # `[keys] undo = "ctrl+u"`: the TUI's key for an action (ids: `kestra-copilot chat --keys`).
+    keys: Mapping[str, str] = field(default_factory=dict)
     data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
     cache_dir: Path = field(default_factory=lambda: Path(platformdirs.user_cache_dir(APP_NAME)))
 
@@ -79,6 +85,10 @@ class Settings:
                 value = mask(value)
             elif isinstance(value, Path):
                 value = str(value)
+            elif f.name == "prices":
+                value = {model: [p.input, p.output, p.cached] for model, p in value.items()}
+            elif isinstance(value, Mapping):
+                value = dict(value)
             out[f.name] = value
         return out
 
@@ -123,11 +133,29 @@ def load_settings(environ: Mapping[str, str] | None = None, path: Path | None = 
     return replace(Settings(config_file=path if path.is_file() else None), **_coerce(values, path))
 
 
+_TABLES = frozenset({"prices", "keys"})  # config tables kept whole, not flattened into settings
+
+
+def _prices(table: Any, path: Path) -> dict[str, Price]:
+    example = '[prices."gemini-3.8-flash"] input = 0.75, output = 3.75, cached = 0.075'
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"[prices] in {path} must be a table of models.", hint=example)
+    prices = {}
+    for model, spec in table.items():
+        try:
+            prices[model] = Price(float(spec["input"]), float(spec["output"]), float(spec.get("cached", 0.0)))
+        except (TypeError, KeyError, ValueError, AttributeError):
+            raise ConfigError(f"[prices.{model!r}] in {path} needs numbers input and output.", hint=example) from None
+    return prices
+
+
 def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
     """`[kestra] url = …` → `kestra_url`; top-level keys stay as they are."""
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if isinstance(value, Mapping):
+        if key in _TABLES:
+            out[key] = value
+        elif isinstance(value, Mapping):
             for sub, sub_value in value.items():
                 out[f"{key}_{sub}".replace("-", "_")] = sub_value
         else:
@@ -137,6 +165,13 @@ def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def _coerce(values: dict[str, Any], path: Path) -> dict[str, Any]:
     out = dict(values)
+    if "prices" in out:
+        out["prices"] = _prices(out["prices"], path)
+    if "keys" in out:
+        keys = out["keys"]
+        if not isinstance(keys, Mapping) or not all(isinstance(v, str) and v for v in keys.values()):
+            raise ConfigError(f'[keys] in {path} maps action ids to keys, e.g. undo = "ctrl+u".')
+        out["keys"] = dict(keys)
     if "kestra_version" in out:
         raw = str(out["kestra_version"]).strip().lower().removesuffix(".x")
         major = raw.split(".")[0]

@@ -44,3 +44,21 @@ def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, words: str) -> N
     config.write_text(text)
     with pytest.raises(ConfigError, match=words):
         load_settings({}, config)
+
+
+def test_prices_and_keys_tables_are_kept_whole(tmp_path: Path) -> None:
+    from copilot.llm.prices import Price
+
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[prices."qwen2.5-coder:7b"]\ninput = 0\noutput = 0\n'
+        '[prices."gemini-3.8-flash"]\ninput = 1.5\noutput = 7.5\ncached = 0.15\n'
+        '[keys]\nundo = "ctrl+u"\n'
+    )
+    settings = load_settings(environ={}, path=path)
+    assert settings.prices == {"qwen2.5-coder:7b": Price(0.0, 0.0), "gemini-3.8-flash": Price(1.5, 7.5, 0.15)}
+    assert settings.keys == {"undo": "ctrl+u"}
+    assert settings.redacted()["prices"]["gemini-3.8-flash"] == [1.5, 7.5, 0.15]
+    path.write_text('[prices."m"]\ninput = "cheap"\n')
+    with pytest.raises(ConfigError, match="needs numbers"):
+        load_settings(environ={}, path=path)

@@ -2,7 +2,7 @@
 hashes, usage — written as they happen, so a crash or Ctrl+C mid-stream loses nothing.
 
     store = SessionStore.open(settings.data_dir / "sessions.db")
-    session = store.create(model="gemini-2.5-flash", recipe="default")
+    session = store.create(model="gemini-3.8-flash", recipe="default")
     result = await engine.turn(text, on_event=store.recorder(session, text))
     store.restore(session, engine)        # later: revisions back into a fresh engine, undo included
 

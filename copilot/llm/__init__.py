@@ -23,9 +23,20 @@ from .base import (
     TextDelta,
     Usage,
 )
-from .gemini import DEFAULT_MODEL, GeminiModel
-from .openai_compat import OpenAICompatModel
 from .retry import RetryPolicy
+
+# The model clients pull in google-genai and httpx: imported on first use, so `copilot.config` (which
+# needs llm.prices) and the TUI's first frame stay fast.
+_LAZY = {"DEFAULT_MODEL": "gemini", "GeminiModel": "gemini", "OpenAICompatModel": "openai_compat"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_MODEL",

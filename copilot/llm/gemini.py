@@ -36,7 +36,7 @@ from .retry import RetryPolicy, stream_with_retries
 
 __all__ = ["DEFAULT_MODEL", "GeminiModel"]
 
-DEFAULT_MODEL = "gemini-2.5-flash"
+DEFAULT_MODEL = "gemini-3.8-flash"
 RETRYABLE = {408, 429, 500, 502, 503, 504}
 BLOCKING_FINISH = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
 KEY_HINT = (
@@ -198,7 +198,7 @@ def _translate(exc: BaseException, model: str) -> ModelError:
         if code == 404:
             return ModelNotFound(
                 f"The model {model!r} is not available: {message}",
-                hint="Pick another with --model or KESTRA_COPILOT_MODEL (e.g. gemini-2.5-flash).",
+                hint="Pick another with --model or KESTRA_COPILOT_MODEL (e.g. gemini-3.8-flash).",
             )
         if code in RETRYABLE or code >= 500:
             return ModelUnavailable(f"Gemini is unavailable ({code}): {message}", hint="Try again in a moment.")

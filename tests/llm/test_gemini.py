@@ -68,7 +68,7 @@ def test_streams_text_then_usage_then_finish_and_drops_thoughts(gemini: FakeGemi
     assert usage.prompt_tokens == 120 and usage.thought_tokens > 0 and usage.total > usage.prompt_tokens
     assert events[-1] == Finish("STOP")
     request = gemini.requests[-1]
-    assert (request.method, request.version, request.model) == ("streamGenerateContent", "v1", "gemini-2.5-flash")
+    assert (request.method, request.version, request.model) == ("streamGenerateContent", "v1", "gemini-3.8-flash")
     assert request.body["systemInstruction"]["parts"][0]["text"] == "You write Kestra flows."
     assert request.body["generationConfig"]["temperature"] == 0.1
     assert request.body["contents"] == [{"parts": [{"text": "write a flow"}], "role": "user"}]
@@ -106,7 +106,7 @@ def test_5xx_is_retried_with_growing_backoff_then_reported(gemini: FakeGemini) -
     assert "overloaded" in str(caught.value) and caught.value.hint
     assert len(gemini.requests) == 3 and len(sleeps.waits) == 2
     assert 1.0 <= sleeps.waits[0] < 2.0 <= sleeps.waits[1] < 3.0
-    assert {r.model for r in gemini.requests} == {"gemini-2.5-flash"}  # never another model
+    assert {r.model for r in gemini.requests} == {"gemini-3.8-flash"}  # never another model
 
 
 def test_a_long_quota_wait_is_reported_not_slept(gemini: FakeGemini) -> None:

@@ -188,7 +188,7 @@ def test_cost_copy_sessions_and_resume(gemini: FakeGemini, tmp_path: Path) -> No
             gemini.script(Reply(VALID))
             await send(pilot, "log hi then wait")
             await settle(app, pilot)
-            assert "$0.0" in str(app.query_one("#status").content)  # gemini-2.5-flash has a price
+            assert "$0.0" in str(app.query_one("#status").content)  # the default model has a price
             await pilot.press("ctrl+o")
             await pilot.pause()
             assert app.clipboard == app.engine.current.yaml
