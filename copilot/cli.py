@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
     chat = commands.add_parser("chat", help="open the assistant (the default of `make run`)")
     chat.add_argument("--recipe", default="default", help="prompt recipe name or YAML path")
+    chat.add_argument("--keys", action="store_true", help="list the actions and their keys ([keys] in the config)")
     cli_ask.add_parser(commands)
     cli_kestra.add_parsers(commands)
     cli_retrieval.add_parsers(commands)
@@ -97,9 +98,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from .tui.app import CopilotApp
+    from .tui.app import ACTIONS, CopilotApp
 
-    CopilotApp(load_settings(), recipe=args.recipe).run()
+    settings = load_settings()
+    if args.keys:
+        for action_id, (default, _, title, _) in ACTIONS.items():
+            key = settings.keys.get(action_id, default)
+            mine = "" if key == default else f" (default {default})"
+            print(f"{action_id:<10} {key:<10} {title}{mine}")
+        return EXIT_OK
+    CopilotApp(settings, recipe=args.recipe).run()
     return EXIT_OK
 
 

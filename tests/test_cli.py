@@ -131,3 +131,15 @@ def test_schema_url_is_fetched_then_cached(schema_server: tuple[str, dict[str, o
     assert "io.kestra.plugin.core.log.Log" in offline.schema.type_index
     with pytest.raises(SchemaLoadError, match="Cannot fetch"):
         load_schema(url, cache_dir=tmp_path / "empty")
+
+
+def test_chat_keys_lists_actions_with_configured_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[keys]\nundo = "ctrl+u"\n')
+    monkeypatch.setenv("KESTRA_COPILOT_CONFIG", str(config))
+    assert main(["chat", "--keys"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "undo       ctrl+u     Undo (default ctrl+z)" in lines
+    assert any(line.startswith("deploy     f6") for line in lines)

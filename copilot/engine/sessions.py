@@ -93,14 +93,32 @@ class SessionStore:
         )
         return session_id
 
-    def sessions(self) -> list[SessionInfo]:
+    def sessions(self, search: str = "") -> list[SessionInfo]:
+        """Newest first; `search` keeps sessions whose id, title, any request or any reply contains it."""
+        where, values = "", ()
+        if search.strip():
+            pattern = "%" + search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where = """WHERE s.id LIKE ?1 ESCAPE '\\' OR s.title LIKE ?1 ESCAPE '\\' OR EXISTS (
+                SELECT 1 FROM turns t WHERE t.session_id = s.id
+                AND (t.request LIKE ?1 ESCAPE '\\' OR t.reply LIKE ?1 ESCAPE '\\'))"""
+            values = (pattern,)
         rows = self.db.execute(
-            """SELECT s.id, s.title, s.created, s.updated, s.model, s.recipe,
+            f"""SELECT s.id, s.title, s.created, s.updated, s.model, s.recipe,
                       (SELECT COUNT(*) FROM turns t WHERE t.session_id = s.id),
                       (SELECT COUNT(*) FROM revisions r WHERE r.session_id = s.id)
-               FROM sessions s ORDER BY s.updated DESC"""
+               FROM sessions s {where} ORDER BY s.updated DESC""",
+            values,
         ).fetchall()
         return [SessionInfo(r[0], r[1], r[2], r[3], r[6], r[7], r[4], r[5]) for r in rows]
+
+    def delete(self, session_id: str) -> bool:
+        """Remove a session with its turns and revisions; False when there was none."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM turns WHERE session_id = ?", (session_id,))
+            self.db.execute("DELETE FROM revisions WHERE session_id = ?", (session_id,))
+            deleted = self.db.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount
+        return bool(deleted)
 
     def turns(self, session_id: str) -> list[dict[str, Any]]:
         cursor = self.db.execute("SELECT * FROM turns WHERE session_id = ? ORDER BY number", (session_id,))

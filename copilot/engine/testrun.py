@@ -23,7 +23,7 @@ from ..flows import parse_flow
 from ..kestra import Execution, KestraClient, KestraError, LogEntry
 from .turn import Engine, TurnResult
 
-__all__ = ["GOOD_STATES", "TEST_SUFFIX", "Deployed", "RunFinished", "TestRunResult", "test_run"]
+__all__ = ["GOOD_STATES", "TEST_SUFFIX", "Deployed", "RunFinished", "TestRunResult", "repair_request", "test_run"]
 
 TEST_SUFFIX = ".copilot_test"
 GOOD_STATES = frozenset({"SUCCESS", "WARNING"})
@@ -122,17 +122,21 @@ async def test_run(
         emit(finished)
         if final.state in GOOD_STATES or attempt == max_repairs:
             return result
-        request = engine.recipe.render(
-            "repair_run_logs",
-            state=final.state,
-            task_id=task or "(none)",
-            logs="\n".join(error_logs) or "(no log lines)",
-        )
-        repair = await engine.turn(request, on_event=emit)
+        repair = await engine.turn(repair_request(engine, finished), on_event=emit)
         result.repairs.append(repair)
         if repair.revision is None or not repair.valid:
             return result  # the model could not produce a valid fix: stop, keep everything
     return result
+
+
+def repair_request(engine: Engine, finished: RunFinished) -> str:
+    """The request that sends a failed run's state, failing task and error logs to the model for a fix."""
+    return engine.recipe.render(
+        "repair_run_logs",
+        state=finished.execution.state,
+        task_id=finished.failing_task or "(none)",
+        logs="\n".join(finished.error_logs) or "(no log lines)",
+    )
 
 
 # Not pytest tests, whatever their names say.

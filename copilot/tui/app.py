@@ -12,127 +12,48 @@ the app is interactive at once.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.syntax import Syntax
 from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Markdown, Static, TabbedContent, TabPane, Tree
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Markdown, OptionList, Static, TabbedContent, TabPane, Tree
+from textual.widgets.option_list import Option
 
 from ..config import Settings, load_settings
+from .screens import CodeBlocks, ConfirmDeploy, RunInputs, SessionsScreen, SourceViewer
+from .widgets import ChatMessage, PromptInput, code_blocks
 
 __all__ = ["CopilotApp"]
 
-HELP = """**Commands** — `/deploy`, `/run [KEY=VALUE …]`, `/undo`, `/redo`, `/revisions`, `/revision N`,
-`/diff N|server`, `/new`, `/save [PATH]`, `/load PATH`, `/copy`, `/sessions`, `/resume ID`, `/model NAME`,
-`/recipe NAME`, `/sources`, `/help`.
-Keys: Enter sends, Esc stops a reply (what arrived is kept), Ctrl+Z / Ctrl+Y undo / redo, Ctrl+S saves,
-Ctrl+O copies the flow."""
+HELP = """**Commands** — `/deploy`, `/run [KEY=VALUE …]`, `/repair`, `/undo`, `/redo`, `/revisions`,
+`/revision N`, `/diff N|server`, `/new`, `/save [PATH]`, `/load PATH`, `/copy [N]`, `/blocks`, `/sessions`,
+`/resume ID`, `/model NAME`, `/recipe NAME`, `/sources`, `/help`.
+Keys: Enter sends, Esc stops a reply (what arrived is kept), {keys}; Ctrl+P opens the command palette.
+Pasting several lines keeps them all (shown as a `[pasted text]` marker)."""
 
-
-class ChatMessage(Markdown):
-    """One message of the conversation."""
-
-
-class PromptInput(Input):
-    """The input, with a history on up/down."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "history(-1)", show=False),
-        Binding("down", "history(1)", show=False),
-    ]
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.history: list[str] = []
-        self._cursor = 0
-
-    def remember(self, text: str) -> None:
-        if text and (not self.history or self.history[-1] != text):
-            self.history.append(text)
-        self._cursor = len(self.history)
-
-    def action_history(self, step: int) -> None:
-        if not self.history:
-            return
-        self._cursor = max(0, min(len(self.history), self._cursor + step))
-        self.value = self.history[self._cursor] if self._cursor < len(self.history) else ""
-        self.cursor_position = len(self.value)
-
-
-class ConfirmDeploy(ModalScreen[bool]):
-    """The diff against what the server has, and a yes/no."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss(False)", "Cancel"),
-        Binding("y", "dismiss(True)"),
-    ]
-    DEFAULT_CSS = """
-    ConfirmDeploy { align: center middle; }
-    #dialog { width: 90%; height: 80%; border: thick $accent; background: $surface; padding: 1; }
-    #dialog-diff { height: 1fr; }
-    #dialog-buttons { height: 3; align: right middle; }
-    """
-
-    def __init__(self, title: str, diff: Any) -> None:
-        super().__init__()
-        self.title_text, self.diff = title, diff
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Static(self.title_text, id="dialog-title")
-            yield VerticalScroll(Static(self.diff, id="dialog-body"), id="dialog-diff")
-            with Horizontal(id="dialog-buttons"):
-                yield Button("Deploy (y)", variant="primary", id="yes")
-                yield Button("Cancel (Esc)", id="no")
-
-    @on(Button.Pressed)
-    def pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
-
-
-class RunInputs(ModalScreen[dict[str, str] | None]):
-    """A form from the flow's `inputs`: one field per input, with its type and default."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
-    DEFAULT_CSS = """
-    RunInputs { align: center middle; }
-    #form { width: 80%; height: auto; max-height: 90%; border: thick $accent; background: $surface; padding: 1; }
-    #form-buttons { height: 3; align: right middle; }
-    """
-
-    def __init__(self, inputs: list[dict[str, Any]]) -> None:
-        super().__init__()
-        self.inputs = inputs
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="form"):
-            yield Static("Test-run inputs (Enter runs, Esc cancels)")
-            for spec in self.inputs:
-                name = str(spec.get("id") or spec.get("name"))
-                required = " (required)" if spec.get("required") and "defaults" not in spec else ""
-                yield Static(f"{name}: {spec.get('type', 'STRING')}{required}")
-                default = spec.get("defaults")
-                yield Input(value="" if default is None else str(default), id=f"input-{name}")
-            with Horizontal(id="form-buttons"):
-                yield Button("Run", variant="primary", id="run")
-                yield Button("Cancel", id="cancel")
-
-    def _values(self) -> dict[str, str]:
-        return {field.id.removeprefix("input-"): field.value for field in self.query(Input) if field.id}
-
-    @on(Input.Submitted)
-    def submitted(self) -> None:
-        self.dismiss(self._values())
-
-    @on(Button.Pressed)
-    def pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(self._values() if event.button.id == "run" else None)
+# Every action: binding id (the `[keys]` config name) → (default key, action, title, shown in the footer).
+ACTIONS: dict[str, tuple[str, str, str, bool]] = {
+    "cancel": ("escape", "cancel", "Stop reply", True),
+    "undo": ("ctrl+z", "undo", "Undo", True),
+    "redo": ("ctrl+y", "redo", "Redo", True),
+    "save": ("ctrl+s", "save", "Save flow", True),
+    "new": ("ctrl+n", "new", "New flow", False),
+    "copy": ("ctrl+o", "copy", "Copy flow", True),
+    "blocks": ("ctrl+b", "blocks", "Copy a code block", False),
+    "sessions": ("ctrl+r", "sessions", "Sessions", True),
+    "deploy": ("f6", "deploy", "Deploy", True),
+    "run": ("f5", "run", "Test-run", True),
+    "repair": ("f7", "repair", "Repair from failure", False),
+    "sources": ("f3", "show_tab('tab-sources')", "Sources", False),
+    "help": ("f1", "help", "Help", False),
+}
 
 
 class CopilotApp(App[None]):
@@ -151,12 +72,8 @@ class CopilotApp(App[None]):
     #status { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Stop reply"),
-        Binding("ctrl+z", "undo", "Undo"),
-        Binding("ctrl+y", "redo", "Redo"),
-        Binding("ctrl+s", "save", "Save flow"),
-        Binding("ctrl+n", "new", "New flow"),
-        Binding("ctrl+o", "copy", "Copy flow"),
+        Binding(key, action, title, show=shown, id=binding_id)
+        for binding_id, (key, action, title, shown) in ACTIONS.items()
     ]
 
     def __init__(self, settings: Settings | None = None, *, recipe: str = "default") -> None:
@@ -172,6 +89,9 @@ class CopilotApp(App[None]):
         self.session: str | None = None
         self._turn: Any = None  # the running turn's worker
         self._reply: ChatMessage | None = None
+        self.replies: list[str] = []  # the assistant's replies, for their code blocks
+        self.hits: list[Any] = []  # the last turn's sources
+        self.last_failure: Any = None  # the last failed test-run, for /repair
 
     # --- layout -------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -187,13 +107,19 @@ class CopilotApp(App[None]):
                 with TabPane("Diff", id="tab-diff"):
                     yield VerticalScroll(Static("No changes yet.", id="diff"))
                 with TabPane("Sources", id="tab-sources"):
-                    yield VerticalScroll(Static("No sources yet.", id="sources"))
+                    yield Static("No sources yet.", id="sources")
+                    yield OptionList(id="source-list")
                 with TabPane("Run", id="tab-run"):
                     yield VerticalScroll(Static("Nothing run yet: /deploy, /run.", id="run"))
         yield Static("starting…", id="status")
         yield Footer()
 
     async def on_mount(self) -> None:
+        unknown = sorted(set(self.settings.keys) - set(ACTIONS))
+        if unknown:
+            self.notes.append(f"Unknown action(s) in [keys]: {', '.join(unknown)}. Known: {', '.join(ACTIONS)}.")
+        self.set_keymap({k: v for k, v in self.settings.keys.items() if k in ACTIONS})
+        self.query_one("#source-list").display = False
         self.query_one(PromptInput).focus()
         await self.say("Describe the flow you need — or type `/help`.", "system")
         self.load_engine()
@@ -211,7 +137,8 @@ class CopilotApp(App[None]):
 
         from ..engine.sessions import SessionStore
 
-        self.engine, self.notes, self.index_chunks = setup.engine, setup.notes, setup.index_chunks
+        self.engine, self.index_chunks = setup.engine, setup.index_chunks
+        self.notes = [*self.notes, *setup.notes]
         try:  # opened here, on the UI thread that uses it (sqlite connections stay on their thread)
             self.store = SessionStore.open(self.settings.data_dir / "sessions.db")
         except (sqlite3.Error, OSError) as exc:
@@ -235,7 +162,7 @@ class CopilotApp(App[None]):
         if self.engine is not None and self.engine.model is not None:
             from ..llm.prices import estimate_cost
 
-            cost = estimate_cost(self.engine.model.name, self.usage)
+            cost = estimate_cost(self.engine.model.name, self.usage, self.settings.prices)
             if cost is not None:
                 parts.append(f"${cost:.4f}")
         parts.append(f"index {self.index_chunks:,} chunks" if self.index_chunks else "no index")
@@ -250,11 +177,26 @@ class CopilotApp(App[None]):
         return message
 
     # --- input --------------------------------------------------------------------------------------
+    def key_label(self, action_id: str) -> str:
+        key = self.settings.keys.get(action_id) or ACTIONS[action_id][0]
+        return "+".join(part.capitalize() if len(part) > 1 else part.upper() for part in key.split("+"))
+
+    def help_text(self) -> str:
+        keys = ", ".join(f"{self.key_label(i)} {title.lower()}" for i, (_, _, title, _) in ACTIONS.items())
+        return HELP.format(keys=keys)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette (Ctrl+P): every action, with its key."""
+        yield from super().get_system_commands(screen)
+        for action_id, (_, action, title, _) in ACTIONS.items():
+            if action_id != "cancel":
+                yield SystemCommand(title, f"{self.key_label(action_id)}", lambda a=action: self.run_action(a))
+
     @on(Input.Submitted, "#prompt")
     async def submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
         prompt = self.query_one(PromptInput)
-        prompt.remember(text)
+        prompt.remember(event.value.strip())
+        text = prompt.expand(event.value)
         prompt.value = ""
         if not text:
             return
@@ -277,16 +219,18 @@ class CopilotApp(App[None]):
             "redo": self.action_redo,
             "new": self.action_new,
             "save": lambda: self.action_save(argument.strip() or None),
-            "help": lambda: self.say(HELP, "system"),
-            "copy": self.action_copy,
+            "help": self.action_help,
+            "copy": lambda: self.action_copy(argument.strip()),
+            "blocks": self.action_blocks,
+            "repair": self.action_repair,
             "revisions": self.list_revisions,
             "revision": lambda: self.goto_revision(argument.strip()),
             "diff": lambda: self.diff_against(argument.strip()),
             "model": lambda: self.switch(model=argument.strip() or None),
             "recipe": lambda: self.switch(recipe=argument.strip() or None),
-            "sessions": self.list_sessions,
+            "sessions": self.action_sessions,
             "resume": lambda: self.resume_session(argument.strip()),
-            "sources": lambda: self._show_tab("tab-sources"),
+            "sources": lambda: self.action_show_tab("tab-sources"),
         }
         if name == "load":
             await self.load_flow(argument.strip())
@@ -299,16 +243,25 @@ class CopilotApp(App[None]):
             if asyncio.iscoroutine(result):
                 await result
         else:
-            await self.say(f"Unknown command `/{name}`. {HELP}", "error")
+            await self.say(f"Unknown command `/{name}`. {self.help_text()}", "error")
 
-    async def _show_tab(self, tab: str) -> None:
+    def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+
+    async def action_help(self) -> None:
+        await self.say(self.help_text(), "system")
+
+    def action_deploy(self) -> None:
+        self.deploy_flow()
+
+    def action_run(self) -> None:
+        self.run_flow("")
 
     # --- a turn -------------------------------------------------------------------------------------
     @work(exclusive=True, group="turn")
     async def run_turn(self, text: str) -> None:
-        from ..engine.turn import Attempt, ErrorEvent, Revision, Sources, Validated
-        from ..llm.base import TextDelta, Usage
+        from ..engine.turn import Attempt, ErrorEvent, Sources
+        from ..llm.base import TextDelta
 
         queue: asyncio.Queue[Any] = asyncio.Queue()
         record = self._recorder(text)
@@ -331,23 +284,19 @@ class CopilotApp(App[None]):
                         await stream.stop()
                     note = "" if event.number == 1 else f"*Repairing (attempt {event.number})…*\n\n"
                     self._reply = await self.say(note, "assistant")
+                    self.replies.append("")
                     stream = Markdown.get_stream(self._reply)
                 elif isinstance(event, TextDelta) and stream is not None:
+                    self.replies[-1] += event.text
                     await stream.write(event.text)
                     self.query_one("#chat", VerticalScroll).scroll_end(animate=False)
-                elif isinstance(event, Usage):
-                    self.tokens += event.total
-                    self.usage.append(event)
-                    self.refresh_status()
                 elif isinstance(event, Sources):
                     self.show_sources(event.hits)
-                elif isinstance(event, Validated):
-                    self.show_problems(event.diagnostics)
-                elif isinstance(event, Revision):
-                    self.show_revision(event)
                 elif isinstance(event, ErrorEvent):
                     hint = f"\n\n{event.error.hint}" if event.error.hint else ""
                     await self.say(f"**{event.error}**{hint}", "error")
+                else:
+                    self._turn_event(event)
             await task
         except asyncio.CancelledError:
             task.cancel()
@@ -420,16 +369,28 @@ class CopilotApp(App[None]):
         self.query_one("#problems", Static).update(lines)
 
     def show_sources(self, hits: Any) -> None:
-        if not hits:
+        self.hits = list(hits or [])
+        listing = self.query_one("#source-list", OptionList)
+        listing.clear_options()
+        listing.display = bool(self.hits)
+        if not self.hits:
             self.query_one("#sources", Static).update("No sources for this turn (is the index built?).")
             return
-        text = Text()
-        for number, hit in enumerate(hits, 1):
+        self.query_one("#sources", Static).update(f"{len(self.hits)} source(s) — Enter or click opens one.")
+        for number, hit in enumerate(self.hits, 1):
             chunk = hit.chunk
-            text.append(f"[S{number}] ", style="bold")
-            text.append(f"{chunk.title or 'untitled'}\n", style="bold")
-            text.append(f"     {chunk.kind} · {chunk.source}: {chunk.location} · score {hit.score:.3f}\n", style="dim")
-        self.query_one("#sources", Static).update(text)
+            label = Text.assemble(
+                (f"[S{number}] ", "bold"),
+                (f"{chunk.title or 'untitled'}\n", "bold"),
+                (f"     {chunk.kind} · {chunk.source}: {chunk.location} · score {hit.score:.3f}", "dim"),
+            )
+            listing.add_option(Option(label, id=str(number)))
+        listing.highlighted = 0
+
+    @on(OptionList.OptionSelected, "#source-list")
+    def open_source(self, event: OptionList.OptionSelected) -> None:
+        number = int(event.option.id or 1)
+        self.push_screen(SourceViewer(f"[S{number}]", self.hits[number - 1].chunk))
 
     # --- revisions and files ------------------------------------------------------------------------
     async def action_undo(self) -> None:
@@ -446,7 +407,16 @@ class CopilotApp(App[None]):
         self.show_revision(revision)
         await self.say(f"{what.capitalize()}: revision {revision.number} is current.", "system")
 
-    async def action_copy(self) -> None:
+    async def action_copy(self, block: str = "") -> None:
+        """The current flow, or with a number the conversation's code block N (`/blocks` lists them)."""
+        if block:
+            blocks = [b for reply in self.replies for b in code_blocks(reply)]
+            if not block.isdigit() or not 1 <= int(block) <= len(blocks):
+                await self.say(f"Usage: `/copy N` with N from 1 to {len(blocks)} — `/blocks` lists them.", "error")
+                return
+            self.copy_to_clipboard(blocks[int(block) - 1][1])
+            await self.say(f"Copied code block {block} to the clipboard.", "system")
+            return
         current = self.engine.current if self.engine else None
         if current is None:
             await self.say("There is no flow to copy yet.", "error")
@@ -454,18 +424,20 @@ class CopilotApp(App[None]):
         self.copy_to_clipboard(current.yaml)  # OSC 52: works over SSH and in most terminals
         await self.say(f"Copied revision {current.number} to the clipboard.", "system")
 
-    async def list_sessions(self) -> None:
-        if self.store is None:
-            await self.say("Sessions are not available.", "error")
+    async def action_blocks(self) -> None:
+        blocks = [b for reply in self.replies for b in code_blocks(reply)]
+        if not blocks:
+            await self.say("No code blocks in the conversation yet.", "system")
             return
-        import time
+        self.push_screen(CodeBlocks(blocks), lambda number: number and self.run_worker(self.action_copy(str(number))))
 
-        rows = [
-            f"- `{s.id}` {time.strftime('%Y-%m-%d %H:%M', time.localtime(s.updated))} — {s.title or '(empty)'} "
-            f"({s.turns} turn(s), {s.revisions} revision(s))"
-            for s in self.store.sessions()[:20]
-        ]
-        await self.say("\n".join(rows) + "\n\n`/resume ID` continues one." if rows else "No sessions yet.", "system")
+    async def action_sessions(self) -> None:
+        if self.store is None:
+            await self.say("Sessions are not available yet (the engine is loading, or the store failed).", "error")
+            return
+        self.push_screen(
+            SessionsScreen(self.store), lambda chosen: chosen and self.run_worker(self.resume_session(chosen))
+        )
 
     async def resume_session(self, session_id: str) -> None:
         if self.store is None or self.engine is None:
@@ -477,9 +449,12 @@ class CopilotApp(App[None]):
             await self.say(f"No session `{session_id}` — `/sessions` lists them.", "error")
             return
         self.session = session_id
+        await self.query_one("#chat", VerticalScroll).remove_children()
+        self.replies.clear()
         for turn in self.store.turns(session_id):
             await self.say(turn["request"], "user")
             if turn["reply"]:
+                self.replies.append(turn["reply"])
                 await self.say(turn["reply"], "assistant")
         if current is not None:
             self.show_revision(current)
@@ -717,13 +692,35 @@ class CopilotApp(App[None]):
             await self.say(f"**{exc}** {exc.hint or ''}", "error")
             return
         repairs = f" after {len(result.repairs)} repair(s)" if result.repairs else ""
-        await self.say(f"Test run: **{result.state}**{repairs}.", "system" if result.passed else "error")
+        self.last_failure = None if result.passed or not result.runs else result.runs[-1]
+        follow_up = "" if result.passed else f" {self.key_label('repair')} or `/repair` asks for a fix from its logs."
+        await self.say(f"Test run: **{result.state}**{repairs}.{follow_up}", "system" if result.passed else "error")
+
+    async def action_repair(self) -> None:
+        """Repair from failure: the last failed test-run's error logs go to the model, as a chat turn."""
+        from ..engine.testrun import repair_request
+
+        if self.last_failure is None:
+            await self.say("No failed test-run to repair from: `/run` first.", "system")
+            return
+        if self._turn is not None and self._turn.is_running:
+            await self.say("A reply is still streaming: wait for it, or press Esc to stop it.", "system")
+            return
+        failure, self.last_failure = self.last_failure, None
+        where = f"task `{failure.failing_task}`" if failure.failing_task else "the run"
+        await self.say(f"Repair from the failure of {where} ({failure.execution.state}).", "user")
+        self._turn = self.run_turn(repair_request(self.engine, failure))
 
     def _turn_event(self, event: Any) -> None:
-        """Engine events of a repair turn during a test-run: keep the panes current."""
+        """Engine events that update the panes and the status bar (chat turns and test-run repairs)."""
         from ..engine.turn import Revision, Validated
+        from ..llm.base import Usage
 
         if isinstance(event, Revision):
             self.show_revision(event)
         elif isinstance(event, Validated):
             self.show_problems(event.diagnostics)
+        elif isinstance(event, Usage):
+            self.tokens += event.total
+            self.usage.append(event)
+            self.refresh_status()

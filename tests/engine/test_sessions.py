@@ -116,3 +116,21 @@ def test_restore_brings_back_every_revision_and_undo(gemini: FakeGemini, store: 
     assert fresh.undo().number == 1
     with pytest.raises(KeyError):
         store.restore("nope", fresh)
+
+
+def test_search_and_delete(gemini: FakeGemini, store: SessionStore) -> None:
+    chat = engine(gemini)
+    taxi, hello = store.create(), store.create()
+    gemini.script(Reply(VALID), Reply(EDITED))
+    run_turn(chat, store, taxi, "load the yellow cab data, 100% of it")
+    run_turn(chat, store, hello, "a hello world")
+    assert [s.id for s in store.sessions("YELLOW CAB")] == [taxi]  # case-insensitive, requests searched
+    assert [s.id for s in store.sessions("100%")] == [taxi]  # LIKE wildcards are literal
+    assert store.sessions("100_") == []
+    assert {s.id for s in store.sessions("  ")} == {taxi, hello}
+    assert store.delete(taxi) and not store.delete(taxi)
+    assert [s.id for s in store.sessions()] == [hello]
+    assert store.turns(taxi) == [] and store.db.execute(
+        "SELECT COUNT(*) FROM revisions WHERE session_id = ?", (taxi,)
+    ).fetchone() == (0,)
+    assert len(store.sessions("maxAttempts")) == 1  # replies are searched too

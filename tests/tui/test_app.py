@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -192,17 +193,31 @@ def test_cost_copy_sessions_and_resume(gemini: FakeGemini, tmp_path: Path) -> No
             await pilot.press("ctrl+o")
             await pilot.pause()
             assert app.clipboard == app.engine.current.yaml
-            await send(pilot, "/sessions")
-            await pilot.pause()
-            assert any("log hi then wait" in m and "1 turn(s), 1 revision(s)" in m for m in messages(app))
             return str(app.session)
 
     async def second(session: str) -> None:
         app = CopilotApp(settings(tmp_path))
         async with app.run_test(size=(120, 40)) as pilot:
             await ready(app, pilot)
-            await send(pilot, f"/resume {session}")
+            app.store.create()  # an empty session, newer than the first
+            await pilot.press("ctrl+r")
             await pilot.pause()
+            assert app.screen.__class__.__name__ == "SessionsScreen"
+            listing = app.screen.query_one("OptionList")
+            assert listing.option_count == 2
+            await pilot.press("ctrl+d")  # deletes the highlighted (newest, empty) session
+            await pilot.pause()
+            assert listing.option_count == 1 and len(app.store.sessions()) == 1
+            await pilot.press(*"nothing like it")
+            await pilot.pause()
+            assert listing.option_count == 0
+            app.screen.query_one("Input").value = ""
+            await pilot.press(*"HI THEN")  # searches the requests, whatever the case
+            await pilot.pause()
+            label = str(listing.get_option_at_index(0).prompt)
+            assert listing.option_count == 1 and "log hi then wait" in label and "1 turn(s), 1 revision(s)" in label
+            await pilot.press("enter")
+            await settle(app, pilot)
             assert "id: taxi" in flow_code(app) and app.engine.current.number == 1
             assert "log hi then wait" in messages(app) and any("Resumed session" in m for m in messages(app))
             gemini.script(Reply(EDITED))
@@ -281,3 +296,115 @@ def test_revisions_goto_diff_and_switching_recipe(gemini: FakeGemini, tmp_path: 
             assert any("No recipe 'nope'" in m for m in messages(app))
 
     asyncio.run(scenario())
+
+
+def test_a_multi_line_paste_is_sent_whole(gemini: FakeGemini, tmp_path: Path) -> None:
+    from textual import events
+
+    async def scenario() -> None:
+        app = CopilotApp(settings(tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            prompt = app.query_one("#prompt")
+            prompt.focus()
+            prompt.insert_text_at_cursor("fix this flow: ")
+            prompt.post_message(events.Paste("id: a\r\nnamespace: b\r\ntasks: []\r\n"))
+            await pilot.pause()
+            assert prompt.value == "fix this flow: [pasted text #1: 3 lines]"
+            gemini.script(Reply(VALID))
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert "fix this flow: \nid: a\nnamespace: b\ntasks: []" in messages(app)
+            sent = gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
+            assert "namespace: b\ntasks: []" in sent
+
+    asyncio.run(scenario())
+
+
+def test_code_blocks_copy_sources_open_keys_and_palette(gemini: FakeGemini, tmp_path: Path) -> None:
+    from copilot.retrieval.chunks import Chunk
+    from copilot.retrieval.hybrid import Hit
+
+    reply = "Here it is:\n\n" + VALID + "\n\nRun it with:\n\n```sh\nkestra flow run\n```\n"
+
+    async def scenario() -> None:
+        app = CopilotApp(replace(settings(tmp_path), keys={"copy": "ctrl+t", "nope": "x"}))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            assert any("Unknown action(s) in [keys]: nope" in m for m in messages(app))
+            gemini.script(Reply(reply))
+            await send(pilot, "log hi then wait")
+            await settle(app, pilot)
+            await send(pilot, "/copy 2")
+            await pilot.pause()
+            assert app.clipboard == "kestra flow run\n"
+            await pilot.press("ctrl+t")  # [keys] copy = "ctrl+t": the flow
+            await pilot.pause()
+            assert app.clipboard == app.engine.current.yaml
+            await pilot.press("ctrl+b")
+            await pilot.pause()
+            assert app.screen.__class__.__name__ == "CodeBlocks"
+            await pilot.press("down", "enter")  # newest first: the second is block 1, the flow
+            await settle(app, pilot)
+            assert app.clipboard.startswith("id: taxi")
+            assert "Ctrl+T copy flow" in app.help_text()
+
+            chunk = Chunk(
+                text="# Schedule\n\nRuns a flow **on a cron**.",
+                kind="doc",
+                source="docs",
+                title="Triggers > Schedule",
+                location="docs/schedule.md",
+            )
+            app.show_sources([Hit(chunk=chunk, score=0.5)])
+            await pilot.press("f3")
+            await pilot.pause()
+            assert app.query_one("TabbedContent").active == "tab-sources"
+            listing = app.query_one("#source-list")
+            listing.focus()
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.screen.__class__.__name__ == "SourceViewer"
+            assert "on a cron" in app.screen.query_one("Markdown").source
+            await pilot.press("escape")
+
+            titles = {command.title for command in app.get_system_commands(app.screen)}
+            assert {"Deploy", "Test-run", "Repair from failure", "Sessions", "Copy a code block"} <= titles
+
+    asyncio.run(scenario())
+
+
+def test_repair_from_failure_after_the_automatic_repairs_gave_up(gemini: FakeGemini, tmp_path: Path) -> None:
+    from tests.engine.test_testrun import BROKEN, FIXED, divides_by_zero
+    from tests.fakes.kestra import FakeKestra
+
+    still_broken = [BROKEN.replace("1 / 0", f"{n} / 0") for n in (2, 3)]
+    with FakeKestra(outcome_rule=divides_by_zero) as kestra:
+        config = replace(
+            settings(tmp_path), kestra_url=kestra.url, kestra_username=kestra.username, kestra_password=kestra.password
+        )
+
+        async def scenario() -> None:
+            app = CopilotApp(config)
+            async with app.run_test(size=(120, 40)) as pilot:
+                await ready(app, pilot)
+                await send(pilot, "/repair")
+                await settle(app, pilot)
+                assert any("No failed test-run to repair from" in m for m in messages(app))
+                gemini.script(Reply(BROKEN), *(Reply(text) for text in still_broken))
+                await send(pilot, "compute a value")
+                await settle(app, pilot)
+                await pilot.press("f5")  # test-run: fails, the two automatic repairs fail too
+                await settle(app, pilot)
+                assert any("Test run: **FAILED** after 2 repair(s). F7 or `/repair`" in m for m in messages(app))
+                gemini.script(Reply(FIXED))
+                await pilot.press("f7")
+                await settle(app, pilot)
+                assert "Repair from the failure of task `compute` (FAILED)." in messages(app)
+                assert app.engine.current.number == 4 and '"{{ 1 / 1 }}"' in flow_code(app)
+                assert "3 / 0" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]  # the failing flow
+                await send(pilot, "/run")
+                await settle(app, pilot)
+                assert any("Test run: **SUCCESS**." in m for m in messages(app))
+
+        asyncio.run(scenario())
