@@ -27,7 +27,15 @@ from textual.widgets import Footer, Input, Markdown, OptionList, Static, TabbedC
 from textual.widgets.option_list import Option
 
 from ..config import Settings, load_settings
-from .screens import CodeBlocks, ConfirmDeploy, RunInputs, SessionsScreen, SourceViewer
+from .screens import (
+    ConfirmDeploy,
+    Picker,
+    RunInputs,
+    SessionsScreen,
+    SourceViewer,
+    code_block_options,
+    revision_options,
+)
 from .widgets import ChatMessage, PromptInput, code_blocks
 
 __all__ = ["CopilotApp"]
@@ -48,6 +56,7 @@ ACTIONS: dict[str, tuple[str, str, str, bool]] = {
     "copy": ("ctrl+o", "copy", "Copy flow", True),
     "blocks": ("ctrl+b", "blocks", "Copy a code block", False),
     "sessions": ("ctrl+r", "sessions", "Sessions", True),
+    "revisions": ("ctrl+g", "revisions", "Revisions", False),
     "deploy": ("f6", "deploy", "Deploy", True),
     "run": ("f5", "run", "Test-run", True),
     "repair": ("f7", "repair", "Repair from failure", False),
@@ -83,8 +92,9 @@ class CopilotApp(App[None]):
         self.engine: Any = None
         self.notes: list[str] = []
         self.index_chunks = 0
-        self.tokens = 0
         self.usage: list[Any] = []  # every model call of the session, for the cost
+        self.turn_usage: list[Any] = []  # the calls of the last turn
+        self.server_status = "no Kestra server (set KESTRA_URL)"
         self.store: Any = None  # the session store, opened with the engine
         self.session: str | None = None
         self._turn: Any = None  # the running turn's worker
@@ -121,6 +131,9 @@ class CopilotApp(App[None]):
         self.set_keymap({k: v for k, v in self.settings.keys.items() if k in ACTIONS})
         self.query_one("#source-list").display = False
         self.query_one(PromptInput).focus()
+        if self.settings.kestra_url:
+            self.server_status = f"Kestra at {self.settings.kestra_url}: checking…"
+            self.check_server()
         await self.say("Describe the flow you need — or type `/help`.", "system")
         self.load_engine()
 
@@ -158,16 +171,37 @@ class CopilotApp(App[None]):
         else:
             model = self.engine.model.name if self.engine.model else "no model (set GEMINI_API_KEY)"
             parts += [model, f"recipe {self.engine.recipe.name}", f"Kestra {self.engine.kestra_version}.x"]
-        parts.append(f"{self.tokens:,} tokens")
-        if self.engine is not None and self.engine.model is not None:
-            from ..llm.prices import estimate_cost
-
-            cost = estimate_cost(self.engine.model.name, self.usage, self.settings.prices)
-            if cost is not None:
-                parts.append(f"${cost:.4f}")
+        if self.turn_usage:
+            parts.append(f"turn {self._spent(self.turn_usage)}")
+        parts.append(f"session {self._spent(self.usage)}")
         parts.append(f"index {self.index_chunks:,} chunks" if self.index_chunks else "no index")
-        parts.append(f"server {self.settings.kestra_url}" if self.settings.kestra_url else "no Kestra server")
+        parts.append(self.server_status)
         self.query_one("#status", Static).update(" · ".join(parts))
+
+    def _spent(self, usage: list[Any]) -> str:
+        """`1,234 tokens $0.0012` (no price for a local or unknown model)."""
+        from ..llm.prices import estimate_cost
+
+        text = f"{sum(call.total for call in usage):,} tokens"
+        if self.engine is not None and self.engine.model is not None:
+            cost = estimate_cost(self.engine.model.name, usage, self.settings.prices)
+            if cost is not None:
+                text += f" ${cost:.4f}"
+        return text
+
+    @work(exclusive=True, group="server")
+    async def check_server(self) -> None:
+        """The Kestra server's version, or why it cannot be reached, for the status bar."""
+        from ..kestra import KestraClient, KestraError
+
+        try:
+            async with KestraClient.from_settings(self.settings) as client:
+                info = await client.server_info()
+            self.server_status = f"Kestra {info.version} at {self.settings.kestra_url}"
+        except KestraError as exc:
+            self.server_status = f"Kestra unreachable ({self.settings.kestra_url})"
+            await self.say(f"**Kestra server: {exc}** {exc.hint or ''} Deploy and test-run will not work.", "error")
+        self.refresh_status()
 
     async def say(self, text: str, kind: str) -> ChatMessage:
         message = ChatMessage(text, classes=kind)
@@ -223,7 +257,7 @@ class CopilotApp(App[None]):
             "copy": lambda: self.action_copy(argument.strip()),
             "blocks": self.action_blocks,
             "repair": self.action_repair,
-            "revisions": self.list_revisions,
+            "revisions": self.action_revisions,
             "revision": lambda: self.goto_revision(argument.strip()),
             "diff": lambda: self.diff_against(argument.strip()),
             "model": lambda: self.switch(model=argument.strip() or None),
@@ -265,6 +299,7 @@ class CopilotApp(App[None]):
 
         queue: asyncio.Queue[Any] = asyncio.Queue()
         record = self._recorder(text)
+        self.turn_usage = []
 
         def on_event(event: Any) -> None:
             if record is not None:
@@ -429,7 +464,8 @@ class CopilotApp(App[None]):
         if not blocks:
             await self.say("No code blocks in the conversation yet.", "system")
             return
-        self.push_screen(CodeBlocks(blocks), lambda number: number and self.run_worker(self.action_copy(str(number))))
+        copy = lambda number: number and self.run_worker(self.action_copy(number))  # noqa: E731
+        self.push_screen(Picker("Copy a code block", code_block_options(blocks)), copy)
 
     async def action_sessions(self) -> None:
         if self.store is None:
@@ -462,18 +498,14 @@ class CopilotApp(App[None]):
             f"Resumed session `{session_id}`" + (f" at revision {current.number}." if current else "."), "system"
         )
 
-    async def list_revisions(self) -> None:
+    async def action_revisions(self) -> None:
         if self.engine is None or not self.engine.revisions:
             await self.say("No revisions yet.", "system")
             return
         current = self.engine.current.number if self.engine.current else 0
-        rows = []
-        for revision in self.engine.revisions:
-            mark = "▶" if revision.number == current else " "
-            verdict = "valid" if revision.valid else "invalid"
-            changes = "; ".join(c.line() for c in revision.diff.summary.changes[:3]) if revision.diff else "first"
-            rows.append(f"- {mark} **{revision.number}** ({verdict}, {revision.recipe}) {changes}")
-        await self.say("\n".join(rows) + "\n\n`/revision N` makes one current, `/diff N` compares.", "system")
+        options = revision_options(self.engine.revisions, current)
+        goto = lambda number: number and self.run_worker(self.goto_revision(number))  # noqa: E731
+        self.push_screen(Picker("Revisions", options, highlighted=max(0, current - 1)), goto)
 
     async def goto_revision(self, argument: str) -> None:
         try:
@@ -660,6 +692,7 @@ class CopilotApp(App[None]):
                     return
                 inputs = {key: value for key, value in chosen.items() if value != ""}
         lines: list[str] = []
+        self.turn_usage = []
         pane = self.query_one("#run", Static)
         self.query_one(TabbedContent).active = "tab-run"
 
@@ -721,6 +754,6 @@ class CopilotApp(App[None]):
         elif isinstance(event, Validated):
             self.show_problems(event.diagnostics)
         elif isinstance(event, Usage):
-            self.tokens += event.total
             self.usage.append(event)
+            self.turn_usage.append(event)
             self.refresh_status()

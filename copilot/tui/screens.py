@@ -15,7 +15,15 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
-__all__ = ["CodeBlocks", "ConfirmDeploy", "RunInputs", "SessionsScreen", "SourceViewer"]
+__all__ = [
+    "ConfirmDeploy",
+    "Picker",
+    "RunInputs",
+    "SessionsScreen",
+    "SourceViewer",
+    "code_block_options",
+    "revision_options",
+]
 
 DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -196,33 +204,52 @@ class SourceViewer(ModalScreen[None]):
                     yield Markdown(chunk.text)
 
 
-class CodeBlocks(ModalScreen[int | None]):
-    """The conversation's code blocks, newest first; Enter copies the chosen one."""
+class Picker(ModalScreen[str | None]):
+    """Choose one of a list (code blocks, revisions): Enter picks, Esc closes."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Close")]
-    DEFAULT_CSS = _css("CodeBlocks")
+    DEFAULT_CSS = _css("Picker")
 
-    def __init__(self, blocks: list[tuple[str, str]]) -> None:
+    def __init__(self, title: str, options: list[Option], highlighted: int = 0) -> None:
         super().__init__()
-        self.blocks = blocks
+        self.title_text, self.options, self.start = title, options, highlighted
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static("Copy a code block — Enter copies, Esc closes", classes="title")
-            options = []
-            for number in range(len(self.blocks), 0, -1):
-                language, code = self.blocks[number - 1]
-                first = next((line for line in code.splitlines() if line.strip()), "")
-                lines = code.count("\n") + (not code.endswith("\n"))
-                label = Text.assemble(
-                    (f"{number:>3}  ", "bold"), (f"{language or 'text'}, {lines} line(s)  ", "dim"), first
-                )
-                options.append(Option(label, id=str(number)))
-            yield OptionList(*options)
+            yield Static(f"{self.title_text} — Enter picks, Esc closes", classes="title")
+            yield OptionList(*self.options)
 
     def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
+        options = self.query_one(OptionList)
+        options.highlighted = self.start
+        options.focus()
 
     @on(OptionList.OptionSelected)
     def selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(int(event.option.id or 0) or None)
+        self.dismiss(event.option.id)
+
+
+def code_block_options(blocks: list[tuple[str, str]]) -> list[Option]:
+    """Newest first: number, language, size and first line of each block."""
+    options = []
+    for number in range(len(blocks), 0, -1):
+        language, code = blocks[number - 1]
+        first = next((line for line in code.splitlines() if line.strip()), "")
+        lines = code.count("\n") + (not code.endswith("\n"))
+        about = f"{language or 'text'}, {lines} line(s)  "
+        options.append(Option(Text.assemble((f"{number:>3}  ", "bold"), (about, "dim"), first), id=str(number)))
+    return options
+
+
+def revision_options(revisions: list[Any], current: int) -> list[Option]:
+    """Every revision: validity, recipe and what changed against the previous one."""
+    options = []
+    for revision in revisions:
+        mark = "▶ " if revision.number == current else "  "
+        verdict = ("valid", "green") if revision.valid else ("invalid", "red")
+        changes = "; ".join(c.line() for c in revision.diff.summary.changes[:3]) if revision.diff else "first"
+        label = Text.assemble(
+            (f"{mark}{revision.number:>3}  ", "bold"), verdict, (f"  {revision.recipe}  ", "dim"), changes
+        )
+        options.append(Option(label, id=str(revision.number)))
+    return options

@@ -93,16 +93,25 @@ def test_generate_repair_edit_diff_undo(gemini: FakeGemini, tmp_path: Path) -> N
 def test_without_an_api_key_the_app_opens_and_offline_work_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import socket
+
     flow = tmp_path / "in.yml"
     flow.write_text(VALID.split("```yaml\n")[1].split("```")[0])
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("copilot.kestra.client.RETRY_PAUSE", 0.0)
+    with socket.socket() as closed:  # a port nobody listens on: a Kestra server that is down
+        closed.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{closed.getsockname()[1]}"
 
     async def scenario() -> None:
-        app = CopilotApp(settings(tmp_path, key=None))
+        app = CopilotApp(replace(settings(tmp_path, key=None), kestra_url=down))
         async with app.run_test(size=(80, 24)) as pilot:
             await ready(app, pilot)
-            assert "no model (set GEMINI_API_KEY)" in str(app.query_one("#status").content)
+            await settle(app, pilot)
+            status = str(app.query_one("#status").content)
+            assert "no model (set GEMINI_API_KEY)" in status and f"Kestra unreachable ({down})" in status
             assert any("GEMINI_API_KEY" in m for m in messages(app))
+            assert any(m.startswith("**Kestra server: ") and "Deploy and test-run" in m for m in messages(app))
             await send(pilot, "write me a flow")
             await settle(app, pilot)
             assert any("No model is configured" in m for m in messages(app))
@@ -168,6 +177,8 @@ def test_deploy_with_confirmation_then_test_run_repairs_a_failure(gemini: FakeGe
                 await pilot.press("y")
                 await settle(app, pilot)
                 assert any("Deployed company.team.report, server revision 1" in m for m in messages(app))
+                status = str(app.query_one("#status").content)
+                assert f"Kestra {kestra.version} at {kestra.url}" in status and "turn " in status
                 await send(pilot, "/run")
                 await settle(app, pilot)
                 run_log = str(app.query_one("#run").content)
@@ -276,13 +287,18 @@ def test_revisions_goto_diff_and_switching_recipe(gemini: FakeGemini, tmp_path: 
                 gemini.script(Reply(reply))
                 await send(pilot, text)
                 await settle(app, pilot)
-            await send(pilot, "/revisions")
+            await pilot.press("ctrl+g")
             await pilot.pause()
-            listing = messages(app)[-1]
-            assert "▶ **2**" in listing and "task hello" in listing
+            listing = app.screen.query_one("OptionList")
+            assert listing.highlighted == 1 and "task hello" in str(listing.get_option_at_index(1).prompt)
+            await pilot.press("up", "enter")
+            await settle(app, pilot)
+            assert app.engine.current.number == 1 and "retry" not in flow_code(app)
+            await send(pilot, "/revision 2")
+            await pilot.pause()
+            assert app.engine.current.number == 2
             await send(pilot, "/revision 1")
             await pilot.pause()
-            assert app.engine.current.number == 1 and "retry" not in flow_code(app)
             await send(pilot, "/diff 2")
             await settle(app, pilot)
             diff: Any = app.query_one("#diff").content
@@ -343,7 +359,7 @@ def test_code_blocks_copy_sources_open_keys_and_palette(gemini: FakeGemini, tmp_
             assert app.clipboard == app.engine.current.yaml
             await pilot.press("ctrl+b")
             await pilot.pause()
-            assert app.screen.__class__.__name__ == "CodeBlocks"
+            assert app.screen.__class__.__name__ == "Picker"
             await pilot.press("down", "enter")  # newest first: the second is block 1, the flow
             await settle(app, pilot)
             assert app.clipboard.startswith("id: taxi")
