@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from . import __version__, cli_ask, cli_kestra, cli_retrieval
+from . import __version__, cli_ask, cli_eval, cli_kestra, cli_retrieval
 from .config import config_path, load_settings
 from .errors import CopilotError
 
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": cli_kestra.run_command,
         "index": cli_retrieval.index_command,
         "search": cli_retrieval.search_command,
-        "eval": cli_retrieval.eval_command,
+        "eval": cli_eval.eval_command,
     }[args.command]
     try:
         return handler(args)

@@ -1,4 +1,4 @@
-"""The retrieval commands: `index build|status`, `search`, `eval retrieval`."""
+"""The retrieval commands: `index build|status`, `search`, `eval retrieval` (the `eval` family is in cli_eval)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from .config import Settings, load_settings
 
-__all__ = ["add_parsers", "eval_command", "index_command", "search_command"]
+__all__ = ["add_parsers", "index_command", "retrieval_eval_command", "search_command"]
 
 EXIT_OK = 0
 
@@ -44,7 +44,7 @@ def add_parsers(commands: Any) -> None:
     _index_options(search)
 
     evaluate = commands.add_parser("eval", help="offline evaluations")
-    suites = evaluate.add_subparsers(dest="suite", metavar="SUITE", required=True)
+    suites = evaluate.add_subparsers(dest="evaluation", metavar="EVAL", required=True)
     retrieval = suites.add_parser(
         "retrieval",
         help="type recall@k and MRR of dense, BM25 and hybrid retrieval over blueprint cases",
@@ -62,6 +62,9 @@ def add_parsers(commands: Any) -> None:
     retrieval.add_argument("--limit", type=int, help="only the first N cases")
     retrieval.add_argument("--index", type=Path, help="index folder (default: <cache dir>/eval-index)")
     retrieval.add_argument("--json", action="store_true", help="per-case results as JSON")
+    from .cli_eval import add_suites
+
+    add_suites(suites)
 
 
 def _index_options(parser: argparse.ArgumentParser) -> None:
@@ -216,7 +219,7 @@ def _hit_json(rank: int, hit: Any) -> dict[str, Any]:
     }
 
 
-def eval_command(args: argparse.Namespace) -> int:
+def retrieval_eval_command(args: argparse.Namespace) -> int:
     from .evaluation.retrieval import load_cases, run_retrieval_eval
     from .retrieval.sources import parse_source
 

@@ -12,7 +12,7 @@ from ..llm.base import ModelError
 from .recipes import load_recipe
 from .turn import Engine
 
-__all__ = ["EngineSetup", "build_engine"]
+__all__ = ["EngineSetup", "Grounding", "build_engine", "open_grounding"]
 
 
 @dataclass
@@ -22,15 +22,23 @@ class EngineSetup:
     index_chunks: int = 0
 
 
-def _retriever(settings: Settings) -> tuple[Any, int]:
+@dataclass
+class Grounding:
+    retrieve: Any  # (text, recipe) -> hits, or None without an index
+    chunks: int = 0
+    fingerprint: dict[str, Any] = field(default_factory=dict)  # the index manifest: sources, model, chunker
+
+
+def open_grounding(settings: Settings) -> Grounding:
+    """Hybrid search over the user's index, or nothing when there is no index yet."""
     from ..retrieval.hybrid import search
     from ..retrieval.index import Index
 
     index = Index(settings.index_dir, cache_dir=settings.cache_dir, chroma_url=settings.chroma_url)
     count = len(index.chunks())
     if not count:
-        return None, 0
-    return (lambda text, recipe: search(index, text, k=recipe.k, kinds=recipe.kinds)), count
+        return Grounding(None)
+    return Grounding(lambda text, recipe: search(index, text, k=recipe.k, kinds=recipe.kinds), count, index.manifest())
 
 
 def build_engine(
@@ -45,7 +53,8 @@ def build_engine(
         chat_model = None
         notes.append(f"{exc} {exc.hint or ''}".strip())
     chosen = load_recipe(recipe)
-    retrieve, chunks = _retriever(settings) if chosen.k else (None, 0)
+    grounding = open_grounding(settings) if chosen.k else Grounding(None)
+    retrieve, chunks = grounding.retrieve, grounding.chunks
     if chosen.k and not chunks:
         notes.append("No retrieval index yet: answers come without sources. Build it: `kestra-copilot index build`.")
     engine = Engine(

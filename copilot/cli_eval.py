@@ -1,0 +1,154 @@
+"""`eval run|score|compare|sanity` (flow generation evals); `eval retrieval` lives in cli_retrieval."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .config import load_settings
+from .errors import CopilotError
+
+__all__ = ["add_suites", "eval_command"]
+
+EXIT_OK, EXIT_REGRESSION = 0, 1
+
+
+def add_suites(suites: Any) -> None:
+    run = suites.add_parser(
+        "run",
+        help="run a suite of cases through the engine and score the flows",
+        description="Runs every case (K times) and writes a run directory: manifest, outputs, scores, "
+        "tokens, latency, cost. Model replies are cached by content, so a re-run replays offline.",
+    )
+    run.add_argument("suite", type=Path, help="a case file or a folder of them (e.g. evals/core)")
+    run.add_argument("--recipe", default="default", help="prompt recipe name or YAML path")
+    run.add_argument("--model", help="model name (default: the configured one)")
+    run.add_argument("--repeat", type=int, default=1, metavar="K", help="samples per case (default 1)")
+    run.add_argument("--concurrency", type=int, default=2, metavar="N", help="cases at once (default 2)")
+    run.add_argument("--no-cache", action="store_true", help="always ask the model; record nothing")
+    run.add_argument("--tag", action="append", help="only cases with this tag (repeatable)")
+    run.add_argument("--kestra-version", type=int, choices=(1, 2))
+    run.add_argument("--live", action="store_true", help="also run live checks: test_run on Kestra, rubric")
+    run.add_argument("-o", "--out", type=Path, help="run directory (default: evals/runs/<date>-<recipe>)")
+
+    score = suites.add_parser("score", help="re-score a run's saved outputs (no model calls)")
+    score.add_argument("run_dir", type=Path)
+    score.add_argument("--suite", type=Path, help="score with these (newer) case files instead of the saved ones")
+
+    compare = suites.add_parser(
+        "compare",
+        help="compare two runs: flips, pass@k, pass^k, significance; exit 1 on a significant regression",
+    )
+    compare.add_argument("base", type=Path)
+    compare.add_argument("candidate", type=Path)
+    compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    compare.add_argument("--report", type=Path, help="write compare.md/.json/.junit.xml/.html into this folder")
+
+    sanity = suites.add_parser(
+        "sanity",
+        help="check the scorers on real blueprints: originals should score high, corrupted copies lower",
+    )
+    sanity.add_argument("--cases", type=Path, required=True, help="JSONL of flows (e.g. kestra-flows/dev.jsonl)")
+    sanity.add_argument("--limit", type=int, help="only the first N flows")
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    if args.evaluation == "retrieval":
+        from .cli_retrieval import retrieval_eval_command
+
+        return retrieval_eval_command(args)
+    return {"run": _run, "score": _score, "compare": _compare, "sanity": _sanity}[args.evaluation](args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .engine.factory import Grounding, open_grounding
+    from .engine.recipes import load_recipe
+    from .evaluation.cases import load_suite
+    from .evaluation.runner import RunOptions, run_suite
+    from .llm.factory import model_from_settings
+
+    settings = load_settings()
+    cases = load_suite(args.suite, tags=set(args.tag) if args.tag else None)
+    if not cases:
+        raise CopilotError(f"No cases in {args.suite}" + (f" with tags {args.tag}." if args.tag else "."))
+    recipe = load_recipe(args.recipe)
+    model = model_from_settings(settings, args.model)
+    grounding = open_grounding(settings) if recipe.k else Grounding(None)
+    if recipe.k and grounding.retrieve is None:
+        print("note: no retrieval index: cases run without sources (`kestra-copilot index build`).", file=sys.stderr)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = args.out or Path("evals/runs") / f"{stamp}-{recipe.name}"
+    options = RunOptions(
+        recipe=args.recipe,
+        repeat=max(1, args.repeat),
+        concurrency=max(1, args.concurrency),
+        use_cache=not args.no_cache,
+        kestra_version=args.kestra_version,
+        live=args.live,
+    )
+
+    def progress(done: int, total: int, record: dict[str, Any]) -> None:
+        mark = "pass" if record["passed"] else "FAIL"
+        source = "cached" if record["cache_misses"] == 0 and record["cache_hits"] else "fresh"
+        print(f"[{done}/{total}] {mark} {record['score']:.2f} {record['case']}#{record['sample']} ({source})",
+              file=sys.stderr)  # fmt: skip
+
+    summary = asyncio.run(
+        run_suite(
+            cases,
+            settings,
+            options,
+            out,
+            model=model,
+            retrieve=grounding.retrieve,
+            index_fingerprint=grounding.fingerprint or None,
+            suite=str(args.suite),
+            progress=progress,
+        )
+    )
+    _print_summary(out, summary)
+    return EXIT_OK
+
+
+def _print_summary(out: Path, summary: dict[str, Any]) -> None:
+    cost = "–" if summary["cost"] is None else f"${summary['cost']:.4f}"
+    print(
+        f"{out}: {summary['cases']} case(s), {summary['samples']} sample(s): pass {100 * summary['pass_rate']:.1f}%, "
+        f"mean score {summary['mean_score']:.3f}; {summary['tokens']:,} tokens, {cost}, "
+        f"latency p50 {summary['latency_p50']:.2f} s; {summary['cache_hits']} cached repl(ies), "
+        f"{summary['fresh_calls']} fresh call(s); {summary['errors']} error(s)"
+    )
+
+
+def _score(args: argparse.Namespace) -> int:
+    from .evaluation.cases import load_suite
+    from .evaluation.runner import rescore
+
+    cases = load_suite(args.suite) if args.suite else None
+    _print_summary(args.run_dir, rescore(args.run_dir, cases))
+    return EXIT_OK
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .evaluation.compare import compare_runs
+    from .evaluation.reports import markdown_report, write_reports
+
+    comparison = compare_runs(args.base, args.candidate, alpha=args.alpha)
+    print(markdown_report(comparison), end="")
+    if args.report:
+        for path in write_reports(comparison, args.report):
+            print(f"wrote {path}", file=sys.stderr)
+    return EXIT_REGRESSION if comparison.significant_regression else EXIT_OK
+
+
+def _sanity(args: argparse.Namespace) -> int:
+    from .evaluation.sanity import distributions, run_sanity
+
+    results = run_sanity(args.cases, limit=args.limit)
+    print(json.dumps(distributions(results), indent=2))
+    return EXIT_OK

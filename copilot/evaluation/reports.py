@@ -1,0 +1,153 @@
+"""Reports of a comparison: Markdown (for a terminal or a PR comment), JSON, JUnit XML (for CI test
+views) and one self-contained HTML page with each flipped case's two output flows side by side."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from .compare import CaseComparison, Comparison
+
+__all__ = ["html_report", "junit_report", "markdown_report", "write_reports"]
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _delta(base: float | None, candidate: float | None, fmt: str = "{:+,.0f}") -> str:
+    if base is None or candidate is None:
+        return "–"
+    return fmt.format(candidate - base)
+
+
+def _label(manifest: dict[str, Any]) -> str:
+    return f"{manifest.get('recipe', '?')} · {manifest.get('model', '?')} · {manifest.get('commit', '?')}"
+
+
+def markdown_report(comparison: Comparison) -> str:
+    data = comparison.to_json()
+    base, cand = data["base"], data["candidate"]
+    mean, low, high = comparison.score_diff
+    verdict = "**significant regression**" if comparison.significant_regression else "no significant regression"
+    lines = [
+        "# Eval comparison",
+        "",
+        f"- base: `{comparison.base_dir}` ({_label(comparison.base_manifest)})",
+        f"- candidate: `{comparison.candidate_dir}` ({_label(comparison.candidate_manifest)})",
+        f"- {len(comparison.cases)} paired case(s); verdict: {verdict} (alpha {comparison.alpha})",
+        "",
+        "| | base | candidate | Δ |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for key in [k for k in base if k.startswith("pass")] + ["mean_score"]:
+        if key in cand:
+            lines.append(f"| {key} | {_pct(base[key])} | {_pct(cand[key])} | {100 * (cand[key] - base[key]):+.1f} pt |")
+    lines += [
+        f"| tokens | {base['tokens']:,.0f} | {cand['tokens']:,.0f} | {_delta(base['tokens'], cand['tokens'])} |",
+        f"| cost (USD) | {_money(base['cost'])} | {_money(cand['cost'])} | "
+        f"{_delta(base['cost'], cand['cost'], '{:+.4f}')} |",
+        f"| latency p50 (s) | {base['latency_p50']:.2f} | {cand['latency_p50']:.2f} | "
+        f"{_delta(base['latency_p50'], cand['latency_p50'], '{:+.2f}')} |",
+        f"| cache hits / fresh calls | {base['cache_hits']:.0f} / {base['fresh_calls']:.0f} | "
+        f"{cand['cache_hits']:.0f} / {cand['fresh_calls']:.0f} | |",
+        "",
+        f"Flips: {len(comparison.broken)} pass→fail, {len(comparison.fixed)} fail→pass; "
+        f"exact McNemar p = {comparison.mcnemar_p:.4g}.",
+        f"Mean score difference {mean:+.3f}, 95% CI [{low:+.3f}, {high:+.3f}] (paired bootstrap over cases).",
+    ]
+    for title, group in (("Broken (pass → fail)", comparison.broken), ("Fixed (fail → pass)", comparison.fixed)):
+        if group:
+            lines += ["", f"## {title}", ""]
+            lines += [
+                f"- `{c.case}`: {c.mean_score('base'):.2f} → {c.mean_score('candidate'):.2f} — {_failing(c)}"
+                for c in group
+            ]
+    if comparison.only_base or comparison.only_candidate:
+        lines += ["", f"Unpaired cases: base only {comparison.only_base}, candidate only {comparison.only_candidate}."]
+    return "\n".join(lines) + "\n"
+
+
+def _money(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+def _failing(case: CaseComparison) -> str:
+    """The checks that failed on the failing side, first sample."""
+    side = case.candidate if case.flip == "broken" else case.base
+    failed = [s for s in side[0]["scores"] if not s["passed"] and not s.get("skipped") and not s.get("apart")]
+    return "; ".join(f"{s['check']}: {s['detail']}" for s in failed) or (side[0].get("error") or "failed")
+
+
+def junit_report(comparison: Comparison) -> str:
+    """One testcase per paired case; a pass→fail flip is a failure, a candidate failure an error-free skip."""
+    suite = ET.Element(
+        "testsuite",
+        name="kestra-copilot eval compare",
+        tests=str(len(comparison.cases)),
+        failures=str(len(comparison.broken)),
+    )
+    for case in comparison.cases:
+        element = ET.SubElement(suite, "testcase", classname="eval", name=case.case)
+        if case.flip == "broken":
+            failure = ET.SubElement(element, "failure", message="passes in base, fails in candidate")
+            failure.text = _failing(case)
+        elif not case.candidate_passed:
+            ET.SubElement(element, "skipped", message="fails in both runs")
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("mcnemar_p", comparison.mcnemar_p),
+        ("significant_regression", comparison.significant_regression),
+    ):
+        ET.SubElement(properties, "property", name=name, value=str(value))
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+HTML_STYLE = """
+body { font: 14px system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+td, th { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
+.pair { display: grid; grid-template-columns: 1fr 1fr; gap: 1em; }
+pre { background: #f6f8fa; padding: 8px; overflow: auto; max-height: 40em; font-size: 12px; }
+.pass { color: #1a7f37; } .fail { color: #cf222e; }
+h3 { margin-top: 2em; }
+"""
+
+
+def html_report(comparison: Comparison) -> str:
+    e = html.escape
+    body = [f"<h1>Eval comparison</h1><pre>{e(markdown_report(comparison))}</pre>"]
+    for case in comparison.broken + comparison.fixed:
+        body.append(f"<h3>{e(case.case)} — {'pass → fail' if case.flip == 'broken' else 'fail → pass'}</h3>")
+        body.append('<div class="pair">')
+        for side, samples in (("base", case.base), ("candidate", case.candidate)):
+            first = samples[0]
+            rows = "".join(
+                f"<tr><td>{e(s['check'])}</td><td class='{'pass' if s['passed'] else 'fail'}'>{s['value']:.2f}</td>"
+                f"<td>{e(s['detail'])}</td></tr>"
+                for s in first["scores"]
+            )
+            flow = first["output"] if first["output"] is not None else f"(no flow) {first.get('error') or ''}"
+            heading = f"<h4>{side}: score {case.mean_score(side):.2f}</h4>"
+            body.append(f"<div>{heading}<table>{rows}</table><pre>{e(flow)}</pre></div>")
+        body.append("</div>")
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Eval comparison</title>"
+        f"<style>{HTML_STYLE}</style></head><body>{''.join(body)}</body></html>\n"
+    )
+
+
+def write_reports(comparison: Comparison, folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {
+        "compare.md": markdown_report(comparison),
+        "compare.json": json.dumps(comparison.to_json(), indent=2) + "\n",
+        "compare.junit.xml": junit_report(comparison),
+        "compare.html": html_report(comparison),
+    }
+    for name, text in written.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return [folder / name for name in written]

@@ -1,0 +1,117 @@
+"""Are the scorers right? Check them on real flows nobody here wrote.
+
+Each blueprint becomes a case built from its own title and plugin types (checks: parses, valid, types,
+secrets, similar to itself), and its own YAML is the "output": good scorers give it a high score. Then
+each blueprint is corrupted in the ways model output goes wrong — a task dropped, an invented property,
+a misspelt type, a hard-coded password, a reply cut mid-way — and those copies must score lower.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .cases import Case, Check
+from .scorers import Output, score_case
+
+__all__ = ["CORRUPTIONS", "blueprint_case", "distributions", "run_sanity"]
+
+
+def blueprint_case(record: dict[str, Any]) -> Case:
+    checks = (
+        Check("parses"),
+        Check("valid"),
+        Check("types", {"required": list(record.get("task_types") or [])}),
+        Check("secrets"),
+        Check("similar", {"threshold": 0.6}),
+    )
+    return Case(id=record["id"], turns=(record.get("title") or record["id"],), checks=checks, reference=record["yaml"])
+
+
+def _tasks(data: dict[str, Any]) -> list[Any]:
+    tasks = data.get("tasks")
+    return tasks if isinstance(tasks, list) else []
+
+
+def _drop_task(data: dict[str, Any]) -> dict[str, Any] | None:
+    tasks = _tasks(data)
+    if len(tasks) < 2:
+        return None
+    return {**data, "tasks": tasks[:-1]}
+
+
+def _invent_property(data: dict[str, Any]) -> dict[str, Any] | None:
+    tasks = _tasks(data)
+    if not tasks or not isinstance(tasks[0], dict):
+        return None
+    return {**data, "tasks": [{**tasks[0], "colour": "red"}, *tasks[1:]]}
+
+
+def _misspell_type(data: dict[str, Any]) -> dict[str, Any] | None:
+    tasks = _tasks(data)
+    if not tasks or not isinstance(tasks[0], dict) or not isinstance(tasks[0].get("type"), str):
+        return None
+    return {**data, "tasks": [{**tasks[0], "type": tasks[0]["type"] + "Task"}, *tasks[1:]]}
+
+
+def _hardcode_password(data: dict[str, Any]) -> dict[str, Any] | None:
+    tasks = _tasks(data)
+    if not tasks or not isinstance(tasks[0], dict):
+        return None
+    return {**data, "tasks": [{**tasks[0], "password": "Sup3r-s3cret-pa55word"}, *tasks[1:]]}
+
+
+CORRUPTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
+    "drop-last-task": _drop_task,
+    "invented-property": _invent_property,
+    "misspelt-type": _misspell_type,
+    "hardcoded-password": _hardcode_password,
+}
+
+
+def run_sanity(path: Path, *, limit: int | None = None) -> dict[str, list[float]]:
+    """Scores by variant: `original`, and one list per corruption (flows it does not apply to are skipped)."""
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = records[:limit] if limit else records
+    scores: dict[str, list[float]] = {"original": [], **{name: [] for name in CORRUPTIONS}, "cut-mid-way": []}
+    for record in records:
+        case = blueprint_case(record)
+        scores["original"].append(score_case(case, Output(record["yaml"])).value)
+        data = yaml.safe_load(record["yaml"])
+        for name, corrupt in CORRUPTIONS.items():
+            changed = corrupt(data) if isinstance(data, dict) else None
+            if changed is not None:
+                text = yaml.safe_dump(changed, sort_keys=False, allow_unicode=True)
+                scores[name].append(score_case(case, Output(text)).value)
+        half = record["yaml"][: len(record["yaml"]) // 2]
+        scores["cut-mid-way"].append(score_case(case, Output(half)).value)
+    return scores
+
+
+def distributions(scores: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """Count, mean, median, 10th percentile, share at 1.0 and a 5-bucket histogram per variant."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, values in scores.items():
+        if not values:
+            continue
+        ordered = sorted(values)
+        buckets = [0] * 5
+        for value in values:
+            buckets[min(4, int(value * 5))] += 1
+        out[name] = {
+            "n": len(values),
+            "mean": round(statistics.fmean(values), 3),
+            "median": round(statistics.median(values), 3),
+            "p10": round(ordered[len(ordered) // 10], 3),
+            "perfect": round(sum(v >= 0.999 for v in values) / len(values), 3),
+            "histogram_0_to_1": buckets,
+        }
+    corrupted = [v for name, values in scores.items() if name != "original" for v in values]
+    if corrupted:
+        out["all-corrupted"] = {"n": len(corrupted), "mean": round(statistics.fmean(corrupted), 3)}
+    return out

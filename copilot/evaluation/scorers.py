@@ -1,0 +1,382 @@
+"""Scorers: each check of a case turns an output flow into a score in [0, 1] and a verdict.
+
+    parses      the output is a YAML mapping
+    valid       the offline validator finds no error (schema, strict properties, Kestra's rules)
+    types       `required` plugin types are used, `forbidden` ones are not (suffixes match: `Schedule`)
+    property    a value at a path: `triggers[type~=Schedule].cron` equals / matches / contains / exists
+    secrets     no credential written into the flow
+    similar     plugin-type multiset F1 and task-order edge F1 against the case's reference flow
+    preserves   an edit left the starting flow's other tasks (and its id and namespace) as they were
+    test_run    the flow ran on a Kestra server (live runs only; recorded at run time)
+    rubric      a model's grade against a rubric (live runs only; reported apart, never in the score)
+
+A case passes when every scored check passes; its score is the weighted mean of the scored checks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import pairwise
+from typing import Any
+
+import yaml
+
+from ..flows import ValidationResult, redact_secrets, validate_flow
+from .cases import Case, Check
+
+__all__ = ["CaseScore", "Output", "Score", "flow_types", "score_case", "select", "task_order"]
+
+LIVE_ONLY = ("test_run", "rubric")
+
+
+@dataclass(frozen=True)
+class Output:
+    """What a case produced: the final flow (None when there was none), and live results if any."""
+
+    flow: str | None
+    kestra_version: int = 1
+    live: dict[str, Any] = field(default_factory=dict)  # test_run: {"state": …}, rubric: {"grade": …}
+
+
+@dataclass(frozen=True)
+class Score:
+    check: str
+    weight: float
+    value: float  # 0..1
+    passed: bool
+    detail: str = ""
+    skipped: bool = False  # a live-only check in an offline run
+    apart: bool = False  # reported, not part of the case score (rubric)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class CaseScore:
+    scores: tuple[Score, ...]
+
+    @property
+    def counted(self) -> list[Score]:
+        return [s for s in self.scores if not s.skipped and not s.apart]
+
+    @property
+    def value(self) -> float:
+        counted = self.counted
+        total = sum(s.weight for s in counted)
+        return sum(s.value * s.weight for s in counted) / total if total else 0.0
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.counted) and all(s.passed for s in self.counted)
+
+
+def score_case(case: Case, output: Output) -> CaseScore:
+    data = _load(output.flow)
+    return CaseScore(tuple(_score(check, case, output, data) for check in case.checks))
+
+
+def _load(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+
+
+def _score(check: Check, case: Case, output: Output, data: Any) -> Score:
+    if check.kind in LIVE_ONLY:
+        return _live(check, output)
+    if not isinstance(data, dict):
+        why = "no flow in the output" if output.flow is None else "the output is not a YAML mapping"
+        return Score(check.name, check.weight, 0.0, False, why)
+    value, detail, threshold = SCORERS[check.kind](check.options, case, output, data)
+    return Score(check.name, check.weight, round(value, 4), value >= threshold, detail)
+
+
+Scorer = Callable[[dict[str, Any], Case, Output, dict[str, Any]], tuple[float, str, float]]
+
+
+def _parses(options: dict[str, Any], case: Case, output: Output, data: dict[str, Any]) -> tuple[float, str, float]:
+    return 1.0, "a YAML mapping", 1.0
+
+
+@lru_cache(maxsize=64)
+def _validate(text: str, kestra_version: int) -> ValidationResult:
+    """One validation per output, shared by `valid` and `secrets` (it is the slow part of scoring)."""
+    return validate_flow(text, kestra_version=kestra_version)
+
+
+def _valid(options: dict[str, Any], case: Case, output: Output, data: dict[str, Any]) -> tuple[float, str, float]:
+    result = _validate(output.flow or "", int(options.get("kestra_version", output.kestra_version)))
+    errors = result.errors
+    if not errors:
+        return 1.0, "valid", 1.0
+    first = errors[0]
+    return 0.0, f"{len(errors)} error(s), first: {first.code} at line {first.line}: {first.message}", 1.0
+
+
+def _matches_type(used: str, wanted: str) -> bool:
+    return used == wanted or (("." not in wanted) and used.rsplit(".", 1)[-1] == wanted)
+
+
+def _types(options: dict[str, Any], case: Case, output: Output, data: dict[str, Any]) -> tuple[float, str, float]:
+    used = set(flow_types(data))
+    required = [str(t) for t in options.get("required") or []]
+    forbidden = [str(t) for t in options.get("forbidden") or []]
+    missing = [t for t in required if not any(_matches_type(u, t) for u in used)]
+    present = [t for t in forbidden if any(_matches_type(u, t) for u in used)]
+    total = len(required) + len(forbidden)
+    value = 1.0 - (len(missing) + len(present)) / total if total else 1.0
+    parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+        [f"forbidden {', '.join(present)}"] if present else []
+    )
+    return value, "; ".join(parts) or "all types as expected", 1.0
+
+
+def _property(options: dict[str, Any], case: Case, output: Output, data: dict[str, Any]) -> tuple[float, str, float]:
+    path = options["path"]
+    found = list(select(data, path))
+    if not found:
+        wants_absent = options.get("exists") is False
+        return (1.0, f"{path}: absent, as wanted", 1.0) if wants_absent else (0.0, f"{path}: nothing there", 1.0)
+    if options.get("exists") is False:
+        return 0.0, f"{path}: present ({_short(found[0])}), should be absent", 1.0
+    for value in found:
+        if _assert(value, options):
+            return 1.0, f"{path} = {_short(value)}", 1.0
+    return 0.0, f"{path} = {_short(found[0])}, wanted {_wanted(options)}", 1.0
+
+
+def _assert(value: Any, options: dict[str, Any]) -> bool:
+    if "equals" in options and not (value == options["equals"] or str(value) == str(options["equals"])):
+        return False
+    if "matches" in options and not re.search(str(options["matches"]), _text(value)):
+        return False
+    if "contains" in options:
+        wanted = options["contains"]
+        inside = wanted in value if isinstance(value, list | dict) else str(wanted) in _text(value)
+        if not inside:
+            return False
+    return True
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
+
+
+def _wanted(options: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {options[k]!r}" for k in ("equals", "matches", "contains") if k in options) or "present"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = _text(value).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _secrets(options: dict[str, Any], case: Case, output: Output, data: dict[str, Any]) -> tuple[float, str, float]:
+    result = _validate(output.flow or "", output.kestra_version)
+    leaks = [d for d in result.diagnostics if d.code == "hardcoded-secret"]
+    redacted = redact_secrets(output.flow or "")[1]
+    if leaks or redacted:
+        where = f" (line {leaks[0].line})" if leaks and leaks[0].line else ""
+        return 0.0, f"{max(len(leaks), redacted)} credential(s) written into the flow{where}", 1.0
+    return 1.0, "no credentials in the flow", 1.0
+
+
+def _f1(got: Counter[Any], want: Counter[Any]) -> float:
+    if not got and not want:
+        return 1.0
+    overlap = sum((got & want).values())
+    if not overlap:
+        return 0.0
+    precision, recall = overlap / sum(got.values()), overlap / sum(want.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def _similar(options: dict[str, Any], case: Case, output: Output, data: dict[str, Any]) -> tuple[float, str, float]:
+    reference = _load(case.reference)
+    if not isinstance(reference, dict):
+        return 0.0, "the reference flow does not parse", 1.0
+    type_f1 = _f1(Counter(flow_types(data)), Counter(flow_types(reference)))
+    mine, theirs = task_order(data), task_order(reference)
+    edge_f1 = _f1(Counter(pairwise(mine)), Counter(pairwise(theirs)))
+    value = (type_f1 + edge_f1) / 2
+    return value, f"types F1 {type_f1:.2f}, order F1 {edge_f1:.2f}", float(options.get("threshold", 0.5))
+
+
+def _preserves(options: dict[str, Any], case: Case, output: Output, data: dict[str, Any]) -> tuple[float, str, float]:
+    before = _load(case.flow)
+    if not isinstance(before, dict):
+        return 0.0, "the starting flow does not parse", 1.0
+    allowed = {str(x) for x in options.get("except") or []}
+    after_tasks = dict(_tasks_by_id(data))
+    kept, changed = 0, []
+    expected = [(tid, task) for tid, task in _tasks_by_id(before) if tid not in allowed]
+    for task_id, task in expected:
+        if _without_children(after_tasks.get(task_id)) == _without_children(task):
+            kept += 1
+        else:
+            changed.append(task_id)
+    for key in ("id", "namespace"):
+        if key not in allowed:
+            expected.append((key, None))
+            if data.get(key) == before.get(key):
+                kept += 1
+            else:
+                changed.append(key)
+    value = kept / len(expected) if expected else 1.0
+    return value, f"changed: {', '.join(changed)}" if changed else "everything else kept", 1.0
+
+
+def _live(check: Check, output: Output) -> Score:
+    result = output.live.get(check.kind)
+    if result is None:
+        return Score(
+            check.name, check.weight, 0.0, False, "live only: not run", skipped=True, apart=check.kind == "rubric"
+        )
+    if check.kind == "test_run":
+        state = str(result.get("state"))
+        passed = state in ("SUCCESS", "WARNING")
+        return Score(check.name, check.weight, float(passed), passed, f"execution {state}")
+    grade = float(result.get("grade", 0.0))  # 1..5
+    value = (grade - 1) / 4
+    return Score(check.name, check.weight, value, grade >= float(check.options.get("threshold", 4)),
+                 str(result.get("reason", "")), apart=True)  # fmt: skip
+
+
+SCORERS: dict[str, Scorer] = {
+    "parses": _parses,
+    "valid": _valid,
+    "types": _types,
+    "property": _property,
+    "secrets": _secrets,
+    "similar": _similar,
+    "preserves": _preserves,
+}
+
+
+# --- flow structure ---------------------------------------------------------------------------------
+def flow_types(data: Any) -> list[str]:
+    """Every plugin `type:` in the flow (tasks, triggers, conditions, runners), in document order."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            value = node.get("type")
+            if isinstance(value, str) and "." in value:
+                found.append(value)
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(data)
+    return found
+
+
+def _tasks_by_id(data: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every task (a mapping with `id` and `type`) under tasks/errors/finally/then/else/cases…, any depth."""
+
+    def walk(node: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+        if isinstance(node, dict):
+            if isinstance(node.get("id"), str) and isinstance(node.get("type"), str):
+                yield node["id"], node
+            for key, child in node.items():
+                if key not in ("triggers", "inputs", "outputs"):
+                    yield from walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                yield from walk(child)
+
+    for key in ("tasks", "errors", "finally", "afterExecution"):
+        yield from walk(data.get(key) if isinstance(data, dict) else None)
+
+
+def _without_children(task: Any) -> Any:
+    """A task without its nested tasks: a flowable is unchanged when its own properties are."""
+    if not isinstance(task, dict):
+        return task
+    return {
+        k: v
+        for k, v in task.items()
+        if not (isinstance(v, list) and v and all(isinstance(i, dict) and "type" in i for i in v))
+    }
+
+
+def task_order(data: Any) -> list[str]:
+    """The tasks' types in execution order (depth first), the shape compared by `similar`."""
+    return [task["type"] for _, task in _tasks_by_id(data)]
+
+
+# --- paths ------------------------------------------------------------------------------------------
+_SEGMENT = re.compile(r"(?P<name>\*\*|\*|[^.\[\]]+)?(?P<filters>(?:\[[^\]]*\])*)")
+_FILTER = re.compile(r"\[([^\]]*)\]")
+
+
+def select(data: Any, path: str) -> Iterator[Any]:
+    """The values at `path`: `a.b`, `list[0]`, `tasks[id=load]`, `triggers[type~=Schedule]` (regex),
+    `*` (any child) and `**` (the node and every descendant)."""
+    nodes = [data]
+    for segment in _split(path):
+        match = _SEGMENT.fullmatch(segment)
+        if match is None:
+            raise ValueError(f"cannot read path segment {segment!r}")
+        name = match["name"]
+        if name == "**":
+            nodes = [n for node in nodes for n in _descendants(node)]
+        elif name == "*":
+            nodes = [c for node in nodes for c in _children(node)]
+        elif name:
+            nodes = [node[name] for node in nodes if isinstance(node, dict) and name in node]
+        for condition in _FILTER.findall(match["filters"] or ""):
+            nodes = _filter(nodes, condition)
+    yield from nodes
+
+
+def _split(path: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for char in path:
+        depth += (char == "[") - (char == "]")
+        if char == "." and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [*parts, current]
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, dict):
+        return list(node.values())
+    return list(node) if isinstance(node, list) else []
+
+
+def _descendants(node: Any) -> list[Any]:
+    found = [node]
+    for child in _children(node):
+        found += _descendants(child)
+    return found
+
+
+def _filter(nodes: list[Any], condition: str) -> list[Any]:
+    """`[N]` indexes a list; `[key=value]` / `[key~=regex]` keep mappings (or list items) that match."""
+    if condition.strip().lstrip("-").isdigit():
+        index = int(condition)
+        return [n[index] for n in nodes if isinstance(n, list) and -len(n) <= index < len(n)]
+    key, op, wanted = re.split(r"(~?=)", condition, maxsplit=1) if "=" in condition else (condition, "", "")
+    items = list({id(i): i for n in nodes for i in (n if isinstance(n, list) else [n])}.values())
+    kept = []
+    for item in items:
+        if not isinstance(item, dict) or key.strip() not in item:
+            continue
+        value = str(item[key.strip()])
+        if not op or (op == "=" and value == wanted.strip()) or (op == "~=" and re.search(wanted.strip(), value)):
+            kept.append(item)
+    return kept

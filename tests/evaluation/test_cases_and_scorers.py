@@ -1,0 +1,134 @@
+"""Cases load as written; each scorer judges crafted flows the way a reviewer would."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from copilot.evaluation.cases import Case, CaseError, Check, load_suite
+from copilot.evaluation.scorers import Output, score_case, select
+
+ROOT = Path(__file__).resolve().parents[2]
+
+FLOW = """\
+id: taxi
+namespace: company.team
+inputs:
+  - id: month
+    type: STRING
+    defaults: "2024-01"
+tasks:
+  - id: extract
+    type: io.kestra.plugin.core.http.Download
+    uri: "https://example.com/{{ inputs.month }}.csv"
+  - id: steps
+    type: io.kestra.plugin.core.flow.Parallel
+    tasks:
+      - id: hello
+        type: io.kestra.plugin.core.log.Log
+        message: hi
+triggers:
+  - id: monthly
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "0 9 1 * *"
+"""
+
+
+def case(*checks: Check, **extra: object) -> Case:
+    return Case(id="c", turns=("do it",), checks=checks, **extra)  # type: ignore[arg-type]
+
+
+def test_the_core_suite_covers_what_data_engineers_ask_for() -> None:
+    cases = load_suite(ROOT / "evals" / "core")
+    assert len(cases) >= 40
+    tags = {t for c in cases for t in c.tags}
+    assert {"edit", "postgres", "bigquery", "schedule", "kv", "subflow", "foreach", "webhook", "cache"} <= tags
+    assert all(any(ch.kind == "valid" for ch in c.checks) for c in cases)  # the suite defaults apply
+    edits = [c for c in cases if "edit" in c.tags and c.flow]
+    assert len(edits) >= 5 and all(any(ch.kind == "preserves" for ch in c.checks) for c in edits)
+    for edit in edits:  # the starting flow is valid and keeps everything: only the asked change is missing
+        scores = {s.check: s for s in score_case(edit, Output(edit.flow)).scores}
+        assert scores["valid"].passed and scores["preserves"].passed, edit.id
+        assert not score_case(edit, Output(edit.flow)).passed, edit.id
+
+
+def test_bad_cases_get_clear_errors(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("- id: x\n  turns: [hi]\n  checks: [nonsense]\n")
+    with pytest.raises(CaseError, match="unknown check 'nonsense'"):
+        load_suite(path)
+    path.write_text("- id: x\n  turns: [hi]\n  checks: [similar]\n")
+    with pytest.raises(CaseError, match="needs a `reference`"):
+        load_suite(path)
+    path.write_text("- id: x\n  turns: [hi]\n  checks: [valid]\n- id: x\n  turns: [again]\n  checks: [valid]\n")
+    with pytest.raises(CaseError, match="used twice"):
+        load_suite(path)
+    with pytest.raises(CaseError, match="No eval cases"):
+        load_suite(tmp_path / "missing")
+
+
+def test_paths_select_by_index_key_regex_and_descendants() -> None:
+    data = yaml.safe_load(FLOW)
+    assert list(select(data, "inputs[0].defaults")) == ["2024-01"]
+    assert list(select(data, "tasks[id=extract].uri")) == ["https://example.com/{{ inputs.month }}.csv"]
+    assert list(select(data, "triggers[type~=Schedule].cron")) == ["0 9 1 * *"]
+    assert list(select(data, "**[type~=log.Log].message")) == ["hi"]  # nested in the Parallel
+    assert list(select(data, "tasks[id=nope].uri")) == []
+    assert list(select(data, "tasks.*.id")) == ["extract", "steps"] and len(list(select(data, "tasks[1].tasks.*"))) == 1
+
+
+def test_property_types_and_validity() -> None:
+    checks = (
+        Check("valid"),
+        Check("types", {"required": ["Schedule", "io.kestra.plugin.core.http.Download"], "forbidden": ["Webhook"]}),
+        Check("property", {"path": "triggers[type~=Schedule].cron", "equals": "0 9 1 * *"}),
+        Check("property", {"path": "tasks[id=extract].uri", "matches": r"inputs\.month"}),
+        Check("property", {"path": "tasks[id=debug]", "exists": False}),
+    )
+    good = score_case(case(*checks), Output(FLOW))
+    assert good.passed and good.value == 1.0
+    wrong = (
+        FLOW.replace('"0 9 1 * *"', '"0 9 * * *"').replace("Schedule", "Webhook").replace("cron:", "key: k\n    cron:")
+    )
+    scores = {s.check: s for s in score_case(case(*checks), Output(wrong)).scores}
+    assert not scores["valid"].passed and "error(s), first:" in scores["valid"].detail
+    assert scores["types"].value == pytest.approx(1 / 3, abs=1e-3) and "forbidden Webhook" in scores["types"].detail
+    assert "nothing there" in scores["property triggers[type~=Schedule].cron"].detail
+    nothing = score_case(case(*checks), Output(None))
+    assert nothing.value == 0.0 and all(s.detail == "no flow in the output" for s in nothing.scores)
+    assert score_case(case(Check("parses")), Output("tasks: [unclosed")).value == 0.0
+
+
+def test_secret_hygiene() -> None:
+    leaky = FLOW.replace("    message: hi\n", "    message: hi\n    password: Sup3r-s3cret-pa55word\n")
+    scores = score_case(case(Check("secrets")), Output(leaky)).scores
+    assert not scores[0].passed and "credential" in scores[0].detail
+    safe = FLOW.replace("    message: hi\n", "    message: \"{{ secret('DB_PASSWORD') }}\"\n")
+    assert score_case(case(Check("secrets")), Output(safe)).passed
+
+
+def test_similarity_to_a_reference_and_edit_preservation() -> None:
+    similar = case(Check("similar", {"threshold": 0.8}), reference=FLOW)
+    assert score_case(similar, Output(FLOW)).value == 1.0
+    fewer = FLOW.replace(
+        "  - id: extract\n    type: io.kestra.plugin.core.http.Download\n",
+        "  - id: extract\n    type: io.kestra.plugin.core.log.Log\n    message: x\n",
+    )
+    partial = score_case(similar, Output(fewer))
+    assert 0.3 < partial.value < 0.8 and not partial.passed
+
+    edit = case(Check("preserves", {"except": ["extract"]}), flow=FLOW)
+    retried = FLOW.replace("    uri:", "    retry: {type: constant, interval: PT1M, maxAttempts: 3}\n    uri:")
+    assert score_case(edit, Output(retried)).passed  # the change is where it was asked
+    renamed = retried.replace("namespace: company.team", "namespace: other").replace("message: hi", "message: ho")
+    result = score_case(edit, Output(renamed)).scores[0]
+    assert not result.passed and "hello" in result.detail and "namespace" in result.detail
+
+
+def test_live_checks_are_skipped_offline_and_the_rubric_is_reported_apart() -> None:
+    checks = (Check("valid"), Check("test_run"), Check("rubric"))
+    offline = score_case(case(*checks), Output(FLOW))
+    assert offline.passed and [s.skipped for s in offline.scores] == [False, True, True]
+    live = score_case(case(*checks), Output(FLOW, live={"test_run": {"state": "FAILED"}, "rubric": {"grade": 5}}))
+    assert not live.passed and live.value == 0.5  # the rubric's 5/5 does not count
+    assert live.scores[2].apart and live.scores[2].value == 1.0
