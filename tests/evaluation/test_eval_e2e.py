@@ -106,3 +106,31 @@ def test_no_cache_repeats_ask_the_model_every_time(gemini: FakeGemini, suite: Pa
     results = [json.loads(line) for line in (tmp_path / "b" / "results.jsonl").read_text().splitlines()]
     assert [r["sample"] for r in results] == [0, 1] and all(r["cache_misses"] == 1 for r in results)
     assert not (tmp_path / "cache" / "eval-replies").exists()
+
+
+def test_live_checks_test_run_on_kestra_and_a_rubric_grade(
+    gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.engine.test_testrun import BROKEN, FIXED, divides_by_zero
+    from tests.fakes.kestra import FakeKestra
+
+    suite = tmp_path / "live.yaml"
+    checks = ["valid", {"test_run": {}}, {"rubric": {"rubric": "It computes a value."}}]
+    suite.write_text(
+        json.dumps([{"id": f"compute-{n}", "turns": [f"compute value {n}"], "checks": checks} for n in (1, 2)])
+    )
+    with FakeKestra(outcome_rule=divides_by_zero) as kestra:
+        monkeypatch.setenv("KESTRA_URL", kestra.url)
+        monkeypatch.setenv("KESTRA_USERNAME", kestra.username)
+        monkeypatch.setenv("KESTRA_PASSWORD", kestra.password)
+        grade = Reply("GRADE: 4\nREASON: computes it")
+        gemini.script(Reply(FIXED), grade, Reply(BROKEN), grade)
+        assert main(["eval", "run", str(suite), "--live", "--concurrency", "1", "-o", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    first, second = (json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines())
+    assert first["live"]["test_run"]["state"] == "SUCCESS" and first["passed"]
+    assert second["live"]["test_run"]["state"] == "FAILED" and not second["passed"]
+    rubric = next(s for s in first["scores"] if s["check"] == "rubric")
+    assert rubric["apart"] and rubric["value"] == 0.75 and rubric["detail"] == "computes it"
+    assert second["score"] == 0.5  # valid, but the run failed; the rubric is not counted
+    assert ("company.team.copilot_test", "report") in kestra.flows
