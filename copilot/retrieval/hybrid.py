@@ -4,14 +4,16 @@ dropped, the plugin types a request needs covered, and a token budget for what g
 Hybrid search fuses three rankings: dense vectors, BM25 over the chunk text, and BM25 over titles alone
 (a request reads like a flow's title). Then, instead of the fused top k, it picks the k chunks that
 together cover the plugin types the candidates agree on: each type gets the fused scores of the
-candidates naming it as votes, and each next chunk is the one adding the most votes of types not yet
-covered (relevance breaks ties). Eight near-copies of one pattern teach the model one plugin; eight
+candidates naming it as votes (plus a few for types many flows use, such as the Log, the Schedule or
+the Slack alert, which requests rarely name), and each next chunk is the one adding the most votes of
+types not yet covered (relevance breaks ties). Eight near-copies of one pattern teach the model one plugin; eight
 chunks covering the trigger, the tasks and the alert teach it the flow. On the blueprint eval this
-lifts type recall@8 from 0.64 (fusion alone) to 0.79 (README, "Retrieval eval").
+lifts type recall@8 from 0.64 (fusion alone) to 0.80 (README, "Retrieval eval").
 """
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,10 +26,11 @@ __all__ = ["MODES", "Hit", "fit_budget", "search"]
 
 MODES = SEARCH_MODES
 RRF_K = 10  # lower than the usual 60: a chunk two rankings put first should stay first
-CANDIDATES = 100  # how deep each ranking is read before fusing
+CANDIDATES = 200  # how deep each ranking is read before fusing
 TITLE_WEIGHT = 0.5  # titles are short: a single shared word should not outrank a chunk both others agree on
-POOL = 200  # fused candidates that vote for plugin types and may be picked
+POOL = 600  # fused candidates that vote for plugin types and may be picked (all of them, at 3 × 200)
 COVERAGE_WEIGHT = 300.0  # votes of newly covered types against relevance: coverage first, relevance breaks ties
+TYPE_PRIOR = 0.1  # extra votes, in proportion to how many flows use a type: the Log, the Schedule, the alert
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def search(
         if (chunk := chunks.get(chunk_id)) is not None and not (exclude and exclude(chunk))
     ]
     if mode == "hybrid" and cover_types:
-        return _select_covering(candidates[:POOL], k)
+        return _select_covering(candidates[:POOL], k, _type_prior(index))
     hits: list[Hit] = []
     for hit in candidates:
         if not any(_near_duplicate(hit.chunk, h.chunk) for h in hits):
@@ -99,12 +102,38 @@ def search(
     return hits
 
 
-def _select_covering(pool: list[Hit], k: int) -> list[Hit]:
-    """Greedy weighted coverage: the candidates' fused scores are votes for the plugin types they name."""
+_PRIORS: weakref.WeakKeyDictionary[Index, tuple[int, dict[str, float]]] = weakref.WeakKeyDictionary()
+
+
+def _type_prior(index: Index) -> dict[str, float]:
+    """The share of the index's flows that use each plugin type (computed once per index size)."""
+    chunks = index.chunks()
+    cached = _PRIORS.get(index)
+    if cached is not None and cached[0] == len(chunks):
+        return cached[1]
+    counts: dict[str, int] = defaultdict(int)
+    flows = 0
+    for chunk in chunks.values():
+        if chunk.kind in ("flow", "blueprint"):
+            flows += 1
+            for plugin_type in set(chunk.plugin_types):
+                counts[plugin_type] += 1
+    prior = {t: n / flows for t, n in counts.items()} if flows else {}
+    _PRIORS[index] = (len(chunks), prior)
+    return prior
+
+
+def _select_covering(pool: list[Hit], k: int, prior: dict[str, float] | None = None) -> list[Hit]:
+    """Greedy weighted coverage: the candidates' fused scores are votes for the plugin types they name;
+    common types (by the share of flows using them) get a few votes more, since requests rarely name them."""
     votes: dict[str, float] = defaultdict(float)
     for hit in pool:
         for plugin_type in set(hit.chunk.plugin_types):
             votes[plugin_type] += hit.score
+    if prior:
+        pool_votes = sum(votes.values())
+        for plugin_type in list(votes):
+            votes[plugin_type] += TYPE_PRIOR * pool_votes * prior.get(plugin_type, 0.0)
     total_votes = sum(votes.values()) or 1.0
     best_score = pool[0].score if pool else 1.0
     chosen: list[Hit] = pool[:1]  # the most relevant chunk leads, whatever types it names

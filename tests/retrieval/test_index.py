@@ -158,3 +158,19 @@ def test_the_package_exports_its_api_lazily() -> None:
     # The CLI's parser imports chunk kinds; that must not load numpy, onnxruntime or Chroma.
     code = "import sys, copilot.retrieval.chunks; print(sorted({'numpy', 'chromadb'} & set(sys.modules)))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
+
+
+def test_coverage_selection_prefers_new_types_and_common_ones_on_a_tie() -> None:
+    from copilot.retrieval.chunks import Chunk
+    from copilot.retrieval.hybrid import Hit, _select_covering
+
+    def hit(title: str, score: float, *types: str) -> Hit:
+        text = f"{title} uses {' '.join(types)} in a flow about {title} and more words {score}"
+        return Hit(Chunk(text=text, kind="flow", source="s", title=title, location=title, plugin_types=types), score)
+
+    load, log, alert = "io.x.bigquery.Load", "io.kestra.plugin.core.log.Log", "io.x.rare.Alert"
+    pool = [hit("a", 1.0, load), hit("b", 0.9, load), hit("c", 0.5, log), hit("d", 0.5, alert)]
+    picked = [h.chunk.title for h in _select_covering(pool, 2)]
+    assert picked[0] == "a" and picked[1] in ("c", "d")  # a second Load chunk teaches nothing new
+    assert [h.chunk.title for h in _select_covering(pool, 2, {log: 0.6, alert: 0.001})] == ["a", "c"]
+    assert [h.chunk.title for h in _select_covering(pool, 2, {log: 0.001, alert: 0.6})] == ["a", "d"]
