@@ -70,15 +70,24 @@ def add_parsers(commands: Any) -> None:
 def _index_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index", type=Path, help="index folder (default: <data dir>/index)")
     parser.add_argument("--chroma-url", help="a Chroma server (default: embedded in the index folder)")
+    parser.add_argument(
+        "--embeddings",
+        metavar="MODEL",
+        help="minilm (default: local, offline), gemini or gemini:MODEL (Gemini's embedding API)",
+    )
 
 
 def _open_index(args: argparse.Namespace, settings: Settings, default: Path | None = None) -> Any:
+    from .config import with_embeddings
+    from .retrieval.gemini_embeddings import embedder_for
     from .retrieval.index import Index
 
+    if getattr(args, "embeddings", None):
+        settings = with_embeddings(settings, args.embeddings)
     folder = args.index or default or settings.index_dir
-    return Index(
-        folder, cache_dir=settings.cache_dir, chroma_url=getattr(args, "chroma_url", None) or settings.chroma_url
-    )
+    chroma_url = getattr(args, "chroma_url", None) or settings.chroma_url
+    index = Index(folder, cache_dir=settings.cache_dir, chroma_url=chroma_url, embedder=embedder_for(settings))
+    return index
 
 
 class ProgressBar:
@@ -170,6 +179,8 @@ def _status(index: Any, as_json: bool) -> int:
     print(f"index:      {status['folder']}" + (f" (Chroma at {status['chroma_url']})" if status["chroma_url"] else ""))
     print(f"chunks:     {status['chunks']} ({status.get('embedded', 0)} embedded)")
     print(f"model:      {status.get('embedding_model')}, chunker v{status.get('chunker_version')}")
+    if (mismatch := index.embeddings_mismatch()) is not None:
+        print(f"warning:    {mismatch}")
     print(f"kestra:     {status.get('kestra_version') or 'no server source'}")
     print(f"built:      {status.get('built_at')}")
     for name, where in (status.get("sources") or {}).items():
@@ -178,12 +189,18 @@ def _status(index: Any, as_json: bool) -> int:
 
 
 def search_command(args: argparse.Namespace) -> int:
-    from .retrieval.hybrid import search
+    from .retrieval.hybrid import DenseUnavailable, search
 
     settings = load_settings()
     index = _open_index(args, settings)
     index.require_built()
-    hits = search(index, args.query, k=args.k, kinds=args.kind, mode=args.mode)
+    if (mismatch := index.embeddings_mismatch()) is not None:
+        print(f"warning: {mismatch}", file=sys.stderr)
+    try:
+        hits = search(index, args.query, k=args.k, kinds=args.kind, mode=args.mode)
+    except DenseUnavailable as exc:
+        print(f"warning: {exc}" + (f"\n  hint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+        hits = exc.hits
     if args.json:
         print(json.dumps([_hit_json(rank, hit) for rank, hit in enumerate(hits, 1)], indent=2))
         return EXIT_OK

@@ -18,7 +18,7 @@ import platformdirs
 from .errors import ConfigError
 from .llm.prices import Price
 
-__all__ = ["SECRET_FIELDS", "Settings", "config_path", "load_settings", "mask"]
+__all__ = ["SECRET_FIELDS", "Settings", "config_path", "load_settings", "mask", "with_embeddings"]
 
 APP_NAME = "kestra-copilot"
 SECRET_FIELDS = frozenset({"gemini_api_key", "kestra_password", "kestra_api_token"})
@@ -35,6 +35,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "kestra_tenant": ("KESTRA_TENANT",),
     "kestra_version": ("KESTRA_VERSION",),
     "chroma_url": ("KESTRA_COPILOT_CHROMA_URL",),
+    "embeddings": ("KESTRA_COPILOT_EMBEDDINGS",),
     "deploy_namespaces": ("KESTRA_COPILOT_DEPLOY_NAMESPACES",),
     "test_namespace_suffix": ("KESTRA_COPILOT_TEST_NAMESPACE_SUFFIX",),
     "data_dir": ("KESTRA_COPILOT_DATA_DIR",),
@@ -62,6 +63,9 @@ class Settings:
     test_namespace_suffix: str = ".copilot_test"
     # A Chroma server for the retrieval index; None keeps it embedded in the data dir.
     chroma_url: str | None = None
+    # The index's vectors: "minilm" (local, offline), or "gemini" / "gemini:MODEL" (Gemini's embedding
+    # model, gemini-embedding-001 by default: needs the API key, and an `index build` to fill its collection).
+    embeddings: str = "minilm"
     # `[prices."MODEL"] input/output/cached` (USD per 1M tokens): overrides or adds to llm/prices.py.
     prices: Mapping[str, Price] = field(default_factory=dict)
     # `[keys] undo = "ctrl+u"`: the TUI's key for an action (ids: `kestra-copilot chat --keys`).
@@ -163,8 +167,22 @@ def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def with_embeddings(settings: Settings, embeddings: str) -> Settings:
+    """`settings` with another `embeddings` value, checked as the config file's would be (`--embeddings`)."""
+    return replace(settings, **_coerce({"embeddings": embeddings}, settings.config_file or Path("--embeddings")))
+
+
 def _coerce(values: dict[str, Any], path: Path) -> dict[str, Any]:
     out = dict(values)
+    if "embeddings" in out:
+        out["embeddings"] = str(out["embeddings"]).strip()
+        kind, _, model = out["embeddings"].partition(":")
+        if kind.lower() not in ("minilm", "gemini") or (model and kind.lower() != "gemini"):
+            raise ConfigError(
+                f"embeddings must be minilm, gemini or gemini:MODEL, not {values['embeddings']!r}.",
+                hint="minilm runs offline; gemini uses gemini-embedding-001 with your API key.",
+            )
+        out["embeddings"] = kind.lower() + (f":{model.strip()}" if model.strip() else "")
     if "prices" in out:
         out["prices"] = _prices(out["prices"], path)
     if "keys" in out:

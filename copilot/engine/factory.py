@@ -27,18 +27,24 @@ class Grounding:
     retrieve: Any  # (text, recipe) -> hits, or None without an index
     chunks: int = 0
     fingerprint: dict[str, Any] = field(default_factory=dict)  # the index manifest: sources, model, chunker
+    notes: list[str] = field(default_factory=list)  # e.g. the index was embedded with another model
 
 
 def open_grounding(settings: Settings) -> Grounding:
     """Hybrid search over the user's index, or nothing when there is no index yet."""
+    from ..retrieval.gemini_embeddings import embedder_for
     from ..retrieval.hybrid import search
     from ..retrieval.index import Index
 
-    index = Index(settings.index_dir, cache_dir=settings.cache_dir, chroma_url=settings.chroma_url)
+    embedder = embedder_for(settings)
+    index = Index(settings.index_dir, cache_dir=settings.cache_dir, chroma_url=settings.chroma_url, embedder=embedder)
     count = len(index.chunks())
     if not count:
         return Grounding(None)
-    return Grounding(lambda text, recipe: search(index, text, k=recipe.k, kinds=recipe.kinds), count, index.manifest())
+    notes = [mismatch] if (mismatch := index.embeddings_mismatch()) else []
+    return Grounding(
+        lambda text, recipe: search(index, text, k=recipe.k, kinds=recipe.kinds), count, index.manifest(), notes
+    )
 
 
 def build_engine(
@@ -55,6 +61,7 @@ def build_engine(
     chosen = load_recipe(recipe)
     grounding = open_grounding(settings) if chosen.k else Grounding(None)
     retrieve, chunks = grounding.retrieve, grounding.chunks
+    notes += grounding.notes
     if chosen.k and not chunks:
         notes.append("No retrieval index yet: answers come without sources. Build it: `kestra-copilot index build`.")
     engine = Engine(

@@ -64,6 +64,7 @@ class MiniLMEmbedder:
     """Thread-safe; `embed()` batches, and sorts by length so batches carry little padding."""
 
     name = "all-MiniLM-L6-v2"
+    description = f"{name} ({DIMENSION}d, onnx)"  # what an index manifest records
     _shared: MiniLMEmbedder | None = None
     _shared_lock = threading.Lock()
 
@@ -97,6 +98,12 @@ class MiniLMEmbedder:
 
     def tokens(self, text: str) -> int:
         return len(self._tokenizer.encode(text).ids)
+
+    def describe(self) -> str:
+        return self.description
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
 
     def embed(self, texts: Sequence[str], *, batch_size: int = BATCH_SIZE) -> np.ndarray:
         """Unit-length float32 vectors, one row per text, in the order given."""

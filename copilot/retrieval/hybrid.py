@@ -18,11 +18,12 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..errors import CopilotError
 from .chunks import SEARCH_MODES, Chunk
 from .index import Index
 from .lexical import tokenize
 
-__all__ = ["MODES", "Hit", "fit_budget", "search"]
+__all__ = ["MODES", "DenseUnavailable", "Hit", "fit_budget", "search"]
 
 MODES = SEARCH_MODES
 RRF_K = 10  # lower than the usual 60: a chunk two rankings put first should stay first
@@ -43,6 +44,15 @@ class Hit:
     @property
     def id(self) -> str:
         return self.chunk.id
+
+
+class DenseUnavailable(CopilotError):
+    """Hybrid search could not embed the query (e.g. the Gemini embedding API is down): `hits` holds what
+    BM25 alone found, so a caller can go on with them and say why they may be worse."""
+
+    def __init__(self, cause: CopilotError, hits: list[Hit]) -> None:
+        super().__init__(f"Dense search failed ({cause}); these sources come from BM25 alone.", hint=cause.hint)
+        self.hits = hits
 
 
 def _near_duplicate(a: Chunk, b: Chunk) -> bool:
@@ -70,7 +80,13 @@ def search(
         raise ValueError(f"mode must be one of {MODES}")
     chunks = index.chunks()
     depth = max(CANDIDATES, k * 3)
-    dense = index.dense_search(query, depth, kinds) if mode in ("hybrid", "dense") else []
+    dense_failure: CopilotError | None = None
+    try:
+        dense = index.dense_search(query, depth, kinds) if mode in ("hybrid", "dense") else []
+    except CopilotError as exc:
+        if mode != "hybrid":
+            raise
+        dense, dense_failure = [], exc  # hybrid goes on with its lexical rankings, then says so
     lexical = index.lexical_search(query, depth, kinds) if mode in ("hybrid", "bm25") else []
     dense_rank = {i: r for r, (i, _) in enumerate(dense, 1)}
     lexical_rank = {i: r for r, (i, _) in enumerate(lexical, 1)}
@@ -92,13 +108,16 @@ def search(
         if (chunk := chunks.get(chunk_id)) is not None and not (exclude and exclude(chunk))
     ]
     if mode == "hybrid" and cover_types:
-        return _select_covering(candidates[:POOL], k, _type_prior(index))
-    hits: list[Hit] = []
-    for hit in candidates:
-        if not any(_near_duplicate(hit.chunk, h.chunk) for h in hits):
-            hits.append(hit)
-            if len(hits) == k:
-                break
+        hits = _select_covering(candidates[:POOL], k, _type_prior(index))
+    else:
+        hits = []
+        for hit in candidates:
+            if not any(_near_duplicate(hit.chunk, h.chunk) for h in hits):
+                hits.append(hit)
+                if len(hits) == k:
+                    break
+    if dense_failure is not None:
+        raise DenseUnavailable(dense_failure, hits) from dense_failure
     return hits
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +25,7 @@ from urllib.parse import urlparse
 
 from ..errors import CopilotError
 from .chunks import Chunk
-from .embeddings import DIMENSION, MiniLMEmbedder
+from .embeddings import MiniLMEmbedder
 from .lexical import LexicalIndex
 
 __all__ = ["CHUNKER_VERSION", "BuildReport", "Index", "IndexError_"]
@@ -55,10 +56,11 @@ Progress = Callable[[int, int], None]  # (chunks embedded so far, chunks to embe
 
 
 class Index:
-    def __init__(self, folder: Path, *, cache_dir: Path, chroma_url: str | None = None) -> None:
+    def __init__(self, folder: Path, *, cache_dir: Path, chroma_url: str | None = None, embedder: Any = None) -> None:
         self.folder = Path(folder)
         self.cache_dir = Path(cache_dir)
         self.chroma_url = chroma_url
+        self._embedder = embedder  # None: MiniLM, built on first use; else e.g. a GeminiEmbedder
         self._collection: Any = None
         self._chunks: dict[str, Chunk] | None = None
         self._lexical: dict[str, LexicalIndex] = {}
@@ -76,11 +78,36 @@ class Index:
             return {}
 
     @property
+    def embedder(self) -> Any:
+        if self._embedder is None:
+            self._embedder = MiniLMEmbedder.shared(self.cache_dir)
+        return self._embedder
+
+    @property
+    def embedding_model(self) -> str:
+        """The configured embedder's description, without loading it."""
+        return MiniLMEmbedder.description if self._embedder is None else self._embedder.describe()
+
+    def embeddings_mismatch(self) -> str | None:
+        """Why dense search cannot answer yet: the index was embedded with another model."""
+        built_with = self.manifest().get("embedding_model")
+        if not built_with or built_with == self.embedding_model or not self.chunks():
+            return None
+        return (
+            f"The index was embedded with {built_with}, not {self.embedding_model}: only BM25 answers "
+            "until `kestra-copilot index build` embeds it again."
+        )
+
+    @property
     def collection_name(self) -> str:
-        """One collection per index folder: on a shared Chroma server, indexes must not mix."""
-        if not self.chroma_url:
-            return COLLECTION
-        return f"{COLLECTION}-{hashlib.sha1(str(self.folder.resolve()).encode()).hexdigest()[:10]}"
+        """One collection per index folder (on a shared Chroma server, indexes must not mix) and per
+        embedding model other than the default (vectors of two models never mix)."""
+        name = COLLECTION
+        if self._embedder is not None and not isinstance(self._embedder, MiniLMEmbedder):
+            name += "-" + re.sub(r"[^A-Za-z0-9_-]", "-", self._embedder.key)
+        if self.chroma_url:
+            name += f"-{hashlib.sha1(str(self.folder.resolve()).encode()).hexdigest()[:10]}"
+        return name
 
     def collection(self) -> Any:
         if self._collection is None:
@@ -93,9 +120,12 @@ class Index:
             else:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 client = chromadb.PersistentClient(path=str(self.folder / "chroma"))
+            # Vectors are always computed here and passed in; the function is registered so a reopened
+            # MiniLM collection never falls back to Chroma's downloading default.
+            minilm = self._embedder is None or isinstance(self._embedder, MiniLMEmbedder)
             self._collection = client.get_or_create_collection(
                 self.collection_name,
-                embedding_function=CopilotMiniLM(cache_dir=str(self.cache_dir)),
+                embedding_function=CopilotMiniLM(cache_dir=str(self.cache_dir)) if minilm else None,
                 metadata={"hnsw:space": "cosine"},
             )
         return self._collection
@@ -140,10 +170,10 @@ class Index:
         report.removed = len(stale)
         fresh = [c for i, c in wanted.items() if i not in embedded]
         report.kept = len(wanted) - len(fresh)
-        embedder = MiniLMEmbedder.shared(self.cache_dir)
+        embedder = self.embedder
         manifest = {
             "sources": sources,
-            "embedding_model": f"{embedder.name} ({DIMENSION}d, onnx)",
+            "embedding_model": embedder.describe(),
             "chunker_version": CHUNKER_VERSION,
             "kestra_version": kestra_version,
             "chunks": len(wanted),
@@ -174,7 +204,13 @@ class Index:
     def status(self) -> dict[str, Any]:
         """What `index status` shows: the manifest plus live counts."""
         manifest = self.manifest()
-        return {**manifest, "folder": str(self.folder), "chroma_url": self.chroma_url, "chunks": len(self.chunks())}
+        return {
+            **manifest,
+            "folder": str(self.folder),
+            "chroma_url": self.chroma_url,
+            "chunks": len(self.chunks()),
+            "configured_embedding_model": self.embedding_model,
+        }
 
     # --- reading ------------------------------------------------------------------------------------
     def lexical(self, field: str = "text") -> LexicalIndex:
@@ -200,7 +236,7 @@ class Index:
         available = self.collection().count()
         if not available:
             return []
-        vector = MiniLMEmbedder.shared(self.cache_dir).embed([query])[0]
+        vector = self.embedder.embed_query(query)
         where = None
         if kinds:
             where = {"kind": kinds[0]} if len(kinds) == 1 else {"kind": {"$in": list(kinds)}}

@@ -5,16 +5,22 @@
         model = GeminiModel(api_key="test-key", base_url=gemini.url)
 
 Each request takes the next scripted item (the last one repeats). Serves `/{v1,v1beta}/models/{model}:
-generateContent` and `:streamGenerateContent?alt=sse`: SSE events `data: {json}` + CRLF CRLF, chunked
+generateContent`, `:batchEmbedContents` and `:streamGenerateContent?alt=sse`: SSE events `data: {json}` + CRLF CRLF, chunked
 transfer encoding, each chunk a full response with one text delta, cumulative usage, the finish reason on
 the last chunk only (as the real API). Faults: an HTTP error with Google's error body, a stream cut
 mid-way (the connection closes inside the chunked body), a malformed event, a blocked prompt, a safety
 stop, a slow first token.
+
+Embeddings are answered from their own script (`script_embeddings`, faults only: success by default)
+with deterministic vectors: hashed word counts, so texts sharing words are near each other, as with
+a real model. Retired embedding models answer 404, as the real API does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import re
 import threading
 import time
@@ -73,11 +79,12 @@ class Blocked:
 
 
 Item = Reply | Fault | Blocked
+RETIRED_EMBEDDING_MODELS = {"text-embedding-004", "embedding-001"}
 
 
 @dataclass
 class Request:
-    method: str  # generateContent | streamGenerateContent
+    method: str  # generateContent | streamGenerateContent | batchEmbedContents
     version: str
     model: str
     body: dict[str, Any]
@@ -91,6 +98,7 @@ class FakeGemini:
 
     def __post_init__(self) -> None:
         self._script: list[Item] = [Reply("Hello!")]
+        self._embedding_script: list[Fault | None] = [None]
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -98,9 +106,30 @@ class FakeGemini:
         with self._lock:
             self._script = list(items)
 
+    def script_embeddings(self, *items: Fault | None) -> None:
+        """What the next embedding requests get: a Fault, or None for vectors (the last one repeats)."""
+        with self._lock:
+            self._embedding_script = list(items)
+
     def _next(self) -> Item:
         with self._lock:
             return self._script.pop(0) if len(self._script) > 1 else self._script[0]
+
+    def _next_embedding(self) -> Fault | None:
+        with self._lock:
+            script = self._embedding_script
+            return script.pop(0) if len(script) > 1 else script[0]
+
+    @property
+    def embedded_texts(self) -> list[str]:
+        """Every text sent to be embedded, in order."""
+        return [
+            part["text"]
+            for request in self.requests
+            if request.method == "batchEmbedContents"
+            for entry in request.body.get("requests", [])
+            for part in entry["content"]["parts"]
+        ]
 
     @property
     def url(self) -> str:
@@ -134,6 +163,16 @@ def _usage(reply: Reply, sent: str) -> dict[str, int]:
         "thoughtsTokenCount": thoughts,
         "totalTokenCount": reply.prompt_tokens + output + thoughts,
     }
+
+
+def fake_embedding(text: str, dimension: int) -> list[float]:
+    """A unit vector of hashed lower-cased word counts: deterministic, and similar for texts that share words."""
+    vector = [0.0] * dimension
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        slot = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "big") % dimension
+        vector[slot] += 1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
 
 
 def _pieces(text: str, count: int) -> list[str]:
@@ -189,7 +228,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(raw)
 
     def do_POST(self) -> None:
-        match = re.fullmatch(r"/(v1|v1beta)/models/([^/:]+):(generateContent|streamGenerateContent)(\?.*)?", self.path)
+        match = re.fullmatch(
+            r"/(v1|v1beta)/models/([^/:]+):(generateContent|streamGenerateContent|batchEmbedContents)(\?.*)?",
+            self.path,
+        )
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         if not match:
@@ -204,6 +246,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.gemini.requests.append(Request(method, version, model, body, dict(self.headers.items())))
         if self.headers.get("x-goog-api-key") != self.gemini.api_key:
             self._error(Fault(400 if self.headers.get("x-goog-api-key") else 403), model)
+            return
+        if method == "batchEmbedContents":
+            self._embed(model, body)
             return
         item = self.gemini._next()
         if isinstance(item, Fault):
@@ -236,6 +281,22 @@ class _Handler(BaseHTTPRequestHandler):
                 self._stream(item, model)
             except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
                 self.close_connection = True
+
+    def _embed(self, model: str, body: dict[str, Any]) -> None:
+        if model in RETIRED_EMBEDDING_MODELS:
+            message = f"models/{model} is not found for API version v1, or is not supported for embedContent."
+            self._json(404, {"error": {"code": 404, "message": message, "status": "NOT_FOUND"}})
+            return
+        fault = self.gemini._next_embedding()
+        if fault is not None:
+            self._error(fault, model)
+            return
+        embeddings = []
+        for entry in body.get("requests", []):
+            text = " ".join(part.get("text", "") for part in entry.get("content", {}).get("parts", []))
+            dimension = int(entry.get("outputDimensionality") or 3072)
+            embeddings.append({"values": fake_embedding(text, dimension)})
+        self._json(200, {"embeddings": embeddings})
 
     def _stream(self, reply: Reply, model: str) -> None:
         time.sleep(reply.delay)
