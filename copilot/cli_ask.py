@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from .errors import CopilotError
 
 __all__ = ["add_parser", "ask_command", "sessions_command"]
 
-EXIT_OK, EXIT_INVALID = 0, 1
+EXIT_OK, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
 
 
 def add_parser(commands: Any) -> None:
@@ -65,16 +66,19 @@ def ask_command(args: argparse.Namespace) -> int:
             record(event)
             _progress(event)
 
+        trial_error: CopilotError | None = None
         try:
             result = asyncio.run(engine.turn(args.request, on_event=on_event))
             if args.test_run and result.valid:
-                trial = asyncio.run(_test_run(settings, engine, args))
-                for repair in trial.repairs:
-                    if repair.revision is not None:
-                        store.save_revision(session, repair.revision)
-                if trial.repairs and trial.repairs[-1].revision is not None:
+                try:
+                    trial = asyncio.run(_test_run(settings, engine, args, lambda r: store.save_revision(session, r)))
+                except CopilotError as exc:  # Kestra down, refused the flow…: the flow is still printed
+                    trial_error = exc
+                if trial is not None and trial.repairs and trial.repairs[-1].revision is not None:
                     result = trial.repairs[-1]  # report the last revision the test run produced
-                if not trial.passed:
+                elif engine.current is not None and engine.current is not result.revision:
+                    result.revision = engine.current  # repairs made before an error are not lost
+                if trial is not None and not trial.passed:
                     print(f"test run: {trial.state}; the last revision is shown.", file=sys.stderr)
         except KeyboardInterrupt:
             store.mark_interrupted(session)
@@ -84,18 +88,25 @@ def ask_command(args: argparse.Namespace) -> int:
         store.close()
     print(f"session {session} (continue with --session {session})", file=sys.stderr)
     code = _report(result, args)
+    if trial_error is not None:
+        hint = f"\nhint: {trial_error.hint}" if trial_error.hint else ""
+        print(f"error: the test run did not finish: {trial_error}{hint}", file=sys.stderr)
+        return EXIT_ERROR
     if trial is not None and code == EXIT_OK and not trial.passed:
         return EXIT_INVALID
     return code
 
 
-async def _test_run(settings: Any, engine: Any, args: argparse.Namespace) -> Any:
+async def _test_run(settings: Any, engine: Any, args: argparse.Namespace, save_revision: Callable[[Any], None]) -> Any:
     from .cli_kestra import _pairs
     from .engine.testrun import Deployed, RunFinished, test_run
+    from .engine.turn import Revision
     from .kestra import KestraClient
 
     def show(event: Any) -> None:
-        if isinstance(event, Deployed):
+        if isinstance(event, Revision):
+            save_revision(event)  # each repair lands in the session as it is made
+        elif isinstance(event, Deployed):
             print(f"test run: deployed {event.namespace}.{event.flow_id} (server revision {event.revision})",
                   file=sys.stderr)  # fmt: skip
         elif isinstance(event, RunFinished):
@@ -138,9 +149,11 @@ def _session(store: Any, engine: Any, args: argparse.Namespace, model: str, reci
 
 
 def _progress(event: Any) -> None:
-    from .engine.turn import Attempt, Validated
+    from .engine.turn import Attempt, Notice, Validated
 
-    if isinstance(event, Attempt) and event.number > 1:
+    if isinstance(event, Notice):
+        print(f"note: {event.message}" + (f" ({event.hint})" if event.hint else ""), file=sys.stderr)
+    elif isinstance(event, Attempt) and event.number > 1:
         print(f"repairing (attempt {event.number})…", file=sys.stderr)
     elif isinstance(event, Validated):
         errors = sum(d.is_error for d in event.diagnostics)
@@ -195,6 +208,7 @@ def _as_json(result: Any) -> dict[str, Any]:
         "prompt_tokens": sum(u.prompt_tokens for u in result.usage),
         "output_tokens": sum(u.output_tokens for u in result.usage),
         "thought_tokens": sum(u.thought_tokens for u in result.usage),
+        "cached_tokens": sum(u.cached_tokens for u in result.usage),
     }
     return {
         "valid": revision.valid,

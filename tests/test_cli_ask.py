@@ -1,12 +1,14 @@
 """`kestra-copilot ask`: one turn from the command line, against the loopback Gemini and a local server."""
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from copilot.cli import main
+from copilot.engine.sessions import SessionStore
 from tests.engine.test_turn import INVALID, VALID
 from tests.fakes.gemini import FakeGemini, Fault, Reply
 from tests.fakes.openai_server import Chat, FakeOpenAI
@@ -117,3 +119,21 @@ def test_ask_test_run_repairs_from_the_run_and_passes(
     out, err = capsys.readouterr()
     assert "test run: FAILED at task compute" in err and "/ by zero" in err and "test run: SUCCESS" in err
     assert '"{{ 1 / 1 }}"' in out and "namespace: company.team\n" in out
+    (session,) = SessionStore.open(Path(os.environ["KESTRA_COPILOT_DATA_DIR"]) / "sessions.db").sessions()
+    assert session.revisions == 2  # the repair made during the test run is in the session
+
+
+def test_ask_test_run_against_a_server_that_is_down_still_prints_the_flow(
+    gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("KESTRA_URL", f"http://127.0.0.1:{port}")
+    gemini.script(Reply(VALID))
+    assert main(["ask", "log hi", "--test-run", "--recipe", "no-retrieval"]) == 2
+    out, err = capsys.readouterr()
+    assert out.startswith("id: taxi\n")  # the flow is not lost
+    assert "the test run did not finish" in err and "hint:" in err

@@ -8,6 +8,7 @@ prompt produced which flow, and two runs with the same hash sent the same text.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -15,7 +16,13 @@ from ..llm.base import Message
 from ..retrieval.hybrid import Hit
 from .recipes import Recipe
 
-__all__ = ["Prompt", "build_prompt", "render_sources", "repair_prompt"]
+__all__ = ["Exchange", "Prompt", "build_prompt", "history_messages", "render_sources", "repair_prompt"]
+
+# An earlier turn of the conversation: what the user asked and what the model answered.
+Exchange = tuple[str, str]
+FENCED_YAML = re.compile(r"```ya?ml[^\n]*\n.*?(?:```|\Z)", re.DOTALL | re.IGNORECASE)
+FLOW_ELIDED = "[the flow of this answer is left out; the current flow is given below]"
+MAX_HISTORY_REPLY = 2000  # characters of each earlier answer's prose
 
 
 def _digest(text: str) -> str:
@@ -46,6 +53,20 @@ def render_sources(hits: Sequence[Hit]) -> str:
     return "\n\n".join(blocks)
 
 
+def history_messages(exchanges: Sequence[Exchange], turns: int) -> tuple[Message, ...]:
+    """The last `turns` exchanges as messages. Their flows are elided: the current flow (the only one that
+    matters) goes with the request, and old revisions would cost tokens and blur which flow is current."""
+    if turns <= 0:
+        return ()
+    messages: list[Message] = []
+    for request, reply in exchanges[-turns:]:
+        prose = FENCED_YAML.sub(FLOW_ELIDED, reply).strip()
+        if len(prose) > MAX_HISTORY_REPLY:
+            prose = prose[:MAX_HISTORY_REPLY] + " …"
+        messages += [Message("user", request.strip()), Message("model", prose or FLOW_ELIDED)]
+    return tuple(messages)
+
+
 def build_prompt(
     recipe: Recipe,
     request: str,
@@ -54,7 +75,7 @@ def build_prompt(
     current_flow: str | None = None,
     revision: int = 0,
     kestra_version: int = 1,
-    history: Sequence[Message] = (),
+    history: Sequence[Exchange] = (),
 ) -> Prompt:
     system = recipe.render(
         "system", kestra_version=f"{kestra_version}.x", version_rules=recipe.version_rules(kestra_version)
@@ -70,7 +91,10 @@ def build_prompt(
         parts["flow"] = _digest(edit)
         user = f"{edit}\n\nRequest: {user}"
     parts["request"] = _digest(request)
-    return Prompt(recipe.name, system, (*history, Message("user", user)), tuple(hits), parts)
+    earlier = history_messages(history, recipe.history_turns)
+    if earlier:
+        parts["history"] = _digest("\0".join(f"{m.role}:{m.text}" for m in earlier))
+    return Prompt(recipe.name, system, (*earlier, Message("user", user)), tuple(hits), parts)
 
 
 def repair_prompt(recipe: Recipe, prompt: Prompt, reply: str, diagnostics: str) -> Prompt:

@@ -42,6 +42,7 @@ class Recipe:
     include_diagnostics: bool = True
     repair_attempts: int = 2
     temperature: float = 0.2
+    history_turns: int = 4  # earlier exchanges of the conversation sent along (their flows elided)
     folder: Path = field(default_factory=prompts_dir, compare=False)
 
     def render(self, role: str, **values: Any) -> str:
@@ -102,6 +103,7 @@ def load_recipe(name_or_path: str = "default", folder: Path | None = None) -> Re
             include_diagnostics=bool(data.get("include_diagnostics", True)),
             repair_attempts=int(data.get("repair_attempts", 2)),
             temperature=float(data.get("temperature", 0.2)),
+            history_turns=int(data.get("history_turns", 4)),
             folder=folder,
         )
     except (TypeError, ValueError) as exc:

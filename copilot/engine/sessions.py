@@ -173,7 +173,12 @@ class SessionStore:
                 update("reply = ?", _clean("".join(reply)))  # each delta lands: Ctrl+C loses nothing
             elif isinstance(event, Usage):
                 usage.append(
-                    {"prompt": event.prompt_tokens, "output": event.output_tokens, "thoughts": event.thought_tokens}
+                    {
+                        "prompt": event.prompt_tokens,
+                        "output": event.output_tokens,
+                        "thoughts": event.thought_tokens,
+                        "cached": event.cached_tokens,
+                    }
                 )
                 update("usage = ?", json.dumps(usage))
             elif isinstance(event, ErrorEvent):
@@ -212,7 +217,7 @@ class SessionStore:
 
     # --- resuming -----------------------------------------------------------------------------------
     def restore(self, session_id: str, engine: Engine) -> Revision | None:
-        """Put the session's revisions back into `engine`; the last one becomes current."""
+        """Put the session's revisions and conversation back into `engine`; the last revision becomes current."""
         rows = self.db.execute(
             "SELECT number, yaml, diagnostics, recipe, prompt_hash FROM revisions WHERE session_id = ? ORDER BY number",
             (session_id,),
@@ -226,6 +231,12 @@ class SessionStore:
             revisions.append(Revision(number, yaml, found, diff, recipe, prompt_hash))
         engine.revisions = revisions
         engine._position = len(revisions)
+        engine.history = [
+            (request, reply)
+            for request, reply in self.db.execute(
+                "SELECT request, reply FROM turns WHERE session_id = ? AND reply != '' ORDER BY number", (session_id,)
+            )
+        ]
         return engine.current
 
 

@@ -10,10 +10,12 @@ turn with `result.error` set: the conversation and every earlier revision are ke
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ..errors import CopilotError
 from ..flows import (
     Diagnostic,
     FlowDiff,
@@ -25,14 +27,15 @@ from ..flows import (
     validate_flow,
 )
 from ..llm.base import ChatModel, Finish, GenerationSettings, ModelError, ModelStreamCut, TextDelta, Usage
-from ..retrieval.hybrid import Hit, fit_budget
-from .prompt import Prompt, build_prompt, repair_prompt
+from ..retrieval.hybrid import DenseUnavailable, Hit, fit_budget
+from .prompt import Exchange, Prompt, build_prompt, repair_prompt
 from .recipes import Recipe
 
 __all__ = [
     "Attempt",
     "Engine",
     "ErrorEvent",
+    "Notice",
     "Revision",
     "Sources",
     "TurnEnded",
@@ -80,6 +83,14 @@ class Validated:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """Something the user should know that does not stop the turn (retrieval degraded or unavailable)."""
+
+    message: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
 class ErrorEvent:
     error: ModelError
 
@@ -92,7 +103,7 @@ class TurnEnded:
     seconds: float
 
 
-TurnEvent = Sources | Attempt | TextDelta | Usage | Validated | Revision | ErrorEvent | TurnEnded
+TurnEvent = Notice | Sources | Attempt | TextDelta | Usage | Validated | Revision | ErrorEvent | TurnEnded
 
 
 @dataclass
@@ -146,6 +157,11 @@ class Engine:
         self.schema = schema
         self.revisions: list[Revision] = []
         self._position = 0  # revisions[:position] are current; undo moves it back
+        self.history: list[Exchange] = []  # the conversation so far, redacted: (request, reply) per turn
+
+    def reset(self) -> None:
+        """A new flow: no revisions, no conversation."""
+        self.revisions, self._position, self.history = [], 0, []
 
     @property
     def current(self) -> Revision | None:
@@ -196,16 +212,14 @@ class Engine:
         started = time.perf_counter()
         recipe = self.recipe
         result = TurnResult(request=text, recipe=recipe.name)
-        hits: Sequence[Hit] = ()
-        if self.retrieve and recipe.k:
-            hits = fit_budget(self.retrieve(text, recipe), recipe.budget_tokens)
-        result.sources = tuple(hits)
-        emit(Sources(result.sources))
         current = self.current
-        # Credentials never reach the model: not from the request, not from the flow being edited.
+        # Credentials never reach the model (nor an embedding API): not from the request, not from the flow.
         request, redacted_request = redact_secrets(text)
         flow, redacted_flow = redact_secrets(current.yaml) if current else (None, 0)
         result.redacted = redacted_request + redacted_flow
+        hits = await self._retrieve(request, recipe, emit)
+        result.sources = tuple(hits)
+        emit(Sources(result.sources))
         prompt: Prompt = build_prompt(
             recipe,
             request,
@@ -213,6 +227,7 @@ class Engine:
             current_flow=flow,
             revision=current.number if current else 0,
             kestra_version=self.kestra_version,
+            history=self.history,
         )
         settings = GenerationSettings(temperature=recipe.temperature)
         candidate: tuple[str, tuple[Diagnostic, ...]] | None = None
@@ -245,9 +260,26 @@ class Engine:
         if candidate is not None:  # the best flow the turn produced, valid or not, becomes a revision
             result.revision = self._add(candidate[0], candidate[1], recipe.name, result.prompt_hashes[-1])
             emit(result.revision)
+        if result.reply:
+            self.history.append((request, redact_secrets(result.reply)[0]))
         result.seconds = time.perf_counter() - started
         emit(TurnEnded(result.valid, result.seconds))
         return result
+
+    async def _retrieve(self, request: str, recipe: Recipe, emit: Callable[[TurnEvent], None]) -> list[Hit]:
+        """The recipe's sources for `request`, searched in a thread (embedding a query is CPU or network
+        time the event loop must not wait on). A failing search degrades the turn, never ends it."""
+        if not self.retrieve or not recipe.k:
+            return []
+        try:
+            found = await asyncio.to_thread(self.retrieve, request, recipe)
+        except DenseUnavailable as exc:
+            emit(Notice(str(exc), exc.hint))
+            found = exc.hits
+        except CopilotError as exc:
+            emit(Notice(f"Retrieval failed ({exc}); answering without sources.", exc.hint))
+            found = []
+        return fit_budget(found, recipe.budget_tokens)
 
     async def _complete(
         self, prompt: Prompt, settings: GenerationSettings, result: TurnResult, emit: Callable[[TurnEvent], None]

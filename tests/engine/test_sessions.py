@@ -113,6 +113,7 @@ def test_restore_brings_back_every_revision_and_undo(gemini: FakeGemini, store: 
     current = store.restore(session, fresh)
     assert current is not None and current.number == 2 and current.yaml == chat.current.yaml
     assert [d.code for d in current.diagnostics] == [d.code for d in chat.current.diagnostics]
+    assert fresh.history == [("first", VALID), ("second", EDITED)]  # the conversation goes on where it was
     assert fresh.undo().number == 1
     with pytest.raises(KeyError):
         store.restore("nope", fresh)

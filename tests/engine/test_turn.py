@@ -177,3 +177,70 @@ def test_credentials_never_reach_the_model(gemini: FakeGemini) -> None:
     sent = str(gemini.requests[-1].body)
     assert key not in sent and "pa55word" not in sent and "hunter2secret" not in sent
     assert "[REDACTED" in sent and result.redacted == 3
+
+
+def test_follow_up_turns_carry_the_conversation_with_earlier_flows_left_out(gemini: FakeGemini) -> None:
+    chat = engine(gemini)
+    gemini.script(Reply(VALID))
+    turn(chat, "log hi then wait a second")
+    gemini.script(Reply("You could add a retry.\n" + EDITED))
+    turn(chat, "what would make it sturdier?")
+    contents = gemini.requests[-1].body["contents"]
+    assert [c["role"] for c in contents] == ["user", "model", "user"]
+    assert contents[0]["parts"][0]["text"] == "log hi then wait a second"
+    earlier = contents[1]["parts"][0]["text"]
+    assert "flow of this answer is left out" in earlier and "It logs, then waits a second" in earlier
+    assert "type: io.kestra.plugin.core.log.Log" not in earlier  # only the current flow, once, in the request
+    assert chat.history[-1][0] == "what would make it sturdier?"
+
+
+def test_the_recipe_bounds_the_history(gemini: FakeGemini) -> None:
+    from dataclasses import replace
+
+    chat = engine(gemini)
+    chat.recipe = replace(chat.recipe, history_turns=1)
+    for text in ("one", "two", "three"):
+        gemini.script(Reply(VALID))
+        turn(chat, text)
+    texts = [c["parts"][0]["text"] for c in gemini.requests[-1].body["contents"]]
+    assert texts[0] == "two" and len(texts) == 3
+    chat.reset()
+    assert chat.history == [] and chat.current is None
+
+
+def test_a_failing_retrieval_degrades_the_turn_and_says_why(gemini: FakeGemini) -> None:
+    from copilot.engine.turn import Notice, Sources
+    from copilot.errors import CopilotError
+    from copilot.retrieval.hybrid import DenseUnavailable
+
+    bm25_hit = Hit(Chunk("Log a message.", "plugin-doc", "docs", "Log", "log.md"), 0.5)
+
+    def degraded(text: str, recipe: object) -> list[Hit]:
+        raise DenseUnavailable(CopilotError("Gemini is unavailable (503)", hint="Try again."), [bm25_hit])
+
+    def broken(text: str, recipe: object) -> list[Hit]:
+        raise CopilotError("The index is corrupt.", hint="Rebuild it.")
+
+    model = GeminiModel(api_key="test-key", base_url=gemini.url)
+    notices = []
+    for retrieve, sources in ((degraded, (bm25_hit,)), (broken, ())):
+        gemini.script(Reply(VALID))
+        chat = Engine(model, recipe=load_recipe(), retrieve=retrieve)
+        result, events = turn(chat, "log hi")
+        assert result.valid and result.sources == sources
+        (notice,) = [e for e in events if isinstance(e, Notice)]
+        assert notice.hint and isinstance(events[1], Sources)
+        notices.append(notice.message)
+    assert "BM25 alone" in notices[0] and "answering without sources" in notices[1]
+
+
+def test_the_retrieval_query_is_redacted_too(gemini: FakeGemini) -> None:
+    queries: list[str] = []
+    chat = Engine(
+        GeminiModel(api_key="test-key", base_url=gemini.url),
+        recipe=load_recipe(),
+        retrieve=lambda text, recipe: queries.append(text) or [],
+    )
+    gemini.script(Reply(VALID))
+    turn(chat, "load from postgresql://bob:pa55word@db:5432/app")
+    assert queries and "pa55word" not in queries[0] and "[REDACTED" in queries[0]

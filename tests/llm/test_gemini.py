@@ -161,6 +161,14 @@ def test_a_slow_first_token_times_out(gemini: FakeGemini) -> None:
     assert time.monotonic() - started < 1.5
 
 
+def test_a_timeout_before_the_first_token_is_retried(gemini: FakeGemini) -> None:
+    gemini.script(Reply("late", delay=2.0), Reply("on time"))
+    sleeps = Sleeps()
+    events = run(model(gemini, sleeps, max_attempts=2, timeout=0.3))
+    assert text_of(events) == "on time" and len(sleeps.waits) == 1
+    assert len(gemini.requests) == 2 and {r.model for r in gemini.requests} == {gemini.requests[0].model}
+
+
 def test_key_and_model_problems(gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ModelAuthError, match="API key not valid") as caught:
         run(GeminiModel(api_key="wrong", base_url=gemini.url, retry=RetryPolicy(sleep=Sleeps())))
