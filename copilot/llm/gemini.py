@@ -39,6 +39,10 @@ __all__ = ["DEFAULT_MODEL", "GeminiModel"]
 DEFAULT_MODEL = "gemini-3.8-flash"
 RETRYABLE = {408, 429, 500, 502, 503, 504}
 BLOCKING_FINISH = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
+VERTEX_HINT = (
+    "Run `gcloud auth application-default login` and set GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION, "
+    "or unset GOOGLE_GENAI_USE_VERTEXAI and use GEMINI_API_KEY."
+)
 KEY_HINT = (
     "Set GEMINI_API_KEY to a key from https://aistudio.google.com/apikey "
     "(or `gemini_api_key` in the config file: `kestra-copilot config path`)."
@@ -78,7 +82,13 @@ class GeminiModel:
                 **({"base_url": self.base_url} if self.base_url else {}),
             )
             credentials = {} if vertex else {"api_key": self.api_key}
-            self._client = genai.Client(http_options=options, **credentials)
+            try:
+                self._client = genai.Client(http_options=options, **credentials)
+            except Exception as exc:  # Vertex AI: no application default credentials, no project
+                raise ModelAuthError(
+                    f"Cannot set up Gemini{' on Vertex AI' if vertex else ''}: {exc}",
+                    hint=VERTEX_HINT if vertex else KEY_HINT,
+                ) from exc
         return self._client
 
     def _config(self, system: str, settings: GenerationSettings) -> Any:

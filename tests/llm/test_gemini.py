@@ -195,3 +195,17 @@ def test_the_api_key_is_sent_as_a_header_only(gemini: FakeGemini) -> None:
     request = gemini.requests[-1]
     assert request.headers.get("x-goog-api-key") == "test-key"
     assert "test-key" not in str(request.body)
+
+
+def test_vertex_ai_without_credentials_says_how_to_sign_in(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    from copilot.config import load_settings
+    from copilot.llm.factory import model_from_settings
+
+    monkeypatch.setenv("GOOGLE_GENAI_USE_VERTEXAI", "1")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no gcloud application default credentials here
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path) + "/missing.json")
+    chat = model_from_settings(load_settings({}))  # no API key needed on Vertex AI
+    assert isinstance(chat, GeminiModel)
+    with pytest.raises(ModelAuthError, match="Vertex AI") as caught:
+        run(chat)
+    assert "application-default login" in (caught.value.hint or "")
