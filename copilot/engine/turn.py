@@ -230,7 +230,7 @@ class Engine:
             history=self.history,
         )
         settings = GenerationSettings(temperature=recipe.temperature)
-        candidate: tuple[str, tuple[Diagnostic, ...]] | None = None
+        candidate: tuple[str, tuple[Diagnostic, ...], str] | None = None  # yaml, diagnostics, its prompt hash
         for attempt in range(1, recipe.repair_attempts + 2):
             result.attempts = attempt
             result.prompt_hashes.append(prompt.hash)
@@ -250,7 +250,7 @@ class Engine:
             else:
                 validation = validate_flow(flow_yaml, self.schema, kestra_version=self.kestra_version)
                 diagnostics = tuple(validation.diagnostics)
-                candidate = (flow_yaml, diagnostics)
+                candidate = (flow_yaml, diagnostics, prompt.hash)
             valid = not any(d.severity is Severity.ERROR for d in diagnostics)
             emit(Validated(attempt, diagnostics, valid))
             if valid or attempt > recipe.repair_attempts:
@@ -258,7 +258,7 @@ class Engine:
             diagnostics_text = format_diagnostics(diagnostics) if recipe.include_diagnostics else "The flow is invalid."
             prompt = repair_prompt(recipe, prompt, reply, diagnostics_text)
         if candidate is not None:  # the best flow the turn produced, valid or not, becomes a revision
-            result.revision = self._add(candidate[0], candidate[1], recipe.name, result.prompt_hashes[-1])
+            result.revision = self._add(*candidate[:2], recipe.name, candidate[2])
             emit(result.revision)
         if result.reply:
             self.history.append((request, redact_secrets(result.reply)[0]))

@@ -244,3 +244,10 @@ def test_the_retrieval_query_is_redacted_too(gemini: FakeGemini) -> None:
     gemini.script(Reply(VALID))
     turn(chat, "load from postgresql://bob:pa55word@db:5432/app")
     assert queries and "pa55word" not in queries[0] and "[REDACTED" in queries[0]
+
+
+def test_the_revision_names_the_prompt_that_wrote_it(gemini: FakeGemini) -> None:
+    gemini.script(Reply(INVALID), Reply("Sorry, I cannot."), Reply("Still no flow."))
+    result, _ = turn(engine(gemini), "log hi")
+    assert result.attempts == 3 and result.revision is not None and "colour" in result.revision.yaml
+    assert result.revision.prompt_hash == result.prompt_hashes[0] != result.prompt_hashes[-1]
