@@ -106,6 +106,7 @@ class KestraClient:
         elif username:
             auth = httpx.BasicAuth(username, password or "")
         self._server: ServerInfo | None = None
+        self._version_lock = asyncio.Lock()
         self._http = httpx.AsyncClient(
             base_url=self.url, headers=headers, auth=auth, timeout=timeout, transport=transport
         )
@@ -140,8 +141,13 @@ class KestraClient:
         return f"/api/v1/{self.tenant}/{path.lstrip('/')}"
 
     async def request(self, method: str, path: str, action: str, **kwargs: Any) -> httpx.Response:
-        """One call; a read (GET) is retried on a connection error, a 502/503/504, twice with a short
-        pause — writes never are, since Kestra may have done them before the answer was lost."""
+        """One call, after the server's version is known to be one this client speaks. A read (GET) is
+        retried on a connection error, a 502/503/504, twice with a short pause — writes never are, since
+        Kestra may have done them before the answer was lost."""
+        await self.ensure_supported(action)
+        return await self._request(method, path, action, **kwargs)
+
+    async def _request(self, method: str, path: str, action: str, **kwargs: Any) -> httpx.Response:
         attempts = READ_ATTEMPTS if method == "GET" else 1
         for attempt in range(1, attempts + 1):
             try:
@@ -181,9 +187,9 @@ class KestraClient:
             raise KestraError(f"Kestra answered {action} with something that is not JSON.") from exc
 
     # --- API ----------------------------------------------------------------------------------------
-    async def server_info(self) -> ServerInfo:
+    async def server_info(self, action: str = "read the server version") -> ServerInfo:
         """`GET /api/v1/configs`: the server's version (and a cheap credential check); remembered."""
-        body = self._json(await self.request("GET", "/api/v1/configs", "read the server version"), "configs")
+        body = self._json(await self._request("GET", "/api/v1/configs", action), "configs")
         if not isinstance(body, dict):
             raise KestraError("Kestra's /api/v1/configs answer has an unexpected shape.")
         self._server = ServerInfo(
@@ -191,17 +197,23 @@ class KestraClient:
         )
         return self._server
 
-    async def major(self) -> int:
-        """The server's major version (asked once): some routes and parameters differ in 2.x."""
-        server = self._server or await self.server_info()
-        parts = [int(p) for p in re.findall(r"\d+", server.version)[:2]]
-        if len(parts) == 2 and (parts[0], parts[1]) < MIN_VERSION:
+    async def ensure_supported(self, action: str) -> ServerInfo:
+        """The server's version, asked on the first call of this client (concurrent first calls share
+        one request); a server older than MIN_VERSION is refused before anything is sent to it."""
+        async with self._version_lock:
+            server = self._server or await self.server_info(action)
+        parts = tuple(int(p) for p in re.findall(r"\d+", server.version)[:2])
+        if len(parts) == 2 and parts < MIN_VERSION:
             raise KestraError(
-                f"Kestra {server.version} at {self.url} is too old for kestra-copilot "
+                f"Cannot {action}: Kestra {server.version} at {self.url} is too old for kestra-copilot "
                 f"(it needs {MIN_VERSION[0]}.{MIN_VERSION[1]} or newer).",
                 hint="Upgrade the server, or point KESTRA_URL at a newer one.",
             )
-        return server.major or 1
+        return server
+
+    async def major(self, action: str = "talk to Kestra") -> int:
+        """The server's major version (asked once): some routes and parameters differ in 2.x."""
+        return (await self.ensure_supported(action)).major or 1
 
     async def validate(self, flow_yaml: str) -> list[ServerValidation]:
         """`POST /flows/validate`: the server's strict parse, plugin-default injection and bean validation."""
@@ -338,22 +350,24 @@ class KestraClient:
 
     async def kill(self, execution_id: str) -> None:
         """Kill a running execution: `DELETE …/kill` up to 1.x, `DELETE …/actions/kill` from 2.0."""
-        route = "actions/kill" if await self.major() >= 2 else "kill"
-        await self.request("DELETE", self.tenant_path(f"executions/{execution_id}/{route}"), f"kill {execution_id}")
+        action = f"kill {execution_id}"
+        route = "actions/kill" if await self.major(action) >= 2 else "kill"
+        await self.request("DELETE", self.tenant_path(f"executions/{execution_id}/{route}"), action)
 
     async def logs(self, execution_id: str, *, min_level: str = "INFO") -> list[LogEntry]:
         path = self.tenant_path(f"logs/{execution_id}")
         # 1.x filters with `minLevel`; 2.x with QueryFilter parameters.
-        key = "filters[level][GREATER_THAN_OR_EQUAL_TO]" if await self.major() >= 2 else "minLevel"
+        key = "filters[level][GREATER_THAN_OR_EQUAL_TO]" if await self.major("read the logs") >= 2 else "minLevel"
         body = self._json(await self.request("GET", path, "read the logs", params={key: min_level}), "logs")
         return [LogEntry.from_json(item) for item in body if isinstance(item, dict)] if isinstance(body, list) else []
 
     async def follow_logs(self, execution_id: str, *, min_level: str = "INFO") -> AsyncIterator[LogEntry]:
         """Log entries as they are written (`/logs/{id}/follow` SSE). Kestra never ends this stream:
         stop iterating once the execution is finished (and its last logs indexed, ~1-2 s later)."""
-        key = "filters[level][GREATER_THAN_OR_EQUAL_TO]" if await self.major() >= 2 else "minLevel"
+        action = f"follow the logs of {execution_id}"
+        key = "filters[level][GREATER_THAN_OR_EQUAL_TO]" if await self.major(action) >= 2 else "minLevel"
         path = self.tenant_path(f"logs/{execution_id}/follow")
-        async for kind, data in self._sse(path, f"follow the logs of {execution_id}", params={key: min_level}):
+        async for kind, data in self._sse(path, action, params={key: min_level}):
             if kind != "start" and isinstance(data, dict) and data.get("message") is not None:
                 yield LogEntry.from_json(data)
 
@@ -361,6 +375,7 @@ class KestraClient:
         self, path: str, action: str, params: dict[str, str] | None = None
     ) -> AsyncIterator[tuple[str, Any]]:
         """(event kind, parsed data) for each Server-Sent Event; Kestra puts the kind in the `id:` field."""
+        await self.ensure_supported(action)
         kind, data_lines = "", []
         try:
             async with self._http.stream(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -360,6 +361,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        # As Netty does: each SSE frame leaves at once (else Nagle holds it ~40 ms for the last ACK).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     # --- helpers ------------------------------------------------------------------------------------
     def _record(self, status: int, content_type: str | None, raw: bytes | None) -> None:

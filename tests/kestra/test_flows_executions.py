@@ -141,43 +141,87 @@ def test_the_server_schema_is_cached_per_server_version(tmp_path: Path) -> None:
     assert len(fetched) == 2
 
 
-def test_a_slow_server_a_failing_server_and_an_old_server_are_clear() -> None:
-    from copilot.kestra import KestraError, KestraServerError
+def test_a_slow_server_and_a_failing_server_are_clear() -> None:
+    from copilot.kestra import KestraServerError
 
     async def with_timeout(kestra: FakeKestra) -> None:
         async with KestraClient(kestra.url, username=kestra.username, password=kestra.password, timeout=0.2) as c:
             await c.get_flow("company.team", "hello")
 
-    async def old(kestra: FakeKestra) -> None:
-        async with client(kestra) as kestra_client:
-            await kestra_client.logs("anything")
-
     with FakeKestra(delay_seconds=0.6) as kestra, pytest.raises(KestraUnavailable, match="did not answer in time"):
         asyncio.run(with_timeout(kestra))
     with FakeKestra(fail_with=500) as kestra, pytest.raises(KestraServerError, match="500"):
         asyncio.run(with_timeout(kestra))
-    with FakeKestra(version="0.19.4") as kestra, pytest.raises(KestraError, match="too old") as caught:
-        asyncio.run(old(kestra))
-    assert "Upgrade" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize("operation", ["validate", "deploy", "execute", "follow", "logs", "kill"])
+def test_a_server_older_than_0_24_is_refused_before_anything_is_sent(operation: str) -> None:
+    from copilot.kestra import KestraError
+
+    async def scenario(kestra: FakeKestra) -> None:
+        async with client(kestra) as kestra_client:
+            calls = {
+                "validate": lambda: kestra_client.validate(FLOW),
+                "deploy": lambda: kestra_client.deploy(FLOW, "company.team", "hello"),
+                "execute": lambda: kestra_client.execute("company.team", "hello", inputs={"who": "x"}),
+                "logs": lambda: kestra_client.logs("exec0001"),
+                "kill": lambda: kestra_client.kill("exec0001"),
+            }
+            if operation == "follow":
+                [_ async for _ in kestra_client.follow("exec0001")]
+            else:
+                await calls[operation]()
+
+    with FakeKestra(version="0.19.4") as kestra:
+        with pytest.raises(KestraError, match=r"^Cannot .+: Kestra 0\.19\.4 at .+ is too old") as caught:
+            asyncio.run(scenario(kestra))
+        assert kestra.requests == [("GET", "/api/v1/configs")]  # asked once, then nothing else was sent
+    assert "needs 0.24 or newer" in str(caught.value) and "Upgrade" in (caught.value.hint or "")
+
+
+def test_the_version_is_asked_once_per_client_even_by_concurrent_first_calls() -> None:
+    async def scenario(kestra: FakeKestra) -> None:
+        async with client(kestra) as kestra_client:
+            await asyncio.gather(kestra_client.validate(FLOW), kestra_client.get_flow("company.team", "hello"))
+            await kestra_client.deploy(FLOW, "company.team", "hello")
+            started = await kestra_client.execute("company.team", "hello", inputs={"who": "x"})
+            [_ async for _ in kestra_client.follow(started.id)]
+            await kestra_client.logs(started.id)
+
+    with FakeKestra() as kestra:
+        asyncio.run(scenario(kestra))
+        assert kestra.requests.count(("GET", "/api/v1/configs")) == 1
+        assert kestra.requests[0] == ("GET", "/api/v1/configs")
 
 
 def test_reads_are_retried_through_a_transient_outage_and_writes_are_not() -> None:
     from copilot.kestra import KestraServerError
 
-    async def read(kestra: FakeKestra) -> object:
+    async def after_the_version(kestra: FakeKestra, times: int, call: str) -> object:
         async with client(kestra) as kestra_client:
-            return await kestra_client.get_flow("company.team", "hello")
-
-    async def write(kestra: FakeKestra) -> object:
-        async with client(kestra) as kestra_client:
+            await kestra_client.server_info()
+            kestra.requests.clear()
+            kestra.fail_with, kestra.fail_times = 503, times
+            if call == "read":
+                return await kestra_client.get_flow("company.team", "hello")
             return await kestra_client.deploy(FLOW, "company.team", "hello")
 
-    with FakeKestra(fail_with=503, fail_times=2) as kestra:
-        assert asyncio.run(read(kestra)) is None  # answered after two 503s
+    with FakeKestra() as kestra:
+        assert asyncio.run(after_the_version(kestra, 2, "read")) is None  # answered after two 503s
         assert len(kestra.requests) == 3
-    with FakeKestra(fail_with=503, fail_times=1) as kestra, pytest.raises(KestraServerError):
-        asyncio.run(write(kestra))
+    with FakeKestra() as kestra, pytest.raises(KestraServerError):
+        asyncio.run(after_the_version(kestra, 1, "write"))
     assert [m for m, _ in kestra.requests] == ["POST"]
+
+
+def test_the_version_question_itself_is_retried_through_an_outage() -> None:
+    async def scenario(kestra: FakeKestra) -> int:
+        async with client(kestra) as kestra_client:
+            return (await kestra_client.deploy(FLOW, "company.team", "hello")).revision
+
+    with FakeKestra(fail_with=503, fail_times=1) as kestra:
+        assert asyncio.run(scenario(kestra)) == 1
+        assert [m for m, _ in kestra.requests] == ["GET", "GET", "POST"]
 
 
 def test_follow_logs_streams_entries_as_they_are_written() -> None:
