@@ -112,12 +112,20 @@ async def _review(settings: Settings, text: str, namespace: str, flow_id: str) -
     from .kestra import server_diagnostics
 
     async with _client(settings) as client:
-        (result,) = (await client.validate(text))[:1]
-        problems = []
-        if not result.valid:
-            for diagnostic in server_diagnostics(result, parse_flow(text), client.url):
-                if diagnostic.is_error:
-                    problems.append(diagnostic.format("flow"))
+        results = await client.validate(text)
+        # One document sent, so one verdict expected; an empty list is no verdict, not a pass.
+        result = next((r for r in results if r.index == 0), results[0] if results else None)
+        if result is None:
+            raise CopilotError(
+                f"Kestra at {client.url} gave no verdict on the flow (its validation answered an empty list); "
+                "nothing was deployed.",
+                hint="Retry; if it persists, validate the flow in the Kestra UI and check the server logs.",
+            )
+        problems = [
+            diagnostic.format("flow")
+            for diagnostic in server_diagnostics(result, parse_flow(text), client.url)
+            if diagnostic.is_error
+        ]
         return problems, (None if problems else await client.get_flow(namespace, flow_id))
 
 

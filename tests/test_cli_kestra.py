@@ -53,6 +53,16 @@ def test_deploy_refuses_what_the_server_refuses(
     assert ("company.team", "hello") not in kestra.flows
 
 
+def test_deploy_without_a_server_verdict_deploys_nothing(
+    kestra: FakeKestra, flow_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kestra.validate_answer = []  # Kestra answered 200 with an empty list of results
+    assert main(["deploy", str(flow_file), "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "gave no verdict on the flow" in err and "nothing was deployed" in err and "Retry" in err
+    assert not kestra.flows and not [p for m, p in kestra.requests if m == "POST" and p.endswith("/flows")]
+
+
 def test_deploy_needs_confirmation_without_a_terminal(
     kestra: FakeKestra, flow_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

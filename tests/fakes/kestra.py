@@ -60,6 +60,7 @@ class FakeKestra:
     outcome_rule: Callable[[dict[str, Any]], str] | None = None  # task → terminal state (overrides outcomes)
     step_seconds: float = 0.02  # how long each task run takes
     drop_follow_after: int | None = None  # close /follow streams after this many events (fault injection)
+    validate_answer: list[dict[str, Any]] | None = None  # answer /flows/validate with this (fault injection)
     revisions: dict[tuple[str, str], int] = field(default_factory=dict)
     kv: dict[tuple[str, str], Any] = field(default_factory=dict)
     namespace_files: dict[tuple[str, str], bytes] = field(default_factory=dict)
@@ -446,7 +447,8 @@ class _Handler(BaseHTTPRequestHandler):
             if not self.headers.get("Content-Type", "").startswith("application/x-yaml"):
                 self._error(415, "Unsupported Media Type")
                 return
-            self._send(200, self.kestra.validate(body.decode("utf-8", "replace")))
+            answer = self.kestra.validate_answer
+            self._send(200, self.kestra.validate(body.decode("utf-8", "replace")) if answer is None else answer)
             return
         if rest == "flows" or (rest.startswith("flows/") and not rest.startswith("flows/validate")):
             self._flows(method, rest.removeprefix("flows").strip("/"), body)
