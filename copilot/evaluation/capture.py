@@ -1,0 +1,151 @@
+"""A turn that went well becomes a regression case: its request(s), the flow it started from, and checks
+proposed from the accepted flow, written into a suite file for review.
+
+    case = propose_case(["load the taxi CSV into Postgres"], accepted_yaml, prior_flow=None)
+    add_case(Path("evals/mine.yaml"), case)
+
+The checks are structural, never the exact text (a good answer may word a message differently): the
+plugin types the accepted flow uses, its Schedule crons and inputs, secret hygiene, similarity to the
+accepted flow as the reference; for an edit, that the tasks the edit did not touch stay as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import CopilotError
+from ..flows import diff_flows, parse_flow
+from .cases import CaseError, load_suite
+from .scorers import flow_types
+
+__all__ = ["add_case", "propose_case"]
+
+SIMILAR_THRESHOLD = 0.6  # a fresh answer rarely matches the accepted one exactly; half its structure is a pass
+
+
+def _slug(text: str, limit: int = 48) -> str:
+    slug = ""
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        if slug and len(slug) + 1 + len(word) > limit:
+            break
+        slug = f"{slug}-{word}" if slug else word[:limit]
+    return slug or "case"
+
+
+def _data(text: str, what: str) -> dict[str, Any]:
+    try:
+        data = parse_flow(text).data
+    except CopilotError as exc:
+        raise CaseError(f"The {what} does not parse: {exc}") from exc
+    if not isinstance(data, dict):
+        raise CaseError(f"The {what} is not a flow (a YAML mapping).")
+    return data
+
+
+def propose_case(
+    turns: Sequence[str],
+    accepted_yaml: str,
+    *,
+    prior_flow: str | None = None,
+    case_id: str | None = None,
+    tags: Sequence[str] = ("captured",),
+) -> dict[str, Any]:
+    """A case mapping (as a suite file holds it) whose checks the accepted flow passes."""
+    if not turns or not all(t.strip() for t in turns):
+        raise CaseError("A case needs the request(s) that produced the flow.")
+    data = _data(accepted_yaml, "accepted flow")
+    checks: list[Any] = ["parses", "valid", "secrets"]
+    types = sorted(set(flow_types(data)))
+    if types:
+        checks.append({"types": {"required": types}})
+    for trigger in data.get("triggers") or []:
+        if isinstance(trigger, dict) and "cron" in trigger and trigger.get("id"):
+            path = f"triggers[id={trigger['id']}].cron"
+            checks.append({"property": {"path": path, "equals": trigger["cron"]}})
+    for item in data.get("inputs") or []:
+        if isinstance(item, dict) and item.get("id") and item.get("type"):
+            checks.append({"property": {"path": f"inputs[id={item['id']}].type", "equals": item["type"]}})
+    case: dict[str, Any] = {"id": case_id or _slug(turns[0]), "tags": list(tags), "turns": [t.strip() for t in turns]}
+    if prior_flow is not None:
+        prior = _data(prior_flow, "starting flow")
+        changes = diff_flows(prior_flow, accepted_yaml).summary.changes
+        touched = sorted({c.id for c in changes if c.section == "task"})  # what the edit was allowed to change
+        touched += [key for key in ("id", "namespace") if prior.get(key) != data.get(key)]
+        checks.append({"preserves": {"except": touched, "weight": 2}})
+        case["flow"] = prior_flow
+    checks.append({"similar": {"threshold": SIMILAR_THRESHOLD}})
+    case["reference"] = accepted_yaml
+    case["checks"] = checks
+    return case
+
+
+def _dump(data: Any) -> str:
+    """YAML with multi-line strings as `|` blocks, so captured flows stay readable."""
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def string(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+    Dumper.add_representer(str, string)
+    return yaml.dump(data, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=120)
+
+
+def add_case(suite: Path, case: dict[str, Any]) -> str:
+    """Append `case` to a suite file (created if need be); its id is made unique in the file. Returns the id."""
+    existing: Any = None
+    if suite.is_file():
+        try:
+            existing = yaml.safe_load(suite.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise CaseError(f"{suite} is not valid YAML: {exc}", hint="Fix it, or capture into another file.") from exc
+    if isinstance(existing, dict) and "cases" in existing:
+        cases = existing["cases"] = list(existing["cases"] or [])
+        document: Any = existing
+    elif isinstance(existing, list):
+        cases = document = existing
+    elif existing is None:
+        cases, document = [], None
+    else:
+        raise CaseError(f"{suite} is not a suite (a list of cases or `cases:`).")
+    taken = {c.get("id") for c in cases if isinstance(c, dict)}
+    base, number = case["id"], 1
+    while case["id"] in taken:
+        number += 1
+        case = {**case, "id": f"{base}-{number}"}
+    cases.append(case)
+    if document is None:
+        document = {"cases": cases}
+    # PyYAML drops comments: the file's leading comment block is carried over, the rest is rewritten.
+    head = _leading_comments(suite) if suite.is_file() else HEADER
+    suite.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=suite.parent, prefix=".capture-", suffix=".yaml")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(head + _dump(document))
+        load_suite(Path(temp))  # what replaces the suite must load as one
+        os.replace(temp, suite)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+    return str(case["id"])
+
+
+HEADER = "# Cases captured from conversations: review the proposed checks, then keep them.\n"
+
+
+def _leading_comments(path: Path) -> str:
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+        if not line.startswith("#"):
+            break
+        lines.append(line)
+    return "".join(lines)

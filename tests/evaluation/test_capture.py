@@ -1,0 +1,85 @@
+"""Capturing a turn as a regression case: the proposed checks pass on the accepted flow, fail on worse ones."""
+
+from pathlib import Path
+
+import pytest
+
+from copilot.evaluation.capture import add_case, propose_case
+from copilot.evaluation.cases import CaseError, load_suite
+from copilot.evaluation.scorers import Output, score_case
+from copilot.retrieval.sources import corpus_dir
+
+TAXI = (corpus_dir() / "flows" / "postgres_etl_staging_merge.yaml").read_text()
+
+
+def captured(tmp_path: Path, case: dict) -> object:
+    suite = tmp_path / "mine.yaml"
+    case_id = add_case(suite, case)
+    (loaded,) = [c for c in load_suite(suite) if c.id == case_id]
+    return loaded
+
+
+def test_a_new_flow_case_passes_on_the_accepted_flow_and_fails_on_a_worse_one(tmp_path: Path) -> None:
+    case = captured(tmp_path, propose_case(["Load the yellow taxi CSV into Postgres, staging + merge"], TAXI))
+    assert case.id == "load-the-yellow-taxi-csv-into-postgres-staging"  # whole words, 48 characters at most
+    kinds = [c.kind for c in case.checks]
+    assert kinds[:3] == ["parses", "valid", "secrets"] and "types" in kinds and kinds[-1] == "similar"
+    assert score_case(case, Output(TAXI)).passed
+    no_merge = TAXI.replace("io.kestra.plugin.jdbc.postgresql.Queries", "io.kestra.plugin.jdbc.postgresql.Query")
+    worse = score_case(case, Output(no_merge))
+    assert not worse.passed and worse.value < 1.0
+
+
+def test_schedules_and_inputs_become_property_checks(tmp_path: Path) -> None:
+    flow = """id: monthly
+namespace: company.team
+inputs:
+  - id: month
+    type: STRING
+    defaults: "2024-01"
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ inputs.month }}"
+triggers:
+  - id: monthly
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "0 9 1 * *"
+"""
+    case = captured(tmp_path, propose_case(["log the month, monthly"], flow))
+    paths = {c.options.get("path"): c.options.get("equals") for c in case.checks if c.kind == "property"}
+    assert paths == {"triggers[id=monthly].cron": "0 9 1 * *", "inputs[id=month].type": "STRING"}
+    assert score_case(case, Output(flow)).passed
+    assert not score_case(case, Output(flow.replace("0 9 1 * *", "0 9 * * *"))).passed
+
+
+def test_an_edit_case_allows_only_what_the_edit_touched(tmp_path: Path) -> None:
+    edited = TAXI.replace("namespace: company.team", "namespace: company.analytics")
+    case = captured(tmp_path, propose_case(["move it to company.analytics"], edited, prior_flow=TAXI))
+    (preserves,) = [c for c in case.checks if c.kind == "preserves"]
+    assert preserves.options["except"] == ["namespace"] and case.flow == TAXI
+    assert score_case(case, Output(edited)).passed
+    tampered = edited.replace("id: extract", "id: download")
+    assert not score_case(case, Output(tampered)).passed
+
+
+def test_cases_are_appended_with_unique_ids_and_comments_kept(tmp_path: Path) -> None:
+    suite = tmp_path / "mine.yaml"
+    assert add_case(suite, propose_case(["hello"], TAXI)) == "hello"
+    first = suite.read_text()
+    assert first.startswith("# Cases captured") and "reference: |" in first  # flows stay readable blocks
+    assert add_case(suite, propose_case(["hello"], TAXI)) == "hello-2"
+    assert [c.id for c in load_suite(suite)] == ["hello", "hello-2"]
+    assert suite.read_text().startswith("# Cases captured")
+
+
+def test_bad_input_is_refused_and_the_suite_is_untouched(tmp_path: Path) -> None:
+    with pytest.raises(CaseError, match="does not parse"):
+        propose_case(["x"], "id: [broken")
+    with pytest.raises(CaseError, match="request"):
+        propose_case([], TAXI)
+    suite = tmp_path / "odd.yaml"
+    suite.write_text("just a string\n")
+    with pytest.raises(CaseError, match="not a suite"):
+        add_case(suite, propose_case(["x"], TAXI))
+    assert suite.read_text() == "just a string\n" and list(tmp_path.iterdir()) == [suite]
