@@ -5,9 +5,10 @@
     types       `required` plugin types are used, `forbidden` ones are not (suffixes match: `Schedule`)
     property    a value at a path: `triggers[type~=Schedule].cron` equals / matches / contains / exists
     secrets     no credential written into the flow
-    similar     plugin-type multiset F1 and task-order edge F1 against the case's reference flow
+    similar     plugin-type multiset F1 and DAG-edge F1 against the case's reference flow
     preserves   an edit left the starting flow's other tasks (and its id and namespace) as they were
-    test_run    the flow ran on a Kestra server (live runs only; recorded at run time)
+    test_run    the flow ran on a Kestra server (live runs only, recorded at run time); a missing or
+                invalid flow fails it (it cannot run), a valid one is skipped offline
     rubric      a model's grade against a rubric (live runs only; reported apart, never in the score)
 
 A case passes when every scored check passes; its score is the weighted mean of the scored checks.
@@ -20,7 +21,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import pairwise
 from typing import Any
 
 import yaml
@@ -28,7 +28,7 @@ import yaml
 from ..flows import ValidationResult, redact_secrets, validate_flow
 from .cases import Case, Check
 
-__all__ = ["CaseScore", "Output", "Score", "flow_types", "score_case", "select", "task_order"]
+__all__ = ["CaseScore", "Output", "Score", "flow_edges", "flow_types", "score_case", "select", "task_order"]
 
 LIVE_ONLY = ("test_run", "rubric")
 
@@ -90,8 +90,10 @@ def _load(text: str | None) -> Any:
 
 
 def _score(check: Check, case: Case, output: Output, data: Any) -> Score:
-    if check.kind in LIVE_ONLY:
-        return _live(check, output)
+    if check.kind == "test_run":
+        return _test_run(check, output, data)
+    if check.kind == "rubric":
+        return _rubric(check, output)
     if not isinstance(data, dict):
         why = "no flow in the output" if output.flow is None else "the output is not a YAML mapping"
         return Score(check.name, check.weight, 0.0, False, why)
@@ -204,10 +206,9 @@ def _similar(options: dict[str, Any], case: Case, output: Output, data: dict[str
     if not isinstance(reference, dict):
         return 0.0, "the reference flow does not parse", 1.0
     type_f1 = _f1(Counter(flow_types(data)), Counter(flow_types(reference)))
-    mine, theirs = task_order(data), task_order(reference)
-    edge_f1 = _f1(Counter(pairwise(mine)), Counter(pairwise(theirs)))
+    edge_f1 = _f1(Counter(flow_edges(data)), Counter(flow_edges(reference)))
     value = (type_f1 + edge_f1) / 2
-    return value, f"types F1 {type_f1:.2f}, order F1 {edge_f1:.2f}", float(options.get("threshold", 0.5))
+    return value, f"types F1 {type_f1:.2f}, edges F1 {edge_f1:.2f}", float(options.get("threshold", 0.5))
 
 
 def _preserves(options: dict[str, Any], case: Case, output: Output, data: dict[str, Any]) -> tuple[float, str, float]:
@@ -234,18 +235,34 @@ def _preserves(options: dict[str, Any], case: Case, output: Output, data: dict[s
     return value, f"changed: {', '.join(changed)}" if changed else "everything else kept", 1.0
 
 
-def _live(check: Check, output: Output) -> Score:
-    result = output.live.get(check.kind)
+def _test_run(check: Check, output: Output, data: Any) -> Score:
+    """A flow that cannot run fails, live or not; a runnable one is skipped offline, never passed."""
+    result = output.live.get("test_run")
     if result is None:
-        return Score(
-            check.name, check.weight, 0.0, False, "live only: not run", skipped=True, apart=check.kind == "rubric"
-        )
-    if check.kind == "test_run":
-        state = str(result.get("state"))
-        passed = state in ("SUCCESS", "WARNING")
-        return Score(check.name, check.weight, float(passed), passed, f"execution {state}")
+        unrunnable = _unrunnable(output, data)
+        if unrunnable:
+            return Score(check.name, check.weight, 0.0, False, f"cannot run: {unrunnable}")
+        return Score(check.name, check.weight, 0.0, False, "live only: not run (eval run --live)", skipped=True)
+    state = str(result.get("state"))
+    passed = state in ("SUCCESS", "WARNING")
+    why = f": {result['error']}" if result.get("error") else ""
+    return Score(check.name, check.weight, float(passed), passed, f"execution {state}{why}")
+
+
+def _unrunnable(output: Output, data: Any) -> str:
+    """Why this output cannot be run on Kestra, or "" when it can."""
+    if not isinstance(data, dict):
+        return "no flow in the output" if output.flow is None else "the output is not a YAML mapping"
+    errors = _validate(output.flow or "", output.kestra_version).errors
+    return f"the flow is invalid ({len(errors)} error(s), first: {errors[0].code})" if errors else ""
+
+
+def _rubric(check: Check, output: Output) -> Score:
+    result = output.live.get("rubric")
+    if result is None:
+        return Score(check.name, check.weight, 0.0, False, "live only: not graded", skipped=True, apart=True)
     grade = float(result.get("grade", 0.0))  # 1..5
-    value = (grade - 1) / 4
+    value = max(0.0, (grade - 1) / 4)
     return Score(check.name, check.weight, value, grade >= float(check.options.get("threshold", 4)),
                  str(result.get("reason", "")), apart=True)  # fmt: skip
 
@@ -311,8 +328,99 @@ def _without_children(task: Any) -> Any:
 
 
 def task_order(data: Any) -> list[str]:
-    """The tasks' types in execution order (depth first), the shape compared by `similar`."""
+    """The tasks' types in document order (depth first)."""
     return [task["type"] for _, task in _tasks_by_id(data)]
+
+
+# --- DAG edges --------------------------------------------------------------------------------------
+Edge = tuple[str, str]
+Ends = tuple[list[str], list[str]]  # the types a task (or a block) is entered by, and left by
+PARALLEL_TYPES = ("Parallel", "EachParallel")  # their children are branches, not a sequence
+DAG_TYPES = ("Dag",)  # their children say what they wait for (`dependsOn`)
+
+
+def flow_edges(data: Any) -> list[Edge]:
+    """(from type, to type) for each step of the flow's task graph, the shape compared by `similar`.
+
+    A flowable leads to the first task of each of its blocks (`tasks`, `then`, `else`, `cases`…), and its
+    blocks' last tasks lead to the task after it. Blocks run in sequence, except the children of a
+    Parallel (each is a branch of its own) and of a Dag (each follows its `dependsOn`). `errors`,
+    `finally` and `afterExecution` are sequences of their own.
+    """
+    edges: list[Edge] = []
+    if isinstance(data, dict):
+        for key in ("tasks", "errors", "finally", "afterExecution"):
+            _sequence(data.get(key), edges)
+    return edges
+
+
+def _is_task(node: Any) -> bool:
+    return isinstance(node, dict) and isinstance(node.get("type"), str) and "id" in node
+
+
+def _is_block(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(_is_task(item) for item in value)
+
+
+def _short_type(task: dict[str, Any]) -> str:
+    return str(task["type"]).rsplit(".", 1)[-1]
+
+
+def _blocks(task: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """The task lists nested in a flowable: `tasks`, `then`, `else`, `defaults`, each of `cases`…"""
+    found: list[list[dict[str, Any]]] = []
+    for value in task.values():
+        if _is_block(value):
+            found.append(value)
+        elif isinstance(value, dict):
+            found += [v for v in value.values() if _is_block(v)]
+    return found
+
+
+def _sequence(tasks: Any, edges: list[Edge]) -> Ends:
+    entries: list[str] = []
+    exits: list[str] = []
+    for number, task in enumerate(t for t in (tasks if isinstance(tasks, list) else []) if _is_task(t)):
+        task_entries, task_exits = _task(task, edges)
+        if number == 0:
+            entries = task_entries
+        else:
+            edges += [(a, b) for a in exits for b in task_entries]
+        exits = task_exits
+    return entries, exits
+
+
+def _task(task: dict[str, Any], edges: list[Edge]) -> Ends:
+    kind = task["type"]
+    if _short_type(task) in DAG_TYPES and isinstance(task.get("tasks"), list):
+        return [kind], _dag(kind, task["tasks"], edges)
+    if _short_type(task) in PARALLEL_TYPES:
+        branches = [[child] for block in _blocks(task) for child in block]
+    else:
+        branches = _blocks(task)  # one body, or alternatives (If's then/else, Switch's cases)
+    exits: list[str] = []
+    for branch in branches:
+        branch_entries, branch_exits = _sequence(branch, edges)
+        edges += [(kind, entry) for entry in branch_entries]
+        exits += branch_exits
+    return [kind], exits or [kind]
+
+
+def _dag(kind: str, items: list[Any], edges: list[Edge]) -> list[str]:
+    """A Dag's `[{task: …, dependsOn: [ids]}]`: edges follow `dependsOn`; it is left by the tasks
+    nothing depends on."""
+    ends: dict[str, Ends] = {}
+    needs: dict[str, list[str]] = {}
+    for item in items:
+        if isinstance(item, dict) and _is_task(item.get("task")):
+            task_id = str(item["task"]["id"])
+            ends[task_id] = _task(item["task"], edges)
+            needs[task_id] = [str(d) for d in item.get("dependsOn") or []]
+    depended = {d for deps in needs.values() for d in deps}
+    for task_id, deps in needs.items():
+        sources = [exit for d in deps if d in ends for exit in ends[d][1]] or [kind]
+        edges += [(a, b) for a in sources for b in ends[task_id][0]]
+    return [exit for task_id, (_, exits) in ends.items() if task_id not in depended for exit in exits]
 
 
 # --- paths ------------------------------------------------------------------------------------------

@@ -1,12 +1,13 @@
 """Cases load as written; each scorer judges crafted flows the way a reviewer would."""
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
 
 from copilot.evaluation.cases import Case, CaseError, Check, load_suite
-from copilot.evaluation.scorers import Output, score_case, select
+from copilot.evaluation.scorers import Output, flow_edges, score_case, select
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -129,6 +130,95 @@ def test_live_checks_are_skipped_offline_and_the_rubric_is_reported_apart() -> N
     checks = (Check("valid"), Check("test_run"), Check("rubric"))
     offline = score_case(case(*checks), Output(FLOW))
     assert offline.passed and [s.skipped for s in offline.scores] == [False, True, True]
+    assert not any(s.passed for s in offline.scores[1:])  # skipped, never passed
     live = score_case(case(*checks), Output(FLOW, live={"test_run": {"state": "FAILED"}, "rubric": {"grade": 5}}))
     assert not live.passed and live.value == 0.5  # the rubric's 5/5 does not count
     assert live.scores[2].apart and live.scores[2].value == 1.0
+
+
+def test_a_flow_that_cannot_run_fails_its_test_run_live_or_not() -> None:
+    checks = (Check("valid"), Check("test_run"))
+    invented = FLOW.replace("    message: hi\n", "    message: hi\n    colour: red\n")
+    for output in (Output(invented), Output(invented, live={"test_run": {"state": "NOT_RUN"}})):
+        test_run = score_case(case(*checks), output).scores[1]
+        assert not test_run.passed and not test_run.skipped and test_run.value == 0.0
+    assert "cannot run: the flow is invalid (1 error(s)" in score_case(case(*checks), Output(invented)).scores[1].detail
+    nothing = score_case(case(*checks), Output(None)).scores[1]
+    assert not nothing.skipped and nothing.detail == "cannot run: no flow in the output"
+    garbage = score_case(case(*checks), Output("tasks: [unclosed")).scores[1]
+    assert not garbage.skipped and not garbage.passed
+    unreachable = Output(FLOW, live={"test_run": {"state": "NOT_RUN", "error": "no Kestra server: set KESTRA_URL"}})
+    result = score_case(case(*checks), unreachable)
+    assert not result.passed and result.scores[1].detail == "execution NOT_RUN: no Kestra server: set KESTRA_URL"
+
+
+def edges(text: str) -> Counter[tuple[str, str]]:
+    return Counter((a.rsplit(".", 1)[-1], b.rsplit(".", 1)[-1]) for a, b in flow_edges(yaml.safe_load(text)))
+
+
+def tasks_yaml(*lines: str) -> str:
+    return "id: f\nnamespace: n\ntasks:\n" + "\n".join(lines) + "\n"
+
+
+def test_dag_edges_follow_parallel_branches_dag_dependencies_and_alternatives() -> None:
+    parallel = tasks_yaml(
+        "  - {id: start, type: io.kestra.plugin.core.log.Log, message: go}",
+        "  - id: fan",
+        "    type: io.kestra.plugin.core.flow.Parallel",
+        "    tasks:",
+        "      - {id: a, type: io.kestra.plugin.core.http.Download, uri: 'https://x/a'}",
+        "      - {id: b, type: io.kestra.plugin.jdbc.duckdb.Query, sql: select 1}",
+        "  - {id: done, type: io.kestra.plugin.core.debug.Return, format: ok}",
+    )
+    assert edges(parallel) == Counter(
+        {("Log", "Parallel"): 1, ("Parallel", "Download"): 1, ("Parallel", "Query"): 1,
+         ("Download", "Return"): 1, ("Query", "Return"): 1}
+    )  # fmt: skip
+    sequential = parallel.replace("flow.Parallel", "flow.Sequential")
+    assert edges(sequential) == Counter(
+        {("Log", "Sequential"): 1, ("Sequential", "Download"): 1, ("Download", "Query"): 1, ("Query", "Return"): 1}
+    )
+    foreach = parallel.replace("flow.Parallel", "flow.ForEach\n    values: [1, 2]")
+    assert ("Download", "Query") in edges(foreach) and ("Parallel", "Query") not in edges(foreach)
+
+    dag = tasks_yaml(
+        "  - id: graph",
+        "    type: io.kestra.plugin.core.flow.Dag",
+        "    tasks:",
+        "      - task: {id: extract, type: io.kestra.plugin.core.http.Download, uri: 'https://x'}",
+        "      - task: {id: count, type: io.kestra.plugin.jdbc.duckdb.Query, sql: select 1}",
+        "        dependsOn: [extract]",
+        "      - task: {id: note, type: io.kestra.plugin.core.log.Log, message: hi}",
+        "        dependsOn: [extract]",
+        "      - task: {id: end, type: io.kestra.plugin.core.debug.Return, format: ok}",
+        "        dependsOn: [count, note]",
+        "  - {id: after, type: io.kestra.plugin.core.log.Echo, format: x}",
+    )
+    assert edges(dag) == Counter(
+        {("Dag", "Download"): 1, ("Download", "Query"): 1, ("Download", "Log"): 1, ("Query", "Return"): 1,
+         ("Log", "Return"): 1, ("Return", "Echo"): 1}
+    )  # fmt: skip
+
+    branches = tasks_yaml(
+        "  - id: check",
+        "    type: io.kestra.plugin.core.flow.If",
+        "    condition: '{{ inputs.full }}'",
+        "    then: [{id: full, type: io.kestra.plugin.core.log.Log, message: full}]",
+        "    else: [{id: part, type: io.kestra.plugin.core.debug.Return, format: part}]",
+        "  - {id: after, type: io.kestra.plugin.core.log.Echo, format: x}",
+    )
+    assert edges(branches) == Counter(
+        {("If", "Log"): 1, ("If", "Return"): 1, ("Log", "Echo"): 1, ("Return", "Echo"): 1}
+    )
+
+
+def test_similarity_does_not_depend_on_the_order_of_parallel_branches() -> None:
+    def fan(*children: str) -> str:
+        return tasks_yaml("  - id: fan", "    type: io.kestra.plugin.core.flow.Parallel", "    tasks:", *children)
+
+    download = "      - {id: a, type: io.kestra.plugin.core.http.Download, uri: 'https://x/a'}"
+    log = "      - {id: b, type: io.kestra.plugin.core.log.Log, message: hi}"
+    similar = case(Check("similar", {"threshold": 0.9}), reference=fan(download, log))
+    assert score_case(similar, Output(fan(log, download))).value == 1.0
+    chained = tasks_yaml(download[4:], log[4:])  # the same tasks one after the other, no Parallel
+    assert score_case(similar, Output(chained)).value < 0.7
