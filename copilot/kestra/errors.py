@@ -61,8 +61,8 @@ class KestraServerError(KestraError):
 
 
 def _detail(response: httpx.Response) -> str:
-    """Kestra's own words: `message` (1.x JsonError) or `detail`/`title` (2.x problem+json), plus the
-    per-field errors either shape carries."""
+    """Kestra's own words: `message` (1.x JsonError) or `detail`/`title` (2.x problem+json), then each
+    per-field error either shape carries that the text does not already say, then a 5xx's traceId."""
     try:
         body: Any = response.json()
     except ValueError:
@@ -70,22 +70,45 @@ def _detail(response: httpx.Response) -> str:
     if not isinstance(body, dict):
         return str(body)[:500]
     text = str(body.get("message") or body.get("detail") or body.get("title") or "").strip()
-    fields = body.get("errors") or (body.get("_embedded") or {}).get("errors") or []
-    parts = []
-    for item in fields if isinstance(fields, list) else []:
-        if isinstance(item, dict):
-            where = item.get("path") or item.get("pointer")
-            what = item.get("message") or item.get("detail")
-            if what and (not text or str(what) not in text):
-                parts.append(f"{where}: {what}" if where else str(what))
-    return "; ".join([text, *parts] if text else parts)[:1000]
+    embedded = body.get("_embedded")
+    fields = body.get("errors") or (embedded.get("errors") if isinstance(embedded, dict) else None) or []
+    items = [item for item in (fields if isinstance(fields, list) else []) if isinstance(item, dict)]
+    parts = list(dict.fromkeys(part for part in map(_field_error, items) if part))
+    unsaid = [part for part in parts if part not in text]
+    if text and unsaid and all(_said_by_index(item, text) for item in items):
+        said = "; ".join(parts)  # the same errors as the text, with list items named by id (2.x)
+    else:
+        said = "; ".join([text, *unsaid] if text else parts)
+    trace = body.get("traceId")
+    return (f"{said} (traceId {trace})" if trace else said)[:1000]
+
+
+def _field_error(item: dict[str, Any]) -> str:
+    """`path: what is wrong` for one entry: 1.x `{message, path}`, 2.x `{detail, pointer, path}` (the
+    2.x `path` names list items by id, friendlier than the pointer)."""
+    what = item.get("message") or item.get("detail")
+    where = item.get("path") or item.get("pointer")
+    return "" if not what else f"{where}: {what}" if where else str(what)
+
+
+def _said_by_index(item: dict[str, Any], text: str) -> bool:
+    """Whether `text` already says this error with the item's JSON pointer as a path (`/tasks/0/uri`
+    as `tasks[0].uri`), as a ConstraintViolationException's message does."""
+    what, pointer = item.get("message") or item.get("detail"), item.get("pointer")
+    if not what or not isinstance(pointer, str):
+        return False
+    path = ""
+    for part in pointer.strip("/").split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        path += f"[{part}]" if part.isdigit() else f".{part}" if path else part
+    return f"{path}: {what}" in text
 
 
 def error_from_response(response: httpx.Response, action: str) -> KestraError:
     """The error for a non-2xx answer to `action` (e.g. "deploy company.team.etl")."""
     status = response.status_code
     detail = _detail(response)
-    said = f": {detail}" if detail else ""
+    said = f": {detail.rstrip('.')}" if detail else ""  # each message below ends with its own period
     if status in (401, 403):
         return KestraAuthError(
             f"Kestra refused the credentials ({status}) to {action}.",
@@ -102,4 +125,6 @@ def error_from_response(response: httpx.Response, action: str) -> KestraError:
             hint="The server had a problem; retry, and check the Kestra server logs if it persists.",
             status=status,
         )
-    return KestraRejected(f"Kestra refused to {action} ({status}){said}.", status=status)
+    return KestraRejected(
+        f"Kestra refused to {action} ({status}){said}.", hint="Fix what Kestra names, then try again.", status=status
+    )

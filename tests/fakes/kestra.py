@@ -14,13 +14,14 @@ from __future__ import annotations
 import base64
 import json
 import re
+import secrets
 import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -33,6 +34,34 @@ PLUGINS: dict[str, tuple[set[str], set[str]]] = {
 }
 ALIASES = {"io.kestra.core.tasks.log.Log": "io.kestra.plugin.core.log.Log"}
 COMMON = {"id", "type", "description", "disabled", "allowFailure", "retry", "timeout", "runIf", "logLevel"}
+
+# 2.x answers errors as RFC 9457 problems (webserver/errors/ProblemTypes.java): status → (type slug, title).
+PROBLEMS = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthenticated", "Authentication required"),
+    403: ("forbidden", "Access denied"),
+    404: ("not-found", "Resource not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    409: ("conflict", "Conflict"),
+    410: ("resource-expired", "Resource has expired"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    422: ("invalid-entity", "Invalid entity"),
+    500: ("internal-error", "Internal server error"),
+    503: ("service-unavailable", "Service unavailable"),
+}
+VALIDATION_FAILED = ("validation-failed", "Validation failed")
+ALREADY_EXISTS = ("entity-already-exists", "Entity already exists")
+# ProblemFactory never echoes a server error's cause: a fixed detail and a traceId instead.
+SERVER_ERROR_DETAIL = "An unexpected error occurred. Quote the traceId when contacting support."
+
+
+class Violation(NamedTuple):
+    """One constraint: its property path (`tasks[0].message`, by index), message, and the text
+    `/flows/validate` words it with (Jackson's for a parse error, by id on 2.x)."""
+
+    path: str
+    message: str
+    text: str
 
 
 @dataclass
@@ -215,14 +244,17 @@ class FakeKestra:
             run["state"]["current"] in done for run in execution["taskRunList"]
         )
 
-    def strict_errors(self, text: str) -> str:
-        """What the project's validator rejects, as Kestra's strict parse would, for flows saved here
-        (the `/flows/validate` route keeps its own small model, so tests of merging the two are not
-        circular)."""
+    def save_violations(self, text: str) -> list[Violation]:
+        """Why a flow cannot be saved: this server's own checks, then what the project's validator
+        rejects, as Kestra's strict parse would (the `/flows/validate` route keeps only its own small
+        model, so tests of merging the two are not circular)."""
         from copilot.flows import validate_flow
 
+        own = self._check(0, text)[1]
+        if own:
+            return own
         result = validate_flow(text, kestra_version=self.major)
-        return "\n".join(f"{d.path or 'flow'}: {d.message}" for d in result.errors)
+        return [Violation(d.path, d.message, f"{d.path or 'flow'}: {d.message}") for d in result.errors]
 
     # --- the model: validation -----------------------------------------------------------------------
     def validate(self, body: str) -> list[dict[str, Any]]:
@@ -233,6 +265,10 @@ class FakeKestra:
         ]
 
     def _validate_one(self, index: int, text: str) -> dict[str, Any]:
+        return self._check(index, text)[0]
+
+    def _check(self, index: int, text: str) -> tuple[dict[str, Any], list[Violation]]:
+        """The `/flows/validate` verdict on one document, and its constraints one by one."""
         result: dict[str, Any] = {
             "index": index,
             "flow": None,
@@ -243,50 +279,65 @@ class FakeKestra:
             "warnings": [],
             "infos": [],
         }
+        violations: list[Violation] = []
         try:
             node = yaml.compose(text)
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            result["constraints"] = f"Unable to validate the flow: {exc}"
-            return result
-        if not isinstance(data, dict):
-            result["constraints"] = "Unable to validate the flow: not a mapping"
-            return result
-        result["flow"], result["namespace"] = data.get("id"), data.get("namespace")
-        constraints: list[str] = []
-        tasks = data.get("tasks") if isinstance(data.get("tasks"), list) else []
-        task_nodes = _value_node(node, "tasks")
-        for position, task in enumerate(tasks):
-            if not isinstance(task, dict):
-                continue
-            type_name = task.get("type")
-            if type_name in ALIASES:
-                result["infos"].append(f"{type_name} is replaced by {ALIASES[type_name]}")
-                type_name = ALIASES[type_name]
-            if type_name not in PLUGINS:
-                constraints.append(f"Invalid type: {type_name}")
-                continue
-            required, optional = PLUGINS[type_name]
-            for key in task:
-                if key not in required | optional | COMMON:
-                    line, column = _key_mark(task_nodes, position, key)
-                    constraints.append(  # Jackson's wording, continued on a second line as Kestra sends it
-                        f'Unrecognized field "{key}" (class {type_name}), not marked as ignorable '
-                        f"({len(required | optional | COMMON)} known properties)\n"
+            violations.append(
+                Violation("", f"Unable to validate the flow: {exc}", f"Unable to validate the flow: {exc}")
+            )
+            data = None
+        if data is not None and not isinstance(data, dict):
+            violations.append(
+                Violation(
+                    "", "Unable to validate the flow: not a mapping", "Unable to validate the flow: not a mapping"
+                )
+            )
+        if isinstance(data, dict):
+            result["flow"], result["namespace"] = data.get("id"), data.get("namespace")
+            tasks = data.get("tasks") if isinstance(data.get("tasks"), list) else []
+            for position, task in enumerate(tasks):
+                if isinstance(task, dict):
+                    violations += self._check_task(result, text, _value_node(node, "tasks"), position, task)
+        if violations:
+            result["constraints"] = "\n".join(v.text for v in violations)
+        return result, violations
+
+    def _check_task(
+        self, result: dict[str, Any], text: str, task_nodes: Any, position: int, task: dict[str, Any]
+    ) -> list[Violation]:
+        type_name = task.get("type")
+        if type_name in ALIASES:
+            result["infos"].append(f"{type_name} is replaced by {ALIASES[type_name]}")
+            type_name = ALIASES[type_name]
+        if type_name not in PLUGINS:
+            return [Violation(f"tasks[{position}].type", f"Invalid type: {type_name}", f"Invalid type: {type_name}")]
+        required, optional = PLUGINS[type_name]
+        known = required | optional | COMMON
+        out = []
+        for key in task:
+            if key not in known:
+                line, column = _key_mark(task_nodes, position, key)
+                message = f'Unrecognized field "{key}" (class {type_name}), not marked as ignorable'
+                out.append(  # Jackson's wording, continued on a second line as Kestra sends it
+                    Violation(
+                        f"tasks[{position}].{key}",
+                        message,
+                        f"{message} ({len(known)} known properties)\n"
                         f' at [Source: (String)"{text[:20]}"; line: {line}, column: {column}] '
                         f'(through reference chain: io.kestra.core.models.flows.Flow["tasks"]->'
-                        f'java.util.ArrayList[{position}]->{type_name}["{key}"])'
+                        f'java.util.ArrayList[{position}]->{type_name}["{key}"])',
                     )
-            for key in sorted(required - task.keys()):
-                name = f"tasks[{task.get('id')}]" if self.major >= 2 else f"tasks[{position}]"
-                constraints.append(f"{name}.{key}: must not be null")
-            if type_name.endswith("Subflow") and (task.get("namespace"), task.get("flowId")) not in self.flows:
-                result["warnings"].append(
-                    f"The subflow '{task.get('flowId')}' not found in namespace '{task.get('namespace')}'."
                 )
-        if constraints:
-            result["constraints"] = "\n".join(constraints)
-        return result
+        for key in sorted(required - task.keys()):
+            name = f"tasks[{task.get('id')}]" if self.major >= 2 else f"tasks[{position}]"
+            out.append(Violation(f"tasks[{position}].{key}", "must not be null", f"{name}.{key}: must not be null"))
+        if type_name.endswith("Subflow") and (task.get("namespace"), task.get("flowId")) not in self.flows:
+            result["warnings"].append(
+                f"The subflow '{task.get('flowId')}' not found in namespace '{task.get('namespace')}'."
+            )
+        return out
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -340,6 +391,31 @@ def _multipart_files(content_type: str, body: bytes) -> dict[str, bytes]:
     }
 
 
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _path_parts(path: str) -> list[str | int]:
+    return [int(index) if index else key for key, index in _PATH_PART.findall(path)]
+
+
+def _json_pointer(path: str) -> str:
+    """`tasks[0].message` → `/tasks/0/message` (RFC 6901)."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in _path_parts(path))
+
+
+def _path_by_id(path: str, data: Any) -> str:
+    """`tasks[0].message` → `tasks[log].message`: list items named by their id, as 2.x does."""
+    out, node = "", data
+    for part in _path_parts(path):
+        if isinstance(part, int):
+            item = node[part] if isinstance(node, list) and part < len(node) else None
+            name = item.get("id") if isinstance(item, dict) and item.get("id") else part
+            out, node = f"{out}[{name}]", item
+        else:
+            out, node = (f"{out}.{part}" if out else part), (node.get(part) if isinstance(node, dict) else None)
+    return out
+
+
 def _value_node(node: Any, key: str) -> Any:
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
@@ -391,18 +467,61 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(raw)
 
-    def _error(self, status: int, message: str) -> None:
-        if self.kestra.major >= 2:  # RFC 9457 problem details
-            body = {
-                "type": "https://kestra.io/docs/api-reference/problems/x",
-                "title": message,
-                "status": status,
-                "detail": message,
-                "instance": self.path,
-            }
-            self._send(status, body, "application/problem+json")
+    def _error(
+        self,
+        status: int,
+        message: str | None,
+        *,
+        problem: tuple[str, str] | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """An error as Kestra words it: Micronaut's JsonError on 1.x (`message`, `_embedded.errors` per
+        field), an RFC 9457 problem on 2.x (`detail`, `errors` per field; a 5xx gets a fixed detail and
+        a traceId, never its cause)."""
+        if self.kestra.major < 2:
+            body: dict[str, Any] = {"message": message, "_links": {"self": {"href": self.path, "templated": False}}}
+            if errors:
+                body["_embedded"] = {"errors": errors}
+            self._send(status, body)
+            return
+        slug, title = problem or PROBLEMS.get(status) or PROBLEMS[500 if status >= 500 else 400]
+        body = {
+            "type": f"https://kestra.io/docs/api-reference/problems/{slug}",
+            "title": title,
+            "status": status,
+            "detail": message or title,
+            "instance": self.path.split("?", 1)[0],
+            "errors": errors or None,
+        }
+        if status >= 500:
+            body.update(detail=SERVER_ERROR_DETAIL, errors=None, traceId=secrets.token_hex(16))
+        self._send(status, body, "application/problem+json")
+
+    def _bare(self, status: int) -> None:
+        """A bare status (a filter's 401, a route's empty 404): no body on 1.x; on 2.x the
+        ProblemResponseFilter fills in a problem whose detail is its title."""
+        if self.kestra.major >= 2:
+            self._error(status, None)
         else:
-            self._send(status, {"message": message, "_links": {"self": {"href": self.path, "templated": False}}})
+            self._send(status)
+
+    def _invalid(self, violations: list[Violation], text: str) -> None:
+        """422 for a flow that cannot be saved: the ConstraintViolationException's message (each
+        `path: message`, by index) and one entry per field — 2.x adds a JSON pointer and names list items by id."""
+        said = ", ".join(f"{v.path}: {v.message}" if v.path else v.message for v in violations)
+        if self.kestra.major < 2:
+            errors = [{"message": v.message, "path": v.path or None} for v in violations]
+            self._error(422, f"Invalid entity: {said}", errors=errors)
+            return
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            data = None
+        errors = [
+            {"detail": v.message, "pointer": _json_pointer(v.path) or None, "path": _path_by_id(v.path, data) or None}
+            for v in violations
+        ]
+        self._error(422, said, problem=VALIDATION_FAILED, errors=errors)
 
     def _authorized(self) -> bool:
         header = self.headers.get("Authorization", "")
@@ -427,7 +546,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(self.kestra.fail_with, "Internal server error: the fake is told to fail")
             return
         if not self._authorized():
-            self._send(401)
+            self._bare(401)
             return
         if method == "GET" and path == "/api/v1/configs":
             self._send(200, {"version": self.kestra.version, "edition": "OSS", "isBasicAuthInitialized": True})
@@ -503,17 +622,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(415, "Unsupported Media Type")
                 return
             text = body.decode("utf-8", "replace")
-            (verdict,) = kestra.validate(text)[:1]
-            problems = verdict.get("constraints") or kestra.strict_errors(text)
-            if problems:
-                self._error(422, f"Invalid entity: {problems}")
+            violations = kestra.save_violations(text)
+            if violations:
+                self._invalid(violations, text)
                 return
-            key = (str(verdict.get("namespace")), str(verdict.get("flow")))
+            data = yaml.safe_load(text)
+            key = (str(data.get("namespace")), str(data.get("id")))
             if key in kestra.flows:
                 if kestra.major >= 2:
-                    self._error(409, f"Flow {key[0]}.{key[1]} already exists")
+                    detail = f"A flow with id '{key[1]}' already exists in namespace '{key[0]}'."
+                    self._error(409, detail, problem=ALREADY_EXISTS)
                 else:
-                    self._error(422, "Invalid entity: flow.id: Flow id already exists")
+                    self._invalid([Violation("flow.id", "Flow id already exists", "")], text)
                 return
             kestra.flows[key], kestra.revisions[key] = text, 1
             self._send(200, kestra.flow_json(*key))
@@ -527,16 +647,15 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET":
                 self._error(404, f"Not Found: flow {key[0]}.{key[1]}")
             else:
-                self._send(404)  # PUT and DELETE answer 404 with an empty body
+                self._bare(404)  # PUT and DELETE answer a bare 404
             return
         if method == "GET":
             self._send(200, kestra.flow_json(*key))
         elif method == "PUT":
             text = body.decode("utf-8", "replace")
-            (verdict,) = kestra.validate(text)[:1]
-            problems = verdict.get("constraints") or kestra.strict_errors(text)
-            if problems:
-                self._error(422, f"Invalid entity: {problems}")
+            violations = kestra.save_violations(text)
+            if violations:
+                self._invalid(violations, text)
                 return
             if text != kestra.flows[key]:
                 kestra.flows[key] = text

@@ -1,6 +1,8 @@
 """The real Kestra client against the loopback Kestra double: auth, tenant routes, validation, errors."""
 
 import asyncio
+import json
+import re
 
 import httpx
 import pytest
@@ -9,10 +11,13 @@ from copilot.flows import parse_flow
 from copilot.kestra import (
     KestraAuthError,
     KestraClient,
+    KestraNotFound,
+    KestraRejected,
     KestraServerError,
     KestraUnavailable,
     server_diagnostics,
 )
+from copilot.kestra.errors import error_from_response
 from tests.fakes.kestra import FakeKestra
 
 FLOW = """\
@@ -85,7 +90,7 @@ def test_a_server_that_is_down_is_reported_plainly() -> None:
 
 
 @pytest.mark.parametrize("version", ["1.3.2", "2.0.1"])
-def test_server_errors_carry_kestras_message_in_both_shapes(version: str) -> None:
+def test_server_errors_carry_kestras_words_in_both_shapes(version: str) -> None:
     with FakeKestra(version=version, fail_with=500) as fake:
 
         async def go():
@@ -94,7 +99,89 @@ def test_server_errors_carry_kestras_message_in_both_shapes(version: str) -> Non
 
         with pytest.raises(KestraServerError) as caught:
             run(go())
-    assert "the fake is told to fail" in str(caught.value)
+    if version.startswith("1."):  # JsonError: the cause, as the server words it
+        assert "Internal server error: the fake is told to fail" in str(caught.value)
+    else:  # problem+json never tells the cause of a 5xx, only a traceId to quote
+        assert re.search(r"Quote the traceId when contacting support\. \(traceId [0-9a-f]{32}\)", str(caught.value))
+
+
+@pytest.mark.parametrize("version", ["1.3.2", "2.0.1"])
+def test_a_flow_kestra_cannot_save_is_refused_with_every_field_error(version: str) -> None:
+    async def go(fake: FakeKestra) -> None:
+        async with client(fake) as c:
+            await c.deploy(FLOW, "company.team", "hello")
+
+    with FakeKestra(version=version) as fake, pytest.raises(KestraRejected) as caught:
+        run(go(fake))
+    [answer] = [e for e in fake.exchanges if e["status"] == 422]
+    body = json.loads(answer["body"])
+    said = str(caught.value)
+    if version.startswith("1."):
+        assert answer["response_type"] == "application/json"
+        assert body["_embedded"]["errors"][1:] == [
+            {"message": "must not be null", "path": "tasks[0].message"},
+            {"message": "must not be null", "path": "tasks[1].endpoint"},
+        ]
+        expected = ['tasks[0].mesage: Unrecognized field "mesage"', "tasks[0].message: must not be null",
+                    "tasks[1].endpoint: must not be null"]  # fmt: skip
+    else:
+        assert answer["response_type"] == "application/problem+json"
+        assert (body["type"], body["title"], body["status"]) == (
+            "https://kestra.io/docs/api-reference/problems/validation-failed", "Validation failed", 422)  # fmt: skip
+        assert body["detail"] != body["title"] and body["instance"] == "/api/v1/main/flows"
+        assert body["errors"][1:] == [
+            {"detail": "must not be null", "pointer": "/tasks/0/message", "path": "tasks[log].message"},
+            {"detail": "must not be null", "pointer": "/tasks/1/endpoint", "path": "tasks[private].endpoint"},
+        ]
+        # the detail names items by index, the field errors by id: those are the message
+        expected = ['tasks[log].mesage: Unrecognized field "mesage"', "tasks[log].message: must not be null",
+                    "tasks[private].endpoint: must not be null"]  # fmt: skip
+        assert "tasks[1]" not in said
+    assert all(part in said for part in expected), said
+    assert said.startswith("Kestra refused to deploy company.team.hello (422): ")
+
+
+def _answer(status: int, body: dict, content_type: str = "application/problem+json") -> httpx.Response:
+    return httpx.Response(status, content=json.dumps(body).encode(), headers={"Content-Type": content_type})
+
+
+def test_field_errors_are_the_message_when_the_detail_says_nothing() -> None:
+    # ProblemFactory.responseWithoutMessage: the detail falls back to the title, the fields say what is wrong
+    problem = {"type": "https://kestra.io/docs/api-reference/problems/validation-failed", "title": "Validation failed",
+               "status": 422, "detail": "Validation failed", "instance": "/api/v1/main/flows",
+               "errors": [{"detail": "must not be null", "pointer": "/tasks/0/uri", "path": "tasks[get].uri"},
+                          {"detail": "must match \"^[a-z0-9][a-z0-9._-]*$\"", "pointer": "/namespace"}]}  # fmt: skip
+    error = error_from_response(_answer(422, problem), "deploy a.b")
+    assert isinstance(error, KestraRejected) and error.status == 422
+    assert str(error) == (
+        "Kestra refused to deploy a.b (422): Validation failed; tasks[get].uri: must not be null; "
+        '/namespace: must match "^[a-z0-9][a-z0-9._-]*$".'
+    )
+
+
+def test_a_field_error_with_the_same_words_as_another_is_kept() -> None:
+    json_error = {"message": "Invalid entity: tasks[0].message: must not be null",
+                  "_links": {"self": {"href": "/api/v1/main/flows", "templated": False}},
+                  "_embedded": {"errors": [{"message": "must not be null", "path": "tasks[0].message"},
+                                           {"message": "must not be null", "path": "tasks[1].uri"}]}}  # fmt: skip
+    error = error_from_response(_answer(422, json_error, "application/json"), "deploy a.b")
+    assert str(error).endswith("Invalid entity: tasks[0].message: must not be null; tasks[1].uri: must not be null.")
+
+
+@pytest.mark.parametrize("version", ["1.3.2", "2.0.1"])
+def test_a_bare_404_is_not_found_in_both_versions(version: str) -> None:
+    async def go(fake: FakeKestra) -> None:
+        async with client(fake) as c:
+            await c.delete_flow("company.team", "nope")
+
+    with FakeKestra(version=version) as fake, pytest.raises(KestraNotFound) as caught:
+        run(go(fake))
+    [answer] = [e for e in fake.exchanges if e["status"] == 404]
+    if version.startswith("1."):
+        assert answer["body"] == b""  # the route's empty 404
+    else:  # filled in by the ProblemResponseFilter
+        assert json.loads(answer["body"])["type"].endswith("/not-found")
+    assert "KESTRA_TENANT" in (caught.value.hint or "")
 
 
 def test_validate_posts_yaml_to_the_tenant_route_and_places_constraints(kestra: FakeKestra) -> None:
