@@ -8,10 +8,14 @@ import datetime
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config import load_settings
+from .config import Settings, load_settings
 from .errors import CopilotError
+
+if TYPE_CHECKING:
+    from .evaluation.cases import Case
+    from .llm.base import ChatModel
 
 __all__ = ["add_suites", "eval_command"]
 
@@ -31,6 +35,17 @@ def add_suites(suites: Any) -> None:
     run.add_argument("--repeat", type=int, default=1, metavar="K", help="samples per case (default 1)")
     run.add_argument("--concurrency", type=int, default=2, metavar="N", help="cases at once (default 2)")
     run.add_argument("--no-cache", action="store_true", help="always ask the model; record nothing")
+    run.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="the replies cache folder (default: <cache dir>/eval-replies), e.g. one CI restores or commits",
+    )
+    run.add_argument(
+        "--replay-only",
+        action="store_true",
+        help="never call the model: a reply missing from the cache fails its case (CI without a model key)",
+    )
     run.add_argument("--tag", action="append", help="only cases with this tag (repeatable)")
     run.add_argument("--kestra-version", type=int, choices=(1, 2))
     run.add_argument("--live", action="store_true", help="also run live checks: test_run on Kestra, rubric")
@@ -70,14 +85,14 @@ def _run(args: argparse.Namespace) -> int:
     from .engine.recipes import load_recipe
     from .evaluation.cases import load_suite
     from .evaluation.runner import RunOptions, run_suite
-    from .llm.factory import model_from_settings
 
     settings = load_settings()
     cases = load_suite(args.suite, tags=set(args.tag) if args.tag else None)
     if not cases:
         raise CopilotError(f"No cases in {args.suite}" + (f" with tags {args.tag}." if args.tag else "."))
+    _refuse_impossible(args, settings, cases)
     recipe = load_recipe(args.recipe)
-    model = model_from_settings(settings, args.model)
+    model = _model(args, settings)
     grounding = open_grounding(settings) if recipe.k else Grounding(None)
     if recipe.k and grounding.retrieve is None:
         print("note: no retrieval index: cases run without sources (`kestra-copilot index build`).", file=sys.stderr)
@@ -90,6 +105,8 @@ def _run(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         kestra_version=args.kestra_version,
         live=args.live,
+        cache_dir=args.cache_dir,
+        replay_only=args.replay_only,
     )
 
     def progress(done: int, total: int, record: dict[str, Any]) -> None:
@@ -115,14 +132,54 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _model(args: argparse.Namespace, settings: Settings) -> ChatModel:
+    """The configured model, or a stand-in that only names it when every reply must come from the cache."""
+    from .evaluation.cache import ReplayOnlyModel
+    from .llm.factory import model_from_settings
+
+    if args.replay_only:
+        return ReplayOnlyModel(args.model or settings.model)
+    return model_from_settings(settings, args.model)
+
+
+def _refuse_impossible(args: argparse.Namespace, settings: Settings, cases: list[Case]) -> None:
+    """Options that cannot do what they say fail before any case runs."""
+    if args.replay_only and args.no_cache:
+        raise CopilotError("--replay-only replays from the cache: it cannot go with --no-cache.")
+    if args.live and not settings.kestra_url and any(ch.kind == "test_run" for c in cases for ch in c.checks):
+        raise CopilotError(
+            "--live runs test_run checks on Kestra, and no server is configured.",
+            hint="Set KESTRA_URL (and KESTRA_USERNAME/KESTRA_PASSWORD), or run without --live: "
+            "test_run checks are then reported as skipped.",
+        )
+
+
 def _print_summary(out: Path, summary: dict[str, Any]) -> None:
-    cost = "–" if summary["cost"] is None else f"${summary['cost']:.4f}"
     print(
         f"{out}: {summary['cases']} case(s), {summary['samples']} sample(s): pass {100 * summary['pass_rate']:.1f}%, "
-        f"mean score {summary['mean_score']:.3f}; {summary['tokens']:,} tokens, {cost}, "
-        f"latency p50 {summary['latency_p50']:.2f} s; {summary['cache_hits']} cached repl(ies), "
-        f"{summary['fresh_calls']} fresh call(s); {summary['errors']} error(s)"
+        f"mean score {summary['mean_score']:.3f}; {summary['errors']} error(s)"
     )
+    fresh = f"{summary['fresh_tokens']:,} tokens, {_money(summary['fresh_cost'])}"
+    print(
+        f"  {summary['fresh_calls']} fresh call(s): {fresh}; "
+        f"{summary['cache_hits']} cached repl(ies): {summary['replayed_tokens']:,} tokens, "
+        f"{_money(summary['replayed_cost'])} when recorded"
+    )
+    recorded = summary["recorded_latency_p50"]
+    print(
+        f"  latency p50 {summary['latency_p50']:.2f} s"
+        + ("" if recorded is None else f" ({recorded:.2f} s as recorded)")
+    )
+    if summary["skipped"]:
+        skipped = ", ".join(f"{check} ×{n}" for check, n in sorted(summary["skipped"].items()))
+        print(f"  skipped (live only, run with --live): {skipped}")
+    if summary["rubric"]:
+        rubric = summary["rubric"]
+        print(f"  rubric (apart, not in the score): mean grade {rubric['mean_grade']:.2f}/5 over {rubric['graded']}")
+
+
+def _money(value: float | None) -> str:
+    return "$–" if value is None else f"${value:.4f}"
 
 
 def _score(args: argparse.Namespace) -> int:

@@ -3,7 +3,9 @@
 The key is a hash of everything that decides the reply: the model name, the system instruction, the
 messages, the generation settings, and the sample number of a repeated case (so `--repeat 3` replays
 three different samples, not one three times). Entries are small JSON files under
-`<cache dir>/eval-replies/ab/abcdef….json`; writes are atomic, so parallel cases cannot corrupt one.
+`<cache dir>/eval-replies/ab/abcdef….json` (or `eval run --cache-dir DIR`, e.g. a folder CI keeps);
+writes are atomic, so parallel cases cannot corrupt one. Each entry keeps the reply's usage and how long
+the call took, so a replay reports the figures it was recorded with, apart from fresh calls.
 """
 
 from __future__ import annotations
@@ -12,14 +14,32 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..llm.base import ChatModel, Event, Finish, GenerationSettings, Message, TextDelta, Usage
+from ..llm.base import ChatModel, Event, Finish, GenerationSettings, Message, ModelError, TextDelta, Usage
 
-__all__ = ["CachedModel", "ReplyCache"]
+__all__ = ["CachedModel", "NotInCache", "ReplayOnlyModel", "ReplyCache"]
+
+
+class NotInCache(ModelError):
+    pass
+
+
+class ReplayOnlyModel:
+    """Stands for the model in a `--replay-only` run: its name is part of the cache key; it is never called."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def stream(
+        self, messages: Sequence[Message], *, system: str = "", settings: GenerationSettings | None = None
+    ) -> AsyncIterator[Event]:
+        raise NotInCache("A replay-only run cannot call the model.")
+        yield  # an async generator, as ChatModel.stream is
 
 
 class ReplyCache:
@@ -60,14 +80,22 @@ class CachedModel:
     """A ChatModel that answers from the cache when it can and records fresh replies when it cannot.
 
     `enabled=False` (eval `--no-cache`) always asks the model and records nothing: independent samples.
-    A reply cut by an error is never cached.
+    A reply cut by an error is never cached. Fresh calls and replayed replies are counted apart: a
+    replay costs nothing and takes no time now, so it keeps the usage and duration it was recorded with.
     """
 
-    def __init__(self, inner: ChatModel, cache: ReplyCache, *, sample: int = 0, enabled: bool = True) -> None:
+    def __init__(
+        self, inner: ChatModel, cache: ReplyCache, *, sample: int = 0, enabled: bool = True, replay_only: bool = False
+    ) -> None:
         self.inner, self.cache, self.sample, self.enabled = inner, cache, sample, enabled
+        self.replay_only = replay_only  # a miss is an error, never a call (CI without a model key)
         self.name = inner.name
         self.hits = 0
         self.misses = 0
+        self.fresh_usage: list[Usage] = []
+        self.replayed_usage: list[Usage] = []
+        self.replay_seconds = 0.0  # spent replaying (close to nothing)
+        self.recorded_seconds: float | None = 0.0  # the replayed calls' durations when made; None: unknown
 
     async def stream(
         self, messages: Sequence[Message], *, system: str = "", settings: GenerationSettings | None = None
@@ -75,20 +103,47 @@ class CachedModel:
         key = ReplyCache.key(self.name, system, messages, settings, self.sample)
         entry = self.cache.get(key) if self.enabled else None
         if entry is not None:
-            self.hits += 1
-            yield TextDelta(entry["text"])
-            yield Usage(**entry["usage"])
-            yield Finish(entry["finish"])
+            async for event in self._replay(entry):
+                yield event
             return
+        if self.replay_only:
+            raise NotInCache(
+                f"No cached reply for this prompt in {self.cache.folder} (--replay-only).",
+                hint="The prompt changed since the cache was recorded: run without --replay-only, with a model "
+                "key, to record it.",
+            )
         self.misses += 1
+        started = time.perf_counter()
         text, usage, finish = [], Usage(), Finish("STOP")
-        async for event in self.inner.stream(messages, system=system, settings=settings):
-            if isinstance(event, TextDelta):
-                text.append(event.text)
-            elif isinstance(event, Usage):
-                usage = event
-            elif isinstance(event, Finish):
-                finish = event
-            yield event
+        try:
+            async for event in self.inner.stream(messages, system=system, settings=settings):
+                if isinstance(event, TextDelta):
+                    text.append(event.text)
+                elif isinstance(event, Usage):
+                    usage = event
+                elif isinstance(event, Finish):
+                    finish = event
+                yield event
+        finally:
+            self.fresh_usage.append(usage)  # an interrupted call may still have been billed
         if self.enabled:
-            self.cache.put(key, {"text": "".join(text), "usage": asdict(usage), "finish": finish.reason})
+            seconds = round(time.perf_counter() - started, 3)
+            entry = {"text": "".join(text), "usage": asdict(usage), "finish": finish.reason, "seconds": seconds}
+            self.cache.put(key, entry)
+
+    async def _replay(self, entry: dict[str, Any]) -> AsyncIterator[Event]:
+        self.hits += 1
+        started = time.perf_counter()
+        usage = Usage(**entry["usage"])
+        self.replayed_usage.append(usage)
+        recorded = entry.get("seconds")  # entries written before durations were kept have none
+        if recorded is None or self.recorded_seconds is None:
+            self.recorded_seconds = None
+        else:
+            self.recorded_seconds += float(recorded)
+        try:
+            yield TextDelta(entry["text"])
+            yield usage
+            yield Finish(entry["finish"])
+        finally:
+            self.replay_seconds += time.perf_counter() - started

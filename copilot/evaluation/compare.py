@@ -5,11 +5,14 @@ Per case, each run has n samples with c passes. A case *passes* in a run when mo
 
 - flips: cases that pass in one run and fail in the other;
 - pass@k = 1 − C(n−c, k)/C(n, k) (at least one of k samples passes) and pass^k = C(c, k)/C(n, k) (all k
-  pass: the reliability a user feels), averaged over cases, k = 1 and k = n;
+  pass: the reliability a user feels), averaged over cases, for k in 1, 2, 3, 5, 10, 20, 50, 100 up to
+  the smaller sample count of the two runs, and that count itself: both runs get the same columns;
 - significance of the pass/fail difference: exact McNemar test (two-sided binomial on the flips);
 - significance of the score difference: paired bootstrap over cases (10 000 resamples, fixed seed), with
   a 95 % confidence interval of the mean score difference;
-- token, latency and cost deltas.
+- token, latency and cost deltas, on the figures as recorded (a replayed reply counts what it cost and
+  took when it was made), so a replayed run compares fairly with a fresh one; what each run itself spent
+  (its fresh calls) is shown apart, and so are the rubric grades (live runs only, never in the score).
 
 A regression is *significant* when McNemar's p < alpha with more pass→fail than fail→pass flips, or the
 whole score-difference interval lies below zero: `eval compare` then exits non-zero, so CI can gate on it.
@@ -23,7 +26,7 @@ from math import comb
 from pathlib import Path
 from typing import Any
 
-from .runner import load_run
+from .runner import load_run, rubric_summary, usage_totals
 
 __all__ = [
     "CaseComparison",
@@ -33,7 +36,10 @@ __all__ = [
     "paired_bootstrap",
     "pass_at_k",
     "pass_hat_k",
+    "shared_ks",
 ]
+
+K_STEPS = (1, 2, 3, 5, 10, 20, 50, 100)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -48,6 +54,12 @@ def pass_hat_k(n: int, c: int, k: int) -> float:
     if k > n or n == 0:
         return float(c == n and n > 0)
     return comb(c, k) / comb(n, k)
+
+
+def shared_ks(base_n: int, candidate_n: int) -> list[int]:
+    """The k of pass@k both runs can report: the usual steps up to the smaller sample count, and it."""
+    n = max(1, min(base_n, candidate_n))
+    return sorted({k for k in K_STEPS if k <= n} | {n})
 
 
 def mcnemar_exact(worse: int, better: int) -> float:
@@ -125,33 +137,53 @@ class Comparison:
     def score_diff(self) -> tuple[float, float, float]:
         return paired_bootstrap([c.mean_score("candidate") - c.mean_score("base") for c in self.cases])
 
+    def _sides(self, side: str) -> list[list[dict[str, Any]]]:
+        return [c.base if side == "base" else c.candidate for c in self.cases]
+
+    @property
+    def ks(self) -> list[int]:
+        """The k reported for both runs (a case's sample count is its smallest in that run)."""
+        if not self.cases:
+            return [1]
+        return shared_ks(*(min(len(s) for s in self._sides(side)) for side in ("base", "candidate")))
+
     def rates(self, side: str) -> dict[str, float]:
-        """pass@1, pass@n and pass^n averaged over cases (n: that run's samples per case)."""
-        out: dict[str, float] = {}
-        per_case = [c.base if side == "base" else c.candidate for c in self.cases]
+        """pass@k (and pass^k for k > 1) over `ks`, averaged over cases, and the mean score."""
+        per_case = self._sides(side)
         if not per_case:
             return {"pass@1": 0.0}
-        n = min(len(samples) for samples in per_case)
-        for k in sorted({1, n}):
-            at = [pass_at_k(len(s), sum(x["passed"] for x in s), k) for s in per_case]
-            hat = [pass_hat_k(len(s), sum(x["passed"] for x in s), k) for s in per_case]
-            out[f"pass@{k}"] = sum(at) / len(at)
+        out: dict[str, float] = {}
+        counts = [(len(s), sum(x["passed"] for x in s)) for s in per_case]
+        for k in self.ks:
+            out[f"pass@{k}"] = sum(pass_at_k(n, c, k) for n, c in counts) / len(counts)
             if k > 1:
-                out[f"pass^{k}"] = sum(hat) / len(hat)
+                out[f"pass^{k}"] = sum(pass_hat_k(n, c, k) for n, c in counts) / len(counts)
         out["mean_score"] = sum(c.mean_score(side) for c in self.cases) / len(self.cases)
         return out
 
-    def totals(self, side: str) -> dict[str, float | None]:
-        samples = [s for c in self.cases for s in (c.base if side == "base" else c.candidate)]
-        costs = [s["cost"] for s in samples if s.get("cost") is not None]
-        latencies = sorted(s["latency"] for s in samples)
-        return {
-            "tokens": float(sum(s["tokens"] for s in samples)),
-            "cost": sum(costs) if costs else None,
-            "latency_p50": latencies[len(latencies) // 2] if latencies else 0.0,
-            "cache_hits": float(sum(s.get("cache_hits", 0) for s in samples)),
-            "fresh_calls": float(sum(s.get("cache_misses", 0) for s in samples)),
-        }
+    def _samples(self, side: str) -> list[dict[str, Any]]:
+        return [sample for samples in self._sides(side) for sample in samples]
+
+    def totals(self, side: str) -> dict[str, Any]:
+        """Usage figures: `recorded_*` (compared), fresh and replayed apart, cache use."""
+        return usage_totals(self._samples(side))
+
+    def rubric(self, side: str) -> dict[str, Any] | None:
+        """The rubric grades of one side (live runs only; reported apart, never part of a verdict)."""
+        return rubric_summary(self._samples(side))
+
+    def rubric_by_case(self) -> list[dict[str, Any]]:
+        """Each graded case's mean grade in both runs (None where that run has no grade)."""
+        rows = []
+        for case in self.cases:
+            grades = {side: rubric_summary(getattr(case, side)) for side in ("base", "candidate")}
+            if any(grades.values()):
+                rows.append({"case": case.case, **{k: v["mean_grade"] if v else None for k, v in grades.items()}})
+        return rows
+
+    def skipped(self, side: str) -> int:
+        """Checks skipped in that run (live-only checks of an offline run)."""
+        return sum(1 for s in self._samples(side) for score in s["scores"] if score.get("skipped"))
 
     @property
     def significant_regression(self) -> bool:
@@ -159,21 +191,28 @@ class Comparison:
         _, _, high = self.score_diff
         return worse_flips or (len(self.cases) > 1 and high < 0)
 
+    def side_json(self, side: str) -> dict[str, Any]:
+        return {
+            "dir": self.base_dir if side == "base" else self.candidate_dir,
+            "manifest": self.base_manifest if side == "base" else self.candidate_manifest,
+            **self.rates(side),
+            **self.totals(side),
+            "skipped_checks": self.skipped(side),
+            "rubric": self.rubric(side),
+        }
+
     def to_json(self) -> dict[str, Any]:
         mean, low, high = self.score_diff
         return {
-            "base": {"dir": self.base_dir, "manifest": self.base_manifest, **self.rates("base"), **self.totals("base")},
-            "candidate": {
-                "dir": self.candidate_dir,
-                "manifest": self.candidate_manifest,
-                **self.rates("candidate"),
-                **self.totals("candidate"),
-            },
+            "base": self.side_json("base"),
+            "candidate": self.side_json("candidate"),
+            "ks": self.ks,
             "cases": len(self.cases),
             "broken": [c.case for c in self.broken],
             "fixed": [c.case for c in self.fixed],
             "mcnemar_p": self.mcnemar_p,
             "score_diff": {"mean": mean, "ci95": [low, high]},
+            "rubric_by_case": self.rubric_by_case(),
             "alpha": self.alpha,
             "significant_regression": self.significant_regression,
             "only_in_base": self.only_base,

@@ -44,21 +44,17 @@ def markdown_report(comparison: Comparison) -> str:
         "| --- | ---: | ---: | ---: |",
     ]
     for key in [k for k in base if k.startswith("pass")] + ["mean_score"]:
-        if key in cand:
-            lines.append(f"| {key} | {_pct(base[key])} | {_pct(cand[key])} | {100 * (cand[key] - base[key]):+.1f} pt |")
+        lines.append(f"| {key} | {_pct(base[key])} | {_pct(cand[key])} | {100 * (cand[key] - base[key]):+.1f} pt |")
+    lines += _usage_rows(base, cand)
     lines += [
-        f"| tokens | {base['tokens']:,.0f} | {cand['tokens']:,.0f} | {_delta(base['tokens'], cand['tokens'])} |",
-        f"| cost (USD) | {_money(base['cost'])} | {_money(cand['cost'])} | "
-        f"{_delta(base['cost'], cand['cost'], '{:+.4f}')} |",
-        f"| latency p50 (s) | {base['latency_p50']:.2f} | {cand['latency_p50']:.2f} | "
-        f"{_delta(base['latency_p50'], cand['latency_p50'], '{:+.2f}')} |",
-        f"| cache hits / fresh calls | {base['cache_hits']:.0f} / {base['fresh_calls']:.0f} | "
-        f"{cand['cache_hits']:.0f} / {cand['fresh_calls']:.0f} | |",
         "",
         f"Flips: {len(comparison.broken)} pass→fail, {len(comparison.fixed)} fail→pass; "
         f"exact McNemar p = {comparison.mcnemar_p:.4g}.",
         f"Mean score difference {mean:+.3f}, 95% CI [{low:+.3f}, {high:+.3f}] (paired bootstrap over cases).",
+        "Tokens, cost and latency are as recorded (a replayed reply counts what it cost and took when it was "
+        "made); the run's own spending is its fresh calls.",
     ]
+    lines += _rubric_section(comparison, base["rubric"], cand["rubric"])
     for title, group in (("Broken (pass → fail)", comparison.broken), ("Fixed (fail → pass)", comparison.fixed)):
         if group:
             lines += ["", f"## {title}", ""]
@@ -69,6 +65,54 @@ def markdown_report(comparison: Comparison) -> str:
     if comparison.only_base or comparison.only_candidate:
         lines += ["", f"Unpaired cases: base only {comparison.only_base}, candidate only {comparison.only_candidate}."]
     return "\n".join(lines) + "\n"
+
+
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _usage_rows(base: dict[str, Any], cand: dict[str, Any]) -> list[str]:
+    """Deltas on the recorded figures; what each run spent itself and its cache use, without a delta."""
+    tokens, cost, latency = "recorded_tokens", "recorded_cost", "recorded_latency_p50"
+    return [
+        f"| tokens | {base[tokens]:,.0f} | {cand[tokens]:,.0f} | {_delta(base[tokens], cand[tokens])} |",
+        f"| cost (USD) | {_money(base[cost])} | {_money(cand[cost])} | {_delta(base[cost], cand[cost], '{:+.4f}')} |",
+        f"| latency p50 (s) | {_seconds(base[latency])} | {_seconds(cand[latency])} | "
+        f"{_delta(base[latency], cand[latency], '{:+.2f}')} |",
+        f"| this run: fresh tokens / USD | {base['fresh_tokens']:,.0f} / {_money(base['fresh_cost'])} | "
+        f"{cand['fresh_tokens']:,.0f} / {_money(cand['fresh_cost'])} | |",
+        f"| this run: latency p50 (s) | {base['latency_p50']:.2f} | {cand['latency_p50']:.2f} | |",
+        f"| cache hits / fresh calls | {base['cache_hits']:.0f} / {base['fresh_calls']:.0f} | "
+        f"{cand['cache_hits']:.0f} / {cand['fresh_calls']:.0f} | |",
+        f"| skipped checks (live only) | {base['skipped_checks']} | {cand['skipped_checks']} | |",
+    ]
+
+
+def _grade(rubric: dict[str, Any] | None) -> str:
+    return "–" if rubric is None else f"{rubric['mean_grade']:.2f}/5 ({rubric['graded']} graded)"
+
+
+def _rubric_section(comparison: Comparison, base: dict[str, Any] | None, cand: dict[str, Any] | None) -> list[str]:
+    """The rubric grades, apart: they are in no pass rate, score or verdict."""
+    if base is None and cand is None:
+        return []
+    delta = _delta(base["mean_grade"] if base else None, cand["mean_grade"] if cand else None, "{:+.2f}")
+    lines = [
+        "",
+        "## Rubric grades (live only, reported apart: not in the pass rates, scores or verdict)",
+        "",
+        "| | base | candidate | Δ |",
+        "| --- | ---: | ---: | ---: |",
+        f"| mean grade | {_grade(base)} | {_grade(cand)} | {delta} |",
+    ]
+    changed = [r for r in comparison.rubric_by_case() if r["base"] != r["candidate"]]
+    lines += [f"| `{r['case']}` | {_one(r['base'])} | {_one(r['candidate'])} | "
+              f"{_delta(r['base'], r['candidate'], '{:+.2f}')} |" for r in changed]  # fmt: skip
+    return lines
+
+
+def _one(grade: float | None) -> str:
+    return "–" if grade is None else f"{grade:.2f}"
 
 
 def _money(value: float | None) -> str:
@@ -112,9 +156,21 @@ table { border-collapse: collapse; margin: 1em 0; }
 td, th { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
 .pair { display: grid; grid-template-columns: 1fr 1fr; gap: 1em; }
 pre { background: #f6f8fa; padding: 8px; overflow: auto; max-height: 40em; font-size: 12px; }
-.pass { color: #1a7f37; } .fail { color: #cf222e; }
+.pass { color: #1a7f37; } .fail { color: #cf222e; } .apart { color: #6e7781; }
 h3 { margin-top: 2em; }
 """
+
+
+def _check_label(score: dict[str, Any]) -> str:
+    if score.get("skipped"):
+        return f"{score['check']} (skipped)"
+    return f"{score['check']} (apart)" if score.get("apart") else score["check"]
+
+
+def _verdict_class(score: dict[str, Any]) -> str:
+    if score.get("skipped") or score.get("apart"):
+        return "apart"
+    return "pass" if score["passed"] else "fail"
 
 
 def html_report(comparison: Comparison) -> str:
@@ -126,7 +182,7 @@ def html_report(comparison: Comparison) -> str:
         for side, samples in (("base", case.base), ("candidate", case.candidate)):
             first = samples[0]
             rows = "".join(
-                f"<tr><td>{e(s['check'])}</td><td class='{'pass' if s['passed'] else 'fail'}'>{s['value']:.2f}</td>"
+                f"<tr><td>{e(_check_label(s))}</td><td class='{_verdict_class(s)}'>{s['value']:.2f}</td>"
                 f"<td>{e(s['detail'])}</td></tr>"
                 for s in first["scores"]
             )

@@ -4,7 +4,11 @@
 <run dir>/cases.json       the cases as they were (so `eval score` needs nothing else)
 <run dir>/results.jsonl    one line per case and sample: output, scores, tokens, latency, cost, cache use
 <run dir>/outputs/*.yaml   the output flows, to read or diff
-<run dir>/summary.json     pass rate, mean score, totals
+<run dir>/summary.json     pass rate, mean score, totals, skipped checks, rubric grades (apart)
+
+Tokens and cost are counted apart for fresh calls (what this run spent) and replayed replies (what they
+cost when recorded); `recorded_*` adds both, and `recorded_latency` puts each replayed call back at the
+duration it took when made, so two runs compare on the same footing whatever came from the cache.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from ..engine.turn import Engine
 from ..llm.base import ChatModel, GenerationSettings, Message, ModelError
 from ..llm.prices import estimate_cost
 from .cache import CachedModel, ReplyCache
-from .cases import Case
+from .cases import Case, Check
 from .scorers import Output, score_case
 
 __all__ = ["RunOptions", "rescore", "run_suite", "summarize"]
@@ -45,6 +49,8 @@ class RunOptions:
     use_cache: bool = True
     kestra_version: int | None = None
     live: bool = False  # also run live-only checks (test_run on Kestra, rubric grading)
+    cache_dir: Path | None = None  # the replies folder (default: <cache dir>/eval-replies)
+    replay_only: bool = False  # a reply missing from the cache fails the case instead of calling the model
 
 
 def _commit() -> str:
@@ -99,19 +105,22 @@ async def run_suite(
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "kestra_version": kestra_version,
         "cache": options.use_cache,
+        "replay_only": options.replay_only,
         "concurrency": options.concurrency,
         "live": options.live,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     (out_dir / "cases.json").write_text(json.dumps([c.to_json() for c in cases], indent=1) + "\n", encoding="utf-8")
-    cache = ReplyCache(settings.cache_dir / "eval-replies")
+    cache = ReplyCache(options.cache_dir or settings.cache_dir / "eval-replies")
     jobs = [(case, sample) for case in cases for sample in range(options.repeat)]
     gate = asyncio.Semaphore(max(1, options.concurrency))
     results: list[dict[str, Any]] = []
 
     async def one(case: Case, sample: int) -> None:
         async with gate:
-            cached = CachedModel(model, cache, sample=sample, enabled=options.use_cache)
+            cached = CachedModel(
+                model, cache, sample=sample, enabled=options.use_cache, replay_only=options.replay_only
+            )
             engine = Engine(cached, recipe=recipe, retrieve=retrieve, kestra_version=kestra_version)
             record = await _run_case(case, sample, engine, cached, settings, options)
         results.append(record)
@@ -135,16 +144,17 @@ async def _run_case(
     if case.flow is not None:
         engine.start_from(case.flow)
         start_revisions = 1
-    usage, attempts, error, reply = [], 0, None, ""
+    attempts, error, reply = 0, None, ""
     for turn in case.turns:
         result = await engine.turn(turn)
         reply = result.reply[:MAX_REPLY_CHARS]
-        usage += result.usage
         attempts += result.attempts
         if result.error is not None:
             error = str(result.error)
             break
     latency = time.perf_counter() - started
+    # the live checks are not generation time; their rubric call must not shift the recorded latency
+    recorded_latency = _recorded_latency(model, latency)
     made = engine.current is not None and len(engine.revisions) > start_revisions
     flow = engine.current.yaml if made and engine.current else None
     live: dict[str, Any] = {}
@@ -152,7 +162,6 @@ async def _run_case(
         live = await _live_checks(case, flow, engine, model, settings)
     output = Output(flow, engine.kestra_version, live)
     scored = score_case(case, output)
-    cost = estimate_cost(model.name, usage, settings.prices)
     return {
         "case": case.id,
         "sample": sample,
@@ -164,34 +173,71 @@ async def _run_case(
         "scores": [s.to_json() for s in scored.scores],
         "score": round(scored.value, 4),
         "passed": scored.passed,
-        "tokens": sum(u.total for u in usage),
-        "calls": len(usage),
         "attempts": attempts,
+        **_usage_figures(model, settings),
         "latency": round(latency, 3),
-        "cost": cost,
+        "recorded_latency": recorded_latency,
+    }
+
+
+def _recorded_latency(model: CachedModel, latency: float) -> float | None:
+    """The latency had every replayed reply been fetched again at its recorded duration."""
+    if model.recorded_seconds is None:
+        return None
+    return round(latency - model.replay_seconds + model.recorded_seconds, 3)
+
+
+def _usage_figures(model: CachedModel, settings: Settings) -> dict[str, Any]:
+    """Tokens and cost of fresh calls and of replayed replies apart, and both together as recorded."""
+    fresh, replayed = model.fresh_usage, model.replayed_usage
+    fresh_cost = estimate_cost(model.name, fresh, settings.prices)
+    replayed_cost = estimate_cost(model.name, replayed, settings.prices)
+    return {
+        "calls": len(fresh) + len(replayed),
+        "fresh_tokens": sum(u.total for u in fresh),
+        "fresh_cost": fresh_cost,
+        "replayed_tokens": sum(u.total for u in replayed),
+        "replayed_cost": replayed_cost,
+        "recorded_tokens": sum(u.total for u in fresh + replayed),
+        "recorded_cost": _add(fresh_cost, replayed_cost),
         "cache_hits": model.hits,
         "cache_misses": model.misses,
     }
 
 
+def _add(*costs: float | None) -> float | None:
+    """The sum, or None when no price is known (a local or unpriced model)."""
+    known = [c for c in costs if c is not None]
+    return sum(known) if known else None
+
+
 async def _live_checks(case: Case, flow: str, engine: Engine, model: ChatModel, settings: Settings) -> dict[str, Any]:
     live: dict[str, Any] = {}
     kinds = {c.kind: c for c in case.checks}
-    if "test_run" in kinds and settings.kestra_url and engine.current is not None and engine.current.valid:
-        from ..engine.testrun import test_run
-        from ..kestra import KestraClient, KestraError
-
-        inputs = {str(k): str(v) for k, v in (kinds["test_run"].options.get("inputs") or {}).items()}
-        try:
-            async with KestraClient.from_settings(settings) as client:
-                ran = await test_run(engine, client, inputs=inputs, max_repairs=0,
-                                     namespace_suffix=settings.test_namespace_suffix)  # fmt: skip
-            live["test_run"] = {"state": ran.state}
-        except KestraError as exc:
-            live["test_run"] = {"state": "NOT_RUN", "error": str(exc)}
+    if "test_run" in kinds:
+        live["test_run"] = await _run_on_kestra(kinds["test_run"], engine, settings)
     if "rubric" in kinds:
         live["rubric"] = await _grade(kinds["rubric"].options.get("rubric", ""), case, flow, model)
     return live
+
+
+async def _run_on_kestra(check: Check, engine: Engine, settings: Settings) -> dict[str, Any]:
+    """The test run's final state; NOT_RUN (a failure, with the reason) when the flow cannot run."""
+    if engine.current is None or not engine.current.valid:
+        return {"state": "NOT_RUN", "error": "the flow is invalid, so it cannot run"}
+    if not settings.kestra_url:
+        return {"state": "NOT_RUN", "error": "no Kestra server: set KESTRA_URL"}
+    from ..engine.testrun import test_run
+    from ..kestra import KestraClient, KestraError
+
+    inputs = {str(k): str(v) for k, v in (check.options.get("inputs") or {}).items()}
+    try:
+        async with KestraClient.from_settings(settings) as client:
+            ran = await test_run(engine, client, inputs=inputs, max_repairs=0,
+                                 namespace_suffix=settings.test_namespace_suffix)  # fmt: skip
+    except KestraError as exc:
+        return {"state": "NOT_RUN", "error": str(exc)}
+    return {"state": ran.state}
 
 
 RUBRIC_PROMPT = """You grade a Kestra flow written for this request.
@@ -232,19 +278,64 @@ def _write_results(out_dir: Path, results: list[dict[str, Any]]) -> None:
 
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     n = len(results)
-    costs = [r["cost"] for r in results if r.get("cost") is not None]
-    latencies = sorted(r["latency"] for r in results)
     return {
         "samples": n,
         "cases": len({r["case"] for r in results}),
         "pass_rate": round(sum(r["passed"] for r in results) / n, 4) if n else 0.0,
         "mean_score": round(sum(r["score"] for r in results) / n, 4) if n else 0.0,
-        "tokens": sum(r["tokens"] for r in results),
-        "cost": round(sum(costs), 6) if costs else None,
-        "latency_p50": latencies[n // 2] if n else 0.0,
+        **usage_totals(results),
         "errors": sum(1 for r in results if r.get("error")),
-        "cache_hits": sum(r.get("cache_hits", 0) for r in results),
-        "fresh_calls": sum(r.get("cache_misses", 0) for r in results),
+        "skipped": skipped_checks(results),
+        "rubric": rubric_summary(results),
+    }
+
+
+LEGACY_FIGURES = {"recorded_tokens": "tokens", "recorded_cost": "cost", "recorded_latency": "latency"}
+
+
+def figure(record: dict[str, Any], key: str) -> Any:
+    """A usage figure of a result; runs written before fresh and replayed were apart have totals only."""
+    return record[key] if key in record else record.get(LEGACY_FIGURES.get(key, ""))
+
+
+def _p50(values: list[float]) -> float | None:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else None
+
+
+def usage_totals(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Fresh and replayed tokens and cost apart, both together as recorded, and latency medians."""
+    totals: dict[str, Any] = {}
+    for kind in ("fresh", "replayed", "recorded"):
+        totals[f"{kind}_tokens"] = sum(figure(r, f"{kind}_tokens") or 0 for r in results)
+        cost = _add(*(figure(r, f"{kind}_cost") for r in results))
+        totals[f"{kind}_cost"] = None if cost is None else round(cost, 6)
+    totals["latency_p50"] = _p50([r["latency"] for r in results]) or 0.0
+    totals["recorded_latency_p50"] = _p50([v for r in results if (v := figure(r, "recorded_latency")) is not None])
+    totals["cache_hits"] = sum(r.get("cache_hits", 0) for r in results)
+    totals["fresh_calls"] = sum(r.get("cache_misses", 0) for r in results)
+    return totals
+
+
+def skipped_checks(results: list[dict[str, Any]]) -> dict[str, int]:
+    """How many checks were skipped (live-only checks in an offline run), by check."""
+    counts: dict[str, int] = {}
+    for record in results:
+        for score in record["scores"]:
+            if score.get("skipped"):
+                counts[score["check"]] = counts.get(score["check"], 0) + 1
+    return counts
+
+
+def rubric_summary(results: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The rubric grades (live runs only), kept out of the pass rate and the score: None if none."""
+    graded = [s for r in results for s in r["scores"] if s["check"] == "rubric" and not s.get("skipped")]
+    if not graded:
+        return None
+    return {
+        "graded": len(graded),
+        "mean_grade": round(sum(1 + 4 * s["value"] for s in graded) / len(graded), 3),
+        "pass_rate": round(sum(s["passed"] for s in graded) / len(graded), 4),
     }
 
 

@@ -7,7 +7,15 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from copilot.evaluation.compare import compare_runs, mcnemar_exact, paired_bootstrap, pass_at_k, pass_hat_k
+from copilot.cli import main
+from copilot.evaluation.compare import (
+    compare_runs,
+    mcnemar_exact,
+    paired_bootstrap,
+    pass_at_k,
+    pass_hat_k,
+    shared_ks,
+)
 from copilot.evaluation.reports import markdown_report, write_reports
 
 
@@ -23,19 +31,48 @@ def test_statistics_match_known_values() -> None:
     assert paired_bootstrap([0.1, -0.1] * 10)[1] < 0 < paired_bootstrap([0.1, -0.1] * 10)[2]
 
 
-def write_run(folder: Path, outcomes: dict[str, list[bool]], recipe: str) -> Path:
+def write_run(
+    folder: Path,
+    outcomes: dict[str, list[bool]],
+    recipe: str,
+    *,
+    failed_score: float = 0.4,
+    grades: dict[str, int] | None = None,
+) -> Path:
+    """A run directory as `eval run` writes it; `grades` adds a rubric score (apart) to those cases."""
     folder.mkdir(parents=True)
     (folder / "manifest.json").write_text(json.dumps({"recipe": recipe, "model": "m", "commit": "abc"}))
     (folder / "cases.json").write_text("[]")
     lines = []
     for case, passes in outcomes.items():
         for sample, passed in enumerate(passes):
+            scores = [
+                {
+                    "check": "valid",
+                    "value": 1.0 if passed else 0.0,
+                    "passed": passed,
+                    "detail": "valid" if passed else "1 error(s)",
+                    "skipped": False,
+                    "apart": False,
+                }
+            ]
+            if grades and case in grades:
+                scores.append(
+                    {
+                        "check": "rubric",
+                        "value": (grades[case] - 1) / 4,
+                        "passed": grades[case] >= 4,
+                        "detail": "graded",
+                        "skipped": False,
+                        "apart": True,
+                    }
+                )
             record: dict[str, Any] = {
-                "case": case, "sample": sample, "passed": passed, "score": 1.0 if passed else 0.4,
-                "output": f"id: {case}\nnamespace: n\ntasks: []\n# {recipe}\n", "error": None,
-                "scores": [{"check": "valid", "value": 1.0 if passed else 0.0, "passed": passed,
-                            "detail": "valid" if passed else "1 error(s)", "skipped": False, "apart": False}],
-                "tokens": 100, "latency": 1.0, "cost": 0.001, "cache_hits": 0, "cache_misses": 1,
+                "case": case, "sample": sample, "passed": passed, "score": 1.0 if passed else failed_score,
+                "output": f"id: {case}\nnamespace: n\ntasks: []\n# {recipe}\n", "error": None, "scores": scores,
+                "fresh_tokens": 100, "fresh_cost": 0.001, "replayed_tokens": 0, "replayed_cost": None,
+                "recorded_tokens": 100, "recorded_cost": 0.001, "latency": 1.0, "recorded_latency": 1.0,
+                "cache_hits": 0, "cache_misses": 1,
             }  # fmt: skip
             lines.append(json.dumps(record))
     (folder / "results.jsonl").write_text("\n".join(lines) + "\n")
@@ -71,3 +108,53 @@ def test_no_regression_when_the_flips_are_few_or_better(tmp_path: Path) -> None:
     comparison = compare_runs(base, candidate)
     assert len(comparison.broken) == 1 and len(comparison.fixed) == 1
     assert comparison.mcnemar_p == 1.0 and not comparison.significant_regression
+
+
+def test_a_score_drop_alone_is_a_significant_regression(tmp_path: Path) -> None:
+    """No case flips (every case fails in both runs), so McNemar sees nothing, but every score falls:
+    the bootstrap interval lies below zero, and that alone makes `eval compare` exit 1."""
+    outcomes = {f"c{i}": [False] for i in range(8)}
+    base = write_run(tmp_path / "base", outcomes, "a", failed_score=0.8)
+    candidate = write_run(tmp_path / "cand", outcomes, "b", failed_score=0.5)
+    comparison = compare_runs(base, candidate)
+    assert not comparison.broken and not comparison.fixed and comparison.mcnemar_p == 1.0
+    mean, _, high = comparison.score_diff
+    assert mean == pytest.approx(-0.3) and high < 0 and comparison.significant_regression
+    assert main(["eval", "compare", str(base), str(candidate)]) == 1
+    assert main(["eval", "compare", str(candidate), str(base)]) == 0  # the other way round it is a gain
+
+
+def test_pass_at_k_columns_are_the_same_for_runs_with_different_repeats(tmp_path: Path) -> None:
+    base = write_run(tmp_path / "base", {f"c{i}": [True, False, True, False, True] for i in range(4)}, "a")
+    candidate = write_run(tmp_path / "cand", {f"c{i}": [True, False, False] for i in range(4)}, "b")
+    comparison = compare_runs(base, candidate)
+    assert comparison.ks == [1, 2, 3] and shared_ks(10, 12) == [1, 2, 3, 5, 10] and shared_ks(7, 7) == [1, 2, 3, 5, 7]
+    keys = ["pass@1", "pass@2", "pass^2", "pass@3", "pass^3", "mean_score"]
+    assert list(comparison.rates("base")) == keys == list(comparison.rates("candidate"))
+    assert comparison.rates("base")["pass@3"] == pytest.approx(pass_at_k(5, 3, 3))  # from 5 samples, k = 3
+    assert comparison.rates("candidate")["pass^2"] == 0.0
+    text = markdown_report(comparison)
+    assert "| pass^3 | 10.0% | 0.0% | -10.0 pt |" in text and "pass@5" not in text
+    assert json.loads(json.dumps(comparison.to_json()))["ks"] == [1, 2, 3]
+
+
+def test_rubric_grades_are_reported_apart_in_every_report(tmp_path: Path) -> None:
+    outcomes = {f"c{i}": [True] for i in range(4)}
+    base = write_run(tmp_path / "base", outcomes, "a", grades={"c0": 5, "c1": 4, "c2": 4, "c3": 3})
+    candidate = write_run(tmp_path / "cand", outcomes, "b", grades={"c0": 3, "c1": 4, "c2": 4, "c3": 3})
+    comparison = compare_runs(base, candidate)
+    assert not comparison.significant_regression and comparison.rates("candidate")["pass@1"] == 1.0
+    assert comparison.rubric("base") == {"graded": 4, "mean_grade": 4.0, "pass_rate": 0.75}
+    assert comparison.rubric("candidate") == {"graded": 4, "mean_grade": 3.5, "pass_rate": 0.5}
+    text = markdown_report(comparison)
+    assert "## Rubric grades (live only, reported apart" in text
+    assert "| mean grade | 4.00/5 (4 graded) | 3.50/5 (4 graded) | -0.50 |" in text
+    assert "| `c0` | 5.00 | 3.00 | -2.00 |" in text and "`c1`" not in text  # only the grades that changed
+    write_reports(comparison, tmp_path / "report")
+    data = json.loads((tmp_path / "report" / "compare.json").read_text())
+    assert data["base"]["rubric"]["mean_grade"] == 4.0 and data["candidate"]["rubric"]["mean_grade"] == 3.5
+    assert {"case": "c0", "base": 5.0, "candidate": 3.0} in data["rubric_by_case"]
+    assert "Rubric grades" in (tmp_path / "report" / "compare.html").read_text()
+
+    ungraded = compare_runs(write_run(tmp_path / "x", outcomes, "a"), write_run(tmp_path / "y", outcomes, "b"))
+    assert ungraded.to_json()["base"]["rubric"] is None and "Rubric" not in markdown_report(ungraded)

@@ -1,13 +1,17 @@
 """`eval run` → `eval compare` → re-run from the replay cache → `eval score`, through the CLI, with the
-real engine and google-genai SDK against the loopback Gemini server."""
+real engine and google-genai SDK against the loopback Gemini server, which answers each prompt by its
+content: two recipes whose prompts differ get different flows."""
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from copilot.cli import main
+from tests.evaluation.prompted_gemini import PromptedGemini, system_text
 from tests.fakes.gemini import FakeGemini, Reply
 
 CASES = 8
@@ -17,14 +21,37 @@ def flow(message: str) -> str:
     return f"```yaml\nid: greet\nnamespace: company.team\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: {message}\n```\n"
 
 
+def _use(fake: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
+    monkeypatch.setenv("GEMINI_API_KEY", fake.api_key)
+    monkeypatch.setenv("KESTRA_COPILOT_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("KESTRA_COPILOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("KESTRA_COPILOT_CACHE_DIR", str(tmp_path / "cache"))
+
+
 @pytest.fixture
 def gemini(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGemini]:
     with FakeGemini() as fake:
-        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
-        monkeypatch.setenv("GEMINI_API_KEY", fake.api_key)
-        monkeypatch.setenv("KESTRA_COPILOT_CONFIG", str(tmp_path / "none.toml"))
-        monkeypatch.setenv("KESTRA_COPILOT_DATA_DIR", str(tmp_path / "data"))
-        monkeypatch.setenv("KESTRA_COPILOT_CACHE_DIR", str(tmp_path / "cache"))
+        _use(fake, tmp_path, monkeypatch)
+        yield fake
+
+
+MODEL_SECONDS = 0.3  # each fresh reply takes this long: a replay must report it, not its own ~0 s
+HOUSE_RULES = "Rules that make a flow right"  # in the default system prompt, not in no-house-rules'
+
+
+def answer(system: str, user: str) -> Reply:
+    """A model that writes the asked message when the system prompt has the house rules, and, without
+    them, gets cases 0-6 wrong: a valid flow with another message (so no repair)."""
+    number = int(re.search(r"hello (\d+)", user)[1])  # type: ignore[index]
+    right = HOUSE_RULES in system or number >= 7
+    return Reply(flow(f"hello {number}" if right else "hi there"), delay=MODEL_SECONDS)
+
+
+@pytest.fixture
+def prompted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PromptedGemini]:
+    with PromptedGemini(answer) as fake:
+        _use(fake, tmp_path, monkeypatch)
         yield fake
 
 
@@ -44,29 +71,35 @@ def suite(tmp_path: Path) -> Path:
     return path
 
 
-def test_run_compare_replay_and_rescore(
-    gemini: FakeGemini, suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def results(run: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+
+
+def test_two_recipes_whose_prompts_differ_flip_cases_and_gate_ci(
+    prompted: PromptedGemini, suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base, candidate = tmp_path / "runs" / "base", tmp_path / "runs" / "candidate"
-    gemini.script(*(Reply(flow(f"hello {n}")) for n in range(CASES)))
     assert main(["eval", "run", str(suite), "--recipe", "default", "--concurrency", "1", "-o", str(base)]) == 0
     out = capsys.readouterr()
     assert f"{CASES} case(s), {CASES} sample(s): pass 100.0%" in out.out and f"{CASES} fresh call(s)" in out.out
     assert "[1/8] pass 1.00 greet-0#0 (fresh)" in out.err
 
-    # the candidate recipe answers most cases wrongly (valid flows, wrong message: no repair). Without an
-    # index both recipes send the same prompt, so the cache would replay the base's replies: --no-cache
-    gemini.script(*(Reply(flow("hi there" if n < 7 else f"hello {n}")) for n in range(CASES)))
-    command = ["eval", "run", str(suite), "--recipe", "no-retrieval", "--no-cache", "--concurrency", "1"]
+    # the experiment's system prompt differs, so nothing is replayed: the fake answers what it is sent
+    # (two cases in flight at once: each reply still matches its own request)
+    command = ["eval", "run", str(suite), "--recipe", "no-house-rules", "--concurrency", "2"]
     assert main([*command, "-o", str(candidate)]) == 0
-    capsys.readouterr()
+    assert f"{CASES} fresh call(s)" in capsys.readouterr().out
+    hashes = [json.loads((run / "manifest.json").read_text())["prompt_hashes"] for run in (base, candidate)]
+    assert hashes[0]["system"] != hashes[1]["system"] and hashes[0]["edit"] == hashes[1]["edit"]
+    assert len({system_text(r.body) for r in prompted.requests}) == 2 and len(prompted.requests) == 2 * CASES
 
     manifest = json.loads((base / "manifest.json").read_text())
     assert manifest["recipe"] == "default" and manifest["model"] == "gemini-3.8-flash" and manifest["cache"]
     assert set(manifest["prompt_hashes"]) >= {"system", "repair_validation"} and manifest["commit"]
-    record = json.loads((candidate / "results.jsonl").read_text().splitlines()[0])
+    record = results(candidate)[0]
     assert not record["passed"] and record["score"] == pytest.approx(0.6)  # 3 of 5 weighted points
-    assert record["tokens"] > 0 and record["latency"] > 0 and record["cost"] > 0
+    assert record["fresh_tokens"] > 0 and record["fresh_cost"] > 0 and record["replayed_tokens"] == 0
+    assert record["recorded_tokens"] == record["fresh_tokens"] and record["latency"] >= MODEL_SECONDS
     assert (base / "outputs" / "greet-0--0.yaml").read_text().endswith("message: hello 0\n")
 
     report = tmp_path / "report"
@@ -77,21 +110,41 @@ def test_run_compare_replay_and_rescore(
     html = (report / "compare.html").read_text()
     assert html.count('<div class="pair">') == 7 and "message: hi there" in html and "message: hello 0" in html
 
-    # the same run again replays from the cache: no request reaches the model
-    sent = len(gemini.requests)
-    replay = tmp_path / "runs" / "replay"
+
+def test_a_replay_reports_what_its_replies_cost_and_took_when_recorded(
+    prompted: PromptedGemini, suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, replay = tmp_path / "runs" / "base", tmp_path / "runs" / "replay"
+    assert main(["eval", "run", str(suite), "--concurrency", "2", "-o", str(base)]) == 0
+    sent = len(prompted.requests)
     assert main(["eval", "run", str(suite), "--concurrency", "2", "-o", str(replay)]) == 0
     out = capsys.readouterr()
-    assert len(gemini.requests) == sent
-    assert f"{CASES} cached repl(ies), 0 fresh call(s)" in out.out and "(cached)" in out.err
-    assert main(["eval", "compare", str(base), str(replay)]) == 0
-    assert "0 pass→fail, 0 fail→pass" in capsys.readouterr().out
+    assert len(prompted.requests) == sent and "(cached)" in out.err
+    assert f"{CASES} cached repl(ies)" in out.out and "0 fresh call(s): 0 tokens, $0.0000" in out.out
+
+    fresh, replayed = (json.loads((run / "summary.json").read_text()) for run in (base, replay))
+    assert fresh["fresh_tokens"] > 0 and fresh["replayed_tokens"] == 0 and fresh["cache_hits"] == 0
+    assert replayed["fresh_tokens"] == 0 and replayed["fresh_cost"] == 0 and replayed["fresh_calls"] == 0
+    assert replayed["replayed_tokens"] == fresh["fresh_tokens"] == replayed["recorded_tokens"]
+    assert replayed["replayed_cost"] == pytest.approx(fresh["fresh_cost"])
+    assert replayed["latency_p50"] < MODEL_SECONDS <= replayed["recorded_latency_p50"]
+    assert replayed["recorded_latency_p50"] == pytest.approx(fresh["recorded_latency_p50"], abs=0.25)
+
+    # so compare's deltas are not skewed by the cache: same tokens, same cost, about the same latency
+    assert main(["eval", "compare", str(base), str(replay), "--report", str(tmp_path / "report")]) == 0
+    text = capsys.readouterr().out
+    assert "0 pass→fail, 0 fail→pass" in text and "| cost (USD) |" in text
+    data = json.loads((tmp_path / "report" / "compare.json").read_text())
+    assert data["candidate"]["recorded_tokens"] == data["base"]["recorded_tokens"] > 0
+    assert data["candidate"]["recorded_cost"] == pytest.approx(data["base"]["recorded_cost"])
+    assert abs(data["candidate"]["recorded_latency_p50"] - data["base"]["recorded_latency_p50"]) < 0.25
+    assert data["candidate"]["fresh_tokens"] == 0 and data["candidate"]["cache_hits"] == CASES
 
     # scorer changes need no model: re-score the saved outputs with an edited suite
     edited = suite.read_text().replace('"equals": "hello', '"matches": "^h", "was": "hello')
     suite.write_text(edited)
-    assert main(["eval", "score", str(candidate), "--suite", str(suite)]) == 0
-    assert "pass 100.0%" in capsys.readouterr().out and len(gemini.requests) == sent
+    assert main(["eval", "score", str(replay), "--suite", str(suite)]) == 0
+    assert "pass 100.0%" in capsys.readouterr().out and len(prompted.requests) == sent
 
 
 def test_no_cache_repeats_ask_the_model_every_time(gemini: FakeGemini, suite: Path, tmp_path: Path) -> None:
@@ -108,29 +161,68 @@ def test_no_cache_repeats_ask_the_model_every_time(gemini: FakeGemini, suite: Pa
     assert not (tmp_path / "cache" / "eval-replies").exists()
 
 
+LIVE_CHECKS = ["valid", {"test_run": {}}, {"rubric": {"rubric": "It computes a value."}}]
+
+
+def live_suite(tmp_path: Path, count: int) -> Path:
+    suite = tmp_path / "live.yaml"
+    cases = [
+        {"id": f"compute-{n}", "turns": [f"compute value {n}"], "checks": LIVE_CHECKS} for n in range(1, count + 1)
+    ]
+    suite.write_text(json.dumps(cases))
+    return suite
+
+
 def test_live_checks_test_run_on_kestra_and_a_rubric_grade(
     gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tests.engine.test_testrun import BROKEN, FIXED, divides_by_zero
     from tests.fakes.kestra import FakeKestra
 
-    suite = tmp_path / "live.yaml"
-    checks = ["valid", {"test_run": {}}, {"rubric": {"rubric": "It computes a value."}}]
-    suite.write_text(
-        json.dumps([{"id": f"compute-{n}", "turns": [f"compute value {n}"], "checks": checks} for n in (1, 2)])
-    )
+    suite = live_suite(tmp_path, 3)
+    invalid = FIXED.replace("    format:", "    colour: red\n    format:")  # an invented property, kept
     with FakeKestra(outcome_rule=divides_by_zero) as kestra:
         monkeypatch.setenv("KESTRA_URL", kestra.url)
         monkeypatch.setenv("KESTRA_USERNAME", kestra.username)
         monkeypatch.setenv("KESTRA_PASSWORD", kestra.password)
         grade = Reply("GRADE: 4\nREASON: computes it")
-        gemini.script(Reply(FIXED), grade, Reply(BROKEN), grade)
+        gemini.script(Reply(FIXED), grade, Reply(BROKEN), grade, Reply(invalid), Reply(invalid), Reply(invalid), grade)
         assert main(["eval", "run", str(suite), "--live", "--concurrency", "1", "-o", str(tmp_path / "run")]) == 0
-    capsys.readouterr()
-    first, second = (json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines())
+    out = capsys.readouterr().out
+    first, second, third = results(tmp_path / "run")
     assert first["live"]["test_run"]["state"] == "SUCCESS" and first["passed"]
     assert second["live"]["test_run"]["state"] == "FAILED" and not second["passed"]
     rubric = next(s for s in first["scores"] if s["check"] == "rubric")
     assert rubric["apart"] and rubric["value"] == 0.75 and rubric["detail"] == "computes it"
     assert second["score"] == 0.5  # valid, but the run failed; the rubric is not counted
     assert ("company.team.copilot_test", "report") in kestra.flows
+    # still invalid after the repairs: it cannot run, so its test_run fails (it is not skipped)
+    assert third["live"]["test_run"] == {"state": "NOT_RUN", "error": "the flow is invalid, so it cannot run"}
+    test_run = next(s for s in third["scores"] if s["check"] == "test_run")
+    assert not test_run["passed"] and not test_run["skipped"] and third["score"] == 0.0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["rubric"] == {"graded": 3, "mean_grade": 4.0, "pass_rate": 1.0} and summary["skipped"] == {}
+    assert summary["pass_rate"] == pytest.approx(1 / 3, abs=1e-4)  # the rubric's 4/5 everywhere changes nothing
+    assert "rubric (apart, not in the score): mean grade 4.00/5 over 3" in out
+
+
+def test_offline_live_checks_are_counted_as_skipped_and_live_needs_a_server(
+    gemini: FakeGemini, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.engine.test_testrun import FIXED
+
+    suite = live_suite(tmp_path, 2)
+    gemini.script(Reply(FIXED))
+    assert main(["eval", "run", str(suite), "--concurrency", "1", "-o", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["skipped"] == {"rubric": 2, "test_run": 2} and summary["rubric"] is None
+    assert "skipped (live only, run with --live): rubric ×2, test_run ×2" in out
+    assert summary["pass_rate"] == 1.0  # on `valid` alone: a skipped check neither passes nor fails a case
+    first = results(tmp_path / "run")[0]
+    assert all(not s["passed"] for s in first["scores"] if s["skipped"])
+
+    sent = len(gemini.requests)
+    assert main(["eval", "run", str(suite), "--live", "-o", str(tmp_path / "live")]) == 2
+    err = capsys.readouterr().err
+    assert "no server is configured" in err and "KESTRA_URL" in err and len(gemini.requests) == sent
