@@ -445,15 +445,36 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     # --- helpers ------------------------------------------------------------------------------------
-    def _record(self, status: int, content_type: str | None, raw: bytes | None) -> None:
+    def _record(self, status: int, content_type: str | None, raw: bytes | None) -> dict[str, Any]:
+        """Note the exchange; an SSE answer's events (kind, data) are added to its `events` as sent."""
         from urllib.parse import parse_qs, urlparse
 
         url = urlparse(self.path)
-        self.kestra.exchanges.append({
+        exchange = {
             "method": self.command, "path": url.path, "query": parse_qs(url.query),
             "request_type": self.headers.get("Content-Type"), "status": status,
-            "response_type": content_type, "body": raw,
-        })  # fmt: skip
+            "response_type": content_type, "body": raw, "events": [],
+        }  # fmt: skip
+        self.kestra.exchanges.append(exchange)
+        return exchange
+
+    def _start_events(self) -> Callable[[str, Any], None]:
+        """Open a `text/event-stream` answer; the returned function sends one event as Micronaut frames
+        it for Kestra: the `id:` field names the event, `data:` is its JSON (nulls left out)."""
+        exchange = self._record(200, "text/event-stream", None)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def send(kind: str, data: Any) -> None:
+            data = _non_null(data)
+            exchange["events"].append((kind, data))
+            raw = f"id:{kind}\ndata:{json.dumps(data)}\n\n".encode()
+            self.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
+            self.wfile.flush()
+
+        return send
 
     def _send(self, status: int, body: Any = None, content_type: str = "application/json") -> None:
         raw = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(_non_null(body)).encode())
@@ -715,17 +736,7 @@ class _Handler(BaseHTTPRequestHandler):
         """`id:start` with an empty entry, then `id:progress` per entry, stored and new. The real stream
         never ends; this one ends a moment after the execution does, so a careless client is not hung."""
         kestra = self.kestra
-        self._record(200, "text/event-stream", None)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-
-        def event(kind: str, data: Any) -> None:
-            raw = f"id:{kind}\ndata:{json.dumps(data)}\n\n".encode()
-            self.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
-            self.wfile.flush()
-
+        event = self._start_events()
         try:
             event("start", {})
             sent, ended_at = 0, None
@@ -752,11 +763,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _follow(self, execution: dict[str, Any]) -> None:
         """Micronaut's SSE as Kestra sends it: the `id:` field names the event, `data:` is the execution."""
         kestra = self.kestra
-        self._record(200, "text/event-stream", None)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+        send = self._start_events()
         sent = 0
 
         def event(kind: str, data: Any) -> bool:
@@ -767,9 +774,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 self.connection.close()
                 return False
-            raw = f"id:{kind}\ndata:{json.dumps(data)}\n\n".encode()
-            self.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
-            self.wfile.flush()
+            send(kind, data)
             sent += 1
             return True
 

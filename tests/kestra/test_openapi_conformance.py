@@ -3,10 +3,14 @@ own OpenAPI specs (../shared/kestra-api/: EE 1.3.0 for 1.x, EE 2.0.0-SNAPSHOT fo
 
 - the path (matched against the spec's templates) and the method exist;
 - every query parameter is declared; a request body's content type is one the operation accepts;
-- a success status is one the operation declares (the specs declare few error statuses, so 4xx/5xx are
-  checked for their body shape by the client tests instead);
-- a JSON answer validates against the operation's response schema (OpenAPI 3.0 `nullable` made JSON
-  Schema), and its content type is the declared one.
+- a success status is one the operation declares, and a JSON answer validates against the operation's
+  response schema (OpenAPI 3.0 `nullable` made JSON Schema), its content type the declared one;
+- an SSE answer's events: the JSON of each `data:` line validates against the schema of the declared
+  `Event<…>`'s `data` (Execution for execution follow, FollowLogEvent / LogEntry for log follow);
+- an error answer validates against the operation's schema for that status where the spec declares
+  one, else against the error shape the server version uses, which the specs leave out: Micronaut's
+  JsonError on 1.x (an empty body allowed: bare 401s and 404s), an RFC 9457 problem on 2.x (always a
+  body, `application/problem+json`).
 
 So the fake cannot drift from Kestra's API, and neither can the client.
 """
@@ -33,6 +37,58 @@ from tests.kestra.test_flows_executions import FLOW
 
 SPECS = {1: "kestra-ee-openapi-1.3.0.yaml", 2: "kestra-ee-openapi-2.0.0-SNAPSHOT.yml"}
 SPEC_URI = "urn:kestra-openapi"
+# The error bodies the specs do not declare, from Kestra's sources: 1.x webserver/controllers/
+# ErrorController.java (Micronaut's hateoas JsonError), 2.x webserver/errors/ProblemDetail.java and
+# ProblemError.java (both @JsonInclude NON_EMPTY).
+JSON_ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["message"],
+    "properties": {
+        "message": {"type": "string", "minLength": 1},
+        "_links": {"type": "object", "properties": {"self": {"type": "object", "required": ["href"]}}},
+        "_embedded": {
+            "type": "object",
+            "properties": {
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["message"],
+                        "properties": {"message": {"type": "string"}, "path": {"type": "string"}},
+                    },
+                }
+            },
+        },
+    },
+}
+PROBLEM_DETAIL: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "pattern": "^https://kestra\\.io/docs/api-reference/problems/[a-z-]+$"},
+        "title": {"type": "string", "minLength": 1},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string", "minLength": 1},
+        "instance": {"type": "string", "pattern": "^/"},
+        "errors": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "anyOf": [{"required": ["detail"]}, {"required": ["type"]}],
+                "properties": {
+                    "detail": {"type": "string"},
+                    "pointer": {"type": "string", "pattern": "^(/[^/]*)*$"},
+                    "path": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+        "traceId": {"type": "string", "minLength": 1},
+    },
+}
+# Routes that exist on the server but not in its spec: the 1.3 spec leaves the log stream out.
+UNDECLARED_STREAMS = {(1, r"/api/v1/[^/]+/logs/[^/]+/follow"): "LogEntry"}
 
 
 def _json_schema(node: Any) -> Any:
@@ -87,8 +143,24 @@ def operation(major: int, method: str, path: str) -> tuple[str, dict[str, Any]]:
     return template, op
 
 
+def _validate(major: int, schema: dict[str, Any], value: Any, where: str) -> None:
+    validator = jsonschema.Draft7Validator(schema, registry=registry(major))
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(e.path))
+    assert not errors, f"{where}: the answer does not match the spec: " + "; ".join(
+        f"{e.message} at {list(e.path)}" for e in errors[:8]
+    )
+
+
+def _ref(*parts: str) -> dict[str, Any]:
+    return {"$ref": f"{SPEC_URI}#/{_pointer(*parts)}"}
+
+
 def check_exchange(major: int, exchange: dict[str, Any]) -> None:
     method, path, status = exchange["method"], exchange["path"], exchange["status"]
+    for (version, pattern), component in UNDECLARED_STREAMS.items():
+        if version == major and method == "GET" and re.fullmatch(pattern, path):
+            check_events(major, exchange, _ref("components", "schemas", component), f"{method} {path}")
+            return
     template, op = operation(major, method, path)
     where = f"{method} {template} → {status}"
     declared = {p["name"] for p in op.get("parameters", []) if p.get("in") == "query"}
@@ -98,23 +170,69 @@ def check_exchange(major: int, exchange: dict[str, Any]) -> None:
         accepted = set((op.get("requestBody") or {}).get("content", {}))
         sent = exchange["request_type"].split(";")[0].strip()
         assert sent in accepted, f"{where}: request content type {sent} not in {accepted}"
-    if status >= 400:
-        return
     responses = op.get("responses", {})
+    if status >= 400:
+        check_error(major, exchange, responses.get(str(status)), template, where)
+        return
     assert str(status) in responses, f"{where}: status {status} not declared ({sorted(responses)})"
     content = responses[str(status)].get("content") or {}
     if exchange["response_type"] is None or not content:
         return
     kind = exchange["response_type"].split(";")[0]
     assert kind in content, f"{where}: answered {kind}, the spec says {sorted(content)}"
-    if kind != "application/json" or "schema" not in content[kind]:
+    if "schema" not in content[kind]:
         return
-    pointer = _pointer("paths", template, method.lower(), "responses", str(status), "content", kind, "schema")
-    validator = jsonschema.Draft7Validator({"$ref": f"{SPEC_URI}#/{pointer}"}, registry=registry(major))
-    errors = sorted(validator.iter_errors(json.loads(exchange["body"])), key=lambda e: list(e.path))
-    assert not errors, f"{where}: the answer does not match the spec: " + "; ".join(
-        f"{e.message} at {list(e.path)}" for e in errors[:8]
-    )
+    schema = _ref("paths", template, method.lower(), "responses", str(status), "content", kind, "schema")
+    if kind == "text/event-stream":
+        check_events(major, exchange, _event_data_schema(major, content[kind]["schema"]), where)
+    elif kind == "application/json":
+        _validate(major, schema, json.loads(exchange["body"]), where)
+
+
+def _event_data_schema(major: int, declared: dict[str, Any]) -> dict[str, Any]:
+    """The schema of an `Event<T>`'s `data` (Micronaut's Event: data, id, name, comment, retry)."""
+    ref = declared.get("$ref", "")
+    assert ref.startswith("#/components/schemas/Event_"), f"not an SSE event schema: {declared}"
+    name = ref.rsplit("/", 1)[1]
+    assert "data" in spec(major)["components"]["schemas"][name]["properties"], f"{name} has no data"
+    return _ref("components", "schemas", name, "properties", "data")
+
+
+def check_events(major: int, exchange: dict[str, Any], data_schema: dict[str, Any], where: str) -> None:
+    """Each event's `data:` JSON against the declared schema; `start` is Kestra's stub (the execution's
+    id alone for an execution, an empty entry for logs), not a whole object."""
+    assert exchange["response_type"] == "text/event-stream", f"{where}: not an event stream"
+    events = exchange["events"]
+    assert events and events[0][0] == "start", f"{where}: the stream does not begin with id:start"
+    start = events[0][1]
+    assert start == {} or set(start) == {"id"}, f"{where}: the start event carries {start}"
+    for kind, data in events[1:]:
+        assert kind in ("progress", "end"), f"{where}: an event of kind {kind!r}"
+        _validate(major, data_schema, data, f"{where} (event {kind})")
+
+
+def check_error(major: int, exchange: dict[str, Any], declared: dict[str, Any] | None, template: str,
+                where: str) -> None:  # fmt: skip
+    """An error body: the operation's schema for it when the spec has one, else the version's shape."""
+    content = (declared or {}).get("content") or {}
+    raw, kind = exchange["body"], (exchange["response_type"] or "").split(";")[0]
+    if kind in content and "schema" in content[kind]:
+        schema = _ref("paths", template, exchange["method"].lower(), "responses", str(exchange["status"]),
+                      "content", kind, "schema")  # fmt: skip
+        _validate(major, schema, json.loads(raw), where)
+        return
+    if major < 2:
+        if raw:
+            assert kind == "application/json", f"{where}: a JsonError is application/json, not {kind}"
+            _validate(major, JSON_ERROR, json.loads(raw), where)
+        return
+    assert raw and kind == "application/problem+json", f"{where}: 2.x answers every error with a problem"
+    problem = json.loads(raw)
+    _validate(major, PROBLEM_DETAIL, problem, where)
+    assert problem["status"] == exchange["status"], f"{where}: the problem says status {problem['status']}"
+    assert problem["instance"] == exchange["path"], f"{where}: the problem's instance is {problem['instance']}"
+    if exchange["status"] >= 500:
+        assert "traceId" in problem and "errors" not in problem, f"{where}: a 5xx problem carries only a traceId"
 
 
 async def scenario(kestra: FakeKestra, tmp_path: Path) -> None:
@@ -134,8 +252,7 @@ async def scenario(kestra: FakeKestra, tmp_path: Path) -> None:
             "company.team", "hello", inputs={"who": "me"}, files={"data": data}, labels={"env": "test"}
         )
         [execution async for execution in client.follow(started.id)]
-        if await client.major() >= 2:  # the 1.3 spec leaves the (existing) log stream route out
-            [entry async for entry in client.follow_logs(started.id)]
+        [entry async for entry in client.follow_logs(started.id)]
         await client.execution(started.id)
         await client.logs(started.id)
         running = await client.execute("company.team", "hello", inputs={"who": "me"})
@@ -161,17 +278,20 @@ def test_client_and_fake_follow_kestras_openapi_spec(version: str, tmp_path: Pat
         for n in range(3)
     ]
     docs = {"io.kestra.plugin.core.log.Log": "# Log\n\nLogs a message.\n"}
-    with FakeKestra(version=version, step_seconds=0.05, plugin_docs=docs, blueprints=blueprints) as kestra:
+    logs = {"greet": [("INFO", "Hello me")], "answer": [("WARN", "slow")]}
+    with FakeKestra(
+        version=version, step_seconds=0.05, plugin_docs=docs, blueprints=blueprints, task_logs=logs
+    ) as kestra:
         asyncio.run(scenario(kestra, tmp_path))
         exchanges = list(kestra.exchanges)
     major = int(version[0])
     assert len(exchanges) >= 20
     for exchange in exchanges:
-        if exchange["status"] == 404 and exchange["path"].endswith("/kill"):
-            continue  # the client's 1.x route tried first on a 2.x server
         check_exchange(major, exchange)
-    methods = {(e["method"], operation(major, e["method"], e["path"])[0]) for e in exchanges if e["status"] < 400}
-    assert ("GET", "/api/v1/{tenant}/executions/{executionId}/follow") in methods
+    streams = {e["path"].split("/")[4]: len(e["events"]) for e in exchanges if e["events"]}
+    assert streams.keys() == {"executions", "logs"} and min(streams.values()) >= 2  # events past `start` checked
+    errors = {(e["method"], e["status"]) for e in exchanges if e["status"] >= 400}
+    assert {("POST", 422), ("GET", 404)} <= errors  # refused flows and missing resources were checked too
 
 
 def test_the_checker_catches_drift() -> None:
@@ -185,3 +305,27 @@ def test_the_checker_catches_drift() -> None:
         check_exchange(1, {**base, "body": json.dumps({"id": 5, "state": "nope"}).encode()})
     with pytest.raises(AssertionError, match="no such path"):
         check_exchange(1, {**base, "path": "/api/v1/main/nothing/here", "body": b"{}"})
+
+
+def test_the_checker_catches_wrong_error_bodies_and_events() -> None:
+    shared_path("kestra-api")
+    base = {"method": "GET", "path": "/api/v1/main/executions/abc", "query": {}, "request_type": None,
+            "status": 404, "response_type": "application/json", "events": []}  # fmt: skip
+    problem = {"type": "https://kestra.io/docs/api-reference/problems/not-found", "title": "Resource not found",
+               "status": 404, "detail": "Resource not found", "instance": base["path"]}  # fmt: skip
+    check_exchange(1, {**base, "body": json.dumps({"message": "Not Found"}).encode()})
+    check_exchange(1, {**base, "response_type": None, "body": b""})  # a bare 404
+    check_exchange(2, {**base, "response_type": "application/problem+json", "body": json.dumps(problem).encode()})
+    with pytest.raises(AssertionError, match="does not match"):  # a problem is not a 1.x error
+        check_exchange(1, {**base, "body": json.dumps(problem).encode()})
+    with pytest.raises(AssertionError, match="every error with a problem"):  # nor a JsonError a 2.x one
+        check_exchange(2, {**base, "body": json.dumps({"message": "Not Found"}).encode()})
+    with pytest.raises(AssertionError, match="does not match"):
+        bad = {**problem, "errors": [{"pointer": "tasks.0"}]}
+        check_exchange(2, {**base, "response_type": "application/problem+json", "body": json.dumps(bad).encode()})
+    follow = {**base, "path": "/api/v1/main/executions/abc/follow", "status": 200, "response_type": "text/event-stream",
+              "body": None}  # fmt: skip
+    with pytest.raises(AssertionError, match=r"event end.*does not match"):
+        check_exchange(1, {**follow, "events": [("start", {"id": "abc"}), ("end", {"id": "abc", "state": "SUCCESS"})]})
+    with pytest.raises(AssertionError, match="begin with id:start"):
+        check_exchange(2, {**follow, "events": [("progress", {"id": "abc"})]})
