@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from ..errors import CopilotError
 from .cases import Case, Check
 from .scorers import Output, score_case
 
@@ -76,7 +77,7 @@ CORRUPTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
 
 def run_sanity(path: Path, *, limit: int | None = None) -> dict[str, list[float]]:
     """Scores by variant: `original`, and one list per corruption (flows it does not apply to are skipped)."""
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = _read_flows(path)
     records = records[:limit] if limit else records
     scores: dict[str, list[float]] = {"original": [], **{name: [] for name in CORRUPTIONS}, "cut-mid-way": []}
     for record in records:
@@ -91,6 +92,20 @@ def run_sanity(path: Path, *, limit: int | None = None) -> dict[str, list[float]
         half = record["yaml"][: len(record["yaml"]) // 2]
         scores["cut-mid-way"].append(score_case(case, Output(half)).value)
     return scores
+
+
+def _read_flows(path: Path) -> list[dict[str, Any]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        records = [json.loads(line) for line in lines if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise CopilotError(
+            f"Cannot read the flows in {path}: {exc}",
+            hint="Give a JSONL file with one {id, title, yaml, task_types} object a line (kestra-flows/dev.jsonl).",
+        ) from exc
+    if not all(isinstance(r, dict) and isinstance(r.get("yaml"), str) and "id" in r for r in records):
+        raise CopilotError(f"{path}: every line needs an `id` and the flow's `yaml`.")
+    return records
 
 
 def distributions(scores: dict[str, list[float]]) -> dict[str, dict[str, float]]:
