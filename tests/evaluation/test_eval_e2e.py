@@ -226,3 +226,32 @@ def test_offline_live_checks_are_counted_as_skipped_and_live_needs_a_server(
     assert main(["eval", "run", str(suite), "--live", "-o", str(tmp_path / "live")]) == 2
     err = capsys.readouterr().err
     assert "no server is configured" in err and "KESTRA_URL" in err and len(gemini.requests) == sent
+
+
+def test_ci_replays_a_committed_cache_without_a_model_key(
+    prompted: PromptedGemini,
+    suite: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    replies = tmp_path / "repo" / "evals" / "cache"  # a folder the repository (or a CI artefact) keeps
+    record = ["eval", "run", str(suite), "--cache-dir", str(replies), "-o", str(tmp_path / "baseline")]
+    assert main(record) == 0 and any(replies.rglob("*.json"))
+    assert not (tmp_path / "cache" / "eval-replies").exists()  # nothing in the user cache dir
+    sent = len(prompted.requests)
+
+    monkeypatch.delenv("GEMINI_API_KEY")  # a CI job on a fork has no key
+    replay = ["eval", "run", str(suite), "--cache-dir", str(replies), "--replay-only"]
+    assert main([*replay, "-o", str(tmp_path / "candidate")]) == 0
+    assert f"{CASES} cached repl(ies)" in capsys.readouterr().out and len(prompted.requests) == sent
+    assert main(["eval", "compare", str(tmp_path / "baseline"), str(tmp_path / "candidate")]) == 0
+    capsys.readouterr()
+
+    # a changed prompt has no recorded reply: its cases fail, saying so, and the model is not called
+    assert main([*replay, "--recipe", "no-house-rules", "-o", str(tmp_path / "changed")]) == 0
+    assert f"pass 0.0%, mean score 0.000; {CASES} error(s)" in capsys.readouterr().out
+    first = results(tmp_path / "changed")[0]
+    assert "No cached reply for this prompt" in first["error"] and len(prompted.requests) == sent
+    assert main(["eval", "compare", str(tmp_path / "baseline"), str(tmp_path / "changed")]) == 1
+    assert main([*replay, "--no-cache", "-o", str(tmp_path / "nonsense")]) == 2
