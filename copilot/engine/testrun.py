@@ -3,7 +3,9 @@
     result = await test_run(engine, client, inputs={"month": "2024-01"}, on_event=print)
 
 The revision is deployed to a test namespace (`<namespace>.copilot_test` by default, so nothing the
-team runs is touched), executed with the test inputs and followed to its end. On a failure, the failing
+team runs is touched), executed with the test inputs and followed to its end — for `follow_timeout`
+seconds at most: an execution still going then (paused, or hung) is killed and RunTimedOut raised,
+the revisions kept. On a failure, the failing
 task's error logs and the flow go back to the model (the recipe's `repair_run_logs` template) through a
 normal engine turn — validated, repaired from diagnostics if need be, a new revision with its diff —
 and the new revision is run again, up to `max_repairs` times.
@@ -23,12 +25,31 @@ from ..flows import parse_flow
 from ..kestra import Execution, KestraClient, KestraError, LogEntry
 from .turn import Engine, TurnResult
 
-__all__ = ["GOOD_STATES", "TEST_SUFFIX", "Deployed", "RunFinished", "TestRunResult", "repair_request", "test_run"]
+__all__ = [
+    "FOLLOW_TIMEOUT",
+    "GOOD_STATES",
+    "TEST_SUFFIX",
+    "Deployed",
+    "RunFinished",
+    "RunTimedOut",
+    "TestRunResult",
+    "repair_request",
+    "test_run",
+]
 
 TEST_SUFFIX = ".copilot_test"
 GOOD_STATES = frozenset({"SUCCESS", "WARNING"})
 MAX_LOG_LINES = 30
 LOG_GRACE = 2.5  # seconds for the last log lines after the execution ends
+FOLLOW_TIMEOUT = 600.0  # seconds a test execution may take before it is killed
+
+
+class RunTimedOut(KestraError):
+    """A test execution did not finish within the follow timeout (it was killed)."""
+
+    def __init__(self, message: str, *, execution: Execution, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.execution = execution
 
 
 @dataclass(frozen=True)
@@ -79,6 +100,48 @@ async def _emit_logs(client: KestraClient, execution_id: str, emit: Callable[[An
             emit(entry)
 
 
+async def _follow(client: KestraClient, started: Execution, emit: Callable[[Any], None], timeout: float) -> Execution:
+    """The execution once finished, each change emitted; killed and RunTimedOut after `timeout` seconds."""
+    seen = [started]
+
+    async def follow() -> Execution:
+        async for execution in client.follow(started.id):
+            seen.append(execution)
+            emit(execution)
+        return seen[-1]
+
+    try:
+        return await asyncio.wait_for(follow(), timeout)
+    except TimeoutError:
+        raise await _timed_out(client, seen[-1], timeout) from None
+
+
+async def _timed_out(client: KestraClient, execution: Execution, timeout: float) -> RunTimedOut:
+    try:
+        await client.kill(execution.id)
+        outcome = "it was killed"
+    except KestraError as exc:
+        outcome = f"killing it failed too ({exc})"
+    where = f"{execution.namespace}.{execution.flow_id}".strip(".")
+    return RunTimedOut(
+        f"Test execution {execution.id} of {where} was still {execution.state or 'running'} "
+        f"after {timeout:g} s; {outcome}.",
+        execution=execution,
+        hint=_WHY_STILL.get(execution.state, _WHY_STILL["RUNNING"]),
+    )
+
+
+_WHY_STILL = {
+    "PAUSED": "A Pause task waits to be resumed: drop it from the flow for test-runs, or give it a pauseDuration.",
+    "CREATED": "Kestra never started it: check that its executor and a worker are running (and the flow's "
+    "concurrency limit), or allow the test-run a longer timeout.",
+    "QUEUED": "It waited in the queue (the flow's concurrency limit): let the other executions end, or allow "
+    "the test-run a longer timeout.",
+    "RUNNING": "A long Sleep or a task that hangs keeps it running: change the flow, or allow the test-run a "
+    "longer timeout.",
+}
+
+
 async def test_run(
     engine: Engine,
     client: KestraClient,
@@ -86,6 +149,7 @@ async def test_run(
     inputs: dict[str, str] | None = None,
     namespace_suffix: str = TEST_SUFFIX,
     max_repairs: int = 2,
+    follow_timeout: float = FOLLOW_TIMEOUT,
     on_event: Callable[[Any], None] | None = None,
 ) -> TestRunResult:
     emit = on_event or (lambda event: None)
@@ -107,12 +171,9 @@ async def test_run(
         emit(Deployed(test_namespace, flow_id, deployed.revision, revision.number))
         started = await client.execute(test_namespace, flow_id, inputs=inputs or {})
         emit(started)
-        final = started
         logs = asyncio.create_task(_emit_logs(client, started.id, emit))
         try:
-            async for execution in client.follow(started.id):
-                final = execution
-                emit(execution)
+            final = await _follow(client, started, emit, follow_timeout)
         finally:
             await stop_after(logs, LOG_GRACE)
         task, error_logs = _failure(final, await client.logs(started.id))

@@ -1,6 +1,7 @@
 """Test-run: deploy to a test namespace, execute, follow, and repair from the failing task's logs."""
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -85,3 +86,46 @@ def test_an_invalid_revision_is_never_deployed(gemini: FakeGemini) -> None:
     with FakeKestra() as kestra, pytest.raises(CopilotError, match="invalid"):
         run(kestra, chat)
     assert not kestra.flows
+
+
+PAUSED = """id: waits
+namespace: company.team
+tasks:
+  - id: approve
+    type: io.kestra.plugin.core.flow.Pause
+"""
+
+
+# Paused by a Pause task, or never started (no worker takes it up)
+@pytest.mark.parametrize(("flow", "step_seconds", "state"), [(PAUSED, 0.02, "PAUSED"), (FIXED, 30.0, "CREATED")])
+def test_an_execution_that_does_not_finish_is_killed_at_the_timeout(
+    gemini: FakeGemini, flow: str, step_seconds: float, state: str
+) -> None:
+    from copilot.engine.testrun import RunTimedOut
+
+    chat = engine(gemini)
+    chat.start_from(flow.strip("`\n").removeprefix("yaml\n"))
+    with FakeKestra(step_seconds=step_seconds) as kestra:
+        started = time.monotonic()
+        with pytest.raises(RunTimedOut) as caught:
+            run(kestra, chat, follow_timeout=0.5)
+        waited = time.monotonic() - started
+        [execution] = kestra.executions.values()
+        killed = [p for m, p in kestra.requests if m == "DELETE"]
+    assert waited < 0.5 + 2.5 + 2  # the timeout, then at most the log grace
+    assert killed == [f"/api/v1/main/executions/{execution['id']}/kill"] and execution["state"]["current"] == "KILLED"
+    message = str(caught.value)
+    assert f"Test execution {execution['id']} of company.team.copilot_test." in message
+    assert f"was still {state} after 0.5 s; it was killed." in message
+    assert ("Pause task" if state == "PAUSED" else "never started") in (caught.value.hint or "")
+    assert caught.value.execution.state == state
+    assert chat.current.number == 1  # the flow being worked on is kept
+
+
+def test_the_follow_timeout_defaults_to_ten_minutes() -> None:
+    import inspect
+
+    from copilot.engine.testrun import FOLLOW_TIMEOUT
+
+    assert FOLLOW_TIMEOUT == 600.0
+    assert inspect.signature(test_run).parameters["follow_timeout"].default == FOLLOW_TIMEOUT

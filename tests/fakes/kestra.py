@@ -30,6 +30,7 @@ PLUGINS: dict[str, tuple[set[str], set[str]]] = {
     "io.kestra.plugin.core.log.Log": ({"message"}, {"level"}),
     "io.kestra.plugin.core.debug.Return": (set(), {"format"}),
     "io.kestra.plugin.core.flow.Subflow": ({"namespace", "flowId"}, {"inputs", "wait", "transmitFailed"}),
+    "io.kestra.plugin.core.flow.Pause": (set(), {"pauseDuration", "behavior"}),  # here: paused until killed
     "io.kestra.plugin.acme.Private": ({"endpoint"}, set()),  # a plugin only this server has
 }
 ALIASES = {"io.kestra.core.tasks.log.Log": "io.kestra.plugin.core.log.Log"}
@@ -179,6 +180,8 @@ class FakeKestra:
         execution = self.executions[execution_id]
         time.sleep(self.step_seconds)
         with self.changed:
+            if execution["state"]["current"] == "KILLED":  # killed before it started
+                return
             self._set_state(execution, "RUNNING")
             self.changed.notify_all()
         final = "SUCCESS"
@@ -203,6 +206,9 @@ class FakeKestra:
                 execution["taskRunList"].append(run)
                 self._set_state(run, "RUNNING")
                 self.changed.notify_all()
+            if str(task.get("type")).endswith(".flow.Pause"):
+                final = self._pause(execution, run)
+                break
             time.sleep(self.step_seconds)
             outcome = (
                 self.outcome_rule(task) if self.outcome_rule else self.outcomes.get(str(task.get("id")), "SUCCESS")
@@ -237,6 +243,19 @@ class FakeKestra:
             execution["state"]["endDate"] = _now()
             execution["state"]["duration"] = "PT0.1S"
             self.changed.notify_all()
+
+    def _pause(self, execution: dict[str, Any], run: dict[str, Any]) -> str:
+        """A Pause task: the run and the execution PAUSED until the execution is killed (this fake has
+        no resume route), then the run KILLED too."""
+        with self.changed:
+            self._set_state(run, "PAUSED")
+            self._set_state(execution, "PAUSED")
+            self.changed.notify_all()
+            while execution["state"]["current"] not in ("KILLING", "KILLED"):
+                self.changed.wait(timeout=0.5)
+            self._set_state(run, "KILLED")
+            self.changed.notify_all()
+        return "KILLED"
 
     def terminal(self, execution: dict[str, Any]) -> bool:
         done = {"SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED", "RESUBMITTED"}
