@@ -53,6 +53,40 @@ def test_the_core_suite_covers_what_data_engineers_ask_for() -> None:
         assert not score_case(edit, Output(edit.flow)).passed, edit.id
 
 
+def test_every_reference_flow_passes_its_own_case() -> None:
+    """A reference is what a right answer looks like: it must satisfy every check of its case (else the
+    case asks for something its reference does not do), and it is there for a `similar` check."""
+    cases = load_suite(ROOT / "evals" / "core")
+    with_reference = [c for c in cases if c.reference is not None]
+    assert len(with_reference) >= 15
+    for case_ in with_reference:
+        assert any(ch.kind == "similar" for ch in case_.checks), f"{case_.id}: a reference without `similar`"
+        scored = score_case(case_, Output(case_.reference))
+        failed = [f"{s.check}: {s.detail}" for s in scored.scores if not s.passed and not s.skipped]
+        assert scored.passed and scored.value == 1.0, f"{case_.id}: {failed}"
+
+
+def test_the_concurrency_and_backfill_cases_check_what_they_ask() -> None:
+    by_id = {c.id: c for c in load_suite(ROOT / "evals" / "core")}
+    queued = """\
+id: one_at_a_time
+namespace: company.team
+labels: {team: data, env: dev}
+concurrency: {behavior: QUEUE, limit: 1}
+tasks:
+  - {id: log, type: io.kestra.plugin.core.log.Log, message: "{{ execution.id }}"}
+"""
+    concurrency = by_id["hello-labels-concurrency"]
+    assert score_case(concurrency, Output(queued)).passed
+    assert not score_case(concurrency, Output(queued.replace("QUEUE", "CANCEL"))).passed
+    assert not score_case(concurrency, Output(queued.replace("behavior: QUEUE, ", ""))).passed
+
+    monthly = by_id["monthly-backfill-safe"]
+    assert "backfill" in monthly.tags and monthly.reference is not None
+    from_today = monthly.reference.replace("(trigger.date ?? execution.startDate)", "now()")
+    assert not score_case(monthly, Output(from_today)).passed  # a backfill would log today's month
+
+
 def test_bad_cases_get_clear_errors(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("- id: x\n  turns: [hi]\n  checks: [nonsense]\n")
