@@ -93,6 +93,7 @@ class FakeKestra:
     validate_answer: list[dict[str, Any]] | None = None  # answer /flows/validate with this (fault injection)
     revisions: dict[tuple[str, str], int] = field(default_factory=dict)
     kv: dict[tuple[str, str], Any] = field(default_factory=dict)
+    kv_ttl: dict[tuple[str, str], str] = field(default_factory=dict)  # the `ttl` header a value was set with
     namespace_files: dict[tuple[str, str], bytes] = field(default_factory=dict)
     flow_schema: dict[str, Any] = field(default_factory=lambda: {"$schema": "http://json-schema.org/draft-07/schema#"})
     executions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -410,6 +411,7 @@ def _multipart_files(content_type: str, body: bytes) -> dict[str, bytes]:
     }
 
 
+_ISO_DURATION = re.compile(r"P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?")
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
@@ -628,10 +630,18 @@ class _Handler(BaseHTTPRequestHandler):
         if len(parts) == 3 and parts[1] == "kv":
             key = (parts[0], parts[2])
             if method == "PUT":
+                ttl = self.headers.get("ttl")
+                if ttl is not None and not _ISO_DURATION.fullmatch(ttl):
+                    self._error(422, f"Invalid argument: ttl {ttl!r} is not an ISO-8601 duration")
+                    return
                 try:
                     kestra.kv[key] = json.loads(body or b"null")
                 except ValueError:
                     kestra.kv[key] = body.decode("utf-8", "replace")  # Kestra falls back to a string
+                if ttl is None:
+                    kestra.kv_ttl.pop(key, None)
+                else:
+                    kestra.kv_ttl[key] = ttl
                 self._send(200)
             elif method == "GET" and key in kestra.kv:
                 value = kestra.kv[key]
