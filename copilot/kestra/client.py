@@ -310,18 +310,13 @@ class KestraClient:
             except OSError as exc:
                 raise KestraError(f"Cannot read the file for input {name!r}: {file} ({exc.strerror or exc}).") from exc
         params = [("labels", f"{key}:{value}") for key, value in (labels or {}).items()]
-        # Kestra reads inputs from a multipart body; with no input, an empty multipart body.
-        body: dict[str, Any] = (
-            {"files": parts}
-            if parts
-            else {"content": b"--x--\r\n", "headers": {"Content-Type": "multipart/form-data; boundary=x"}}
-        )
+        # The spec's multipart body is optional: with no input, none at all (as Kestra's own SDK sends it).
         response = await self.request(
             "POST",
             self.tenant_path(f"executions/{namespace}/{flow_id}"),
             f"run {namespace}.{flow_id}",
             params=params,
-            **body,
+            **({"files": parts} if parts else {}),
         )
         return Execution.from_json(self._json(response, "execution"))
 

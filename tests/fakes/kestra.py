@@ -95,6 +95,7 @@ class FakeKestra:
     kv: dict[tuple[str, str], Any] = field(default_factory=dict)
     kv_ttl: dict[tuple[str, str], str] = field(default_factory=dict)  # the `ttl` header a value was set with
     namespace_files: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    storage: dict[str, bytes] = field(default_factory=dict)  # internal storage: kestra:// URI → FILE input bytes
     flow_schema: dict[str, Any] = field(default_factory=lambda: {"$schema": "http://json-schema.org/draft-07/schema#"})
     executions: dict[str, dict[str, Any]] = field(default_factory=dict)
     logs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -146,9 +147,22 @@ class FakeKestra:
 
     # --- the model: executions -----------------------------------------------------------------------
     def start_execution(
-        self, namespace: str, flow_id: str, inputs: dict[str, str], labels: list[str]
+        self,
+        namespace: str,
+        flow_id: str,
+        parts: list[tuple[str, str | None, bytes]],
+        labels: list[str],
     ) -> dict[str, Any]:
+        """A new execution from the multipart parts (name, file name, bytes): a text part is an input's
+        value, a file part goes to internal storage and the input is its kestra:// URI."""
         execution_id = f"exec{len(self.executions) + 1:04d}"
+        inputs: dict[str, str] = {}
+        for name, filename, payload in parts:
+            if filename is None:
+                inputs[name] = payload.decode("utf-8", "replace")
+            else:
+                uri = f"kestra:///{namespace.replace('.', '/')}/{flow_id}/executions/{execution_id}/inputs/{name}/{filename}"
+                inputs[name], self.storage[uri] = uri, payload
         now = _now()
         execution = {
             "id": execution_id,
@@ -383,32 +397,17 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
 
 
-def _multipart(content_type: str, body: bytes) -> dict[str, str]:
-    """Text parts by name; file parts as their file name (what Kestra stores is a kestra:// URI)."""
+def _multipart(content_type: str, body: bytes) -> list[tuple[str, str | None, bytes]]:
+    """The parts of a multipart/form-data body: (name, file name or None for a text part, bytes)."""
     from email.parser import BytesParser
     from email.policy import HTTP
 
     message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
-    out: dict[str, str] = {}
-    for part in message.iter_parts() if message.is_multipart() else []:
-        name = part.get_param("name", header="content-disposition")
-        if not name or name == "_":
-            continue
-        filename = part.get_filename()
-        payload = part.get_payload(decode=True) or b""
-        out[str(name)] = f"kestra:///uploads/{filename}" if filename else payload.decode("utf-8", "replace")
-    return out
-
-
-def _multipart_files(content_type: str, body: bytes) -> dict[str, bytes]:
-    from email.parser import BytesParser
-    from email.policy import HTTP
-
-    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
-    return {
-        str(part.get_param("name", header="content-disposition")): part.get_payload(decode=True) or b""
+    return [
+        (str(part.get_param("name", header="content-disposition")), part.get_filename(),
+         part.get_payload(decode=True) or b"")
         for part in (message.iter_parts() if message.is_multipart() else [])
-    }
+    ]  # fmt: skip
 
 
 _ISO_DURATION = re.compile(r"P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?")
@@ -473,8 +472,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         exchange = {
             "method": self.command, "path": url.path, "query": parse_qs(url.query),
-            "request_type": self.headers.get("Content-Type"), "status": status,
-            "response_type": content_type, "body": raw, "events": [],
+            "request_type": self.headers.get("Content-Type"), "request_body": getattr(self, "request_body", b""),
+            "status": status, "response_type": content_type, "body": raw, "events": [],
         }  # fmt: skip
         self.kestra.exchanges.append(exchange)
         return exchange
@@ -579,7 +578,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, method: str) -> None:
         path = self.path.split("?", 1)[0]
         self.kestra.requests.append((method, path))
-        body = self._body()
+        body = self.request_body = self._body()
         if self.kestra.delay_seconds:
             time.sleep(self.kestra.delay_seconds)
         if self.kestra.fail_with and self.kestra.fail_times != 0:
@@ -656,7 +655,8 @@ class _Handler(BaseHTTPRequestHandler):
             from urllib.parse import parse_qs, urlparse
 
             target = parse_qs(urlparse(self.path).query).get("path", [""])[0]
-            content = _multipart_files(self.headers.get("Content-Type", ""), body).get("fileContent")
+            files = {name: payload for name, _, payload in _multipart(self.headers.get("Content-Type", ""), body)}
+            content = files.get("fileContent")
             if not target or content is None:
                 self._error(422, "Invalid entity: a `path` and a `fileContent` part are required")
                 return
@@ -734,15 +734,19 @@ class _Handler(BaseHTTPRequestHandler):
             if key not in kestra.flows:
                 self._error(404, "Requested Flow is not found.")
                 return
-            content_type = self.headers.get("Content-Type", "")
-            if not content_type.startswith("multipart/form-data"):
-                self._error(415, "Unsupported Media Type")
+            # The route consumes multipart/form-data; its body is optional (no input: no body at all).
+            content_type = self.headers.get("Content-Type")
+            if content_type is None and not body:
+                parts = []
+            elif content_type is not None and content_type.startswith("multipart/form-data; boundary="):
+                parts = _multipart(content_type, body)
+            else:
+                self._error(415, f"Unsupported Media Type: {content_type}")
                 return
-            inputs = _multipart(content_type, body)
             from urllib.parse import parse_qs, urlparse
 
             labels = parse_qs(urlparse(self.path).query).get("labels", [])
-            self._send(200, kestra.start_execution(key[0], key[1], inputs, labels))
+            self._send(200, kestra.start_execution(key[0], key[1], parts, labels))
             return
         execution = kestra.executions.get(parts[1]) if len(parts) >= 2 else None
         if execution is None:

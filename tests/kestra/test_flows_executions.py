@@ -78,13 +78,35 @@ def test_execute_with_inputs_files_and_labels_then_follow_to_the_end(tmp_path: P
     with FakeKestra() as kestra:
         started, seen = asyncio.run(scenario(kestra))
         stored = kestra.executions[started.id]
+        [request] = [e for e in kestra.exchanges if e["path"] == "/api/v1/main/executions/company.team/hello"]
     assert started.state == "CREATED" and started.url and started.url.endswith(started.id)
-    assert stored["inputs"] == {"who": "world", "data": "kestra:///uploads/data.csv"}
+    uri = f"kestra:///company/team/hello/executions/{started.id}/inputs/data/data.csv"
+    assert stored["inputs"] == {"who": "world", "data": uri} and kestra.storage == {uri: b"a,b\n1,2\n"}
+    assert request["request_type"].startswith("multipart/form-data; boundary=")
     assert stored["labels"] == [{"key": "team", "value": "data"}]
     assert seen[-1].terminal and seen[-1].state == "SUCCESS"
     assert [run.task_id for run in seen[-1].task_runs] == ["greet", "answer"]
     states = [e.state for e in seen]
     assert "RUNNING" in states and states.index("RUNNING") < len(states) - 1
+
+
+def test_an_execution_without_inputs_is_created_with_no_body() -> None:
+    """The spec's multipart body is optional; Kestra's own SDK sends none, and neither does the client."""
+    no_inputs = FLOW.replace("inputs:\n  - id: who\n    type: STRING\n", "").replace("{{ inputs.who }}", "you")
+
+    async def scenario(kestra: FakeKestra) -> Execution:
+        async with client(kestra) as kestra_client:
+            await kestra_client.deploy(no_inputs, "company.team", "hello")
+            started = await kestra_client.execute("company.team", "hello", labels={"env": "test"})
+            return [e async for e in kestra_client.follow(started.id)][-1]
+
+    with FakeKestra() as kestra:
+        final = asyncio.run(scenario(kestra))
+        [request] = [e for e in kestra.exchanges if e["path"] == "/api/v1/main/executions/company.team/hello"]
+        assert kestra.executions[final.id]["inputs"] == {}
+    assert final.state == "SUCCESS"
+    assert (request["request_type"], request["request_body"]) == (None, b"")
+    assert request["query"] == {"labels": ["env:test"]}
 
 
 def test_a_failing_task_shows_in_state_and_logs() -> None:

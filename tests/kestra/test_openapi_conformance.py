@@ -2,7 +2,8 @@
 own OpenAPI specs (../shared/kestra-api/: EE 1.3.0 for 1.x, EE 2.0.0-SNAPSHOT for 2.x):
 
 - the path (matched against the spec's templates) and the method exist;
-- every query parameter is declared; a request body's content type is one the operation accepts;
+- every query parameter is declared; a request body's content type is one the operation accepts, and
+  a request without a body is one whose body the spec does not require;
 - a success status is one the operation declares, and a JSON answer validates against the operation's
   response schema (OpenAPI 3.0 `nullable` made JSON Schema), its content type the declared one;
 - an SSE answer's events: the JSON of each `data:` line validates against the schema of the declared
@@ -166,10 +167,14 @@ def check_exchange(major: int, exchange: dict[str, Any]) -> None:
     declared = {p["name"] for p in op.get("parameters", []) if p.get("in") == "query"}
     undeclared = {name.split("[", 1)[0] for name in exchange["query"]} - declared  # filters[a][b] is `filters`
     assert not undeclared, f"{where}: query parameters {undeclared} are not in the spec"
-    if exchange["request_type"] and method in ("POST", "PUT"):
-        accepted = set((op.get("requestBody") or {}).get("content", {}))
-        sent = exchange["request_type"].split(";")[0].strip()
-        assert sent in accepted, f"{where}: request content type {sent} not in {accepted}"
+    if method in ("POST", "PUT"):
+        body = op.get("requestBody") or {}
+        if exchange["request_type"]:
+            sent = exchange["request_type"].split(";")[0].strip()
+            accepted = set(body.get("content", {}))
+            assert sent in accepted, f"{where}: request content type {sent} not in {accepted}"
+        else:
+            assert not body.get("required"), f"{where}: the spec requires a request body, none was sent"
     responses = op.get("responses", {})
     if status >= 400:
         check_error(major, exchange, responses.get(str(status)), template, where)
@@ -305,6 +310,12 @@ def test_the_checker_catches_drift() -> None:
         check_exchange(1, {**base, "body": json.dumps({"id": 5, "state": "nope"}).encode()})
     with pytest.raises(AssertionError, match="no such path"):
         check_exchange(1, {**base, "path": "/api/v1/main/nothing/here", "body": b"{}"})
+    put = {**base, "method": "PUT", "path": "/api/v1/main/namespaces/n/kv/k", "response_type": None, "body": b""}
+    check_exchange(1, {**put, "request_type": "text/plain"})
+    with pytest.raises(AssertionError, match="requires a request body"):
+        check_exchange(1, put)
+    with pytest.raises(AssertionError, match="request content type application/json not in"):
+        check_exchange(1, {**put, "request_type": "application/json"})
 
 
 def test_the_checker_catches_wrong_error_bodies_and_events() -> None:
