@@ -30,8 +30,6 @@ from .cases import Case, Check
 
 __all__ = ["CaseScore", "Output", "Score", "flow_edges", "flow_types", "score_case", "select", "task_order"]
 
-LIVE_ONLY = ("test_run", "rubric")
-
 
 @dataclass(frozen=True)
 class Output:
