@@ -157,6 +157,11 @@ def run_command(args: argparse.Namespace) -> int:
         raise CopilotError(f"{args.flow!r} must look like NAMESPACE/FLOW_ID (e.g. company.team/etl).")
     inputs = _pairs(args.input, "=", "--input")
     files = {key: Path(path) for key, path in _pairs(args.file, "=", "--file").items()}
+    for key, path in files.items():
+        if not path.is_file():
+            raise CopilotError(
+                f"--file {key}={path}: there is no such file.", hint="Give the path of a file to upload."
+            )
     labels = _pairs(args.label, ":", "--label")
     settings = load_settings()
     verdict = asyncio.run(_run(settings, namespace, flow_id, inputs, files, labels, args.timeout))

@@ -102,6 +102,45 @@ def test_run_follows_to_success(kestra: FakeKestra, flow_file: Path, capsys: pyt
     assert "INFO  Hello world" in out and "SUCCESS in PT0.1S" in out.splitlines()[-1]
 
 
+FILE_FLOW = """id: load
+namespace: company.team
+inputs:
+  - id: data
+    type: FILE
+tasks:
+  - id: show
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ read(inputs.data) }}"
+"""
+
+
+def test_run_sends_a_file_input_as_a_file_part(
+    kestra: FakeKestra, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = tmp_path / "load.yml"
+    flow.write_text(FILE_FLOW)
+    data = tmp_path / "taxi.csv"
+    data.write_bytes(b"vendor,fare\r\n1,12.5\n\xef\xbb\xbf2,7\n")
+    assert main(["deploy", str(flow), "--yes"]) == 0
+    assert main(["run", "company.team/load", "--file", f"data={data}"]) == 0
+    uri = "kestra:///company/team/load/executions/exec0001/inputs/data/taxi.csv"
+    assert kestra.executions["exec0001"]["inputs"] == {"data": uri}
+    assert kestra.storage == {uri: data.read_bytes()}
+    assert "SUCCESS" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_run_with_a_missing_file_says_which_and_runs_nothing(
+    kestra: FakeKestra, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = tmp_path / "load.yml"
+    flow.write_text(FILE_FLOW)
+    assert main(["deploy", str(flow), "--yes"]) == 0
+    kestra.requests.clear()
+    assert main(["run", "company.team/load", "--file", f"data={tmp_path / 'missing.csv'}"]) == 2
+    assert f"--file data={tmp_path / 'missing.csv'}: there is no such file." in capsys.readouterr().err
+    assert not kestra.executions and not kestra.requests  # refused before Kestra was asked anything
+
+
 def test_run_reports_the_failing_task_and_its_errors(
     kestra: FakeKestra, flow_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
