@@ -109,6 +109,21 @@ def test_an_execution_without_inputs_is_created_with_no_body() -> None:
     assert request["query"] == {"labels": ["env:test"]}
 
 
+def test_an_unreadable_file_input_is_reported_before_anything_is_sent(tmp_path: Path) -> None:
+    from copilot.kestra import KestraError
+
+    async def scenario(kestra: FakeKestra) -> None:
+        async with client(kestra) as kestra_client:
+            await kestra_client.execute("company.team", "hello", files={"data": tmp_path / "missing.csv"})
+
+    with (
+        FakeKestra() as kestra,
+        pytest.raises(KestraError, match=r"Cannot read the file for input 'data': .*missing\.csv"),
+    ):
+        asyncio.run(scenario(kestra))
+    assert not kestra.requests
+
+
 def test_a_failing_task_shows_in_state_and_logs() -> None:
     async def scenario(kestra: FakeKestra) -> tuple[Execution, list[str]]:
         async with client(kestra) as kestra_client:
