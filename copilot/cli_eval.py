@@ -1,4 +1,4 @@
-"""`eval run|score|compare|sanity` (flow generation evals); `eval retrieval` lives in cli_retrieval."""
+"""`eval run|score|compare|capture|sanity` (flow generation evals); `eval retrieval` lives in cli_retrieval."""
 
 from __future__ import annotations
 
@@ -64,6 +64,20 @@ def add_suites(suites: Any) -> None:
     compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     compare.add_argument("--report", type=Path, help="write compare.md/.json/.junit.xml/.html into this folder")
 
+    capture = suites.add_parser(
+        "capture",
+        help="turn a session's turn into a regression case, with checks proposed from the flow it made",
+        description="Appends a case to a suite file: the turn's request, the flow it started from, and "
+        "checks the flow it made passes (types, crons, inputs, secrets, similarity; preserves for edits). "
+        "Review the checks before keeping the case.",
+    )
+    capture.add_argument("session", help="a session id (`kestra-copilot sessions` lists them)")
+    capture.add_argument("--turn", type=int, help="which turn (default: the last one that made a flow)")
+    capture.add_argument(
+        "-o", "--suite", type=Path, default=Path("evals/captured.yaml"), help="suite file (evals/captured.yaml)"
+    )
+    capture.add_argument("--id", help="the case id (default: from the request)")
+
     sanity = suites.add_parser(
         "sanity",
         help="check the scorers on real blueprints: originals should score high, corrupted copies lower",
@@ -77,7 +91,26 @@ def eval_command(args: argparse.Namespace) -> int:
         from .cli_retrieval import retrieval_eval_command
 
         return retrieval_eval_command(args)
-    return {"run": _run, "score": _score, "compare": _compare, "sanity": _sanity}[args.evaluation](args)
+    commands = {"run": _run, "score": _score, "compare": _compare, "sanity": _sanity, "capture": _capture}
+    return commands[args.evaluation](args)
+
+
+def _capture(args: argparse.Namespace) -> int:
+    from .engine.sessions import SessionStore
+    from .evaluation.capture import add_case, case_from_session
+
+    store = SessionStore.open(load_settings().data_dir / "sessions.db")
+    try:
+        case = case_from_session(store, args.session, args.turn)
+    finally:
+        store.close()
+    if args.id:
+        case["id"] = args.id
+    case_id = add_case(args.suite, case)
+    checks = ", ".join(next(iter(c)) if isinstance(c, dict) else c for c in case["checks"])
+    print(f"case {case_id} added to {args.suite} ({checks}); review its checks, then run it with")
+    print(f"  kestra-copilot eval run {args.suite}")
+    return EXIT_OK
 
 
 def _run(args: argparse.Namespace) -> int:

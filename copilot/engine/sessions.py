@@ -125,6 +125,13 @@ class SessionStore:
         names = [c[0] for c in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
+    def revisions(self, session_id: str) -> list[dict[str, Any]]:
+        """The session's revisions in order: number, the turn that made it (None for a loaded file), yaml."""
+        rows = self.db.execute(
+            "SELECT number, turn, yaml, valid FROM revisions WHERE session_id = ? ORDER BY number", (session_id,)
+        ).fetchall()
+        return [{"number": n, "turn": t, "yaml": y, "valid": bool(v)} for n, t, y, v in rows]
+
     # --- recording a turn ---------------------------------------------------------------------------
     def recorder(self, session_id: str, request: str) -> Callable[[TurnEvent], None]:
         """An `on_event` callback that writes the turn as its events arrive."""

@@ -6,7 +6,8 @@ proposed from the accepted flow, written into a suite file for review.
 
 The checks are structural, never the exact text (a good answer may word a message differently): the
 plugin types the accepted flow uses, its Schedule crons and inputs, secret hygiene, similarity to the
-accepted flow as the reference; for an edit, that the tasks the edit did not touch stay as they were.
+accepted flow as the reference; for an edit, that what it set, added or removed is there, and that the
+tasks it did not touch stay as they were.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from ..flows import diff_flows, parse_flow
 from .cases import CaseError, load_suite
 from .scorers import flow_types
 
-__all__ = ["add_case", "propose_case"]
+__all__ = ["add_case", "case_from_session", "propose_case"]
 
+MAX_EDIT_CHECKS = 8
 SIMILAR_THRESHOLD = 0.6  # a fresh answer rarely matches the accepted one exactly; half its structure is a pass
 
 
@@ -78,12 +80,78 @@ def propose_case(
         changes = diff_flows(prior_flow, accepted_yaml).summary.changes
         touched = sorted({c.id for c in changes if c.section == "task"})  # what the edit was allowed to change
         touched += [key for key in ("id", "namespace") if prior.get(key) != data.get(key)]
+        checks += _edit_checks(prior, data, touched)
         checks.append({"preserves": {"except": touched, "weight": 2}})
         case["flow"] = prior_flow
     checks.append({"similar": {"threshold": SIMILAR_THRESHOLD}})
     case["reference"] = accepted_yaml
     case["checks"] = checks
     return case
+
+
+def _tasks(data: Any) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("id"), str) and isinstance(node.get("type"), str):
+                found.setdefault(node["id"], node)
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    for section in ("tasks", "errors", "finally", "afterExecution"):
+        walk(data.get(section))
+    return found
+
+
+def _expect(path: str, value: Any) -> dict[str, Any]:
+    """Short scalars must be equal; long text and structures only present (a rewording still passes)."""
+    if isinstance(value, bool | int | float) or (isinstance(value, str) and len(value) <= 80 and "\n" not in value):
+        return {"property": {"path": path, "equals": value}}
+    return {"property": {"path": path}}
+
+
+def _edit_checks(before: dict[str, Any], after: dict[str, Any], touched: list[str]) -> list[Any]:
+    """That the edit happened: what it set, added or removed, task by task (and the id/namespace it changed)."""
+    checks: list[Any] = [_expect(key, after.get(key)) for key in ("id", "namespace") if key in touched]
+    old_tasks, new_tasks = _tasks(before), _tasks(after)
+    for task_id in touched:
+        new, old = new_tasks.get(task_id), old_tasks.get(task_id)
+        if new is None:
+            checks.append({"property": {"path": f"**[id={task_id}]", "exists": False}})
+            continue
+        where = f"**[id={task_id}]"
+        if old is None:
+            checks.append(_expect(f"{where}.type", new["type"]))
+            continue
+        for key, value in new.items():
+            if key != "id" and not _is_child_block(value) and old.get(key) != value:
+                checks.append(_expect(f"{where}.{key}", value))
+        checks += [{"property": {"path": f"{where}.{key}", "exists": False}} for key in old if key not in new]
+    return checks[:MAX_EDIT_CHECKS]
+
+
+def _is_child_block(value: Any) -> bool:
+    """Nested task lists change with their children, which have checks of their own."""
+    return isinstance(value, list) and any(isinstance(v, dict) and "type" in v and "id" in v for v in value)
+
+
+def case_from_session(store: Any, session_id: str, turn: int | None = None) -> dict[str, Any]:
+    """A case from a recorded session: the request of `turn` (default: the last one that made a flow), the
+    flow it started from (the revision before, if any) and the flow it made."""
+    revisions = store.revisions(session_id)
+    made = [r for r in revisions if r["turn"] is not None and (turn is None or r["turn"] == turn)]
+    if not made:
+        where = f"turn {turn} of session {session_id}" if turn else f"session {session_id}"
+        raise CaseError(f"No flow was made by {where}.", hint="`kestra-copilot sessions` lists the sessions.")
+    revision = made[-1]
+    requests = {t["number"]: t["request"] for t in store.turns(session_id)}
+    before = [r for r in revisions if r["number"] < revision["number"]]
+    prior = before[-1]["yaml"] if before else None
+    return propose_case([requests[revision["turn"]]], revision["yaml"], prior_flow=prior)
 
 
 def _dump(data: Any) -> str:

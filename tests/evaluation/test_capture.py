@@ -83,3 +83,37 @@ def test_bad_input_is_refused_and_the_suite_is_untouched(tmp_path: Path) -> None
     with pytest.raises(CaseError, match="not a suite"):
         add_case(suite, propose_case(["x"], TAXI))
     assert suite.read_text() == "just a string\n" and list(tmp_path.iterdir()) == [suite]
+
+
+def test_eval_capture_turns_a_recorded_edit_into_a_case(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+    import os
+
+    from copilot.cli import main
+    from copilot.engine.sessions import SessionStore
+    from tests.engine.test_turn import EDITED, VALID, engine
+    from tests.fakes.gemini import FakeGemini, Reply
+
+    store = SessionStore.open(Path(os.environ["KESTRA_COPILOT_DATA_DIR"]) / "sessions.db")
+    session = store.create()
+    with FakeGemini() as gemini:
+        chat = engine(gemini)
+        for reply, text in ((VALID, "log hi then wait a second"), (EDITED, "add a retry to the hello task")):
+            gemini.script(Reply(reply))
+            asyncio.run(chat.turn(text, on_event=store.recorder(session, text)))
+    store.close()
+
+    suite = tmp_path / "captured.yaml"
+    assert main(["eval", "capture", session, "-o", str(suite)]) == 0
+    assert "case add-a-retry-to-the-hello-task added" in capsys.readouterr().out
+    (case,) = load_suite(suite)
+    assert case.turns == ("add a retry to the hello task",) and case.flow and "retry" not in case.flow
+    assert next(c for c in case.checks if c.kind == "preserves").options["except"] == ["hello"]
+    edited = EDITED.split("```yaml\n")[1].split("```")[0]
+    assert score_case(case, Output(edited)).passed
+    assert not score_case(case, Output(case.flow)).passed  # the edit not made: similarity falls short
+
+    assert main(["eval", "capture", session, "--turn", "1", "-o", str(suite), "--id", "hello"]) == 0
+    assert [c.id for c in load_suite(suite)] == ["add-a-retry-to-the-hello-task", "hello"]
+    assert main(["eval", "capture", session, "--turn", "7", "-o", str(suite)]) == 2
+    assert "No flow was made by turn 7" in capsys.readouterr().err
