@@ -3,12 +3,12 @@
     result = await test_run(engine, client, inputs={"month": "2024-01"}, on_event=print)
 
 The revision is deployed to a test namespace (`<namespace>.copilot_test` by default, so nothing the
-team runs is touched), executed with the test inputs and followed to its end — for `follow_timeout`
-seconds at most: an execution still going then (paused, or hung) is killed and RunTimedOut raised,
-the revisions kept. On a failure, the failing
+team runs is touched), executed with the test inputs and followed to its end. On a failure, the failing
 task's error logs and the flow go back to the model (the recipe's `repair_run_logs` template) through a
 normal engine turn — validated, repaired from diagnostics if need be, a new revision with its diff —
-and the new revision is run again, up to `max_repairs` times.
+and the new revision is run again, up to `max_repairs` times. An execution still going after
+`follow_timeout` seconds (paused, never started, hung) is killed and RunTimedOut raised; the engine
+keeps every revision.
 """
 
 from __future__ import annotations
