@@ -71,7 +71,7 @@ def ask_command(args: argparse.Namespace) -> int:
             result = asyncio.run(engine.turn(args.request, on_event=on_event))
             if args.test_run and result.valid:
                 try:
-                    trial = asyncio.run(_test_run(settings, engine, args, lambda r: store.save_revision(session, r)))
+                    trial = asyncio.run(_test_run(settings, engine, args, lambda text: store.recorder(session, text)))
                 except CopilotError as exc:  # Kestra down, refused the flow…: the flow is still printed
                     trial_error = exc
                 if trial is not None and trial.repairs and trial.repairs[-1].revision is not None:
@@ -97,15 +97,26 @@ def ask_command(args: argparse.Namespace) -> int:
     return code
 
 
-async def _test_run(settings: Any, engine: Any, args: argparse.Namespace, save_revision: Callable[[Any], None]) -> Any:
+async def _test_run(
+    settings: Any, engine: Any, args: argparse.Namespace, recorder: Callable[[str], Callable[[Any], None]]
+) -> Any:
+    """Deploy, run and repair; each repair is recorded as a turn of the session as it happens."""
+    from typing import get_args
+
     from .cli_kestra import _pairs
-    from .engine.testrun import Deployed, RunFinished, test_run
-    from .engine.turn import Revision
+    from .engine.testrun import Deployed, RepairStarted, RunFinished, test_run
+    from .engine.turn import TurnEvent
     from .kestra import KestraClient
 
+    record: Callable[[Any], None] | None = None
+
     def show(event: Any) -> None:
-        if isinstance(event, Revision):
-            save_revision(event)  # each repair lands in the session as it is made
+        nonlocal record
+        if isinstance(event, get_args(TurnEvent)) and record is not None:
+            record(event)
+        if isinstance(event, RepairStarted):
+            record = recorder(event.request)
+            print(f"test run: asking for a repair from the run ({event.number})…", file=sys.stderr)
         elif isinstance(event, Deployed):
             print(f"test run: deployed {event.namespace}.{event.flow_id} (server revision {event.revision})",
                   file=sys.stderr)  # fmt: skip
@@ -125,6 +136,7 @@ async def _test_run(settings: Any, engine: Any, args: argparse.Namespace, save_r
             inputs=inputs,
             namespace_suffix=settings.test_namespace_suffix,
             max_repairs=args.max_repairs,
+            follow_timeout=settings.test_run_timeout,
             on_event=show,
         )
 

@@ -38,6 +38,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "embeddings": ("KESTRA_COPILOT_EMBEDDINGS",),
     "deploy_namespaces": ("KESTRA_COPILOT_DEPLOY_NAMESPACES",),
     "test_namespace_suffix": ("KESTRA_COPILOT_TEST_NAMESPACE_SUFFIX",),
+    "test_run_timeout": ("KESTRA_COPILOT_TEST_RUN_TIMEOUT",),
     "data_dir": ("KESTRA_COPILOT_DATA_DIR",),
     "cache_dir": ("KESTRA_COPILOT_CACHE_DIR",),
 }
@@ -61,6 +62,8 @@ class Settings:
     deploy_namespaces: str | None = None
     # `ask --test-run` deploys to the flow's namespace plus this suffix, away from the team's own flows.
     test_namespace_suffix: str = ".copilot_test"
+    # Seconds a test-run's execution may take before it is killed (a Pause task, no free worker…).
+    test_run_timeout: float = 600.0
     # A Chroma server for the retrieval index; None keeps it embedded in the data dir.
     chroma_url: str | None = None
     # The index's vectors: "minilm" (local, offline), or "gemini" / "gemini:MODEL" (Gemini's embedding
@@ -199,6 +202,16 @@ def _coerce(values: dict[str, Any], path: Path) -> dict[str, Any]:
                 hint="Set KESTRA_VERSION=1 or 2, or `[kestra] version = 2` in the config file.",
             )
         out["kestra_version"] = int(major)
+    if "test_run_timeout" in out:
+        try:
+            out["test_run_timeout"] = float(out["test_run_timeout"])
+        except (TypeError, ValueError):
+            out["test_run_timeout"] = -1.0
+        if out["test_run_timeout"] <= 0:
+            raise ConfigError(
+                f"test_run_timeout must be a number of seconds, not {values['test_run_timeout']!r}.",
+                hint="e.g. KESTRA_COPILOT_TEST_RUN_TIMEOUT=600 (10 minutes, the default).",
+            )
     for name in ("data_dir", "cache_dir"):
         if name in out:
             out[name] = Path(str(out[name])).expanduser()

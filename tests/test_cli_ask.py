@@ -121,6 +121,12 @@ def test_ask_test_run_repairs_from_the_run_and_passes(
     assert '"{{ 1 / 1 }}"' in out and "namespace: company.team\n" in out
     (session,) = SessionStore.open(Path(os.environ["KESTRA_COPILOT_DATA_DIR"]) / "sessions.db").sessions()
     assert session.revisions == 2  # the repair made during the test run is in the session
+    store = SessionStore.open(Path(os.environ["KESTRA_COPILOT_DATA_DIR"]) / "sessions.db")
+    turns = store.turns(session.id)
+    assert [t["status"] for t in turns] == ["done", "done"] and "/ by zero" in turns[1]["request"]
+    assert "1 / 1" in turns[1]["reply"] and json.loads(turns[1]["usage"])  # the repair turn in full
+    assert [r["turn"] for r in store.revisions(session.id)] == [1, 2]
+    store.close()
 
 
 def test_ask_test_run_against_a_server_that_is_down_still_prints_the_flow(

@@ -62,3 +62,10 @@ def test_prices_and_keys_tables_are_kept_whole(tmp_path: Path) -> None:
     path.write_text('[prices."m"]\ninput = "cheap"\n')
     with pytest.raises(ConfigError, match="needs numbers"):
         load_settings(environ={}, path=path)
+
+
+def test_test_run_timeout_is_seconds() -> None:
+    assert load_settings({}).test_run_timeout == 600.0
+    assert load_settings({"KESTRA_COPILOT_TEST_RUN_TIMEOUT": "90"}).test_run_timeout == 90.0
+    with pytest.raises(ConfigError, match="test_run_timeout must be a number of seconds"):
+        load_settings({"KESTRA_COPILOT_TEST_RUN_TIMEOUT": "soon"})

@@ -30,6 +30,7 @@ __all__ = [
     "GOOD_STATES",
     "TEST_SUFFIX",
     "Deployed",
+    "RepairStarted",
     "RunFinished",
     "RunTimedOut",
     "TestRunResult",
@@ -65,6 +66,14 @@ class RunFinished:
     execution: Execution
     failing_task: str | None
     error_logs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RepairStarted:
+    """A repair turn begins: the turn's events follow (a front end records them as a turn of its own)."""
+
+    request: str
+    number: int  # 1 = the first repair
 
 
 @dataclass
@@ -183,7 +192,9 @@ async def test_run(
         emit(finished)
         if final.state in GOOD_STATES or attempt == max_repairs:
             return result
-        repair = await engine.turn(repair_request(engine, finished), on_event=emit)
+        request = repair_request(engine, finished)
+        emit(RepairStarted(request, attempt + 1))
+        repair = await engine.turn(request, on_event=emit)
         result.repairs.append(repair)
         if repair.revision is None or not repair.valid:
             return result  # the model could not produce a valid fix: stop, keep everything
