@@ -3,11 +3,9 @@ Gemini otherwise (API key, or Vertex AI through the SDK's own environment variab
 
 from __future__ import annotations
 
-import os
-
 from ..config import Settings
 from .base import ChatModel, MissingApiKey
-from .gemini import GeminiModel
+from .gemini import GeminiModel, vertex_ai
 from .openai_compat import OpenAICompatModel
 
 __all__ = ["NO_MODEL_HINT", "model_from_settings"]
@@ -23,7 +21,6 @@ def model_from_settings(settings: Settings, model: str | None = None) -> ChatMod
     name = model or settings.model
     if settings.model_url:
         return OpenAICompatModel(base_url=settings.model_url, model=name)
-    vertex = os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "").lower() in ("1", "true")
-    if not settings.gemini_api_key and not vertex:
+    if not settings.gemini_api_key and not vertex_ai():
         raise MissingApiKey("No model is configured: there is no Gemini API key.", hint=NO_MODEL_HINT)
     return GeminiModel(api_key=settings.gemini_api_key, model=name)

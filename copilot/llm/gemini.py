@@ -34,7 +34,7 @@ from .base import (
 )
 from .retry import RetryPolicy, stream_with_retries
 
-__all__ = ["DEFAULT_MODEL", "GeminiModel"]
+__all__ = ["DEFAULT_MODEL", "GeminiModel", "gemini_client", "vertex_ai"]
 
 DEFAULT_MODEL = "gemini-3.8-flash"
 RETRYABLE = {408, 429, 500, 502, 503, 504}
@@ -68,27 +68,7 @@ class GeminiModel:
 
     def _sdk(self) -> Any:
         if self._client is None:
-            from google import genai
-            from google.genai import types
-
-            vertex = os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "").lower() in ("1", "true")
-            if not self.api_key and not vertex:
-                raise MissingApiKey("No Gemini API key is configured.", hint=KEY_HINT)
-            # One attempt per call: retries are ours (the SDK's implicit aiohttp retry sleeps 1-10 s,
-            # its tenacity retry ignores the server's retry delay).
-            options = types.HttpOptions(
-                timeout=int(self.timeout * 1000),
-                retry_options=types.HttpRetryOptions(attempts=1),
-                **({"base_url": self.base_url} if self.base_url else {}),
-            )
-            credentials = {} if vertex else {"api_key": self.api_key}
-            try:
-                self._client = genai.Client(http_options=options, **credentials)
-            except Exception as exc:  # Vertex AI: no application default credentials, no project
-                raise ModelAuthError(
-                    f"Cannot set up Gemini{' on Vertex AI' if vertex else ''}: {exc}",
-                    hint=VERTEX_HINT if vertex else KEY_HINT,
-                ) from exc
+            self._client = gemini_client(self.api_key, base_url=self.base_url, timeout=self.timeout)
         return self._client
 
     def _config(self, system: str, settings: GenerationSettings) -> Any:
@@ -158,6 +138,35 @@ class GeminiModel:
             why = " (the output token limit was used up, by thinking?)" if finish == "MAX_TOKENS" else ""
             raise ModelEmptyReply(f"Gemini sent an empty reply{why}.", hint="Ask again, or raise max_output_tokens.")
         yield Finish(finish or "STOP")
+
+
+def vertex_ai() -> bool:
+    """Whether the SDK's own variable sends calls to Vertex AI (credentials from gcloud, no API key)."""
+    return os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "").lower() in ("1", "true")
+
+
+def gemini_client(api_key: str | None, *, base_url: str | None = None, timeout: float | None = None) -> Any:
+    """A google-genai client making one attempt per call (retries are ours: the SDK's implicit aiohttp
+    retry sleeps 1-10 s, its tenacity retry ignores the server's retry delay). Set-up problems — no key,
+    no Vertex AI credentials — become ModelErrors that say what to do."""
+    from google import genai
+    from google.genai import types
+
+    vertex = vertex_ai()
+    if not api_key and not vertex:
+        raise MissingApiKey("No Gemini API key is configured.", hint=KEY_HINT)
+    options = types.HttpOptions(
+        retry_options=types.HttpRetryOptions(attempts=1),
+        **({"timeout": int(timeout * 1000)} if timeout else {}),
+        **({"base_url": base_url} if base_url else {}),
+    )
+    try:
+        return genai.Client(http_options=options, **({} if vertex else {"api_key": api_key}))
+    except Exception as exc:  # Vertex AI: no application default credentials, no project
+        raise ModelAuthError(
+            f"Cannot set up Gemini{' on Vertex AI' if vertex else ''}: {exc}",
+            hint=VERTEX_HINT if vertex else KEY_HINT,
+        ) from exc
 
 
 def _enum_name(value: Any) -> str:

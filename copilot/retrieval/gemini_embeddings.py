@@ -10,7 +10,6 @@ honoured, and the same retries and error messages as the chat model.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -55,20 +54,9 @@ class GeminiEmbedder:
 
     def _sdk(self) -> Any:
         if self._client is None:
-            from google import genai
-            from google.genai import types
+            from ..llm.gemini import gemini_client
 
-            from ..llm.base import MissingApiKey
-            from ..llm.gemini import KEY_HINT
-
-            vertex = os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "").lower() in ("1", "true")
-            if not self.api_key and not vertex:
-                raise MissingApiKey("Gemini embeddings need an API key.", hint=KEY_HINT)
-            options = types.HttpOptions(
-                retry_options=types.HttpRetryOptions(attempts=1),
-                **({"base_url": self.base_url} if self.base_url else {}),
-            )
-            self._client = genai.Client(**({} if vertex else {"api_key": self.api_key}), http_options=options)
+            self._client = gemini_client(self.api_key, base_url=self.base_url)
         return self._client
 
     def embed(self, texts: Sequence[str], *, task: str = "RETRIEVAL_DOCUMENT") -> np.ndarray:
