@@ -1,0 +1,56 @@
+"""The status bar's text, fitted to the terminal's width.
+
+Each part has forms from the fullest to the most compact (an empty form drops the part). `fit` shortens
+the parts in the order of `SHORTEN` — least useful detail first — until the line fits, so at 80 columns
+the model, the session's cost, the index size and the Kestra server all stay visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["SEPARATOR", "StatusPart", "compact_count", "fit"]
+
+SEPARATOR = " · "
+
+
+@dataclass(frozen=True)
+class StatusPart:
+    name: str  # model, recipe, turn, session, index, kestra
+    forms: tuple[str, ...]  # fullest first; "" drops the part
+
+
+# Which part loses detail next, step by step (a name appears once per shorter form it has).
+SHORTEN = ("kestra", "index", "turn", "session", "recipe", "turn", "session", "kestra", "turn", "index", "model")
+
+
+def compact_count(count: int) -> str:
+    """`987`, `1.2k`, `12k`, `1.2M`."""
+    if count < 1000:
+        return str(count)
+    for divisor, suffix in ((1_000, "k"), (1_000_000, "M"), (1_000_000_000, "G")):
+        value = count / divisor
+        text = f"{value:.1f}" if value < 9.95 else f"{value:.0f}"
+        if float(text) < 1000 or suffix == "G":
+            break
+    return text + suffix
+
+
+def _line(parts: Sequence[StatusPart], levels: dict[str, int]) -> str:
+    texts = (part.forms[min(levels.get(part.name, 0), len(part.forms) - 1)] for part in parts)
+    return SEPARATOR.join(text for text in texts if text)
+
+
+def fit(parts: Sequence[StatusPart], width: int) -> str:
+    """The fullest line of `parts` no wider than `width` (cut with an ellipsis as a last resort)."""
+    levels: dict[str, int] = {}
+    line = _line(parts, levels)
+    steps = iter(SHORTEN)
+    while len(line) > width:
+        name = next(steps, None)
+        if name is None:
+            return line[: max(0, width - 1)] + "…"
+        levels[name] = levels.get(name, 0) + 1
+        line = _line(parts, levels)
+    return line
