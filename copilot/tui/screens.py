@@ -1,8 +1,10 @@
-"""The chat's dialogs: deploy confirmation, test-run inputs, sessions, a source chunk, code blocks."""
+"""The chat's dialogs: deploy confirmation, test-run inputs, sessions, a source chunk, pickers, a file to load."""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.syntax import Syntax
@@ -15,14 +17,19 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
+from .inputs import InputField
+
 __all__ = [
     "ConfirmDeploy",
+    "FilePrompt",
     "Picker",
     "RunInputs",
     "SessionsScreen",
     "SourceViewer",
     "code_block_options",
+    "field_label",
     "revision_options",
+    "yaml_files",
 ]
 
 DIALOG_CSS = """
@@ -65,43 +72,147 @@ class ConfirmDeploy(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
-class RunInputs(ModalScreen[dict[str, str] | None]):
-    """A form from the flow's `inputs`: one field per input, with its type and default."""
+class RunInputs(ModalScreen[dict[str, Any] | None]):
+    """A form from the flow's `inputs`: one field per input with its type and default; returns the values
+    typed by their declared type (inputs.InputField), and refuses to run until every one reads."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
     DEFAULT_CSS = """
     RunInputs { align: center middle; }
-    #form { width: 80%; height: auto; max-height: 90%; border: thick $accent; background: $surface; padding: 1; }
+    #form { width: 80%; height: auto; max-height: 90%; border: thick $accent; background: $surface; padding: 0 1; }
+    #form .title { text-style: bold; margin-bottom: 1; }
+    #form .field { height: auto; }
+    #form .field-label { width: 45%; height: 3; content-align: left middle; padding-right: 1; }
+    #form .field Input { width: 1fr; }
+    #form .field-error { color: $text-error; height: auto; padding-left: 1; display: none; }
+    #form .field-error.-shown { display: block; }
     #form-buttons { height: 3; align: right middle; }
     """
 
     def __init__(self, inputs: list[dict[str, Any]]) -> None:
         super().__init__()
-        self.inputs = inputs
+        self.fields = [InputField.from_spec(spec) for spec in inputs]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="form"):
-            yield Static("Test-run inputs (Enter runs, Esc cancels)")
-            for spec in self.inputs:
-                name = str(spec.get("id") or spec.get("name"))
-                required = " (required)" if spec.get("required") and "defaults" not in spec else ""
-                yield Static(f"{name}: {spec.get('type', 'STRING')}{required}")
-                default = spec.get("defaults")
-                yield Input(value="" if default is None else str(default), id=f"input-{name}")
+            yield Static("Test-run inputs — Enter runs, Esc cancels", classes="title")
+            for field in self.fields:
+                with Horizontal(classes="field"):
+                    yield Static(field_label(field), classes="field-label", id=f"label-{field.name}")
+                    kind: Any = {"INT": "integer", "FLOAT": "number"}.get(field.type, "text")  # typing restricted
+                    yield Input(field.initial, placeholder=field.placeholder, type=kind, id=f"input-{field.name}")
+                yield Static("", classes="field-error", id=f"error-{field.name}")
             with Horizontal(id="form-buttons"):
                 yield Button("Run", variant="primary", id="run")
                 yield Button("Cancel", id="cancel")
 
-    def _values(self) -> dict[str, str]:
-        return {field.id.removeprefix("input-"): field.value for field in self.query(Input) if field.id}
+    def values(self) -> dict[str, Any] | None:
+        """Every filled field, typed; None (and the reasons shown under the fields) if one does not read."""
+        values: dict[str, Any] = {}
+        wrong = False
+        for field in self.fields:
+            error = self.query_one(f"#error-{field.name}", Static)
+            try:
+                value = field.coerce(self.query_one(f"#input-{field.name}", Input).value)
+            except ValueError as exc:
+                error.update(str(exc))
+                error.set_class(True, "-shown")
+                wrong = True
+                continue
+            error.set_class(False, "-shown")
+            if value is not None:
+                values[field.name] = value
+        return None if wrong else values
+
+    def _run(self) -> None:
+        values = self.values()
+        if values is not None:
+            self.dismiss(values)
 
     @on(Input.Submitted)
     def submitted(self) -> None:
-        self.dismiss(self._values())
+        self._run()
 
     @on(Button.Pressed)
     def pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(self._values() if event.button.id == "run" else None)
+        if event.button.id == "run":
+            self._run()
+        else:
+            self.dismiss(None)
+
+
+def field_label(field: InputField) -> Text:
+    """`count  INT  default 3  required  — how many`"""
+    label = Text.assemble((field.name, "bold"), "  ", (field.kind, "cyan"))
+    if field.default is not None:
+        label.append(f"  default {field.initial}", "green")
+    if field.required:
+        label.append("  required", "yellow")
+    if field.description:
+        label.append(f"  — {field.description}", "dim")
+    return label
+
+
+class FilePrompt(ModalScreen[str | None]):
+    """A path to open: type it (Tab completes), or pick one of the YAML files found here."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Close"),
+        Binding("down", "pick", "Pick from the list", show=False),
+    ]
+    DEFAULT_CSS = _css("FilePrompt")
+
+    def __init__(self, title: str, candidates: list[str]) -> None:
+        super().__init__()
+        self.title_text, self.candidates = title, candidates
+
+    def compose(self) -> ComposeResult:
+        from textual.suggester import SuggestFromList
+
+        with Vertical():
+            yield Static(f"{self.title_text} — Enter opens, Tab completes, ↓ picks from the list", classes="title")
+            yield Input(placeholder="path/to/flow.yml", suggester=SuggestFromList(self.candidates), id="path")
+            yield OptionList(*(Option(path, id=path) for path in self.candidates), id="path-list")
+            yield Static(f"{len(self.candidates)} YAML file(s) under {Path.cwd()}", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def action_pick(self) -> None:
+        listing = self.query_one(OptionList)
+        if listing.option_count:
+            listing.focus()
+            listing.highlighted = listing.highlighted or 0
+
+    @on(Input.Changed, "#path")
+    def filtered(self, event: Input.Changed) -> None:
+        listing = self.query_one(OptionList)
+        listing.clear_options()
+        listing.add_options(Option(p, id=p) for p in self.candidates if event.value.lower() in p.lower())
+
+    @on(Input.Submitted, "#path")
+    def submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    @on(OptionList.OptionSelected)
+    def selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+
+def yaml_files(root: Path, limit: int = 200, max_folders: int = 2000) -> list[str]:
+    """YAML files under `root`, nearest first, as relative paths: at most 4 folders deep, hidden folders and
+    virtualenvs skipped, and the walk bounded (a home directory must not stall the prompt)."""
+    found: list[str] = []
+    skip = {"node_modules", "__pycache__", "venv"}
+    for visited, (folder, folders, files) in enumerate(os.walk(root)):
+        folders[:] = sorted(f for f in folders if not f.startswith(".") and f not in skip)
+        base = Path(folder).relative_to(root)
+        found.extend(str(base / name) for name in sorted(files) if name.endswith((".yml", ".yaml")))
+        if len(found) >= limit or visited >= max_folders:
+            break
+        if len(base.parts) >= 3:
+            folders.clear()
+    return sorted(found[:limit], key=lambda path: (path.count(os.sep), path))
 
 
 class SessionsScreen(ModalScreen[str | None]):

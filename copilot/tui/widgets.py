@@ -1,15 +1,36 @@
-"""The chat's own widgets: a message, and the input with history and multi-line paste."""
+"""The chat's own widgets: a message, the input (history, multi-line paste), the flow with its diagnostics
+at their lines, the sources of each turn, and the status bar."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from textual import events
+from textual import events, on
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Input, Markdown
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Input, Markdown, OptionList, Select, Static, Tree
+from textual.widgets.option_list import Option
 
-__all__ = ["ChatMessage", "PromptInput", "code_blocks"]
+from .status import StatusPart, fit
+
+__all__ = [
+    "ChatMessage",
+    "FlowPane",
+    "FlowView",
+    "PromptInput",
+    "SourcesPane",
+    "StatusBar",
+    "TopologyTree",
+    "TurnSources",
+    "code_blocks",
+]
 
 _FENCE = re.compile(
     r"^(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+.-]*)[^\n]*\n(?P<code>.*?)^(?P=fence)[ \t]*$", re.M | re.S
@@ -72,3 +93,280 @@ class PromptInput(Input):
         for marker, text in self.pastes.items():
             value = value.replace(marker, f"\n{text}\n")
         return value.strip()
+
+
+# --- the flow, with its diagnostics at their lines ------------------------------------------------------
+MARKS = {"error": "●", "warning": "▲"}
+
+
+def _shown(diagnostics: Sequence[Any]) -> list[Any]:
+    """Errors and warnings (infos are for the eval reports), errors first on a line."""
+    return sorted((d for d in diagnostics if d.severity.value in MARKS), key=lambda d: (not d.is_error, d.column or 0))
+
+
+class FlowView(VerticalScroll, can_focus=True):
+    """The flow's YAML, highlighted, with line numbers; under each line with diagnostics, its messages.
+
+    The gutter marks the line (● error, ▲ warning) and the messages follow it, coloured by severity. A
+    line with diagnostics is a block of its own, so `jump(line)` brings exactly that line into view.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.code = ""  # the YAML shown, "" for none
+        self.marked: dict[int, Static] = {}  # line → its block
+
+    def compose(self) -> ComposeResult:
+        yield Static("No flow yet.", classes="flow-empty")
+
+    def clear(self, message: str = "No flow yet.") -> None:
+        self.code, self.marked = "", {}
+        self._replace([Static(message, classes="flow-empty")])
+
+    def show(self, code: str, diagnostics: Sequence[Any]) -> None:
+        from textual.highlight import highlight
+
+        lines = highlight(code, language="yaml").split("\n", allow_blank=True) if code else []
+        if lines and not lines[-1].plain:
+            lines.pop()  # the newline that ends the file
+        width = max(2, len(str(len(lines))))
+        by_line: dict[int, list[Any]] = {}
+        for d in _shown(diagnostics):
+            by_line.setdefault(d.line if d.line and d.line <= len(lines) else 0, []).append(d)
+        blocks: list[Widget] = [self._note(d, 0) for d in by_line.pop(0, [])]  # no line: above the flow
+        self.code, self.marked = code, {}
+        pending: list[Content] = []
+
+        def flush() -> None:
+            if pending:
+                blocks.append(Static(Content("\n").join(pending), classes="flow-code"))
+                pending.clear()
+
+        for number, line in enumerate(lines, 1):
+            found = by_line.get(number)
+            severity = ("error" if found[0].is_error else "warning") if found else ""
+            gutter = Content.assemble(
+                (f"{number:>{width}} ", "$text-muted" if not found else f"bold $text-{severity}"),
+                (f"{MARKS[severity]} " if found else "  ", f"$text-{severity}" if found else ""),
+            )
+            if not found:
+                pending.append(gutter + line)
+                continue
+            flush()
+            block = Static(gutter + line, classes=f"flow-code marked {severity}")
+            self.marked[number] = block
+            blocks.append(block)
+            blocks.extend(self._note(d, width + 1) for d in found)
+        flush()
+        self._replace(blocks or [Static("(empty flow)", classes="flow-empty")])
+
+    def _note(self, diagnostic: Any, indent: int) -> Static:
+        severity = diagnostic.severity.value
+        where = "" if diagnostic.line else "flow: "
+        text = Content.assemble(
+            f"└ {where}{severity}[{diagnostic.code}] {diagnostic.message}",
+            (f"\n  hint: {diagnostic.hint}", "$text-muted") if diagnostic.hint else "",
+        )
+        note = Static(text, classes=f"flow-note {severity}", markup=False)
+        note.styles.padding = (0, 0, 0, indent)  # under the gutter's mark, whatever the line count
+        return note
+
+    def _replace(self, blocks: list[Widget]) -> None:
+        with self.app.batch_update():
+            self.remove_children()
+            self.mount_all(blocks)
+        self.scroll_home(animate=False)
+
+    def jump(self, line: int) -> bool:
+        """Scroll so that `line` (one with diagnostics) is in the middle of the view."""
+        block = self.marked.get(line)
+        if block is None:
+            return False
+        self.scroll_to_center(block, animate=False)
+        return True
+
+
+class FlowPane(Vertical):
+    """The current flow (FlowView) over its problems list: Enter or a click on a problem shows its line."""
+
+    def compose(self) -> ComposeResult:
+        yield FlowView(id="flow")
+        yield Static("", id="problems")
+        yield OptionList(id="problem-list")
+
+    def on_mount(self) -> None:
+        self.query_one("#problem-list").display = False
+
+    def show(self, revision: Any) -> None:
+        self.query_one(FlowView).show(revision.yaml, revision.diagnostics)
+        self.show_problems(revision.diagnostics, f"Revision {revision.number}")
+
+    def clear(self, message: str = "No flow yet.") -> None:
+        self.query_one(FlowView).clear(message)
+        self.show_problems((), "")
+
+    def note(self, text: str) -> None:
+        """A word over the problems while a turn validates and repairs."""
+        self.query_one("#problems", Static).update(text)
+
+    def show_problems(self, diagnostics: Sequence[Any], title: str) -> None:
+        shown = _shown(diagnostics)
+        shown.sort(key=lambda d: (d.line or 0, not d.is_error))
+        listing = self.query_one("#problem-list", OptionList)
+        listing.clear_options()
+        listing.display = bool(shown)
+        header = self.query_one("#problems", Static)
+        if not title:
+            header.update("")
+            return
+        if not shown:
+            header.update(Content.assemble((f"{title}: ", "bold"), ("valid ✓", "$text-success")))
+            return
+        errors = sum(d.is_error for d in shown)
+        tally = ((errors, "error"), (len(shown) - errors, "warning"))
+        counts = ", ".join(f"{n} {word}{'s' if n > 1 else ''}" for n, word in tally if n)
+        header.update(Content.assemble((f"{title}: ", "bold"), counts, (" · Enter/click: go to its line", "dim")))
+        for index, d in enumerate(shown):
+            severity = d.severity.value
+            where = f"{d.line}:{d.column or 1}" if d.line else "flow"
+            prompt = Content.assemble(
+                (f"{MARKS[severity]} {where} ", f"$text-{severity}"), (f"{d.code} ", "bold"), d.message
+            )
+            listing.add_option(Option(prompt, id=f"{index}:{d.line or 0}"))
+
+    @on(OptionList.OptionSelected, "#problem-list")
+    def _jump(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        line = int((event.option.id or "0:0").split(":")[1])
+        if line:
+            self.query_one(FlowView).jump(line)
+
+
+# --- the topology -----------------------------------------------------------------------------------
+class TopologyTree(Tree[None]):
+    """The flow as a tree (flows.flow_topology): inputs, triggers, tasks with their nesting and branches."""
+
+    def show(self, flow_yaml: str) -> None:
+        from ..flows import FlowError, flow_topology, parse_flow
+
+        self.clear()
+        try:
+            root = flow_topology(parse_flow(flow_yaml).data)
+        except FlowError as exc:
+            self.root.set_label(f"(cannot read the flow: {exc})")
+            return
+        self.root.set_label(root.label)
+
+        def add(node: Any, parent: Any) -> None:
+            for child in node.children:
+                branch = parent.add(child.label, expand=True) if child.children else parent.add_leaf(child.label)
+                add(child, branch)
+
+        add(root, self.root)
+        self.root.expand()
+
+
+# --- sources, per turn ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TurnSources:
+    number: int  # the turn, 1-based in this conversation
+    request: str
+    hits: tuple[Any, ...]
+
+
+class SourcesPane(Vertical):
+    """The retrieved chunks of the selected turn (the newest by default), with score and source."""
+
+    @dataclass
+    class Open(Message):
+        """The user opened a source: show it in full."""
+
+        label: str
+        chunk: Any
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.turns: list[TurnSources] = []
+        self.selected: TurnSources | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Select[int]([], prompt="No turn yet", id="source-turn")
+        yield Static("No sources yet.", id="sources")
+        yield OptionList(id="source-list")
+
+    def on_mount(self) -> None:
+        self.query_one("#source-list").display = False
+
+    def add_turn(self, request: str, hits: Sequence[Any]) -> TurnSources:
+        turn = TurnSources(len(self.turns) + 1, request, tuple(hits))
+        self.turns.append(turn)
+        options = [
+            (f"Turn {t.number}: {' '.join(t.request.split())[:48]} ({len(t.hits)})", t.number) for t in self.turns
+        ]
+        select = self.query_one("#source-turn", Select)
+        select.set_options(reversed(options))
+        self.select_turn(turn.number)
+        return turn
+
+    def select_turn(self, number: int) -> bool:
+        """Show turn `number`'s sources; False when there is no such turn."""
+        if not 1 <= number <= len(self.turns):
+            return False
+        self.selected = turn = self.turns[number - 1]
+        select = self.query_one("#source-turn", Select)
+        if select.value != number:
+            with self.prevent(Select.Changed):
+                select.value = number
+        listing = self.query_one("#source-list", OptionList)
+        listing.clear_options()
+        listing.display = bool(turn.hits)
+        about = self.query_one("#sources", Static)
+        if not turn.hits:
+            about.update(f"No sources for turn {number} (is the index built?).")
+            return True
+        about.update(f"Turn {number}: {len(turn.hits)} source(s) — Enter or click opens one.")
+        for index, hit in enumerate(turn.hits, 1):
+            chunk = hit.chunk
+            label = Content.assemble(
+                (f"[S{index}] ", "bold"),
+                (f"{chunk.title or 'untitled'}\n", "bold"),
+                (f"     {chunk.kind} · {chunk.source}: {chunk.location} · score {hit.score:.3f}", "dim"),
+            )
+            listing.add_option(Option(label, id=str(index)))
+        listing.highlighted = 0
+        return True
+
+    @on(Select.Changed, "#source-turn")
+    def _picked(self, event: Select.Changed) -> None:
+        event.stop()
+        if isinstance(event.value, int):
+            self.select_turn(event.value)
+
+    @on(OptionList.OptionSelected, "#source-list")
+    def _open(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if self.selected is not None:
+            index = int(event.option.id or 1)
+            label = f"[S{index}] (turn {self.selected.number})"
+            self.post_message(self.Open(label, self.selected.hits[index - 1].chunk))
+
+
+# --- the status bar ---------------------------------------------------------------------------------
+class StatusBar(Static):
+    """One line: model, recipe, tokens and cost, index, Kestra — shortened to fit (status.fit)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.parts: tuple[StatusPart, ...] = ()
+
+    def show(self, parts: Sequence[StatusPart]) -> None:
+        self.parts = tuple(parts)
+        self._fit()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        if self.parts:
+            width = self.content_size.width or 1000
+            self.update(fit(self.parts, width))

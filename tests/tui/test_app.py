@@ -1,58 +1,16 @@
 """The TUI driven by Textual's pilot against the loopback Gemini: real engine, real validator."""
 
 import asyncio
-from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.syntax import Syntax
 
-from copilot.config import Settings
 from copilot.tui.app import CopilotApp
 from tests.engine.test_turn import EDITED, INVALID, VALID
 from tests.fakes.gemini import FakeGemini, Reply
-
-
-@pytest.fixture
-def gemini(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGemini]:
-    with FakeGemini() as fake:
-        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
-        yield fake
-
-
-def settings(tmp_path: Path, key: str | None = "test-key") -> Settings:
-    return Settings(gemini_api_key=key, data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
-
-
-def messages(app: CopilotApp) -> list[str]:
-    return [message.source for message in app.query("ChatMessage")]
-
-
-def flow_code(app: CopilotApp) -> str:
-    content: Any = app.query_one("#flow").content
-    return content.code if isinstance(content, Syntax) else str(content)
-
-
-async def ready(app: CopilotApp, pilot: Any) -> None:
-    for _ in range(100):
-        if app.engine is not None:
-            await pilot.pause()
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("the engine never loaded")
-
-
-async def send(pilot: Any, text: str) -> None:
-    await pilot.click("#prompt")
-    pilot.app.query_one("#prompt").value = text
-    await pilot.press("enter")
-
-
-async def settle(app: CopilotApp, pilot: Any) -> None:
-    await app.workers.wait_for_complete()
-    await pilot.pause()
+from tests.tui.pilot import flow_code, messages, ready, screen, send, settings, settle, status, until
 
 
 def test_generate_repair_edit_diff_undo(gemini: FakeGemini, tmp_path: Path) -> None:
@@ -66,14 +24,12 @@ def test_generate_repair_edit_diff_undo(gemini: FakeGemini, tmp_path: Path) -> N
             assert "duration: PT1S" in flow_code(app) and "colour" not in flow_code(app)
             chat = messages(app)
             assert "log hi then wait a second" in chat and any("Repairing (attempt 2)" in m for m in chat)
-            assert "valid ✓" in str(app.query_one("#problems").content)
+            assert "Revision 1: valid ✓" in str(app.query_one("#problems").content)
             topology = app.query_one("#topology")
             assert str(topology.root.label) == "company.team.taxi"
             tasks = next(n for n in topology.root.children if str(n.label) == "tasks")
             assert [str(n.label) for n in tasks.children] == ["hello (Log)", "wait (Sleep)"]
-            assert "tokens" in str(app.query_one("#status").content) and " 0 tokens" not in str(
-                app.query_one("#status").content
-            )
+            assert "turn 356 tokens $0.0007 · session 356 tokens $0.0007" in status(app)  # 120 columns: in full
 
             gemini.script(Reply(EDITED))
             await send(pilot, "add a retry to hello")
@@ -104,12 +60,16 @@ def test_without_an_api_key_the_app_opens_and_offline_work_goes_on(
         down = f"http://127.0.0.1:{closed.getsockname()[1]}"
 
     async def scenario() -> None:
-        app = CopilotApp(replace(settings(tmp_path, key=None), kestra_url=down))
+        app = CopilotApp(settings(tmp_path, key=None, kestra_url=down))
         async with app.run_test(size=(80, 24)) as pilot:
             await ready(app, pilot)
             await settle(app, pilot)
-            status = str(app.query_one("#status").content)
-            assert "no model (set GEMINI_API_KEY)" in status and f"Kestra unreachable ({down})" in status
+            # At 80 columns the bar keeps the short forms; the full ones are there on a wider terminal.
+            assert "no model" in status(app) and "Kestra unreachable" in status(app)
+            forms = {part.name: part.forms[0] for part in app.query_one("#status").parts}
+            assert (
+                forms["model"] == "no model (set GEMINI_API_KEY)" and forms["kestra"] == f"Kestra unreachable ({down})"
+            )
             assert any("GEMINI_API_KEY" in m for m in messages(app))
             assert any(m.startswith("**Kestra server: ") and "Deploy and test-run" in m for m in messages(app))
             await send(pilot, "write me a flow")
@@ -128,154 +88,94 @@ def test_without_an_api_key_the_app_opens_and_offline_work_goes_on(
     asyncio.run(scenario())
 
 
-def test_escape_stops_a_reply_and_the_input_stays_responsive(gemini: FakeGemini, tmp_path: Path) -> None:
+def test_a_multi_line_paste_is_sent_whole(gemini: FakeGemini, tmp_path: Path) -> None:
+    from textual import events
+
     async def scenario() -> None:
         app = CopilotApp(settings(tmp_path))
         async with app.run_test(size=(120, 40)) as pilot:
             await ready(app, pilot)
-            gemini.script(Reply(VALID, delay=1.5))
-            await send(pilot, "log hi")
-            await pilot.pause(0.2)
-            await pilot.press("n", "e", "x", "t")  # typing while the reply is on its way
-            assert app.query_one("#prompt").value == "next"
-            await pilot.press("escape")
+            prompt = app.query_one("#prompt")
+            prompt.focus()
+            prompt.insert_text_at_cursor("fix this flow: ")
+            prompt.post_message(events.Paste("id: a\r\nnamespace: b\r\ntasks: []\r\n"))
+            await pilot.pause()
+            assert prompt.value == "fix this flow: [pasted text #1: 3 lines]"
+            gemini.script(Reply(VALID))
+            await pilot.press("enter")
             await settle(app, pilot)
-            assert any("Stopped" in m for m in messages(app))
-            assert app.engine.current is None and flow_code(app) == "No flow yet."
+            assert "fix this flow: \nid: a\nnamespace: b\ntasks: []" in messages(app)
+            sent = gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
+            assert "namespace: b\ntasks: []" in sent
 
     asyncio.run(scenario())
 
 
-def test_deploy_with_confirmation_then_test_run_repairs_a_failure(gemini: FakeGemini, tmp_path: Path) -> None:
-    from tests.engine.test_testrun import BROKEN, FIXED, divides_by_zero
-    from tests.fakes.kestra import FakeKestra
-
-    logs = {"compute": [("ERROR", "ArithmeticException: / by zero")]}
-    with FakeKestra(outcome_rule=divides_by_zero, task_logs=logs) as kestra:
-        config = Settings(
-            gemini_api_key="test-key",
-            data_dir=tmp_path / "data",
-            cache_dir=tmp_path / "cache",
-            kestra_url=kestra.url,
-            kestra_username=kestra.username,
-            kestra_password=kestra.password,
-        )
-
-        async def scenario() -> None:
-            app = CopilotApp(config)
-            async with app.run_test(size=(120, 40)) as pilot:
-                await ready(app, pilot)
-                gemini.script(Reply(BROKEN), Reply(FIXED))
-                await send(pilot, "compute a value")
+def test_input_history_recalls_earlier_inputs_with_up_and_down(gemini: FakeGemini, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        app = CopilotApp(settings(tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            for text in ("/help", "/revisions", "/revisions", "/help"):  # a repeat right after itself: once
+                await send(pilot, text)
                 await settle(app, pilot)
-                await send(pilot, "/deploy")
-                for _ in range(50):
-                    await pilot.pause(0.05)
-                    if app.screen.__class__.__name__ == "ConfirmDeploy":
-                        break
-                assert "new flow" in str(app.screen.query_one("#dialog-title").content)
-                await pilot.press("y")
-                await settle(app, pilot)
-                assert any("Deployed company.team.report, server revision 1" in m for m in messages(app))
-                status = str(app.query_one("#status").content)
-                assert f"Kestra {kestra.version} at {kestra.url}" in status and "turn " in status
-                await send(pilot, "/run")
-                await settle(app, pilot)
-                run_log = str(app.query_one("#run").content)
-                assert "→ FAILED at task compute" in run_log and "→ SUCCESS" in run_log
-                assert "ERROR ArithmeticException: / by zero" in run_log.split("→ FAILED")[0]  # streamed live
-                assert any("Test run: **SUCCESS** after 1 repair(s)" in m for m in messages(app))
-                assert '"{{ 1 / 1 }}"' in flow_code(app) and app.engine.current.number == 2
+            prompt = app.query_one("#prompt")
+            assert prompt.history == ["/help", "/revisions", "/help"]
+            seen = []
+            for key in ("up", "up", "up", "up", "down", "down", "down", "down"):
+                await pilot.press(key)
+                seen.append(prompt.value)
+            assert seen == [
+                "/help",
+                "/revisions",
+                "/help",
+                "/help",  # the oldest: up stays there
+                "/revisions",
+                "/help",
+                "",  # past the newest: an empty input again
+                "",
+            ]
+            await pilot.press("up")
+            assert prompt.value == "/help" and prompt.cursor_position == len("/help")  # at the end, to edit
 
-        asyncio.run(scenario())
-        assert ("company.team", "report") in kestra.flows
-        assert ("company.team.copilot_test", "report") in kestra.flows
+    asyncio.run(scenario())
 
 
-def test_cost_copy_sessions_and_resume(gemini: FakeGemini, tmp_path: Path) -> None:
-    async def first() -> str:
+def test_new_starts_from_scratch_and_model_switches_the_next_turns(gemini: FakeGemini, tmp_path: Path) -> None:
+    async def scenario() -> None:
         app = CopilotApp(settings(tmp_path))
         async with app.run_test(size=(120, 40)) as pilot:
             await ready(app, pilot)
             gemini.script(Reply(VALID))
             await send(pilot, "log hi then wait")
             await settle(app, pilot)
-            assert "$0.0" in str(app.query_one("#status").content)  # the default model has a price
-            await pilot.press("ctrl+o")
-            await pilot.pause()
-            assert app.clipboard == app.engine.current.yaml
-            return str(app.session)
-
-    async def second(session: str) -> None:
-        app = CopilotApp(settings(tmp_path))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
-            app.store.create()  # an empty session, newer than the first
-            await pilot.press("ctrl+r")
-            await pilot.pause()
-            assert app.screen.__class__.__name__ == "SessionsScreen"
-            listing = app.screen.query_one("OptionList")
-            assert listing.option_count == 2
-            await pilot.press("ctrl+d")  # deletes the highlighted (newest, empty) session
-            await pilot.pause()
-            assert listing.option_count == 1 and len(app.store.sessions()) == 1
-            await pilot.press(*"nothing like it")
-            await pilot.pause()
-            assert listing.option_count == 0
-            app.screen.query_one("Input").value = ""
-            await pilot.press(*"HI THEN")  # searches the requests, whatever the case
-            await pilot.pause()
-            label = str(listing.get_option_at_index(0).prompt)
-            assert listing.option_count == 1 and "log hi then wait" in label and "1 turn(s), 1 revision(s)" in label
-            await pilot.press("enter")
+            assert gemini.requests[-1].model == "gemini-3.8-flash"
+            await send(pilot, "/model gemini-2.5-flash")
             await settle(app, pilot)
-            assert "id: taxi" in flow_code(app) and app.engine.current.number == 1
-            assert "log hi then wait" in messages(app) and any("Resumed session" in m for m in messages(app))
+            assert app.engine.model.name == "gemini-2.5-flash" and status(app).startswith("gemini-2.5-flash")
+            assert any("Now using gemini-2.5-flash with recipe default" in m for m in messages(app))
+            assert app.engine.current.number == 1  # the revisions stay
             gemini.script(Reply(EDITED))
             await send(pilot, "add a retry")
             await settle(app, pilot)
-            assert app.engine.current.number == 2 and app.session == session
+            assert gemini.requests[-1].model == "gemini-2.5-flash" and app.engine.current.number == 2
+            asked = gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
+            assert "id: taxi" in asked  # an edit: the current flow went with the request
 
-    session = asyncio.run(first())
-    asyncio.run(second(session))
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+            assert app.engine.current is None and app.engine.revisions == [] and flow_code(app) == ""
+            assert str(app.query_one("#topology").root.label) == "No flow yet."
+            assert str(app.query_one("#diff").content) == "No changes yet."
+            assert any("New flow: the next request starts from scratch" in m for m in messages(app))
+            gemini.script(Reply(VALID))
+            await send(pilot, "log hi")
+            await settle(app, pilot)
+            asked = gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
+            assert "id: taxi" not in asked and len(gemini.requests[-1].body["contents"]) == 1  # no flow, no history
+            assert app.engine.current.number == 1
 
-
-def test_run_asks_for_the_flows_inputs_in_a_form(gemini: FakeGemini, tmp_path: Path) -> None:
-    from tests.fakes.kestra import FakeKestra
-    from tests.kestra.test_flows_executions import FLOW
-
-    with FakeKestra() as kestra:
-        config = Settings(
-            gemini_api_key="test-key",
-            data_dir=tmp_path / "data",
-            cache_dir=tmp_path / "cache",
-            kestra_url=kestra.url,
-            kestra_username=kestra.username,
-            kestra_password=kestra.password,
-        )
-
-        async def scenario() -> None:
-            app = CopilotApp(config)
-            async with app.run_test(size=(120, 40)) as pilot:
-                await ready(app, pilot)
-                gemini.script(Reply(f"```yaml\n{FLOW}```"))
-                await send(pilot, "greet someone")
-                await settle(app, pilot)
-                await send(pilot, "/run")
-                for _ in range(50):
-                    await pilot.pause(0.05)
-                    if app.screen.__class__.__name__ == "RunInputs":
-                        break
-                field = app.screen.query_one("#input-who")
-                field.value = "Ada"
-                field.focus()
-                await pilot.press("enter")
-                await settle(app, pilot)
-                assert any("Test run: **SUCCESS**" in m for m in messages(app))
-
-        asyncio.run(scenario())
-        (execution,) = kestra.executions.values()
-        assert execution["inputs"] == {"who": "Ada"}
+    asyncio.run(scenario())
 
 
 def test_revisions_goto_diff_and_switching_recipe(gemini: FakeGemini, tmp_path: Path) -> None:
@@ -306,7 +206,7 @@ def test_revisions_goto_diff_and_switching_recipe(gemini: FakeGemini, tmp_path: 
             await send(pilot, "/recipe flows-only")
             await settle(app, pilot)
             assert app.engine.recipe.name == "flows-only" and len(app.engine.revisions) == 2
-            assert "recipe flows-only" in str(app.query_one("#status").content)
+            assert "recipe flows-only" in status(app)
             await send(pilot, "/recipe nope")
             await settle(app, pilot)
             assert any("No recipe 'nope'" in m for m in messages(app))
@@ -314,37 +214,11 @@ def test_revisions_goto_diff_and_switching_recipe(gemini: FakeGemini, tmp_path: 
     asyncio.run(scenario())
 
 
-def test_a_multi_line_paste_is_sent_whole(gemini: FakeGemini, tmp_path: Path) -> None:
-    from textual import events
-
-    async def scenario() -> None:
-        app = CopilotApp(settings(tmp_path))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
-            prompt = app.query_one("#prompt")
-            prompt.focus()
-            prompt.insert_text_at_cursor("fix this flow: ")
-            prompt.post_message(events.Paste("id: a\r\nnamespace: b\r\ntasks: []\r\n"))
-            await pilot.pause()
-            assert prompt.value == "fix this flow: [pasted text #1: 3 lines]"
-            gemini.script(Reply(VALID))
-            await pilot.press("enter")
-            await settle(app, pilot)
-            assert "fix this flow: \nid: a\nnamespace: b\ntasks: []" in messages(app)
-            sent = gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
-            assert "namespace: b\ntasks: []" in sent
-
-    asyncio.run(scenario())
-
-
-def test_code_blocks_copy_sources_open_keys_and_palette(gemini: FakeGemini, tmp_path: Path) -> None:
-    from copilot.retrieval.chunks import Chunk
-    from copilot.retrieval.hybrid import Hit
-
+def test_code_blocks_copy_and_configured_keys(gemini: FakeGemini, tmp_path: Path) -> None:
     reply = "Here it is:\n\n" + VALID + "\n\nRun it with:\n\n```sh\nkestra flow run\n```\n"
 
     async def scenario() -> None:
-        app = CopilotApp(replace(settings(tmp_path), keys={"copy": "ctrl+t", "nope": "x"}))
+        app = CopilotApp(settings(tmp_path, keys={"copy": "ctrl+t", "recipe": "f10", "nope": "x"}))
         async with app.run_test(size=(120, 40)) as pilot:
             await ready(app, pilot)
             assert any("Unknown action(s) in [keys]: nope" in m for m in messages(app))
@@ -358,69 +232,79 @@ def test_code_blocks_copy_sources_open_keys_and_palette(gemini: FakeGemini, tmp_
             await pilot.pause()
             assert app.clipboard == app.engine.current.yaml
             await pilot.press("ctrl+b")
-            await pilot.pause()
-            assert app.screen.__class__.__name__ == "Picker"
+            await screen(app, pilot, "Picker")
             await pilot.press("down", "enter")  # newest first: the second is block 1, the flow
             await settle(app, pilot)
             assert app.clipboard.startswith("id: taxi")
-            assert "Ctrl+T copy flow" in app.help_text()
-
-            chunk = Chunk(
-                text="# Schedule\n\nRuns a flow **on a cron**.",
-                kind="doc",
-                source="docs",
-                title="Triggers > Schedule",
-                location="docs/schedule.md",
-            )
-            app.show_sources([Hit(chunk=chunk, score=0.5)])
-            await pilot.press("f3")
-            await pilot.pause()
-            assert app.query_one("TabbedContent").active == "tab-sources"
-            listing = app.query_one("#source-list")
-            listing.focus()
-            await pilot.press("enter")
-            await pilot.pause()
-            assert app.screen.__class__.__name__ == "SourceViewer"
-            assert "on a cron" in app.screen.query_one("Markdown").source
+            assert "Ctrl+T copy flow" in app.help_text() and "F10 switch recipe" in app.help_text()
+            await pilot.press("f10")  # a new action on a configured key: the recipe picker
+            picker = await screen(app, pilot, "Picker")
+            assert "flows-only" in {option.id for option in picker.options}
             await pilot.press("escape")
-
-            titles = {command.title for command in app.get_system_commands(app.screen)}
-            assert {"Deploy", "Test-run", "Repair from failure", "Sessions", "Copy a code block"} <= titles
 
     asyncio.run(scenario())
 
 
-def test_repair_from_failure_after_the_automatic_repairs_gave_up(gemini: FakeGemini, tmp_path: Path) -> None:
-    from tests.engine.test_testrun import BROKEN, FIXED, divides_by_zero
-    from tests.fakes.kestra import FakeKestra
+def test_the_command_palette_runs_actions_with_their_pickers(
+    gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textual.command import CommandList, CommandPalette
 
-    still_broken = [BROKEN.replace("1 / 0", f"{n} / 0") for n in (2, 3)]
-    with FakeKestra(outcome_rule=divides_by_zero) as kestra:
-        config = replace(
-            settings(tmp_path), kestra_url=kestra.url, kestra_username=kestra.username, kestra_password=kestra.password
-        )
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "taxi.yml").write_text(VALID.split("```yaml\n")[1].split("```")[0])
 
-        async def scenario() -> None:
-            app = CopilotApp(config)
-            async with app.run_test(size=(120, 40)) as pilot:
-                await ready(app, pilot)
-                await send(pilot, "/repair")
-                await settle(app, pilot)
-                assert any("No failed test-run to repair from" in m for m in messages(app))
-                gemini.script(Reply(BROKEN), *(Reply(text) for text in still_broken))
-                await send(pilot, "compute a value")
-                await settle(app, pilot)
-                await pilot.press("f5")  # test-run: fails, the two automatic repairs fail too
-                await settle(app, pilot)
-                assert any("Test run: **FAILED** after 2 repair(s). F7 or `/repair`" in m for m in messages(app))
-                gemini.script(Reply(FIXED))
-                await pilot.press("f7")
-                await settle(app, pilot)
-                assert "Repair from the failure of task `compute` (FAILED)." in messages(app)
-                assert app.engine.current.number == 4 and '"{{ 1 / 1 }}"' in flow_code(app)
-                assert "3 / 0" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]  # the failing flow
-                await send(pilot, "/run")
-                await settle(app, pilot)
-                assert any("Test run: **SUCCESS**." in m for m in messages(app))
+    async def run(app: CopilotApp, pilot: Any, search: str, title: str) -> None:
+        await pilot.press("ctrl+p")
+        palette = await screen(app, pilot, "CommandPalette")
+        assert isinstance(palette, CommandPalette)
+        await pilot.press(*search)
+        results = palette.query_one(CommandList)
 
-        asyncio.run(scenario())
+        def first() -> str:
+            return str(results.get_option_at_index(0).prompt) if results.option_count else ""
+
+        await until(pilot, lambda: title in first(), f"{title!r} in the palette")
+        await pilot.press("enter")
+
+    async def scenario() -> None:
+        app = CopilotApp(settings(tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            await run(app, pilot, "load a flow", "Load a flow file")
+            prompt = await screen(app, pilot, "FilePrompt")
+            listing = prompt.query_one("#path-list")
+            assert [listing.get_option_at_index(i).id for i in range(listing.option_count)] == ["flows/taxi.yml"]
+            await pilot.press(*"taxi", "enter")  # Tab would complete; Enter opens what is typed
+            await settle(app, pilot)
+            assert any("Cannot read taxi" in m for m in messages(app))  # not a file: said so
+            await run(app, pilot, "load a flow", "Load a flow file")
+            await screen(app, pilot, "FilePrompt")
+            await pilot.press("down", "enter")  # pick it from the list
+            await settle(app, pilot)
+            assert "id: taxi" in flow_code(app) and any("Loaded `flows/taxi.yml`" in m for m in messages(app))
+
+            await run(app, pilot, "switch recipe", "Switch recipe")
+            picker = await screen(app, pilot, "Picker")
+            ids = [option.id for option in picker.options]
+            listing = picker.query_one("OptionList")
+            assert listing.highlighted == ids.index("default")  # the current one
+            listing.highlighted = ids.index("flows-only")
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert app.engine.recipe.name == "flows-only" and "recipe flows-only" in status(app)
+            assert app.engine.current.number == 1  # the loaded flow stays
+
+            await run(app, pilot, "switch model", "Switch model")
+            picker = await screen(app, pilot, "Picker")
+            ids = [option.id for option in picker.options]
+            assert "gemini-3.8-flash" in ids and "gemini-2.5-flash" in ids
+            picker.query_one("OptionList").highlighted = ids.index("gemini-2.5-flash")
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert app.engine.model.name == "gemini-2.5-flash" and app.engine.recipe.name == "flows-only"
+
+            titles = {command.title for command in app.get_system_commands(app.screen)}
+            assert {"Diff against the server", "Resume the last session", "Load a flow file"} <= titles
+
+    asyncio.run(scenario())

@@ -1,0 +1,222 @@
+"""The conversation half of the app: a turn streamed into the chat, Esc to stop it, the revisions it makes,
+and the sessions it is recorded in. A mixin of `CopilotApp` (app.py), which owns the widgets."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from textual import work
+from textual.containers import VerticalScroll
+from textual.widgets import Markdown, TabbedContent
+
+from .screens import Picker, SessionsScreen, revision_options
+from .widgets import FlowPane, SourcesPane
+
+__all__ = ["Conversation"]
+
+
+class Conversation:
+    """Turns, revisions and sessions. Mixed into the app, whose `say`, `show_revision`, `refresh_status`
+    and widgets it uses."""
+
+    engine: Any
+    store: Any
+    session: str | None
+    replies: list[str]
+    usage: list[tuple[str, Any]]
+    turn_usage: list[tuple[str, Any]]
+    _turn: Any
+
+    # --- a turn -------------------------------------------------------------------------------------
+    def start_turn(self, text: str, shown: str | None = None) -> None:
+        self._turn = self.run_turn(text, shown if shown is not None else text)
+
+    @property
+    def streaming(self) -> bool:
+        return self._turn is not None and self._turn.is_running
+
+    @work(exclusive=True, group="turn")
+    async def run_turn(self, text: str, shown: str) -> None:
+        """The engine's turn in a task; its events rendered as they come (deltas appended to the reply)."""
+        from ..engine.turn import Attempt, ErrorEvent, Notice
+        from ..llm.base import TextDelta
+
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        record = self._recorder(text)
+        self.turn_usage = []
+
+        def on_event(event: Any) -> None:
+            if record is not None:
+                record(event)
+            queue.put_nowait(event)
+
+        task = asyncio.create_task(self.engine.turn(text, on_event=on_event))
+        stream: Any = None
+        chat = self.query_one("#chat", VerticalScroll)
+        try:
+            while not (task.done() and queue.empty()):
+                try:
+                    event = await asyncio.wait_for(queue.get(), 0.1)
+                except TimeoutError:
+                    continue
+                if isinstance(event, Attempt):
+                    if stream is not None:
+                        await stream.stop()
+                    note = "" if event.number == 1 else f"*Repairing (attempt {event.number})…*\n\n"
+                    self.replies.append("")
+                    stream = Markdown.get_stream(await self.say(note, "assistant"))
+                elif isinstance(event, TextDelta) and stream is not None:
+                    self.replies[-1] += event.text
+                    await stream.write(event.text)
+                    chat.scroll_end(animate=False)
+                elif isinstance(event, ErrorEvent):
+                    hint = f"\n\n{event.error.hint}" if event.error.hint else ""
+                    await self.say(f"**{event.error}**{hint}", "error")
+                elif isinstance(event, Notice):  # retrieval degraded: the turn goes on
+                    await self.say(f"{event.message} {event.hint or ''}".strip(), "system")
+                else:
+                    self.turn_event(event, shown)
+            await task
+        except asyncio.CancelledError:
+            task.cancel()
+            # What had arrived is shown, as the store has recorded it: the deltas still queued too.
+            while not queue.empty():
+                event = queue.get_nowait()
+                if isinstance(event, TextDelta) and stream is not None:
+                    self.replies[-1] += event.text
+                    await stream.write(event.text)
+            if self.store is not None and self.session is not None:
+                self.store.mark_interrupted(self.session)
+            await self.say("*Stopped. The reply so far is kept above; the flow is unchanged.*", "system")
+            raise
+        finally:
+            if stream is not None:
+                await stream.stop()
+            chat.scroll_end(animate=False)  # after the last block is laid out
+
+    def _recorder(self, text: str) -> Any:
+        """The session store's recorder for this turn (the session is created at the first turn)."""
+        if self.store is None or self.engine is None:
+            return None
+        if self.session is None:
+            model = self.engine.model.name if self.engine.model else ""
+            self.session = self.store.create(model=model, recipe=self.engine.recipe.name,
+                                             kestra_version=self.engine.kestra_version)  # fmt: skip
+        return self.store.recorder(self.session, text)
+
+    def action_cancel(self) -> None:
+        if self.streaming:
+            self._turn.cancel()
+
+    def turn_event(self, event: Any, request: str = "Repair from a failed test-run") -> None:
+        """Engine events that update the panes and the status bar (chat turns and test-run repairs)."""
+        from ..engine.turn import Revision, Sources, Validated
+        from ..llm.base import Usage
+
+        if isinstance(event, Sources):
+            self.query_one(SourcesPane).add_turn(request, event.hits)
+        elif isinstance(event, Revision):
+            self.show_revision(event)
+        elif isinstance(event, Validated):
+            verdict = "valid" if event.valid else "invalid, repairing…"
+            self.query_one(FlowPane).note(f"Attempt {event.attempt}: {verdict}")
+        elif isinstance(event, Usage):
+            call = (self.engine.model.name if self.engine.model else "", event)
+            self.usage.append(call)
+            self.turn_usage.append(call)
+            self.refresh_status()
+
+    # --- revisions ----------------------------------------------------------------------------------
+    async def action_undo(self) -> None:
+        await self._moved(self.engine.undo() if self.engine else None, "undo")
+
+    async def action_redo(self) -> None:
+        await self._moved(self.engine.redo() if self.engine else None, "redo")
+
+    async def _moved(self, revision: Any, what: str) -> None:
+        if revision is None:
+            self.query_one(FlowPane).clear()
+            await self.say(f"Nothing to {what}." if what == "redo" else "Back before the first revision.", "system")
+            return
+        self.show_revision(revision)
+        await self.say(f"{what.capitalize()}: revision {revision.number} is current.", "system")
+
+    async def action_revisions(self) -> None:
+        if self.engine is None or not self.engine.revisions:
+            await self.say("No revisions yet.", "system")
+            return
+        current = self.engine.current.number if self.engine.current else 0
+        options = revision_options(self.engine.revisions, current)
+        self.push_screen(Picker("Revisions", options, highlighted=max(0, current - 1)), self._picked_revision)
+
+    async def _picked_revision(self, number: str | None) -> None:
+        if number:
+            await self.goto_revision(number)
+
+    async def goto_revision(self, argument: str) -> None:
+        try:
+            revision = self.engine.goto(int(argument))
+        except (ValueError, IndexError, AttributeError) as exc:
+            await self.say(f"Usage: `/revision N` — {exc}", "error")
+            return
+        self.show_revision(revision)
+        await self.say(f"Revision {revision.number} is current.", "system")
+
+    async def action_new(self) -> None:
+        if self.engine is not None:
+            self.engine.reset()  # the revisions and the conversation the model sees
+        self.query_one(FlowPane).clear()
+        self.query_one("#topology").clear().root.set_label("No flow yet.")
+        self.query_one("#diff").update("No changes yet.")
+        await self.say("New flow: the next request starts from scratch.", "system")
+
+    # --- sessions -----------------------------------------------------------------------------------
+    async def action_sessions(self) -> None:
+        if self.store is None:
+            await self.say("Sessions are not available yet (the engine is loading, or the store failed).", "error")
+            return
+        self.push_screen(SessionsScreen(self.store), self._picked_session)
+
+    async def _picked_session(self, chosen: str | None) -> None:
+        if chosen:
+            await self.resume_session(chosen)
+
+    async def action_resume(self) -> None:
+        """Resume the most recent session other than this one."""
+        if self.store is None or self.engine is None:
+            await self.say("Sessions are not available yet.", "error")
+            return
+        latest = next((info for info in self.store.sessions() if info.id != self.session and info.turns), None)
+        if latest is None:
+            await self.say("No earlier session to resume.", "system")
+            return
+        await self.resume_session(latest.id)
+
+    async def resume_session(self, session_id: str) -> None:
+        if self.store is None or self.engine is None:
+            await self.say("Sessions are not available yet.", "error")
+            return
+        if not session_id:
+            await self.say("Usage: `/resume ID` — `/sessions` lists them.", "error")
+            return
+        try:
+            current = self.store.restore(session_id, self.engine)
+        except KeyError:
+            await self.say(f"No session `{session_id}` — `/sessions` lists them.", "error")
+            return
+        self.session = session_id
+        await self.query_one("#chat", VerticalScroll).remove_children()
+        self.replies.clear()
+        for turn in self.store.turns(session_id):
+            await self.say(turn["request"], "user")
+            if turn["reply"]:
+                self.replies.append(turn["reply"])
+                await self.say(turn["reply"], "assistant")
+        if current is not None:
+            self.show_revision(current)
+        else:
+            self.query_one(FlowPane).clear()
+        self.query_one(TabbedContent).active = "tab-flow"
+        at = f" at revision {current.number}." if current else "."
+        await self.say(f"Resumed session `{session_id}`{at}", "system")

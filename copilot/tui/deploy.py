@@ -1,0 +1,203 @@
+"""The Kestra half of the app: diff against the deployed flow, deploy after a confirmation showing that diff,
+test-run with an inputs form, and repair from a failed run. A mixin of `CopilotApp` (app.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.syntax import Syntax
+from textual import work
+from textual.widgets import Static, TabbedContent
+
+from .inputs import wire
+from .screens import ConfirmDeploy, RunInputs
+
+__all__ = ["KestraActions"]
+
+
+class KestraActions:
+    """Deploy, test-run, repair. Mixed into the app, whose `settings`, `engine`, `say` and widgets it uses."""
+
+    settings: Any
+    engine: Any
+    last_failure: Any
+
+    def _kestra_ready(self) -> str | None:
+        """Why deploy/run cannot happen now, or None."""
+        if not self.settings.kestra_url:
+            return "No Kestra server: set KESTRA_URL (and KESTRA_USERNAME/KESTRA_PASSWORD or KESTRA_API_TOKEN)."
+        if self.engine is None or self.engine.current is None:
+            return "There is no flow yet."
+        if not self.engine.current.valid:
+            return f"Revision {self.engine.current.number} has problems; it is not deployed. Ask to fix them."
+        return None
+
+    def action_deploy(self) -> None:
+        self.deploy_flow()
+
+    def action_run(self) -> None:
+        self.run_flow("")
+
+    def action_diff_server(self) -> None:
+        self.diff_against("server")
+
+    # --- diff ---------------------------------------------------------------------------------------
+    @work(exclusive=True, group="kestra")
+    async def diff_against(self, argument: str) -> None:
+        """`/diff N` against revision N; `/diff server` against the flow deployed on Kestra."""
+        from ..flows import diff_flows, parse_flow
+        from ..kestra import KestraClient, KestraError
+
+        current = self.engine.current if self.engine else None
+        if current is None:
+            await self.say("There is no flow yet.", "error")
+            return
+        if argument == "server":
+            if not self.settings.kestra_url:
+                await self.say("No Kestra server: set KESTRA_URL.", "error")
+                return
+            data = parse_flow(current.yaml).data
+            try:
+                async with KestraClient.from_settings(self.settings) as client:
+                    deployed = await client.get_flow(str(data.get("namespace")), str(data.get("id")))
+            except KestraError as exc:
+                await self.say(f"**{exc}** {exc.hint or ''}", "error")
+                return
+            if deployed is None:
+                await self.say("The server has no such flow yet: it would be new.", "system")
+                return
+            old, label = deployed.source, f"server revision {deployed.revision}"
+        else:
+            try:
+                other = self.engine.revisions[int(argument) - 1]
+            except (ValueError, IndexError):
+                await self.say("Usage: `/diff N` (a revision) or `/diff server`.", "error")
+                return
+            old, label = other.yaml, f"revision {other.number}"
+        diff = diff_flows(old, current.yaml, old_label=label, new_label=f"revision {current.number}")
+        pane = self.query_one("#diff", Static)
+        pane.update(Syntax(diff.unified, "diff") if diff.changed else f"No differences with {label}.")
+        self.query_one(TabbedContent).active = "tab-diff"
+        if argument == "server":
+            changes = f"{len(diff.summary.changes)} change(s)" if diff.changed else "no differences"
+            await self.say(f"Against {label}: {changes} (Diff tab).", "system")
+
+    # --- deploy -------------------------------------------------------------------------------------
+    @work(exclusive=True, group="kestra")
+    async def deploy_flow(self) -> None:
+        """Deploy the current revision, after a confirmation showing the diff against what the server has."""
+        from ..flows import diff_flows, parse_flow
+        from ..kestra import KestraClient, KestraError
+
+        problem = self._kestra_ready()
+        if problem:
+            await self.say(problem, "error")
+            return
+        revision = self.engine.current
+        data = parse_flow(revision.yaml).data
+        namespace, flow_id = str(data.get("namespace")), str(data.get("id"))
+        try:
+            async with KestraClient.from_settings(self.settings) as client:
+                deployed = await client.get_flow(namespace, flow_id)
+                if deployed is not None:
+                    diff = diff_flows(deployed.source, revision.yaml, old_label=f"server r{deployed.revision}")
+                    if not diff.changed:
+                        await self.say(f"{namespace}.{flow_id} is already up to date on the server.", "system")
+                        return
+                    body: Any = Syntax(diff.unified, "diff")
+                    what = f" (server revision {deployed.revision} → the diff below)"
+                else:
+                    body, what = Syntax(revision.yaml, "yaml"), " (new flow)"
+                title = f"Deploy {namespace}.{flow_id} to {self.settings.kestra_url}?{what}"
+                if not await self.push_screen_wait(ConfirmDeploy(title, body)):
+                    await self.say("Not deployed.", "system")
+                    return
+                result = await client.deploy(revision.yaml, namespace, flow_id)
+        except KestraError as exc:
+            await self.say(f"**{exc}** {exc.hint or ''}", "error")
+            return
+        link = f"{self.settings.kestra_url}/ui/{self.settings.kestra_tenant}/flows/edit/{namespace}/{flow_id}"
+        await self.say(f"Deployed {namespace}.{flow_id}, server revision {result.revision}: {link}", "system")
+
+    # --- test-run -----------------------------------------------------------------------------------
+    @work(exclusive=True, group="kestra")
+    async def run_flow(self, argument: str) -> None:
+        """Test-run: deploy to the test namespace, run, follow, repair from failures (engine/testrun.py)."""
+        from ..engine.testrun import test_run
+        from ..kestra import KestraClient, KestraError
+
+        problem = self._kestra_ready()
+        if problem:
+            await self.say(problem, "error")
+            return
+        inputs = dict(part.split("=", 1) for part in argument.split() if "=" in part)
+        if not argument.strip():
+            from ..flows import parse_flow
+
+            specs = [i for i in parse_flow(self.engine.current.yaml).data.get("inputs") or [] if isinstance(i, dict)]
+            if specs:
+                chosen = await self.push_screen_wait(RunInputs(specs))
+                if chosen is None:
+                    await self.say("Not run.", "system")
+                    return
+                inputs = {name: wire(value) for name, value in chosen.items()}  # typed, in Kestra's text form
+        self.turn_usage = []
+        self.query_one(TabbedContent).active = "tab-run"
+        show = self._run_log(self.query_one("#run", Static))
+        try:
+            async with KestraClient.from_settings(self.settings) as client:
+                result = await test_run(
+                    self.engine,
+                    client,
+                    inputs=inputs,
+                    namespace_suffix=self.settings.test_namespace_suffix,
+                    on_event=show,
+                )
+        except KestraError as exc:
+            await self.say(f"**{exc}** {exc.hint or ''}", "error")
+            return
+        repairs = f" after {len(result.repairs)} repair(s)" if result.repairs else ""
+        self.last_failure = None if result.passed or not result.runs else result.runs[-1]
+        follow_up = "" if result.passed else f" {self.key_label('repair')} or `/repair` asks for a fix from its logs."
+        await self.say(f"Test run: **{result.state}**{repairs}.{follow_up}", "system" if result.passed else "error")
+
+    def _run_log(self, pane: Static) -> Any:
+        """The test-run's event handler: task states and log lines into the Run tab, repairs into the panes."""
+        from ..engine.testrun import Deployed, RunFinished
+        from ..kestra import Execution, LogEntry
+
+        lines: list[str] = []
+
+        def show(event: Any) -> None:
+            if isinstance(event, Deployed):
+                lines.append(f"deployed {event.namespace}.{event.flow_id} (server revision {event.revision})")
+            elif isinstance(event, Execution):
+                states = "  ".join(f"{run.task_id}:{run.state}" for run in event.task_runs)
+                lines.append(f"{event.id} {event.state}  {states}".rstrip())
+            elif isinstance(event, LogEntry):
+                lines.append(f"    {event.task_id or '':<16} {event.level:<5} {event.message}")
+            elif isinstance(event, RunFinished):
+                where = f" at task {event.failing_task}" if event.failing_task else ""
+                lines.append(f"→ {event.execution.state}{where}")
+                lines.extend(f"    {line}" for line in event.error_logs[-5:])
+            else:
+                self.turn_event(event)
+            pane.update("\n".join(lines[-200:]))
+
+        return show
+
+    async def action_repair(self) -> None:
+        """Repair from failure: the last failed test-run's error logs go to the model, as a chat turn."""
+        from ..engine.testrun import repair_request
+
+        if self.last_failure is None:
+            await self.say("No failed test-run to repair from: `/run` first.", "system")
+            return
+        if self.streaming:
+            await self.say("A reply is still streaming: wait for it, or press Esc to stop it.", "system")
+            return
+        failure, self.last_failure = self.last_failure, None
+        where = f"task `{failure.failing_task}`" if failure.failing_task else "the run"
+        shown = f"Repair from the failure of {where} ({failure.execution.state})."
+        await self.say(shown, "user")
+        self.start_turn(repair_request(self.engine, failure), shown)

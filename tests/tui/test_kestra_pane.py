@@ -1,0 +1,271 @@
+"""Deploy, diff against the server, test-run and repair — the TUI against the loopback Gemini and Kestra."""
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from rich.syntax import Syntax
+
+from copilot.tui.app import CopilotApp
+from tests.engine.test_testrun import BROKEN, divides_by_zero
+from tests.fakes.gemini import FakeGemini, Reply
+from tests.fakes.kestra import FakeKestra
+from tests.tui.pilot import flow_code, messages, ready, screen, send, settings, settle, with_kestra
+
+INVALID = BROKEN.replace('    format: "{{ 1 / 0 }}"\n', '    format: "{{ 1 / 0 }}"\n    colour: red\n')
+EDITED = BROKEN.replace(
+    "```\n",
+    '  - id: announce\n    type: io.kestra.plugin.core.log.Log\n    message: "{{ outputs.compute.value }}"\n```\n',
+)
+FIXED = EDITED.replace('"{{ 1 / 0 }}"', '"{{ 1 / 1 }}"')
+
+
+def flow_of(reply: str) -> str:
+    return reply.split("```yaml\n")[1].split("```")[0]
+
+
+def body(dialog: Any) -> str:
+    content: Any = dialog.query_one("#dialog-body").content
+    assert isinstance(content, Syntax)
+    return content.code
+
+
+def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_succeed(
+    gemini: FakeGemini, tmp_path: Path
+) -> None:
+    logs = {"compute": [("ERROR", "ArithmeticException: / by zero")]}
+
+    async def scenario(kestra: FakeKestra) -> None:
+        app = CopilotApp(with_kestra(settings(tmp_path), kestra))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            # generate, and repair from the validator's diagnostics
+            gemini.script(Reply(INVALID), Reply(BROKEN))
+            await send(pilot, "compute a value")
+            await settle(app, pilot)
+            assert any("Repairing (attempt 2)" in m for m in messages(app))
+            assert flow_code(app) == flow_of(BROKEN) and app.engine.current.number == 1
+            assert "Unknown property `colour`" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
+
+            # edit, and the diff against the previous revision
+            gemini.script(Reply(EDITED))
+            await send(pilot, "then log the value")
+            await settle(app, pilot)
+            assert app.engine.current.number == 2 and "id: announce" in flow_code(app)
+            await send(pilot, "/diff 1")
+            await settle(app, pilot)
+            diff: Any = app.query_one("#diff").content
+            assert isinstance(diff, Syntax) and "+  - id: announce" in diff.code
+            assert app.query_one("TabbedContent").active == "tab-diff"
+
+            # deploy: a new flow, the confirmation shows all of it
+            await pilot.press("f6")
+            dialog = await screen(app, pilot, "ConfirmDeploy")
+            title = str(dialog.query_one("#dialog-title").content)
+            assert title == f"Deploy company.team.report to {kestra.url}? (new flow)"
+            assert body(dialog) == flow_of(EDITED)
+            await pilot.press("y")
+            await settle(app, pilot)
+            assert any("Deployed company.team.report, server revision 1" in m for m in messages(app))
+            assert kestra.flows[("company.team", "report")] == flow_of(EDITED)
+
+            # test-run: it fails at compute, the model repairs it from the logs, the second run succeeds
+            gemini.script(Reply(FIXED))
+            await send(pilot, "/run")
+            await settle(app, pilot)
+            run_log = str(app.query_one("#run").content)
+            assert "→ FAILED at task compute" in run_log and "→ SUCCESS" in run_log
+            assert "ERROR ArithmeticException: / by zero" in run_log.split("→ FAILED")[0]  # streamed live
+            assert any("Test run: **SUCCESS** after 1 repair(s)" in m for m in messages(app))
+            assert "/ by zero" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
+            assert flow_code(app) == flow_of(FIXED) and app.engine.current.number == 3
+            assert kestra.flows[("company.team", "report")] == flow_of(EDITED)  # a test-run deploys elsewhere
+
+            # the repaired revision against the server, then deployed: the modal shows only what changed
+            await send(pilot, "/diff server")
+            await settle(app, pilot)
+            diff = app.query_one("#diff").content
+            assert isinstance(diff, Syntax)
+            assert '-    format: "{{ 1 / 0 }}"' in diff.code and '+    format: "{{ 1 / 1 }}"' in diff.code
+            assert any("Against server revision 1: 1 change(s)" in m for m in messages(app))
+            await send(pilot, "/deploy")
+            dialog = await screen(app, pilot, "ConfirmDeploy")
+            assert "(server revision 1 → the diff below)" in str(dialog.query_one("#dialog-title").content)
+            changed = [
+                line for line in body(dialog).splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")
+            ]
+            assert changed == ['-    format: "{{ 1 / 0 }}"', '+    format: "{{ 1 / 1 }}"']
+            await pilot.click("#yes")
+            await settle(app, pilot)
+            assert any("Deployed company.team.report, server revision 2" in m for m in messages(app))
+
+    with FakeKestra(outcome_rule=divides_by_zero, task_logs=logs) as kestra:
+        asyncio.run(scenario(kestra))
+        assert kestra.flows[("company.team", "report")] == flow_of(FIXED)
+        assert kestra.revisions[("company.team", "report")] == 2
+        assert ("company.team.copilot_test", "report") in kestra.flows
+
+
+def test_diff_server_and_deploy_say_what_the_server_has(gemini: FakeGemini, tmp_path: Path) -> None:
+    async def scenario(kestra: FakeKestra) -> None:
+        app = CopilotApp(with_kestra(settings(tmp_path), kestra))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            await send(pilot, "/diff server")
+            await settle(app, pilot)
+            assert messages(app)[-1] == "There is no flow yet."
+            gemini.script(Reply(FIXED))
+            await send(pilot, "compute a value and log it")
+            await settle(app, pilot)
+            await pilot.press("f4")  # diff against the server
+            await settle(app, pilot)
+            assert messages(app)[-1] == "The server has no such flow yet: it would be new."
+            await pilot.press("f6")
+            await screen(app, pilot, "ConfirmDeploy")
+            await pilot.press("escape")
+            await settle(app, pilot)
+            assert messages(app)[-1] == "Not deployed." and kestra.flows == {}
+            await pilot.press("f6")
+            await screen(app, pilot, "ConfirmDeploy")
+            await pilot.press("y")
+            await settle(app, pilot)
+            await send(pilot, "/diff server")
+            await settle(app, pilot)
+            assert str(app.query_one("#diff").content) == "No differences with server revision 1."
+            await send(pilot, "/deploy")
+            await settle(app, pilot)
+            assert messages(app)[-1] == "company.team.report is already up to date on the server."
+            assert type(app.screen).__name__ == "Screen" and kestra.revisions[("company.team", "report")] == 1
+
+    with FakeKestra() as kestra:
+        asyncio.run(scenario(kestra))
+
+
+TYPED = """id: typed
+namespace: company.team
+inputs:
+  - id: who
+    type: STRING
+    defaults: world
+  - id: count
+    type: INT
+    defaults: 3
+    description: how many times
+  - id: ratio
+    type: FLOAT
+    required: false
+  - id: loud
+    type: BOOL
+    defaults: false
+  - id: tags
+    type: ARRAY
+    itemType: STRING
+    defaults: [a, b]
+  - id: config
+    type: JSON
+    required: false
+  - id: level
+    type: SELECT
+    values: [INFO, WARN]
+    defaults: INFO
+tasks:
+  - id: greet
+    type: io.kestra.plugin.core.log.Log
+    message: "Hello {{ inputs.who }}"
+"""
+
+
+def test_the_run_form_shows_types_and_defaults_and_sends_typed_values(gemini: FakeGemini, tmp_path: Path) -> None:
+    async def scenario(kestra: FakeKestra) -> None:
+        app = CopilotApp(with_kestra(settings(tmp_path), kestra))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            gemini.script(Reply(f"```yaml\n{TYPED}```"))
+            await send(pilot, "greet with typed inputs")
+            await settle(app, pilot)
+            await pilot.press("f5")
+            form = await screen(app, pilot, "RunInputs")
+
+            def label(name: str) -> str:
+                return str(form.query_one(f"#label-{name}").content)
+
+            def field(name: str) -> Any:
+                return form.query_one(f"#input-{name}")
+
+            assert label("who") == "who  STRING  default world"
+            assert label("count") == "count  INT  default 3  — how many times"
+            assert label("ratio") == "ratio  FLOAT"
+            assert label("loud") == "loud  BOOL  default false"
+            assert label("tags") == 'tags  ARRAY of STRING  default ["a", "b"]'
+            assert label("config") == "config  JSON"
+            assert label("level") == "level  SELECT (INFO | WARN)  default INFO"
+            assert [field(n).value for n in ("who", "count", "ratio", "loud", "tags", "level")] == [
+                "world",
+                "3",
+                "",
+                "false",
+                '["a", "b"]',
+                "INFO",
+            ]
+            field("count").focus()
+            await pilot.press("backspace", "x", "1", "2")  # an INT field takes digits only
+            assert field("count").value == "12"
+            field("ratio").value = "0.5"
+            field("loud").value = "yes"
+            field("tags").value = "a, b, c"
+            field("config").value = "{oops"
+            field("config").focus()
+            await pilot.press("enter")
+            await pilot.pause()
+            assert type(app.screen).__name__ == "RunInputs"  # not run: the JSON does not read
+            assert str(form.query_one("#error-config").content).startswith("config: not valid JSON")
+            field("config").value = '{"k": [1, 2]}'
+            await pilot.click("#run")
+            await settle(app, pilot)
+            assert any("Test run: **SUCCESS**" in m for m in messages(app))
+
+    with FakeKestra() as kestra:
+        asyncio.run(scenario(kestra))
+        (execution,) = kestra.executions.values()
+        assert execution["inputs"] == {  # Kestra's text forms, parsed back by the server per type
+            "who": "world",
+            "count": "12",
+            "ratio": "0.5",
+            "loud": "true",
+            "tags": '["a", "b", "c"]',
+            "config": '{"k": [1, 2]}',
+            "level": "INFO",
+        }
+
+
+def test_repair_from_failure_after_the_automatic_repairs_gave_up(gemini: FakeGemini, tmp_path: Path) -> None:
+    still_broken = [BROKEN.replace("1 / 0", f"{n} / 0") for n in (2, 3)]
+    fixed = BROKEN.replace('"{{ 1 / 0 }}"', '"{{ 1 / 1 }}"')
+
+    async def scenario(kestra: FakeKestra) -> None:
+        app = CopilotApp(with_kestra(settings(tmp_path), kestra))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            await send(pilot, "/repair")
+            await settle(app, pilot)
+            assert any("No failed test-run to repair from" in m for m in messages(app))
+            gemini.script(Reply(BROKEN), *(Reply(text) for text in still_broken))
+            await send(pilot, "compute a value")
+            await settle(app, pilot)
+            await pilot.press("f5")  # test-run: fails, the two automatic repairs fail too
+            await settle(app, pilot)
+            assert any("Test run: **FAILED** after 2 repair(s). F7 or `/repair`" in m for m in messages(app))
+            gemini.script(Reply(fixed))
+            await pilot.press("f7")
+            await settle(app, pilot)
+            assert "Repair from the failure of task `compute` (FAILED)." in messages(app)
+            assert app.engine.current.number == 4 and '"{{ 1 / 1 }}"' in flow_code(app)
+            assert "3 / 0" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]  # the failing flow
+            await send(pilot, "/run")
+            await settle(app, pilot)
+            assert any("Test run: **SUCCESS**." in m for m in messages(app))
+            turns = [turn.request for turn in app.query_one("#sources-pane").turns]
+            assert turns[-1] == "Repair from the failure of task `compute` (FAILED)."  # its sources, by its name
+
+    with FakeKestra(outcome_rule=divides_by_zero) as kestra:
+        asyncio.run(scenario(kestra))

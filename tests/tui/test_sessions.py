@@ -1,0 +1,83 @@
+"""Sessions: every turn recorded; the sessions screen searches, deletes and resumes; F2 resumes the last."""
+
+import asyncio
+from pathlib import Path
+
+from copilot.tui.app import CopilotApp
+from tests.engine.test_turn import EDITED, VALID
+from tests.fakes.gemini import FakeGemini, Reply
+from tests.tui.pilot import flow_code, messages, ready, screen, send, settings, settle
+
+
+def test_the_sessions_screen_searches_deletes_and_resumes(gemini: FakeGemini, tmp_path: Path) -> None:
+    async def first() -> str:
+        app = CopilotApp(settings(tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            gemini.script(Reply(VALID))
+            await send(pilot, "log hi then wait")
+            await settle(app, pilot)
+            return str(app.session)
+
+    async def second(session: str) -> None:
+        app = CopilotApp(settings(tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            app.store.create()  # an empty session, newer than the first
+            await pilot.press("ctrl+r")
+            sessions = await screen(app, pilot, "SessionsScreen")
+            listing = sessions.query_one("OptionList")
+            assert listing.option_count == 2
+            await pilot.press("ctrl+d")  # deletes the highlighted (newest, empty) session
+            await pilot.pause()
+            assert listing.option_count == 1 and len(app.store.sessions()) == 1
+            await pilot.press(*"nothing like it")
+            await pilot.pause()
+            assert listing.option_count == 0
+            sessions.query_one("Input").value = ""
+            await pilot.press(*"HI THEN")  # searches the requests, whatever the case
+            await pilot.pause()
+            label = str(listing.get_option_at_index(0).prompt)
+            assert listing.option_count == 1 and "log hi then wait" in label and "1 turn(s), 1 revision(s)" in label
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert "id: taxi" in flow_code(app) and app.engine.current.number == 1
+            assert "log hi then wait" in messages(app) and any("Resumed session" in m for m in messages(app))
+            gemini.script(Reply(EDITED))
+            await send(pilot, "add a retry")
+            await settle(app, pilot)
+            assert app.engine.current.number == 2 and app.session == session
+            assert "log hi then wait" in str(gemini.requests[-1].body["contents"])  # the conversation goes on
+
+    session = asyncio.run(first())
+    asyncio.run(second(session))
+
+
+def test_f2_resumes_the_last_session(gemini: FakeGemini, tmp_path: Path) -> None:
+    async def first() -> str:
+        app = CopilotApp(settings(tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            await pilot.press("f2")
+            await settle(app, pilot)
+            assert messages(app)[-1] == "No earlier session to resume."
+            gemini.script(Reply(EDITED))
+            await send(pilot, "log hi with a retry")
+            await settle(app, pilot)
+            return str(app.session)
+
+    async def second(session: str) -> None:
+        app = CopilotApp(settings(tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            app.store.create()  # newer, but empty: not worth resuming
+            await send(pilot, "/resume nosuchsession")
+            await settle(app, pilot)
+            assert messages(app)[-1] == "No session `nosuchsession` — `/sessions` lists them."
+            await pilot.press("f2")
+            await settle(app, pilot)
+            assert app.session == session and "retry" in flow_code(app)
+            assert messages(app)[-1] == f"Resumed session `{session}` at revision 1."
+
+    session = asyncio.run(first())
+    asyncio.run(second(session))

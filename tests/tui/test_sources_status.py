@@ -1,0 +1,120 @@
+"""With a real index: the sources of every turn (pick one), and the status bar's index size — which must
+fit, with the Kestra server, in 80 columns."""
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from copilot.tui.app import CopilotApp
+from copilot.tui.widgets import SourcesPane
+from tests.engine.test_turn import EDITED, VALID
+from tests.fakes.gemini import FakeGemini, Reply
+from tests.fakes.kestra import FakeKestra
+from tests.tui.pilot import messages, ready, screen, send, settings, settle, status, with_index, with_kestra
+
+
+def titles(pane: SourcesPane) -> list[str]:
+    listing = pane.query_one("#source-list")
+    return [str(listing.get_option_at_index(i).prompt).split("\n")[0] for i in range(listing.option_count)]
+
+
+def test_the_sources_of_any_turn(gemini: FakeGemini, tmp_path: Path, built_index: Path, model_cache: Path) -> None:
+    async def scenario() -> None:
+        app = CopilotApp(with_index(settings(tmp_path), built_index, model_cache))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            pane = app.query_one(SourcesPane)
+            for reply, text in (
+                (VALID, "log a message then sleep for a duration"),
+                (EDITED, "run it on a cron schedule"),
+            ):
+                gemini.script(Reply(reply))
+                await send(pilot, text)
+                await settle(app, pilot)
+            assert [turn.request for turn in pane.turns] == [
+                "log a message then sleep for a duration",
+                "run it on a cron schedule",
+            ]
+            first, second = ([hit.chunk.title for hit in turn.hits] for turn in pane.turns)
+            assert first[:2] == ["Log task", "Sleep task"] and second[0] == "Schedule trigger"
+            # What the model was given is what the pane lists, turn by turn.
+            assert "cron schedule with the Schedule trigger" in json.dumps(gemini.requests[-1].body)
+
+            await pilot.press("f3")
+            await pilot.pause()
+            assert app.query_one("TabbedContent").active == "tab-sources"
+            assert pane.selected.number == 2 and titles(pane)[0] == "[S1] Schedule trigger"  # the newest turn
+
+            await send(pilot, "/sources 1")
+            await pilot.pause()
+            assert pane.selected.number == 1 and pane.query_one("#source-turn").value == 1
+            assert titles(pane)[:2] == ["[S1] Log task", "[S2] Sleep task"]
+            assert "Turn 1: " in str(pane.query_one("#sources").content)
+            listing = pane.query_one("#source-list")
+            listing.focus()
+            await pilot.press("down", "enter")  # open the second source of turn 1
+            viewer = await screen(app, pilot, "SourceViewer")
+            assert "duration` such as PT1S" in viewer.query_one("Markdown").source
+            assert "[S2] (turn 1) Sleep task" in str(viewer.query_one(".title").content)
+            await pilot.press("escape")
+            await pilot.pause()
+
+            select = pane.query_one("#source-turn")  # the turn picker: newest first
+            select.focus()
+            await pilot.press("enter")  # open it
+            await pilot.pause()
+            await pilot.press("up", "enter")  # turn 2 is above turn 1
+            await pilot.pause()
+            assert pane.selected.number == 2 and titles(pane)[0] == "[S1] Schedule trigger"
+
+            await send(pilot, "/sources 3")
+            await pilot.pause()
+            assert any("Usage: `/sources N` with N a turn from 1 to 2." in m for m in messages(app))
+
+    asyncio.run(scenario())
+
+
+def test_the_status_bar_shows_the_index_and_fits_in_80_columns(
+    gemini: FakeGemini, tmp_path: Path, built_index: Path, model_cache: Path
+) -> None:
+    async def scenario(kestra: FakeKestra) -> None:
+        config = with_kestra(with_index(settings(tmp_path), built_index, model_cache), kestra)
+        app = CopilotApp(config)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            await settle(app, pilot)
+            assert "index 5 chunks" in status(app) and f"Kestra {kestra.version}" in status(app)
+            gemini.script(Reply(VALID))
+            await send(pilot, "log a message then sleep")
+            await settle(app, pilot)
+            await pilot.resize_terminal(80, 24)
+            await pilot.pause()
+            line = status(app)
+            bar: Any = app.query_one("#status")
+            assert len(line) <= bar.content_size.width == 78 and not line.endswith("…")
+            assert line == f"gemini-3.8-flash · default · turn 178 · Σ 178 $0.0004 · index 5 · Kestra {kestra.version}"
+
+            await send(pilot, "/recipe no-retrieval")
+            await settle(app, pilot)
+            assert "no retrieval" in status(app) and "index 5" not in status(app)
+            await send(pilot, "/recipe default")
+            await settle(app, pilot)
+            assert "index 5" in status(app)
+            await send(pilot, "/model gemini-2.5-flash")
+            await settle(app, pilot)
+            assert status(app).startswith("gemini-2.5-flash") and "index 5" in status(app)
+            await send(pilot, "/new")
+            gemini.script(Reply(VALID))
+            await send(pilot, "log a message then sleep")
+            await settle(app, pilot)
+            await pilot.resize_terminal(160, 40)
+            await pilot.pause()
+            # Each call at its model's price: 178 tokens at 3.8-flash's test price, then 178 at 2.5-flash's.
+            assert status(app) == (
+                "gemini-2.5-flash · recipe default · turn 178 tokens $0.0002 · session 356 tokens $0.0005"
+                f" · index 5 chunks · Kestra {kestra.version} at {kestra.url}"
+            )
+
+    with FakeKestra() as kestra:
+        asyncio.run(scenario(kestra))
