@@ -6,6 +6,9 @@
                           google-genai, Chroma and onnxruntime, loads afterwards in a worker)
     engine ready          until that worker has finished too
 
+It also names any heavy module (google-genai, Chroma, onnxruntime, httpx, numpy) already imported when
+the first screen is interactive: there should be none, they belong to the engine's worker.
+
 Run: .venv/bin/python bench/startup.py
 """
 
@@ -29,12 +32,24 @@ async def main():
     app = CopilotApp(Settings(data_dir=scratch / "d", cache_dir=scratch / "c"))
     async with app.run_test(size=(120, 40)) as pilot:
         print("interactive", time.time(), flush=True)
+        heavy = [m for m in {heavy!r} if m in sys.modules]
+        print("heavy", *heavy, flush=True)
         if {wait_engine}:
             while app.engine is None:
                 await pilot.pause(0.01)
             print("engine", time.time(), flush=True)
 asyncio.run(main())
 """
+
+
+HEAVY = ("google.genai", "chromadb", "onnxruntime", "httpx", "numpy")
+
+
+def heavy_at_first_screen() -> list[str]:
+    """The heavy modules imported by the time the first screen takes keys."""
+    code = APP.format(root=str(ROOT), wait_engine=False, heavy=HEAVY)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return next(line for line in out.splitlines() if line.startswith("heavy")).split()[1:]
 
 
 def measure(code: str, marker: str | None = None, runs: int = 5) -> float:
@@ -53,8 +68,8 @@ def measure(code: str, marker: str | None = None, runs: int = 5) -> float:
 def main() -> None:
     floor = measure("pass")
     textual = measure("import textual.app")
-    interactive = measure(APP.format(root=str(ROOT), wait_engine=False), "interactive")
-    engine = measure(APP.format(root=str(ROOT), wait_engine=True), "engine", runs=3)
+    interactive = measure(APP.format(root=str(ROOT), wait_engine=False, heavy=HEAVY), "interactive")
+    engine = measure(APP.format(root=str(ROOT), wait_engine=True, heavy=HEAVY), "engine", runs=3)
     for name, seconds in (
         ("python alone", floor),
         ("import textual", textual),
@@ -62,6 +77,8 @@ def main() -> None:
         ("chat: engine ready", engine),
     ):
         print(f"{name:<20} {seconds * 1000:7.0f} ms   ×{seconds / floor:.1f} of python alone")
+    heavy = heavy_at_first_screen()
+    print(f"heavy modules at the first screen: {', '.join(heavy) if heavy else 'none'}")
 
 
 if __name__ == "__main__":
