@@ -151,6 +151,7 @@ class KestraActions:
                     client,
                     inputs=inputs,
                     namespace_suffix=self.settings.test_namespace_suffix,
+                    follow_timeout=self.settings.test_run_timeout,
                     on_event=show,
                 )
         except KestraError as exc:
@@ -162,14 +163,25 @@ class KestraActions:
         await self.say(f"Test run: **{result.state}**{repairs}.{follow_up}", "system" if result.passed else "error")
 
     def _run_log(self, pane: Static) -> Any:
-        """The test-run's event handler: task states and log lines into the Run tab, repairs into the panes."""
-        from ..engine.testrun import Deployed, RunFinished
+        """The test-run's event handler: task states and log lines into the Run tab, repairs into the panes
+        and, each as a turn of its own, into the session store."""
+        from typing import get_args
+
+        from ..engine.testrun import Deployed, RepairStarted, RunFinished
+        from ..engine.turn import TurnEvent
         from ..kestra import Execution, LogEntry
 
         lines: list[str] = []
+        record: Any = None
 
         def show(event: Any) -> None:
-            if isinstance(event, Deployed):
+            nonlocal record
+            if record is not None and isinstance(event, get_args(TurnEvent)):
+                record(event)
+            if isinstance(event, RepairStarted):
+                record = self._recorder(event.request)
+                lines.append(f"→ asking for a repair from the run ({event.number})")
+            elif isinstance(event, Deployed):
                 lines.append(f"deployed {event.namespace}.{event.flow_id} (server revision {event.revision})")
             elif isinstance(event, Execution):
                 states = "  ".join(f"{run.task_id}:{run.state}" for run in event.task_runs)

@@ -80,6 +80,9 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
             assert "/ by zero" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
             assert flow_code(app) == flow_of(FIXED) and app.engine.current.number == 3
             assert kestra.flows[("company.team", "report")] == flow_of(EDITED)  # a test-run deploys elsewhere
+            turns = app.store.turns(app.session)  # the repair is a turn of the session, its revision too
+            assert len(turns) == 3 and "/ by zero" in turns[-1]["request"] and turns[-1]["status"] == "done"
+            assert [r["turn"] for r in app.store.revisions(app.session)] == [1, 2, 3]
 
             # the repaired revision against the server, then deployed: the modal shows only what changed
             await send(pilot, "/diff server")
