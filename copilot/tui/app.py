@@ -38,7 +38,7 @@ __all__ = ["ACTIONS", "CopilotApp"]
 
 HELP = """**Commands** — `/deploy`, `/run [KEY=VALUE …]`, `/repair`, `/undo`, `/redo`, `/revisions`,
 `/revision N`, `/diff N|server`, `/new`, `/save [PATH]`, `/load [PATH]`, `/copy [N]`, `/blocks`, `/sessions`,
-`/resume [ID]`, `/model [NAME]`, `/recipe [NAME]`, `/sources [N]`, `/help`.
+`/resume [ID]`, `/model [NAME]`, `/recipe [NAME]`, `/sources [N]`, `/case [SUITE]`, `/help`.
 Keys: Enter sends, Esc stops a reply (what arrived is kept), {keys}; Ctrl+P opens the command palette.
 Pasting several lines keeps them all (shown as a `[pasted text]` marker)."""
 
@@ -62,6 +62,7 @@ ACTIONS: dict[str, tuple[str, str, str, bool]] = {
     "model": ("f8", "model", "Switch model", False),
     "recipe": ("f9", "recipe", "Switch recipe", False),
     "sources": ("f3", "show_tab('tab-sources')", "Sources", False),
+    "capture": ("f12", "capture", "Save the turn as an eval case", False),
     "help": ("f1", "help", "Help", False),
 }
 
@@ -295,6 +296,7 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
             "sessions": self.action_sessions,
             "resume": lambda: self.resume_session(argument) if argument else self.action_resume(),
             "sources": lambda: self.show_sources(argument),
+            "case": lambda: self.action_capture(argument or None),
         }
         if name not in actions:
             await self.say(f"Unknown command `/{name}`. {self.help_text()}", "error")

@@ -1,5 +1,5 @@
-"""Copy (OSC 52), save and load the flow, and copy any code block of the conversation. A mixin of
-`CopilotApp` (app.py)."""
+"""Copy (OSC 52), save and load the flow, copy any code block of the conversation, and capture a turn as
+an eval case. A mixin of `CopilotApp` (app.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ class FlowFiles:
 
     engine: Any
     replies: list[str]
+    store: Any
+    session: str | None
 
     async def action_copy(self, block: str = "") -> None:
         """The current flow, or with a number the conversation's code block N (`/blocks` lists them)."""
@@ -87,3 +89,28 @@ class FlowFiles:
         self.show_revision(revision)
         verdict = "valid" if revision.valid else f"{sum(d.is_error for d in revision.diagnostics)} problem(s)"
         await self.say(f"Loaded `{path}` as revision {revision.number} ({verdict}). Ask for changes.", "system")
+
+    async def action_capture(self, path: str | None = None) -> None:
+        """The turn that made the current revision becomes a regression case (`eval capture`), its checks
+        proposed from the flow, appended to `evals/captured.yaml` (or PATH) for review."""
+        from ..errors import CopilotError
+        from ..evaluation.capture import add_case, case_from_session
+
+        current = self.engine.current if self.engine else None
+        if current is None or self.store is None or self.session is None:
+            await self.say("No turn to capture yet: ask for a flow first.", "system")
+            return
+        made = [r["turn"] for r in self.store.revisions(self.session) if r["number"] == current.number]
+        if not made or made[0] is None:
+            await self.say(f"Revision {current.number} was loaded, not written in a turn: nothing to capture.", "error")
+            return
+        suite = Path(path or "evals/captured.yaml").expanduser()
+        try:
+            case_id = add_case(suite, case_from_session(self.store, self.session, made[0]))
+        except (CopilotError, OSError) as exc:
+            await self.say(f"Cannot capture the turn: {exc}", "error")
+            return
+        await self.say(
+            f"Case `{case_id}` added to `{suite}`: review its checks, then `kestra-copilot eval run {suite}`.",
+            "system",
+        )

@@ -308,3 +308,38 @@ def test_the_command_palette_runs_actions_with_their_pickers(
             assert {"Diff against the server", "Resume the last session", "Load a flow file"} <= titles
 
     asyncio.run(scenario())
+
+
+def test_a_turn_is_captured_as_an_eval_case(
+    gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from copilot.evaluation.cases import load_suite
+    from copilot.evaluation.scorers import Output, score_case
+
+    suite = tmp_path / "mine.yaml"
+    monkeypatch.chdir(tmp_path)  # F12 writes evals/captured.yaml under the working directory
+
+    async def scenario() -> None:
+        app = CopilotApp(settings(tmp_path))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            await send(pilot, "/case")
+            await settle(app, pilot)
+            assert messages(app)[-1].startswith("No turn to capture yet")
+            for reply, text in ((VALID, "log hi then wait a second"), (EDITED, "add a retry to hello")):
+                gemini.script(Reply(reply))
+                await send(pilot, text)
+                await settle(app, pilot)
+            await send(pilot, f"/case {suite}")
+            await settle(app, pilot)
+            assert "Case `add-a-retry-to-hello` added" in messages(app)[-1]
+            await pilot.press("ctrl+z")  # the current revision is the first turn's: F12 captures that one
+            await pilot.press("f12")
+            await settle(app, pilot)
+
+    asyncio.run(scenario())
+    (edit,) = load_suite(suite)
+    (first,) = load_suite(tmp_path / "evals" / "captured.yaml")
+    assert edit.turns == ("add a retry to hello",) and edit.flow is not None and first.flow is None
+    assert first.turns == ("log hi then wait a second",)
+    assert score_case(edit, Output(EDITED.split("```yaml\n")[1].split("```")[0])).passed
