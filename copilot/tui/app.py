@@ -22,6 +22,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
@@ -125,14 +126,15 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
             with TabbedContent(id="side"):
                 with TabPane("Flow", id="tab-flow"):
                     yield FlowPane(id="flow-pane")
+                # The hidden tabs are mounted just after the first frame (Lazy): the screen takes keys sooner.
                 with TabPane("Topology", id="tab-topology"):
-                    yield TopologyTree("No flow yet.", id="topology")
+                    yield Lazy(TopologyTree("No flow yet.", id="topology"))
                 with TabPane("Diff", id="tab-diff"):
-                    yield VerticalScroll(Static("No changes yet.", id="diff"))
+                    yield Lazy(VerticalScroll(Static("No changes yet.", id="diff")))
                 with TabPane("Sources", id="tab-sources"):
-                    yield SourcesPane(id="sources-pane")
+                    yield Lazy(SourcesPane(id="sources-pane"))
                 with TabPane("Run", id="tab-run"):
-                    yield VerticalScroll(Static("Nothing run yet: /deploy, /run.", id="run"))
+                    yield Lazy(VerticalScroll(Static("Nothing run yet: /deploy, /run.", id="run")))
         yield StatusBar("starting…", id="status")
         yield Footer()
 
