@@ -101,21 +101,15 @@ async def _test_run(
     settings: Any, engine: Any, args: argparse.Namespace, recorder: Callable[[str], Callable[[Any], None]]
 ) -> Any:
     """Deploy, run and repair; each repair is recorded as a turn of the session as it happens."""
-    from typing import get_args
-
     from .cli_kestra import _pairs
-    from .engine.testrun import Deployed, RepairStarted, RunFinished, test_run
-    from .engine.turn import TurnEvent
+    from .engine.testrun import Deployed, RepairStarted, RunFinished, recording_repairs, test_run
     from .kestra import KestraClient
 
-    record: Callable[[Any], None] | None = None
+    record = recording_repairs(recorder)
 
     def show(event: Any) -> None:
-        nonlocal record
-        if isinstance(event, get_args(TurnEvent)) and record is not None:
-            record(event)
+        record(event)
         if isinstance(event, RepairStarted):
-            record = recorder(event.request)
             print(f"test run: asking for a repair from the run ({event.number})…", file=sys.stderr)
         elif isinstance(event, Deployed):
             print(f"test run: deployed {event.namespace}.{event.flow_id} (server revision {event.revision})",

@@ -86,8 +86,7 @@ def _open_index(args: argparse.Namespace, settings: Settings, default: Path | No
         settings = with_embeddings(settings, args.embeddings)
     folder = args.index or default or settings.index_dir
     chroma_url = getattr(args, "chroma_url", None) or settings.chroma_url
-    index = Index(folder, cache_dir=settings.cache_dir, chroma_url=chroma_url, embedder=embedder_for(settings))
-    return index
+    return Index(folder, cache_dir=settings.cache_dir, chroma_url=chroma_url, embedder=embedder_for(settings))
 
 
 class ProgressBar:

@@ -170,6 +170,19 @@ def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _seconds(value: Any, name: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if seconds <= 0:
+        raise ConfigError(
+            f"{name} must be a number of seconds, not {value!r}.",
+            hint="e.g. KESTRA_COPILOT_TEST_RUN_TIMEOUT=600 (10 minutes, the default).",
+        )
+    return seconds
+
+
 def with_embeddings(settings: Settings, embeddings: str) -> Settings:
     """`settings` with another `embeddings` value, checked as the config file's would be (`--embeddings`)."""
     return replace(settings, **_coerce({"embeddings": embeddings}, settings.config_file or Path("--embeddings")))
@@ -203,15 +216,7 @@ def _coerce(values: dict[str, Any], path: Path) -> dict[str, Any]:
             )
         out["kestra_version"] = int(major)
     if "test_run_timeout" in out:
-        try:
-            out["test_run_timeout"] = float(out["test_run_timeout"])
-        except (TypeError, ValueError):
-            out["test_run_timeout"] = -1.0
-        if out["test_run_timeout"] <= 0:
-            raise ConfigError(
-                f"test_run_timeout must be a number of seconds, not {values['test_run_timeout']!r}.",
-                hint="e.g. KESTRA_COPILOT_TEST_RUN_TIMEOUT=600 (10 minutes, the default).",
-            )
+        out["test_run_timeout"] = _seconds(out["test_run_timeout"], "test_run_timeout")
     for name in ("data_dir", "cache_dir"):
         if name in out:
             out[name] = Path(str(out[name])).expanduser()

@@ -236,14 +236,10 @@ class SessionStore:
             found = tuple(_diagnostic(d) for d in json.loads(diagnostics))
             diff = diff_flows(revisions[-1].yaml, yaml) if revisions else None
             revisions.append(Revision(number, yaml, found, diff, recipe, prompt_hash))
-        engine.revisions = revisions
-        engine._position = len(revisions)
-        engine.history = [
-            (request, reply)
-            for request, reply in self.db.execute(
-                "SELECT request, reply FROM turns WHERE session_id = ? AND reply != '' ORDER BY number", (session_id,)
-            )
-        ]
+        exchanges = self.db.execute(
+            "SELECT request, reply FROM turns WHERE session_id = ? AND reply != '' ORDER BY number", (session_id,)
+        ).fetchall()
+        engine.load(revisions, exchanges)
         return engine.current
 
 

@@ -17,13 +17,13 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from ..asyncutil import stop_after
 from ..errors import CopilotError
 from ..flows import parse_flow
 from ..kestra import Execution, KestraClient, KestraError, LogEntry
-from .turn import Engine, TurnResult
+from .turn import Engine, TurnEvent, TurnResult
 
 __all__ = [
     "FOLLOW_TIMEOUT",
@@ -34,6 +34,7 @@ __all__ = [
     "RunFinished",
     "RunTimedOut",
     "TestRunResult",
+    "recording_repairs",
     "repair_request",
     "test_run",
 ]
@@ -74,6 +75,22 @@ class RepairStarted:
 
     request: str
     number: int  # 1 = the first repair
+
+
+def recording_repairs(open_turn: Callable[[str], Callable[[Any], None] | None]) -> Callable[[Any], None]:
+    """An event handler for `test_run` that records each repair as a turn of its own: `open_turn(request)`
+    (e.g. a session store's recorder) is called at each RepairStarted and gets that turn's events."""
+    record: Callable[[Any], None] | None = None
+    turn_events = get_args(TurnEvent)
+
+    def on_event(event: Any) -> None:
+        nonlocal record
+        if isinstance(event, RepairStarted):
+            record = open_turn(event.request)
+        elif record is not None and isinstance(event, turn_events):
+            record(event)
+
+    return on_event
 
 
 @dataclass

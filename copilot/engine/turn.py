@@ -159,9 +159,15 @@ class Engine:
         self._position = 0  # revisions[:position] are current; undo moves it back
         self.history: list[Exchange] = []  # the conversation so far, redacted: (request, reply) per turn
 
+    def load(self, revisions: Sequence[Revision], history: Sequence[Exchange], position: int | None = None) -> None:
+        """Take up a conversation where it was (a resumed session, another model): its revisions, with
+        revision `position` current (default: the last), and its exchanges."""
+        self.revisions, self.history = list(revisions), list(history)
+        self._position = len(self.revisions) if position is None else position
+
     def reset(self) -> None:
         """A new flow: no revisions, no conversation."""
-        self.revisions, self._position, self.history = [], 0, []
+        self.load([], [])
 
     @property
     def current(self) -> Revision | None:
@@ -258,7 +264,8 @@ class Engine:
             diagnostics_text = format_diagnostics(diagnostics) if recipe.include_diagnostics else "The flow is invalid."
             prompt = repair_prompt(recipe, prompt, reply, diagnostics_text)
         if candidate is not None:  # the best flow the turn produced, valid or not, becomes a revision
-            result.revision = self._add(*candidate[:2], recipe.name, candidate[2])
+            flow_yaml, diagnostics, prompt_hash = candidate
+            result.revision = self._add(flow_yaml, diagnostics, recipe.name, prompt_hash)
             emit(result.revision)
         if result.reply:
             self.history.append((request, redact_secrets(result.reply)[0]))

@@ -34,7 +34,7 @@ from .base import (
 )
 from .retry import RetryPolicy, stream_with_retries
 
-__all__ = ["DEFAULT_MODEL", "GeminiModel", "gemini_client", "vertex_ai"]
+__all__ = ["DEFAULT_MODEL", "GeminiModel", "gemini_client", "translate_error", "vertex_ai"]
 
 DEFAULT_MODEL = "gemini-3.8-flash"
 RETRYABLE = {408, 429, 500, 502, 503, 504}
@@ -92,7 +92,7 @@ class GeminiModel:
         config = self._config(system, settings or GenerationSettings())
         async for event in stream_with_retries(
             lambda: self._one_attempt(client, contents, config),
-            lambda exc: _translate(exc, self.name),
+            lambda exc: translate_error(exc, self.name),
             self.retry,
             self.name,
         ):
@@ -197,7 +197,8 @@ def _retry_after(exc: Any) -> float | None:
     return None
 
 
-def _translate(exc: BaseException, model: str) -> ModelError:
+def translate_error(exc: BaseException, model: str) -> ModelError:
+    """Any google-genai failure as the ModelError that says what happened and what to do (the one boundary)."""
     if isinstance(exc, ModelError):
         return exc
     from google.genai import errors

@@ -74,7 +74,7 @@ class GeminiEmbedder:
     def _call(self, batch: list[str], task: str) -> np.ndarray:
         from google.genai import types
 
-        from ..llm.gemini import _translate
+        from ..llm.gemini import translate_error
 
         config = types.EmbedContentConfig(task_type=task, output_dimensionality=self.dimension)
         attempt = 0
@@ -92,7 +92,7 @@ class GeminiEmbedder:
             except ModelError:
                 raise
             except Exception as exc:  # every SDK error is translated here, at this one boundary
-                error = _translate(exc, self.name)
+                error = translate_error(exc, self.name)
                 wait = self.retry.delay(error, attempt)
                 if wait is None:
                     raise _for_embeddings(error) from exc

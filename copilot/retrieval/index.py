@@ -61,6 +61,7 @@ class Index:
         self.cache_dir = Path(cache_dir)
         self.chroma_url = chroma_url
         self._embedder = embedder  # None: MiniLM, built on first use; else e.g. a GeminiEmbedder
+        self._local = embedder is None or isinstance(embedder, MiniLMEmbedder)  # the default collection
         self._collection: Any = None
         self._chunks: dict[str, Chunk] | None = None
         self._lexical: dict[str, LexicalIndex] = {}
@@ -86,7 +87,7 @@ class Index:
     @property
     def embedding_model(self) -> str:
         """The configured embedder's description, without loading it."""
-        return MiniLMEmbedder.description if self._embedder is None else self._embedder.describe()
+        return MiniLMEmbedder.description if self._local else self._embedder.describe()
 
     def embeddings_mismatch(self) -> str | None:
         """Why dense search cannot answer yet: the index was embedded with another model."""
@@ -103,7 +104,7 @@ class Index:
         """One collection per index folder (on a shared Chroma server, indexes must not mix) and per
         embedding model other than the default (vectors of two models never mix)."""
         name = COLLECTION
-        if self._embedder is not None and not isinstance(self._embedder, MiniLMEmbedder):
+        if not self._local:
             name += "-" + re.sub(r"[^A-Za-z0-9_-]", "-", self._embedder.key)
         if self.chroma_url:
             name += f"-{hashlib.sha1(str(self.folder.resolve()).encode()).hexdigest()[:10]}"
@@ -122,10 +123,9 @@ class Index:
                 client = chromadb.PersistentClient(path=str(self.folder / "chroma"))
             # Vectors are always computed here and passed in; the function is registered so a reopened
             # MiniLM collection never falls back to Chroma's downloading default.
-            minilm = self._embedder is None or isinstance(self._embedder, MiniLMEmbedder)
             self._collection = client.get_or_create_collection(
                 self.collection_name,
-                embedding_function=CopilotMiniLM(cache_dir=str(self.cache_dir)) if minilm else None,
+                embedding_function=CopilotMiniLM(cache_dir=str(self.cache_dir)) if self._local else None,
                 metadata={"hnsw:space": "cosine"},
             )
         return self._collection

@@ -364,7 +364,7 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
             self.call_from_thread(self.say, f"{exc} {exc.hint or ''}", "error")
             return
         old, new = self.engine, setup.engine
-        new.revisions, new._position, new.history = old.revisions, old._position, old.history
+        new.load(old.revisions, old.history, old.current.number if old.current else 0)  # undone ones stay redoable
         self.call_from_thread(self._switched, setup)
 
     async def _switched(self, setup: Any) -> None:

@@ -165,21 +165,15 @@ class KestraActions:
     def _run_log(self, pane: Static) -> Any:
         """The test-run's event handler: task states and log lines into the Run tab, repairs into the panes
         and, each as a turn of its own, into the session store."""
-        from typing import get_args
-
-        from ..engine.testrun import Deployed, RepairStarted, RunFinished
-        from ..engine.turn import TurnEvent
+        from ..engine.testrun import Deployed, RepairStarted, RunFinished, recording_repairs
         from ..kestra import Execution, LogEntry
 
         lines: list[str] = []
-        record: Any = None
+        record = recording_repairs(self._recorder)
 
         def show(event: Any) -> None:
-            nonlocal record
-            if record is not None and isinstance(event, get_args(TurnEvent)):
-                record(event)
+            record(event)
             if isinstance(event, RepairStarted):
-                record = self._recorder(event.request)
                 lines.append(f"→ asking for a repair from the run ({event.number})")
             elif isinstance(event, Deployed):
                 lines.append(f"deployed {event.namespace}.{event.flow_id} (server revision {event.revision})")
