@@ -153,8 +153,10 @@ async def _run_case(
             error = str(result.error)
             break
     latency = time.perf_counter() - started
-    # the live checks are not generation time; their rubric call must not shift the recorded latency
+    # the live checks are not generation: the rubric's call (through the same model) must not count in
+    # the generation's latency, tokens, cost or calls, so all are taken here, before them
     recorded_latency = _recorded_latency(model, latency)
+    usage = _usage_figures(model, settings)
     made = engine.current is not None and len(engine.revisions) > start_revisions
     flow = engine.current.yaml if made and engine.current else None
     live: dict[str, Any] = {}
@@ -174,7 +176,7 @@ async def _run_case(
         "score": round(scored.value, 4),
         "passed": scored.passed,
         "attempts": attempts,
-        **_usage_figures(model, settings),
+        **usage,
         "latency": round(latency, 3),
         "recorded_latency": recorded_latency,
     }

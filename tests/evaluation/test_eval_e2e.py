@@ -206,6 +206,23 @@ def test_live_checks_test_run_on_kestra_and_a_rubric_grade(
     assert "rubric (apart, not in the score): mean grade 4.00/5 over 3" in out
 
 
+def test_a_live_rubric_grade_is_not_counted_in_the_generation_figures(gemini: FakeGemini, tmp_path: Path) -> None:
+    from tests.engine.test_testrun import FIXED
+
+    suite = tmp_path / "graded.yaml"
+    suite.write_text(json.dumps([{"id": "compute", "turns": ["compute a value"], "checks": LIVE_CHECKS[::2]}]))
+    command = ["eval", "run", str(suite), "--no-cache"]
+    gemini.script(Reply(FIXED))
+    assert main([*command, "-o", str(tmp_path / "offline")]) == 0
+    gemini.script(Reply(FIXED), Reply("GRADE: 5\nREASON: right", prompt_tokens=50_000))
+    assert main([*command, "--live", "-o", str(tmp_path / "live")]) == 0
+    (offline,), (live,) = results(tmp_path / "offline"), results(tmp_path / "live")
+    assert len(gemini.requests) == 3 and live["live"]["rubric"]["grade"] == 5  # the grading call was made
+    assert live["cache_misses"] == offline["cache_misses"] == 1 and live["cache_hits"] == 0
+    assert live["fresh_tokens"] == offline["fresh_tokens"] < 50_000
+    assert live["fresh_cost"] == pytest.approx(offline["fresh_cost"])
+
+
 def test_offline_live_checks_are_counted_as_skipped_and_live_needs_a_server(
     gemini: FakeGemini, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
