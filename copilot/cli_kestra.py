@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -48,23 +47,9 @@ def _client(settings: Settings) -> Any:
     return KestraClient.from_settings(settings)
 
 
-def allowed_namespace(namespace: str, allow: str | None) -> bool:
-    """`allow` is a comma-separated list of namespaces; each also allows its children."""
-    if not allow:
-        return True
-    prefixes = [p.strip() for p in allow.split(",") if p.strip()]
-    return any(namespace == p or namespace.startswith(p + ".") for p in prefixes)
-
-
-def with_namespace(flow_yaml: str, namespace: str) -> str:
-    """The flow with its top-level `namespace:` set (the rest of the text untouched)."""
-    updated, count = re.subn(r"(?m)^namespace:[^\n]*$", f"namespace: {namespace}", flow_yaml, count=1)
-    return updated if count else f"namespace: {namespace}\n{flow_yaml}"
-
-
 # --- deploy ------------------------------------------------------------------------------------------------
 def deploy_command(args: argparse.Namespace) -> int:
-    from .flows import diff_flows, parse_flow
+    from .kestra import with_namespace
 
     settings = load_settings()
     try:
@@ -73,65 +58,41 @@ def deploy_command(args: argparse.Namespace) -> int:
         raise CopilotError(f"Cannot read {args.file}: {exc.strerror or exc}.") from exc
     if args.namespace:
         text = with_namespace(text, args.namespace)
-    data = parse_flow(text).data
-    namespace, flow_id = str(data.get("namespace") or ""), str(data.get("id") or "")
-    if not namespace or not flow_id:
-        raise CopilotError(f"{args.file} has no `id` or `namespace`.", hint="A flow needs both to be deployed.")
-    if not allowed_namespace(namespace, settings.deploy_namespaces):
-        raise CopilotError(
-            f"Namespace {namespace!r} is not in the deploy allow-list ({settings.deploy_namespaces}).",
-            hint="Use --namespace, or change `deploy_namespaces` (KESTRA_COPILOT_DEPLOY_NAMESPACES).",
-        )
-    verdict, deployed = asyncio.run(_review(settings, text, namespace, flow_id))
-    if verdict:
-        for line in verdict:
-            print(line, file=sys.stderr)
+    review = asyncio.run(_review(settings, text, str(args.file)))
+    where = f"{review.namespace}.{review.flow_id}"
+    if review.problems:
+        for diagnostic in review.problems:
+            print(diagnostic.format(str(args.file)), file=sys.stderr)
         print(f"{args.file}: Kestra refuses this flow; nothing was deployed.", file=sys.stderr)
         return EXIT_FAILED
-    if deployed is None:
-        print(f"new flow {namespace}.{flow_id}")
+    if review.deployed is None:
+        print(f"new flow {where}")
+    elif review.up_to_date:
+        print(f"{where} is already up to date (revision {review.deployed.revision}).")
+        return EXIT_OK
     else:
-        diff = diff_flows(
-            deployed.source, text, old_label=f"server revision {deployed.revision}", new_label=str(args.file)
-        )
-        if not diff.changed:
-            print(f"{namespace}.{flow_id} is already up to date (revision {deployed.revision}).")
-            return EXIT_OK
-        print(diff.unified, end="" if diff.unified.endswith("\n") else "\n")
-    if not args.yes and not _confirm(f"Deploy {namespace}.{flow_id} to {settings.kestra_url}?"):
+        unified = review.diff.unified
+        print(unified, end="" if unified.endswith("\n") else "\n")
+    if not args.yes and not _confirm(f"Deploy {where} to {settings.kestra_url}?"):
         print("Not deployed.", file=sys.stderr)
         return EXIT_FAILED
-    result = asyncio.run(_deploy(settings, text, namespace, flow_id))
-    link = f"{settings.kestra_url}/ui/{settings.kestra_tenant}/flows/edit/{namespace}/{flow_id}"
-    print(f"deployed {namespace}.{flow_id} revision {result.revision} — {link}")
+    result, link = asyncio.run(_deploy(settings, text, review.namespace, review.flow_id))
+    print(f"deployed {where} revision {result.revision} — {link}")
     return EXIT_OK
 
 
-async def _review(settings: Settings, text: str, namespace: str, flow_id: str) -> tuple[list[str], Any]:
-    from .flows import parse_flow
-    from .kestra import server_diagnostics
+async def _review(settings: Settings, text: str, label: str) -> Any:
+    from .kestra import review_deploy
 
     async with _client(settings) as client:
-        results = await client.validate(text)
-        # One document sent, so one verdict expected; an empty list is no verdict, not a pass.
-        result = next((r for r in results if r.index == 0), results[0] if results else None)
-        if result is None:
-            raise CopilotError(
-                f"Kestra at {client.url} gave no verdict on the flow (its validation answered an empty list); "
-                "nothing was deployed.",
-                hint="Retry; if it persists, validate the flow in the Kestra UI and check the server logs.",
-            )
-        problems = [
-            diagnostic.format("flow")
-            for diagnostic in server_diagnostics(result, parse_flow(text), client.url)
-            if diagnostic.is_error
-        ]
-        return problems, (None if problems else await client.get_flow(namespace, flow_id))
+        return await review_deploy(client, text, allow=settings.deploy_namespaces, label=label)
 
 
-async def _deploy(settings: Settings, text: str, namespace: str, flow_id: str) -> Any:
+async def _deploy(settings: Settings, text: str, namespace: str, flow_id: str) -> tuple[Any, str]:
+    from .kestra import ui_link
+
     async with _client(settings) as client:
-        return await client.deploy(text, namespace, flow_id)
+        return await client.deploy(text, namespace, flow_id), ui_link(client, namespace, flow_id)
 
 
 def _confirm(question: str) -> bool:

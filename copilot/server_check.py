@@ -44,8 +44,7 @@ async def _ask(settings: Settings, url: str | None, texts: list[str]) -> ServerC
         info = await kestra.server_info()
         check = ServerCheck(label=f"Kestra {info.version} at {kestra.url}", major=info.major)
         for text in texts:
-            verdicts = await kestra.validate(text)
-            check.results.append(verdicts[0] if verdicts else None)
+            check.results.append(await kestra.validate_one(text))
         return check
 
 

@@ -81,6 +81,17 @@ def test_an_unreachable_server_falls_back_to_the_offline_verdict(
     assert "valid (0 errors" in captured.out
 
 
+def test_an_empty_server_answer_is_no_verdict_not_a_pass(
+    flow_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeKestra() as fake:
+        fake.validate_answer = []
+        _env(monkeypatch, fake)
+        assert main(["validate", str(flow_file), "--server"]) == 0
+    captured = capsys.readouterr()
+    assert "gave no verdict on the flow" in captured.err and "offline verdict only" in captured.err
+
+
 def test_no_server_configured_is_a_usage_error(flow_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(flow_file), "--server"]) == 2
     assert "No Kestra server is configured" in capsys.readouterr().err

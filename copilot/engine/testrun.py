@@ -21,8 +21,7 @@ from typing import Any, get_args
 
 from ..asyncutil import stop_after
 from ..errors import CopilotError
-from ..flows import parse_flow
-from ..kestra import Execution, KestraClient, KestraError, LogEntry
+from ..kestra import Execution, KestraClient, KestraError, LogEntry, flow_key, with_namespace
 from .turn import Engine, TurnEvent, TurnResult
 
 __all__ = [
@@ -104,12 +103,6 @@ class TestRunResult:
         return self.state in GOOD_STATES
 
 
-def with_test_namespace(flow_yaml: str, namespace: str) -> str:
-    from ..cli_kestra import with_namespace
-
-    return with_namespace(flow_yaml, namespace)
-
-
 def _failure(execution: Execution, logs: list[LogEntry]) -> tuple[str | None, tuple[str, ...]]:
     failed = next((run for run in execution.task_runs if run.state not in GOOD_STATES), None)
     if failed is None:
@@ -189,11 +182,9 @@ async def test_run(
                 f"Revision {revision.number} is invalid; it is not deployed.",
                 hint="Fix the validation errors first (ask the assistant to fix them).",
             )
-        data = parse_flow(revision.yaml).data
-        namespace = str(data.get("namespace") or "")
+        namespace, flow_id = flow_key(revision.yaml)
         test_namespace = namespace if namespace.endswith(namespace_suffix) else namespace + namespace_suffix
-        flow_id = str(data.get("id") or "")
-        deployed = await client.deploy(with_test_namespace(revision.yaml, test_namespace), test_namespace, flow_id)
+        deployed = await client.deploy(with_namespace(revision.yaml, test_namespace), test_namespace, flow_id)
         emit(Deployed(test_namespace, flow_id, deployed.revision, revision.number))
         started = await client.execute(test_namespace, flow_id, inputs=inputs or {})
         emit(started)

@@ -7,6 +7,7 @@ KestraClient(url, tenant=…, username/password or api_token)
     execute / execution / follow / kill  executions (follow: the live SSE stream until finished)
     logs(execution_id)   an execution's log entries
 server_diagnostics()     that verdict as flow diagnostics, at the right lines
+review_deploy()          allow-list, server verdict and diff against the server, before a deploy
 """
 
 from .client import KestraClient, ServerInfo, ServerValidation
@@ -20,10 +21,12 @@ from .errors import (
     KestraUnavailable,
 )
 from .models import TERMINAL_STATES, DeployedFlow, Execution, LogEntry, TaskRun
+from .review import DeployReview, allowed_namespace, flow_key, review_deploy, ui_link, with_namespace
 from .validation import server_diagnostics
 
 __all__ = [
     "TERMINAL_STATES",
+    "DeployReview",
     "DeployedFlow",
     "Execution",
     "KestraAuthError",
@@ -38,5 +41,10 @@ __all__ = [
     "ServerInfo",
     "ServerValidation",
     "TaskRun",
+    "allowed_namespace",
+    "flow_key",
+    "review_deploy",
     "server_diagnostics",
+    "ui_link",
+    "with_namespace",
 ]

@@ -106,6 +106,7 @@ class KestraClient:
         elif username:
             auth = httpx.BasicAuth(username, password or "")
         self._server: ServerInfo | None = None
+        self._supported: ServerInfo | None = None  # the server once its version has passed the check
         self._version_lock = asyncio.Lock()
         self._http = httpx.AsyncClient(
             base_url=self.url, headers=headers, auth=auth, timeout=timeout, transport=transport
@@ -200,6 +201,8 @@ class KestraClient:
     async def ensure_supported(self, action: str) -> ServerInfo:
         """The server's version, asked on the first call of this client (concurrent first calls share
         one request); a server older than MIN_VERSION is refused before anything is sent to it."""
+        if self._supported is not None:
+            return self._supported
         async with self._version_lock:
             server = self._server or await self.server_info(action)
         parts = tuple(int(p) for p in re.findall(r"\d+", server.version)[:2])
@@ -209,6 +212,7 @@ class KestraClient:
                 f"(it needs {MIN_VERSION[0]}.{MIN_VERSION[1]} or newer).",
                 hint="Upgrade the server, or point KESTRA_URL at a newer one.",
             )
+        self._supported = server
         return server
 
     async def major(self, action: str = "talk to Kestra") -> int:
@@ -228,6 +232,17 @@ class KestraClient:
         if not isinstance(body, list):
             raise KestraRejected("Kestra's validation answer is not a list of results.")
         return [ServerValidation.from_json(item) for item in body if isinstance(item, dict)]
+
+    async def validate_one(self, flow_yaml: str) -> ServerValidation:
+        """The server's verdict on one flow. An empty answer is no verdict, not a pass: it is refused."""
+        results = await self.validate(flow_yaml)
+        result = next((r for r in results if r.index == 0), results[0] if results else None)
+        if result is None:
+            raise KestraRejected(
+                f"Kestra at {self.url} gave no verdict on the flow (its validation answered an empty list).",
+                hint="Retry; if it persists, validate the flow in the Kestra UI and check the server logs.",
+            )
+        return result
 
     # --- plugins and blueprints (the retrieval corpus of a connected server) ------------------------
     async def plugins(self) -> list[dict[str, Any]]:

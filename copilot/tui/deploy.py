@@ -45,8 +45,9 @@ class KestraActions:
     @work(exclusive=True, group="kestra")
     async def diff_against(self, argument: str) -> None:
         """`/diff N` against revision N; `/diff server` against the flow deployed on Kestra."""
-        from ..flows import diff_flows, parse_flow
-        from ..kestra import KestraClient, KestraError
+        from ..errors import CopilotError
+        from ..flows import diff_flows
+        from ..kestra import KestraClient, flow_key
 
         current = self.engine.current if self.engine else None
         if current is None:
@@ -56,11 +57,10 @@ class KestraActions:
             if not self.settings.kestra_url:
                 await self.say("No Kestra server: set KESTRA_URL.", "error")
                 return
-            data = parse_flow(current.yaml).data
             try:
                 async with KestraClient.from_settings(self.settings) as client:
-                    deployed = await client.get_flow(str(data.get("namespace")), str(data.get("id")))
-            except KestraError as exc:
+                    deployed = await client.get_flow(*flow_key(current.yaml))
+            except CopilotError as exc:
                 await self.say(f"**{exc}** {exc.hint or ''}", "error")
                 return
             if deployed is None:
@@ -85,39 +85,44 @@ class KestraActions:
     # --- deploy -------------------------------------------------------------------------------------
     @work(exclusive=True, group="kestra")
     async def deploy_flow(self) -> None:
-        """Deploy the current revision, after a confirmation showing the diff against what the server has."""
-        from ..flows import diff_flows, parse_flow
-        from ..kestra import KestraClient, KestraError
+        """Deploy the current revision (kestra.review: the allow-list and the server's verdict first), after a
+        confirmation showing the diff against what the server has."""
+        from ..errors import CopilotError
+        from ..kestra import KestraClient, review_deploy, ui_link
 
         problem = self._kestra_ready()
         if problem:
             await self.say(problem, "error")
             return
         revision = self.engine.current
-        data = parse_flow(revision.yaml).data
-        namespace, flow_id = str(data.get("namespace")), str(data.get("id"))
         try:
             async with KestraClient.from_settings(self.settings) as client:
-                deployed = await client.get_flow(namespace, flow_id)
-                if deployed is not None:
-                    diff = diff_flows(deployed.source, revision.yaml, old_label=f"server r{deployed.revision}")
-                    if not diff.changed:
-                        await self.say(f"{namespace}.{flow_id} is already up to date on the server.", "system")
-                        return
-                    body: Any = Syntax(diff.unified, "diff")
-                    what = f" (server revision {deployed.revision} → the diff below)"
+                review = await review_deploy(
+                    client, revision.yaml, allow=self.settings.deploy_namespaces, label=f"revision {revision.number}"
+                )
+                where = f"{review.namespace}.{review.flow_id}"
+                if review.problems:
+                    found = "\n".join(f"- {d.format('flow')}" for d in review.problems)
+                    await self.say(f"**Kestra refuses this flow; nothing was deployed.**\n\n{found}", "error")
+                    return
+                if review.up_to_date:
+                    await self.say(f"{where} is already up to date on the server.", "system")
+                    return
+                if review.deployed is not None and review.diff is not None:
+                    body: Any = Syntax(review.diff.unified, "diff")
+                    what = f" (server revision {review.deployed.revision} → the diff below)"
                 else:
                     body, what = Syntax(revision.yaml, "yaml"), " (new flow)"
-                title = f"Deploy {namespace}.{flow_id} to {self.settings.kestra_url}?{what}"
+                title = f"Deploy {where} to {self.settings.kestra_url}?{what}"
                 if not await self.push_screen_wait(ConfirmDeploy(title, body)):
                     await self.say("Not deployed.", "system")
                     return
-                result = await client.deploy(revision.yaml, namespace, flow_id)
-        except KestraError as exc:
+                result = await client.deploy(revision.yaml, review.namespace, review.flow_id)
+                link = ui_link(client, review.namespace, review.flow_id)
+        except CopilotError as exc:
             await self.say(f"**{exc}** {exc.hint or ''}", "error")
             return
-        link = f"{self.settings.kestra_url}/ui/{self.settings.kestra_tenant}/flows/edit/{namespace}/{flow_id}"
-        await self.say(f"Deployed {namespace}.{flow_id}, server revision {result.revision}: {link}", "system")
+        await self.say(f"Deployed {where}, server revision {result.revision}: {link}", "system")
 
     # --- test-run -----------------------------------------------------------------------------------
     @work(exclusive=True, group="kestra")

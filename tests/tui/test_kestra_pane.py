@@ -144,6 +144,33 @@ def test_diff_server_and_deploy_say_what_the_server_has(gemini: FakeGemini, tmp_
         asyncio.run(scenario(kestra))
 
 
+def test_the_chat_deploy_checks_the_allow_list_and_the_servers_verdict(gemini: FakeGemini, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    async def scenario(kestra: FakeKestra) -> None:
+        config = replace(with_kestra(settings(tmp_path), kestra), deploy_namespaces="sandbox")
+        app = CopilotApp(config)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app, pilot)
+            gemini.script(Reply(FIXED))
+            await send(pilot, "compute a value and log it")
+            await settle(app, pilot)
+            await pilot.press("f6")
+            await settle(app, pilot)
+            assert "Namespace 'company.team' is not in the deploy allow-list (sandbox)" in messages(app)[-1]
+            app.settings = replace(app.settings, deploy_namespaces="company")  # children are allowed
+            kestra.validate_answer = [{"index": 0, "constraints": "tasks[0].format: must not be blank"}]
+            await pilot.press("f6")
+            await settle(app, pilot)
+            assert "Kestra refuses this flow; nothing was deployed" in messages(app)[-1]
+            assert "must not be blank" in messages(app)[-1]
+            assert type(app.screen).__name__ == "Screen"  # no confirmation was asked
+
+    with FakeKestra() as kestra:
+        asyncio.run(scenario(kestra))
+        assert kestra.flows == {}
+
+
 TYPED = """id: typed
 namespace: company.team
 inputs:
