@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from ..asyncutil import stop_after
+from ..config import Settings
 from ..errors import CopilotError
 from ..kestra import Execution, KestraClient, KestraError, LogEntry, flow_key, with_namespace
 from .turn import Engine, TurnEvent, TurnResult
 
 __all__ = [
-    "FOLLOW_TIMEOUT",
     "GOOD_STATES",
     "TEST_SUFFIX",
     "Deployed",
@@ -42,7 +42,7 @@ TEST_SUFFIX = ".copilot_test"
 GOOD_STATES = frozenset({"SUCCESS", "WARNING"})
 MAX_LOG_LINES = 30
 LOG_GRACE = 2.5  # seconds for the last log lines after the execution ends
-FOLLOW_TIMEOUT = 600.0  # seconds a test execution may take before it is killed
+FOLLOW_TIMEOUT = Settings.test_run_timeout  # seconds a test execution may take before it is killed
 
 
 class RunTimedOut(KestraError):

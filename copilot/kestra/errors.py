@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from ..errors import CopilotError
+from ..flows import format_path
 
 __all__ = [
     "KestraAuthError",
@@ -97,10 +98,8 @@ def _said_by_index(item: dict[str, Any], text: str) -> bool:
     what, pointer = item.get("message") or item.get("detail"), item.get("pointer")
     if not what or not isinstance(pointer, str):
         return False
-    path = ""
-    for part in pointer.strip("/").split("/"):
-        part = part.replace("~1", "/").replace("~0", "~")
-        path += f"[{part}]" if part.isdigit() else f".{part}" if path else part
+    parts = (p.replace("~1", "/").replace("~0", "~") for p in pointer.strip("/").split("/"))
+    path = format_path(tuple(int(p) if p.isdigit() else p for p in parts))
     return f"{path}: {what}" in text
 
 
