@@ -20,10 +20,11 @@ import json
 import re
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..config import Settings
@@ -34,6 +35,9 @@ from ..llm.prices import estimate_cost
 from .cache import CachedModel, ReplyCache
 from .cases import Case, Check
 from .scorers import Output, score_case
+
+if TYPE_CHECKING:
+    from ..kestra import KestraClient
 
 __all__ = ["RunOptions", "rescore", "run_suite", "summarize"]
 
@@ -116,13 +120,13 @@ async def run_suite(
     gate = asyncio.Semaphore(max(1, options.concurrency))
     results: list[dict[str, Any]] = []
 
-    async def one(case: Case, sample: int) -> None:
+    async def one(case: Case, sample: int, kestra: KestraClient | None) -> None:
         async with gate:
             cached = CachedModel(
                 model, cache, sample=sample, enabled=options.use_cache, replay_only=options.replay_only
             )
             engine = Engine(cached, recipe=recipe, retrieve=retrieve, kestra_version=kestra_version)
-            record = await _run_case(case, sample, engine, cached, settings, options)
+            record = await _run_case(case, sample, engine, cached, settings, options, kestra)
         results.append(record)
         if record["output"] is not None:
             name = f"{_slug(case.id)}--{sample}.yaml"
@@ -130,15 +134,36 @@ async def run_suite(
         if progress:
             progress(len(results), len(jobs), record)
 
-    await asyncio.gather(*(one(case, sample) for case, sample in jobs))
+    async with _kestra_for(cases, settings, options) as kestra:
+        await asyncio.gather(*(one(case, sample, kestra) for case, sample in jobs))
     results.sort(key=lambda r: (r["case"], r["sample"]))
     _write_results(out_dir, results)
     return summarize(results)
 
 
+@asynccontextmanager
+async def _kestra_for(cases: list[Case], settings: Settings, options: RunOptions) -> AsyncIterator[KestraClient | None]:
+    """One Kestra client for the whole run (one version check, one connection pool), when it runs
+    test_run checks live; None when it runs none."""
+    if not options.live or not any(check.kind == "test_run" for case in cases for check in case.checks):
+        yield None
+        return
+    from ..kestra import KestraClient
+
+    async with KestraClient.from_settings(settings) as client:
+        yield client
+
+
 async def _run_case(
-    case: Case, sample: int, engine: Engine, model: CachedModel, settings: Settings, options: RunOptions
+    case: Case,
+    sample: int,
+    engine: Engine,
+    model: CachedModel,
+    settings: Settings,
+    options: RunOptions,
+    kestra: KestraClient | None,
 ) -> dict[str, Any]:
+    """One sample of a case; `kestra` is the run's client in a live run with test_run checks."""
     started = time.perf_counter()
     start_revisions = 0
     if case.flow is not None:
@@ -161,7 +186,7 @@ async def _run_case(
     flow = engine.current.yaml if made and engine.current else None
     live: dict[str, Any] = {}
     if options.live and flow is not None:
-        live = await _live_checks(case, flow, engine, model, settings)
+        live = await _live_checks(case, flow, engine, model, settings, kestra)
     output = Output(flow, engine.kestra_version, live)
     scored = score_case(case, output)
     return {
@@ -213,30 +238,35 @@ def _add(*costs: float | None) -> float | None:
     return sum(known) if known else None
 
 
-async def _live_checks(case: Case, flow: str, engine: Engine, model: ChatModel, settings: Settings) -> dict[str, Any]:
+async def _live_checks(
+    case: Case, flow: str, engine: Engine, model: ChatModel, settings: Settings, kestra: KestraClient | None
+) -> dict[str, Any]:
     live: dict[str, Any] = {}
     kinds = {c.kind: c for c in case.checks}
-    if "test_run" in kinds:
-        live["test_run"] = await _run_on_kestra(kinds["test_run"], engine, settings)
+    if "test_run" in kinds and kestra is not None:
+        live["test_run"] = await _run_on_kestra(kinds["test_run"], engine, kestra, settings)
     if "rubric" in kinds:
         live["rubric"] = await _grade(kinds["rubric"].options.get("rubric", ""), case, flow, model)
     return live
 
 
-async def _run_on_kestra(check: Check, engine: Engine, settings: Settings) -> dict[str, Any]:
+async def _run_on_kestra(check: Check, engine: Engine, kestra: KestraClient, settings: Settings) -> dict[str, Any]:
     """The test run's final state; NOT_RUN (a failure, with the reason) when the flow cannot run."""
     if engine.current is None or not engine.current.valid:
         return {"state": "NOT_RUN", "error": "the flow is invalid, so it cannot run"}
-    if not settings.kestra_url:
-        return {"state": "NOT_RUN", "error": "no Kestra server: set KESTRA_URL"}
     from ..engine.testrun import test_run
-    from ..kestra import KestraClient, KestraError
+    from ..kestra import KestraError
 
     inputs = {str(k): str(v) for k, v in (check.options.get("inputs") or {}).items()}
     try:
-        async with KestraClient.from_settings(settings) as client:
-            ran = await test_run(engine, client, inputs=inputs, max_repairs=0,
-                                 namespace_suffix=settings.test_namespace_suffix)  # fmt: skip
+        ran = await test_run(
+            engine,
+            kestra,
+            inputs=inputs,
+            max_repairs=0,
+            namespace_suffix=settings.test_namespace_suffix,
+            follow_timeout=settings.test_run_timeout,
+        )
     except KestraError as exc:
         return {"state": "NOT_RUN", "error": str(exc)}
     return {"state": ran.state}

@@ -206,6 +206,27 @@ def test_live_checks_test_run_on_kestra_and_a_rubric_grade(
     assert "rubric (apart, not in the score): mean grade 4.00/5 over 3" in out
 
 
+def test_a_live_run_talks_to_kestra_through_one_client_with_the_test_run_timeout(
+    gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.engine.test_testrun import FIXED
+    from tests.fakes.kestra import FakeKestra
+
+    suite = tmp_path / "slow.yaml"
+    cases = [{"id": f"slow-{n}", "turns": [f"compute value {n}"], "checks": LIVE_CHECKS[:2]} for n in (1, 2)]
+    suite.write_text(json.dumps(cases))
+    monkeypatch.setenv("KESTRA_COPILOT_TEST_RUN_TIMEOUT", "0.3")
+    with FakeKestra(step_seconds=1.0) as kestra:  # each task runs longer than the test-run may take
+        monkeypatch.setenv("KESTRA_URL", kestra.url)
+        monkeypatch.setenv("KESTRA_USERNAME", kestra.username)
+        monkeypatch.setenv("KESTRA_PASSWORD", kestra.password)
+        gemini.script(Reply(FIXED))
+        assert main(["eval", "run", str(suite), "--live", "--repeat", "2", "-o", str(tmp_path / "run")]) == 0
+    runs = results(tmp_path / "run")
+    assert len(runs) == 4 and all("after 0.3 s; it was killed" in r["live"]["test_run"]["error"] for r in runs)
+    assert kestra.requests.count(("GET", "/api/v1/configs")) == 1  # one version check for the whole run
+
+
 def test_a_live_rubric_grade_is_not_counted_in_the_generation_figures(gemini: FakeGemini, tmp_path: Path) -> None:
     from tests.engine.test_testrun import FIXED
 
