@@ -22,7 +22,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,11 +30,12 @@ from .. import __version__
 from ..config import Settings
 from ..engine.recipes import Recipe, load_recipe
 from ..engine.turn import Engine
+from ..errors import CopilotError
 from ..llm.base import ChatModel, GenerationSettings, Message, ModelError
 from ..llm.prices import estimate_cost
 from .cache import CachedModel, ReplyCache
 from .cases import Case, Check
-from .scorers import Output, score_case
+from .scorers import Output, score_case, unrunnable
 
 if TYPE_CHECKING:
     from ..kestra import KestraClient
@@ -184,10 +185,9 @@ async def _run_case(
     usage = _usage_figures(model, settings)
     made = engine.current is not None and len(engine.revisions) > start_revisions
     flow = engine.current.yaml if made and engine.current else None
-    live: dict[str, Any] = {}
+    output = Output(flow, engine.kestra_version)
     if options.live and flow is not None:
-        live = await _live_checks(case, flow, engine, model, settings, kestra)
-    output = Output(flow, engine.kestra_version, live)
+        output = replace(output, live=await _live_checks(case, output, engine, model, settings, kestra))
     scored = score_case(case, output)
     return {
         "case": case.id,
@@ -196,7 +196,7 @@ async def _run_case(
         "output": flow,
         "reply": reply,
         "error": error,
-        "live": live,
+        "live": output.live,
         "scores": [s.to_json() for s in scored.scores],
         "score": round(scored.value, 4),
         "passed": scored.passed,
@@ -239,23 +239,21 @@ def _add(*costs: float | None) -> float | None:
 
 
 async def _live_checks(
-    case: Case, flow: str, engine: Engine, model: ChatModel, settings: Settings, kestra: KestraClient | None
+    case: Case, output: Output, engine: Engine, model: ChatModel, settings: Settings, kestra: KestraClient | None
 ) -> dict[str, Any]:
+    """The live results; a flow the test_run scorer finds unrunnable is not run (the check fails, saying why)."""
     live: dict[str, Any] = {}
     kinds = {c.kind: c for c in case.checks}
-    if "test_run" in kinds and kestra is not None:
+    if "test_run" in kinds and kestra is not None and not unrunnable(output):
         live["test_run"] = await _run_on_kestra(kinds["test_run"], engine, kestra, settings)
     if "rubric" in kinds:
-        live["rubric"] = await _grade(kinds["rubric"].options.get("rubric", ""), case, flow, model)
+        live["rubric"] = await _grade(kinds["rubric"].options.get("rubric", ""), case, output.flow or "", model)
     return live
 
 
 async def _run_on_kestra(check: Check, engine: Engine, kestra: KestraClient, settings: Settings) -> dict[str, Any]:
-    """The test run's final state; NOT_RUN (a failure, with the reason) when the flow cannot run."""
-    if engine.current is None or not engine.current.valid:
-        return {"state": "NOT_RUN", "error": "the flow is invalid, so it cannot run"}
+    """The test run's final state; NOT_RUN (a failure, with the reason) when Kestra could not run it."""
     from ..engine.testrun import test_run
-    from ..kestra import KestraError
 
     inputs = {str(k): str(v) for k, v in (check.options.get("inputs") or {}).items()}
     try:
@@ -267,7 +265,7 @@ async def _run_on_kestra(check: Check, engine: Engine, kestra: KestraClient, set
             namespace_suffix=settings.test_namespace_suffix,
             follow_timeout=settings.test_run_timeout,
         )
-    except KestraError as exc:
+    except CopilotError as exc:  # Kestra's errors, and the engine's refusal of a revision it finds invalid
         return {"state": "NOT_RUN", "error": str(exc)}
     return {"state": ran.state}
 
@@ -373,8 +371,6 @@ def rubric_summary(results: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def load_run(run_dir: Path) -> tuple[dict[str, Any], list[Case], list[dict[str, Any]]]:
     """A run directory's manifest, cases and results."""
-    from ..errors import CopilotError
-
     try:
         manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
         cases = [Case.from_json(c) for c in json.loads((run_dir / "cases.json").read_text(encoding="utf-8"))]

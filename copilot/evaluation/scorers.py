@@ -28,7 +28,17 @@ import yaml
 from ..flows import ValidationResult, redact_secrets, validate_flow
 from .cases import Case, Check
 
-__all__ = ["CaseScore", "Output", "Score", "flow_edges", "flow_types", "score_case", "select", "task_order"]
+__all__ = [
+    "CaseScore",
+    "Output",
+    "Score",
+    "flow_edges",
+    "flow_types",
+    "score_case",
+    "select",
+    "task_order",
+    "unrunnable",
+]
 
 
 @dataclass(frozen=True)
@@ -89,7 +99,7 @@ def _load(text: str | None) -> Any:
 
 def _score(check: Check, case: Case, output: Output, data: Any) -> Score:
     if check.kind == "test_run":
-        return _test_run(check, output, data)
+        return _test_run(check, output)
     if check.kind == "rubric":
         return _rubric(check, output)
     if not isinstance(data, dict):
@@ -233,13 +243,14 @@ def _preserves(options: dict[str, Any], case: Case, output: Output, data: dict[s
     return value, f"changed: {', '.join(changed)}" if changed else "everything else kept", 1.0
 
 
-def _test_run(check: Check, output: Output, data: Any) -> Score:
-    """A flow that cannot run fails, live or not; a runnable one is skipped offline, never passed."""
+def _test_run(check: Check, output: Output) -> Score:
+    """A flow that cannot run fails, live or not (a live run does not try it); a runnable one is skipped
+    offline, never passed."""
     result = output.live.get("test_run")
     if result is None:
-        unrunnable = _unrunnable(output, data)
-        if unrunnable:
-            return Score(check.name, check.weight, 0.0, False, f"cannot run: {unrunnable}")
+        why = unrunnable(output)
+        if why:
+            return Score(check.name, check.weight, 0.0, False, f"cannot run: {why}")
         return Score(check.name, check.weight, 0.0, False, "live only: not run (eval run --live)", skipped=True)
     state = str(result.get("state"))
     passed = state in ("SUCCESS", "WARNING")
@@ -247,9 +258,10 @@ def _test_run(check: Check, output: Output, data: Any) -> Score:
     return Score(check.name, check.weight, float(passed), passed, f"execution {state}{why}")
 
 
-def _unrunnable(output: Output, data: Any) -> str:
-    """Why this output cannot be run on Kestra, or "" when it can."""
-    if not isinstance(data, dict):
+def unrunnable(output: Output) -> str:
+    """Why this output cannot be run on Kestra, or "" when it can: what `eval run --live` test-runs, and
+    what a test_run check fails without a run."""
+    if not isinstance(_load(output.flow), dict):
         return "no flow in the output" if output.flow is None else "the output is not a YAML mapping"
     errors = _validate(output.flow or "", output.kestra_version).errors
     return f"the flow is invalid ({len(errors)} error(s), first: {errors[0].code})" if errors else ""

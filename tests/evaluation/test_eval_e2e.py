@@ -196,9 +196,11 @@ def test_live_checks_test_run_on_kestra_and_a_rubric_grade(
     assert rubric["apart"] and rubric["value"] == 0.75 and rubric["detail"] == "computes it"
     assert second["score"] == 0.5  # valid, but the run failed; the rubric is not counted
     assert ("company.team.copilot_test", "report") in kestra.flows
-    # still invalid after the repairs: it cannot run, so its test_run fails (it is not skipped)
-    assert third["live"]["test_run"] == {"state": "NOT_RUN", "error": "the flow is invalid, so it cannot run"}
+    # still invalid after the repairs: it cannot run, so it is not sent to Kestra and its test_run fails
+    # (it is not skipped), saying why as an offline run would
+    assert "test_run" not in third["live"] and len(kestra.executions) == 2
     test_run = next(s for s in third["scores"] if s["check"] == "test_run")
+    assert test_run["detail"].startswith("cannot run: the flow is invalid (1 error(s), first: ")
     assert not test_run["passed"] and not test_run["skipped"] and third["score"] == 0.0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["rubric"] == {"graded": 3, "mean_grade": 4.0, "pass_rate": 1.0} and summary["skipped"] == {}
