@@ -101,7 +101,7 @@ async def _test_run(
     settings: Any, engine: Any, args: argparse.Namespace, recorder: Callable[[str], Callable[[Any], None]]
 ) -> Any:
     """Deploy, run and repair; each repair is recorded as a turn of the session as it happens."""
-    from .cli_kestra import _pairs
+    from .cli_kestra import parse_pairs
     from .engine.testrun import Deployed, RepairStarted, RunFinished, recording_repairs, test_run
     from .kestra import KestraClient
 
@@ -123,7 +123,7 @@ async def _test_run(
             _progress(event)
 
     async with KestraClient.from_settings(settings) as client:
-        inputs = _pairs(args.input, "=", "--input")
+        inputs = parse_pairs(args.input, "=", "--input")
         return await test_run(
             engine,
             client,

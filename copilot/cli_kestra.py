@@ -21,7 +21,7 @@ from .asyncutil import stop_after
 from .config import Settings, load_settings
 from .errors import CopilotError
 
-__all__ = ["add_parsers", "deploy_command", "run_command"]
+__all__ = ["add_parsers", "deploy_command", "parse_pairs", "run_command"]
 
 EXIT_OK, EXIT_FAILED = 0, 1
 GOOD_ENDS = {"SUCCESS", "WARNING"}
@@ -102,7 +102,8 @@ def _confirm(question: str) -> bool:
 
 
 # --- run ---------------------------------------------------------------------------------------------------
-def _pairs(values: list[str], separator: str, what: str) -> dict[str, str]:
+def parse_pairs(values: list[str], separator: str, what: str) -> dict[str, str]:
+    """`["k=v", …]` as `{k: v}`; a value without the separator is refused, never dropped."""
     out = {}
     for value in values:
         key, found, rest = value.partition(separator)
@@ -116,14 +117,14 @@ def run_command(args: argparse.Namespace) -> int:
     namespace, _, flow_id = args.flow.rpartition("/")
     if not namespace or not flow_id:
         raise CopilotError(f"{args.flow!r} must look like NAMESPACE/FLOW_ID (e.g. company.team/etl).")
-    inputs = _pairs(args.input, "=", "--input")
-    files = {key: Path(path) for key, path in _pairs(args.file, "=", "--file").items()}
+    inputs = parse_pairs(args.input, "=", "--input")
+    files = {key: Path(path) for key, path in parse_pairs(args.file, "=", "--file").items()}
     for key, path in files.items():
         if not path.is_file():
             raise CopilotError(
                 f"--file {key}={path}: there is no such file.", hint="Give the path of a file to upload."
             )
-    labels = _pairs(args.label, ":", "--label")
+    labels = parse_pairs(args.label, ":", "--label")
     settings = load_settings()
     verdict = asyncio.run(_run(settings, namespace, flow_id, inputs, files, labels, args.timeout))
     return EXIT_OK if verdict in GOOD_ENDS else EXIT_FAILED

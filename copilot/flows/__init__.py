@@ -15,6 +15,7 @@ from ._errors import FlowError, FlowSyntaxError, SchemaLoadError
 from ._extract import extract_flow_yaml, extract_yaml_blocks
 from ._lint import looks_like_secret_value, redact_secrets
 from ._parse import ParsedFlow, Path, Position, format_path, parse_flow, parse_yaml
+from ._rules_inputs import value_problem
 from ._schema import FlowSchema, bundled_schema
 from ._schemagen import generate_flow_schema
 from ._topology import TopologyNode, flow_topology
@@ -55,4 +56,5 @@ __all__ = [
     "sort_diagnostics",
     "validate_flow",
     "validate_parsed",
+    "value_problem",
 ]

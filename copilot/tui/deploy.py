@@ -9,7 +9,7 @@ from rich.syntax import Syntax
 from textual import work
 from textual.widgets import Static, TabbedContent
 
-from .inputs import wire
+from .inputs import typed_inputs, wire
 from .screens import ConfirmDeploy, RunInputs
 
 __all__ = ["KestraActions"]
@@ -129,23 +129,30 @@ class KestraActions:
     async def run_flow(self, argument: str) -> None:
         """Test-run: deploy to the test namespace, run, follow, repair from failures (engine/testrun.py)."""
         from ..engine.testrun import test_run
+        from ..errors import CopilotError
         from ..kestra import KestraClient, KestraError
 
         problem = self._kestra_ready()
         if problem:
             await self.say(problem, "error")
             return
-        inputs = dict(part.split("=", 1) for part in argument.split() if "=" in part)
-        if not argument.strip():
-            from ..flows import parse_flow
+        from ..flows import parse_flow
 
-            specs = [i for i in parse_flow(self.engine.current.yaml).data.get("inputs") or [] if isinstance(i, dict)]
-            if specs:
-                chosen = await self.push_screen_wait(RunInputs(specs))
-                if chosen is None:
-                    await self.say("Not run.", "system")
-                    return
-                inputs = {name: wire(value) for name, value in chosen.items()}  # typed, in Kestra's text form
+        specs = [i for i in parse_flow(self.engine.current.yaml).data.get("inputs") or [] if isinstance(i, dict)]
+        if argument.strip():
+            try:
+                inputs = typed_inputs(specs, argument)
+            except (CopilotError, ValueError) as exc:
+                await self.say(f"{exc} Usage: `/run KEY=VALUE …`, or `/run` for a form.", "error")
+                return
+        elif specs:
+            chosen = await self.push_screen_wait(RunInputs(specs))
+            if chosen is None:
+                await self.say("Not run.", "system")
+                return
+            inputs = {name: wire(value) for name, value in chosen.items()}  # typed, in Kestra's text form
+        else:
+            inputs = {}
         self.turn_usage = []
         self.query_one(TabbedContent).active = "tab-run"
         show = self._run_log(self.query_one("#run", Static))

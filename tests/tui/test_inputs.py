@@ -28,6 +28,8 @@ def field(**spec: object) -> InputField:
         ({"type": "JSON"}, '{"k": [1, null]}', {"k": [1, None]}),
         ({"type": "JSON"}, "3", 3),
         ({"type": "SELECT", "values": ["INFO", "WARN"]}, "WARN", "WARN"),
+        ({"type": "SELECT", "values": ["INFO"], "allowCustomValue": True}, "TRACE", "TRACE"),
+        ({"type": "INT", "min": 1, "max": 12}, "12", 12),
         ({"type": "STRING"}, "  spaced  ", "spaced"),
         ({"type": "DATE"}, "2024-01-31", "2024-01-31"),
         ({"type": "INT", "required": False}, "", None),
@@ -49,9 +51,14 @@ def test_values_are_typed_by_the_declared_type(spec: dict, raw: str, value: obje
         ({"type": "ARRAY", "itemType": "INT"}, "[true]", "x: true is not an item of type INT."),
         ({"type": "ARRAY"}, '[["nested"]]', 'x: ["nested"] is not an item of type STRING.'),
         ({"type": "ARRAY"}, "[1,", "x: not a valid JSON array"),
-        ({"type": "MULTISELECT", "values": ["a", "b"]}, "a, z", "x: z not among a, b."),
+        ({"type": "MULTISELECT", "values": ["a", "b"]}, "a, z", "x: 'z' not among a, b."),
         ({"type": "JSON"}, "{oops", "x: not valid JSON"),
-        ({"type": "SELECT", "values": ["INFO", "WARN"]}, "DEBUG", "x: one of INFO, WARN, not 'DEBUG'."),
+        ({"type": "SELECT", "values": ["INFO", "WARN"]}, "DEBUG", "x: 'DEBUG' is not one of INFO, WARN."),
+        # what the flow validator checks, the form checks too (flows.value_problem)
+        ({"type": "INT", "min": 1, "max": 12}, "13", "x: it is greater than the maximum 12."),
+        ({"type": "STRING", "validator": "\\d{4}-\\d{2}"}, "Jan", "x: 'Jan' does not match the validator"),
+        ({"type": "DATE"}, "31/01/2024", "x: '31/01/2024' is not a date such as 2025-01-31."),
+        ({"type": "SELECT", "options": ["a", "b"]}, "c", "x: 'c' is not one of a, b."),
         ({"type": "STRING"}, "  ", "x: required."),  # Kestra's inputs are required unless they say otherwise
     ],
 )
@@ -80,3 +87,21 @@ def test_wire_writes_what_kestra_parses() -> None:
         '{"k": null}',
         "text",
     ]
+
+
+def test_run_arguments_are_read_as_the_form_reads_them() -> None:
+    from copilot.errors import CopilotError
+    from copilot.tui.inputs import typed_inputs
+
+    specs = [
+        {"id": "month", "type": "STRING"},
+        {"id": "count", "type": "INT", "max": 5},
+        {"id": "loud", "type": "BOOL"},
+    ]
+    assert typed_inputs(specs, "month=2024-01 count=3 loud=yes") == {"month": "2024-01", "count": "3", "loud": "true"}
+    with pytest.raises(ValueError, match="count: it is greater than the maximum 5"):
+        typed_inputs(specs, "count=9")
+    with pytest.raises(ValueError, match=r"no input mnth \(its inputs: month, count, loud\)"):
+        typed_inputs(specs, "mnth=2024-01")
+    with pytest.raises(CopilotError, match="must look like KEY=VALUE"):
+        typed_inputs(specs, "month")  # a token without `=` is refused, not dropped
