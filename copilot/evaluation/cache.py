@@ -90,12 +90,20 @@ class CachedModel:
         self.inner, self.cache, self.sample, self.enabled = inner, cache, sample, enabled
         self.replay_only = replay_only  # a miss is an error, never a call (CI without a model key)
         self.name = inner.name
-        self.hits = 0
-        self.misses = 0
-        self.fresh_usage: list[Usage] = []
-        self.replayed_usage: list[Usage] = []
+        self.fresh_usage: list[Usage] = []  # one per call made (an interrupted one too)
+        self.replayed_usage: list[Usage] = []  # one per reply replayed
         self.replay_seconds = 0.0  # spent replaying (close to nothing)
         self.recorded_seconds: float | None = 0.0  # the replayed calls' durations when made; None: unknown
+
+    @property
+    def hits(self) -> int:
+        """Replies replayed from the cache."""
+        return len(self.replayed_usage)
+
+    @property
+    def misses(self) -> int:
+        """Calls made to the model."""
+        return len(self.fresh_usage)
 
     async def stream(
         self, messages: Sequence[Message], *, system: str = "", settings: GenerationSettings | None = None
@@ -112,7 +120,6 @@ class CachedModel:
                 hint="The prompt changed since the cache was recorded: run without --replay-only, with a model "
                 "key, to record it.",
             )
-        self.misses += 1
         started = time.perf_counter()
         text, usage, finish = [], Usage(), Finish("STOP")
         try:
@@ -132,7 +139,6 @@ class CachedModel:
             self.cache.put(key, entry)
 
     async def _replay(self, entry: dict[str, Any]) -> AsyncIterator[Event]:
-        self.hits += 1
         started = time.perf_counter()
         usage = Usage(**entry["usage"])
         self.replayed_usage.append(usage)

@@ -7,7 +7,8 @@
 <run dir>/summary.json     pass rate, mean score, totals, skipped checks, rubric grades (apart)
 
 Tokens and cost are counted apart for fresh calls (what this run spent) and replayed replies (what they
-cost when recorded); `recorded_*` adds both, and `recorded_latency` puts each replayed call back at the
+cost when recorded); `recorded_tokens`/`recorded_cost` add both, computed by `figure` (a result stores
+only its fresh and replayed figures), and `recorded_latency` puts each replayed call back at the
 duration it took when made, so two runs compare on the same footing whatever came from the cache.
 """
 
@@ -215,18 +216,13 @@ def _recorded_latency(model: CachedModel, latency: float) -> float | None:
 
 
 def _usage_figures(model: CachedModel, settings: Settings) -> dict[str, Any]:
-    """Tokens and cost of fresh calls and of replayed replies apart, and both together as recorded."""
+    """Tokens, cost and calls of fresh calls and of replayed replies, apart (`figure` adds them up)."""
     fresh, replayed = model.fresh_usage, model.replayed_usage
-    fresh_cost = estimate_cost(model.name, fresh, settings.prices)
-    replayed_cost = estimate_cost(model.name, replayed, settings.prices)
     return {
-        "calls": len(fresh) + len(replayed),
         "fresh_tokens": sum(u.total for u in fresh),
-        "fresh_cost": fresh_cost,
+        "fresh_cost": estimate_cost(model.name, fresh, settings.prices),
         "replayed_tokens": sum(u.total for u in replayed),
-        "replayed_cost": replayed_cost,
-        "recorded_tokens": sum(u.total for u in fresh + replayed),
-        "recorded_cost": _add(fresh_cost, replayed_cost),
+        "replayed_cost": estimate_cost(model.name, replayed, settings.prices),
         "cache_hits": model.hits,
         "cache_misses": model.misses,
     }
@@ -321,10 +317,15 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 LEGACY_FIGURES = {"recorded_tokens": "tokens", "recorded_cost": "cost", "recorded_latency": "latency"}
+ADDED_UP = ("tokens", "cost")  # recorded_X = fresh_X + replayed_X, never stored
 
 
 def figure(record: dict[str, Any], key: str) -> Any:
-    """A usage figure of a result; runs written before fresh and replayed were apart have totals only."""
+    """A usage figure of a result. `recorded_tokens`/`recorded_cost` add the fresh and the replayed ones;
+    runs written before fresh and replayed were apart have the totals only (`tokens`, `cost`, `latency`)."""
+    kind = key.removeprefix("recorded_")
+    if kind in ADDED_UP and f"fresh_{kind}" in record:
+        return _add(record[f"fresh_{kind}"], record.get(f"replayed_{kind}"))
     return record[key] if key in record else record.get(LEGACY_FIGURES.get(key, ""))
 
 

@@ -31,6 +31,12 @@ def test_statistics_match_known_values() -> None:
     assert paired_bootstrap([0.1, -0.1] * 10)[1] < 0 < paired_bootstrap([0.1, -0.1] * 10)[2]
 
 
+FIGURES = {  # as `eval run` writes them: fresh and replayed apart, nothing added up
+    "fresh_tokens": 100, "fresh_cost": 0.001, "replayed_tokens": 0, "replayed_cost": None,
+    "latency": 1.0, "recorded_latency": 1.0, "cache_hits": 0, "cache_misses": 1,
+}  # fmt: skip
+
+
 def write_run(
     folder: Path,
     outcomes: dict[str, list[bool]],
@@ -38,8 +44,10 @@ def write_run(
     *,
     failed_score: float = 0.4,
     grades: dict[str, int] | None = None,
+    figures: dict[str, Any] | None = None,
 ) -> Path:
-    """A run directory as `eval run` writes it; `grades` adds a rubric score (apart) to those cases."""
+    """A run directory as `eval run` writes it; `grades` adds a rubric score (apart) to those cases,
+    `figures` replaces each result's usage figures (as an older version wrote them)."""
     folder.mkdir(parents=True)
     (folder / "manifest.json").write_text(json.dumps({"recipe": recipe, "model": "m", "commit": "abc"}))
     (folder / "cases.json").write_text("[]")
@@ -70,9 +78,7 @@ def write_run(
             record: dict[str, Any] = {
                 "case": case, "sample": sample, "passed": passed, "score": 1.0 if passed else failed_score,
                 "output": f"id: {case}\nnamespace: n\ntasks: []\n# {recipe}\n", "error": None, "scores": scores,
-                "fresh_tokens": 100, "fresh_cost": 0.001, "replayed_tokens": 0, "replayed_cost": None,
-                "recorded_tokens": 100, "recorded_cost": 0.001, "latency": 1.0, "recorded_latency": 1.0,
-                "cache_hits": 0, "cache_misses": 1,
+                **(FIGURES if figures is None else figures),
             }  # fmt: skip
             lines.append(json.dumps(record))
     (folder / "results.jsonl").write_text("\n".join(lines) + "\n")
@@ -158,3 +164,19 @@ def test_rubric_grades_are_reported_apart_in_every_report(tmp_path: Path) -> Non
 
     ungraded = compare_runs(write_run(tmp_path / "x", outcomes, "a"), write_run(tmp_path / "y", outcomes, "b"))
     assert ungraded.to_json()["base"]["rubric"] is None and "Rubric" not in markdown_report(ungraded)
+
+
+def test_runs_written_by_older_versions_compare_on_the_same_recorded_figures(tmp_path: Path) -> None:
+    outcomes = {f"c{i}": [True] for i in range(3)}
+    split = {**FIGURES, "fresh_tokens": 60, "fresh_cost": 0.0006, "replayed_tokens": 40, "replayed_cost": 0.0004}
+    today = write_run(tmp_path / "today", outcomes, "a", figures=split)
+    stored = {**FIGURES, "recorded_tokens": 100, "recorded_cost": 0.001, "calls": 1}  # the sums were stored
+    totals_only = {"tokens": 100, "cost": 0.001, "latency": 1.0}  # before fresh and replayed were apart
+    for name, figures in (("stored", stored), ("totals", totals_only)):
+        comparison = compare_runs(write_run(tmp_path / name, outcomes, "b", figures=figures), today)
+        base, candidate = comparison.totals("base"), comparison.totals("candidate")
+        assert base["recorded_tokens"] == candidate["recorded_tokens"] == 300
+        assert base["recorded_cost"] == pytest.approx(0.003) and candidate["recorded_cost"] == pytest.approx(0.003)
+        assert base["recorded_latency_p50"] == candidate["recorded_latency_p50"] == 1.0
+        assert candidate["fresh_tokens"] == 180 and candidate["replayed_tokens"] == 120
+        assert "| tokens | 300 | 300 | +0 |" in markdown_report(comparison)
