@@ -215,7 +215,7 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
         costs = [estimate_cost(model, [call], self.settings.prices) for model, call in usage]
         if not usage or None in costs:
             return tokens, ""
-        return tokens, f" ${sum(c for c in costs if c is not None):.4f}"
+        return tokens, f" ${sum(c or 0.0 for c in costs):.4f}"
 
     @work(exclusive=True, group="server")
     async def check_server(self) -> None:
@@ -377,6 +377,12 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
 
     # --- panes --------------------------------------------------------------------------------------
     def show_revision(self, revision: Any) -> None:
+        """Every pane on `revision`; None (before the first revision, a new flow) empties them."""
+        if revision is None:
+            self.query_one(FlowPane).clear()
+            self.query_one(TopologyTree).clear().root.set_label("No flow yet.")
+            self.query_one("#diff", Static).update("No changes yet.")
+            return
         self.query_one(FlowPane).show(revision)
         self.query_one(TopologyTree).show(revision.yaml)
         if revision.diff is not None and revision.diff.changed:

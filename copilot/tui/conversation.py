@@ -54,6 +54,12 @@ class Conversation:
         task = asyncio.create_task(self.engine.turn(text, on_event=on_event))
         stream: Any = None
         chat = self.query_one("#chat", VerticalScroll)
+
+        async def append(delta: TextDelta) -> None:
+            if stream is not None:
+                self.replies[-1] += delta.text
+                await stream.write(delta.text)
+
         try:
             while not (task.done() and queue.empty()):
                 try:
@@ -66,9 +72,8 @@ class Conversation:
                     note = "" if event.number == 1 else f"*Repairing (attempt {event.number})…*\n\n"
                     self.replies.append("")
                     stream = Markdown.get_stream(await self.say(note, "assistant"))
-                elif isinstance(event, TextDelta) and stream is not None:
-                    self.replies[-1] += event.text
-                    await stream.write(event.text)
+                elif isinstance(event, TextDelta):
+                    await append(event)
                     chat.scroll_end(animate=False)
                 elif isinstance(event, ErrorEvent):
                     hint = f"\n\n{event.error.hint}" if event.error.hint else ""
@@ -83,9 +88,8 @@ class Conversation:
             # What had arrived is shown, as the store has recorded it: the deltas still queued too.
             while not queue.empty():
                 event = queue.get_nowait()
-                if isinstance(event, TextDelta) and stream is not None:
-                    self.replies[-1] += event.text
-                    await stream.write(event.text)
+                if isinstance(event, TextDelta):
+                    await append(event)
             if self.store is not None and self.session is not None:
                 self.store.mark_interrupted(self.session)
             await self.say("*Stopped. The reply so far is kept above; the flow is unchanged.*", "system")
@@ -109,7 +113,7 @@ class Conversation:
         if self.streaming:
             self._turn.cancel()
 
-    def turn_event(self, event: Any, request: str = "Repair from a failed test-run") -> None:
+    def turn_event(self, event: Any, request: str) -> None:
         """Engine events that update the panes and the status bar (chat turns and test-run repairs)."""
         from ..engine.turn import Revision, Sources, Validated
         from ..llm.base import Usage
@@ -136,7 +140,7 @@ class Conversation:
 
     async def _moved(self, revision: Any, what: str) -> None:
         if revision is None:
-            self.query_one(FlowPane).clear()
+            self.show_revision(None)
             await self.say(f"Nothing to {what}." if what == "redo" else "Back before the first revision.", "system")
             return
         self.show_revision(revision)
@@ -166,9 +170,7 @@ class Conversation:
     async def action_new(self) -> None:
         if self.engine is not None:
             self.engine.reset()  # the revisions and the conversation the model sees
-        self.query_one(FlowPane).clear()
-        self.query_one("#topology").clear().root.set_label("No flow yet.")
-        self.query_one("#diff").update("No changes yet.")
+        self.show_revision(None)
         await self.say("New flow: the next request starts from scratch.", "system")
 
     # --- sessions -----------------------------------------------------------------------------------
@@ -213,10 +215,7 @@ class Conversation:
             if turn["reply"]:
                 self.replies.append(turn["reply"])
                 await self.say(turn["reply"], "assistant")
-        if current is not None:
-            self.show_revision(current)
-        else:
-            self.query_one(FlowPane).clear()
+        self.show_revision(current)
         self.query_one(TabbedContent).active = "tab-flow"
         at = f" at revision {current.number}." if current else "."
         await self.say(f"Resumed session `{session_id}`{at}", "system")

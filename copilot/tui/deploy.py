@@ -182,10 +182,13 @@ class KestraActions:
 
         lines: list[str] = []
         record = recording_repairs(self._recorder)
+        repair = "Test-run repair"  # how the Sources tab names the repair turn
 
         def show(event: Any) -> None:
+            nonlocal repair
             record(event)
             if isinstance(event, RepairStarted):
+                repair = f"Test-run repair {event.number}"
                 lines.append(f"→ asking for a repair from the run ({event.number})")
             elif isinstance(event, Deployed):
                 lines.append(f"deployed {event.namespace}.{event.flow_id} (server revision {event.revision})")
@@ -199,7 +202,7 @@ class KestraActions:
                 lines.append(f"→ {event.execution.state}{where}")
                 lines.extend(f"    {line}" for line in event.error_logs[-5:])
             else:
-                self.turn_event(event)
+                self.turn_event(event, repair)
             pane.update("\n".join(lines[-200:]))
 
         return show

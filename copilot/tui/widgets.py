@@ -100,8 +100,8 @@ MARKS = {"error": "●", "warning": "▲"}
 
 
 def _shown(diagnostics: Sequence[Any]) -> list[Any]:
-    """Errors and warnings (infos are for the eval reports), errors first on a line."""
-    return sorted((d for d in diagnostics if d.severity.value in MARKS), key=lambda d: (not d.is_error, d.column or 0))
+    """Errors and warnings (infos are for the eval reports), in the validator's order: by line, errors first."""
+    return [d for d in diagnostics if d.severity.value in MARKS]
 
 
 class FlowView(VerticalScroll, can_focus=True):
@@ -211,7 +211,6 @@ class FlowPane(Vertical):
 
     def show_problems(self, diagnostics: Sequence[Any], title: str) -> None:
         shown = _shown(diagnostics)
-        shown.sort(key=lambda d: (d.line or 0, not d.is_error))
         listing = self.query_one("#problem-list", OptionList)
         listing.clear_options()
         listing.display = bool(shown)

@@ -42,6 +42,11 @@ def test_generate_repair_edit_diff_undo(gemini: FakeGemini, tmp_path: Path) -> N
             await send(pilot, "/redo")
             await pilot.pause()
             assert "retry" in flow_code(app)
+            for _ in range(3):  # back before the first revision: every pane is empty, not only the flow
+                await pilot.press("ctrl+z")
+            await pilot.pause()
+            assert flow_code(app) == "" and str(app.query_one("#topology").root.label) == "No flow yet."
+            assert str(app.query_one("#diff").content) == "No changes yet."
 
     asyncio.run(scenario())
 
