@@ -14,6 +14,7 @@ from .config import Settings, load_settings
 from .errors import CopilotError
 
 if TYPE_CHECKING:
+    from .evaluation.cache import ReplayOnlyModel
     from .evaluation.cases import Case
     from .llm.base import ChatModel
 
@@ -165,7 +166,7 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _model(args: argparse.Namespace, settings: Settings) -> ChatModel:
+def _model(args: argparse.Namespace, settings: Settings) -> ChatModel | ReplayOnlyModel:
     """The configured model, or a stand-in that only names it when every reply must come from the cache."""
     from .evaluation.cache import ReplayOnlyModel
     from .llm.factory import model_from_settings
@@ -192,11 +193,13 @@ def _print_summary(out: Path, summary: dict[str, Any]) -> None:
         f"{out}: {summary['cases']} case(s), {summary['samples']} sample(s): pass {100 * summary['pass_rate']:.1f}%, "
         f"mean score {summary['mean_score']:.3f}; {summary['errors']} error(s)"
     )
-    fresh = f"{summary['fresh_tokens']:,} tokens, {_money(summary['fresh_cost'])}"
+    from .evaluation.reports import money
+
+    fresh = f"{summary['fresh_tokens']:,} tokens, {money(summary['fresh_cost'], '$')}"
     print(
         f"  {summary['fresh_calls']} fresh call(s): {fresh}; "
         f"{summary['cache_hits']} cached repl(ies): {summary['replayed_tokens']:,} tokens, "
-        f"{_money(summary['replayed_cost'])} when recorded"
+        f"{money(summary['replayed_cost'], '$')} when recorded"
     )
     recorded = summary["recorded_latency_p50"]
     print(
@@ -209,10 +212,6 @@ def _print_summary(out: Path, summary: dict[str, Any]) -> None:
     if summary["rubric"]:
         rubric = summary["rubric"]
         print(f"  rubric (apart, not in the score): mean grade {rubric['mean_grade']:.2f}/5 over {rubric['graded']}")
-
-
-def _money(value: float | None) -> str:
-    return "$–" if value is None else f"${value:.4f}"
 
 
 def _score(args: argparse.Namespace) -> int:

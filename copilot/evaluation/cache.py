@@ -16,7 +16,7 @@ import os
 import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +29,12 @@ class NotInCache(ModelError):
     pass
 
 
+@dataclass(frozen=True)
 class ReplayOnlyModel:
-    """Stands for the model in a `--replay-only` run: its name is part of the cache key; it is never called."""
+    """Stands for the model in a `--replay-only` run: only its name, part of the cache key; it has
+    nothing to call, so a CachedModel around it replays or refuses."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    async def stream(
-        self, messages: Sequence[Message], *, system: str = "", settings: GenerationSettings | None = None
-    ) -> AsyncIterator[Event]:
-        raise NotInCache("A replay-only run cannot call the model.")
-        yield  # an async generator, as ChatModel.stream is
+    name: str
 
 
 class ReplyCache:
@@ -85,7 +80,13 @@ class CachedModel:
     """
 
     def __init__(
-        self, inner: ChatModel, cache: ReplyCache, *, sample: int = 0, enabled: bool = True, replay_only: bool = False
+        self,
+        inner: ChatModel | ReplayOnlyModel,
+        cache: ReplyCache,
+        *,
+        sample: int = 0,
+        enabled: bool = True,
+        replay_only: bool = False,
     ) -> None:
         self.inner, self.cache, self.sample, self.enabled = inner, cache, sample, enabled
         self.replay_only = replay_only  # a miss is an error, never a call (CI without a model key)
@@ -114,7 +115,7 @@ class CachedModel:
             async for event in self._replay(entry):
                 yield event
             return
-        if self.replay_only:
+        if self.replay_only or isinstance(self.inner, ReplayOnlyModel):
             raise NotInCache(
                 f"No cached reply for this prompt in {self.cache.folder} (--replay-only).",
                 hint="The prompt changed since the cache was recorded: run without --replay-only, with a model "

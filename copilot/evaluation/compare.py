@@ -26,7 +26,7 @@ from math import comb
 from pathlib import Path
 from typing import Any
 
-from .runner import load_run, rubric_summary, usage_totals
+from .runner import load_run, rubric_summary, skipped_checks, usage_totals
 
 __all__ = [
     "CaseComparison",
@@ -183,7 +183,7 @@ class Comparison:
 
     def skipped(self, side: str) -> int:
         """Checks skipped in that run (live-only checks of an offline run)."""
-        return sum(1 for s in self._samples(side) for score in s["scores"] if score.get("skipped"))
+        return sum(skipped_checks(self._samples(side)).values())
 
     @property
     def significant_regression(self) -> bool:

@@ -11,7 +11,7 @@ from xml.etree import ElementTree as ET
 
 from .compare import CaseComparison, Comparison
 
-__all__ = ["html_report", "junit_report", "markdown_report", "write_reports"]
+__all__ = ["html_report", "junit_report", "markdown_report", "money", "write_reports"]
 
 
 def _pct(value: float) -> str:
@@ -54,7 +54,7 @@ def markdown_report(comparison: Comparison) -> str:
         "Tokens, cost and latency are as recorded (a replayed reply counts what it cost and took when it was "
         "made); the run's own spending is its fresh calls.",
     ]
-    lines += _rubric_section(comparison, base["rubric"], cand["rubric"])
+    lines += _rubric_section(base["rubric"], cand["rubric"], data["rubric_by_case"])
     for title, group in (("Broken (pass → fail)", comparison.broken), ("Fixed (fail → pass)", comparison.fixed)):
         if group:
             lines += ["", f"## {title}", ""]
@@ -67,8 +67,14 @@ def markdown_report(comparison: Comparison) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _seconds(value: float | None) -> str:
+def _hundredths(value: float | None) -> str:
+    """Seconds or a grade, to two places; – when there is none."""
     return "–" if value is None else f"{value:.2f}"
+
+
+def money(value: float | None, currency: str = "") -> str:
+    """A cost in USD to four places; – when no price is known (a local or unpriced model)."""
+    return currency + ("–" if value is None else f"{value:.4f}")
 
 
 def _usage_rows(base: dict[str, Any], cand: dict[str, Any]) -> list[str]:
@@ -76,11 +82,11 @@ def _usage_rows(base: dict[str, Any], cand: dict[str, Any]) -> list[str]:
     tokens, cost, latency = "recorded_tokens", "recorded_cost", "recorded_latency_p50"
     return [
         f"| tokens | {base[tokens]:,.0f} | {cand[tokens]:,.0f} | {_delta(base[tokens], cand[tokens])} |",
-        f"| cost (USD) | {_money(base[cost])} | {_money(cand[cost])} | {_delta(base[cost], cand[cost], '{:+.4f}')} |",
-        f"| latency p50 (s) | {_seconds(base[latency])} | {_seconds(cand[latency])} | "
+        f"| cost (USD) | {money(base[cost])} | {money(cand[cost])} | {_delta(base[cost], cand[cost], '{:+.4f}')} |",
+        f"| latency p50 (s) | {_hundredths(base[latency])} | {_hundredths(cand[latency])} | "
         f"{_delta(base[latency], cand[latency], '{:+.2f}')} |",
-        f"| this run: fresh tokens / USD | {base['fresh_tokens']:,.0f} / {_money(base['fresh_cost'])} | "
-        f"{cand['fresh_tokens']:,.0f} / {_money(cand['fresh_cost'])} | |",
+        f"| this run: fresh tokens / USD | {base['fresh_tokens']:,.0f} / {money(base['fresh_cost'])} | "
+        f"{cand['fresh_tokens']:,.0f} / {money(cand['fresh_cost'])} | |",
         f"| this run: latency p50 (s) | {base['latency_p50']:.2f} | {cand['latency_p50']:.2f} | |",
         f"| cache hits / fresh calls | {base['cache_hits']:.0f} / {base['fresh_calls']:.0f} | "
         f"{cand['cache_hits']:.0f} / {cand['fresh_calls']:.0f} | |",
@@ -92,7 +98,9 @@ def _grade(rubric: dict[str, Any] | None) -> str:
     return "–" if rubric is None else f"{rubric['mean_grade']:.2f}/5 ({rubric['graded']} graded)"
 
 
-def _rubric_section(comparison: Comparison, base: dict[str, Any] | None, cand: dict[str, Any] | None) -> list[str]:
+def _rubric_section(
+    base: dict[str, Any] | None, cand: dict[str, Any] | None, by_case: list[dict[str, Any]]
+) -> list[str]:
     """The rubric grades, apart: they are in no pass rate, score or verdict."""
     if base is None and cand is None:
         return []
@@ -105,18 +113,10 @@ def _rubric_section(comparison: Comparison, base: dict[str, Any] | None, cand: d
         "| --- | ---: | ---: | ---: |",
         f"| mean grade | {_grade(base)} | {_grade(cand)} | {delta} |",
     ]
-    changed = [r for r in comparison.rubric_by_case() if r["base"] != r["candidate"]]
-    lines += [f"| `{r['case']}` | {_one(r['base'])} | {_one(r['candidate'])} | "
+    changed = [r for r in by_case if r["base"] != r["candidate"]]
+    lines += [f"| `{r['case']}` | {_hundredths(r['base'])} | {_hundredths(r['candidate'])} | "
               f"{_delta(r['base'], r['candidate'], '{:+.2f}')} |" for r in changed]  # fmt: skip
     return lines
-
-
-def _one(grade: float | None) -> str:
-    return "–" if grade is None else f"{grade:.2f}"
-
-
-def _money(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4f}"
 
 
 def _failing(case: CaseComparison) -> str:

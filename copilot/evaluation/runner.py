@@ -34,7 +34,7 @@ from ..engine.turn import Engine
 from ..errors import CopilotError
 from ..llm.base import ChatModel, GenerationSettings, Message, ModelError
 from ..llm.prices import estimate_cost
-from .cache import CachedModel, ReplyCache
+from .cache import CachedModel, ReplayOnlyModel, ReplyCache
 from .cases import Case, Check
 from .scorers import Output, score_case, unrunnable
 
@@ -89,7 +89,7 @@ async def run_suite(
     options: RunOptions,
     out_dir: Path,
     *,
-    model: ChatModel,
+    model: ChatModel | ReplayOnlyModel,
     retrieve: Any = None,
     index_fingerprint: Any = None,
     suite: str = "",

@@ -28,17 +28,7 @@ import yaml
 from ..flows import ValidationResult, redact_secrets, validate_flow
 from .cases import Case, Check
 
-__all__ = [
-    "CaseScore",
-    "Output",
-    "Score",
-    "flow_edges",
-    "flow_types",
-    "score_case",
-    "select",
-    "task_order",
-    "unrunnable",
-]
+__all__ = ["CaseScore", "Output", "Score", "flow_edges", "flow_types", "score_case", "select", "unrunnable"]
 
 
 @dataclass(frozen=True)
@@ -335,11 +325,6 @@ def _without_children(task: Any) -> Any:
         for k, v in task.items()
         if not (isinstance(v, list) and v and all(isinstance(i, dict) and "type" in i for i in v))
     }
-
-
-def task_order(data: Any) -> list[str]:
-    """The tasks' types in document order (depth first)."""
-    return [task["type"] for _, task in _tasks_by_id(data)]
 
 
 # --- DAG edges --------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from copilot.evaluation.cache import CachedModel, NotInCache, ReplyCache
+from copilot.evaluation.cache import CachedModel, NotInCache, ReplayOnlyModel, ReplyCache
 from copilot.llm.base import Event, Finish, GenerationSettings, Message, TextDelta, Usage
 
 SECONDS = 0.2
@@ -67,3 +67,12 @@ def test_replay_only_never_calls_the_model(tmp_path: Path) -> None:
     assert inner.calls == 0 and strict.misses == 0 and "--replay-only" in (caught.value.hint or "")
     ask(CachedModel(inner, ReplyCache(tmp_path)))  # record it
     assert ask(strict) == "id: x" and inner.calls == 1 and strict.hits == 1
+
+
+def test_a_replay_only_stand_in_names_the_model_and_has_nothing_to_call(tmp_path: Path) -> None:
+    cache = ReplyCache(tmp_path)
+    stand_in = CachedModel(ReplayOnlyModel(SlowModel.name), cache)  # even without replay_only=True
+    with pytest.raises(NotInCache, match="No cached reply"):
+        ask(stand_in)
+    ask(CachedModel(SlowModel(), cache))  # recorded under the model's name …
+    assert ask(stand_in) == "id: x" and stand_in.hits == 1 and stand_in.misses == 0  # … which is all it has
