@@ -24,7 +24,7 @@ import yaml
 from ..errors import CopilotError
 from ..flows import diff_flows, parse_flow
 from .cases import CaseError, load_suite
-from .scorers import flow_types
+from .scorers import flow_types, is_task_list, tasks_by_id
 
 __all__ = ["add_case", "case_from_session", "propose_case"]
 
@@ -90,20 +90,10 @@ def propose_case(
 
 
 def _tasks(data: Any) -> dict[str, dict[str, Any]]:
+    """The flow's tasks by id, the first one of an id that is used twice (as `**[id=…]` finds it first)."""
     found: dict[str, dict[str, Any]] = {}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("id"), str) and isinstance(node.get("type"), str):
-                found.setdefault(node["id"], node)
-            for child in node.values():
-                walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
-    for section in ("tasks", "errors", "finally", "afterExecution"):
-        walk(data.get(section))
+    for task_id, task in tasks_by_id(data):
+        found.setdefault(task_id, task)
     return found
 
 
@@ -128,15 +118,10 @@ def _edit_checks(before: dict[str, Any], after: dict[str, Any], touched: list[st
             checks.append(_expect(f"{where}.type", new["type"]))
             continue
         for key, value in new.items():
-            if key != "id" and not _is_child_block(value) and old.get(key) != value:
+            if key != "id" and not is_task_list(value) and old.get(key) != value:  # nested tasks: their own checks
                 checks.append(_expect(f"{where}.{key}", value))
         checks += [{"property": {"path": f"{where}.{key}", "exists": False}} for key in old if key not in new]
     return checks[:MAX_EDIT_CHECKS]
-
-
-def _is_child_block(value: Any) -> bool:
-    """Nested task lists change with their children, which have checks of their own."""
-    return isinstance(value, list) and any(isinstance(v, dict) and "type" in v and "id" in v for v in value)
 
 
 def case_from_session(store: Any, session_id: str, turn: int | None = None) -> dict[str, Any]:

@@ -28,7 +28,18 @@ import yaml
 from ..flows import ValidationResult, redact_secrets, validate_flow
 from .cases import Case, Check
 
-__all__ = ["CaseScore", "Output", "Score", "flow_edges", "flow_types", "score_case", "select", "unrunnable"]
+__all__ = [
+    "CaseScore",
+    "Output",
+    "Score",
+    "flow_edges",
+    "flow_types",
+    "is_task_list",
+    "score_case",
+    "select",
+    "tasks_by_id",
+    "unrunnable",
+]
 
 
 @dataclass(frozen=True)
@@ -214,9 +225,9 @@ def _preserves(options: dict[str, Any], case: Case, output: Output, data: dict[s
     if not isinstance(before, dict):
         return 0.0, "the starting flow does not parse", 1.0
     allowed = {str(x) for x in options.get("except") or []}
-    after_tasks = dict(_tasks_by_id(data))
+    after_tasks = dict(tasks_by_id(data))
     kept, changed = 0, []
-    expected = [(tid, task) for tid, task in _tasks_by_id(before) if tid not in allowed]
+    expected = [(tid, task) for tid, task in tasks_by_id(before) if tid not in allowed]
     for task_id, task in expected:
         if _without_children(after_tasks.get(task_id)) == _without_children(task):
             kept += 1
@@ -298,12 +309,23 @@ def flow_types(data: Any) -> list[str]:
     return found
 
 
-def _tasks_by_id(data: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every task (a mapping with `id` and `type`) under tasks/errors/finally/then/else/cases…, any depth."""
+def _is_task(node: Any) -> bool:
+    """A task: a mapping with a string `id` and a string `type`."""
+    return isinstance(node, dict) and isinstance(node.get("id"), str) and isinstance(node.get("type"), str)
+
+
+def is_task_list(value: Any) -> bool:
+    """A block of tasks (`tasks`, `then`, `errors`…): a non-empty list of tasks and nothing else."""
+    return isinstance(value, list) and bool(value) and all(_is_task(item) for item in value)
+
+
+def tasks_by_id(data: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(id, task) for every task under tasks/errors/finally/afterExecution and the blocks nested in them
+    (then/else/cases…), any depth, in document order; triggers, inputs and outputs are not walked."""
 
     def walk(node: Any) -> Iterator[tuple[str, dict[str, Any]]]:
         if isinstance(node, dict):
-            if isinstance(node.get("id"), str) and isinstance(node.get("type"), str):
+            if _is_task(node):
                 yield node["id"], node
             for key, child in node.items():
                 if key not in ("triggers", "inputs", "outputs"):
@@ -320,11 +342,7 @@ def _without_children(task: Any) -> Any:
     """A task without its nested tasks: a flowable is unchanged when its own properties are."""
     if not isinstance(task, dict):
         return task
-    return {
-        k: v
-        for k, v in task.items()
-        if not (isinstance(v, list) and v and all(isinstance(i, dict) and "type" in i for i in v))
-    }
+    return {k: v for k, v in task.items() if not is_task_list(v)}
 
 
 # --- DAG edges --------------------------------------------------------------------------------------
@@ -349,14 +367,6 @@ def flow_edges(data: Any) -> list[Edge]:
     return edges
 
 
-def _is_task(node: Any) -> bool:
-    return isinstance(node, dict) and isinstance(node.get("type"), str) and "id" in node
-
-
-def _is_block(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(_is_task(item) for item in value)
-
-
 def _short_type(task: dict[str, Any]) -> str:
     return str(task["type"]).rsplit(".", 1)[-1]
 
@@ -365,10 +375,10 @@ def _blocks(task: dict[str, Any]) -> list[list[dict[str, Any]]]:
     """The task lists nested in a flowable: `tasks`, `then`, `else`, `defaults`, each of `cases`…"""
     found: list[list[dict[str, Any]]] = []
     for value in task.values():
-        if _is_block(value):
+        if is_task_list(value):
             found.append(value)
         elif isinstance(value, dict):
-            found += [v for v in value.values() if _is_block(v)]
+            found += [v for v in value.values() if is_task_list(v)]
     return found
 
 

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from copilot.evaluation.cases import Case, CaseError, Check, load_suite
-from copilot.evaluation.scorers import Output, flow_edges, score_case, select
+from copilot.evaluation.scorers import Output, flow_edges, is_task_list, score_case, select, tasks_by_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -158,6 +158,22 @@ def test_similarity_to_a_reference_and_edit_preservation() -> None:
     renamed = retried.replace("namespace: company.team", "namespace: other").replace("message: hi", "message: ho")
     result = score_case(edit, Output(renamed)).scores[0]
     assert not result.passed and "hello" in result.detail and "namespace" in result.detail
+
+
+def test_tasks_are_walked_one_way_and_a_flowable_is_judged_on_its_own_properties() -> None:
+    data = yaml.safe_load(FLOW)
+    assert [task_id for task_id, _ in tasks_by_id(data)] == ["extract", "steps", "hello"]  # not inputs, triggers
+    assert is_task_list(data["tasks"]) and not is_task_list([]) and not is_task_list([*data["tasks"], "x"])
+    assert not is_task_list([{"type": "io.kestra.plugin.core.log.Log"}])  # typed, but no task without an id
+
+    # a list of typed settings that are not tasks is the task's own property: editing it is a change
+    sinks = "        sinks: [{type: io.kestra.x.Sink, level: INFO}]\n"  # on `hello`
+    typed = FLOW.replace("        message: hi\n", "        message: hi\n" + sinks)
+    kept = case(Check("preserves", {"except": ["steps"]}), flow=typed)
+    assert score_case(kept, Output(typed.replace("message: hi", "message: ho"))).scores[0].detail == "changed: hello"
+    assert not score_case(kept, Output(typed.replace("level: INFO", "level: DEBUG"))).passed
+    parent = case(Check("preserves", {"except": ["hello"]}), flow=typed)
+    assert score_case(parent, Output(typed.replace("message: hi", "message: ho"))).passed  # only its child changed
 
 
 def test_live_checks_are_skipped_offline_and_the_rubric_is_reported_apart() -> None:
