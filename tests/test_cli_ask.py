@@ -9,7 +9,7 @@ import pytest
 
 from copilot.cli import main
 from copilot.engine.sessions import SessionStore
-from tests.engine.test_turn import INVALID, VALID
+from tests.engine.test_turn import INVALID, VALID, flow_of
 from tests.fakes.gemini import FakeGemini, Fault, Reply
 from tests.fakes.openai_server import Chat, FakeOpenAI
 
@@ -57,7 +57,7 @@ def test_ask_exits_1_when_the_flow_stays_invalid(gemini: FakeGemini, capsys: pyt
 
 def test_ask_edits_a_flow_file(gemini: FakeGemini, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "taxi.yml"
-    source.write_text(VALID.split("```yaml\n")[1].split("```")[0])
+    source.write_text(flow_of(VALID))
     gemini.script(Reply(VALID.replace("message: hi", "message: hello")))
     assert main(["ask", "say hello instead", "--flow", str(source), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

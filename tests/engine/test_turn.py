@@ -48,6 +48,11 @@ EDITED = VALID.replace(
 )
 
 
+def flow_of(reply: str) -> str:
+    """The flow YAML of a scripted reply (its first ```yaml block), as a file would hold it."""
+    return reply.split("```yaml\n")[1].split("```")[0]
+
+
 async def _no_wait(seconds: float) -> None:
     pass
 
@@ -160,7 +165,7 @@ def test_a_reply_without_yaml_is_asked_again(gemini: FakeGemini) -> None:
 
 def test_start_from_an_existing_flow(gemini: FakeGemini) -> None:
     chat = engine(gemini)
-    first = chat.start_from(INVALID.split("```yaml\n")[1].split("```")[0])
+    first = chat.start_from(flow_of(INVALID))
     assert first.number == 1 and not first.valid
     gemini.script(Reply(VALID))
     result, _ = turn(chat, "fix it")
@@ -171,7 +176,7 @@ def test_start_from_an_existing_flow(gemini: FakeGemini) -> None:
 def test_credentials_never_reach_the_model(gemini: FakeGemini) -> None:
     chat = engine(gemini)
     key = "AIza" + "SyD" + "x" * 32
-    chat.start_from(VALID.split("```yaml\n")[1].split("```")[0] + "variables:\n  db_password: hunter2secret\n")
+    chat.start_from(flow_of(VALID) + "variables:\n  db_password: hunter2secret\n")
     gemini.script(Reply(VALID))
     result, _ = turn(chat, f"use my key {key} and connect to postgresql://bob:pa55word@db:5432/app")
     sent = str(gemini.requests[-1].body)

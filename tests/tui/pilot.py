@@ -1,7 +1,8 @@
 """Helpers for driving the app with Textual's pilot: settings, waiting on conditions, reading the panes."""
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,24 @@ async def until(pilot: Any, condition: Callable[[], Any], what: str, timeout: fl
 async def ready(app: CopilotApp, pilot: Any) -> None:
     await until(pilot, lambda: app.engine is not None, "the engine to load")
     await pilot.pause()
+
+
+@asynccontextmanager
+async def running(config: Settings, size: tuple[int, int] = (120, 40)) -> AsyncIterator[tuple[CopilotApp, Any]]:
+    """The app on `config`, its engine loaded: `async with running(settings(tmp_path)) as (app, pilot):`."""
+    app = CopilotApp(config)
+    async with app.run_test(size=size) as pilot:
+        await ready(app, pilot)
+        yield app, pilot
+
+
+async def ask(app: CopilotApp, pilot: Any, gemini: Any, reply: str, text: str, **options: Any) -> None:
+    """One chat turn to its end: the fake model is scripted with `reply` and `text` is sent."""
+    from tests.fakes.gemini import Reply
+
+    gemini.script(Reply(reply, **options))
+    await send(pilot, text)
+    await settle(app, pilot)
 
 
 async def send(pilot: Any, text: str) -> None:

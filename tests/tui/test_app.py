@@ -8,16 +8,14 @@ import pytest
 from rich.syntax import Syntax
 
 from copilot.tui.app import CopilotApp
-from tests.engine.test_turn import EDITED, INVALID, VALID
+from tests.engine.test_turn import EDITED, INVALID, VALID, flow_of
 from tests.fakes.gemini import FakeGemini, Reply
-from tests.tui.pilot import flow_code, messages, ready, screen, send, settings, settle, status, until
+from tests.tui.pilot import ask, flow_code, messages, running, screen, send, settings, settle, status, until
 
 
 def test_generate_repair_edit_diff_undo(gemini: FakeGemini, tmp_path: Path) -> None:
     async def scenario() -> None:
-        app = CopilotApp(settings(tmp_path))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(settings(tmp_path)) as (app, pilot):
             gemini.script(Reply(INVALID), Reply(VALID))
             await send(pilot, "log hi then wait a second")
             await settle(app, pilot)
@@ -31,9 +29,7 @@ def test_generate_repair_edit_diff_undo(gemini: FakeGemini, tmp_path: Path) -> N
             assert [str(n.label) for n in tasks.children] == ["hello (Log)", "wait (Sleep)"]
             assert "turn 356 tokens $0.0007 · session 356 tokens $0.0007" in status(app)  # 120 columns: in full
 
-            gemini.script(Reply(EDITED))
-            await send(pilot, "add a retry to hello")
-            await settle(app, pilot)
+            await ask(app, pilot, gemini, EDITED, "add a retry to hello")
             diff: Any = app.query_one("#diff").content
             assert isinstance(diff, Syntax) and "+    retry:" in diff.code
             await pilot.press("ctrl+z")
@@ -57,7 +53,7 @@ def test_without_an_api_key_the_app_opens_and_offline_work_goes_on(
     import socket
 
     flow = tmp_path / "in.yml"
-    flow.write_text(VALID.split("```yaml\n")[1].split("```")[0])
+    flow.write_text(flow_of(VALID))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("copilot.kestra.client.RETRY_PAUSE", 0.0)
     with socket.socket() as closed:  # a port nobody listens on: a Kestra server that is down
@@ -65,9 +61,7 @@ def test_without_an_api_key_the_app_opens_and_offline_work_goes_on(
         down = f"http://127.0.0.1:{closed.getsockname()[1]}"
 
     async def scenario() -> None:
-        app = CopilotApp(settings(tmp_path, key=None, kestra_url=down))
-        async with app.run_test(size=(80, 24)) as pilot:
-            await ready(app, pilot)
+        async with running(settings(tmp_path, key=None, kestra_url=down), (80, 24)) as (app, pilot):
             await settle(app, pilot)
             # At 80 columns the bar keeps the short forms; the full ones are there on a wider terminal.
             assert "no model" in status(app) and "Kestra unreachable" in status(app)
@@ -97,9 +91,7 @@ def test_a_multi_line_paste_is_sent_whole(gemini: FakeGemini, tmp_path: Path) ->
     from textual import events
 
     async def scenario() -> None:
-        app = CopilotApp(settings(tmp_path))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(settings(tmp_path)) as (app, pilot):
             prompt = app.query_one("#prompt")
             prompt.focus()
             prompt.insert_text_at_cursor("fix this flow: ")
@@ -118,9 +110,7 @@ def test_a_multi_line_paste_is_sent_whole(gemini: FakeGemini, tmp_path: Path) ->
 
 def test_input_history_recalls_earlier_inputs_with_up_and_down(gemini: FakeGemini, tmp_path: Path) -> None:
     async def scenario() -> None:
-        app = CopilotApp(settings(tmp_path))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(settings(tmp_path)) as (app, pilot):
             for text in ("/help", "/revisions", "/revisions", "/help"):  # a repeat right after itself: once
                 await send(pilot, text)
                 await settle(app, pilot)
@@ -148,21 +138,15 @@ def test_input_history_recalls_earlier_inputs_with_up_and_down(gemini: FakeGemin
 
 def test_new_starts_from_scratch_and_model_switches_the_next_turns(gemini: FakeGemini, tmp_path: Path) -> None:
     async def scenario() -> None:
-        app = CopilotApp(settings(tmp_path))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
-            gemini.script(Reply(VALID))
-            await send(pilot, "log hi then wait")
-            await settle(app, pilot)
+        async with running(settings(tmp_path)) as (app, pilot):
+            await ask(app, pilot, gemini, VALID, "log hi then wait")
             assert gemini.requests[-1].model == "gemini-3.8-flash"
             await send(pilot, "/model gemini-2.5-flash")
             await settle(app, pilot)
             assert app.engine.model.name == "gemini-2.5-flash" and status(app).startswith("gemini-2.5-flash")
             assert any("Now using gemini-2.5-flash with recipe default" in m for m in messages(app))
             assert app.engine.current.number == 1  # the revisions stay
-            gemini.script(Reply(EDITED))
-            await send(pilot, "add a retry")
-            await settle(app, pilot)
+            await ask(app, pilot, gemini, EDITED, "add a retry")
             assert gemini.requests[-1].model == "gemini-2.5-flash" and app.engine.current.number == 2
             asked = gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
             assert "id: taxi" in asked  # an edit: the current flow went with the request
@@ -173,9 +157,7 @@ def test_new_starts_from_scratch_and_model_switches_the_next_turns(gemini: FakeG
             assert str(app.query_one("#topology").root.label) == "No flow yet."
             assert str(app.query_one("#diff").content) == "No changes yet."
             assert any("New flow: the next request starts from scratch" in m for m in messages(app))
-            gemini.script(Reply(VALID))
-            await send(pilot, "log hi")
-            await settle(app, pilot)
+            await ask(app, pilot, gemini, VALID, "log hi")
             asked = gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
             assert "id: taxi" not in asked and len(gemini.requests[-1].body["contents"]) == 1  # no flow, no history
             assert app.engine.current.number == 1
@@ -185,13 +167,9 @@ def test_new_starts_from_scratch_and_model_switches_the_next_turns(gemini: FakeG
 
 def test_revisions_goto_diff_and_switching_recipe(gemini: FakeGemini, tmp_path: Path) -> None:
     async def scenario() -> None:
-        app = CopilotApp(settings(tmp_path))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(settings(tmp_path)) as (app, pilot):
             for reply, text in ((VALID, "first"), (EDITED, "second")):
-                gemini.script(Reply(reply))
-                await send(pilot, text)
-                await settle(app, pilot)
+                await ask(app, pilot, gemini, reply, text)
             await pilot.press("ctrl+g")
             await pilot.pause()
             listing = app.screen.query_one("OptionList")
@@ -223,13 +201,9 @@ def test_code_blocks_copy_and_configured_keys(gemini: FakeGemini, tmp_path: Path
     reply = "Here it is:\n\n" + VALID + "\n\nRun it with:\n\n```sh\nkestra flow run\n```\n"
 
     async def scenario() -> None:
-        app = CopilotApp(settings(tmp_path, keys={"copy": "ctrl+t", "recipe": "f10", "nope": "x"}))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(settings(tmp_path, keys={"copy": "ctrl+t", "recipe": "f10", "nope": "x"})) as (app, pilot):
             assert any("Unknown action(s) in [keys]: nope" in m for m in messages(app))
-            gemini.script(Reply(reply))
-            await send(pilot, "log hi then wait")
-            await settle(app, pilot)
+            await ask(app, pilot, gemini, reply, "log hi then wait")
             await send(pilot, "/copy 2")
             await pilot.pause()
             assert app.clipboard == "kestra flow run\n"
@@ -257,7 +231,7 @@ def test_the_command_palette_runs_actions_with_their_pickers(
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "flows").mkdir()
-    (tmp_path / "flows" / "taxi.yml").write_text(VALID.split("```yaml\n")[1].split("```")[0])
+    (tmp_path / "flows" / "taxi.yml").write_text(flow_of(VALID))
 
     async def run(app: CopilotApp, pilot: Any, search: str, title: str) -> None:
         await pilot.press("ctrl+p")
@@ -273,9 +247,7 @@ def test_the_command_palette_runs_actions_with_their_pickers(
         await pilot.press("enter")
 
     async def scenario() -> None:
-        app = CopilotApp(settings(tmp_path))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(settings(tmp_path)) as (app, pilot):
             await run(app, pilot, "load a flow", "Load a flow file")
             prompt = await screen(app, pilot, "FilePrompt")
             listing = prompt.query_one("#path-list")
@@ -325,16 +297,12 @@ def test_a_turn_is_captured_as_an_eval_case(
     monkeypatch.chdir(tmp_path)  # F12 writes evals/captured.yaml under the working directory
 
     async def scenario() -> None:
-        app = CopilotApp(settings(tmp_path))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(settings(tmp_path)) as (app, pilot):
             await send(pilot, "/case")
             await settle(app, pilot)
             assert messages(app)[-1].startswith("No turn to capture yet")
             for reply, text in ((VALID, "log hi then wait a second"), (EDITED, "add a retry to hello")):
-                gemini.script(Reply(reply))
-                await send(pilot, text)
-                await settle(app, pilot)
+                await ask(app, pilot, gemini, reply, text)
             await send(pilot, f"/case {suite}")
             await settle(app, pilot)
             assert "Case `add-a-retry-to-hello` added" in messages(app)[-1]
@@ -347,4 +315,4 @@ def test_a_turn_is_captured_as_an_eval_case(
     (first,) = load_suite(tmp_path / "evals" / "captured.yaml")
     assert edit.turns == ("add a retry to hello",) and edit.flow is not None and first.flow is None
     assert first.turns == ("log hi then wait a second",)
-    assert score_case(edit, Output(EDITED.split("```yaml\n")[1].split("```")[0])).passed
+    assert score_case(edit, Output(flow_of(EDITED))).passed

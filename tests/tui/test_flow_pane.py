@@ -7,10 +7,9 @@ from typing import Any
 
 from textual.color import Color
 
-from copilot.tui.app import CopilotApp
 from copilot.tui.widgets import FlowView
 from tests.fakes.gemini import FakeGemini, Reply
-from tests.tui.pilot import ready, send, settings, settle
+from tests.tui.pilot import running, send, settings, settle
 
 LOGS = "".join(
     f"  - id: log{n}\n    type: io.kestra.plugin.core.log.Log\n    message: line {n}\n" for n in range(1, 21)
@@ -40,9 +39,7 @@ def block_after(view: FlowView, block: Any) -> Any:
 
 def test_each_diagnostic_is_shown_under_its_line_by_severity(gemini: FakeGemini, tmp_path: Path) -> None:
     async def scenario() -> None:
-        app = CopilotApp(settings(tmp_path))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(settings(tmp_path)) as (app, pilot):
             gemini.script(Reply(f"```yaml\n{PROBLEMS}```"))  # every repair answers the same: it stays invalid
             await send(pilot, "log a lot")
             await settle(app, pilot)
@@ -78,9 +75,7 @@ def test_each_diagnostic_is_shown_under_its_line_by_severity(gemini: FakeGemini,
 
 def test_the_problems_list_jumps_to_the_line(gemini: FakeGemini, tmp_path: Path) -> None:
     async def scenario() -> None:
-        app = CopilotApp(settings(tmp_path))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(settings(tmp_path)) as (app, pilot):
             gemini.script(Reply(f"```yaml\n{PROBLEMS}```"))
             await send(pilot, "log a lot")
             await settle(app, pilot)

@@ -6,11 +6,11 @@ from typing import Any
 
 from rich.syntax import Syntax
 
-from copilot.tui.app import CopilotApp
 from tests.engine.test_testrun import BROKEN, divides_by_zero
+from tests.engine.test_turn import flow_of
 from tests.fakes.gemini import FakeGemini, Reply
 from tests.fakes.kestra import FakeKestra
-from tests.tui.pilot import flow_code, messages, ready, screen, send, settings, settle, with_kestra
+from tests.tui.pilot import ask, flow_code, messages, running, screen, send, settings, settle, with_kestra
 
 INVALID = BROKEN.replace('    format: "{{ 1 / 0 }}"\n', '    format: "{{ 1 / 0 }}"\n    colour: red\n')
 EDITED = BROKEN.replace(
@@ -18,10 +18,6 @@ EDITED = BROKEN.replace(
     '  - id: announce\n    type: io.kestra.plugin.core.log.Log\n    message: "{{ outputs.compute.value }}"\n```\n',
 )
 FIXED = EDITED.replace('"{{ 1 / 0 }}"', '"{{ 1 / 1 }}"')
-
-
-def flow_of(reply: str) -> str:
-    return reply.split("```yaml\n")[1].split("```")[0]
 
 
 def body(dialog: Any) -> str:
@@ -36,9 +32,7 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
     logs = {"compute": [("ERROR", "ArithmeticException: / by zero")]}
 
     async def scenario(kestra: FakeKestra) -> None:
-        app = CopilotApp(with_kestra(settings(tmp_path), kestra))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(with_kestra(settings(tmp_path), kestra)) as (app, pilot):
             # generate, and repair from the validator's diagnostics
             gemini.script(Reply(INVALID), Reply(BROKEN))
             await send(pilot, "compute a value")
@@ -48,9 +42,7 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
             assert "Unknown property `colour`" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
 
             # edit, and the diff against the previous revision
-            gemini.script(Reply(EDITED))
-            await send(pilot, "then log the value")
-            await settle(app, pilot)
+            await ask(app, pilot, gemini, EDITED, "then log the value")
             assert app.engine.current.number == 2 and "id: announce" in flow_code(app)
             await send(pilot, "/diff 1")
             await settle(app, pilot)
@@ -70,9 +62,7 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
             assert kestra.flows[("company.team", "report")] == flow_of(EDITED)
 
             # test-run: it fails at compute, the model repairs it from the logs, the second run succeeds
-            gemini.script(Reply(FIXED))
-            await send(pilot, "/run")
-            await settle(app, pilot)
+            await ask(app, pilot, gemini, FIXED, "/run")
             run_log = str(app.query_one("#run").content)
             assert "→ FAILED at task compute" in run_log and "→ SUCCESS" in run_log
             assert "ERROR ArithmeticException: / by zero" in run_log.split("→ FAILED")[0]  # streamed live
@@ -111,15 +101,11 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
 
 def test_diff_server_and_deploy_say_what_the_server_has(gemini: FakeGemini, tmp_path: Path) -> None:
     async def scenario(kestra: FakeKestra) -> None:
-        app = CopilotApp(with_kestra(settings(tmp_path), kestra))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(with_kestra(settings(tmp_path), kestra)) as (app, pilot):
             await send(pilot, "/diff server")
             await settle(app, pilot)
             assert messages(app)[-1] == "There is no flow yet."
-            gemini.script(Reply(FIXED))
-            await send(pilot, "compute a value and log it")
-            await settle(app, pilot)
+            await ask(app, pilot, gemini, FIXED, "compute a value and log it")
             await pilot.press("f4")  # diff against the server
             await settle(app, pilot)
             assert messages(app)[-1] == "The server has no such flow yet: it would be new."
@@ -149,12 +135,8 @@ def test_the_chat_deploy_checks_the_allow_list_and_the_servers_verdict(gemini: F
 
     async def scenario(kestra: FakeKestra) -> None:
         config = replace(with_kestra(settings(tmp_path), kestra), deploy_namespaces="sandbox")
-        app = CopilotApp(config)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
-            gemini.script(Reply(FIXED))
-            await send(pilot, "compute a value and log it")
-            await settle(app, pilot)
+        async with running(config) as (app, pilot):
+            await ask(app, pilot, gemini, FIXED, "compute a value and log it")
             await pilot.press("f6")
             await settle(app, pilot)
             assert "Namespace 'company.team' is not in the deploy allow-list (sandbox)" in messages(app)[-1]
@@ -207,9 +189,7 @@ tasks:
 
 def test_the_run_form_shows_types_and_defaults_and_sends_typed_values(gemini: FakeGemini, tmp_path: Path) -> None:
     async def scenario(kestra: FakeKestra) -> None:
-        app = CopilotApp(with_kestra(settings(tmp_path), kestra))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(with_kestra(settings(tmp_path), kestra)) as (app, pilot):
             gemini.script(Reply(f"```yaml\n{TYPED}```"))
             await send(pilot, "greet with typed inputs")
             await settle(app, pilot)
@@ -273,9 +253,7 @@ def test_repair_from_failure_after_the_automatic_repairs_gave_up(gemini: FakeGem
     fixed = BROKEN.replace('"{{ 1 / 0 }}"', '"{{ 1 / 1 }}"')
 
     async def scenario(kestra: FakeKestra) -> None:
-        app = CopilotApp(with_kestra(settings(tmp_path), kestra))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(with_kestra(settings(tmp_path), kestra)) as (app, pilot):
             await send(pilot, "/repair")
             await settle(app, pilot)
             assert any("No failed test-run to repair from" in m for m in messages(app))

@@ -3,26 +3,19 @@
 import asyncio
 from pathlib import Path
 
-from copilot.tui.app import CopilotApp
 from tests.engine.test_turn import EDITED, VALID
-from tests.fakes.gemini import FakeGemini, Reply
-from tests.tui.pilot import flow_code, messages, ready, screen, send, settings, settle
+from tests.fakes.gemini import FakeGemini
+from tests.tui.pilot import ask, flow_code, messages, running, screen, send, settings, settle
 
 
 def test_the_sessions_screen_searches_deletes_and_resumes(gemini: FakeGemini, tmp_path: Path) -> None:
     async def first() -> str:
-        app = CopilotApp(settings(tmp_path))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
-            gemini.script(Reply(VALID))
-            await send(pilot, "log hi then wait")
-            await settle(app, pilot)
+        async with running(settings(tmp_path)) as (app, pilot):
+            await ask(app, pilot, gemini, VALID, "log hi then wait")
             return str(app.session)
 
     async def second(session: str) -> None:
-        app = CopilotApp(settings(tmp_path))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(settings(tmp_path)) as (app, pilot):
             app.store.create()  # an empty session, newer than the first
             await pilot.press("ctrl+r")
             sessions = await screen(app, pilot, "SessionsScreen")
@@ -43,9 +36,7 @@ def test_the_sessions_screen_searches_deletes_and_resumes(gemini: FakeGemini, tm
             await settle(app, pilot)
             assert "id: taxi" in flow_code(app) and app.engine.current.number == 1
             assert "log hi then wait" in messages(app) and any("Resumed session" in m for m in messages(app))
-            gemini.script(Reply(EDITED))
-            await send(pilot, "add a retry")
-            await settle(app, pilot)
+            await ask(app, pilot, gemini, EDITED, "add a retry")
             assert app.engine.current.number == 2 and app.session == session
             assert "log hi then wait" in str(gemini.requests[-1].body["contents"])  # the conversation goes on
 
@@ -55,21 +46,15 @@ def test_the_sessions_screen_searches_deletes_and_resumes(gemini: FakeGemini, tm
 
 def test_f2_resumes_the_last_session(gemini: FakeGemini, tmp_path: Path) -> None:
     async def first() -> str:
-        app = CopilotApp(settings(tmp_path))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(settings(tmp_path)) as (app, pilot):
             await pilot.press("f2")
             await settle(app, pilot)
             assert messages(app)[-1] == "No earlier session to resume."
-            gemini.script(Reply(EDITED))
-            await send(pilot, "log hi with a retry")
-            await settle(app, pilot)
+            await ask(app, pilot, gemini, EDITED, "log hi with a retry")
             return str(app.session)
 
     async def second(session: str) -> None:
-        app = CopilotApp(settings(tmp_path))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(settings(tmp_path)) as (app, pilot):
             app.store.create()  # newer, but empty: not worth resuming
             await send(pilot, "/resume nosuchsession")
             await settle(app, pilot)

@@ -11,7 +11,7 @@ from textual.app import App
 from textual.screen import Screen
 
 from copilot.tui.app import CopilotApp
-from tests.engine.test_turn import VALID
+from tests.engine.test_turn import VALID, flow_of
 from tests.fakes.gemini import FakeGemini, Reply
 from tests.tui.pilot import ready, send, settings, settle, until
 
@@ -143,7 +143,7 @@ def test_deploy_confirmation_with_the_diff_against_the_server(snap_compare: Any)
     from copilot.flows import diff_flows
     from copilot.tui.screens import ConfirmDeploy
 
-    deployed = VALID.split("```yaml\n")[1].split("```")[0]
+    deployed = flow_of(VALID)
     diff = diff_flows(deployed, deployed.replace("PT1S", "PT5S").replace("message: hi", "message: hello"))
     title = "Deploy company.team.taxi to http://localhost:8080? (server revision 3 → the diff below)"
     app = Host(lambda: ConfirmDeploy(title, Syntax(diff.unified, "diff")))

@@ -6,12 +6,22 @@ import json
 from pathlib import Path
 from typing import Any
 
-from copilot.tui.app import CopilotApp
 from copilot.tui.widgets import SourcesPane
 from tests.engine.test_turn import EDITED, VALID
-from tests.fakes.gemini import FakeGemini, Reply
+from tests.fakes.gemini import FakeGemini
 from tests.fakes.kestra import FakeKestra
-from tests.tui.pilot import messages, ready, screen, send, settings, settle, status, with_index, with_kestra
+from tests.tui.pilot import (
+    ask,
+    messages,
+    running,
+    screen,
+    send,
+    settings,
+    settle,
+    status,
+    with_index,
+    with_kestra,
+)
 
 
 def titles(pane: SourcesPane) -> list[str]:
@@ -21,17 +31,13 @@ def titles(pane: SourcesPane) -> list[str]:
 
 def test_the_sources_of_any_turn(gemini: FakeGemini, tmp_path: Path, built_index: Path, model_cache: Path) -> None:
     async def scenario() -> None:
-        app = CopilotApp(with_index(settings(tmp_path), built_index, model_cache))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(with_index(settings(tmp_path), built_index, model_cache)) as (app, pilot):
             pane = app.query_one(SourcesPane)
             for reply, text in (
                 (VALID, "log a message then sleep for a duration"),
                 (EDITED, "run it on a cron schedule"),
             ):
-                gemini.script(Reply(reply))
-                await send(pilot, text)
-                await settle(app, pilot)
+                await ask(app, pilot, gemini, reply, text)
             assert [turn.request for turn in pane.turns] == [
                 "log a message then sleep for a duration",
                 "run it on a cron schedule",
@@ -80,14 +86,10 @@ def test_the_status_bar_shows_the_index_and_fits_in_80_columns(
 ) -> None:
     async def scenario(kestra: FakeKestra) -> None:
         config = with_kestra(with_index(settings(tmp_path), built_index, model_cache), kestra)
-        app = CopilotApp(config)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(config) as (app, pilot):
             await settle(app, pilot)
             assert "index 5 chunks" in status(app) and f"Kestra {kestra.version}" in status(app)
-            gemini.script(Reply(VALID))
-            await send(pilot, "log a message then sleep")
-            await settle(app, pilot)
+            await ask(app, pilot, gemini, VALID, "log a message then sleep")
             await pilot.resize_terminal(80, 24)
             await pilot.pause()
             line = status(app)
@@ -105,9 +107,7 @@ def test_the_status_bar_shows_the_index_and_fits_in_80_columns(
             await settle(app, pilot)
             assert status(app).startswith("gemini-2.5-flash") and "index 5" in status(app)
             await send(pilot, "/new")
-            gemini.script(Reply(VALID))
-            await send(pilot, "log a message then sleep")
-            await settle(app, pilot)
+            await ask(app, pilot, gemini, VALID, "log a message then sleep")
             await pilot.resize_terminal(160, 40)
             await pilot.pause()
             # Each call at its model's price: 178 tokens at 3.8-flash's test price, then 178 at 2.5-flash's.

@@ -6,7 +6,7 @@ from pathlib import Path
 from copilot.tui.app import CopilotApp
 from tests.engine.test_turn import VALID
 from tests.fakes.gemini import FakeGemini, Reply
-from tests.tui.pilot import flow_code, messages, ready, send, settings, settle, until
+from tests.tui.pilot import flow_code, messages, running, send, settings, settle, until
 
 SLOW = Reply(VALID, chunks=40, chunk_delay=0.1)  # about 4 s of deltas
 
@@ -17,9 +17,7 @@ def replies(app: CopilotApp) -> list[str]:
 
 def test_typing_while_the_reply_streams(gemini: FakeGemini, tmp_path: Path) -> None:
     async def scenario() -> None:
-        app = CopilotApp(settings(tmp_path))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(settings(tmp_path)) as (app, pilot):
             gemini.script(SLOW)
             await send(pilot, "log hi then wait")
             await until(pilot, lambda: app.replies and app.replies[-1], "the first deltas")
@@ -39,9 +37,7 @@ def test_typing_while_the_reply_streams(gemini: FakeGemini, tmp_path: Path) -> N
 
 def test_escape_mid_stream_keeps_the_partial_reply(gemini: FakeGemini, tmp_path: Path) -> None:
     async def scenario() -> None:
-        app = CopilotApp(settings(tmp_path))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(app, pilot)
+        async with running(settings(tmp_path)) as (app, pilot):
             gemini.script(SLOW)
             await send(pilot, "log hi then wait")
             await until(pilot, lambda: len(app.replies[-1] if app.replies else "") > 20, "part of the reply")
