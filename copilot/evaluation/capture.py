@@ -24,7 +24,7 @@ import yaml
 from ..errors import CopilotError
 from ..flows import diff_flows, parse_flow
 from .cases import CaseError, load_suite
-from .scorers import flow_types, is_task_list, tasks_by_id
+from .scorers import flow_types, own_properties, tasks_by_id
 
 __all__ = ["add_case", "case_from_session", "propose_case"]
 
@@ -117,9 +117,8 @@ def _edit_checks(before: dict[str, Any], after: dict[str, Any], touched: list[st
         if old is None:
             checks.append(_expect(f"{where}.type", new["type"]))
             continue
-        for key, value in new.items():
-            if key != "id" and not is_task_list(value) and old.get(key) != value:  # nested tasks: their own checks
-                checks.append(_expect(f"{where}.{key}", value))
+        new, old = own_properties(new), own_properties(old)  # nested tasks have checks of their own
+        checks += [_expect(f"{where}.{key}", value) for key, value in new.items() if old.get(key) != value]
         checks += [{"property": {"path": f"{where}.{key}", "exists": False}} for key in old if key not in new]
     return checks[:MAX_EDIT_CHECKS]
 

@@ -35,6 +35,7 @@ __all__ = [
     "flow_edges",
     "flow_types",
     "is_task_list",
+    "own_properties",
     "score_case",
     "select",
     "tasks_by_id",
@@ -229,7 +230,7 @@ def _preserves(options: dict[str, Any], case: Case, output: Output, data: dict[s
     kept, changed = 0, []
     expected = [(tid, task) for tid, task in tasks_by_id(before) if tid not in allowed]
     for task_id, task in expected:
-        if _without_children(after_tasks.get(task_id)) == _without_children(task):
+        if own_properties(after_tasks.get(task_id)) == own_properties(task):
             kept += 1
         else:
             changed.append(task_id)
@@ -319,6 +320,9 @@ def is_task_list(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(_is_task(item) for item in value)
 
 
+NOT_TASKS = ("triggers", "inputs", "outputs")  # keys whose mappings are never tasks, however typed
+
+
 def tasks_by_id(data: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     """(id, task) for every task under tasks/errors/finally/afterExecution and the blocks nested in them
     (then/else/cases…), any depth, in document order; triggers, inputs and outputs are not walked."""
@@ -328,7 +332,7 @@ def tasks_by_id(data: Any) -> Iterator[tuple[str, dict[str, Any]]]:
             if _is_task(node):
                 yield node["id"], node
             for key, child in node.items():
-                if key not in ("triggers", "inputs", "outputs"):
+                if key not in NOT_TASKS:
                     yield from walk(child)
         elif isinstance(node, list):
             for child in node:
@@ -338,11 +342,18 @@ def tasks_by_id(data: Any) -> Iterator[tuple[str, dict[str, Any]]]:
         yield from walk(data.get(key) if isinstance(data, dict) else None)
 
 
-def _without_children(task: Any) -> Any:
-    """A task without its nested tasks: a flowable is unchanged when its own properties are."""
-    if not isinstance(task, dict):
-        return task
-    return {k: v for k, v in task.items() if not is_task_list(v)}
+def own_properties(task: Any) -> Any:
+    """A task without the tasks nested in it, wherever `tasks_by_id` finds them (its blocks, a Switch's
+    `cases`, a Dag's `tasks[].task`): a flowable is unchanged when these are, whatever its children do."""
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: v if k in NOT_TASKS else strip(v) for k, v in node.items() if not _is_task(v)}
+        if isinstance(node, list):
+            return [strip(item) for item in node if not _is_task(item)]
+        return node
+
+    return {k: strip(v) for k, v in task.items()} if isinstance(task, dict) else task
 
 
 # --- DAG edges --------------------------------------------------------------------------------------

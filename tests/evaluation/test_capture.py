@@ -63,6 +63,35 @@ def test_an_edit_case_allows_only_what_the_edit_touched(tmp_path: Path) -> None:
     assert not score_case(case, Output(tampered)).passed
 
 
+SWITCH = """id: route
+namespace: company.team
+tasks:
+  - id: route
+    type: io.kestra.plugin.core.flow.Switch
+    value: "{{ execution.id }}"
+    cases:
+      a:
+        - {id: say_a, type: io.kestra.plugin.core.log.Log, message: this is a}
+      b:
+        - {id: say_b, type: io.kestra.plugin.core.log.Log, message: this is b}
+  - id: graph
+    type: io.kestra.plugin.core.flow.Dag
+    tasks:
+      - task: {id: first, type: io.kestra.plugin.core.log.Log, message: one}
+      - task: {id: second, type: io.kestra.plugin.core.log.Log, message: two}
+        dependsOn: [first]
+"""
+
+
+def test_an_edit_nested_in_a_switch_case_or_a_dag_touches_the_child_not_the_flowable(tmp_path: Path) -> None:
+    edited = SWITCH.replace("this is b", "this is B").replace("message: two", "message: 2")
+    case = captured(tmp_path, propose_case(["say B in capitals, and 2 as a digit"], edited, prior_flow=SWITCH))
+    (preserves,) = [c for c in case.checks if c.kind == "preserves"]
+    assert preserves.options["except"] == ["say_b", "second"]
+    assert score_case(case, Output(edited)).passed  # the Switch and the Dag are kept: only children changed
+    assert not score_case(case, Output(edited.replace("dependsOn: [first]", "dependsOn: []"))).passed
+
+
 def test_cases_are_appended_with_unique_ids_and_comments_kept(tmp_path: Path) -> None:
     suite = tmp_path / "mine.yaml"
     assert add_case(suite, propose_case(["hello"], TAXI)) == "hello"
