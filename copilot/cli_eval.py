@@ -73,7 +73,7 @@ def add_suites(suites: Any) -> None:
         "Review the checks before keeping the case.",
     )
     capture.add_argument("session", help="a session id (`kestra-copilot sessions` lists them)")
-    capture.add_argument("--turn", type=int, help="which turn (default: the last one that made a flow)")
+    capture.add_argument("--turn", type=int, help="which turn (default: the last one that made a valid flow)")
     capture.add_argument(
         "-o", "--suite", type=Path, default=Path("evals/captured.yaml"), help="suite file (evals/captured.yaml)"
     )

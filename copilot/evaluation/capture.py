@@ -124,18 +124,32 @@ def _edit_checks(before: dict[str, Any], after: dict[str, Any], touched: list[st
 
 
 def case_from_session(store: Any, session_id: str, turn: int | None = None) -> dict[str, Any]:
-    """A case from a recorded session: the request of `turn` (default: the last one that made a flow), the
-    flow it started from (the revision before, if any) and the flow it made."""
+    """A case from a recorded session: the request of `turn` (default: the last turn that made a valid
+    flow), the flow it started from (the revision before, if any) and the flow it made, the reference."""
     revisions = store.revisions(session_id)
-    made = [r for r in revisions if r["turn"] is not None and (turn is None or r["turn"] == turn)]
-    if not made:
-        where = f"turn {turn} of session {session_id}" if turn else f"session {session_id}"
-        raise CaseError(f"No flow was made by {where}.", hint="`kestra-copilot sessions` lists the sessions.")
-    revision = made[-1]
+    revision = _reference(revisions, session_id, turn)
     requests = {t["number"]: t["request"] for t in store.turns(session_id)}
     before = [r for r in revisions if r["number"] < revision["number"]]
     prior = before[-1]["yaml"] if before else None
     return propose_case([requests[revision["turn"]]], revision["yaml"], prior_flow=prior)
+
+
+def _reference(revisions: list[dict[str, Any]], session_id: str, turn: int | None) -> dict[str, Any]:
+    """The revision `turn` made (default: the last valid one a turn made); an invalid one is refused, as a
+    reference must pass its own case, `valid` check included."""
+    made = [r for r in revisions if r["turn"] is not None and (turn is None or r["turn"] == turn)]
+    where = f"session {session_id}" if turn is None else f"turn {turn} of session {session_id}"
+    if not made:
+        raise CaseError(f"No flow was made by {where}.", hint="`kestra-copilot sessions` lists the sessions.")
+    if turn is not None and not made[-1]["valid"]:
+        raise CaseError(
+            f"The flow made by {where} (revision {made[-1]['number']}) is invalid: it cannot be a case's reference.",
+            hint="Capture a turn that made a valid flow (leave out --turn for the last one).",
+        )
+    valid = [r for r in made if r["valid"]]
+    if not valid:
+        raise CaseError(f"No valid flow was made by {where}.", hint="Capture a session whose flow validates.")
+    return valid[-1]
 
 
 def _dump(data: Any) -> str:

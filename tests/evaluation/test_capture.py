@@ -146,3 +146,36 @@ def test_eval_capture_turns_a_recorded_edit_into_a_case(tmp_path: Path, capsys: 
     assert [c.id for c in load_suite(suite)] == ["add-a-retry-to-the-hello-task", "hello"]
     assert main(["eval", "capture", session, "--turn", "7", "-o", str(suite)]) == 2
     assert "No flow was made by turn 7" in capsys.readouterr().err
+
+
+def test_capture_takes_the_last_valid_flow_and_refuses_an_invalid_turn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+    import os
+
+    from copilot.cli import main
+    from copilot.engine.sessions import SessionStore
+    from tests.engine.test_turn import INVALID, VALID, engine
+    from tests.fakes.gemini import FakeGemini, Reply
+
+    store = SessionStore.open(Path(os.environ["KESTRA_COPILOT_DATA_DIR"]) / "sessions.db")
+    session = store.create()
+    with FakeGemini() as gemini:
+        chat = engine(gemini)
+        for reply, text in ((VALID, "log hi then wait a second"), (INVALID, "make the wait a list")):
+            gemini.script(Reply(reply))  # the invalid one stays invalid through the repairs
+            asyncio.run(chat.turn(text, on_event=store.recorder(session, text)))
+    assert [r["valid"] for r in store.revisions(session)] == [True, False]
+    store.close()
+
+    suite = tmp_path / "captured.yaml"
+    assert main(["eval", "capture", session, "-o", str(suite)]) == 0  # the last turn's flow is invalid
+    (case,) = load_suite(suite)
+    assert case.turns == ("log hi then wait a second",) and case.flow is None
+    assert score_case(case, Output(case.reference)).passed
+
+    assert main(["eval", "capture", session, "--turn", "2", "-o", str(suite)]) == 2
+    err = capsys.readouterr().err
+    assert "The flow made by turn 2" in err and "(revision 2) is invalid" in err
+    assert len(load_suite(suite)) == 1
