@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from ..errors import CopilotError
-from ..flows import diff_flows, parse_flow
+from ..flows import parse_flow
 from .cases import CaseError, load_suite
 from .scorers import flow_types, own_properties, tasks_by_id
 
@@ -77,11 +77,12 @@ def propose_case(
     case: dict[str, Any] = {"id": case_id or _slug(turns[0]), "tags": list(tags), "turns": [t.strip() for t in turns]}
     if prior_flow is not None:
         prior = _data(prior_flow, "starting flow")
-        changes = diff_flows(prior_flow, accepted_yaml).summary.changes
-        touched = sorted({c.id for c in changes if c.section == "task"})  # what the edit was allowed to change
-        touched += [key for key in ("id", "namespace") if prior.get(key) != data.get(key)]
-        checks += _edit_checks(prior, data, touched)
-        checks.append({"preserves": {"except": touched, "weight": 2}})
+        old_tasks, new_tasks = _tasks(prior), _tasks(data)
+        tasks = _touched(old_tasks, new_tasks)  # what the edit was allowed to change, with these keys
+        keys = [key for key in ("id", "namespace") if prior.get(key) != data.get(key)]
+        edits = [_expect(key, data.get(key)) for key in keys] + _edit_checks(old_tasks, new_tasks, tasks)
+        checks += edits[:MAX_EDIT_CHECKS]
+        checks.append({"preserves": {"except": tasks + keys, "weight": 2}})
         case["flow"] = prior_flow
     checks.append({"similar": {"threshold": SIMILAR_THRESHOLD}})
     case["reference"] = accepted_yaml
@@ -97,6 +98,12 @@ def _tasks(data: Any) -> dict[str, dict[str, Any]]:
     return found
 
 
+def _touched(old_tasks: dict[str, dict[str, Any]], new_tasks: dict[str, dict[str, Any]]) -> list[str]:
+    """The tasks an edit added, removed or changed, judged as `preserves` judges them (own properties)."""
+    ids = old_tasks.keys() | new_tasks.keys()
+    return sorted(i for i in ids if own_properties(old_tasks.get(i)) != own_properties(new_tasks.get(i)))
+
+
 def _expect(path: str, value: Any) -> dict[str, Any]:
     """Short scalars must be equal; long text and structures only present (a rewording still passes)."""
     if isinstance(value, bool | int | float) or (isinstance(value, str) and len(value) <= 80 and "\n" not in value):
@@ -104,10 +111,11 @@ def _expect(path: str, value: Any) -> dict[str, Any]:
     return {"property": {"path": path}}
 
 
-def _edit_checks(before: dict[str, Any], after: dict[str, Any], touched: list[str]) -> list[Any]:
-    """That the edit happened: what it set, added or removed, task by task (and the id/namespace it changed)."""
-    checks: list[Any] = [_expect(key, after.get(key)) for key in ("id", "namespace") if key in touched]
-    old_tasks, new_tasks = _tasks(before), _tasks(after)
+def _edit_checks(
+    old_tasks: dict[str, dict[str, Any]], new_tasks: dict[str, dict[str, Any]], touched: list[str]
+) -> list[Any]:
+    """That the edit happened: what it set, added or removed, task by task."""
+    checks: list[Any] = []
     for task_id in touched:
         new, old = new_tasks.get(task_id), old_tasks.get(task_id)
         if new is None:
@@ -120,7 +128,7 @@ def _edit_checks(before: dict[str, Any], after: dict[str, Any], touched: list[st
         new, old = own_properties(new), own_properties(old)  # nested tasks have checks of their own
         checks += [_expect(f"{where}.{key}", value) for key, value in new.items() if old.get(key) != value]
         checks += [{"property": {"path": f"{where}.{key}", "exists": False}} for key in old if key not in new]
-    return checks[:MAX_EDIT_CHECKS]
+    return checks
 
 
 def case_from_session(store: Any, session_id: str, turn: int | None = None) -> dict[str, Any]:

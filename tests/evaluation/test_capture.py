@@ -58,6 +58,8 @@ def test_an_edit_case_allows_only_what_the_edit_touched(tmp_path: Path) -> None:
     case = captured(tmp_path, propose_case(["move it to company.analytics"], edited, prior_flow=TAXI))
     (preserves,) = [c for c in case.checks if c.kind == "preserves"]
     assert preserves.options["except"] == ["namespace"] and case.flow == TAXI
+    paths = [c.options["path"] for c in case.checks if c.kind == "property"]
+    assert paths == ["inputs[id=month].type", "namespace"]  # the namespace set, and nothing about tasks
     assert score_case(case, Output(edited)).passed
     tampered = edited.replace("id: extract", "id: download")
     assert not score_case(case, Output(tampered)).passed
