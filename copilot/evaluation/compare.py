@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from functools import cached_property
 from math import comb
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,7 @@ class Comparison:
     def mcnemar_p(self) -> float:
         return mcnemar_exact(len(self.broken), len(self.fixed))
 
-    @property
+    @cached_property  # 10,000 resamples: every report reads it, once is enough
     def score_diff(self) -> tuple[float, float, float]:
         return paired_bootstrap([c.mean_score("candidate") - c.mean_score("base") for c in self.cases])
 
