@@ -36,8 +36,14 @@ def add_parser(commands: Any) -> None:
     ask.add_argument(
         "--test-run",
         action="store_true",
-        help="then deploy it to <namespace>.copilot_test on KESTRA_URL, run it, and repair it from failures",
+        help="then deploy it to <namespace>.copilot_test on KESTRA_URL (after your yes), run it, and repair it",
     )
+    ask.add_argument(
+        "--yes",
+        action="store_true",
+        help="approve the test-run without asking (the flow as written; a repair that adds anything stops)",
+    )
+    ask.add_argument("--keep-test-flow", action="store_true", help="do not delete the test flow after the run")
     ask.add_argument("--input", action="append", default=[], metavar="KEY=VALUE", help="test-run inputs")
     ask.add_argument("--max-repairs", type=int, default=2, help="test-run repair attempts (2)")
     commands.add_parser("sessions", help="list the recorded sessions, newest first")
@@ -101,8 +107,8 @@ async def _test_run(
     settings: Any, engine: Any, args: argparse.Namespace, recorder: Callable[[str], Callable[[Any], None]]
 ) -> Any:
     """Deploy, run and repair; each repair is recorded as a turn of the session as it happens."""
-    from .cli_kestra import parse_pairs
-    from .engine.testrun import Deployed, RepairStarted, RunFinished, recording_repairs, test_run
+    from .cli_kestra import consent_for, parse_pairs
+    from .engine.testrun import CleanedUp, Deployed, RepairStarted, RunFinished, recording_repairs, test_run
     from .kestra import KestraClient
 
     record = recording_repairs(recorder)
@@ -114,6 +120,16 @@ async def _test_run(
         elif isinstance(event, Deployed):
             print(f"test run: deployed {event.namespace}.{event.flow_id} (server revision {event.revision})",
                   file=sys.stderr)  # fmt: skip
+            for change in event.changes:
+                print(f"  {change}", file=sys.stderr)
+        elif isinstance(event, CleanedUp):
+            where = f"{event.namespace}.{event.flow_id}"
+            if event.deleted:
+                print(f"test run: deleted the test flow {where}", file=sys.stderr)
+            elif event.problem:
+                print(f"warning: the test flow {where} is still on the server: {event.problem}", file=sys.stderr)
+            else:
+                print(f"test run: kept the test flow {where} (--keep-test-flow)", file=sys.stderr)
         elif isinstance(event, RunFinished):
             where = f" at task {event.failing_task}" if event.failing_task else ""
             print(f"test run: {event.execution.state}{where}", file=sys.stderr)
@@ -122,13 +138,17 @@ async def _test_run(
         else:
             _progress(event)
 
+    inputs = parse_pairs(args.input, "=", "--input")
+    consent = consent_for(settings, yes=args.yes, command="kestra-copilot ask … --test-run")
     async with KestraClient.from_settings(settings) as client:
-        inputs = parse_pairs(args.input, "=", "--input")
         return await test_run(
             engine,
             client,
+            consent=consent,
             inputs=inputs,
             namespace_suffix=settings.test_namespace_suffix,
+            allow=settings.deploy_namespaces,
+            keep=args.keep_test_flow,
             max_repairs=args.max_repairs,
             follow_timeout=settings.test_run_timeout,
             on_event=show,

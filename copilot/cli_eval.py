@@ -180,11 +180,19 @@ def _refuse_impossible(args: argparse.Namespace, settings: Settings, cases: list
     """Options that cannot do what they say fail before any case runs."""
     if args.replay_only and args.no_cache:
         raise CopilotError("--replay-only replays from the cache: it cannot go with --no-cache.")
-    if args.live and not settings.kestra_url and any(ch.kind == "test_run" for c in cases for ch in c.checks):
+    test_runs = args.live and any(ch.kind == "test_run" for c in cases for ch in c.checks)
+    if test_runs and not settings.kestra_url:
         raise CopilotError(
             "--live runs test_run checks on Kestra, and no server is configured.",
             hint="Set KESTRA_URL (and KESTRA_USERNAME/KESTRA_PASSWORD), or run without --live: "
             "test_run checks are then reported as skipped.",
+        )
+    if test_runs and not settings.sandbox_test_runs:
+        raise CopilotError(
+            "--live deploys and runs every model-written flow of the test_run checks on Kestra, unreviewed: "
+            "that needs a Kestra kept for trials, and it is not declared as one.",
+            hint="Point KESTRA_URL at a sandbox server and set sandbox_test_runs = true in the config file "
+            "(KESTRA_COPILOT_SANDBOX_TEST_RUNS=1), or run without --live (README: Safety).",
         )
 
 

@@ -4,9 +4,11 @@
     kestra-copilot run company.team/etl --input month=2024-01 --file data=./a.csv --label env:test
 
 deploy: the server validates the flow first; then the diff against what the server has (or "new
-flow"), a confirmation, create-or-update, the new revision and the UI link. Namespaces outside the
-`deploy_namespaces` allow-list (when set) are refused. run: the execution's task runs as their state
-changes, their logs as they finish, and a verdict; exit 0 SUCCESS or WARNING, 1 any other end, 2 an error.
+flow") and what the flow can do, a confirmation, create-or-update, a check that the server stored it
+where it was meant to go, the new revision and the UI link. Namespaces outside the `deploy_namespaces`
+allow-list (when set) are refused, for deploy and run alike. run: the execution's task runs as their
+state changes, their logs as they finish, and a verdict; exit 0 SUCCESS or WARNING, 1 any other end, 2 an
+error. `consent_for` is how every command that deploys a model's flow asks the user (ask --test-run too).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .asyncutil import stop_after
 from .config import Settings, load_settings
 from .errors import CopilotError
 
-__all__ = ["add_parsers", "deploy_command", "parse_pairs", "run_command"]
+__all__ = ["add_parsers", "consent_for", "deploy_command", "parse_pairs", "run_command"]
 
 EXIT_OK, EXIT_FAILED = 0, 1
 GOOD_ENDS = {"SUCCESS", "WARNING"}
@@ -57,7 +59,7 @@ def deploy_command(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CopilotError(f"Cannot read {args.file}: {exc.strerror or exc}.") from exc
     if args.namespace:
-        text = with_namespace(text, args.namespace)
+        text = with_namespace(text, args.namespace)  # on the parsed document: see kestra/review.py
     review = asyncio.run(_review(settings, text, str(args.file)))
     where = f"{review.namespace}.{review.flow_id}"
     if review.problems:
@@ -73,6 +75,9 @@ def deploy_command(args: argparse.Namespace) -> int:
     else:
         unified = review.diff.unified
         print(unified, end="" if unified.endswith("\n") else "\n")
+    print("What it can do:")
+    for line in review.capabilities.lines():
+        print(f"  {line}")
     if not args.yes and not _confirm(f"Deploy {where} to {settings.kestra_url}?"):
         print("Not deployed.", file=sys.stderr)
         return EXIT_FAILED
@@ -89,16 +94,54 @@ async def _review(settings: Settings, text: str, label: str) -> Any:
 
 
 async def _deploy(settings: Settings, text: str, namespace: str, flow_id: str) -> tuple[Any, str]:
-    from .kestra import ui_link
+    from .kestra import check_deployed, ui_link
 
     async with _client(settings) as client:
-        return await client.deploy(text, namespace, flow_id), ui_link(client, namespace, flow_id)
+        deployed = await client.deploy(text, namespace, flow_id)
+        check_deployed(deployed, namespace, flow_id)
+        return deployed, ui_link(client, namespace, flow_id)
 
 
 def _confirm(question: str) -> bool:
     if not sys.stdin.isatty():
         raise CopilotError("Deploying needs a confirmation, and there is no terminal to ask.", hint="Pass --yes.")
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _ask_on_stderr(question: str) -> bool:
+    """A yes/no on the terminal, the question on stderr (stdout may be a flow piped to a file)."""
+    sys.stderr.write(question)
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def consent_for(settings: Settings, *, yes: bool, command: str) -> Any:
+    """How a command asks before it deploys and runs a model's flow (engine/consent.py): `--yes` approves the
+    flow as written (and repairs that add nothing); the `sandbox_test_runs` setting approves everything;
+    otherwise the user is asked in the terminal, and without a terminal nothing is deployed."""
+    from .engine import consent
+
+    if settings.sandbox_test_runs:
+        return consent.sandbox()
+    if yes:
+        return consent.unattended()
+    if not sys.stdin.isatty():
+        return consent.refuse(
+            "A test-run deploys and executes the model's flow, which needs your yes, and there is no terminal "
+            "to ask: nothing was deployed or run.",
+            hint=f"Run `{command}` in a terminal to review it, pass --yes to approve it unattended, or set "
+            "sandbox_test_runs = true for a Kestra kept for trials (README: Safety).",
+        )
+
+    async def ask(request: Any) -> bool:
+        print("\n".join(request.summary()), file=sys.stderr)
+        if request.diff is not None:
+            print(request.diff.unified, file=sys.stderr)
+        else:
+            print(f"--- the flow, as it will be deployed ---\n{request.flow_yaml}", file=sys.stderr)
+        return await asyncio.to_thread(_ask_on_stderr, "Deploy it and run it? [y/N] ")
+
+    return ask
 
 
 # --- run ---------------------------------------------------------------------------------------------------
@@ -126,6 +169,9 @@ def run_command(args: argparse.Namespace) -> int:
             )
     labels = parse_pairs(args.label, ":", "--label")
     settings = load_settings()
+    from .kestra import check_namespace, ensure_allowed
+
+    ensure_allowed(check_namespace(namespace), settings.deploy_namespaces, nothing="run")
     verdict = asyncio.run(_run(settings, namespace, flow_id, inputs, files, labels, args.timeout))
     return EXIT_OK if verdict in GOOD_ENDS else EXIT_FAILED
 

@@ -7,6 +7,7 @@ where `KESTRA_COPILOT_CONFIG` points. Secrets are never printed: `Settings.redac
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -39,6 +40,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "deploy_namespaces": ("KESTRA_COPILOT_DEPLOY_NAMESPACES",),
     "test_namespace_suffix": ("KESTRA_COPILOT_TEST_NAMESPACE_SUFFIX",),
     "test_run_timeout": ("KESTRA_COPILOT_TEST_RUN_TIMEOUT",),
+    "sandbox_test_runs": ("KESTRA_COPILOT_SANDBOX_TEST_RUNS",),
     "data_dir": ("KESTRA_COPILOT_DATA_DIR",),
     "cache_dir": ("KESTRA_COPILOT_CACHE_DIR",),
 }
@@ -64,6 +66,9 @@ class Settings:
     test_namespace_suffix: str = ".copilot_test"
     # Seconds a test-run's execution may take before it is killed (a Pause task, no free worker…).
     test_run_timeout: float = 600.0
+    # The Kestra server is a sandbox kept for trials: model-written flows may be test-run there without
+    # asking (`eval run --live`, `ask --test-run` with no terminal). Off: every test-run needs a yes.
+    sandbox_test_runs: bool = False
     # A Chroma server for the retrieval index; None keeps it embedded in the data dir.
     chroma_url: str | None = None
     # The index's vectors: "minilm" (local, offline), or "gemini" / "gemini:MODEL" (Gemini's embedding
@@ -183,6 +188,29 @@ def _seconds(value: Any, name: str) -> float:
     return seconds
 
 
+def _boolean(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}.")
+
+
+def _suffix(value: Any) -> str:
+    """The test namespace suffix: `.` and a namespace segment, so a test-run never lands in the flow's own."""
+    suffix = str(value).strip()
+    if not re.fullmatch(r"\.[a-z0-9][a-z0-9._-]*", suffix):
+        raise ConfigError(
+            f"test_namespace_suffix must be a dot and a namespace segment, not {value!r}: test-runs deploy to the "
+            "flow's namespace plus it, and an empty suffix would put them in the team's own namespace.",
+            hint="e.g. KESTRA_COPILOT_TEST_NAMESPACE_SUFFIX=.copilot_test (the default).",
+        )
+    return suffix
+
+
 def with_embeddings(settings: Settings, embeddings: str) -> Settings:
     """`settings` with another `embeddings` value, checked as the config file's would be (`--embeddings`)."""
     return replace(settings, **_coerce({"embeddings": embeddings}, settings.config_file or Path("--embeddings")))
@@ -215,6 +243,10 @@ def _coerce(values: dict[str, Any], path: Path) -> dict[str, Any]:
                 hint="Set KESTRA_VERSION=1 or 2, or `[kestra] version = 2` in the config file.",
             )
         out["kestra_version"] = int(major)
+    if "sandbox_test_runs" in out:
+        out["sandbox_test_runs"] = _boolean(out["sandbox_test_runs"], "sandbox_test_runs")
+    if "test_namespace_suffix" in out:
+        out["test_namespace_suffix"] = _suffix(out["test_namespace_suffix"])
     if "test_run_timeout" in out:
         out["test_run_timeout"] = _seconds(out["test_run_timeout"], "test_run_timeout")
     for name in ("data_dir", "cache_dir"):

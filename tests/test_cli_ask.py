@@ -115,7 +115,7 @@ def test_ask_test_run_repairs_from_the_run_and_passes(
         monkeypatch.setenv("KESTRA_USERNAME", kestra.username)
         monkeypatch.setenv("KESTRA_PASSWORD", kestra.password)
         gemini.script(Reply(BROKEN), Reply(FIXED))
-        assert main(["ask", "compute a value", "--test-run", "--recipe", "no-retrieval"]) == 0
+        assert main(["ask", "compute a value", "--test-run", "--yes", "--recipe", "no-retrieval"]) == 0
     out, err = capsys.readouterr()
     assert "test run: FAILED at task compute" in err and "/ by zero" in err and "test run: SUCCESS" in err
     assert '"{{ 1 / 1 }}"' in out and "namespace: company.team\n" in out
@@ -139,7 +139,7 @@ def test_ask_test_run_against_a_server_that_is_down_still_prints_the_flow(
         port = probe.getsockname()[1]
     monkeypatch.setenv("KESTRA_URL", f"http://127.0.0.1:{port}")
     gemini.script(Reply(VALID))
-    assert main(["ask", "log hi", "--test-run", "--recipe", "no-retrieval"]) == 2
+    assert main(["ask", "log hi", "--test-run", "--yes", "--recipe", "no-retrieval"]) == 2
     out, err = capsys.readouterr()
     assert out.startswith("id: taxi\n")  # the flow is not lost
     assert "the test run did not finish" in err and "hint:" in err

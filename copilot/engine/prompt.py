@@ -3,6 +3,11 @@ diagnostics → the exact system instruction and messages sent to the model, wit
 
 Every turn records the recipe name and `Prompt.hash` (and a hash per part), so an eval can tell which
 prompt produced which flow, and two runs with the same hash sent the same text.
+
+Text from outside — retrieved pages, the flow being edited, Kestra's logs — is data, never instructions:
+`as_data` redacts it, cuts it to a budget and fences it between markers derived from its own content (so
+the text cannot forge the closing marker), and the system prompt tells the model to read what is inside
+as material only.
 """
 
 from __future__ import annotations
@@ -11,18 +16,30 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
+from ..flows import redact_secrets
 from ..llm.base import Message
 from ..retrieval.hybrid import Hit
 from .recipes import Recipe
 
-__all__ = ["Exchange", "Prompt", "build_prompt", "history_messages", "render_sources", "repair_prompt"]
+__all__ = [
+    "Exchange",
+    "Prompt",
+    "as_data",
+    "build_prompt",
+    "history_messages",
+    "render_sources",
+    "repair_prompt",
+]
 
 # An earlier turn of the conversation: what the user asked and what the model answered.
 Exchange = tuple[str, str]
 FENCED_YAML = re.compile(r"```ya?ml[^\n]*\n.*?(?:```|\Z)", re.DOTALL | re.IGNORECASE)
 FLOW_ELIDED = "[the flow of this answer is left out; the current flow is given below]"
 MAX_HISTORY_REPLY = 2000  # characters of each earlier answer's prose
+MAX_CHUNK_CHARS = 6000  # one retrieved chunk, at most (the recipe's token budget picks how many)
+_CUT = "[… {n:,} characters cut …]"
 
 
 def _digest(text: str) -> str:
@@ -42,14 +59,31 @@ class Prompt:
         return _digest("\0".join([self.system, *(f"{m.role}:{m.text}" for m in self.messages)]))
 
 
+def as_data(text: str, source: str, *, budget: int, keep: Literal["head", "tail"] = "head") -> str:
+    """`text` fenced and labelled as untrusted data from `source`: credentials redacted, cut to `budget`
+    characters (its `head` or its `tail`), between `<<<DATA x` and `DATA x>>>` where x is derived from the
+    content — the same text always gives the same prompt (its hash), and the text cannot contain its own
+    closing marker."""
+    text = redact_secrets(text)[0].strip("\n")
+    if len(text) > budget:
+        cut = _CUT.format(n=len(text) - budget)
+        text = f"{cut}\n{text[-budget:]}" if keep == "tail" else f"{text[:budget]}\n{cut}"
+    marker = _digest(f"{source}\0{text}")[:10]
+    return f"<<<DATA {marker} ({source})\n{text}\nDATA {marker}>>>"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:200]
+
+
 def render_sources(hits: Sequence[Hit]) -> str:
-    """`[S1] (plugin-doc) Title — location` then the chunk text, for each hit, in order."""
+    """`[S1] (plugin-doc) Title — location` then the chunk text as data, for each hit, in order."""
     blocks = []
     for number, hit in enumerate(hits, 1):
         chunk = hit.chunk
-        blocks.append(
-            f"[S{number}] ({chunk.kind}) {chunk.title or 'untitled'} — {chunk.location}\n{chunk.text.strip()}"
-        )
+        title, location = _one_line(chunk.title or "untitled"), _one_line(chunk.location)
+        body = as_data(chunk.text.strip(), f"source S{number}", budget=MAX_CHUNK_CHARS)
+        blocks.append(f"[S{number}] ({chunk.kind}) {title} — {location}\n{body}")
     return "\n\n".join(blocks)
 
 
@@ -87,7 +121,8 @@ def build_prompt(
         parts["sources"] = _digest(sources)
     user = request.strip()
     if current_flow and recipe.include_current_flow:
-        edit = recipe.render("edit", flow=current_flow.rstrip("\n"), revision=revision)
+        flow = as_data(f"```yaml\n{current_flow.rstrip()}\n```", "the current flow", budget=len(current_flow) + 20)
+        edit = recipe.render("edit", flow=flow, revision=revision)
         parts["flow"] = _digest(edit)
         user = f"{edit}\n\nRequest: {user}"
     parts["request"] = _digest(request)

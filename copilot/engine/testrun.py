@@ -1,20 +1,24 @@
 """Test-run: prove the current revision on a real Kestra, and repair it from the failure when it fails.
 
-    result = await test_run(engine, client, inputs={"month": "2024-01"}, on_event=print)
+    result = await test_run(engine, client, consent=ask_the_user, inputs={"month": "2024-01"}, on_event=print)
 
-The revision is deployed to a test namespace (`<namespace>.copilot_test` by default, so nothing the
-team runs is touched), executed with the test inputs and followed to its end. On a failure, the failing
-task's error logs and the flow go back to the model (the recipe's `repair_run_logs` template) through a
-normal engine turn — validated, repaired from diagnostics if need be, a new revision with its diff —
-and the new revision is run again, up to `max_repairs` times. An execution still going after
-`follow_timeout` seconds (paused, never started, hung) is killed and RunTimedOut raised; the engine
-keeps every revision.
+The revision is deployed as a test copy (kestra/sandbox.py): in a test namespace (`<namespace>.copilot_test`
+by default, so nothing the team runs is touched, and within the `deploy_namespaces` allow-list), with its
+triggers removed and a label that marks it as the tool's — and only after `consent` said yes to what it
+can do (engine/consent.py). It is executed with the test inputs, followed to its end, and deleted after
+the run unless `keep`. On a failure, the failing task's error logs — fenced as data, never instructions —
+and the flow go back to the model (the recipe's `repair_run_logs` template) through a normal engine turn:
+validated, repaired from diagnostics if need be, a new revision with its diff. The new revision is run
+again, up to `max_repairs` times, after consent is asked again if it can do more than what was approved.
+An execution still going after `follow_timeout` seconds (paused, never started, hung) is killed and
+RunTimedOut raised; the engine keeps every revision.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, get_args
@@ -22,12 +26,17 @@ from typing import Any, get_args
 from ..asyncutil import stop_after
 from ..config import Settings
 from ..errors import CopilotError
-from ..kestra import Execution, KestraClient, KestraError, LogEntry, flow_key, with_namespace
+from ..flows import diff_flows, flow_capabilities
+from ..kestra import Execution, KestraClient, KestraError, LogEntry, check_deployed, ensure_allowed, flow_key
+from ..kestra.sandbox import TEST_LABEL, TestCopy, is_test_deploy, test_copy, test_namespace
+from .consent import Approvals, Consent, ConsentRefused, ConsentRequest
+from .prompt import as_data
 from .turn import Engine, TurnEvent, TurnResult
 
 __all__ = [
     "GOOD_STATES",
     "TEST_SUFFIX",
+    "CleanedUp",
     "Deployed",
     "RepairStarted",
     "RunFinished",
@@ -41,6 +50,7 @@ __all__ = [
 TEST_SUFFIX = ".copilot_test"
 GOOD_STATES = frozenset({"SUCCESS", "WARNING"})
 MAX_LOG_LINES = 30
+MAX_LOG_CHARS = 4000  # of the failing task's log lines sent to the model (the last ones)
 LOG_GRACE = 2.5  # seconds for the last log lines after the execution ends
 FOLLOW_TIMEOUT = Settings.test_run_timeout  # seconds a test execution may take before it is killed
 
@@ -59,6 +69,17 @@ class Deployed:
     flow_id: str
     revision: int  # the server's revision
     local_revision: int  # the engine's
+    changes: tuple[str, ...] = ()  # what the test copy changed (namespace, triggers removed, label)
+
+
+@dataclass(frozen=True)
+class CleanedUp:
+    """After the run: the test flow deleted (or kept, on request, or left because deleting failed)."""
+
+    namespace: str
+    flow_id: str
+    deleted: bool
+    problem: str | None = None  # why it is still there, when it should not be
 
 
 @dataclass(frozen=True)
@@ -165,48 +186,152 @@ async def test_run(
     engine: Engine,
     client: KestraClient,
     *,
+    consent: Consent,
+    approvals: Approvals | None = None,
     inputs: dict[str, str] | None = None,
     namespace_suffix: str = TEST_SUFFIX,
+    allow: str | None = None,
+    keep: bool = False,
     max_repairs: int = 2,
     follow_timeout: float = FOLLOW_TIMEOUT,
     on_event: Callable[[Any], None] | None = None,
 ) -> TestRunResult:
+    """Deploy the current revision as a test copy (after consent), run it, repair it; see the module doc.
+    `approvals` carries what the user already said yes to (a chat keeps one for the conversation)."""
     emit = on_event or (lambda event: None)
+    approvals = approvals if approvals is not None else Approvals()
+    # Two test-runs of one flow at once (an eval's repeats) would share its test copy: one at a time.
+    try:
+        key = (client.url, *flow_key(engine.current.yaml)) if engine.current is not None else (client.url, "", "")
+    except CopilotError:  # no namespace or id: refused below, with the reason
+        key = (client.url, "", "")
+    lock = _TARGET_LOCKS.setdefault(key, asyncio.Lock())
+    async with lock:
+        return await _test_run(
+            engine, client, consent, approvals, inputs or {}, namespace_suffix, allow, keep, max_repairs,
+            follow_timeout, emit,
+        )  # fmt: skip
+
+
+_TARGET_LOCKS: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+async def _test_run(
+    engine: Engine,
+    client: KestraClient,
+    consent: Consent,
+    approvals: Approvals,
+    inputs: dict[str, str],
+    namespace_suffix: str,
+    allow: str | None,
+    keep: bool,
+    max_repairs: int,
+    follow_timeout: float,
+    emit: Callable[[Any], None],
+) -> TestRunResult:
     result = TestRunResult(state="NOT_RUN")
-    for attempt in range(max_repairs + 1):
-        revision = engine.current
-        if revision is None:
-            raise CopilotError("There is no flow to test-run yet.")
-        if not revision.valid:
-            raise CopilotError(
-                f"Revision {revision.number} is invalid; it is not deployed.",
-                hint="Fix the validation errors first (ask the assistant to fix them).",
-            )
-        namespace, flow_id = flow_key(revision.yaml)
-        test_namespace = namespace if namespace.endswith(namespace_suffix) else namespace + namespace_suffix
-        deployed = await client.deploy(with_namespace(revision.yaml, test_namespace), test_namespace, flow_id)
-        emit(Deployed(test_namespace, flow_id, deployed.revision, revision.number))
-        started = await client.execute(test_namespace, flow_id, inputs=inputs or {})
-        emit(started)
-        logs = asyncio.create_task(_emit_logs(client, started.id, emit))
-        try:
-            final = await _follow(client, started, emit, follow_timeout)
-        finally:
-            await stop_after(logs, LOG_GRACE)
-        task, error_logs = _failure(final, await client.logs(started.id))
-        finished = RunFinished(final, task, error_logs)
-        result.runs.append(finished)
-        result.state = final.state
-        emit(finished)
-        if final.state in GOOD_STATES or attempt == max_repairs:
-            return result
-        request = repair_request(engine, finished)
-        emit(RepairStarted(request, attempt + 1))
-        repair = await engine.turn(request, on_event=emit)
-        result.repairs.append(repair)
-        if repair.revision is None or not repair.valid:
-            return result  # the model could not produce a valid fix: stop, keep everything
-    return result
+    deployed: set[tuple[str, str]] = set()
+    try:
+        for attempt in range(max_repairs + 1):
+            revision = engine.current
+            if revision is None:
+                raise CopilotError("There is no flow to test-run yet.")
+            if not revision.valid:
+                raise CopilotError(
+                    f"Revision {revision.number} is invalid; it is not deployed.",
+                    hint="Fix the validation errors first (ask the assistant to fix them).",
+                )
+            namespace, _ = flow_key(revision.yaml)
+            target = test_namespace(namespace, namespace_suffix)
+            ensure_allowed(target, allow)
+            copy = test_copy(revision.yaml, target)
+            await _approve(client, copy, consent, approvals, revision.number)
+            server = await client.deploy(copy.yaml, copy.namespace, copy.flow_id)
+            deployed.add((copy.namespace, copy.flow_id))
+            check_deployed(server, copy.namespace, copy.flow_id)
+            emit(Deployed(copy.namespace, copy.flow_id, server.revision, revision.number, copy.changes))
+            finished = await _execute(client, copy, inputs, follow_timeout, emit)
+            result.runs.append(finished)
+            result.state = finished.execution.state
+            emit(finished)
+            if result.state in GOOD_STATES or attempt == max_repairs:
+                return result
+            request = repair_request(engine, finished)
+            emit(RepairStarted(request, attempt + 1))
+            repair = await engine.turn(request, on_event=emit)
+            result.repairs.append(repair)
+            if repair.revision is None or not repair.valid:
+                return result  # the model could not produce a valid fix: stop, keep everything
+        return result
+    finally:
+        for namespace, flow_id in sorted(deployed):
+            emit(await _clean_up(client, namespace, flow_id, keep))
+
+
+async def _approve(client: KestraClient, copy: TestCopy, consent: Consent, approvals: Approvals, number: int) -> None:
+    """Ask for consent unless what the copy can do is already approved; raises when refused. A flow already
+    at the target that is not a test copy of this tool's is never overwritten."""
+    capabilities = flow_capabilities(copy.yaml)
+    missing = approvals.missing(copy.namespace, copy.flow_id, capabilities)
+    existing = await client.get_flow(copy.namespace, copy.flow_id)
+    if existing is not None and not is_test_deploy(existing):
+        raise KestraError(
+            f"{copy.namespace}.{copy.flow_id} already exists on the server and is not a kestra-copilot test copy "
+            f"(it has no `{TEST_LABEL[0]}: {TEST_LABEL[1]}` label); nothing was deployed.",
+            hint="Rename the flow (its id), or set another test_namespace_suffix.",
+        )
+    if not missing:
+        return
+    old = existing.source if existing is not None else None
+    request = ConsentRequest(
+        action="test-run",
+        server=client.url,
+        namespace=copy.namespace,
+        flow_id=copy.flow_id,
+        flow_yaml=copy.yaml,
+        capabilities=capabilities,
+        new=missing,
+        diff=diff_flows(old, copy.yaml, old_label="on the server", new_label=f"revision {number}") if old else None,
+        changes=copy.changes,
+        first=approvals.first(copy.namespace, copy.flow_id),
+    )
+    if not await consent(request):
+        raise ConsentRefused(
+            f"Not approved: revision {number} was not deployed or run.",
+            hint="Change the flow or ask for what you want, then test-run it again.",
+        )
+    approvals.grant(copy.namespace, copy.flow_id, capabilities)
+
+
+async def _execute(
+    client: KestraClient, copy: TestCopy, inputs: dict[str, str], timeout: float, emit: Callable[[Any], None]
+) -> RunFinished:
+    started = await client.execute(copy.namespace, copy.flow_id, inputs=inputs, labels=dict([TEST_LABEL]))
+    emit(started)
+    logs = asyncio.create_task(_emit_logs(client, started.id, emit))
+    try:
+        final = await _follow(client, started, emit, timeout)
+    finally:
+        await stop_after(logs, LOG_GRACE)
+    task, error_logs = _failure(final, await client.logs(started.id))
+    return RunFinished(final, task, error_logs)
+
+
+async def _clean_up(client: KestraClient, namespace: str, flow_id: str, keep: bool) -> CleanedUp:
+    """Delete the test copy, unless it is to be kept; a failure to delete is reported, never raised (the
+    run's own outcome matters more), and a flow that is not a test copy is never deleted."""
+    if keep:
+        return CleanedUp(namespace, flow_id, deleted=False)
+    try:
+        current = await client.get_flow(namespace, flow_id)
+        if current is None:
+            return CleanedUp(namespace, flow_id, deleted=True)
+        if not is_test_deploy(current):
+            return CleanedUp(namespace, flow_id, False, "it is no longer a test copy, so it was left alone")
+        await client.delete_flow(namespace, flow_id)
+    except KestraError as exc:
+        return CleanedUp(namespace, flow_id, False, f"deleting it failed: {exc}")
+    return CleanedUp(namespace, flow_id, deleted=True)
 
 
 def repair_request(engine: Engine, finished: RunFinished) -> str:
@@ -215,7 +340,9 @@ def repair_request(engine: Engine, finished: RunFinished) -> str:
         "repair_run_logs",
         state=finished.execution.state,
         task_id=finished.failing_task or "(none)",
-        logs="\n".join(finished.error_logs) or "(no log lines)",
+        logs=as_data(
+            "\n".join(finished.error_logs) or "(no log lines)", "Kestra logs", budget=MAX_LOG_CHARS, keep="tail"
+        ),
     )
 
 

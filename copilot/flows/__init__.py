@@ -5,12 +5,16 @@ parse_flow(text)              data + the line/column of every key; refuses hosti
 bundled_schema(version)       the flow JSON schema generated from the offline catalog
 validate_flow(text, schema)   diagnostics: schema, strict keys, types, semantic rules, lints
 diff_flows(old, new)          unified diff + a semantic summary of what changed
+flow_capabilities(text)       what a flow can do when it runs (code, hosts, triggers, writes …), for consent
+set_top_level / remove_top_level   edits on the parsed document, proved by parsing the result again
 flow_topology(data)           the flow as a tree: inputs, triggers, nested tasks, errors/finally
 """
 
+from ._capabilities import Capabilities, Capability, flow_capabilities
 from ._catalog import Catalog, ObjectDef, PropertySpec, TypeDef, load_catalog
 from ._diagnostics import Diagnostic, Severity, has_errors, sort_diagnostics
 from ._diff import Change, DiffSummary, FlowDiff, diff_flows
+from ._edit import FlowEditError, remove_top_level, set_top_level
 from ._errors import FlowError, FlowSyntaxError, SchemaLoadError
 from ._extract import extract_flow_yaml, extract_yaml_blocks
 from ._lint import looks_like_secret_value, redact_secrets
@@ -22,11 +26,14 @@ from ._topology import TopologyNode, flow_topology
 from ._validate import ValidationResult, validate_flow, validate_parsed
 
 __all__ = [
+    "Capabilities",
+    "Capability",
     "Catalog",
     "Change",
     "Diagnostic",
     "DiffSummary",
     "FlowDiff",
+    "FlowEditError",
     "FlowError",
     "FlowSchema",
     "FlowSyntaxError",
@@ -44,6 +51,7 @@ __all__ = [
     "diff_flows",
     "extract_flow_yaml",
     "extract_yaml_blocks",
+    "flow_capabilities",
     "flow_topology",
     "format_path",
     "generate_flow_schema",
@@ -53,6 +61,8 @@ __all__ = [
     "parse_flow",
     "parse_yaml",
     "redact_secrets",
+    "remove_top_level",
+    "set_top_level",
     "sort_diagnostics",
     "validate_flow",
     "validate_parsed",

@@ -7,7 +7,9 @@ KestraClient(url, tenant=…, username/password or api_token)
     execute / execution / follow / kill  executions (follow: the live SSE stream until finished)
     logs(execution_id)   an execution's log entries
 server_diagnostics()     that verdict as flow diagnostics, at the right lines
-review_deploy()          allow-list, server verdict and diff against the server, before a deploy
+review_deploy()          allow-list, server verdict, diff against the server and capabilities, before a deploy
+check_deployed()         after a deploy: the server stored the flow where it was meant to go
+sandbox.test_copy()      the inert, labelled copy a test-run deploys to the test namespace
 """
 
 from .client import KestraClient, ServerInfo, ServerValidation
@@ -21,7 +23,17 @@ from .errors import (
     KestraUnavailable,
 )
 from .models import TERMINAL_STATES, DeployedFlow, Execution, LogEntry, TaskRun
-from .review import DeployReview, allowed_namespace, flow_key, review_deploy, ui_link, with_namespace
+from .review import (
+    DeployReview,
+    allowed_namespace,
+    check_deployed,
+    check_namespace,
+    ensure_allowed,
+    flow_key,
+    review_deploy,
+    ui_link,
+    with_namespace,
+)
 from .validation import server_diagnostics
 
 __all__ = [
@@ -42,6 +54,9 @@ __all__ = [
     "ServerValidation",
     "TaskRun",
     "allowed_namespace",
+    "check_deployed",
+    "check_namespace",
+    "ensure_allowed",
     "flow_key",
     "review_deploy",
     "server_diagnostics",

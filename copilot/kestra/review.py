@@ -4,9 +4,12 @@ command line, the chat's deploy, the test-run's own deploy):
     review = await review_deploy(client, text, allow=settings.deploy_namespaces)
     if review.problems: …                 # the server refuses the flow: show them, deploy nothing
     elif review.up_to_date: …             # the server already has exactly this
-    else: show review.diff (or the whole flow when review.deployed is None), confirm, client.deploy(…)
+    else: show review.diff (or the whole flow) and review.capabilities, confirm, client.deploy(…)
+    check_deployed(result, review.namespace, review.flow_id)   # the server stored it where it was meant to
 
 The namespace allow-list is checked first, then the server's own validation, then what the server has.
+Namespaces and ids are read from, and written into, the parsed document (flows.set_top_level): a
+`namespace:` line inside a description block or a quoted key cannot steer a flow elsewhere.
 """
 
 from __future__ import annotations
@@ -15,22 +18,51 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import CopilotError
-from ..flows import Diagnostic, FlowDiff, diff_flows, parse_flow
+from ..flows import Capabilities, Diagnostic, FlowDiff, diff_flows, flow_capabilities, parse_flow, set_top_level
+from ..flows._edit import top_level_keys
 from .client import KestraClient
+from .errors import KestraError
 from .models import DeployedFlow
 from .validation import server_diagnostics
 
-__all__ = ["DeployReview", "allowed_namespace", "flow_key", "review_deploy", "ui_link", "with_namespace"]
+__all__ = [
+    "DeployReview",
+    "allowed_namespace",
+    "check_deployed",
+    "check_namespace",
+    "ensure_allowed",
+    "flow_key",
+    "review_deploy",
+    "ui_link",
+    "with_namespace",
+]
+
+# Kestra's own rule for a namespace (the flow schema's pattern and length).
+NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+MAX_NAMESPACE = 150
 
 
 def flow_key(flow_yaml: str) -> tuple[str, str]:
-    """The flow's (namespace, id); a flow without both cannot be deployed or run."""
+    """The flow's (namespace, id) as Kestra reads them; a flow without both, or with either written twice,
+    cannot be deployed or run."""
     data = parse_flow(flow_yaml).data
-    data = data if isinstance(data, dict) else {}
-    namespace, flow_id = str(data.get("namespace") or ""), str(data.get("id") or "")
-    if not namespace or not flow_id:
+    for key in ("namespace", "id"):
+        if top_level_keys(flow_yaml, key) > 1:
+            raise CopilotError(f"The flow sets `{key}` twice; Kestra refuses it.", hint=f"Keep one `{key}:`.")
+    namespace, flow_id = data.get("namespace"), data.get("id")
+    if not isinstance(namespace, str) or not isinstance(flow_id, str) or not namespace or not flow_id:
         raise CopilotError("The flow has no `id` or `namespace`.", hint="A flow needs both to be deployed.")
     return namespace, flow_id
+
+
+def check_namespace(namespace: str) -> str:
+    """`namespace` when Kestra accepts it as one (lower-case, dotted); a CopilotError otherwise."""
+    if not NAMESPACE.match(namespace) or len(namespace) > MAX_NAMESPACE:
+        raise CopilotError(
+            f"{namespace!r} is not a Kestra namespace.",
+            hint="Lower-case letters, digits, `.`, `_` and `-`, starting with a letter or digit (e.g. company.team).",
+        )
+    return namespace
 
 
 def allowed_namespace(namespace: str, allow: str | None) -> bool:
@@ -41,10 +73,29 @@ def allowed_namespace(namespace: str, allow: str | None) -> bool:
     return any(namespace == p or namespace.startswith(p + ".") for p in prefixes)
 
 
+def ensure_allowed(namespace: str, allow: str | None, *, nothing: str = "deployed") -> None:
+    """Raise unless the allow-list (`deploy_namespaces`) lets the tool write to or run in `namespace`."""
+    if not allowed_namespace(namespace, allow):
+        raise CopilotError(
+            f"Namespace {namespace!r} is not in the deploy allow-list ({allow}); nothing was {nothing}.",
+            hint="Use a namespace in the list, or change `deploy_namespaces` (KESTRA_COPILOT_DEPLOY_NAMESPACES).",
+        )
+
+
 def with_namespace(flow_yaml: str, namespace: str) -> str:
-    """The flow with its top-level `namespace:` set (the rest of the text untouched)."""
-    updated, count = re.subn(r"(?m)^namespace:[^\n]*$", f"namespace: {namespace}", flow_yaml, count=1)
-    return updated if count else f"namespace: {namespace}\n{flow_yaml}"
+    """The flow with its top-level `namespace` set on the parsed document (the rest of the text kept)."""
+    return set_top_level(flow_yaml, "namespace", check_namespace(namespace))
+
+
+def check_deployed(deployed: DeployedFlow, namespace: str, flow_id: str) -> None:
+    """After a deploy: the server must report the flow where it was meant to go. A mismatch is an error,
+    and nothing is deleted (what the server holds there may be someone's own flow)."""
+    if (deployed.namespace, deployed.id) != (namespace, flow_id):
+        raise KestraError(
+            f"Kestra stored the flow as {deployed.namespace}.{deployed.id}, not {namespace}.{flow_id} as intended "
+            f"(server revision {deployed.revision}); nothing was deleted.",
+            hint="Check that flow in the Kestra UI and remove it yourself if it should not be there.",
+        )
 
 
 def ui_link(client: KestraClient, namespace: str, flow_id: str) -> str:
@@ -58,6 +109,7 @@ class DeployReview:
     problems: list[Diagnostic] = field(default_factory=list)  # the server's errors: nothing may be deployed
     deployed: DeployedFlow | None = None  # what the server has (None: a new flow)
     diff: FlowDiff | None = None  # against `deployed`
+    capabilities: Capabilities | None = None  # what the flow can do, for the confirmation
 
     @property
     def up_to_date(self) -> bool:
@@ -70,12 +122,8 @@ async def review_deploy(
     """The allow-list, the server's verdict and the diff against the server, for `flow_yaml`.
     `label` names the new side of the diff (a file name, a revision)."""
     namespace, flow_id = flow_key(flow_yaml)
-    if not allowed_namespace(namespace, allow):
-        raise CopilotError(
-            f"Namespace {namespace!r} is not in the deploy allow-list ({allow}).",
-            hint="Deploy into another namespace, or change `deploy_namespaces` (KESTRA_COPILOT_DEPLOY_NAMESPACES).",
-        )
-    review = DeployReview(namespace, flow_id)
+    ensure_allowed(namespace, allow)
+    review = DeployReview(namespace, flow_id, capabilities=flow_capabilities(flow_yaml))
     verdict = await client.validate_one(flow_yaml)
     review.problems = [d for d in server_diagnostics(verdict, parse_flow(flow_yaml), client.url) if d.is_error]
     if review.problems:

@@ -116,6 +116,7 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
         self._turn: Any = None  # the running turn's worker
         self.replies: list[str] = []  # the assistant's replies, for their code blocks
         self.last_failure: Any = None  # the last failed test-run, for /repair
+        self.approvals: Any = None  # what the user said yes to for test-runs (engine.consent.Approvals)
 
     # --- layout -------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:

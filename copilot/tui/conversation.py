@@ -170,6 +170,7 @@ class Conversation:
     async def action_new(self) -> None:
         if self.engine is not None:
             self.engine.reset()  # the revisions and the conversation the model sees
+        self.approvals = None  # a new flow is asked about afresh before it is test-run
         self.show_revision(None)
         await self.say("New flow: the next request starts from scratch.", "system")
 
@@ -208,6 +209,7 @@ class Conversation:
             await self.say(f"No session `{session_id}` — `/sessions` lists them.", "error")
             return
         self.session = session_id
+        self.approvals = None
         await self.query_one("#chat", VerticalScroll).remove_children()
         self.replies.clear()
         for turn in self.store.turns(session_id):

@@ -21,6 +21,7 @@ class KestraActions:
     settings: Any
     engine: Any
     last_failure: Any
+    approvals: Any  # engine.consent.Approvals: what the user said yes to in this conversation
 
     def _kestra_ready(self) -> str | None:
         """Why deploy/run cannot happen now, or None."""
@@ -88,7 +89,7 @@ class KestraActions:
         """Deploy the current revision (kestra.review: the allow-list and the server's verdict first), after a
         confirmation showing the diff against what the server has."""
         from ..errors import CopilotError
-        from ..kestra import KestraClient, review_deploy, ui_link
+        from ..kestra import KestraClient, check_deployed, review_deploy, ui_link
 
         problem = self._kestra_ready()
         if problem:
@@ -114,10 +115,12 @@ class KestraActions:
                 else:
                     body, what = Syntax(revision.yaml, "yaml"), " (new flow)"
                 title = f"Deploy {where} to {self.settings.kestra_url}?{what}"
-                if not await self.push_screen_wait(ConfirmDeploy(title, body)):
+                capabilities = ["What it can do:", *(f"  {line}" for line in review.capabilities.lines())]
+                if not await self.push_screen_wait(ConfirmDeploy(title, body, capabilities=capabilities)):
                     await self.say("Not deployed.", "system")
                     return
                 result = await client.deploy(revision.yaml, review.namespace, review.flow_id)
+                check_deployed(result, review.namespace, review.flow_id)
                 link = ui_link(client, review.namespace, review.flow_id)
         except CopilotError as exc:
             await self.say(f"**{exc}** {exc.hint or ''}", "error")
@@ -128,9 +131,10 @@ class KestraActions:
     @work(exclusive=True, group="kestra")
     async def run_flow(self, argument: str) -> None:
         """Test-run: deploy to the test namespace, run, follow, repair from failures (engine/testrun.py)."""
+        from ..engine.consent import Approvals
         from ..engine.testrun import test_run
         from ..errors import CopilotError
-        from ..kestra import KestraClient, KestraError
+        from ..kestra import KestraClient
 
         problem = self._kestra_ready()
         if problem:
@@ -154,6 +158,8 @@ class KestraActions:
         else:
             inputs = {}
         self.turn_usage = []
+        if self.approvals is None:
+            self.approvals = Approvals()
         self.query_one(TabbedContent).active = "tab-run"
         show = self._run_log(self.query_one("#run", Static))
         try:
@@ -161,12 +167,15 @@ class KestraActions:
                 result = await test_run(
                     self.engine,
                     client,
+                    consent=self._consent,
+                    approvals=self.approvals,
                     inputs=inputs,
                     namespace_suffix=self.settings.test_namespace_suffix,
+                    allow=self.settings.deploy_namespaces,
                     follow_timeout=self.settings.test_run_timeout,
                     on_event=show,
                 )
-        except KestraError as exc:
+        except CopilotError as exc:  # Kestra's errors, a refused consent, a namespace outside the allow-list
             await self.say(f"**{exc}** {exc.hint or ''}", "error")
             return
         repairs = f" after {len(result.repairs)} repair(s)" if result.repairs else ""
@@ -174,10 +183,23 @@ class KestraActions:
         follow_up = "" if result.passed else f" {self.key_label('repair')} or `/repair` asks for a fix from its logs."
         await self.say(f"Test run: **{result.state}**{repairs}.{follow_up}", "system" if result.passed else "error")
 
+    async def _consent(self, request: Any) -> bool:
+        """A test-run's consent (engine/consent.py): the dialog with what the flow can do and the diff."""
+        if self.settings.sandbox_test_runs:
+            return True
+        body: Any = (
+            Syntax(request.diff.unified, "diff") if request.diff is not None else Syntax(request.flow_yaml, "yaml")
+        )
+        title = f"Test-run {request.namespace}.{request.flow_id} on {request.server}?"
+        if not request.first:
+            title = f"A repair changed what the flow can do. {title}"
+        dialog = ConfirmDeploy(title, body, capabilities=request.summary()[1:], yes="Deploy and run (y)")
+        return bool(await self.push_screen_wait(dialog))
+
     def _run_log(self, pane: Static) -> Any:
         """The test-run's event handler: task states and log lines into the Run tab, repairs into the panes
         and, each as a turn of its own, into the session store."""
-        from ..engine.testrun import Deployed, RepairStarted, RunFinished, recording_repairs
+        from ..engine.testrun import CleanedUp, Deployed, RepairStarted, RunFinished, recording_repairs
         from ..kestra import Execution, LogEntry
 
         lines: list[str] = []
@@ -192,6 +214,14 @@ class KestraActions:
                 lines.append(f"→ asking for a repair from the run ({event.number})")
             elif isinstance(event, Deployed):
                 lines.append(f"deployed {event.namespace}.{event.flow_id} (server revision {event.revision})")
+                lines.extend(f"    {change}" for change in event.changes)
+            elif isinstance(event, CleanedUp):
+                where = f"{event.namespace}.{event.flow_id}"
+                lines.append(
+                    f"deleted the test flow {where}"
+                    if event.deleted
+                    else f"the test flow {where} is still there: {event.problem or 'kept'}"
+                )
             elif isinstance(event, Execution):
                 states = "  ".join(f"{run.task_id}:{run.state}" for run in event.task_runs)
                 lines.append(f"{event.id} {event.state}  {states}".rstrip())

@@ -47,24 +47,32 @@ def _css(name: str) -> str:
 
 
 class ConfirmDeploy(ModalScreen[bool]):
-    """The diff against what the server has, and a yes/no."""
+    """Before a deploy or a test-run: where it goes, what the flow can do, the diff against what the server
+    has (or the whole flow), and a yes/no."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss(False)", "Cancel"),
         Binding("y", "dismiss(True)"),
     ]
-    DEFAULT_CSS = _css("ConfirmDeploy") + "#dialog-buttons { height: 3; align: right middle; }"
+    DEFAULT_CSS = (
+        _css("ConfirmDeploy")
+        + "#dialog-buttons { height: 3; align: right middle; }"
+        + "#dialog-capabilities { height: auto; max-height: 50%; margin-bottom: 1; color: $text-warning; }"
+    )
 
-    def __init__(self, title: str, diff: Any) -> None:
+    def __init__(self, title: str, diff: Any, *, capabilities: list[str] = (), yes: str = "Deploy (y)") -> None:  # type: ignore[assignment]
         super().__init__()
-        self.title_text, self.diff = title, diff
+        self.title_text, self.diff, self.capabilities, self.yes = title, diff, list(capabilities), yes
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static(self.title_text, id="dialog-title", classes="title")
+            if self.capabilities:
+                yield VerticalScroll(Static(Text("\n".join(self.capabilities)), id="dialog-capabilities-text"),
+                                     id="dialog-capabilities")  # fmt: skip
             yield VerticalScroll(Static(self.diff, id="dialog-body"), id="dialog-diff")
             with Horizontal(id="dialog-buttons"):
-                yield Button("Deploy (y)", variant="primary", id="yes")
+                yield Button(self.yes, variant="primary", id="yes")
                 yield Button("Cancel (Esc)", id="no")
 
     @on(Button.Pressed)

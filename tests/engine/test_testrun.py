@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from copilot.engine.testrun import Deployed, RunFinished, test_run
+from copilot.engine.consent import sandbox
+from copilot.engine.testrun import CleanedUp, Deployed, RunFinished, test_run
 from copilot.kestra import KestraClient
 from tests.engine.test_turn import engine
 from tests.fakes.gemini import FakeGemini, Reply
@@ -36,7 +37,9 @@ def gemini() -> Iterator[FakeGemini]:
 
 
 def run(kestra: FakeKestra, chat: Any, **options: Any) -> tuple[Any, list[Any]]:
+    """A test-run approved as a sandbox would (tests/security/test_consent.py asks the user)."""
     events: list[Any] = []
+    options.setdefault("consent", sandbox())
 
     async def scenario() -> Any:
         async with KestraClient(kestra.url, username=kestra.username, password=kestra.password) as client:
@@ -53,7 +56,8 @@ def test_a_failing_run_is_repaired_from_its_logs_and_passes(gemini: FakeGemini) 
     logs = {"compute": [("INFO", "rendering"), ("ERROR", "ArithmeticException: / by zero")]}
     with FakeKestra(outcome_rule=divides_by_zero, task_logs=logs) as kestra:
         result, events = run(kestra, chat, inputs={})
-        deployed_in = set(kestra.flows)
+        left_on_the_server = dict(kestra.flows)
+    deployed_in = {(e.namespace, e.flow_id) for e in events if isinstance(e, Deployed)}
     assert result.passed and [r.execution.state for r in result.runs] == ["FAILED", "SUCCESS"]
     assert result.runs[0].failing_task == "compute" and result.runs[0].error_logs == (
         "ERROR ArithmeticException: / by zero",
@@ -66,6 +70,8 @@ def test_a_failing_run_is_repaired_from_its_logs_and_passes(gemini: FakeGemini) 
     assert deployed_in == {("company.team.copilot_test", "report")}  # only the test namespace was touched
     server_revisions = [e.revision for e in events if isinstance(e, Deployed)]
     assert server_revisions == [1, 2]
+    # the test copy is deleted after the run
+    assert not left_on_the_server and [e.deleted for e in events if isinstance(e, CleanedUp)] == [True]
 
 
 def test_repairs_are_bounded(gemini: FakeGemini) -> None:
@@ -113,7 +119,11 @@ def test_an_execution_that_does_not_finish_is_killed_at_the_timeout(
         [execution] = kestra.executions.values()
         killed = [p for m, p in kestra.requests if m == "DELETE"]
     assert waited < 0.5 + 2.5 + 2  # the timeout, then at most the log grace
-    assert killed == [f"/api/v1/main/executions/{execution['id']}/kill"] and execution["state"]["current"] == "KILLED"
+    assert execution["state"]["current"] == "KILLED"  # killed, then the test copy deleted
+    assert killed == [
+        f"/api/v1/main/executions/{execution['id']}/kill",
+        f"/api/v1/main/flows/company.team.copilot_test/{execution['flowId']}",
+    ]
     message = str(caught.value)
     assert f"Test execution {execution['id']} of company.team.copilot_test." in message
     assert f"was still {state} after 0.5 s; it was killed." in message

@@ -187,6 +187,7 @@ def test_live_checks_test_run_on_kestra_and_a_rubric_grade(
         monkeypatch.setenv("KESTRA_URL", kestra.url)
         monkeypatch.setenv("KESTRA_USERNAME", kestra.username)
         monkeypatch.setenv("KESTRA_PASSWORD", kestra.password)
+        monkeypatch.setenv("KESTRA_COPILOT_SANDBOX_TEST_RUNS", "1")  # model flows run unreviewed: a sandbox only
         grade = Reply("GRADE: 4\nREASON: computes it")
         gemini.script(Reply(FIXED), grade, Reply(BROKEN), grade, Reply(invalid), Reply(invalid), Reply(invalid), grade)
         assert main(["eval", "run", str(suite), "--live", "--concurrency", "1", "-o", str(tmp_path / "run")]) == 0
@@ -197,7 +198,7 @@ def test_live_checks_test_run_on_kestra_and_a_rubric_grade(
     rubric = next(s for s in first["scores"] if s["check"] == "rubric")
     assert rubric["apart"] and rubric["value"] == 0.75 and rubric["detail"] == "computes it"
     assert second["score"] == 0.5  # valid, but the run failed; the rubric is not counted
-    assert ("company.team.copilot_test", "report") in kestra.flows
+    assert not kestra.flows  # each test copy was deleted after its run
     # still invalid after the repairs: it cannot run, so it is not sent to Kestra and its test_run fails
     # (it is not skipped), saying why as an offline run would
     assert "test_run" not in third["live"] and len(kestra.executions) == 2
@@ -220,6 +221,7 @@ def test_a_live_run_talks_to_kestra_through_one_client_with_the_test_run_timeout
     cases = [{"id": f"slow-{n}", "turns": [f"compute value {n}"], "checks": LIVE_CHECKS[:2]} for n in (1, 2)]
     suite.write_text(json.dumps(cases))
     monkeypatch.setenv("KESTRA_COPILOT_TEST_RUN_TIMEOUT", "0.3")
+    monkeypatch.setenv("KESTRA_COPILOT_SANDBOX_TEST_RUNS", "1")
     with FakeKestra(step_seconds=1.0) as kestra:  # each task runs longer than the test-run may take
         monkeypatch.setenv("KESTRA_URL", kestra.url)
         monkeypatch.setenv("KESTRA_USERNAME", kestra.username)

@@ -87,6 +87,17 @@ async def settle(app: CopilotApp, pilot: Any) -> None:
     await pilot.pause()
 
 
+async def approve(app: CopilotApp, pilot: Any, answer: str = "y") -> tuple[str, str]:
+    """Answer the consent dialog (what the flow can do, the diff) once it is up: `y`, or `escape` to refuse.
+    Returns what it showed: its title and what the flow can do."""
+    dialog = await screen(app, pilot, "ConfirmDeploy")
+    title = str(dialog.query_one("#dialog-title").content)
+    found = dialog.query("#dialog-capabilities-text")
+    capabilities = str(found.first().content) if found else ""
+    await pilot.press(answer)
+    return title, capabilities
+
+
 async def screen(app: CopilotApp, pilot: Any, name: str) -> Any:
     """Wait for the screen class `name` to be on top, and return it."""
     await until(pilot, lambda: type(app.screen).__name__ == name, f"the {name} screen")

@@ -10,7 +10,7 @@ from tests.engine.test_testrun import BROKEN, divides_by_zero
 from tests.engine.test_turn import flow_of
 from tests.fakes.gemini import FakeGemini, Reply
 from tests.fakes.kestra import FakeKestra
-from tests.tui.pilot import ask, flow_code, messages, running, screen, send, settings, settle, with_kestra
+from tests.tui.pilot import approve, ask, flow_code, messages, running, screen, send, settings, settle, with_kestra
 
 INVALID = BROKEN.replace('    format: "{{ 1 / 0 }}"\n', '    format: "{{ 1 / 0 }}"\n    colour: red\n')
 EDITED = BROKEN.replace(
@@ -62,7 +62,11 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
             assert kestra.flows[("company.team", "report")] == flow_of(EDITED)
 
             # test-run: it fails at compute, the model repairs it from the logs, the second run succeeds
-            await ask(app, pilot, gemini, FIXED, "/run")
+            gemini.script(Reply(FIXED))
+            await send(pilot, "/run")
+            title, _ = await approve(app, pilot)  # the test-run asks first: where, what the flow can do, the flow
+            assert title.startswith("Test-run company.team.copilot_test.report")
+            await settle(app, pilot)
             run_log = str(app.query_one("#run").content)
             assert "→ FAILED at task compute" in run_log and "→ SUCCESS" in run_log
             assert "ERROR ArithmeticException: / by zero" in run_log.split("→ FAILED")[0]  # streamed live
@@ -96,7 +100,7 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
         asyncio.run(scenario(kestra))
         assert kestra.flows[("company.team", "report")] == flow_of(FIXED)
         assert kestra.revisions[("company.team", "report")] == 2
-        assert ("company.team.copilot_test", "report") in kestra.flows
+        assert ("company.team.copilot_test", "report") not in kestra.flows  # the test copy was deleted after its run
 
 
 def test_diff_server_and_deploy_say_what_the_server_has(gemini: FakeGemini, tmp_path: Path) -> None:
@@ -231,6 +235,7 @@ def test_the_run_form_shows_types_and_defaults_and_sends_typed_values(gemini: Fa
             assert str(form.query_one("#error-config").content).startswith("config: not valid JSON")
             field("config").value = '{"k": [1, 2]}'
             await pilot.click("#run")
+            await approve(app, pilot)
             await settle(app, pilot)
             assert any("Test run: **SUCCESS**" in m for m in messages(app))
 
@@ -261,6 +266,7 @@ def test_repair_from_failure_after_the_automatic_repairs_gave_up(gemini: FakeGem
             await send(pilot, "compute a value")
             await settle(app, pilot)
             await pilot.press("f5")  # test-run: fails, the two automatic repairs fail too
+            await approve(app, pilot)  # asked once: the repairs add nothing to what the flow can do
             await settle(app, pilot)
             assert any("Test run: **FAILED** after 2 repair(s). F7 or `/repair`" in m for m in messages(app))
             gemini.script(Reply(fixed))

@@ -1,0 +1,233 @@
+"""What a flow can do once it runs: the summary a person reads before a model's flow is deployed or run.
+
+    caps = flow_capabilities(flow_yaml)
+    caps.lines()                      # "runs code  task `fetch`: shell Commands on the Process runner …"
+    caps.signature - approved         # what a repair added that the user has not said yes to
+
+It names what matters to a reviewer: tasks that run code (and where: the Process runner runs on the
+Kestra worker's own host, unisolated), the hosts the flow connects to, its triggers (a Schedule keeps
+running once deployed), subflows it calls, KV and file writes, deletes (plugin types and destructive SQL),
+and tasks that act on Kestra itself. The `signature` adds every task and trigger type, so a repair that
+brings in a new plugin, a new host or a trigger is seen as new. It reads the flow's data only: a
+Pebble expression (`{{ inputs.url }}`) is shown as written, since its value is known only at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ._parse import parse_flow
+
+__all__ = ["Capabilities", "Capability", "flow_capabilities"]
+
+KINDS = {  # kind → how the summary names it, in the order it is shown
+    "code": "runs code",
+    "host": "connects to",
+    "trigger": "triggers",
+    "subflow": "calls flows",
+    "kestra": "acts on Kestra",
+    "write": "writes",
+    "delete": "deletes",
+}
+
+_CODE = re.compile(
+    r"\.scripts\.|\.cli\.|\.docker\.Run$|\.ssh\.Command$|\.kubernetes\.|\.runner\.Process$|\.(Commands|Script|Eval)$"
+)
+_IN_WORKER = re.compile(r"\.scripts\.(groovy|nashorn|jython)\.")  # evaluated inside the worker's JVM
+_SUBFLOW = re.compile(r"\.flow\.(Subflow|ForEachItem|Flow)$|\.core\.tasks\.flows\.(Flow|Subflow)$")
+_KESTRA_API = re.compile(r"^io\.kestra\.plugin\.kestra\.|\.core\.(execution|trigger)\.(?!Count|Labels|Exit)")
+_DELETE = re.compile(r"^(Delete|Purge|Remove|Drop|Truncate|Kill)")
+_WRITE = re.compile(r"^(Set|Put|Upload|Copy|Move|Write|Push|Create)")
+_DESTRUCTIVE_SQL = re.compile(
+    r"\b(drop\s+(table|schema|database|view|index)|truncate(\s+table)?\s+\w|delete\s+from|alter\s+table)\b",
+    re.IGNORECASE,
+)
+_SQL_KEYS = frozenset({"sql", "sqls", "query", "queries", "statement", "statements", "commands", "script"})
+# scheme://host[:port] — the host stops where a path, quote, space or Pebble expression begins.
+_URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*)://(?:[^/\s@'\"{}<>|\\]*@)?([^/\s'\"`{}<>|\\?#,;)]+)")
+_LOCAL_SCHEMES = frozenset({"kestra", "nsfile", "file"})
+_HOST_KEYS = frozenset({"host", "hostname", "endpoint", "server", "bootstrapservers", "url", "uri"})
+_RUNNERS = {
+    "process": "the Process runner: on the Kestra worker's own host, not isolated",
+    "docker": "the Docker runner (a container)",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Capability:
+    kind: str  # a key of KINDS
+    value: str  # what is approved: a task type, a host, `namespace/flowId` …
+    detail: str = ""  # for the reader: the runner, a cron …
+    where: str = ""  # "task `fetch`", "trigger `daily`"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    items: tuple[Capability, ...]
+    types: frozenset[str]  # every task, trigger and runner type
+    scripts: frozenset[str] = frozenset()  # "task `fetch` #digest": each code-running task's whole configuration
+
+    @property
+    def signature(self) -> frozenset[tuple[str, str]]:
+        """What a yes covers: each capability's kind and value, each plugin type, and the exact configuration
+        of every task that runs code (a repair that rewrites a script is asked about again)."""
+        return frozenset(
+            {(c.kind, c.value) for c in self.items}
+            | {("type", t) for t in self.types}
+            | {("script", s) for s in self.scripts}
+        )
+
+    def beyond(self, approved: frozenset[tuple[str, str]]) -> tuple[str, ...]:
+        """What this flow can do that `approved` does not cover, worded for the user."""
+        new = []
+        for kind, value in sorted(self.signature - approved):
+            if kind == "script":
+                new.append(f"changes the code of {value.split(' #')[0]}")
+            else:
+                new.append(f"{'uses' if kind == 'type' else KINDS.get(kind, kind)} {value}")
+        return tuple(new)
+
+    def lines(self) -> list[str]:
+        """The summary, one line per capability, grouped by kind; the plugin types last."""
+        out = []
+        for kind, label in KINDS.items():
+            for cap in sorted(c for c in self.items if c.kind == kind):
+                detail = f" — {cap.detail}" if cap.detail else ""
+                where = f" ({cap.where})" if cap.where else ""
+                out.append(f"{label:<14} {cap.value}{detail}{where}")
+        if not self.items:
+            out.append("nothing beyond its own tasks: no code, no outside host, no trigger, no write or delete")
+        if self.types:
+            out.append(f"{'plugin types':<14} {', '.join(sorted(t.rsplit('.', 1)[-1] for t in self.types))}")
+        return out
+
+
+def flow_capabilities(flow: str | dict[str, Any]) -> Capabilities:
+    data = parse_flow(flow).data if isinstance(flow, str) else flow
+    items: set[Capability] = set()
+    types: set[str] = set()
+    scripts: set[str] = set()
+    for trigger in _list(data.get("triggers")):
+        kind = str(trigger.get("type") or "")
+        types.add(kind)
+        detail = _trigger_detail(trigger)
+        items.add(Capability("trigger", _short(kind), detail, f"trigger `{trigger.get('id', '?')}`"))
+        items.update(_hosts(trigger, f"trigger `{trigger.get('id', '?')}`"))
+    for task in _tasks(data):
+        kind = str(task.get("type") or "")
+        where = f"task `{task.get('id', '?')}`"
+        types.add(kind)
+        items.update(_task_capabilities(task, kind, data, where))
+        if _CODE.search(kind):
+            scripts.add(f"{where} #{_digest(task)}")
+        runner = task.get("taskRunner")
+        if isinstance(runner, dict) and runner.get("type"):
+            types.add(str(runner["type"]))
+        items.update(_hosts(task, where))
+    return Capabilities(tuple(sorted(items)), frozenset(t for t in types if t), frozenset(scripts))
+
+
+def _digest(task: dict[str, Any]) -> str:
+    own = {k: v for k, v in task.items() if k != "description" and not _holds_tasks(v)}
+    return hashlib.sha256(json.dumps(own, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _task_capabilities(task: dict[str, Any], kind: str, flow: dict[str, Any], where: str) -> Iterator[Capability]:
+    simple = kind.rsplit(".", 1)[-1]
+    if _CODE.search(kind):
+        yield Capability("code", kind, _runner(task, kind), where)
+    if _SUBFLOW.search(kind):
+        target = f"{task.get('namespace') or flow.get('namespace')}/{task.get('flowId') or '?'}"
+        yield Capability("subflow", target, "", where)
+    elif _KESTRA_API.search(kind):
+        yield Capability("kestra", kind, "", where)
+    if _DELETE.match(simple):
+        yield Capability("delete", kind, "", where)
+    elif _WRITE.match(simple) or kind.endswith(".namespace.UploadFiles"):
+        yield Capability("write", kind, "", where)
+    for key, value in _strings(task):
+        if key.lower() in _SQL_KEYS and (match := _DESTRUCTIVE_SQL.search(value)):
+            yield Capability("delete", f"SQL {' '.join(match.group(1).upper().split())}", "", where)
+
+
+def _runner(task: dict[str, Any], kind: str) -> str:
+    if _IN_WORKER.search(kind):
+        return "evaluated inside the Kestra worker's JVM, not isolated"
+    runner = task.get("taskRunner")
+    name = str(runner.get("type") or "") if isinstance(runner, dict) else ""
+    if not name and isinstance(task.get("runner"), str):  # the deprecated `runner: PROCESS | DOCKER`
+        name = task["runner"]
+    if not name:
+        return "the default runner (Docker for scripts)" if ".scripts." in kind else ""
+    short = _short(name).lower()
+    return _RUNNERS.get(short, f"the {_short(name)} runner")
+
+
+def _trigger_detail(trigger: dict[str, Any]) -> str:
+    parts = []
+    if trigger.get("cron"):
+        parts.append(f"cron {trigger['cron']}")
+    if trigger.get("key"):
+        parts.append("an inbound webhook")
+    if trigger.get("disabled") is True:
+        parts.append("disabled")
+    return ", ".join(parts)
+
+
+def _hosts(node: dict[str, Any], where: str) -> Iterator[Capability]:
+    for key, value in _strings(node):
+        for scheme, host in _URL.findall(value):
+            if scheme.lower() not in _LOCAL_SCHEMES and not host.startswith("{"):
+                yield Capability("host", f"{scheme.lower()}://{host.lower()}", "", where)
+        if key.lower() in _HOST_KEYS and "://" not in value and "{{" not in value and re.fullmatch(r"[\w.-]+", value):
+            yield Capability("host", value.lower(), "", where)
+
+
+def _strings(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    """(the nearest key, value) for every string under `node`, nested tasks excluded."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k in ("tasks", "errors", "finally", "afterExecution", "then", "else", "cases") and _holds_tasks(v):
+                continue
+            yield from _strings(v, str(k))
+    elif isinstance(node, list):
+        for item in node:
+            yield from _strings(item, key)
+    elif isinstance(node, str):
+        yield key, node
+
+
+def _holds_tasks(value: Any) -> bool:
+    if isinstance(value, dict):  # a Switch's cases: {case: [tasks]}
+        return any(_holds_tasks(v) for v in value.values())
+    return isinstance(value, list) and any(isinstance(v, dict) and "type" in v and "id" in v for v in value)
+
+
+def _tasks(data: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every task of the flow, nested ones included (not triggers, plugin defaults or task runners)."""
+    stack: list[Any] = [data.get(k) for k in ("tasks", "errors", "finally", "afterExecution")]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            if isinstance(node.get("type"), str) and "id" in node:
+                yield node
+            for key, value in node.items():
+                if key not in ("taskRunner", "pluginDefaults", "triggers", "conditions") and isinstance(
+                    value, (list, dict)
+                ):
+                    stack.append(value)
+
+
+def _list(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _short(type_name: str) -> str:
+    return type_name.rsplit(".", 1)[-1]
