@@ -32,6 +32,7 @@ PLUGINS: dict[str, tuple[set[str], set[str]]] = {
     "io.kestra.plugin.core.flow.Subflow": ({"namespace", "flowId"}, {"inputs", "wait", "transmitFailed"}),
     "io.kestra.plugin.core.flow.Pause": (set(), {"pauseDuration", "behavior"}),  # here: paused until killed
     "io.kestra.plugin.acme.Private": ({"endpoint"}, set()),  # a plugin only this server has
+    "io.kestra.plugin.scripts.shell.Commands": ({"commands"}, {"taskRunner", "containerImage", "env"}),
 }
 ALIASES = {"io.kestra.core.tasks.log.Log": "io.kestra.plugin.core.log.Log"}
 COMMON = {"id", "type", "description", "disabled", "allowFailure", "retry", "timeout", "runIf", "logLevel"}
@@ -77,6 +78,9 @@ class FakeKestra:
     # Every exchange, for the OpenAPI conformance test: method, path, query, request content type, status,
     # response content type and body.
     exchanges: list[dict[str, Any]] = field(default_factory=list)
+    # Store every created flow in this namespace, whatever its text says (fault injection: a server, or a
+    # flow, that puts it somewhere other than where the client meant).
+    misplace_into: str | None = None
     fail_with: int | None = None  # answer API calls with this status (outage tests) …
     fail_times: int | None = None  # … only this many times, when set (a transient outage)
     delay_seconds: float = 0.0  # wait this long before answering (a slow server)
@@ -676,6 +680,8 @@ class _Handler(BaseHTTPRequestHandler):
             if violations:
                 self._invalid(violations, text)
                 return
+            if kestra.misplace_into:
+                text = yaml.safe_dump({**yaml.safe_load(text), "namespace": kestra.misplace_into}, sort_keys=False)
             data = yaml.safe_load(text)
             key = (str(data.get("namespace")), str(data.get("id")))
             if key in kestra.flows:

@@ -1,0 +1,166 @@
+"""Namespaces: what the model writes lands only where the user allowed — the test namespace for a test-run,
+the namespace given with `--namespace` — set on the parsed document, checked against the allow-list for
+every write and execution, and checked again in what the server reports after the deploy.
+
+The attack: a `description` block holding a `namespace:` line, or a quoted `"namespace":` key, so that a
+line-based rewrite changes the wrong line and the flow lands in the team's own namespace.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from copilot.cli import main
+from copilot.config import load_settings
+from copilot.errors import ConfigError, CopilotError
+from copilot.flows import parse_flow, remove_top_level, set_top_level
+from copilot.kestra import with_namespace
+from tests.fakes.gemini import FakeGemini, Reply
+from tests.fakes.kestra import FakeKestra
+
+# A quoted description may continue at column 0: its second line looks like the top-level key.
+DESCRIPTION_TRAP = """id: sneaky
+description: "Loads the data.
+namespace: company.team.copilot_test"
+namespace: company.team
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message: hi
+"""
+QUOTED_KEY = """id: sneaky
+"namespace": company.team
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message: hi
+"""
+
+
+@pytest.fixture
+def kestra(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKestra]:
+    with FakeKestra() as fake:
+        monkeypatch.setenv("KESTRA_URL", fake.url)
+        monkeypatch.setenv("KESTRA_USERNAME", fake.username)
+        monkeypatch.setenv("KESTRA_PASSWORD", fake.password)
+        yield fake
+
+
+@pytest.fixture
+def gemini(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGemini]:
+    with FakeGemini() as fake:
+        monkeypatch.setenv("GEMINI_API_KEY", fake.api_key)
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
+        yield fake
+
+
+def namespaces_written(kestra: FakeKestra) -> set[str]:
+    """Every namespace a flow was created or updated in (from the requests and what the server holds)."""
+    created = {ns for ns, _ in kestra.flows}
+    executed = {e["namespace"] for e in kestra.executions.values()}
+    return created | executed
+
+
+# --- the namespace is the one the parser sees -------------------------------------------------------------
+@pytest.mark.parametrize("flow", [DESCRIPTION_TRAP, QUOTED_KEY], ids=["description-block", "quoted-key"])
+def test_a_test_run_lands_in_the_test_namespace_whatever_the_text_looks_like(
+    flow: str, gemini: FakeGemini, kestra: FakeKestra, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gemini.script(Reply(f"```yaml\n{flow}```"))
+    assert main(["ask", "say hi", "--test-run", "--yes", "--keep-test-flow", "--recipe", "no-retrieval"]) == 0
+    assert namespaces_written(kestra) == {"company.team.copilot_test"}
+    (source,) = kestra.flows.values()
+    assert parse_flow(source).data["namespace"] == "company.team.copilot_test"
+    assert "deployed company.team.copilot_test.sneaky" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flow", [DESCRIPTION_TRAP, QUOTED_KEY], ids=["description-block", "quoted-key"])
+def test_deploy_namespace_sets_the_namespace_kestra_reads(flow: str, kestra: FakeKestra, tmp_path: Path) -> None:
+    path = tmp_path / "flow.yml"
+    path.write_text(flow)
+    assert main(["deploy", str(path), "--yes", "--namespace", "sandbox.copilot"]) == 0
+    assert list(kestra.flows) == [("sandbox.copilot", "sneaky")]
+
+
+def test_the_edit_keeps_the_rest_of_the_text() -> None:
+    edited = with_namespace(DESCRIPTION_TRAP, "sandbox.x")
+    assert edited == DESCRIPTION_TRAP.replace("\nnamespace: company.team\n", "\nnamespace: sandbox.x\n")
+    flow_style = "{id: a, namespace: b, tasks: [{id: t, type: io.kestra.plugin.core.log.Log, message: hi}]}"
+    assert parse_flow(with_namespace(flow_style, "c")).data["namespace"] == "c"
+    missing = "id: a  # no namespace\ntasks: []\n"
+    assert parse_flow(set_top_level(missing, "namespace", "c")).data == {"namespace": "c", "id": "a", "tasks": []}
+    triggers = "id: a\ntriggers:\n  - id: t\n    type: x.Schedule\n# keep me\nnamespace: b\n"
+    assert parse_flow(remove_top_level(triggers, "triggers")).data == {"id": "a", "namespace": "b"}
+
+
+@pytest.mark.parametrize("bad", ["Company Team", "team\nfoo: bar", "", ".hidden", "a" * 151])
+def test_a_namespace_that_is_not_one_is_refused(bad: str) -> None:
+    with pytest.raises(CopilotError, match="not a Kestra namespace"):
+        with_namespace(DESCRIPTION_TRAP, bad)
+
+
+def test_a_flow_that_sets_its_namespace_twice_is_refused(kestra: FakeKestra, tmp_path: Path) -> None:
+    twice = DESCRIPTION_TRAP + "namespace: company.team.other\n"
+    path = tmp_path / "flow.yml"
+    path.write_text(twice)
+    assert main(["deploy", str(path), "--yes", "--namespace", "sandbox.x"]) == 2
+    assert not kestra.flows
+
+
+def test_a_server_that_stores_the_flow_elsewhere_is_an_error_that_deletes_nothing(
+    gemini: FakeGemini, kestra: FakeKestra, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kestra.misplace_into = "company.team"
+    kestra.flows[("company.team", "keepme")] = "id: keepme\nnamespace: company.team\ntasks: []\n"
+    kestra.revisions[("company.team", "keepme")] = 1
+    gemini.script(Reply(f"```yaml\n{DESCRIPTION_TRAP}```"))
+    assert main(["ask", "say hi", "--test-run", "--yes", "--recipe", "no-retrieval"]) == 2
+    err = capsys.readouterr().err
+    assert "stored the flow as company.team.sneaky, not company.team.copilot_test.sneaky" in err
+    assert not kestra.executions  # nothing ran
+    assert ("company.team", "keepme") in kestra.flows and ("company.team", "sneaky") in kestra.flows  # nothing deleted
+    assert not [p for m, p in kestra.requests if m == "DELETE"]
+
+
+def test_a_flow_at_the_test_location_that_is_not_a_test_copy_is_never_overwritten(
+    gemini: FakeGemini, kestra: FakeKestra, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mine = "id: sneaky\nnamespace: company.team.copilot_test\ntasks: []\n"
+    kestra.flows[("company.team.copilot_test", "sneaky")] = mine
+    kestra.revisions[("company.team.copilot_test", "sneaky")] = 1
+    gemini.script(Reply(f"```yaml\n{DESCRIPTION_TRAP}```"))
+    assert main(["ask", "say hi", "--test-run", "--yes", "--recipe", "no-retrieval"]) == 2
+    assert "is not a kestra-copilot test copy" in capsys.readouterr().err
+    assert kestra.flows[("company.team.copilot_test", "sneaky")] == mine and not kestra.executions
+
+
+# --- the allow-list applies to every write and execution --------------------------------------------------
+def test_a_test_run_outside_the_allow_list_is_refused(
+    gemini: FakeGemini, kestra: FakeKestra, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KESTRA_COPILOT_DEPLOY_NAMESPACES", "sandbox")
+    gemini.script(Reply(f"```yaml\n{DESCRIPTION_TRAP}```"))
+    assert main(["ask", "say hi", "--test-run", "--yes", "--recipe", "no-retrieval"]) == 2
+    assert "'company.team.copilot_test' is not in the deploy allow-list" in capsys.readouterr().err
+    assert not kestra.flows and not kestra.executions
+
+
+def test_run_outside_the_allow_list_is_refused(
+    kestra: FakeKestra, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kestra.flows[("company.team", "etl")] = "id: etl\nnamespace: company.team\ntasks: []\n"
+    kestra.revisions[("company.team", "etl")] = 1
+    monkeypatch.setenv("KESTRA_COPILOT_DEPLOY_NAMESPACES", "sandbox")
+    assert main(["run", "company.team/etl"]) == 2
+    assert "not in the deploy allow-list (sandbox); nothing was run" in capsys.readouterr().err
+    assert not kestra.executions
+
+
+# --- the test namespace is always another namespace ----------------------------------------------------------
+@pytest.mark.parametrize("suffix", ['""', '"."', '" "', '"copilot_test"', '".Bad Suffix"'])
+def test_the_test_namespace_suffix_cannot_be_empty_or_malformed(suffix: str, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f"test_namespace_suffix = {suffix}\n")
+    with pytest.raises(ConfigError, match="test_namespace_suffix"):
+        load_settings(path=config)
