@@ -13,6 +13,7 @@ Threats, one group each:
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import ipaddress
 import ssl
@@ -225,6 +226,22 @@ def test_validate_server_sends_no_configured_credentials_to_another_url(
     assert not configured.exchanges
     assert f"Kestra at {other.url} needs credentials (401) to read the server version" in err
     assert f"were not sent to {other.url}: they go only to {configured.url}" in err
+
+
+def test_another_url_gets_only_its_own_userinfo_and_a_note_says_so(
+    flow: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeKestra(username="admin", password=PASSWORD) as configured, FakeKestra() as other:
+        monkeypatch.setenv("KESTRA_URL", configured.url)
+        monkeypatch.setenv("KESTRA_USERNAME", "admin")
+        monkeypatch.setenv("KESTRA_PASSWORD", PASSWORD)
+        assert main(["validate", str(flow), "--server", with_password(other.url, other.username, other.password)]) == 0
+    out, err = capsys.readouterr()
+    assert f"Kestra 1.3.2 at {other.url}" in out  # it answered, with the credentials its own URL carries
+    assert f"note: The configured Kestra credentials were not sent to {other.url}" in err
+    own = "Basic " + base64.b64encode(f"{other.username}:{other.password}".encode()).decode()
+    assert other.exchanges and authorizations(other) == [own] * len(other.exchanges)
+    assert PASSWORD not in out + err and other.password not in out + err
 
 
 def test_validate_server_with_the_configured_origin_authenticates(
