@@ -139,6 +139,8 @@ def _validate(args: argparse.Namespace) -> int:
         from .server_check import check_on_server
 
         server = check_on_server(settings, args.server or None, [text for _, text in texts])
+        if server.note:
+            print(f"note: {server.note}", file=sys.stderr)
         if server.problem:
             print(f"warning: {server.problem}; showing the offline verdict only.", file=sys.stderr)
     version = args.kestra_version or (server.major if server else None) or settings.kestra_version

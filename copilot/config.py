@@ -2,6 +2,10 @@
 
 The config file lives in the platform's config folder (`kestra-copilot config path` prints it), or
 where `KESTRA_COPILOT_CONFIG` points. Secrets are never printed: `Settings.redacted()` masks them.
+
+A server URL is checked when it is read (a malformed one is a ConfigError naming the setting). A Kestra URL
+with credentials (`http://admin:PW@host:8080`) is kept without them: its user and password become
+`kestra_username`/`kestra_password` unless those are set, so no message, link or status line shows them.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import platformdirs
 
 from .errors import ConfigError
 from .llm.prices import Price
+from .urls import check_url, display_url, split_userinfo
 
 __all__ = ["SECRET_FIELDS", "Settings", "config_path", "load_settings", "mask", "with_embeddings"]
 
@@ -35,6 +40,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "kestra_api_token": ("KESTRA_API_TOKEN",),
     "kestra_tenant": ("KESTRA_TENANT",),
     "kestra_version": ("KESTRA_VERSION",),
+    "kestra_ca_bundle": ("KESTRA_CA_BUNDLE",),
     "chroma_url": ("KESTRA_COPILOT_CHROMA_URL",),
     "embeddings": ("KESTRA_COPILOT_EMBEDDINGS",),
     "deploy_namespaces": ("KESTRA_COPILOT_DEPLOY_NAMESPACES",),
@@ -60,6 +66,8 @@ class Settings:
     kestra_tenant: str = "main"
     # The Kestra major version flows are written and validated for (1 = 1.x, 2 = 2.x).
     kestra_version: int = 1
+    # A PEM file of CA certificates to trust for the Kestra server, on top of the public ones (a private CA).
+    kestra_ca_bundle: Path | None = None
     # Comma-separated namespaces `deploy` may write to (children included); None allows any.
     deploy_namespaces: str | None = None
     # `ask --test-run` deploys to the flow's namespace plus this suffix, away from the team's own flows.
@@ -95,6 +103,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in SECRET_FIELDS:
                 value = mask(value)
+            elif f.name in _URLS and value:
+                value = display_url(value)
             elif isinstance(value, Path):
                 value = str(value)
             elif f.name == "prices":
@@ -125,6 +135,7 @@ def load_settings(environ: Mapping[str, str] | None = None, path: Path | None = 
     environ = os.environ if environ is None else environ
     path = path or config_path(environ)
     values: dict[str, Any] = {}
+    origins: dict[str, str] = {}  # setting → the environment variable it came from
     if path.is_file():
         try:
             values.update(_flatten(tomllib.loads(path.read_text(encoding="utf-8"))))
@@ -134,6 +145,7 @@ def load_settings(environ: Mapping[str, str] | None = None, path: Path | None = 
         for variable in variables:
             if environ.get(variable):
                 values[name] = environ[variable]
+                origins[name] = variable
                 break
     known = {f.name for f in fields(Settings)}
     unknown = sorted(set(values) - known)
@@ -142,7 +154,7 @@ def load_settings(environ: Mapping[str, str] | None = None, path: Path | None = 
             f"Unknown setting(s) in {path}: {', '.join(unknown)}.",
             hint=f"Known settings: {', '.join(sorted(known - {'config_file'}))}.",
         )
-    return replace(Settings(config_file=path if path.is_file() else None), **_coerce(values, path))
+    return replace(Settings(config_file=path if path.is_file() else None), **_coerce(values, path, origins))
 
 
 _TABLES = frozenset({"prices", "keys"})  # config tables kept whole, not flattened into settings
@@ -216,7 +228,16 @@ def with_embeddings(settings: Settings, embeddings: str) -> Settings:
     return replace(settings, **_coerce({"embeddings": embeddings}, settings.config_file or Path("--embeddings")))
 
 
-def _coerce(values: dict[str, Any], path: Path) -> dict[str, Any]:
+# URL settings → what a good value looks like.
+_URLS = {
+    "kestra_url": "http://localhost:8080 or https://kestra.example.com:8443",
+    "model_url": "http://localhost:11434/v1",
+    "chroma_url": "http://localhost:8000",
+}
+
+
+def _coerce(values: dict[str, Any], path: Path, origins: Mapping[str, str] | None = None) -> dict[str, Any]:
+    origins = origins or {}
     out = dict(values)
     if "embeddings" in out:
         out["embeddings"] = str(out["embeddings"]).strip()
@@ -252,7 +273,31 @@ def _coerce(values: dict[str, Any], path: Path) -> dict[str, Any]:
     for name in ("data_dir", "cache_dir"):
         if name in out:
             out[name] = Path(str(out[name])).expanduser()
-    for name in ("kestra_url", "chroma_url", "model_url"):
+    for name, example in _URLS.items():
         if out.get(name):
-            out[name] = str(out[name]).rstrip("/")
+            out[name] = check_url(str(out[name]), origins.get(name) or f"{name} in {path}", example)
+    if out.get("kestra_url"):
+        _kestra_credentials(out)
+    if out.get("chroma_url") and split_userinfo(out["chroma_url"])[1] is not None:
+        raise ConfigError(
+            f"{origins.get('chroma_url') or 'chroma_url'} carries credentials, which are never sent to Chroma.",
+            hint="Remove the user:password@ part; use a Chroma server on a trusted network (or loopback).",
+        )
+    if out.get("kestra_ca_bundle"):
+        bundle = Path(str(out["kestra_ca_bundle"])).expanduser()
+        if not bundle.is_file():
+            setting = origins.get("kestra_ca_bundle") or f"kestra_ca_bundle in {path}"
+            raise ConfigError(
+                f"{setting} points at {bundle}, which is not a file.",
+                hint="Give the path of a PEM file with the CA certificate(s) that sign your Kestra server's.",
+            )
+        out["kestra_ca_bundle"] = bundle
     return out
+
+
+def _kestra_credentials(out: dict[str, Any]) -> None:
+    """Keep the Kestra URL without its userinfo; its user and password are the Basic credentials when
+    neither kestra_username nor kestra_password is set (those win otherwise)."""
+    out["kestra_url"], user, password = split_userinfo(out["kestra_url"])
+    if user is not None and not out.get("kestra_username") and not out.get("kestra_password"):
+        out["kestra_username"], out["kestra_password"] = user, password

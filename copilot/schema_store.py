@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 
 from .flows import FlowSchema, SchemaLoadError, bundled_schema
+from .tls import ssl_context, tls_failure
+from .urls import display_url
 
 __all__ = ["LoadedSchema", "load_schema", "schema_from_server"]
 
@@ -70,19 +72,24 @@ def _from_url(
 ) -> LoadedSchema:
     cached = _cache_file(cache_dir, url) if cache_dir else None
     try:
-        with httpx.Client(timeout=timeout, transport=transport, follow_redirects=True) as client:
+        verify = ssl_context() if transport is None else True  # SSL_CERT_FILE / SSL_CERT_DIR honoured
+        with httpx.Client(timeout=timeout, transport=transport, follow_redirects=True, verify=verify) as client:
             response = client.get(url, headers={"Accept": "application/json"})
             response.raise_for_status()
             text = response.text
     except httpx.HTTPError as exc:
+        shown, failure = display_url(url), tls_failure(exc)
+        why = failure.reason.replace("its ", "the server's ", 1) if failure else str(exc)
         if cached is not None and cached.is_file():
-            schema = _compile(cached.read_text(encoding="utf-8"), f"{url} (cached)", kestra_version)
-            return LoadedSchema(schema, note=f"Could not fetch {url} ({exc}); using the cached copy.")
+            schema = _compile(cached.read_text(encoding="utf-8"), f"{shown} (cached)", kestra_version)
+            return LoadedSchema(schema, note=f"Could not fetch {shown} ({why}); using the cached copy.")
         raise SchemaLoadError(
-            f"Cannot fetch the schema from {url}: {exc}.",
-            hint="Check the URL and your connection, or drop --schema to use the bundled catalog.",
+            f"Cannot fetch the schema from {shown}: {why}.",
+            hint=failure.hint
+            if failure
+            else "Check the URL and your connection, or drop --schema to use the bundled catalog.",
         ) from exc
-    schema = _compile(text, url, kestra_version)
+    schema = _compile(text, display_url(url), kestra_version)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(".tmp")

@@ -4,6 +4,9 @@ The server runs what no offline check can (every installed plugin, server-side p
 edition, state such as existing namespaces). Its constraints join the offline diagnostics; where the
 offline validator already reports an error on the same line, its message (with a fix hint) is kept and
 the server's is dropped as a duplicate.
+
+A URL given on the command line that is not the configured server's origin gets none of the configured
+credentials (KestraClient.from_settings); `note` says so, and so does the error of a 401 from it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 from .config import Settings
 from .flows import Severity, ValidationResult, sort_diagnostics
 from .kestra import KestraClient, KestraError, ServerValidation, server_diagnostics
+from .urls import display_url
 
 __all__ = ["ServerCheck", "check_on_server"]
 
@@ -24,6 +28,7 @@ class ServerCheck:
     label: str  # "Kestra 1.3.2 at http://…"
     major: int | None = None
     problem: str | None = None  # why the server could not be asked, when it could not
+    note: str | None = None  # e.g. that the configured credentials were not sent to this URL
     results: list[ServerValidation | None] = field(default_factory=list)
 
     def merge(self, position: int, result: ValidationResult) -> ValidationResult:
@@ -42,7 +47,8 @@ class ServerCheck:
 async def _ask(settings: Settings, url: str | None, texts: list[str]) -> ServerCheck:
     async with KestraClient.from_settings(settings, url) as kestra:
         info = await kestra.server_info()
-        check = ServerCheck(label=f"Kestra {info.version} at {kestra.url}", major=info.major)
+        label = f"Kestra {info.version} at {kestra.url}"
+        check = ServerCheck(label=label, major=info.major, note=kestra.credentials_note)
         for text in texts:
             check.results.append(await kestra.validate_one(text))
         return check
@@ -53,4 +59,5 @@ def check_on_server(settings: Settings, url: str | None, texts: list[str]) -> Se
     try:
         return asyncio.run(_ask(settings, url, texts))
     except KestraError as exc:
-        return ServerCheck(label=url or settings.kestra_url or "Kestra", problem=str(exc))
+        problem = f"{exc} {exc.hint}" if exc.hint else str(exc)  # the hint too: how to trust a CA, say
+        return ServerCheck(label=display_url(url or settings.kestra_url or "Kestra"), problem=problem)

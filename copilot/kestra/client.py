@@ -1,6 +1,10 @@
 """An async client for Kestra's REST API (1.x and 2.x): tenant-scoped routes, Basic or Bearer auth,
 errors translated at this one boundary.
 
+Credentials go to one origin only: the client's URL (kept without userinfo), never along a redirect (none
+is followed) and, from `from_settings`, never to a URL other than the configured server's. TLS is always
+verified (copilot.tls), trusting a private CA through SSL_CERT_FILE or `kestra_ca_bundle`.
+
     async with KestraClient.from_settings(settings) as kestra:
         info = await kestra.server_info()
         results = await kestra.validate(flow_yaml)
@@ -20,12 +24,16 @@ import httpx
 
 from ..config import Settings
 from ..errors import ConfigError
+from ..tls import ssl_context, tls_failure
+from ..urls import check_url, display_url, same_origin, split_userinfo
 from .errors import (
+    KestraAuthError,
     KestraConflict,
     KestraError,
     KestraNotFound,
     KestraRejected,
     KestraServerError,
+    KestraTlsError,
     KestraUnavailable,
     error_from_response,
 )
@@ -38,6 +46,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 MIN_VERSION = (0, 24)
 READ_ATTEMPTS = 3
 RETRY_PAUSE = 0.5  # seconds, times the attempt number
+URL_EXAMPLE = "http://localhost:8080 or https://kestra.example.com:8443"
 
 
 @dataclass(frozen=True)
@@ -92,41 +101,69 @@ class KestraClient:
         username: str | None = None,
         password: str | None = None,
         api_token: str | None = None,
+        ca_bundle: str | Path | None = None,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"The Kestra URL must start with http:// or https://, not {url!r}.")
-        self.url = url.rstrip("/")
+        # A URL's own user:password are its Basic credentials unless others are given; the client keeps
+        # the URL without them, for requests, messages and links alike.
+        clean, url_user, url_password = split_userinfo(check_url(url, "The Kestra URL", URL_EXAMPLE))
+        if url_user is not None and not (username or password or api_token):
+            username, password = url_user, url_password
+        self.url = clean.rstrip("/")
         self.tenant = tenant
+        # Set by from_settings when the configured credentials were withheld from this URL.
+        self.credentials_note: str | None = None
         headers = {"User-Agent": "kestra-copilot"}
         auth: httpx.Auth | None = None
         if api_token:
             headers["Authorization"] = f"Bearer {api_token}"
-        elif username:
-            auth = httpx.BasicAuth(username, password or "")
+        elif username or password:
+            auth = httpx.BasicAuth(username or "", password or "")
         self._server: ServerInfo | None = None
         self._supported: ServerInfo | None = None  # the server once its version has passed the check
         self._version_lock = asyncio.Lock()
+        tls: dict[str, Any] = {"verify": ssl_context(ca_bundle)} if transport is None else {}
         self._http = httpx.AsyncClient(
-            base_url=self.url, headers=headers, auth=auth, timeout=timeout, transport=transport
+            base_url=self.url,
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,  # a redirect must not carry the credentials anywhere: it is reported
+            **tls,
         )
 
     @classmethod
     def from_settings(cls, settings: Settings, url: str | None = None) -> KestraClient:
+        """A client for the configured server, or for `url` (`validate --server URL`). The configured
+        credentials go only to the configured server's origin (scheme, host, port): another URL gets
+        none but its own userinfo, and the client's `credentials_note` says so."""
         target = url or settings.kestra_url
         if not target:
             raise ConfigError(
                 "No Kestra server is configured.",
                 hint="Set KESTRA_URL (e.g. http://localhost:8080) or `[kestra] url` in the config file.",
             )
-        return cls(
+        configured = settings.kestra_url
+        if url:
+            target = check_url(url, "The Kestra URL", URL_EXAMPLE)
+        own = not url or (configured is not None and same_origin(target, configured))
+        has_credentials = bool(settings.kestra_username or settings.kestra_password or settings.kestra_api_token)
+        client = cls(
             target,
             tenant=settings.kestra_tenant,
-            username=settings.kestra_username,
-            password=settings.kestra_password,
-            api_token=settings.kestra_api_token,
+            username=settings.kestra_username if own else None,
+            password=settings.kestra_password if own else None,
+            api_token=settings.kestra_api_token if own else None,
+            ca_bundle=settings.kestra_ca_bundle,
         )
+        if not own and has_credentials:
+            belong = f"to {display_url(configured)}" if configured else "to the server KESTRA_URL names"
+            client.credentials_note = (
+                f"The configured Kestra credentials were not sent to {client.url}: they go only {belong}."
+            )
+        return client
 
     async def __aenter__(self) -> KestraClient:
         return self
@@ -154,7 +191,8 @@ class KestraClient:
             try:
                 return await self._request_once(method, path, action, **kwargs)
             except (KestraUnavailable, KestraServerError) as exc:
-                retryable = isinstance(exc, KestraUnavailable) or exc.status in (502, 503, 504)
+                unavailable = isinstance(exc, KestraUnavailable) and not isinstance(exc, KestraTlsError)
+                retryable = unavailable or exc.status in (502, 503, 504)
                 if attempt == attempts or not retryable:
                     raise
                 await asyncio.sleep(RETRY_PAUSE * attempt)
@@ -169,16 +207,34 @@ class KestraClient:
                 hint="Check that the server is up and reachable, or retry.",
             ) from exc
         except httpx.TransportError as exc:
-            raise KestraUnavailable(
-                f"Cannot reach Kestra at {self.url} to {action}: {exc.__class__.__name__}.",
-                hint="Is the server running? Check KESTRA_URL.",
-            ) from exc
-        if response.status_code >= 400:
-            error = error_from_response(response, action)
-            if isinstance(error, KestraNotFound) and path.startswith(f"/api/v1/{self.tenant}/") and not error.hint:
-                error.hint = f"If it should exist, check the tenant (KESTRA_TENANT, now {self.tenant!r})."
-            raise error
+            raise self._transport_error(exc, action) from exc
+        if response.status_code >= 300:  # a redirect is not followed: it is an error like a 4xx
+            raise self._error(response, path, action)
         return response
+
+    def _error(self, response: httpx.Response, path: str, action: str) -> KestraError:
+        error = error_from_response(response, action)
+        if isinstance(error, KestraNotFound) and path.startswith(f"/api/v1/{self.tenant}/") and not error.hint:
+            error.hint = f"If it should exist, check the tenant (KESTRA_TENANT, now {self.tenant!r})."
+        if isinstance(error, KestraAuthError) and self.credentials_note:
+            error.message = (
+                f"Kestra at {self.url} needs credentials ({error.status}) to {action}. {self.credentials_note}"
+            )
+            error.hint = "To use them with this server, set KESTRA_URL to it."
+        return error
+
+    def _transport_error(self, exc: httpx.TransportError, action: str) -> KestraUnavailable:
+        """A certificate problem is named as one (with how to trust a private CA); anything else is
+        "cannot reach"."""
+        failure = tls_failure(exc, ca_setting="KESTRA_CA_BUNDLE (or `[kestra] ca_bundle`)")
+        if failure is not None:
+            return KestraTlsError(
+                f"Cannot {action}: Kestra at {self.url} answered, but {failure.reason}.", hint=failure.hint
+            )
+        return KestraUnavailable(
+            f"Cannot reach Kestra at {self.url} to {action}: {exc.__class__.__name__}.",
+            hint="Is the server running? Check KESTRA_URL.",
+        )
 
     @staticmethod
     def _json(response: httpx.Response, action: str) -> Any:
@@ -395,9 +451,9 @@ class KestraClient:
                 headers={"Accept": "text/event-stream"},
                 timeout=httpx.Timeout(30.0, read=3600.0),
             ) as response:
-                if response.status_code >= 400:
+                if response.status_code >= 300:
                     await response.aread()
-                    raise error_from_response(response, action)
+                    raise self._error(response, path, action)
                 async for line in response.aiter_lines():
                     if not line:
                         event = _parse_event(data_lines) if data_lines else None
@@ -411,6 +467,8 @@ class KestraClient:
                     elif line.startswith("data:"):
                         data_lines.append(line[5:].lstrip())
         except httpx.TransportError as exc:
+            if tls_failure(exc) is not None:
+                raise self._transport_error(exc, action) from exc
             raise KestraUnavailable(
                 f"The connection to Kestra at {self.url} dropped while {action.replace('follow', 'following')}.",
                 hint="Check the server, then follow it again.",

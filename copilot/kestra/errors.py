@@ -2,11 +2,12 @@
 
 CopilotError
 └── KestraError                 anything that went wrong talking to Kestra
-    ├── KestraUnavailable       no answer: refused, DNS, timeout, TLS
+    ├── KestraUnavailable       no answer: refused, DNS, timeout
+    │   └── KestraTlsError      the server's certificate is not trusted, or the TLS handshake failed
     ├── KestraAuthError         401 / 403
     ├── KestraNotFound          404
     ├── KestraConflict          409 (or 422 "already exists")
-    ├── KestraRejected          422 and other 4xx: Kestra refused the request
+    ├── KestraRejected          422 and other 4xx: Kestra refused the request; a 3xx (never followed)
     └── KestraServerError       5xx
 """
 
@@ -18,6 +19,7 @@ import httpx
 
 from ..errors import CopilotError
 from ..flows import format_path
+from ..urls import split_userinfo
 
 __all__ = [
     "KestraAuthError",
@@ -26,6 +28,7 @@ __all__ = [
     "KestraNotFound",
     "KestraRejected",
     "KestraServerError",
+    "KestraTlsError",
     "KestraUnavailable",
     "error_from_response",
 ]
@@ -39,6 +42,10 @@ class KestraError(CopilotError):
 
 class KestraUnavailable(KestraError):
     pass
+
+
+class KestraTlsError(KestraUnavailable):
+    """Not retried: a certificate does not become trusted by asking again."""
 
 
 class KestraAuthError(KestraError):
@@ -106,6 +113,13 @@ def _said_by_index(item: dict[str, Any], text: str) -> bool:
 def error_from_response(response: httpx.Response, action: str) -> KestraError:
     """The error for a non-2xx answer to `action` (e.g. "deploy company.team.etl")."""
     status = response.status_code
+    if 300 <= status < 400:
+        return KestraRejected(
+            f"Cannot {action}: the server answered with a redirect ({status}) to {_location(response)}, "
+            "which is not followed (credentials go only to the configured URL).",
+            hint="Set KESTRA_URL to the address the Kestra API is served at (https:// if it redirects there).",
+            status=status,
+        )
     detail = _detail(response)
     said = f": {detail.rstrip('.')}" if detail else ""  # each message below ends with its own period
     if status in (401, 403):
@@ -127,3 +141,15 @@ def error_from_response(response: httpx.Response, action: str) -> KestraError:
     return KestraRejected(
         f"Kestra refused to {action} ({status}){said}.", hint="Fix what Kestra names, then try again.", status=status
     )
+
+
+def _location(response: httpx.Response) -> str:
+    """Where a redirect points, without credentials, query or fragment (they may carry tokens)."""
+    location = response.headers.get("Location")
+    if not location:
+        return "an unnamed address"
+    try:
+        target = response.url.join(location).copy_with(query=None, fragment=None)
+    except (httpx.InvalidURL, RuntimeError):
+        return "an address that is not a valid URL"
+    return split_userinfo(str(target))[0]

@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from ..tls import ssl_context, tls_failure
+from ..urls import display_url
 from .base import (
     Event,
     Finish,
@@ -87,6 +89,7 @@ class OpenAICompatModel:
         self.api_key = api_key
         self.timeout = timeout
         self.retry = retry or RetryPolicy(max_attempts=2)
+        self._verify = ssl_context()  # SSL_CERT_FILE / SSL_CERT_DIR honoured; verification always on
 
     async def stream(
         self, messages: Sequence[Message], *, system: str = "", settings: GenerationSettings | None = None
@@ -115,7 +118,7 @@ class OpenAICompatModel:
         finish, usage, streamed = None, None, False
         timeout = httpx.Timeout(self.timeout, connect=5.0)
         async with (
-            httpx.AsyncClient(timeout=timeout) as http,
+            httpx.AsyncClient(timeout=timeout, verify=self._verify) as http,
             http.stream("POST", f"{self.base_url}/chat/completions", json=payload, headers=headers) as response,
         ):
             if response.status_code >= 400:
@@ -152,7 +155,7 @@ class OpenAICompatModel:
         yield Finish(str(finish or "stop").upper())
 
     def _translate(self, exc: BaseException) -> ModelError:
-        where = self.base_url
+        where = display_url(self.base_url)  # a user:password in the URL is Basic auth, never shown
         if isinstance(exc, ModelError):
             return exc
         if isinstance(exc, _HttpFailure):
@@ -172,6 +175,9 @@ class OpenAICompatModel:
             return ModelError(f"The server at {where} rejected the request ({exc.status}): {exc.message}")
         if isinstance(exc, httpx.TimeoutException):
             return ModelUnavailable(f"{self.name} at {where} did not answer in time.", hint="Try again.")
+        failure = tls_failure(exc) if isinstance(exc, httpx.TransportError) else None
+        if failure is not None:
+            return ModelUnavailable(f"The model server at {where} answered, but {failure.reason}.", hint=failure.hint)
         if isinstance(exc, httpx.TransportError):
             return ModelUnavailable(
                 f"Cannot reach the model server at {where} ({exc.__class__.__name__}).",

@@ -28,6 +28,8 @@ from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
 from ..config import Settings, load_settings
+from ..errors import CopilotError
+from ..urls import display_url
 from .conversation import Conversation
 from .deploy import KestraActions
 from .files import FlowFiles
@@ -105,7 +107,7 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
         self.index_chunks = 0
         self.usage: list[tuple[str, Any]] = []  # every model call of the session (model, usage), for the cost
         self.turn_usage: list[tuple[str, Any]] = []  # the calls of the last turn
-        url = self.settings.kestra_url
+        url = display_url(self.settings.kestra_url or "")
         self.server_status: tuple[str, ...] = (
             (f"Kestra at {url}: checking…", "Kestra: checking…")
             if url
@@ -221,14 +223,14 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
     @work(exclusive=True, group="server")
     async def check_server(self) -> None:
         """The Kestra server's version, or why it cannot be reached, for the status bar."""
-        from ..kestra import KestraClient, KestraError
+        from ..kestra import KestraClient
 
-        url = self.settings.kestra_url
+        url = display_url(self.settings.kestra_url or "")
         try:
             async with KestraClient.from_settings(self.settings) as client:
                 info = await client.server_info()
-            self.server_status = (f"Kestra {info.version} at {url}", f"Kestra {info.version}")
-        except KestraError as exc:
+            self.server_status = (f"Kestra {info.version} at {client.url}", f"Kestra {info.version}")
+        except CopilotError as exc:  # a KestraError, or a ConfigError (an SSL_CERT_FILE that is missing …)
             self.server_status = (f"Kestra unreachable ({url})", "Kestra unreachable")
             await self.say(f"**Kestra server: {exc}** {exc.hint or ''} Deploy and test-run will not work.", "error")
         self.refresh_status()

@@ -4,6 +4,8 @@ shapes of 1.x and 2.x), backed by a small in-memory model, so the real httpx cli
     with FakeKestra(version="1.3.2") as kestra:
         client = KestraClient(kestra.url, username=kestra.username, password=kestra.password)
 
+`FakeKestra(tls=server_context)` serves HTTPS with that `ssl.SSLContext` (its certificate is the test's).
+
 What it implements is what the project's client uses; it grows with the client. Its flow validation is
 its own small model of Kestra's (a table of a few plugins, strict keys, Jackson-style messages), not the
 project's validator, so tests of the merge path are not circular.
@@ -16,6 +18,7 @@ import json
 import re
 import secrets
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -76,7 +79,7 @@ class FakeKestra:
     flows: dict[tuple[str, str], str] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path) seen
     # Every exchange, for the OpenAPI conformance test: method, path, query, request content type, status,
-    # response content type and body.
+    # response content type and body (and the Authorization header the request carried, or None).
     exchanges: list[dict[str, Any]] = field(default_factory=list)
     # Store every created flow in this namespace, whatever its text says (fault injection: a server, or a
     # flow, that puts it somewhere other than where the client meant).
@@ -103,6 +106,7 @@ class FakeKestra:
     flow_schema: dict[str, Any] = field(default_factory=lambda: {"$schema": "http://json-schema.org/draft-07/schema#"})
     executions: dict[str, dict[str, Any]] = field(default_factory=dict)
     logs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    tls: ssl.SSLContext | None = None  # serve HTTPS with this server-side context
 
     def __post_init__(self) -> None:
         self._server: ThreadingHTTPServer | None = None
@@ -113,7 +117,7 @@ class FakeKestra:
     def url(self) -> str:
         assert self._server is not None, "use `with FakeKestra() as kestra:`"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def __enter__(self) -> FakeKestra:
         fake = self
@@ -122,6 +126,10 @@ class FakeKestra:
             kestra = fake
 
         self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        if self.tls is not None:  # the handshake runs in the request's thread, on its first read
+            self._server.socket = self.tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
@@ -384,7 +392,8 @@ class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         import sys
 
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hanging up is not an error
+        # A client hanging up, or refusing the certificate of a TLS fake, is not an error.
+        if not isinstance(sys.exc_info()[1], ConnectionError | ssl.SSLError):
             super().handle_error(request, client_address)
 
 
@@ -478,6 +487,7 @@ class _Handler(BaseHTTPRequestHandler):
             "method": self.command, "path": url.path, "query": parse_qs(url.query),
             "request_type": self.headers.get("Content-Type"), "request_body": getattr(self, "request_body", b""),
             "status": status, "response_type": content_type, "body": raw, "events": [],
+            "authorization": self.headers.get("Authorization"),
         }  # fmt: skip
         self.kestra.exchanges.append(exchange)
         return exchange
