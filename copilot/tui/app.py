@@ -39,7 +39,7 @@ from .widgets import ChatMessage, FlowPane, PromptInput, SourcesPane, StatusBar,
 
 __all__ = ["ACTIONS", "CopilotApp"]
 
-HELP = """**Commands** — `/deploy`, `/run [KEY=VALUE …]`, `/repair`, `/undo`, `/redo`, `/revisions`,
+HELP = """**Commands** — `/deploy`, `/run [--keep] [KEY=VALUE …]`, `/repair`, `/undo`, `/redo`, `/revisions`,
 `/revision N`, `/diff N|server`, `/new`, `/save [PATH]`, `/load [PATH]`, `/copy [N]`, `/blocks`, `/sessions`,
 `/resume [ID]`, `/model [NAME]`, `/recipe [NAME]`, `/sources [N]`, `/case [SUITE]`, `/help`.
 Keys: Enter sends, Esc stops a reply (what arrived is kept), {keys}; Ctrl+P opens the command palette.

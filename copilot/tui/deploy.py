@@ -3,6 +3,7 @@ test-run with an inputs form, and repair from a failed run. A mixin of `CopilotA
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.syntax import Syntax
@@ -114,7 +115,7 @@ class KestraActions:
                     what = f" (server revision {review.deployed.revision} → the diff below)"
                 else:
                     body, what = Syntax(revision.yaml, "yaml"), " (new flow)"
-                title = f"Deploy {where} to {self.settings.kestra_url}?{what}"
+                title = f"Deploy {where} to {client.url}?{what}"
                 capabilities = ["What it can do:", *(f"  {line}" for line in review.capabilities.lines())]
                 if not await self.push_screen_wait(ConfirmDeploy(title, body, capabilities=capabilities)):
                     await self.say("Not deployed.", "system")
@@ -143,11 +144,14 @@ class KestraActions:
         from ..flows import parse_flow
 
         specs = [i for i in parse_flow(self.engine.current.yaml).data.get("inputs") or [] if isinstance(i, dict)]
+        # `/run --keep …`: leave the test copy on the server after the run
+        argument, kept = re.subn(r"(?:^|\s)--keep(?=\s|$)", " ", argument)
+        keep = bool(kept)
         if argument.strip():
             try:
                 inputs = typed_inputs(specs, argument)
             except (CopilotError, ValueError) as exc:
-                await self.say(f"{exc} Usage: `/run KEY=VALUE …`, or `/run` for a form.", "error")
+                await self.say(f"{exc} Usage: `/run [--keep] KEY=VALUE …`, or `/run` for a form.", "error")
                 return
         elif specs:
             chosen = await self.push_screen_wait(RunInputs(specs))
@@ -172,6 +176,7 @@ class KestraActions:
                     inputs=inputs,
                     namespace_suffix=self.settings.test_namespace_suffix,
                     allow=self.settings.deploy_namespaces,
+                    keep=keep,
                     follow_timeout=self.settings.test_run_timeout,
                     on_event=show,
                 )
