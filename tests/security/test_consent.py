@@ -323,3 +323,25 @@ def test_the_chat_asks_before_a_test_run_and_again_when_a_repair_adds_a_capabili
             assert len(kestra.executions) == 1 and not kestra.flows  # the repair never ran; the copy is gone
 
     asyncio.run(scenario())
+
+
+def test_the_chat_deletes_the_test_copy_unless_run_with_keep(gemini: FakeGemini, tmp_path: Path) -> None:
+    from tests.tui.pilot import approve, messages, running, send, settings, settle, with_kestra
+
+    async def scenario(kestra: FakeKestra) -> None:
+        async with running(with_kestra(settings(tmp_path), kestra)) as (app, pilot):
+            gemini.script(Reply(fenced(HARMLESS.replace("1 / 0", "1 / 1"))))
+            await send(pilot, "compute something")
+            await settle(app, pilot)
+            await send(pilot, "/run")
+            await approve(app, pilot)
+            await settle(app, pilot)
+            assert "deleted the test flow company.team.copilot_test.report" in str(app.query_one("#run").content)
+            assert not kestra.flows
+            await send(pilot, "/run --keep")  # approved already: not asked again
+            await settle(app, pilot)
+            assert any("Test run: **SUCCESS**" in m for m in messages(app)[-1:])
+            assert list(kestra.flows) == [("company.team.copilot_test", "report")]
+
+    with FakeKestra() as kestra:
+        asyncio.run(scenario(kestra))
