@@ -54,6 +54,8 @@ def ask_command(args: argparse.Namespace) -> int:
     from .engine.sessions import SessionStore
     from .llm.factory import model_from_settings
 
+    if (args.yes or args.keep_test_flow) and not args.test_run:
+        raise CopilotError("--yes and --keep-test-flow are about a test-run: use them with --test-run.")
     settings = load_settings()
     model_from_settings(settings, args.model)  # no model configured: say so before anything else
     setup = build_engine(settings, recipe=args.recipe, model=args.model, kestra_version=args.kestra_version)
