@@ -112,12 +112,10 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _read(name: str) -> str:
-    if name == "-":
-        return sys.stdin.read()
-    try:
-        return Path(name).read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise CopilotError(f"Cannot read {name}: {exc.strerror or exc}.") from exc
+    """A flow file the user named ('-': stdin): regular, at most a flow's size, UTF-8 (fileio)."""
+    from .fileio import MAX_FLOW_BYTES, read_text
+
+    return read_text(name, limit=MAX_FLOW_BYTES, what="flow", allow_stdin=True)
 
 
 def _color(stream: TextIO) -> bool:

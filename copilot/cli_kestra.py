@@ -20,6 +20,7 @@ from typing import Any
 from .asyncutil import stop_after
 from .config import Settings, load_settings
 from .errors import CopilotError
+from .fileio import MAX_FLOW_BYTES, open_regular, read_text
 
 __all__ = ["add_parsers", "deploy_command", "parse_pairs", "run_command"]
 
@@ -52,10 +53,7 @@ def deploy_command(args: argparse.Namespace) -> int:
     from .kestra import with_namespace
 
     settings = load_settings()
-    try:
-        text = args.file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CopilotError(f"Cannot read {args.file}: {exc.strerror or exc}.") from exc
+    text = read_text(args.file, limit=MAX_FLOW_BYTES, what="flow", allow_stdin=True)
     if args.namespace:
         text = with_namespace(text, args.namespace)
     review = asyncio.run(_review(settings, text, str(args.file)))
@@ -120,10 +118,11 @@ def run_command(args: argparse.Namespace) -> int:
     inputs = parse_pairs(args.input, "=", "--input")
     files = {key: Path(path) for key, path in parse_pairs(args.file, "=", "--file").items()}
     for key, path in files.items():
-        if not path.is_file():
+        if not path.exists():
             raise CopilotError(
                 f"--file {key}={path}: there is no such file.", hint="Give the path of a file to upload."
             )
+        open_regular(path, what="input").close()  # a FIFO, device or folder is refused here, never read
     labels = parse_pairs(args.label, ":", "--label")
     settings = load_settings()
     verdict = asyncio.run(_run(settings, namespace, flow_id, inputs, files, labels, args.timeout))
