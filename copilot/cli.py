@@ -10,7 +10,6 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TextIO
 
 from . import __version__, cli_ask, cli_eval, cli_kestra, cli_retrieval
@@ -201,8 +200,10 @@ def _schema(args: argparse.Namespace) -> int:
 
     version = args.kestra_version or load_settings().kestra_version
     text = json.dumps(bundled_schema(version).raw, indent=2)
-    if args.output:
-        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    if args.output is not None:
+        from .fileio import write_text
+
+        write_text(args.output, text + "\n", what="schema")
     else:
         print(text)
     return EXIT_OK
