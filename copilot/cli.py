@@ -15,6 +15,7 @@ from typing import TextIO
 from . import __version__, cli_ask, cli_eval, cli_kestra, cli_retrieval
 from .config import config_path, load_settings
 from .errors import CopilotError
+from .terminal import printable
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -137,11 +138,11 @@ def _validate(args: argparse.Namespace) -> int:
 
         server = check_on_server(settings, args.server or None, [text for _, text in texts])
         if server.problem:
-            print(f"warning: {server.problem}; showing the offline verdict only.", file=sys.stderr)
+            print(printable(f"warning: {server.problem}; showing the offline verdict only."), file=sys.stderr)
     version = args.kestra_version or (server.major if server else None) or settings.kestra_version
     loaded = load_schema(args.schema, kestra_version=version, cache_dir=settings.cache_dir)
     if loaded.note:
-        print(f"note: {loaded.note}", file=sys.stderr)
+        print(printable(f"note: {loaded.note}"), file=sys.stderr)
     results = []
     for position, (name, text) in enumerate(texts):
         result = validate_flow(text, loaded.schema, kestra_version=version)
@@ -167,13 +168,13 @@ def _validate(args: argparse.Namespace) -> int:
         color = _color(sys.stdout)
         for name, result in results:
             for diagnostic in result.diagnostics:
-                first, _, rest = diagnostic.format(name).partition("\n")
+                first, _, rest = printable(diagnostic.format(name)).partition("\n")
                 print(_paint(first, "31" if diagnostic.is_error else "33", color) + (f"\n{rest}" if rest else ""))
             errors, warnings = len(result.errors), len(result.warnings)
             verdict = "valid" if result.valid else "invalid"
             counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
             source = loaded.schema.source + (f" + {server.label}" if server and not server.problem else "")
-            print(_paint(f"{name}: {verdict} ({counts}) — {source}", "1", color))
+            print(_paint(printable(f"{name}: {verdict} ({counts}) — {source}"), "1", color))
     return EXIT_OK if all(result.valid for _, result in results) else EXIT_INVALID
 
 
@@ -187,11 +188,11 @@ def _diff(args: argparse.Namespace) -> int:
     if not result.changed:
         print("No changes.")
         return EXIT_OK
-    summary = str(result.summary)
+    summary = printable(str(result.summary))
     if summary:
         print(summary)
         print()
-    sys.stdout.write(result.unified)
+    sys.stdout.write(printable(result.unified))
     return EXIT_OK
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from .config import load_settings
 from .errors import CopilotError
+from .terminal import printable
 
 __all__ = ["add_parser", "ask_command", "sessions_command"]
 
@@ -100,7 +101,7 @@ def ask_command(args: argparse.Namespace) -> int:
     code = _report(result, args, engine)
     if trial_error is not None:
         hint = f"\nhint: {trial_error.hint}" if trial_error.hint else ""
-        print(f"error: the test run did not finish: {trial_error}{hint}", file=sys.stderr)
+        print(printable(f"error: the test run did not finish: {trial_error}{hint}"), file=sys.stderr)
         return EXIT_ERROR
     if trial is not None and code == EXIT_OK and not trial.passed:
         return EXIT_INVALID
@@ -122,13 +123,13 @@ async def _test_run(
         if isinstance(event, RepairStarted):
             print(f"test run: asking for a repair from the run ({event.number})…", file=sys.stderr)
         elif isinstance(event, Deployed):
-            print(f"test run: deployed {event.namespace}.{event.flow_id} (server revision {event.revision})",
+            print(printable(f"test run: deployed {event.namespace}.{event.flow_id} (server revision {event.revision})"),
                   file=sys.stderr)  # fmt: skip
         elif isinstance(event, RunFinished):
             where = f" at task {event.failing_task}" if event.failing_task else ""
-            print(f"test run: {event.execution.state}{where}", file=sys.stderr)
+            print(printable(f"test run: {event.execution.state}{where}"), file=sys.stderr)
             for line in event.error_logs[-5:]:
-                print(f"  {line}", file=sys.stderr)
+                print(printable(f"  {line}"), file=sys.stderr)
         else:
             _progress(event)
 
@@ -173,7 +174,7 @@ def _progress(event: Any) -> None:
     from .engine.turn import Attempt, Notice, Validated
 
     if isinstance(event, Notice):
-        print(f"note: {event.message}" + (f" ({event.hint})" if event.hint else ""), file=sys.stderr)
+        print(printable(f"note: {event.message}" + (f" ({event.hint})" if event.hint else "")), file=sys.stderr)
     elif isinstance(event, Attempt) and event.number > 1:
         print(f"repairing (attempt {event.number})…", file=sys.stderr)
     elif isinstance(event, Validated):
@@ -202,17 +203,17 @@ def _report(result: Any, args: argparse.Namespace, engine: Any) -> int:
         except FileError as exc:  # the disk filled up since the check: the flow is not lost
             refusal, write_failed = f"error: {exc} (the new flow is printed instead)", True
         if refusal is not None:
-            print(refusal, file=sys.stderr)
+            print(printable(refusal), file=sys.stderr)
     if args.json:
         print(json.dumps(_as_json(result), indent=2))
     elif not written:
-        sys.stdout.write(revision.yaml if revision.yaml.endswith("\n") else revision.yaml + "\n")
+        sys.stdout.write(printable(revision.yaml if revision.yaml.endswith("\n") else revision.yaml + "\n"))
     if result.error is not None:
-        print(f"warning: {result.error} (the last flow written is kept)", file=sys.stderr)
+        print(printable(f"warning: {result.error} (the last flow written is kept)"), file=sys.stderr)
     if not args.json:
         for diagnostic in revision.diagnostics:
             if diagnostic.severity.value != "info":
-                print(diagnostic.format(args.output if written else "flow"), file=sys.stderr)
+                print(printable(diagnostic.format(args.output if written else "flow")), file=sys.stderr)
     if write_failed:
         return EXIT_ERROR
     return EXIT_OK if revision.valid else EXIT_INVALID
@@ -252,7 +253,7 @@ def sessions_command(args: argparse.Namespace) -> int:
         print('No sessions yet: `kestra-copilot ask "…"` starts one.')
     for info in sessions:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.updated))
-        print(f"{info.id}  {when}  {info.turns} turn(s), {info.revisions} revision(s)  {info.title}")
+        print(printable(f"{info.id}  {when}  {info.turns} turn(s), {info.revisions} revision(s)  {info.title}"))
     return EXIT_OK
 
 
