@@ -68,7 +68,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if (problem := _undecodable(arguments)) is not None:
+        _print_error(problem)
+        return EXIT_USAGE
+    args = parser.parse_args(arguments)
     if args.command is None:
         parser.print_help()
         return EXIT_OK
@@ -89,12 +93,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except CopilotError as exc:
-        print(f"kestra-copilot: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+        _print_error(exc)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _print_error(exc: CopilotError) -> None:
+    print(printable(f"kestra-copilot: {exc}"), file=sys.stderr)  # messages quote paths, servers, models
+    if exc.hint:
+        print(printable(f"hint: {exc.hint}"), file=sys.stderr)
+
+
+def _undecodable(arguments: Sequence[str]) -> CopilotError | None:
+    """An argument that is not valid UTF-8 (Python hands its bytes over as lone surrogates): said at once,
+    before it reaches a model, a tokenizer, the session store or the terminal, all of which would choke."""
+    for position, argument in enumerate(arguments, 1):
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = ord(argument[exc.start])
+            what = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else "an invalid character"
+            return CopilotError(
+                f"Argument {position} is not valid UTF-8 ({what} at character {exc.start + 1}).",
+                hint="Check the terminal's encoding (a UTF-8 locale) and pass text and file names in UTF-8.",
+            )
+    return None
 
 
 def _chat(args: argparse.Namespace) -> int:
