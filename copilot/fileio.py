@@ -134,6 +134,8 @@ def read_bytes(
     """The bytes of a regular file (or of stdin for `-` when `allow_stdin`), at most `limit` of them."""
     name = os.fsdecode(path)
     if allow_stdin and name == "-":
+        if sys.stdin is None:
+            raise FileError("There is no standard input to read (-).", hint="Give the path of a file.")
         stream = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else None
         if stream is None:  # a text stream put in place of stdin (tests, embedding)
             text = sys.stdin.read(limit + 1 if limit is not None else -1)
