@@ -10,12 +10,12 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TextIO
 
 from . import __version__, cli_ask, cli_eval, cli_kestra, cli_retrieval
 from .config import config_path, load_settings
 from .errors import CopilotError
+from .terminal import printable
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -68,7 +68,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if (problem := _undecodable(arguments)) is not None:
+        _print_error(problem)
+        return EXIT_USAGE
+    args = parser.parse_args(arguments)
     if args.command is None:
         parser.print_help()
         return EXIT_OK
@@ -89,12 +93,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except CopilotError as exc:
-        print(f"kestra-copilot: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+        _print_error(exc)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _print_error(exc: CopilotError) -> None:
+    print(printable(f"kestra-copilot: {exc}"), file=sys.stderr)  # messages quote paths, servers, models
+    if exc.hint:
+        print(printable(f"hint: {exc.hint}"), file=sys.stderr)
+
+
+def _undecodable(arguments: Sequence[str]) -> CopilotError | None:
+    """An argument that is not valid UTF-8 (Python hands its bytes over as lone surrogates): said at once,
+    before it reaches a model, a tokenizer, the session store or the terminal, all of which would choke."""
+    for position, argument in enumerate(arguments, 1):
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = ord(argument[exc.start])
+            what = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else "an invalid character"
+            return CopilotError(
+                f"Argument {position} is not valid UTF-8 ({what} at character {exc.start + 1}).",
+                hint="Check the terminal's encoding (a UTF-8 locale) and pass text and file names in UTF-8.",
+            )
+    return None
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -112,12 +136,10 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _read(name: str) -> str:
-    if name == "-":
-        return sys.stdin.read()
-    try:
-        return Path(name).read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise CopilotError(f"Cannot read {name}: {exc.strerror or exc}.") from exc
+    """A flow file the user named ('-': stdin): regular, at most a flow's size, UTF-8 (fileio)."""
+    from .fileio import MAX_FLOW_BYTES, read_text
+
+    return read_text(name, limit=MAX_FLOW_BYTES, what="flow", allow_stdin=True)
 
 
 def _color(stream: TextIO) -> bool:
@@ -142,11 +164,11 @@ def _validate(args: argparse.Namespace) -> int:
         if server.note:
             print(f"note: {server.note}", file=sys.stderr)
         if server.problem:
-            print(f"warning: {server.problem}; showing the offline verdict only.", file=sys.stderr)
+            print(printable(f"warning: {server.problem}; showing the offline verdict only."), file=sys.stderr)
     version = args.kestra_version or (server.major if server else None) or settings.kestra_version
     loaded = load_schema(args.schema, kestra_version=version, cache_dir=settings.cache_dir)
     if loaded.note:
-        print(f"note: {loaded.note}", file=sys.stderr)
+        print(printable(f"note: {loaded.note}"), file=sys.stderr)
     results = []
     for position, (name, text) in enumerate(texts):
         result = validate_flow(text, loaded.schema, kestra_version=version)
@@ -172,13 +194,13 @@ def _validate(args: argparse.Namespace) -> int:
         color = _color(sys.stdout)
         for name, result in results:
             for diagnostic in result.diagnostics:
-                first, _, rest = diagnostic.format(name).partition("\n")
+                first, _, rest = printable(diagnostic.format(name)).partition("\n")
                 print(_paint(first, "31" if diagnostic.is_error else "33", color) + (f"\n{rest}" if rest else ""))
             errors, warnings = len(result.errors), len(result.warnings)
             verdict = "valid" if result.valid else "invalid"
             counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
             source = loaded.schema.source + (f" + {server.label}" if server and not server.problem else "")
-            print(_paint(f"{name}: {verdict} ({counts}) — {source}", "1", color))
+            print(_paint(printable(f"{name}: {verdict} ({counts}) — {source}"), "1", color))
     return EXIT_OK if all(result.valid for _, result in results) else EXIT_INVALID
 
 
@@ -192,11 +214,11 @@ def _diff(args: argparse.Namespace) -> int:
     if not result.changed:
         print("No changes.")
         return EXIT_OK
-    summary = str(result.summary)
+    summary = printable(str(result.summary))
     if summary:
         print(summary)
         print()
-    sys.stdout.write(result.unified)
+    sys.stdout.write(printable(result.unified))
     return EXIT_OK
 
 
@@ -205,8 +227,10 @@ def _schema(args: argparse.Namespace) -> int:
 
     version = args.kestra_version or load_settings().kestra_version
     text = json.dumps(bundled_schema(version).raw, indent=2)
-    if args.output:
-        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    if args.output is not None:
+        from .fileio import write_text
+
+        write_text(args.output, text + "\n", what="schema")
     else:
         print(text)
     return EXIT_OK

@@ -17,6 +17,7 @@ from typing import Any
 
 from .config import load_settings
 from .errors import CopilotError
+from .terminal import printable
 
 __all__ = ["add_parser", "ask_command", "sessions_command"]
 
@@ -31,7 +32,12 @@ def add_parser(commands: Any) -> None:
     ask.add_argument("--model", help="model name (default: the `model` setting)")
     ask.add_argument("--kestra-version", type=int, choices=(1, 2), help="target Kestra major version")
     ask.add_argument("--json", action="store_true", help="flow, diagnostics, diff, sources and usage as JSON")
-    ask.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the flow YAML to FILE")
+    ask.add_argument("-o", "--output", metavar="FILE", help="write the flow YAML to FILE")
+    ask.add_argument(
+        "--force",
+        action="store_true",
+        help="with -o: write even an invalid flow over a FILE that holds a valid one (refused otherwise)",
+    )
     ask.add_argument("--session", metavar="ID", help="continue a session (its last flow is the one edited)")
     ask.add_argument(
         "--test-run",
@@ -58,6 +64,11 @@ def ask_command(args: argparse.Namespace) -> int:
         raise CopilotError("--yes and --keep-test-flow are about a test-run: use them with --test-run.")
     settings = load_settings()
     model_from_settings(settings, args.model)  # no model configured: say so before anything else
+    flow_text = _read_flow(args.flow) if args.flow else None  # a bad file or -o fails before any model call
+    if args.output is not None:
+        from .fileio import check_writable
+
+        check_writable(args.output, what="flow")
     setup = build_engine(settings, recipe=args.recipe, model=args.model, kestra_version=args.kestra_version)
     engine, recipe, version = setup.engine, setup.engine.recipe, setup.engine.kestra_version
     for note in setup.notes:
@@ -66,7 +77,7 @@ def ask_command(args: argparse.Namespace) -> int:
     assert model is not None
     store = SessionStore.open(settings.data_dir / "sessions.db")
     try:
-        session = _session(store, engine, args, model.name, recipe.name, version)
+        session = _session(store, engine, args, model.name, recipe.name, version, flow_text)
         trial = None
         record = store.recorder(session, args.request)
 
@@ -95,10 +106,10 @@ def ask_command(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"session {session} (continue with --session {session})", file=sys.stderr)
-    code = _report(result, args)
+    code = _report(result, args, engine)
     if trial_error is not None:
         hint = f"\nhint: {trial_error.hint}" if trial_error.hint else ""
-        print(f"error: the test run did not finish: {trial_error}{hint}", file=sys.stderr)
+        print(printable(f"error: the test run did not finish: {trial_error}{hint}"), file=sys.stderr)
         return EXIT_ERROR
     if trial is not None and code == EXIT_OK and not trial.passed:
         return EXIT_INVALID
@@ -120,7 +131,7 @@ async def _test_run(
         if isinstance(event, RepairStarted):
             print(f"test run: asking for a repair from the run ({event.number})…", file=sys.stderr)
         elif isinstance(event, Deployed):
-            print(f"test run: deployed {event.namespace}.{event.flow_id} (server revision {event.revision})",
+            print(printable(f"test run: deployed {event.namespace}.{event.flow_id} (server revision {event.revision})"),
                   file=sys.stderr)  # fmt: skip
             for change in event.changes:
                 print(f"  {change}", file=sys.stderr)
@@ -134,9 +145,9 @@ async def _test_run(
                 print(f"test run: kept the test flow {where} (--keep-test-flow)", file=sys.stderr)
         elif isinstance(event, RunFinished):
             where = f" at task {event.failing_task}" if event.failing_task else ""
-            print(f"test run: {event.execution.state}{where}", file=sys.stderr)
+            print(printable(f"test run: {event.execution.state}{where}"), file=sys.stderr)
             for line in event.error_logs[-5:]:
-                print(f"  {line}", file=sys.stderr)
+                print(printable(f"  {line}"), file=sys.stderr)
         else:
             _progress(event)
 
@@ -157,7 +168,16 @@ async def _test_run(
         )
 
 
-def _session(store: Any, engine: Any, args: argparse.Namespace, model: str, recipe: str, version: int) -> str:
+def _read_flow(path: Path) -> str:
+    """The flow to edit (`--flow FILE`, `-` for stdin): a regular file of at most a flow's size, UTF-8."""
+    from .fileio import MAX_FLOW_BYTES, read_text
+
+    return read_text(path, limit=MAX_FLOW_BYTES, what="flow", allow_stdin=True)
+
+
+def _session(
+    store: Any, engine: Any, args: argparse.Namespace, model: str, recipe: str, version: int, flow_text: str | None
+) -> str:
     """The session to record into: continued (`--session`) or new, with `--flow` as its first revision."""
     if args.session:
         try:
@@ -167,12 +187,8 @@ def _session(store: Any, engine: Any, args: argparse.Namespace, model: str, reci
         session = str(args.session)
     else:
         session = store.create(model=model, recipe=recipe, kestra_version=version)
-    if args.flow:
-        try:
-            text = args.flow.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise CopilotError(f"Cannot read {args.flow}: {exc.strerror or exc}.") from exc
-        store.save_revision(session, engine.start_from(text))
+    if flow_text is not None:
+        store.save_revision(session, engine.start_from(flow_text))
     return session
 
 
@@ -180,7 +196,7 @@ def _progress(event: Any) -> None:
     from .engine.turn import Attempt, Notice, Validated
 
     if isinstance(event, Notice):
-        print(f"note: {event.message}" + (f" ({event.hint})" if event.hint else ""), file=sys.stderr)
+        print(printable(f"note: {event.message}" + (f" ({event.hint})" if event.hint else "")), file=sys.stderr)
     elif isinstance(event, Attempt) and event.number > 1:
         print(f"repairing (attempt {event.number})…", file=sys.stderr)
     elif isinstance(event, Validated):
@@ -188,7 +204,7 @@ def _progress(event: Any) -> None:
         print(f"attempt {event.attempt}: {'valid' if event.valid else f'{errors} error(s)'}", file=sys.stderr)
 
 
-def _report(result: Any, args: argparse.Namespace) -> int:
+def _report(result: Any, args: argparse.Namespace, engine: Any) -> int:
     if result.redacted:
         note = f"note: {result.redacted} credential(s) were redacted before sending; use {{{{ secret('NAME') }}}}."
         print(note, file=sys.stderr)
@@ -197,19 +213,52 @@ def _report(result: Any, args: argparse.Namespace) -> int:
             raise result.error
         raise CopilotError("The model wrote no flow.", hint="Rephrase the request and ask again.")
     revision = result.revision
-    if args.output:
-        args.output.write_text(revision.yaml, encoding="utf-8")
+    written, write_failed = False, False
+    if args.output is not None:
+        from .fileio import FileError, write_text
+
+        refusal = _overwrite_refusal(args, revision, engine)
+        try:
+            if refusal is None:
+                write_text(args.output, revision.yaml, what="flow")
+                written = True
+        except FileError as exc:  # the disk filled up since the check: the flow is not lost
+            refusal, write_failed = f"error: {exc} (the new flow is printed instead)", True
+        if refusal is not None:
+            print(printable(refusal), file=sys.stderr)
     if args.json:
         print(json.dumps(_as_json(result), indent=2))
-    elif not args.output:
-        sys.stdout.write(revision.yaml if revision.yaml.endswith("\n") else revision.yaml + "\n")
+    elif not written:
+        sys.stdout.write(printable(revision.yaml if revision.yaml.endswith("\n") else revision.yaml + "\n"))
     if result.error is not None:
-        print(f"warning: {result.error} (the last flow written is kept)", file=sys.stderr)
+        print(printable(f"warning: {result.error} (the last flow written is kept)"), file=sys.stderr)
     if not args.json:
         for diagnostic in revision.diagnostics:
             if diagnostic.severity.value != "info":
-                print(diagnostic.format(str(args.output or "flow")), file=sys.stderr)
+                print(printable(diagnostic.format(args.output if written else "flow")), file=sys.stderr)
+    if write_failed:
+        return EXIT_ERROR
     return EXIT_OK if revision.valid else EXIT_INVALID
+
+
+def _overwrite_refusal(args: argparse.Namespace, revision: Any, engine: Any) -> str | None:
+    """Why `-o FILE` is not written: the new flow is invalid and FILE holds a valid one (`--force` writes
+    anyway). An invalid result over a missing, invalid or non-flow file is written, as asked."""
+    if revision.valid or args.force:
+        return None
+    from .fileio import MAX_FLOW_BYTES, FileError, read_text
+    from .flows import validate_flow
+
+    try:
+        existing = read_text(args.output, limit=MAX_FLOW_BYTES, what="flow")
+    except FileError:
+        return None  # missing, or not a flow: nothing valid to lose
+    if not validate_flow(existing, engine.schema, kestra_version=engine.kestra_version).valid:
+        return None
+    return (
+        f"error: {args.output} holds a valid flow and the new one is invalid: it was not changed "
+        "(the new flow is printed instead). Pass --force to write it anyway."
+    )
 
 
 def sessions_command(args: argparse.Namespace) -> int:
@@ -226,7 +275,7 @@ def sessions_command(args: argparse.Namespace) -> int:
         print('No sessions yet: `kestra-copilot ask "…"` starts one.')
     for info in sessions:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.updated))
-        print(f"{info.id}  {when}  {info.turns} turn(s), {info.revisions} revision(s)  {info.title}")
+        print(printable(f"{info.id}  {when}  {info.turns} turn(s), {info.revisions} revision(s)  {info.title}"))
     return EXIT_OK
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Settings, load_settings
 from .errors import CopilotError
+from .terminal import printable
 
 if TYPE_CHECKING:
     from .evaluation.cache import ReplayOnlyModel
@@ -109,8 +110,8 @@ def _capture(args: argparse.Namespace) -> int:
         case["id"] = args.id
     case_id = add_case(args.suite, case)
     checks = ", ".join(next(iter(c)) if isinstance(c, dict) else c for c in case["checks"])
-    print(f"case {case_id} added to {args.suite} ({checks}); review its checks, then run it with")
-    print(f"  kestra-copilot eval run {args.suite}")
+    print(printable(f"case {case_id} added to {args.suite} ({checks}); review its checks, then run it with"))
+    print(printable(f"  kestra-copilot eval run {args.suite}"))
     return EXIT_OK
 
 
@@ -146,8 +147,8 @@ def _run(args: argparse.Namespace) -> int:
     def progress(done: int, total: int, record: dict[str, Any]) -> None:
         mark = "pass" if record["passed"] else "FAIL"
         source = "cached" if record["cache_misses"] == 0 and record["cache_hits"] else "fresh"
-        print(f"[{done}/{total}] {mark} {record['score']:.2f} {record['case']}#{record['sample']} ({source})",
-              file=sys.stderr)  # fmt: skip
+        case = printable(f"{record['case']}#{record['sample']}")
+        print(f"[{done}/{total}] {mark} {record['score']:.2f} {case} ({source})", file=sys.stderr)
 
     summary = asyncio.run(
         run_suite(
@@ -236,7 +237,7 @@ def _compare(args: argparse.Namespace) -> int:
     from .evaluation.reports import markdown_report, write_reports
 
     comparison = compare_runs(args.base, args.candidate, alpha=args.alpha)
-    print(markdown_report(comparison), end="")
+    print(printable(markdown_report(comparison)), end="")  # case ids and reasons quote suites and flows
     if args.report:
         for path in write_reports(comparison, args.report):
             print(f"wrote {path}", file=sys.stderr)

@@ -22,6 +22,8 @@ from typing import Any
 from .asyncutil import stop_after
 from .config import Settings, load_settings
 from .errors import CopilotError
+from .fileio import MAX_FLOW_BYTES, open_regular, read_text
+from .terminal import printable
 
 __all__ = ["add_parsers", "consent_for", "deploy_command", "parse_pairs", "run_command"]
 
@@ -54,26 +56,23 @@ def deploy_command(args: argparse.Namespace) -> int:
     from .kestra import with_namespace
 
     settings = load_settings()
-    try:
-        text = args.file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CopilotError(f"Cannot read {args.file}: {exc.strerror or exc}.") from exc
+    text = read_text(args.file, limit=MAX_FLOW_BYTES, what="flow", allow_stdin=True)
     if args.namespace:
         text = with_namespace(text, args.namespace)  # on the parsed document: see kestra/review.py
     review = asyncio.run(_review(settings, text, str(args.file)))
     where = f"{review.namespace}.{review.flow_id}"
     if review.problems:
         for diagnostic in review.problems:
-            print(diagnostic.format(str(args.file)), file=sys.stderr)
+            print(printable(diagnostic.format(str(args.file))), file=sys.stderr)
         print(f"{args.file}: Kestra refuses this flow; nothing was deployed.", file=sys.stderr)
         return EXIT_FAILED
     if review.deployed is None:
-        print(f"new flow {where}")
+        print(printable(f"new flow {where}"))
     elif review.up_to_date:
-        print(f"{where} is already up to date (revision {review.deployed.revision}).")
+        print(printable(f"{where} is already up to date (revision {review.deployed.revision})."))
         return EXIT_OK
     else:
-        unified = review.diff.unified
+        unified = printable(review.diff.unified)
         print(unified, end="" if unified.endswith("\n") else "\n")
     print("What it can do:")
     for line in review.capabilities.lines():
@@ -82,7 +81,7 @@ def deploy_command(args: argparse.Namespace) -> int:
         print("Not deployed.", file=sys.stderr)
         return EXIT_FAILED
     result, link = asyncio.run(_deploy(settings, text, review.namespace, review.flow_id))
-    print(f"deployed {where} revision {result.revision} — {link}")
+    print(printable(f"deployed {where} revision {result.revision} — {link}"))
     return EXIT_OK
 
 
@@ -163,10 +162,11 @@ def run_command(args: argparse.Namespace) -> int:
     inputs = parse_pairs(args.input, "=", "--input")
     files = {key: Path(path) for key, path in parse_pairs(args.file, "=", "--file").items()}
     for key, path in files.items():
-        if not path.is_file():
+        if not path.exists():
             raise CopilotError(
                 f"--file {key}={path}: there is no such file.", hint="Give the path of a file to upload."
             )
+        open_regular(path, what="input").close()  # a FIFO, device or folder is refused here, never read
     labels = parse_pairs(args.label, ":", "--label")
     settings = load_settings()
     from .kestra import check_namespace, ensure_allowed
@@ -187,7 +187,7 @@ async def _run(
 ) -> str:
     async with _client(settings) as client:
         execution = await client.execute(namespace, flow_id, inputs=inputs, files=files, labels=labels)
-        print(f"execution {execution.id} — {execution.url or ''}".rstrip(" —"))
+        print(printable(f"execution {execution.id} — {execution.url or ''}".rstrip(" —")))
         printer = asyncio.create_task(_print_logs(client, execution.id))
         try:
             final = await asyncio.wait_for(_follow(client, execution.id), timeout)
@@ -199,11 +199,11 @@ async def _run(
         logs = await client.logs(execution.id, min_level="INFO")
         failed = [run for run in final.task_runs if run.state not in GOOD_ENDS]
         where = f" at task {failed[0].task_id}" if failed else ""
-        print(f"{final.state}{where} in {final.duration or '?'}")
+        print(printable(f"{final.state}{where} in {final.duration or '?'}"))
         if failed:
             lines = [e for e in logs if e.task_run_id == failed[0].id and e.level in ("ERROR", "WARN")][-20:]
             for entry in lines or [e for e in logs if e.task_run_id == failed[0].id][-20:]:
-                print(f"  {entry.level:<5} {entry.message}")
+                print(printable(f"  {entry.level:<5} {entry.message}"))
         return final.state
 
 
@@ -213,9 +213,9 @@ async def _print_logs(client: Any, execution_id: str) -> None:
 
     try:
         async for entry in client.follow_logs(execution_id):
-            print(f"    {entry.task_id or '':<20} {entry.level:<5} {entry.message}")
+            print(printable(f"    {entry.task_id or '':<20} {entry.level:<5} {entry.message}"))
     except KestraError as exc:  # the verdict still comes; the logs are fetched again at the end
-        print(f"(live logs stopped: {exc})", file=sys.stderr)
+        print(printable(f"(live logs stopped: {exc})"), file=sys.stderr)
 
 
 async def _follow(client: Any, execution_id: str) -> Any:
@@ -227,5 +227,5 @@ async def _follow(client: Any, execution_id: str) -> Any:
         for run in execution.task_runs:
             if states.get(run.id) != run.state:
                 states[run.id] = run.state
-                print(f"  {run.task_id:<24} {run.state}")
+                print(printable(f"  {run.task_id:<24} {run.state}"))
     return final

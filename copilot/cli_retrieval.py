@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .config import Settings, load_settings
+from .terminal import printable
 
 __all__ = ["add_parsers", "index_command", "retrieval_eval_command", "search_command"]
 
@@ -123,7 +124,7 @@ def build_index(index: Any, sources: list[Any], settings: Settings, *, rebuild: 
     chunks, names, warnings, kestra_version = [], {}, [], None
     previous = index.chunks()
     for source in sources:
-        print(f"reading {source.name} ({source.describe()})…", file=sys.stderr)
+        print(printable(f"reading {source.name} ({source.describe()})…"), file=sys.stderr)
         try:
             result = load(source, settings=settings, cache_dir=settings.cache_dir)
         except SourceError as exc:
@@ -141,8 +142,8 @@ def build_index(index: Any, sources: list[Any], settings: Settings, *, rebuild: 
         names[source.name] = source.describe()
         kestra_version = result.kestra_version or kestra_version
         print(f"  {len(result.chunks)} chunks from {result.files} files", file=sys.stderr)
-    for warning in warnings[:20]:
-        print(f"warning: {warning}", file=sys.stderr)
+    for warning in warnings[:20]:  # they quote file names, titles and server answers
+        print(printable(f"warning: {warning}"), file=sys.stderr)
     if len(warnings) > 20:
         print(f"… and {len(warnings) - 20} more warnings", file=sys.stderr)
     report = index.build(
@@ -183,7 +184,7 @@ def _status(index: Any, as_json: bool) -> int:
     print(f"kestra:     {status.get('kestra_version') or 'no server source'}")
     print(f"built:      {status.get('built_at')}")
     for name, where in (status.get("sources") or {}).items():
-        print(f"source:     {name} = {where}")
+        print(printable(f"source:     {name} = {where}"))
     return EXIT_OK
 
 
@@ -198,7 +199,7 @@ def search_command(args: argparse.Namespace) -> int:
     try:
         hits = search(index, args.query, k=args.k, kinds=args.kind, mode=args.mode)
     except DenseUnavailable as exc:
-        print(f"warning: {exc}" + (f"\n  hint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+        print(printable(f"warning: {exc}" + (f"\n  hint: {exc.hint}" if exc.hint else "")), file=sys.stderr)
         hits = exc.hits
     if args.json:
         print(json.dumps([_hit_json(rank, hit) for rank, hit in enumerate(hits, 1)], indent=2))
@@ -209,11 +210,11 @@ def search_command(args: argparse.Namespace) -> int:
         ranks = ", ".join(
             f"{name} #{r}" for name, r in (("dense", hit.dense_rank), ("bm25", hit.lexical_rank)) if r is not None
         )
-        print(f"{rank}. [{hit.chunk.kind}] {hit.chunk.title or '(untitled)'}")
-        print(f"   {hit.chunk.source}: {hit.chunk.location}")
+        print(printable(f"{rank}. [{hit.chunk.kind}] {hit.chunk.title or '(untitled)'}"))  # from indexed pages
+        print(printable(f"   {hit.chunk.source}: {hit.chunk.location}"))
         print(f"   score {hit.score:.4f}" + (f" ({ranks})" if ranks else ""))
         if hit.chunk.plugin_types:
-            print(f"   types: {', '.join(hit.chunk.plugin_types[:6])}")
+            print(printable(f"   types: {', '.join(hit.chunk.plugin_types[:6])}"))
     return EXIT_OK
 
 

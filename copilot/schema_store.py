@@ -41,10 +41,12 @@ def load_schema(
     if spec.startswith(("http://", "https://")):
         return _from_url(spec, kestra_version, cache_dir, timeout, transport)
     path = Path(spec).expanduser()
+    from .fileio import MAX_SCHEMA_BYTES, FileError, read_text
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SchemaLoadError(f"Cannot read the schema file {path}: {exc.strerror or exc}.") from exc
+        text = read_text(path, limit=MAX_SCHEMA_BYTES, what="schema")
+    except FileError as exc:
+        raise SchemaLoadError(f"Cannot read the schema file: {exc}", hint=exc.hint) from exc
     return LoadedSchema(_compile(text, str(path), kestra_version))
 
 

@@ -56,6 +56,16 @@ class Recipe:
         return path.read_text(encoding="utf-8").strip() if path.is_file() else ""
 
 
+def _read(path: Path, what: str) -> str:
+    """A recipe or template: a regular UTF-8 file of bounded size (fileio), or a RecipeError."""
+    from ..fileio import MAX_PROMPT_BYTES, FileError, read_text
+
+    try:
+        return read_text(path, limit=MAX_PROMPT_BYTES, what=what)
+    except FileError as exc:
+        raise RecipeError(str(exc), hint=exc.hint) from exc
+
+
 def list_recipes(folder: Path | None = None) -> list[str]:
     return sorted(p.stem for p in ((folder or prompts_dir()) / "recipes").glob("*.yaml"))
 
@@ -66,12 +76,12 @@ def load_recipe(name_or_path: str = "default", folder: Path | None = None) -> Re
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = folder / "recipes" / f"{name_or_path}.yaml"
-    if not path.is_file():
+    if not path.exists():
         raise RecipeError(
             f"No recipe {name_or_path!r} ({path}).", hint=f"Known recipes: {', '.join(list_recipes(folder)) or 'none'}."
         )
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(_read(path, "recipe")) or {}
     except yaml.YAMLError as exc:
         raise RecipeError(f"The recipe {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -83,9 +93,9 @@ def load_recipe(name_or_path: str = "default", folder: Path | None = None) -> Re
     texts = {}
     for role in TEMPLATE_ROLES:
         template = folder / str(templates[role])
-        if not template.is_file():
+        if not template.exists():
             raise RecipeError(f"The recipe {path} names {template}, which does not exist.")
-        texts[role] = template.read_text(encoding="utf-8")
+        texts[role] = _read(template, "prompt template")
     retrieval = data.get("retrieval") or {}
     kinds = tuple(retrieval.get("kinds") or KINDS)
     unknown = sorted(set(kinds) - set(KINDS))

@@ -12,9 +12,7 @@ tasks it did not touch stay as they were.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from typing import Any
 import yaml
 
 from ..errors import CopilotError
+from ..fileio import MAX_SUITE_BYTES, check_writable, read_text, write_text
 from ..flows import parse_flow
 from .cases import CaseError, load_suite
 from .scorers import flow_types, own_properties, tasks_by_id
@@ -174,11 +173,15 @@ def _dump(data: Any) -> str:
 
 
 def add_case(suite: Path, case: dict[str, Any]) -> str:
-    """Append `case` to a suite file (created if need be); its id is made unique in the file. Returns the id."""
+    """Append `case` to a suite file (created if need be); its id is made unique in the file. Returns the id.
+    The file is replaced atomically, keeping its permissions; through a symlink, its target is; a FIFO or
+    a device is refused (fileio)."""
     existing: Any = None
-    if suite.is_file():
+    check_writable(suite, what="eval suite", make_parents=True)
+    text = read_text(suite, limit=MAX_SUITE_BYTES, what="eval suite") if suite.exists() else None
+    if text is not None:
         try:
-            existing = yaml.safe_load(suite.read_text(encoding="utf-8"))
+            existing = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise CaseError(f"{suite} is not valid YAML: {exc}", hint="Fix it, or capture into another file.") from exc
     if isinstance(existing, dict) and "cases" in existing:
@@ -199,26 +202,18 @@ def add_case(suite: Path, case: dict[str, Any]) -> str:
     if document is None:
         document = {"cases": cases}
     # PyYAML drops comments: the file's leading comment block is carried over, the rest is rewritten.
-    head = _leading_comments(suite) if suite.is_file() else HEADER
-    suite.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=suite.parent, prefix=".capture-", suffix=".yaml")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(head + _dump(document))
-        load_suite(Path(temp))  # what replaces the suite must load as one
-        os.replace(temp, suite)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
+    head = _leading_comments(text) if text is not None else HEADER
+    # What replaces the suite must load as one.
+    write_text(suite, head + _dump(document), what="eval suite", make_parents=True, check=load_suite)
     return str(case["id"])
 
 
 HEADER = "# Cases captured from conversations: review the proposed checks, then keep them.\n"
 
 
-def _leading_comments(path: Path) -> str:
+def _leading_comments(text: str) -> str:
     lines = []
-    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+    for line in text.splitlines(keepends=True):
         if not line.startswith("#"):
             break
         lines.append(line)

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from ..errors import CopilotError
+from ..fileio import MAX_FLOW_BYTES, MAX_SUITE_BYTES, FileError, read_text
 
 __all__ = ["Case", "CaseError", "Check", "load_suite"]
 
@@ -95,7 +96,7 @@ KINDS = ("parses", "valid", "types", "property", "secrets", "similar", "preserve
 def load_suite(path: Path, *, tags: set[str] | None = None) -> list[Case]:
     """Every case of a suite file or folder (optionally only those with one of `tags`)."""
     files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]
-    if not files or not all(f.is_file() for f in files):
+    if not files or not all(f.exists() for f in files):  # a FIFO or a device is refused by read_text
         raise CaseError(f"No eval cases at {path}.", hint="Give a suite file or a folder of case YAML files.")
     cases: list[Case] = []
     for file in files:
@@ -112,8 +113,10 @@ def load_suite(path: Path, *, tags: set[str] | None = None) -> list[Case]:
 
 def _load_file(file: Path) -> list[Case]:
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        data = yaml.safe_load(read_text(file, limit=MAX_SUITE_BYTES, what="eval suite"))
+    except FileError as exc:
+        raise CaseError(str(exc), hint=exc.hint) from exc
+    except yaml.YAMLError as exc:
         raise CaseError(f"Cannot read the eval cases in {file}: {exc}") from exc
     defaults: dict[str, Any] = {}
     if isinstance(data, dict) and "cases" in data:
@@ -163,9 +166,9 @@ def _text_or_file(item: dict[str, Any], key: str, file: Path) -> str | None:
     if "\n" not in text.strip() and text.strip().endswith((".yaml", ".yml")):
         target = (file.parent / text.strip()).resolve()
         try:
-            return target.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise CaseError(f"{file}: cannot read {key} {target}: {exc.strerror or exc}") from exc
+            return read_text(target, limit=MAX_FLOW_BYTES, what=key)
+        except FileError as exc:
+            raise CaseError(f"{file}: the {key} of a case cannot be used: {exc}", hint=exc.hint) from exc
     return text
 
 

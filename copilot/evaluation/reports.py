@@ -204,6 +204,8 @@ def write_reports(comparison: Comparison, folder: Path) -> list[Path]:
         "compare.junit.xml": junit_report(comparison),
         "compare.html": html_report(comparison),
     }
+    from ..fileio import write_text
+
     for name, text in written.items():
-        (folder / name).write_text(text, encoding="utf-8")
+        write_text(folder / name, text, what="report")  # atomic: a report being read is never half-written
     return [folder / name for name in written]

@@ -85,10 +85,9 @@ class ModeScore:
 def load_cases(path: Path, *, limit: int | None = None) -> list[RetrievalCase]:
     """Blueprint records (with a title and task types) from a JSONL file such as kestra-flows/dev.jsonl."""
     cases = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise CopilotError(f"Cannot read the cases file {path}: {exc.strerror or exc}.") from exc
+    from ..fileio import MAX_DATASET_BYTES, read_text
+
+    lines = read_text(path, limit=MAX_DATASET_BYTES, what="cases").splitlines()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue

@@ -305,10 +305,10 @@ async def _grade(rubric: str, case: Case, flow: str, model: ChatModel) -> dict[s
 
 
 def _write_results(out_dir: Path, results: list[dict[str, Any]]) -> None:
-    with (out_dir / "results.jsonl").open("w", encoding="utf-8") as f:
-        for record in results:
-            f.write(json.dumps(record) + "\n")
-    (out_dir / "summary.json").write_text(json.dumps(summarize(results), indent=2) + "\n", encoding="utf-8")
+    from ..fileio import write_text  # atomic: a re-score that fails half-way leaves the run as it was
+
+    write_text(out_dir / "results.jsonl", "".join(json.dumps(record) + "\n" for record in results), what="results")
+    write_text(out_dir / "summary.json", json.dumps(summarize(results), indent=2) + "\n", what="summary")
 
 
 def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -95,10 +95,12 @@ def run_sanity(path: Path, *, limit: int | None = None) -> dict[str, list[float]
 
 
 def _read_flows(path: Path) -> list[dict[str, Any]]:
+    from ..fileio import MAX_DATASET_BYTES, read_text
+
+    lines = read_text(path, limit=MAX_DATASET_BYTES, what="flows").splitlines()
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
         records = [json.loads(line) for line in lines if line.strip()]
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:
         raise CopilotError(
             f"Cannot read the flows in {path}: {exc}",
             hint="Give a JSONL file with one {id, title, yaml, task_types} object a line (kestra-flows/dev.jsonl).",

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from ..fileio import MAX_FLOW_BYTES
 from ._diagnostics import Diagnostic, Severity
 from ._errors import FlowSyntaxError
 
@@ -32,7 +33,7 @@ __all__ = [
     "parse_yaml",
 ]
 
-MAX_DOCUMENT_BYTES = 1_000_000
+MAX_DOCUMENT_BYTES = MAX_FLOW_BYTES  # the limit a flow file is read with, and the one a flow text is parsed with
 MAX_DEPTH = 200
 MAX_ALIAS_EXPANSION = 10_000  # values built through aliases, in total
 

@@ -13,17 +13,19 @@ verified (copilot.tls), trusting a private CA through SSL_CERT_FILE or `kestra_c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
 from ..config import Settings
 from ..errors import ConfigError
+from ..fileio import FileError, open_regular
 from ..tls import ssl_context, tls_failure
 from ..urls import check_url, display_url, same_origin, split_userinfo
 from .errors import (
@@ -372,23 +374,25 @@ class KestraClient:
         labels: dict[str, str] | None = None,
     ) -> Execution:
         """Start an execution: inputs as multipart parts (files as file parts), labels as `key:value`."""
-        parts: list[tuple[str, tuple[str | None, bytes, str]]] = [
+        parts: list[tuple[str, tuple[str | None, bytes | BinaryIO, str]]] = [
             (name, (None, value.encode(), "text/plain")) for name, value in (inputs or {}).items()
         ]
-        for name, file in (files or {}).items():
-            try:
-                parts.append((name, (file.name, file.read_bytes(), "application/octet-stream")))
-            except OSError as exc:
-                raise KestraError(f"Cannot read the file for input {name!r}: {file} ({exc.strerror or exc}).") from exc
         params = [("labels", f"{key}:{value}") for key, value in (labels or {}).items()]
-        # The spec's multipart body is optional: with no input, none at all (as Kestra's own SDK sends it).
-        response = await self.request(
-            "POST",
-            self.tenant_path(f"executions/{namespace}/{flow_id}"),
-            f"run {namespace}.{flow_id}",
-            params=params,
-            **({"files": parts} if parts else {}),
-        )
+        with contextlib.ExitStack() as opened:
+            for name, file in (files or {}).items():
+                try:  # regular files only, streamed by httpx: a data file may be larger than memory allows
+                    handle = opened.enter_context(open_regular(file, what="input"))
+                except FileError as exc:
+                    raise KestraError(f"Cannot read the file for input {name!r}: {exc}", hint=exc.hint) from exc
+                parts.append((name, (file.name, handle, "application/octet-stream")))
+            # The spec's multipart body is optional: with no input, none at all (as Kestra's own SDK sends it).
+            response = await self.request(
+                "POST",
+                self.tenant_path(f"executions/{namespace}/{flow_id}"),
+                f"run {namespace}.{flow_id}",
+                params=params,
+                **({"files": parts} if parts else {}),
+            )
         return Execution.from_json(self._json(response, "execution"))
 
     async def execution(self, execution_id: str) -> Execution:

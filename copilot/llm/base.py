@@ -12,6 +12,7 @@ some text raises ModelStreamCut carrying that text, so nothing the user saw is l
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 @dataclass(frozen=True)
 class Message:
     role: Literal["user", "model"]
@@ -54,6 +58,12 @@ class GenerationSettings:
 @dataclass(frozen=True)
 class TextDelta:
     text: str
+
+    def __post_init__(self) -> None:
+        # A lone surrogate ("\ud800" in a model's JSON) is no text: the store, the encoders and the terminal
+        # all refuse it. Every model's answer passes here, so it becomes U+FFFD once, for all of them.
+        if not self.text.isascii() and _SURROGATE.search(self.text):
+            object.__setattr__(self, "text", _SURROGATE.sub("\ufffd", self.text))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """Sources on disk → chunks: a Markdown/MDX file, a flow YAML file, a JSONL of flows, or a folder of any
 of them. Files are read as bytes and decoded leniently (bad bytes become U+FFFD, never a crash);
-problems are collected as warnings, not printed."""
+problems are collected as warnings, not printed. Only regular files are read (a FIFO would hang the
+build), up to MAX_FILE_BYTES each, and a link in a folder is followed only to a file inside that folder:
+a source is what the folder holds, never `/etc/passwd` or a key file beside it."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..fileio import FileError, read_bytes
 from .chunks import Chunk
 from .flows import flow_chunk, flows_from_jsonl
 from .markdown import chunk_markdown, split_front_matter
@@ -33,15 +36,9 @@ class LoadResult:
 
 def _read(path: Path, result: LoadResult) -> str | None:
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            result.warnings.append(
-                f"{path}: {size // 1_000_000} MB is over the {MAX_FILE_BYTES // 1_000_000} MB limit, skipped"
-            )
-            return None
-        return path.read_bytes().decode("utf-8", errors="replace")
-    except OSError as exc:
-        result.warnings.append(f"{path}: cannot read ({exc.strerror or exc}), skipped")
+        return read_bytes(path, limit=MAX_FILE_BYTES, what="document").decode("utf-8", errors="replace")
+    except FileError as exc:
+        result.warnings.append(f"{exc.message.removesuffix('.').removesuffix(': it was not read')}; skipped")
         return None
 
 
@@ -64,9 +61,15 @@ def load_document(text: str, *, suffix: str, source: str, location: str, result:
         result.add([flow_chunk(text, source=source, location=location)])
 
 
-def _load_file(path: Path, source: str, location: str, result: LoadResult) -> None:
+def _load_file(path: Path, source: str, location: str, result: LoadResult, root: Path | None = None) -> None:
     if not loadable(path.name):
         return
+    if root is not None and path.is_symlink():
+        target = path.resolve()
+        if not target.is_relative_to(root):
+            result.warnings.append(f"{path}: a link to {target}, outside the source folder; skipped")
+            return
+        path = target
     text = _read(path, result)
     if text is not None:
         load_document(text, suffix=path.suffix, source=source, location=location, result=result)
@@ -89,13 +92,14 @@ def load_source(path: Path | str, *, source: str | None = None) -> LoadResult:
     if root.is_file():
         _load_file(root, name, root.name, result)
     elif root.is_dir():
-        for folder, dirs, files in os.walk(root):
+        inside = root.resolve()
+        for folder, dirs, files in os.walk(root):  # links to folders are not walked into (followlinks=False)
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
             for file_name in sorted(files):
                 # A source folder's own README describes the folder, not Kestra.
                 if not file_name.startswith(".") and not (folder == str(root) and file_name.upper() == "README.MD"):
                     file = Path(folder) / file_name
-                    _load_file(file, name, file.relative_to(root).as_posix(), result)
+                    _load_file(file, name, file.relative_to(root).as_posix(), result, inside)
     else:
         result.warnings.append(f"{root}: no such file or folder")
     return dedupe(result)

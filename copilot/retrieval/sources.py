@@ -25,6 +25,7 @@ import yaml
 
 from ..config import Settings
 from ..errors import CopilotError
+from ..fileio import size_text
 from .flows import flow_chunk
 from .loaders import MAX_FILE_BYTES, LoadResult, dedupe, load_document, load_source, loadable
 from .markdown import chunk_markdown
@@ -32,7 +33,9 @@ from .markdown import chunk_markdown
 __all__ = ["KESTRA", "Source", "SourceError", "corpus_dir", "default_sources", "load", "parse_source"]
 
 KESTRA = "kestra"
-MAX_TARBALL_BYTES = 300_000_000
+MAX_TARBALL_BYTES = 300_000_000  # downloaded
+MAX_UNPACKED_BYTES = 200_000_000  # the documents read out of one archive, in total (each: MAX_FILE_BYTES)
+MAX_TAR_MEMBERS = 200_000  # entries of one archive, read or skipped
 PLUGIN_GROUPS = ("tasks", "triggers", "conditions", "taskRunners")
 CONCURRENT_REQUESTS = 8
 
@@ -151,12 +154,23 @@ def _download(url: str, folder: Path) -> Path:
 
 def _load_tarball(archive: Path, source: Source) -> LoadResult:
     """Documents are read from the archive in memory: nothing is extracted, so no member can write
-    outside a folder, whatever its name."""
+    outside a folder, whatever its name, and links are never followed (only regular members are read).
+    A small archive can unpack to gigabytes: each document is read up to MAX_FILE_BYTES, all of them up
+    to MAX_UNPACKED_BYTES, and at most MAX_TAR_MEMBERS entries are looked at; past a total, the source is
+    refused (SourceError) rather than indexed in part."""
     result = LoadResult()
     prefix = PurePosixPath(source.subdir) if source.subdir else None
+    unpacked = 0
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            for member in tar:
+        with tarfile.open(archive, "r|*") as tar:  # a stream: one member at a time, nothing kept
+            for count, member in enumerate(tar, 1):
+                tar.members = []  # tarfile keeps every header it has read; a bomb of empty entries grows it
+                if count > MAX_TAR_MEMBERS:
+                    raise SourceError(
+                        f"Source {source.name}: {source.target} has more than {MAX_TAR_MEMBERS:,} entries; "
+                        "not indexed.",
+                        hint="Check the URL, or keep one folder of it (URL#folder).",
+                    )
                 if not member.isfile() or not loadable(member.name):
                     continue
                 parts = PurePosixPath(member.name).parts[1:]  # drop the archive's top folder
@@ -168,10 +182,17 @@ def _load_tarball(archive: Path, source: Source) -> LoadResult:
                 if member.size > MAX_FILE_BYTES:
                     result.warnings.append(f"{source.name}: {inner} is over the size limit, skipped")
                     continue
+                unpacked += member.size
+                if unpacked > MAX_UNPACKED_BYTES:
+                    raise SourceError(
+                        f"Source {source.name}: {source.target} unpacks to more than "
+                        f"{size_text(MAX_UNPACKED_BYTES)} of documents; not indexed.",
+                        hint="Check the URL, or keep one folder of it (URL#folder).",
+                    )
                 handle = tar.extractfile(member)
                 if handle is None:
                     continue
-                text = handle.read().decode("utf-8", errors="replace")
+                text = handle.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")
                 location = str(inner.relative_to(prefix) if prefix else inner)
                 load_document(text, suffix=inner.suffix, source=source.name, location=location, result=result)
     except (tarfile.TarError, OSError, EOFError) as exc:

@@ -1,15 +1,41 @@
 """Copy (OSC 52), save and load the flow, copy any code block of the conversation, and capture a turn as
-an eval case. A mixin of `CopilotApp` (app.py)."""
+an eval case. A mixin of `CopilotApp` (app.py).
+
+Files are read and written through copilot.fileio (regular files only, bounded, atomic). The default save
+path is built from the flow's namespace and id, which the model wrote: they are reduced to safe file-name
+characters and the result must stay inside `flows/`, so `id: ../../../../tmp/x` cannot choose a path.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from .screens import FilePrompt, Picker, code_block_options, yaml_files
 from .widgets import code_blocks
 
-__all__ = ["FlowFiles"]
+__all__ = ["FlowFiles", "default_save_path"]
+
+FLOWS_FOLDER = "flows"
+
+
+def _file_name_part(value: Any, fallback: str) -> str:
+    """A namespace or id as one safe path component: letters, digits, `_`, `-` and single dots inside."""
+    text = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(value)) if value is not None else ""
+    text = re.sub(r"\.{2,}", ".", text).strip("._-")
+    return text[:120] or fallback
+
+
+def default_save_path(data: Any, root: Path | None = None) -> Path:
+    """`flows/<namespace>/<id>.yml` under `root` (the working directory), from parts a model may have
+    written: sanitised, and checked to resolve inside `flows/` (a linked folder cannot lead out either)."""
+    folder = (root or Path.cwd()) / FLOWS_FOLDER
+    data = data if isinstance(data, dict) else {}
+    path = folder / _file_name_part(data.get("namespace"), "default") / f"{_file_name_part(data.get('id'), 'flow')}.yml"
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise ValueError(f"{path} leads out of {folder}")
+    return path
 
 
 class FlowFiles:
@@ -50,21 +76,30 @@ class FlowFiles:
             await self.action_copy(number)
 
     async def action_save(self, path: str | None = None) -> None:
-        from ..flows import parse_flow
+        """The current flow to PATH, or by default to `flows/<namespace>/<id>.yml` (see default_save_path)."""
+        from ..fileio import FileError, write_text
+        from ..flows import FlowError, parse_flow
 
         current = self.engine.current if self.engine else None
         if current is None:
             await self.say("There is no flow to save yet.", "error")
             return
         if path is None:
-            data = parse_flow(current.yaml).data
-            path = f"flows/{data.get('namespace', 'default')}/{data.get('id', 'flow')}.yml"
-        target = Path(path).expanduser()
+            try:
+                data = parse_flow(current.yaml).data
+            except FlowError:
+                data = None
+            try:
+                target = default_save_path(data)
+            except ValueError as exc:
+                await self.say(f"Cannot save: {exc}. Give a path: `/save PATH`.", "error")
+                return
+        else:
+            target = Path(path).expanduser()
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(current.yaml, encoding="utf-8")
-        except OSError as exc:
-            await self.say(f"Cannot save to {target}: {exc.strerror or exc}.", "error")
+            write_text(target, current.yaml, what="flow", make_parents=True)
+        except FileError as exc:
+            await self.say(f"Cannot save: {exc}" + (f" {exc.hint}" if exc.hint else ""), "error")
             return
         await self.say(f"Saved revision {current.number} to `{target}`.", "system")
 
@@ -80,10 +115,12 @@ class FlowFiles:
         if self.engine is None:
             await self.say("Still loading the engine; try again in a moment.", "system")
             return
+        from ..fileio import MAX_FLOW_BYTES, FileError, read_text
+
         try:
-            text = Path(path).expanduser().read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            await self.say(f"Cannot read {path}: {exc.strerror or exc}.", "error")
+            text = read_text(Path(path).expanduser(), limit=MAX_FLOW_BYTES, what="flow")
+        except FileError as exc:
+            await self.say(f"Cannot load it: {exc}" + (f" {exc.hint}" if exc.hint else ""), "error")
             return
         revision = self.engine.start_from(text)
         self.show_revision(revision)

@@ -18,7 +18,10 @@ from textual.widget import Widget
 from textual.widgets import Input, Markdown, OptionList, Select, Static, Tree
 from textual.widgets.option_list import Option
 
+from ..terminal import printable, strip_controls_in_textual
 from .status import StatusPart, fit
+
+strip_controls_in_textual()  # the net under `printable` below, for every widget of the app
 
 __all__ = [
     "ChatMessage",
@@ -43,7 +46,16 @@ def code_blocks(markdown: str) -> list[tuple[str, str]]:
 
 
 class ChatMessage(Markdown):
-    """One message of the conversation."""
+    """One message of the conversation: model text, errors quoting servers and files — shown printable."""
+
+    def __init__(self, markdown: str | None = None, **kwargs: Any) -> None:
+        super().__init__(printable(markdown) if markdown else markdown, **kwargs)
+
+    def update(self, markdown: str) -> Any:
+        return super().update(printable(markdown))
+
+    def append(self, markdown: str) -> Any:  # the streamed reply, piece by piece
+        return super().append(printable(markdown))
 
 
 class PromptInput(Input):
@@ -126,6 +138,7 @@ class FlowView(VerticalScroll, can_focus=True):
     def show(self, code: str, diagnostics: Sequence[Any]) -> None:
         from textual.highlight import highlight
 
+        code = printable(code)  # `self.code` keeps what is shown; the revision keeps the flow as written
         lines = highlight(code, language="yaml").split("\n", allow_blank=True) if code else []
         if lines and not lines[-1].plain:
             lines.pop()  # the newline that ends the file
@@ -164,8 +177,8 @@ class FlowView(VerticalScroll, can_focus=True):
         severity = diagnostic.severity.value
         where = "" if diagnostic.line else "flow: "
         text = Content.assemble(
-            f"└ {where}{severity}[{diagnostic.code}] {diagnostic.message}",
-            (f"\n  hint: {diagnostic.hint}", "$text-muted") if diagnostic.hint else "",
+            printable(f"└ {where}{severity}[{diagnostic.code}] {diagnostic.message}"),
+            (printable(f"\n  hint: {diagnostic.hint}"), "$text-muted") if diagnostic.hint else "",
         )
         note = Static(text, classes=f"flow-note {severity}", markup=False)
         note.styles.padding = (0, 0, 0, indent)  # under the gutter's mark, whatever the line count
@@ -229,7 +242,7 @@ class FlowPane(Vertical):
             severity = d.severity.value
             where = f"{d.line}:{d.column or 1}" if d.line else "flow"
             prompt = Content.assemble(
-                (f"{MARKS[severity]} {where} ", f"$text-{severity}"), (f"{d.code} ", "bold"), d.message
+                (f"{MARKS[severity]} {where} ", f"$text-{severity}"), (f"{d.code} ", "bold"), printable(d.message)
             )
             listing.add_option(Option(prompt, id=f"{index}:{d.line or 0}"))
 
@@ -300,7 +313,8 @@ class SourcesPane(Vertical):
         turn = TurnSources(len(self.turns) + 1, request, tuple(hits))
         self.turns.append(turn)
         options = [
-            (f"Turn {t.number}: {' '.join(t.request.split())[:48]} ({len(t.hits)})", t.number) for t in self.turns
+            (printable(f"Turn {t.number}: {' '.join(t.request.split())[:48]} ({len(t.hits)})"), t.number)
+            for t in self.turns
         ]
         select = self.query_one("#source-turn", Select)
         select.set_options(reversed(options))
@@ -328,8 +342,8 @@ class SourcesPane(Vertical):
             chunk = hit.chunk
             label = Content.assemble(
                 (f"[S{index}] ", "bold"),
-                (f"{chunk.title or 'untitled'}\n", "bold"),
-                (f"     {chunk.kind} · {chunk.source}: {chunk.location} · score {hit.score:.3f}", "dim"),
+                (printable(f"{chunk.title or 'untitled'}\n"), "bold"),
+                (printable(f"     {chunk.kind} · {chunk.source}: {chunk.location} · score {hit.score:.3f}"), "dim"),
             )
             listing.add_option(Option(label, id=str(index)))
         listing.highlighted = 0
