@@ -134,15 +134,16 @@ async def _test_run(
             print(printable(f"test run: deployed {event.namespace}.{event.flow_id} (server revision {event.revision})"),
                   file=sys.stderr)  # fmt: skip
             for change in event.changes:
-                print(f"  {change}", file=sys.stderr)
+                print(printable(f"  {change}"), file=sys.stderr)
         elif isinstance(event, CleanedUp):
             where = f"{event.namespace}.{event.flow_id}"
             if event.deleted:
-                print(f"test run: deleted the test flow {where}", file=sys.stderr)
+                said = f"test run: deleted the test flow {where}"
             elif event.problem:
-                print(f"warning: the test flow {where} is still on the server: {event.problem}", file=sys.stderr)
+                said = f"warning: the test flow {where} is still on the server: {event.problem}"
             else:
-                print(f"test run: kept the test flow {where} (--keep-test-flow)", file=sys.stderr)
+                said = f"test run: kept the test flow {where} (--keep-test-flow)"
+            print(printable(said), file=sys.stderr)
         elif isinstance(event, RunFinished):
             where = f" at task {event.failing_task}" if event.failing_task else ""
             print(printable(f"test run: {event.execution.state}{where}"), file=sys.stderr)

@@ -76,7 +76,7 @@ def deploy_command(args: argparse.Namespace) -> int:
         print(unified, end="" if unified.endswith("\n") else "\n")
     print("What it can do:")
     for line in review.capabilities.lines():
-        print(f"  {line}")
+        print(printable(f"  {line}"))
     if not args.yes and not _confirm(f"Deploy {where} to {settings.kestra_url}?"):
         print("Not deployed.", file=sys.stderr)
         return EXIT_FAILED
@@ -133,11 +133,11 @@ def consent_for(settings: Settings, *, yes: bool, command: str) -> Any:
         )
 
     async def ask(request: Any) -> bool:
-        print("\n".join(request.summary()), file=sys.stderr)
+        print(printable("\n".join(request.summary())), file=sys.stderr)
         if request.diff is not None:
-            print(request.diff.unified, file=sys.stderr)
+            print(printable(request.diff.unified), file=sys.stderr)
         else:
-            print(f"--- the flow, as it will be deployed ---\n{request.flow_yaml}", file=sys.stderr)
+            print(printable(f"--- the flow, as it will be deployed ---\n{request.flow_yaml}"), file=sys.stderr)
         return await asyncio.to_thread(_ask_on_stderr, "Deploy it and run it? [y/N] ")
 
     return ask
