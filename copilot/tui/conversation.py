@@ -170,8 +170,10 @@ class Conversation:
     async def action_new(self) -> None:
         if self.engine is not None:
             self.engine.reset()  # the revisions and the conversation the model sees
+        # A new flow is a new session (created at its first turn): the last one keeps its revisions, resumable.
+        self.session = None
         self.show_revision(None)
-        await self.say("New flow: the next request starts from scratch.", "system")
+        await self.say("New flow: the next request starts from scratch, in a new session.", "system")
 
     # --- sessions -----------------------------------------------------------------------------------
     async def action_sessions(self) -> None:
