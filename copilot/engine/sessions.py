@@ -316,6 +316,8 @@ class _TurnRecorder:
         self.usage: list[dict[str, int]] = []
 
     def update(self, sql: str, *values: Any) -> None:
+        if self.store._closed:  # the app closed the store while the turn was being stopped: it was marked then
+            return
         self.store.db.execute(
             f"UPDATE turns SET {sql} WHERE session_id = ? AND number = ?", (*values, self.session_id, self.number)
         )
