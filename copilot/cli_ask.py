@@ -76,6 +76,8 @@ def ask_command(args: argparse.Namespace) -> int:
     model = engine.model
     assert model is not None
     store = SessionStore.open(settings.data_dir / "sessions.db")
+    for note in store.notes:  # a damaged store moved aside
+        print(f"warning: {note}", file=sys.stderr)
     try:
         session = _session(store, engine, args, model.name, recipe.name, version, flow_text)
         trial = None
@@ -268,6 +270,8 @@ def sessions_command(args: argparse.Namespace) -> int:
     from .engine.sessions import SessionStore
 
     store = SessionStore.open(load_settings().data_dir / "sessions.db")
+    for note in store.notes:
+        print(f"warning: {note}", file=sys.stderr)
     try:
         sessions = store.sessions()
     finally:

@@ -102,6 +102,8 @@ def _capture(args: argparse.Namespace) -> int:
     from .evaluation.capture import add_case, case_from_session
 
     store = SessionStore.open(load_settings().data_dir / "sessions.db")
+    for note in store.notes:
+        print(f"warning: {note}", file=sys.stderr)
     try:
         case = case_from_session(store, args.session, args.turn)
     finally:

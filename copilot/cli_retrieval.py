@@ -30,7 +30,11 @@ def add_parsers(commands: Any) -> None:
         "(URL#folder keeps one folder), or `kestra`; `name=SOURCE` names it.",
     )
     build.add_argument("--source", action="append", metavar="SOURCE", help="repeatable")
-    build.add_argument("--rebuild", action="store_true", help="drop everything and embed from scratch")
+    build.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="drop everything the index holds, whatever its state (a damaged index too), and embed from scratch",
+    )
     _index_options(build)
     status = actions.add_parser("status", help="what the index holds and where it came from")
     _index_options(status)
@@ -118,11 +122,12 @@ class ProgressBar:
 
 def build_index(index: Any, sources: list[Any], settings: Settings, *, rebuild: bool = False) -> Any:
     """Load every source, then bring the index to exactly those chunks. A source that cannot be read
-    stops the build (nothing changed), unless it is optional: then its chunks already indexed are kept."""
+    stops the build (nothing changed), unless it is optional: then its chunks already indexed are kept.
+    `rebuild` drops what the index holds first, whatever state it is in (a damaged index is not read)."""
     from .retrieval.sources import SourceError, load
 
     chunks, names, warnings, kestra_version = [], {}, [], None
-    previous = index.chunks()
+    previous = {} if rebuild else index.chunks()
     for source in sources:
         print(printable(f"reading {source.name} ({source.describe()})…"), file=sys.stderr)
         try:
@@ -149,6 +154,8 @@ def build_index(index: Any, sources: list[Any], settings: Settings, *, rebuild: 
     report = index.build(
         chunks, sources=names, kestra_version=kestra_version, progress=ProgressBar("embedding"), rebuild=rebuild
     )
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return report
 
 

@@ -1,7 +1,8 @@
 """Where flow schemas come from: a file, a URL (cached on disk), or the bundled catalog.
 
 A URL is typically a server's `/api/v1/plugins/schemas/flow` or Kestra's public copy. A successful fetch is
-cached; when the URL cannot be reached later, the cached copy is used and the caller is told so.
+cached (privately: 0600 files in a 0700 folder); when the URL cannot be reached later, the cached copy is used
+and the caller is told so.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 
 from .flows import FlowSchema, SchemaLoadError, bundled_schema
+from .private_files import private_dir, write_private
 from .tls import ssl_context, tls_failure
 from .urls import display_url
 
@@ -93,10 +95,8 @@ def _from_url(
         ) from exc
     schema = _compile(text, display_url(url), kestra_version)
     if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(cached)
+        private_dir(cached.parent)
+        write_private(cached, text)
     return LoadedSchema(schema)
 
 
@@ -112,8 +112,6 @@ async def schema_from_server(client: Any, cache_dir: Path) -> dict[str, Any]:
         except ValueError:
             pass  # a damaged cache file is fetched again
     schema = await client.flow_schema()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(schema), encoding="utf-8")
-    temporary.replace(path)
+    private_dir(path.parent)
+    write_private(path, json.dumps(schema))
     return schema

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Settings
+from ..errors import CopilotError
 from ..llm.base import ModelError
 from .recipes import load_recipe
 from .turn import Engine
@@ -31,20 +32,23 @@ class Grounding:
 
 
 def open_grounding(settings: Settings) -> Grounding:
-    """Hybrid search over the user's index, or nothing when there is no index yet."""
+    """Hybrid search over the user's index, or nothing when there is no index yet, or a damaged one (a note
+    says what is wrong and how to rebuild it: the turn goes on without sources)."""
     from ..retrieval.gemini_embeddings import embedder_for
     from ..retrieval.hybrid import search
     from ..retrieval.index import Index
 
     embedder = embedder_for(settings)
     index = Index(settings.index_dir, cache_dir=settings.cache_dir, chroma_url=settings.chroma_url, embedder=embedder)
-    count = len(index.chunks())
-    if not count:
-        return Grounding(None)
-    notes = [mismatch] if (mismatch := index.embeddings_mismatch()) else []
-    return Grounding(
-        lambda text, recipe: search(index, text, k=recipe.k, kinds=recipe.kinds), count, index.manifest(), notes
-    )
+    try:
+        count = len(index.chunks())
+        if not count:
+            return Grounding(None)
+        notes = [mismatch] if (mismatch := index.embeddings_mismatch()) else []
+        manifest = index.manifest()
+    except CopilotError as exc:
+        return Grounding(None, notes=[f"{exc} Answers come without sources. {exc.hint or ''}".strip()])
+    return Grounding(lambda text, recipe: search(index, text, k=recipe.k, kinds=recipe.kinds), count, manifest, notes)
 
 
 def build_engine(
@@ -62,7 +66,7 @@ def build_engine(
     grounding = open_grounding(settings) if chosen.k else Grounding(None)
     retrieve, chunks = grounding.retrieve, grounding.chunks
     notes += grounding.notes
-    if chosen.k and not chunks:
+    if chosen.k and not chunks and not grounding.notes:  # none yet (a damaged one has its own note)
         notes.append("No retrieval index yet: answers come without sources. Build it: `kestra-copilot index build`.")
     engine = Engine(
         chat_model, recipe=chosen, retrieve=retrieve, kestra_version=kestra_version or settings.kestra_version

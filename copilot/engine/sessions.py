@@ -6,26 +6,49 @@ hashes, usage — written as they happen, so a crash or Ctrl+C mid-stream loses 
     result = await engine.turn(text, on_event=store.recorder(session, text))
     store.restore(session, engine)        # later: revisions back into a fresh engine, undo included
 
-Everything stored goes through `redact_secrets` first. A turn still marked `running` when the store is
-opened again was interrupted (crash, kill): it is marked so, its partial reply kept.
+Everything stored goes through `redact_secrets` first. The store is private to the user (0600, in a folder
+created 0700).
+
+Several processes share one store (two `ask --session S` at once, a chat beside an `ask`): numbers are
+allocated inside write transactions (BEGIN IMMEDIATE), a writer waits for another (a busy timeout) instead
+of failing, and each running turn records the process writing it, so opening the store marks as interrupted
+only the turns whose process is gone (a crash, a kill), never one another process is still writing.
+
+Revisions are append-only: recording never overwrites or deletes one (only deleting the session does).
+Each keeps the revision it was made from (`previous`), and the session's line is the chain that ends at its
+latest revision: what `restore` brings back and `revisions()` lists. A revision made after an undo starts a
+branch; the undone ones stay in the store, off the line (`revisions(every=True)`).
+
+A streamed reply is written when it has grown by a quarter or a couple of seconds have passed, and at every
+other event, so recording costs linear time; Ctrl+C (`mark_interrupted`) and `close` write what arrived.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import CopilotError
 from ..flows import Diagnostic, Severity, diff_flows, redact_secrets
 from ..llm.base import TextDelta, Usage
+from ..private_files import private_dir, tighten
+from .processes import is_gone, this_process
 from .turn import Attempt, Engine, ErrorEvent, Revision, Sources, TurnEnded, TurnEvent
 
-__all__ = ["SessionInfo", "SessionStore"]
+__all__ = ["SessionInfo", "SessionStore", "StoreError"]
+
+BUSY_SECONDS = 30.0  # how long a writer waits for another process's transaction before giving up
+FLUSH_GROWTH = 4  # a streamed reply is written again once it grew by 1/FLUSH_GROWTH of what is written…
+FLUSH_SECONDS = 2.0  # …or this long after its last write
+DAMAGED = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB: not a database, or a damaged one
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -37,15 +60,30 @@ CREATE TABLE IF NOT EXISTS turns (
     reply TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
     recipe TEXT NOT NULL DEFAULT '', prompt_hashes TEXT NOT NULL DEFAULT '[]', prompt_parts TEXT NOT NULL DEFAULT '[]',
     sources TEXT NOT NULL DEFAULT '[]',
-    usage TEXT NOT NULL DEFAULT '[]', error TEXT, started REAL NOT NULL, ended REAL,
+    usage TEXT NOT NULL DEFAULT '[]', error TEXT, started REAL NOT NULL, ended REAL, owner TEXT,
     PRIMARY KEY (session_id, number)
 );
 CREATE TABLE IF NOT EXISTS revisions (
     session_id TEXT NOT NULL REFERENCES sessions(id), number INTEGER NOT NULL, turn INTEGER,
     yaml TEXT NOT NULL, valid INTEGER NOT NULL, diagnostics TEXT NOT NULL, recipe TEXT NOT NULL,
-    prompt_hash TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (session_id, number)
+    prompt_hash TEXT NOT NULL, created REAL NOT NULL, previous INTEGER, PRIMARY KEY (session_id, number)
 );
 """
+# Columns added since the first schema: an older sessions.db gets them on open (ALTER TABLE … ADD COLUMN).
+# A revision's `previous` in an older file is the one before it: that store kept a single line.
+MIGRATIONS = {
+    ("turns", "owner"): ["ALTER TABLE turns ADD COLUMN owner TEXT"],
+    ("revisions", "previous"): [
+        "ALTER TABLE revisions ADD COLUMN previous INTEGER",
+        """UPDATE revisions SET previous = (SELECT MAX(r.number) FROM revisions r
+           WHERE r.session_id = revisions.session_id AND r.number < revisions.number)""",
+    ],
+}
+REVISION_COLUMNS = "number, turn, yaml, valid, diagnostics, recipe, prompt_hash, previous"
+
+
+class StoreError(CopilotError):
+    """The session store cannot be opened or written (locked for too long, read-only, a disk error)."""
 
 
 @dataclass(frozen=True)
@@ -67,21 +105,56 @@ def _clean(text: str) -> str:
 class SessionStore:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.db = connection
+        self.notes: list[str] = []  # what happened on open that the user should know (a damaged file moved aside)
+        self._recording: dict[tuple[str, int], _TurnRecorder] = {}  # this store's running turns
+        self._lines: dict[str, list[int]] = {}  # session → the stored numbers of the engine's revisions, in order
+        self._closed = False
 
     @classmethod
     def open(cls, path: Path) -> SessionStore:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(path, isolation_level=None)  # autocommit: every write lands at once
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        connection.executescript(SCHEMA)
-        connection.execute(
-            "UPDATE turns SET status = 'interrupted', ended = ? WHERE status = 'running'", (time.time(),)
-        )
-        return cls(connection)
+        """The store at `path`, created if need be. A file that is not a database (or a damaged one) is moved
+        aside, never deleted, and a new one started; `store.notes` says where it went."""
+        path = Path(path)
+        private_dir(path.parent)
+        notes = []
+        try:
+            try:
+                connection = _connect(path)
+            except sqlite3.DatabaseError as exc:
+                if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in DAMAGED:
+                    raise
+                aside = _move_aside(path)
+                notes.append(
+                    f"The session store {path} was damaged ({exc}): it was moved to {aside} and a new one started. "
+                    f"Your earlier sessions are in that file; `sqlite3 {aside} .recover` may bring them back."
+                )
+                connection = _connect(path)
+        except (sqlite3.Error, OSError) as exc:
+            raise _store_error(path, exc) from exc
+        store = cls(connection)
+        store.notes = notes
+        return store
 
     def close(self) -> None:
+        """Close the store; a turn still being recorded keeps what arrived and is marked interrupted."""
+        if self._closed:
+            return
+        for session_id in {session for session, _ in self._recording}:
+            self.mark_interrupted(session_id)
+        self._closed = True
         self.db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """A write transaction that holds the database's write lock from its start: what it reads (the next
+        number) cannot change before it writes."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     # --- sessions -----------------------------------------------------------------------------------
     def create(self, *, model: str = "", recipe: str = "", kestra_version: int = 1) -> str:
@@ -113,11 +186,11 @@ class SessionStore:
 
     def delete(self, session_id: str) -> bool:
         """Remove a session with its turns and revisions; False when there was none."""
-        with self.db:
-            self.db.execute("BEGIN")
+        with self._transaction():
             self.db.execute("DELETE FROM turns WHERE session_id = ?", (session_id,))
             self.db.execute("DELETE FROM revisions WHERE session_id = ?", (session_id,))
             deleted = self.db.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount
+        self._lines.pop(session_id, None)
         return bool(deleted)
 
     def turns(self, session_id: str) -> list[dict[str, Any]]:
@@ -125,122 +198,270 @@ class SessionStore:
         names = [c[0] for c in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
-    def revisions(self, session_id: str) -> list[dict[str, Any]]:
-        """The session's revisions in order: number, the turn that made it (None for a loaded file), yaml."""
-        rows = self.db.execute(
-            "SELECT number, turn, yaml, valid FROM revisions WHERE session_id = ? ORDER BY number", (session_id,)
-        ).fetchall()
-        return [{"number": n, "turn": t, "yaml": y, "valid": bool(v)} for n, t, y, v in rows]
+    def revisions(self, session_id: str, *, every: bool = False) -> list[dict[str, Any]]:
+        """The session's line of revisions, as `restore` brings it back: `number` (its place in the line, as the
+        engine numbers it), `turn` (the turn that made it; None for a loaded file), `yaml`, `valid`, and `id`
+        (the store's own number, never reused) with `previous` (the id it was made from). `every=True` lists
+        every revision recorded, in order, those off the line (undone, then replaced) with `number` None."""
+        rows = self._rows(session_id)
+        line = _line(rows)
+        place = {row[0]: position for position, row in enumerate(line, 1)}
+        return [
+            {"number": place.get(n), "id": n, "previous": p, "turn": t, "yaml": y, "valid": bool(v)}
+            for n, t, y, v, _, _, _, p in (rows.values() if every else line)
+        ]
+
+    def _rows(self, session_id: str) -> dict[int, tuple[Any, ...]]:
+        query = f"SELECT {REVISION_COLUMNS} FROM revisions WHERE session_id = ? ORDER BY number"
+        return {row[0]: row for row in self.db.execute(query, (session_id,)).fetchall()}
 
     # --- recording a turn ---------------------------------------------------------------------------
     def recorder(self, session_id: str, request: str) -> Callable[[TurnEvent], None]:
         """An `on_event` callback that writes the turn as its events arrive."""
-        (number,) = self.db.execute(
-            "SELECT COALESCE(MAX(number), 0) + 1 FROM turns WHERE session_id = ?", (session_id,)
-        ).fetchone()
         now = time.time()
-        self.db.execute(
-            "INSERT INTO turns (session_id, number, request, status, started) VALUES (?, ?, ?, 'running', ?)",
-            (session_id, number, _clean(request), now),
-        )
-        title = " ".join(_clean(request).split())[:80]
-        self.db.execute(
-            "UPDATE sessions SET updated = ?, title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
-            (now, title, session_id),
-        )
-        reply: list[str] = []
-        hashes: list[str] = []
-        parts: list[dict[str, str]] = []
-        usage: list[dict[str, int]] = []
-        where = (session_id, number)
+        request = _clean(request)
+        title = " ".join(request.split())[:80]
+        with self._transaction():
+            (number,) = self.db.execute(
+                "SELECT COALESCE(MAX(number), 0) + 1 FROM turns WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            self.db.execute(
+                "INSERT INTO turns (session_id, number, request, status, started, owner) "
+                "VALUES (?, ?, ?, 'running', ?, ?)",
+                (session_id, number, request, now, this_process()),
+            )
+            self.db.execute(
+                "UPDATE sessions SET updated = ?, title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
+                (now, title, session_id),
+            )
+        recorder = _TurnRecorder(self, session_id, number)
+        self._recording[(session_id, number)] = recorder
+        return recorder
 
-        def update(sql: str, *values: Any) -> None:
-            self.db.execute(f"UPDATE turns SET {sql} WHERE session_id = ? AND number = ?", (*values, *where))
-
-        def record(event: TurnEvent) -> None:
-            if isinstance(event, Sources):
-                sources = [
-                    {"kind": h.chunk.kind, "title": h.chunk.title, "location": h.chunk.location, "id": h.chunk.id}
-                    for h in event.hits
-                ]
-                update("sources = ?", json.dumps(sources))
-            elif isinstance(event, Attempt):
-                reply.clear()
-                hashes.append(event.prompt_hash)
-                parts.append(event.parts)
-                update(
-                    "attempts = ?, recipe = ?, prompt_hashes = ?, prompt_parts = ?",
-                    event.number,
-                    event.recipe,
-                    json.dumps(hashes),
-                    json.dumps(parts),
-                )
-            elif isinstance(event, TextDelta):
-                reply.append(event.text)
-                update("reply = ?", _clean("".join(reply)))  # each delta lands: Ctrl+C loses nothing
-            elif isinstance(event, Usage):
-                usage.append(
-                    {
-                        "prompt": event.prompt_tokens,
-                        "output": event.output_tokens,
-                        "thoughts": event.thought_tokens,
-                        "cached": event.cached_tokens,
-                    }
-                )
-                update("usage = ?", json.dumps(usage))
-            elif isinstance(event, ErrorEvent):
-                update("status = 'failed', error = ?, ended = ?", _clean(str(event.error)), time.time())
-            elif isinstance(event, Revision):
-                self.save_revision(session_id, event, number)
-            elif isinstance(event, TurnEnded):
-                update("status = CASE WHEN status = 'running' THEN 'done' ELSE status END, ended = ?", time.time())
-
-        return record
-
-    def save_revision(self, session_id: str, revision: Revision, turn: int | None = None) -> None:
+    def save_revision(self, session_id: str, revision: Revision, turn: int | None = None) -> int:
+        """Append `revision` to the session, made from the revision before it in the engine; returns its id.
+        Nothing recorded is replaced: after an undo, the revision starts a branch."""
+        line = self._lines.get(session_id)
+        if line is None:
+            line = [row[0] for row in _line(self._rows(session_id))]
+        made_from = line[: max(revision.number - 1, 0)]
         diagnostics = json.dumps([d.to_dict() for d in revision.diagnostics])
-        self.db.execute(
-            "INSERT OR REPLACE INTO revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                session_id,
-                revision.number,
-                turn,
-                _clean(revision.yaml),
-                int(revision.valid),
-                diagnostics,
-                revision.recipe,
-                revision.prompt_hash,
-                time.time(),
-            ),
-        )
-        self.db.execute("DELETE FROM revisions WHERE session_id = ? AND number > ?", (session_id, revision.number))
+        with self._transaction():
+            (number,) = self.db.execute(
+                "SELECT COALESCE(MAX(number), 0) + 1 FROM revisions WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            self.db.execute(
+                f"INSERT INTO revisions (session_id, {REVISION_COLUMNS}, created) VALUES ({', '.join('?' * 10)})",
+                (
+                    session_id,
+                    number,
+                    turn,
+                    _clean(revision.yaml),
+                    int(revision.valid),
+                    diagnostics,
+                    revision.recipe,
+                    revision.prompt_hash,
+                    made_from[-1] if made_from else None,
+                    time.time(),
+                ),
+            )
+        self._lines[session_id] = [*made_from, number]
+        return int(number)
 
     def mark_interrupted(self, session_id: str) -> None:
-        """After Ctrl+C: the running turn keeps its partial reply and is marked interrupted."""
+        """After Ctrl+C: the turn this process is recording keeps its partial reply and is marked interrupted
+        (another process's turn in the same session goes on)."""
+        if self._closed:
+            return
+        for key in [key for key in self._recording if key[0] == session_id]:
+            self._recording.pop(key).flush()
         self.db.execute(
-            "UPDATE turns SET status = 'interrupted', ended = ? WHERE session_id = ? AND status = 'running'",
-            (time.time(), session_id),
+            "UPDATE turns SET status = 'interrupted', ended = ? WHERE session_id = ? AND status = 'running' "
+            "AND owner = ?",
+            (time.time(), session_id, this_process()),
         )
 
     # --- resuming -----------------------------------------------------------------------------------
     def restore(self, session_id: str, engine: Engine) -> Revision | None:
-        """Put the session's revisions and conversation back into `engine`; the last revision becomes current."""
-        rows = self.db.execute(
-            "SELECT number, yaml, diagnostics, recipe, prompt_hash FROM revisions WHERE session_id = ? ORDER BY number",
-            (session_id,),
-        ).fetchall()
+        """Put the session's line of revisions and its conversation back into `engine`; the last revision
+        becomes current."""
+        rows = self._rows(session_id)
         if not rows and not self.db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone():
             raise KeyError(session_id)
+        line = _line(rows)
         revisions: list[Revision] = []
-        for number, yaml, diagnostics, recipe, prompt_hash in rows:
+        for position, (_, _, yaml, _, diagnostics, recipe, prompt_hash, _) in enumerate(line, 1):
             found = tuple(_diagnostic(d) for d in json.loads(diagnostics))
             diff = diff_flows(revisions[-1].yaml, yaml) if revisions else None
-            revisions.append(Revision(number, yaml, found, diff, recipe, prompt_hash))
+            revisions.append(Revision(position, yaml, found, diff, recipe, prompt_hash))
+        self._lines[session_id] = [row[0] for row in line]
         exchanges = self.db.execute(
             "SELECT request, reply FROM turns WHERE session_id = ? AND reply != '' ORDER BY number", (session_id,)
         ).fetchall()
         engine.load(revisions, exchanges)
         return engine.current
+
+
+class _TurnRecorder:
+    """Writes one turn as its events arrive (see SessionStore.recorder)."""
+
+    def __init__(self, store: SessionStore, session_id: str, number: int) -> None:
+        self.store, self.session_id, self.number = store, session_id, number
+        self.pieces: list[str] = []  # the current attempt's reply
+        self.size = 0  # its length so far
+        self.written = 0  # its length when last written
+        self.last_write = time.monotonic()
+        self.hashes: list[str] = []
+        self.parts: list[dict[str, str]] = []
+        self.usage: list[dict[str, int]] = []
+
+    def update(self, sql: str, *values: Any) -> None:
+        if self.store._closed:  # the app closed the store while the turn was being stopped: it was marked then
+            return
+        self.store.db.execute(
+            f"UPDATE turns SET {sql} WHERE session_id = ? AND number = ?", (*values, self.session_id, self.number)
+        )
+
+    def flush(self) -> None:
+        """Write the reply so far, if it grew since it was last written (redacted as a whole: a credential
+        may straddle two deltas)."""
+        if self.size == self.written:
+            return
+        text = "".join(self.pieces)
+        self.pieces = [text]
+        self.update("reply = ?", _clean(text))
+        self.written, self.last_write = self.size, time.monotonic()
+
+    def __call__(self, event: TurnEvent) -> None:
+        if isinstance(event, TextDelta):
+            self.pieces.append(event.text)
+            self.size += len(event.text)
+            grown = self.size - self.written
+            if grown * FLUSH_GROWTH >= self.written or time.monotonic() - self.last_write >= FLUSH_SECONDS:
+                self.flush()
+            return
+        self.flush()  # every other event comes after a reply (or between attempts): what arrived is written
+        if isinstance(event, Sources):
+            sources = [
+                {"kind": h.chunk.kind, "title": h.chunk.title, "location": h.chunk.location, "id": h.chunk.id}
+                for h in event.hits
+            ]
+            self.update("sources = ?", json.dumps(sources))
+        elif isinstance(event, Attempt):
+            self.pieces, self.size, self.written = [], 0, 0
+            self.hashes.append(event.prompt_hash)
+            self.parts.append(event.parts)
+            self.update(
+                "attempts = ?, recipe = ?, prompt_hashes = ?, prompt_parts = ?",
+                event.number,
+                event.recipe,
+                json.dumps(self.hashes),
+                json.dumps(self.parts),
+            )
+        elif isinstance(event, Usage):
+            self.usage.append(
+                {
+                    "prompt": event.prompt_tokens,
+                    "output": event.output_tokens,
+                    "thoughts": event.thought_tokens,
+                    "cached": event.cached_tokens,
+                }
+            )
+            self.update("usage = ?", json.dumps(self.usage))
+        elif isinstance(event, ErrorEvent):
+            self.update("status = 'failed', error = ?, ended = ?", _clean(str(event.error)), time.time())
+            self.store._recording.pop((self.session_id, self.number), None)
+        elif isinstance(event, Revision):
+            self.store.save_revision(self.session_id, event, self.number)
+        elif isinstance(event, TurnEnded):
+            self.update("status = CASE WHEN status = 'running' THEN 'done' ELSE status END, ended = ?", time.time())
+            self.store._recording.pop((self.session_id, self.number), None)
+
+
+def _line(rows: dict[int, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The chain of revisions that ends at the latest one, oldest first (each row's last column: `previous`)."""
+    line: list[tuple[Any, ...]] = []
+    number = max(rows, default=None)
+    while number is not None and number in rows:
+        line.append(rows[number])
+        previous = rows[number][-1]
+        number = previous if previous is not None and previous < number else None
+    return line[::-1]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection to the store at `path`, created private (SQLite gives its -wal and -shm files the mode of
+    the database file), its schema brought up to date."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))):
+        tighten(name)
+    connection = sqlite3.connect(path, timeout=BUSY_SECONDS, isolation_level=None)  # autocommit: writes land at once
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.executescript(SCHEMA)
+        _migrate(connection)
+        _interrupt_orphans(connection)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _interrupt_orphans(connection: sqlite3.Connection) -> None:
+    """Turns left `running` by a process that has ended (a crash, a kill) were interrupted: marked so, their
+    partial reply kept. A turn another live process is recording is left alone."""
+    running = connection.execute("SELECT session_id, number, owner FROM turns WHERE status = 'running'").fetchall()
+    for session, number, owner in running:
+        if is_gone(owner):
+            connection.execute(
+                "UPDATE turns SET status = 'interrupted', ended = ? "
+                "WHERE session_id = ? AND number = ? AND status = 'running'",
+                (time.time(), session, number),
+            )
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    def missing() -> list[tuple[str, str]]:
+        columns = {
+            table: {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+            for table in ("turns", "revisions")
+        }
+        return [(table, column) for table, column in MIGRATIONS if column not in columns[table]]
+
+    if not missing():
+        return
+    connection.execute("BEGIN IMMEDIATE")  # another process may be migrating the same file
+    try:
+        for key in missing():
+            for statement in MIGRATIONS[key]:
+                connection.execute(statement)
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a damaged store (with its -wal and -shm) to `sessions.db.damaged-<when>`, never over a file."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside, count = path.with_name(f"{path.name}.damaged-{stamp}"), 1
+    while aside.exists():
+        count += 1
+        aside = path.with_name(f"{path.name}.damaged-{stamp}-{count}")
+    for suffix in ("-wal", "-shm", ""):  # the main file last: its name is what the next open looks for
+        source = path.with_name(path.name + suffix)
+        if source.exists():
+            os.replace(source, aside.with_name(aside.name + suffix))
+    return aside
+
+
+def _store_error(path: Path, exc: sqlite3.Error | OSError) -> StoreError:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+    return StoreError(
+        f"The session store {path} cannot be used: {reason}.",
+        hint="If another kestra-copilot is busy with it, try again; check the folder's permissions and free space.",
+    )
 
 
 def _diagnostic(data: dict[str, Any]) -> Diagnostic:

@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 Retrieve = Callable[[str, Recipe], Sequence[Hit]]
+MAX_REPLY_CHARS = 256 * 1024  # a flow and its explanation fit many times over; past it the model is looping
 
 
 @dataclass(frozen=True)
@@ -292,14 +293,33 @@ class Engine:
         self, prompt: Prompt, settings: GenerationSettings, result: TurnResult, emit: Callable[[TurnEvent], None]
     ) -> str:
         pieces: list[str] = []
+        size = 0
         assert self.model is not None
-        async for event in self.model.stream(prompt.messages, system=prompt.system, settings=settings):
-            if isinstance(event, TextDelta):
-                pieces.append(event.text)
-                emit(event)
-            elif isinstance(event, Usage):
-                result.usage.append(event)
-                emit(event)
-            elif isinstance(event, Finish):
-                pass
+        stream = self.model.stream(prompt.messages, system=prompt.system, settings=settings)
+        try:
+            async for event in stream:
+                if isinstance(event, TextDelta):
+                    room = MAX_REPLY_CHARS - size
+                    if len(event.text) > room:  # the stream is stopped; what fits is kept, as after a cut
+                        if room:
+                            pieces.append(event.text[:room])
+                            emit(TextDelta(event.text[:room]))
+                        raise ModelStreamCut(
+                            f"The reply was over {MAX_REPLY_CHARS // 1024} KB and was cut; "
+                            "the part that arrived is kept.",
+                            partial="".join(pieces),
+                            hint="Ask for a smaller change, or split the flow into subflows.",
+                        )
+                    pieces.append(event.text)
+                    size += len(event.text)
+                    emit(event)
+                elif isinstance(event, Usage):
+                    result.usage.append(event)
+                    emit(event)
+                elif isinstance(event, Finish):
+                    pass
+        finally:
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()  # a stopped stream closes its connection now, not when collected
         return "".join(pieces)

@@ -4,16 +4,15 @@ The key is a hash of everything that decides the reply: the model name, the syst
 messages, the generation settings, and the sample number of a repeated case (so `--repeat 3` replays
 three different samples, not one three times). Entries are small JSON files under
 `<cache dir>/eval-replies/ab/abcdef….json` (or `eval run --cache-dir DIR`, e.g. a folder CI keeps);
-writes are atomic, so parallel cases cannot corrupt one. Each entry keeps the reply's usage and how long
-the call took, so a replay reports the figures it was recorded with, apart from fresh calls.
+writes are atomic, so parallel cases cannot corrupt one, and private to the user (0600, folders 0700).
+Each entry keeps the reply's usage and how long the call took, so a replay reports the figures it was
+recorded with, apart from fresh calls.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..llm.base import ChatModel, Event, Finish, GenerationSettings, Message, ModelError, TextDelta, Usage
+from ..private_files import private_dir, write_private
 
 __all__ = ["CachedModel", "NotInCache", "ReplayOnlyModel", "ReplyCache"]
 
@@ -65,10 +65,8 @@ class ReplyCache:
 
     def put(self, key: str, entry: dict[str, Any]) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8") as f:
-            json.dump(entry, f)
-        os.replace(f.name, path)
+        private_dir(path.parent)  # replies hold the user's requests and flows: only the user reads them
+        write_private(path, json.dumps(entry))
 
 
 class CachedModel:

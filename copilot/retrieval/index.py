@@ -7,23 +7,30 @@ Layout under the index folder:
 
 A rebuild embeds only chunks whose id (source, place and content hash) is new, and deletes the chunks of
 sources that are gone or changed. Embedding runs at ~17 chunks/s on 2 cores, so this matters.
+
+A damaged index (a bad chunk line, a manifest that is not an object, a Chroma store that will not open) is
+an IndexError_ saying so; `build(rebuild=True)` recovers from any state: it drops what the folder holds
+(moving aside a file that stands where the folder should be) and embeds from scratch. The folder and its
+files are private to the user.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
-import tempfile
+import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from ..errors import CopilotError
+from ..private_files import private_dir, private_tree, write_private
 from .chunks import Chunk
 from .embeddings import MiniLMEmbedder
 from .lexical import LexicalIndex
@@ -33,6 +40,7 @@ __all__ = ["CHUNKER_VERSION", "BuildReport", "Index", "IndexError_"]
 CHUNKER_VERSION = 1
 COLLECTION = "kestra-copilot-minilm"
 EMBED_BATCH = 64
+REBUILD_HINT = "Rebuild it: `kestra-copilot index build --rebuild` (with the --source options it was built from)."
 
 
 class IndexError_(CopilotError):
@@ -73,10 +81,19 @@ class Index:
         return self.folder / "manifest.json"
 
     def manifest(self) -> dict[str, Any]:
+        """The index's fingerprint; {} when there is none yet."""
         try:
-            return json.loads(self.manifest_path.read_text())
-        except (OSError, ValueError):
+            manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, NotADirectoryError):
             return {}
+        except (OSError, ValueError) as exc:
+            raise self._damaged(f"{self.manifest_path.name} cannot be read ({exc})") from exc
+        if not isinstance(manifest, dict):
+            raise self._damaged(f"{self.manifest_path.name} is not a JSON object")
+        return manifest
+
+    def _damaged(self, what: str) -> IndexError_:
+        return IndexError_(f"The retrieval index at {self.folder} is damaged: {what}.", hint=REBUILD_HINT)
 
     @property
     def embedder(self) -> Any:
@@ -112,40 +129,96 @@ class Index:
 
     def collection(self) -> Any:
         if self._collection is None:
-            import chromadb
-
             from .chroma_function import CopilotMiniLM
 
-            if self.chroma_url:
-                client = _http_client(self.chroma_url)
-            else:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                client = chromadb.PersistentClient(path=str(self.folder / "chroma"))
-            # Vectors are always computed here and passed in; the function is registered so a reopened
-            # MiniLM collection never falls back to Chroma's downloading default.
-            self._collection = client.get_or_create_collection(
-                self.collection_name,
-                embedding_function=CopilotMiniLM(cache_dir=str(self.cache_dir)) if self._local else None,
-                metadata={"hnsw:space": "cosine"},
-            )
+            with self._chroma():
+                # Vectors are always computed here and passed in; the function is registered so a reopened
+                # MiniLM collection never falls back to Chroma's downloading default.
+                self._collection = self._client().get_or_create_collection(
+                    self.collection_name,
+                    embedding_function=CopilotMiniLM(cache_dir=str(self.cache_dir)) if self._local else None,
+                    metadata={"hnsw:space": "cosine"},
+                )
         return self._collection
+
+    def _client(self) -> Any:
+        if self.chroma_url:
+            return _http_client(self.chroma_url)
+        import chromadb
+
+        private_dir(self.folder)
+        return chromadb.PersistentClient(path=str(self.folder / "chroma"))
+
+    @contextlib.contextmanager
+    def _chroma(self) -> Iterator[None]:
+        """Chroma's own errors (its Rust core, SQLite, the vector files, the server) as an IndexError_ that
+        says how to recover; they share no base class worth naming."""
+        try:
+            yield
+        except CopilotError:
+            raise
+        except Exception as exc:
+            self._collection = None
+            if self.chroma_url:
+                raise IndexError_(
+                    f"The Chroma server at {self.chroma_url} failed: {exc}.",
+                    hint=f"Check the server (`chroma run --path DIR`); if its data is damaged: {REBUILD_HINT}",
+                ) from exc
+            _forget_chroma(str(self.folder / "chroma"))  # Chroma keeps a broken store per path: open it afresh
+            raise self._damaged(f"its Chroma store cannot be read ({exc})") from exc
 
     def chunks(self) -> dict[str, Chunk]:
         if self._chunks is None:
-            self._chunks = {}
+            chunks: dict[str, Chunk] = {}
             path = self.folder / "chunks.jsonl"
             if path.is_file():
-                for line in path.read_text(encoding="utf-8").splitlines():
-                    record = json.loads(line)
-                    chunk = Chunk.from_metadata(record["text"], record["metadata"])
-                    self._chunks[record["id"]] = chunk
+                try:
+                    lines = path.read_text(encoding="utf-8").splitlines()
+                except (OSError, ValueError) as exc:
+                    raise self._damaged(f"{path.name} cannot be read ({exc})") from exc
+                for number, line in enumerate(lines, 1):
+                    try:
+                        record = json.loads(line)
+                        chunks[record["id"]] = Chunk.from_metadata(record["text"], record["metadata"])
+                    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                        raise self._damaged(f"line {number} of {path.name} is not a chunk ({exc!r})") from exc
+            self._chunks = chunks
         return self._chunks
 
     def _save_chunks(self, chunks: dict[str, Chunk], manifest: dict[str, Any]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_dir(self.folder)
         lines = (json.dumps({"id": i, "text": c.text, "metadata": c.metadata()}) for i, c in chunks.items())
-        _write_atomic(self.folder / "chunks.jsonl", "\n".join(lines) + ("\n" if chunks else ""))
-        _write_atomic(self.manifest_path, json.dumps(manifest, indent=2))
+        try:
+            write_private(self.folder / "chunks.jsonl", "\n".join(lines) + ("\n" if chunks else ""))
+            write_private(self.manifest_path, json.dumps(manifest, indent=2))
+        except OSError as exc:
+            raise IndexError_(f"Cannot write the index at {self.folder}: {exc}.", hint=REBUILD_HINT) from exc
+
+    def reset(self) -> list[str]:
+        """Drop everything the index holds, whatever state it is in (`index build --rebuild`). A file standing
+        where the folder should be is moved aside, not deleted; the notes say where."""
+        notes: list[str] = []
+        self._collection, self._chunks, self._lexical = None, None, {}
+        if not self.folder.is_dir() and (self.folder.exists() or self.folder.is_symlink()):
+            aside = _aside(self.folder)
+            os.replace(self.folder, aside)
+            notes.append(f"{self.folder} was not a folder: it was moved to {aside}.")
+        for name in ("chunks.jsonl", "manifest.json"):
+            _remove(self.folder / name)
+        if self.chroma_url:
+            with contextlib.suppress(Exception):  # none yet (Chroma raises NotFoundError or ValueError, by version)
+                self._client().delete_collection(self.collection_name)
+            return notes
+        path = str(self.folder / "chroma")
+        _forget_chroma(path)  # a store this process opened before is opened afresh, as a new process would
+        try:
+            client = self._client()
+            if self.collection_name in {getattr(c, "name", c) for c in client.list_collections()}:
+                client.delete_collection(self.collection_name)  # other models' collections stay
+        except Exception:  # the store itself is damaged: it is derived data, embedded again below
+            _forget_chroma(path)
+            _remove(Path(path))
+        return notes
 
     # --- building -----------------------------------------------------------------------------------
     def build(
@@ -161,12 +234,13 @@ class Index:
         started = time.perf_counter()
         report = BuildReport()
         wanted = {c.id: c for c in chunks}
+        if rebuild:
+            report.warnings += self.reset()
         collection = self.collection()
-        embedded = set() if rebuild else set(_all_ids(collection))
-        if rebuild and collection.count():
-            _delete(collection, _all_ids(collection))
-        stale = [i for i in embedded if i not in wanted]
-        _delete(collection, stale)
+        with self._chroma():
+            embedded = set() if rebuild else set(_all_ids(collection))
+            stale = [i for i in embedded if i not in wanted]
+            _delete(collection, stale)
         report.removed = len(stale)
         fresh = [c for i, c in wanted.items() if i not in embedded]
         report.kept = len(wanted) - len(fresh)
@@ -187,17 +261,20 @@ class Index:
         for start in range(0, len(fresh), EMBED_BATCH):
             batch = fresh[start : start + EMBED_BATCH]
             vectors = embedder.embed([c.embedded_text for c in batch])
-            collection.upsert(
-                ids=[c.id for c in batch],
-                embeddings=[v.tolist() for v in vectors],
-                documents=[c.text for c in batch],
-                metadatas=[c.metadata() for c in batch],
-            )
+            with self._chroma():
+                collection.upsert(
+                    ids=[c.id for c in batch],
+                    embeddings=[v.tolist() for v in vectors],
+                    documents=[c.text for c in batch],
+                    metadatas=[c.metadata() for c in batch],
+                )
             report.added += len(batch)
             if progress:
                 progress(report.added, len(fresh))
         manifest["embedded"] = len(wanted)
-        _write_atomic(self.manifest_path, json.dumps(manifest, indent=2))
+        write_private(self.manifest_path, json.dumps(manifest, indent=2))
+        if not self.chroma_url:
+            private_tree(self.folder)  # Chroma writes its files with the umask's modes
         report.seconds = time.perf_counter() - started
         return report
 
@@ -233,16 +310,18 @@ class Index:
         return hits[:k]
 
     def dense_search(self, query: str, k: int, kinds: Sequence[str] | None = None) -> list[tuple[str, float]]:
-        available = self.collection().count()
+        with self._chroma():
+            available = self.collection().count()
         if not available:
             return []
         vector = self.embedder.embed_query(query)
         where = None
         if kinds:
             where = {"kind": kinds[0]} if len(kinds) == 1 else {"kind": {"$in": list(kinds)}}
-        result = self.collection().query(
-            query_embeddings=[vector.tolist()], n_results=min(k, available), where=where, include=["distances"]
-        )
+        with self._chroma():
+            result = self.collection().query(
+                query_embeddings=[vector.tolist()], n_results=min(k, available), where=where, include=["distances"]
+            )
         return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
 
     def require_built(self) -> None:
@@ -279,8 +358,31 @@ def _delete(collection: Any, ids: Sequence[str]) -> None:
         collection.delete(ids=list(ids[start : start + 5000]))
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(temp, path)
+def _forget_chroma(path: str) -> None:
+    """Chroma caches one System per store path, a broken one too: drop it, so the next client starts afresh."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        system = SharedSystemClient._identifier_to_system.pop(path, None)
+        SharedSystemClient._identifier_to_refcount.pop(path, None)
+        if system is not None:
+            system.stop()
+    except Exception:  # another Chroma version: at worst this process cannot reopen the store
+        pass
+
+
+def _remove(path: Path) -> None:
+    """Delete an entry of the index folder, whatever it is (a link is removed, not what it points to)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
+def _aside(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside, count = path.with_name(f"{path.name}.moved-{stamp}"), 1
+    while aside.exists() or aside.is_symlink():
+        count += 1
+        aside = path.with_name(f"{path.name}.moved-{stamp}-{count}")
+    return aside

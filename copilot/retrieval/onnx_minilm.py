@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..private_files import private_dir
+
 __all__ = ["HIDDEN", "build_onnx_model"]
 
 HIDDEN = 384
@@ -108,7 +110,7 @@ def build_onnx_model(weights_path: Path, out_path: Path) -> None:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="kestra-copilot")
     model.ir_version = 8  # readable by every onnxruntime that supports opset 17
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(out_path.parent)  # the cache dir, if this is the first to write in it, is the user's alone
     handle, temp = tempfile.mkstemp(dir=out_path.parent, suffix=".onnx.tmp")
     os.close(handle)
     try:

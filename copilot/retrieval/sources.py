@@ -26,6 +26,7 @@ import yaml
 from ..config import Settings
 from ..errors import CopilotError
 from ..fileio import size_text
+from ..private_files import private_dir
 from .flows import flow_chunk
 from .loaders import MAX_FILE_BYTES, LoadResult, dedupe, load_document, load_source, loadable
 from .markdown import chunk_markdown
@@ -109,7 +110,7 @@ def load(source: Source, *, settings: Settings, cache_dir: Path) -> LoadResult:
 # --- tarballs -------------------------------------------------------------------------------------------
 def _download(url: str, folder: Path) -> Path:
     """The archive at `url`, from the cache when the server says it has not changed (ETag/Last-Modified)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     key = hashlib.sha256(url.encode()).hexdigest()[:16]
     archive, meta_path = folder / f"{key}.tar.gz", folder / f"{key}.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() and archive.is_file() else {}

@@ -165,13 +165,18 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
         import sqlite3
 
         from ..engine.sessions import SessionStore
+        from ..errors import CopilotError
 
         self.engine, self.index_chunks = setup.engine, setup.index_chunks
         self.notes = [*self.notes, *setup.notes]
         try:  # opened here, on the UI thread that uses it (sqlite connections stay on their thread)
             self.store = SessionStore.open(self.settings.data_dir / "sessions.db")
+        except CopilotError as exc:  # the data dir is a file, the store is locked or read-only…
+            self.notes.append(f"Sessions are not recorded: {exc} {exc.hint or ''}".strip())
         except (sqlite3.Error, OSError) as exc:
             self.notes.append(f"Sessions are not recorded: {exc}.")
+        else:
+            self.notes += self.store.notes  # e.g. a damaged store moved aside
         self.refresh_status()
         for note in self.notes:
             await self.say(note, "system")

@@ -171,8 +171,10 @@ class Conversation:
         if self.engine is not None:
             self.engine.reset()  # the revisions and the conversation the model sees
         self.approvals = None  # a new flow is asked about afresh before it is test-run
+        # A new flow is a new session (created at its first turn): the last one keeps its revisions, resumable.
+        self.session = None
         self.show_revision(None)
-        await self.say("New flow: the next request starts from scratch.", "system")
+        await self.say("New flow: the next request starts from scratch, in a new session.", "system")
 
     # --- sessions -----------------------------------------------------------------------------------
     async def action_sessions(self) -> None:

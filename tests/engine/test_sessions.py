@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from copilot.engine.sessions import SessionStore
 from copilot.engine.turn import Engine, TurnEvent
 from copilot.llm.base import TextDelta
-from tests.engine.test_turn import EDITED, VALID, engine
+from tests.engine.test_turn import EDITED, VALID, engine, flow_of
 from tests.fakes.gemini import FakeGemini, Reply
 
 
@@ -96,7 +97,7 @@ def test_a_crash_leaves_the_turn_marked_interrupted_on_reopen(tmp_path: Path) ->
     session = store.create()
     record = store.recorder(session, "doomed")
     record(TextDelta("id: half"))
-    store.close()  # the process dies here
+    store.close()  # closed mid-turn (a process really killed: tests/security/test_integrity.py)
     reopened = SessionStore.open(tmp_path / "s.db")
     (turn,) = reopened.turns(session)
     assert turn["status"] == "interrupted" and turn["reply"] == "id: half"
@@ -135,3 +136,58 @@ def test_search_and_delete(gemini: FakeGemini, store: SessionStore) -> None:
         "SELECT COUNT(*) FROM revisions WHERE session_id = ?", (taxi,)
     ).fetchone() == (0,)
     assert len(store.sessions("maxAttempts")) == 1  # replies are searched too
+
+
+# The schema the first version wrote: its files must stay readable, and are upgraded in place.
+FIRST_SCHEMA = """
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT NULL, title TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '', recipe TEXT NOT NULL DEFAULT '', kestra_version INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE turns (
+    session_id TEXT NOT NULL REFERENCES sessions(id), number INTEGER NOT NULL, request TEXT NOT NULL,
+    reply TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    recipe TEXT NOT NULL DEFAULT '', prompt_hashes TEXT NOT NULL DEFAULT '[]', prompt_parts TEXT NOT NULL DEFAULT '[]',
+    sources TEXT NOT NULL DEFAULT '[]',
+    usage TEXT NOT NULL DEFAULT '[]', error TEXT, started REAL NOT NULL, ended REAL,
+    PRIMARY KEY (session_id, number)
+);
+CREATE TABLE revisions (
+    session_id TEXT NOT NULL REFERENCES sessions(id), number INTEGER NOT NULL, turn INTEGER,
+    yaml TEXT NOT NULL, valid INTEGER NOT NULL, diagnostics TEXT NOT NULL, recipe TEXT NOT NULL,
+    prompt_hash TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (session_id, number)
+);
+"""
+
+
+def test_an_older_sessions_db_is_read_and_upgraded_in_place(gemini: FakeGemini, tmp_path: Path) -> None:
+    path = tmp_path / "sessions.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.executescript(FIRST_SCHEMA)
+    old.execute("INSERT INTO sessions (id, created, updated, title) VALUES ('s1', 1, 2, 'log hi')")
+    for number, status, reply in ((1, "done", VALID), (2, "running", EDITED[:20])):  # 2: left by a crash
+        old.execute(
+            "INSERT INTO turns (session_id, number, request, reply, status, started) VALUES ('s1', ?, ?, ?, ?, 1)",
+            (number, f"request {number}", reply, status),
+        )
+    for number, reply in ((1, VALID), (2, EDITED)):
+        old.execute(
+            "INSERT INTO revisions VALUES ('s1', ?, ?, ?, 1, '[]', 'default', 'hash', 1)",
+            (number, number, flow_of(reply)),
+        )
+    old.close()
+
+    store = SessionStore.open(path)
+    assert [t["status"] for t in store.turns("s1")] == ["done", "interrupted"]  # no owner: taken for gone
+    fresh = engine(gemini)
+    current = store.restore("s1", fresh)
+    assert current.number == 2 and current.yaml == flow_of(EDITED) and current.diff is not None
+    gemini.script(Reply(VALID))
+    run_turn(fresh, store, "s1", "back to the first one")
+    every = store.revisions("s1", every=True)
+    assert [(r["id"], r["previous"], r["number"], r["turn"]) for r in every] == [
+        (1, None, 1, 1),
+        (2, 1, 2, 2),
+        (3, 2, 3, 3),
+    ]
+    store.close()
