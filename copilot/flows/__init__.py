@@ -6,6 +6,8 @@ bundled_schema(version)       the flow JSON schema generated from the offline ca
 validate_flow(text, schema)   diagnostics: schema, strict keys, types, semantic rules, lints
 diff_flows(old, new)          unified diff + a semantic summary of what changed
 flow_topology(data)           the flow as a tree: inputs, triggers, nested tasks, errors/finally
+SecretVault()                 redact credentials for a model (`REDACTED_1` …) and restore them in its flow
+redact_secrets(text)          (text, count): a one-off vault, for what is stored
 """
 
 from ._catalog import Catalog, ObjectDef, PropertySpec, TypeDef, load_catalog
@@ -13,15 +15,24 @@ from ._diagnostics import Diagnostic, Severity, has_errors, sort_diagnostics
 from ._diff import Change, DiffSummary, FlowDiff, diff_flows
 from ._errors import FlowError, FlowSyntaxError, SchemaLoadError
 from ._extract import extract_flow_yaml, extract_yaml_blocks
-from ._lint import looks_like_secret_value, redact_secrets
 from ._parse import ParsedFlow, Path, Position, format_path, parse_flow, parse_yaml
 from ._rules_inputs import value_problem
 from ._schema import FlowSchema, bundled_schema
 from ._schemagen import generate_flow_schema
+from ._secrets import (
+    PLACEHOLDER_PATTERN,
+    SecretVault,
+    find_secrets,
+    is_placeholder,
+    is_secret_key,
+    looks_like_secret_value,
+    redact_secrets,
+)
 from ._topology import TopologyNode, flow_topology
 from ._validate import ValidationResult, validate_flow, validate_parsed
 
 __all__ = [
+    "PLACEHOLDER_PATTERN",
     "Catalog",
     "Change",
     "Diagnostic",
@@ -36,6 +47,7 @@ __all__ = [
     "Position",
     "PropertySpec",
     "SchemaLoadError",
+    "SecretVault",
     "Severity",
     "TopologyNode",
     "TypeDef",
@@ -44,10 +56,13 @@ __all__ = [
     "diff_flows",
     "extract_flow_yaml",
     "extract_yaml_blocks",
+    "find_secrets",
     "flow_topology",
     "format_path",
     "generate_flow_schema",
     "has_errors",
+    "is_placeholder",
+    "is_secret_key",
     "load_catalog",
     "looks_like_secret_value",
     "parse_flow",
