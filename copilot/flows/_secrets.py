@@ -37,7 +37,8 @@ __all__ = [
 
 PLACEHOLDER_PATTERN = re.compile(r"REDACTED_(\d+)(?![0-9])")
 # While `redact` runs, each placeholder it issues is followed by one private-use character numbering the issue,
-# so that where each one ends up is known once every rule has run; `_settle` removes them.
+# so that where each one ends up is known once every rule has run; `_settle` removes them (characters of that
+# plane already in the text are dropped first).
 _MARKS = "[\U000f0000-\U000ffffd]"
 _ISSUED = re.compile(r"REDACTED_(\d+)(" + _MARKS + ")")
 
@@ -520,12 +521,16 @@ def _place(text: str, start: int, end: int) -> _Place:
         name = "_".join(_words(key.group("name")))
         return _Place(f"key:{name}", "quoted" if quote else "plain", quote, key.start("q"))
     if not before.strip() and not after.strip():  # alone on its line: the content of a `key: |` block?
-        for line in reversed(text[:line_start].split("\n")[:-1]):
+        cursor = line_start - 1  # the end of the line above
+        while cursor > 0:
+            above = text.rfind("\n", 0, cursor) + 1
+            line = text[above:cursor]
             if line.strip():
                 block = _BLOCK_KEY.fullmatch(line)
                 if block and len(line) - len(line.lstrip(" \t")) < len(before):
                     return _Place("key:" + "_".join(_words(block.group("name"))), "block")
                 break
+            cursor = above - 1
     return _Place("line:" + " ".join(text[line_start:line_end].split()), "line")
 
 
