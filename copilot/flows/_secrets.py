@@ -148,6 +148,12 @@ def _indent_at(text: str, position: int) -> str:
     return re.match(r"[ \t]*", text[start:position]).group(0)  # type: ignore[union-attr]
 
 
+def _found(text: str, start: int, raw: str, quote: str, kind: str) -> _Found:
+    # Only a value spanning lines needs its line's indentation (to store it dedented); looking it up for every
+    # value would cost a scan of the line each time, quadratic on a long line full of them.
+    return _Found(raw, quote, kind, _indent_at(text, start) if "\n" in raw else "")
+
+
 def _quoted_at(text: str, start: int, end: int) -> str:
     before, after = text[start - 1 : start], text[end : end + 1]
     return before if before in ("'", '"') and before == after else ""
@@ -171,7 +177,7 @@ def _replace_groups(
         if what is None:
             return match.group(0)
         start, end = match.span("value")
-        found = _Found(value, _quoted_at(text, start, end), what, _indent_at(text, start))
+        found = _found(text, start, value, _quoted_at(text, start, end), what)
         offset = match.start()
         whole = match.group(0)
         return whole[: start - offset] + emit(found) + whole[end - offset :]
@@ -183,10 +189,11 @@ def _replace_groups(
 # stops in a truncated paste (a JSON string keeps its `\n` escapes on one line). A header named in prose
 # (`-----BEGIN RSA PRIVATE KEY-----`, …) has no body and stays.
 _PEM_LABEL = r"(?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
-_PEM = re.compile(
-    rf"(?P<value>-----BEGIN {_PEM_LABEL}(?:(?:[\w+/=:,.()@ \t-]|\\[nr]|\r?\n)*?-----END {_PEM_LABEL}"
-    r"|(?:(?:\\n|\r?\n)[ \t]*[A-Za-z0-9+/=]+(?=[ \t]*(?:\\n|\r?\n|$|[\"'])))+))"
-)
+_PEM_BEGIN = re.compile(rf"-----BEGIN {_PEM_LABEL}")
+_PEM_END = re.compile(rf"-----END {_PEM_LABEL}")
+_PEM_BODY = re.compile(r"(?:[\w+/=:,.()@ \t-]|\\[nr]|\r?\n)*")  # armour headers, base64, line breaks
+_PEM_LINES = re.compile(r"(?:(?:\\n|\r?\n)[ \t]*[A-Za-z0-9+/=]+(?=[ \t]*(?:\\n|\r?\n|$|[\"'])))+")
+_PEM_MAX = 64_000  # far more than any key: a bound on how far one header is followed
 # Credentials recognisable by their shape alone.
 _TOKENS: list[tuple[str, str]] = [
     (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", "an AWS access key id"),
@@ -254,9 +261,11 @@ def _authorization(text: str, emit: Emit) -> str:
 
 
 _ARGUMENT = r"""(?P<value>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s"'`;|&)]+)"""
-# mysql -pPASSWORD (the password glued to -p), sshpass -p PASSWORD.
-_MYSQL = re.compile(r"\b(?:mysql\w*|mariadb[\w-]*)\b[^\n]*?[ \t]-p" + _ARGUMENT)
-_SSHPASS = re.compile(r"\bsshpass\b[^\n]*?[ \t]-p[ \t]*" + _ARGUMENT)
+# mysql -pPASSWORD (the password glued to -p), sshpass -p PASSWORD: the command, then its line's flags.
+_MYSQL_LINE = re.compile(r"\b(?:mysql\w*|mariadb[\w-]*)\b[^\n]*")
+_MYSQL_FLAG = re.compile(r"(?<=[ \t])-p" + _ARGUMENT)
+_SSHPASS_LINE = re.compile(r"\bsshpass\b[^\n]*")
+_SSHPASS_FLAG = re.compile(r"(?<=[ \t])-p[ \t]*" + _ARGUMENT)
 # --password X, --password=X, -token X, --api-key=X.
 _OPTION = re.compile(r"(?<![\w-])(?P<option>--?[A-Za-z][\w-]*)(?P<sep>=|[ \t]+)" + _ARGUMENT)
 
@@ -274,7 +283,7 @@ def _unquote_group(text: str, pattern: re.Pattern[str], emit: Emit, kind: Callab
         what = kind(match)
         if what is None:
             return match.group(0)
-        found = _Found(value, _quoted_at(text, start, end), what, _indent_at(text, start))
+        found = _found(text, start, value, _quoted_at(text, start, end), what)
         whole, offset = match.group(0), match.start()
         return whole[: start - offset] + emit(found) + whole[end - offset :]
 
@@ -282,8 +291,11 @@ def _unquote_group(text: str, pattern: re.Pattern[str], emit: Emit, kind: Callab
 
 
 def _command_lines(text: str, emit: Emit) -> str:
-    text = _unquote_group(text, _MYSQL, emit, lambda m: "a password in a command line")
-    text = _unquote_group(text, _SSHPASS, emit, lambda m: "a password in a command line")
+    for command, flag in ((_MYSQL_LINE, _MYSQL_FLAG), (_SSHPASS_LINE, _SSHPASS_FLAG)):
+        text = command.sub(
+            lambda line, flag=flag: _unquote_group(line.group(0), flag, emit, lambda m: "a password in a command line"),
+            text,
+        )
 
     def option(match: re.Match[str]) -> str | None:
         name = match.group("option").lstrip("-")
@@ -313,15 +325,17 @@ _CODE_REFERENCE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")  # password = c
 def _value_span(text: str, match: re.Match[str]) -> tuple[int, int, str] | None:
     """Where the value assigned by `match` is (start, end, its quote), or None when it is not a literal."""
     position = match.end()
-    line_end = text.find("\n", position)
-    line_end = len(text) if line_end < 0 else line_end
     first = text[position : position + 1]
     if first in ('"', "'"):
         quoted = (_DOUBLE_QUOTED if first == '"' else _SINGLE_QUOTED).match(text, position)
         return (quoted.start(1), quoted.end(1), first) if quoted else None
-    line_start = text.rfind("\n", 0, match.start()) + 1
-    yaml_line = ":" in match.group("sep") and re.fullmatch(r"[ \t]*(?:-[ \t]+)*", text[line_start : match.start()])
-    if yaml_line:
+    line_start = match.start()  # back over the indentation and list dashes only: a long line costs nothing
+    while line_start > 0 and text[line_start - 1] in " \t-":
+        line_start -= 1
+    yaml_line = ":" in match.group("sep") and (line_start == 0 or text[line_start - 1] == "\n")
+    if yaml_line:  # the key starts its line: the value is the rest of it, or the block below
+        line_end = text.find("\n", position)
+        line_end = len(text) if line_end < 0 else line_end
         if _BLOCK_INDICATOR.match(text, position):
             return _block_span(text, line_end, match.start() - line_start)
         if not first or first in "{[*&!|>#":  # a mapping, a list, an alias, a tag: not a literal
@@ -373,7 +387,7 @@ def _assignments(text: str, emit: Emit) -> str:
         raw = text[start:end]
         if not raw.strip() or _has_placeholder(raw) or is_placeholder(raw):
             continue
-        out += [text[cursor:start], emit(_Found(raw, quote, f"a literal value for `{name}`", _indent_at(text, start)))]
+        out += [text[cursor:start], emit(_found(text, start, raw, quote, f"a literal value for `{name}`"))]
         cursor = end
     return "".join(out) + text[cursor:]
 
@@ -409,7 +423,7 @@ def _prose(text: str, emit: Emit) -> str:
         elif match.group("whose") or not _looks_made_up(value):  # "password hunter2", not "API key for X v2"
             return match.group(0)
         quote = _quoted_at(text, start, end)
-        found = _Found(value, quote if quote != "`" else "", "a password in a sentence", _indent_at(text, start))
+        found = _found(text, start, value, quote if quote != "`" else "", "a password in a sentence")
         whole, offset = match.group(0), match.start()
         return whole[: start - offset] + emit(found) + whole[end - offset :]
 
@@ -417,11 +431,25 @@ def _prose(text: str, emit: Emit) -> str:
 
 
 def _pem(text: str, emit: Emit) -> str:
-    def body(match: re.Match[str]) -> str | None:
-        base64 = re.sub(r"-----[A-Z0-9 ]+-----|\\[nr]|[^A-Za-z0-9+/]", "", match.group("value"))
-        return "a private key" if len(base64) >= 8 else None
-
-    return _replace_groups(text, _PEM, emit, body)
+    """Each BEGIN header is followed only up to the next one, so hostile text costs one pass."""
+    out: list[str] = []
+    cursor = 0
+    begins = list(_PEM_BEGIN.finditer(text))
+    for index, begin in enumerate(begins):
+        if begin.start() < cursor:
+            continue
+        limit = min(begins[index + 1].start() if index + 1 < len(begins) else len(text), begin.end() + _PEM_MAX)
+        body = _PEM_BODY.match(text, begin.end(), limit)
+        end = _PEM_END.search(text, begin.end(), body.end() if body else begin.end())
+        lines = None if end else _PEM_LINES.match(text, begin.end(), limit)
+        stop = end.end() if end else lines.end() if lines else begin.end()
+        value = text[begin.start() : stop]
+        if len(re.sub(r"-----[A-Z0-9 ]+-----|\\[nr]|[^A-Za-z0-9+/]", "", value)) < 8:
+            continue
+        found = _found(text, begin.start(), value, _quoted_at(text, begin.start(), stop), "a private key")
+        out += [text[cursor : begin.start()], emit(found)]
+        cursor = stop
+    return "".join(out) + text[cursor:]
 
 
 _RULES: tuple[Callable[[str, Emit], str], ...] = (
@@ -467,7 +495,7 @@ class _Secret:
 def _decode(raw: str, quote: str) -> str:
     if quote == "'":
         return raw.replace("''", "'")
-    if quote == '"':
+    if quote == '"' and "\\" in raw:  # only escapes make a double-quoted value differ from its text
         try:
             loaded = yaml.safe_load(f'"{raw}"')
         except yaml.YAMLError:
@@ -509,11 +537,20 @@ class _Place:
     column: int = 0  # where the key starts, for a value that is a key's
 
 
+_KNOWN_VALUES = 256  # how many known values `redact` looks for anywhere in the text
+_LONG_LINE = 2000  # a line longer than this is anchored by the text around the placeholder, not whole
+
+
 def _place(text: str, start: int, end: int) -> _Place:
     """Where the placeholder text[start:end] stands: the key it is the whole value of, or else its line."""
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    line_end = len(text) if line_end < 0 else line_end
+    before_newline = text.rfind("\n", max(0, start - _LONG_LINE), start)
+    after_newline = text.find("\n", end, end + _LONG_LINE)
+    line_start = before_newline + 1 if before_newline >= 0 or start <= _LONG_LINE else None
+    line_end = after_newline if after_newline >= 0 else len(text) if len(text) - end <= _LONG_LINE else None
+    if line_start is None or line_end is None:  # a very long line: the words around it (costs no scan of it)
+        low = max(0, start - 200) if line_start is None else max(line_start, start - 200)
+        high = end + 200 if line_end is None else min(line_end, end + 200)
+        return _Place("near:" + " ".join(text[low:high].split()), "line")
     before, after = text[line_start:start], text[end:line_end]
     key, tail = _KEY_BEFORE.fullmatch(before), _KEY_AFTER.fullmatch(after)
     if key and tail and key.group("open") == tail.group("close"):
@@ -545,6 +582,8 @@ class SecretVault:
         self._secrets: dict[int, _Secret] = {}
         self._numbers: dict[str, int] = {}  # value -> its placeholder's number
         self._taken: set[int] = set()  # numbers of placeholders seen in text that this vault did not issue
+        self._highest = 0  # the highest number issued or taken: the next one issued is above it
+        self._known: re.Pattern[str] | bool | None = None  # the known values as one pattern, once they change
 
     def __len__(self) -> int:
         return len(self._secrets)
@@ -553,8 +592,12 @@ class SecretVault:
         """Placeholders already in `text` (a stored session's flows, a model's invention) that this vault did
         not issue keep their meaning: their numbers are never issued."""
         for match in PLACEHOLDER_PATTERN.finditer(text):
-            if int(match.group(1)) not in self._secrets:
-                self._taken.add(int(match.group(1)))
+            self._take(int(match.group(1)))
+
+    def _take(self, number: int) -> None:
+        if number not in self._secrets:
+            self._taken.add(number)
+            self._highest = max(self._highest, number)
 
     def redact(self, text: str) -> tuple[str, int]:
         """`text` with every credential replaced by its placeholder, and how many were replaced."""
@@ -567,9 +610,10 @@ class SecretVault:
             value = _decode(raw, found.quote)
             number = self._numbers.get(value)
             if number is None:
-                number = max(self._secrets.keys() | self._taken, default=0) + 1
+                number = self._highest = self._highest + 1
                 self._numbers[value] = number
                 self._secrets[number] = _Secret(value)
+                self._known = None
             issued.append((number, raw, found.quote))
             return f"REDACTED_{number}{_mark(len(issued) - 1)}"
 
@@ -580,12 +624,16 @@ class SecretVault:
 
     def _known_values(self, text: str, issue: Emit) -> str:
         """Values the vault already knows, wherever they appear (a log quoting the password, an echo)."""
-        # Only values that cannot be ordinary words: `redis` as a password must not turn every `redis` into one.
-        values = sorted((v for v in self._numbers if _looks_made_up(v) and "\n" not in v), key=len, reverse=True)
-        if not values:
+        if self._known is None:
+            # Only values that cannot be ordinary words (`redis` as a password must not turn every `redis` into
+            # one), and the first ones the conversation met (the user's request and flow come first): a flood
+            # of fake passwords in a log must not make every later redaction slow.
+            values = [v for v in self._numbers if _looks_made_up(v) and "\n" not in v][:_KNOWN_VALUES]
+            alternatives = "|".join(map(re.escape, sorted(values, key=len, reverse=True)))
+            self._known = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])") if values else False
+        if not self._known:
             return text
-        pattern = re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, values)) + r")(?![A-Za-z0-9])")
-        return pattern.sub(lambda m: issue(_Found(m.group(0), "", "a known credential", "")), text)
+        return self._known.sub(lambda m: issue(_Found(m.group(0), "", "a known credential", "")), text)
 
     def _settle(self, text: str, issued: list[tuple[int, str, str]]) -> str:
         """Drop the marks, remembering where each placeholder issued by this call stands (its anchor)."""
@@ -613,13 +661,13 @@ class SecretVault:
             number = int(match.group(1))
             secret = self._secrets.get(number)
             if secret is None:
-                self._taken.add(number)
+                self._take(number)
                 return match.group(0)
             place = _place(text, match.start(), match.end())
             if place.anchor not in secret.places:
                 return match.group(0)
             raw, quote = secret.places[place.anchor]
-            indent = _indent_at(text, match.start())
+            indent = _indent_at(text, match.start()) if "\n" in raw or "\n" in secret.value else ""
             if place.context == "quoted":
                 return raw if quote == place.quote else _encode(secret.value, place.quote)
             if place.context == "plain":
