@@ -6,6 +6,10 @@
 
 Front ends (TUI, `ask`, evals) render the events; none re-implements a step. A model error ends the
 turn with `result.error` set: the conversation and every earlier revision are kept.
+
+Credentials never reach the model: the engine's `vault` (one per conversation, in memory only) redacts the
+request, the current flow, the retrieved sources, the history and the repair findings, and restores the
+user's own values in the flow the model writes before it is validated and becomes a revision.
 """
 
 from __future__ import annotations
@@ -13,17 +17,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import CopilotError
 from ..flows import (
     Diagnostic,
     FlowDiff,
     FlowSchema,
+    SecretVault,
     Severity,
     diff_flows,
     extract_flow_yaml,
-    redact_secrets,
     validate_flow,
 )
 from ..llm.base import ChatModel, Finish, GenerationSettings, ModelError, ModelStreamCut, TextDelta, Usage
@@ -159,15 +163,27 @@ class Engine:
         self.revisions: list[Revision] = []
         self._position = 0  # revisions[:position] are current; undo moves it back
         self.history: list[Exchange] = []  # the conversation so far, redacted: (request, reply) per turn
+        self.vault = SecretVault()  # the conversation's credentials and their placeholders, in memory only
 
-    def load(self, revisions: Sequence[Revision], history: Sequence[Exchange], position: int | None = None) -> None:
+    def load(
+        self,
+        revisions: Sequence[Revision],
+        history: Sequence[Exchange],
+        position: int | None = None,
+        vault: SecretVault | None = None,
+    ) -> None:
         """Take up a conversation where it was (a resumed session, another model): its revisions, with
-        revision `position` current (default: the last), and its exchanges."""
+        revision `position` current (default: the last), its exchanges, and the vault that redacted them if
+        it is still in memory (another model: pass the old engine's). Without it, a new vault; placeholders
+        already in the revisions and history (a stored session's) keep their numbers to themselves."""
         self.revisions, self.history = list(revisions), list(history)
         self._position = len(self.revisions) if position is None else position
+        self.vault = vault if vault is not None else SecretVault()
+        for text in (*(r.yaml for r in self.revisions), *(t for exchange in self.history for t in exchange)):
+            self.vault.reserve(text)
 
     def reset(self) -> None:
-        """A new flow: no revisions, no conversation."""
+        """A new flow: no revisions, no conversation, no credentials remembered."""
         self.load([], [])
 
     @property
@@ -221,8 +237,8 @@ class Engine:
         result = TurnResult(request=text, recipe=recipe.name)
         current = self.current
         # Credentials never reach the model (nor an embedding API): not from the request, not from the flow.
-        request, redacted_request = redact_secrets(text)
-        flow, redacted_flow = redact_secrets(current.yaml) if current else (None, 0)
+        request, redacted_request = self.vault.redact(text)
+        flow, redacted_flow = self.vault.redact(current.yaml) if current else (None, 0)
         result.redacted = redacted_request + redacted_flow
         hits = await self._retrieve(request, recipe, emit)
         result.sources = tuple(hits)
@@ -230,7 +246,7 @@ class Engine:
         prompt: Prompt = build_prompt(
             recipe,
             request,
-            hits=hits,
+            hits=self._redacted(hits),
             current_flow=flow,
             revision=current.number if current else 0,
             kestra_version=self.kestra_version,
@@ -252,6 +268,8 @@ class Engine:
                 break
             result.reply = reply
             flow_yaml = extract_flow_yaml(reply)
+            if flow_yaml is not None:  # the user's own values back, before validation: lines and checks are real
+                flow_yaml = self.vault.restore(flow_yaml)
             if flow_yaml is None:
                 diagnostics = _no_yaml()
             else:
@@ -263,16 +281,21 @@ class Engine:
             if valid or attempt > recipe.repair_attempts:
                 break
             diagnostics_text = format_diagnostics(diagnostics) if recipe.include_diagnostics else "The flow is invalid."
-            prompt = repair_prompt(recipe, prompt, reply, diagnostics_text)
+            # Findings on the restored flow may quote a restored value: they go back through the vault.
+            prompt = repair_prompt(recipe, prompt, self.vault.redact(reply)[0], self.vault.redact(diagnostics_text)[0])
         if candidate is not None:  # the best flow the turn produced, valid or not, becomes a revision
             flow_yaml, diagnostics, prompt_hash = candidate
             result.revision = self._add(flow_yaml, diagnostics, recipe.name, prompt_hash)
             emit(result.revision)
         if result.reply:
-            self.history.append((request, redact_secrets(result.reply)[0]))
+            self.history.append((request, self.vault.redact(result.reply)[0]))
         result.seconds = time.perf_counter() - started
         emit(TurnEnded(result.valid, result.seconds))
         return result
+
+    def _redacted(self, hits: Sequence[Hit]) -> list[Hit]:
+        """The sources as the model sees them: indexed pages are untrusted text and may hold credentials."""
+        return [replace(hit, chunk=replace(hit.chunk, text=self.vault.redact(hit.chunk.text)[0])) for hit in hits]
 
     async def _retrieve(self, request: str, recipe: Recipe, emit: Callable[[TurnEvent], None]) -> list[Hit]:
         """The recipe's sources for `request`, searched in a thread (embedding a query is CPU or network

@@ -8,6 +8,8 @@ diff_flows(old, new)          unified diff + a semantic summary of what changed
 flow_capabilities(text)       what a flow can do when it runs (code, hosts, triggers, writes …), for consent
 set_top_level / remove_top_level   edits on the parsed document, proved by parsing the result again
 flow_topology(data)           the flow as a tree: inputs, triggers, nested tasks, errors/finally
+SecretVault()                 redact credentials for a model (`REDACTED_1` …) and restore them in its flow
+redact_secrets(text)          (text, count): a one-off vault, for what is stored
 """
 
 from ._capabilities import Capabilities, Capability, flow_capabilities
@@ -17,15 +19,24 @@ from ._diff import Change, DiffSummary, FlowDiff, diff_flows
 from ._edit import FlowEditError, remove_top_level, set_top_level
 from ._errors import FlowError, FlowSyntaxError, SchemaLoadError
 from ._extract import extract_flow_yaml, extract_yaml_blocks
-from ._lint import looks_like_secret_value, redact_secrets
 from ._parse import ParsedFlow, Path, Position, format_path, parse_flow, parse_yaml
 from ._rules_inputs import value_problem
 from ._schema import FlowSchema, bundled_schema
 from ._schemagen import generate_flow_schema
+from ._secrets import (
+    PLACEHOLDER_PATTERN,
+    SecretVault,
+    find_secrets,
+    is_placeholder,
+    is_secret_key,
+    looks_like_secret_value,
+    redact_secrets,
+)
 from ._topology import TopologyNode, flow_topology
 from ._validate import ValidationResult, validate_flow, validate_parsed
 
 __all__ = [
+    "PLACEHOLDER_PATTERN",
     "Capabilities",
     "Capability",
     "Catalog",
@@ -43,6 +54,7 @@ __all__ = [
     "Position",
     "PropertySpec",
     "SchemaLoadError",
+    "SecretVault",
     "Severity",
     "TopologyNode",
     "TypeDef",
@@ -51,11 +63,14 @@ __all__ = [
     "diff_flows",
     "extract_flow_yaml",
     "extract_yaml_blocks",
+    "find_secrets",
     "flow_capabilities",
     "flow_topology",
     "format_path",
     "generate_flow_schema",
     "has_errors",
+    "is_placeholder",
+    "is_secret_key",
     "load_catalog",
     "looks_like_secret_value",
     "parse_flow",

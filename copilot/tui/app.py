@@ -372,7 +372,8 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
             self.call_from_thread(self.say, f"{exc} {exc.hint or ''}", "error")
             return
         old, new = self.engine, setup.engine
-        new.load(old.revisions, old.history, old.current.number if old.current else 0)  # undone ones stay redoable
+        # Undone revisions stay redoable; the vault stays, so the history's placeholders keep their values.
+        new.load(old.revisions, old.history, old.current.number if old.current else 0, vault=old.vault)
         self.call_from_thread(self._switched, setup)
 
     async def _switched(self, setup: Any) -> None:

@@ -40,7 +40,7 @@ def test_a_turn_is_recorded_with_its_revision_and_no_secrets(gemini: FakeGemini,
     (turn,) = store.turns(session)
     assert turn["status"] == "done" and turn["attempts"] == 1 and turn["reply"] == VALID
     assert turn["recipe"] == "default"
-    assert "pa55word" not in turn["request"] and "[REDACTED" in turn["request"]
+    assert "pa55word" not in turn["request"] and "REDACTED_" in turn["request"]
     assert json.loads(turn["sources"])[0]["title"] == "Sleep" and len(json.loads(turn["prompt_hashes"])) == 1
     assert json.loads(turn["usage"])[0]["prompt"] == 120
     assert set(json.loads(turn["prompt_parts"])[0]) == {"system", "sources", "request"}

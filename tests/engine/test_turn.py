@@ -181,7 +181,7 @@ def test_credentials_never_reach_the_model(gemini: FakeGemini) -> None:
     result, _ = turn(chat, f"use my key {key} and connect to postgresql://bob:pa55word@db:5432/app")
     sent = str(gemini.requests[-1].body)
     assert key not in sent and "pa55word" not in sent and "hunter2secret" not in sent
-    assert "[REDACTED" in sent and result.redacted == 3
+    assert "REDACTED_" in sent and result.redacted == 3
 
 
 def test_follow_up_turns_carry_the_conversation_with_earlier_flows_left_out(gemini: FakeGemini) -> None:
@@ -248,7 +248,7 @@ def test_the_retrieval_query_is_redacted_too(gemini: FakeGemini) -> None:
     )
     gemini.script(Reply(VALID))
     turn(chat, "load from postgresql://bob:pa55word@db:5432/app")
-    assert queries and "pa55word" not in queries[0] and "[REDACTED" in queries[0]
+    assert queries and "pa55word" not in queries[0] and "REDACTED_" in queries[0]
 
 
 def test_the_revision_names_the_prompt_that_wrote_it(gemini: FakeGemini) -> None:

@@ -183,7 +183,7 @@ def test_plugin_defaults_are_gone_in_version_2(catalog: Catalog) -> None:
 def test_duplicate_ids_and_secrets(schema: FlowSchema) -> None:
     text = GOOD.replace("- id: call", "- id: say").replace("uri: https://example.com", "uri: https://u:p@x.io")
     text = text.replace('    message: "{{ inputs.count }}"', '    message: "{{ inputs.count }}"\n    description: x')
-    assert check(schema, text) == [(16, "duplicate-id")]
+    assert check(schema, text) == [(16, "duplicate-id"), (18, "hardcoded-secret")]  # a URL of any scheme
     leaked = GOOD.replace("uri: https://example.com", "uri: 'postgresql://admin:s3cret@db:5432/prod'")
     [diagnostic] = validate_flow(leaked, schema).errors
     assert (diagnostic.line, diagnostic.code) == (17, "hardcoded-secret")
