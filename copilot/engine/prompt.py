@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -59,12 +59,20 @@ class Prompt:
         return _digest("\0".join([self.system, *(f"{m.role}:{m.text}" for m in self.messages)]))
 
 
-def as_data(text: str, source: str, *, budget: int, keep: Literal["head", "tail"] = "head") -> str:
-    """`text` fenced and labelled as untrusted data from `source`: credentials redacted, cut to `budget`
-    characters (its `head` or its `tail`), between `<<<DATA x` and `DATA x>>>` where x is derived from the
-    content — the same text always gives the same prompt (its hash), and the text cannot contain its own
-    closing marker."""
-    text = redact_secrets(text)[0].strip("\n")
+def as_data(
+    text: str,
+    source: str,
+    *,
+    budget: int,
+    keep: Literal["head", "tail"] = "head",
+    redact: Callable[[str], tuple[str, int]] = redact_secrets,
+) -> str:
+    """`text` fenced and labelled as untrusted data from `source`: credentials redacted (by the
+    conversation's vault when given, so its placeholders keep one numbering), cut to `budget` characters
+    (its `head` or its `tail`), between `<<<DATA x` and `DATA x>>>` where x is derived from the content —
+    the same text always gives the same prompt (its hash), and the text cannot contain its own closing
+    marker."""
+    text = redact(text)[0].strip("\n")
     if len(text) > budget:
         cut = _CUT.format(n=len(text) - budget)
         text = f"{cut}\n{text[-budget:]}" if keep == "tail" else f"{text[:budget]}\n{cut}"

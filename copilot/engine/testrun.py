@@ -341,7 +341,11 @@ def repair_request(engine: Engine, finished: RunFinished) -> str:
         state=finished.execution.state,
         task_id=finished.failing_task or "(none)",
         logs=as_data(
-            "\n".join(finished.error_logs) or "(no log lines)", "Kestra logs", budget=MAX_LOG_CHARS, keep="tail"
+            "\n".join(finished.error_logs) or "(no log lines)",
+            "Kestra logs",
+            budget=MAX_LOG_CHARS,
+            keep="tail",
+            redact=engine.vault.redact,  # one numbering with the request and the flow
         ),
     )
 
