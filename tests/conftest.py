@@ -1,4 +1,6 @@
-"""Shared fixtures: a clean environment and the location of the real Kestra material in ../shared."""
+"""Shared fixtures: a clean environment, the location of the real Kestra material in ../shared, and the
+loopback Gemini and Kestra set in the environment as a user's shell would set them (`gemini`, `kestra`;
+a test module that needs them otherwise defines its own)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.fakes.gemini import FakeGemini
+from tests.fakes.kestra import FakeKestra
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("KESTRA_COPILOT_SHARED", REPO.parent / "shared")).resolve()
@@ -37,3 +42,22 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("KESTRA_COPILOT_CONFIG", str(tmp_path / "config.toml"))
     monkeypatch.setenv("KESTRA_COPILOT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("KESTRA_COPILOT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def gemini(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGemini]:
+    """A loopback Gemini, with GEMINI_API_KEY and the SDK's GOOGLE_GEMINI_BASE_URL pointing at it."""
+    with FakeGemini() as fake:
+        monkeypatch.setenv("GEMINI_API_KEY", fake.api_key)
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
+        yield fake
+
+
+@pytest.fixture
+def kestra(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKestra]:
+    """A loopback Kestra, with KESTRA_URL, KESTRA_USERNAME and KESTRA_PASSWORD set for it."""
+    with FakeKestra() as fake:
+        monkeypatch.setenv("KESTRA_URL", fake.url)
+        monkeypatch.setenv("KESTRA_USERNAME", fake.username)
+        monkeypatch.setenv("KESTRA_PASSWORD", fake.password)
+        yield fake

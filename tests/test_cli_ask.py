@@ -2,7 +2,6 @@
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,14 +11,6 @@ from copilot.engine.sessions import SessionStore
 from tests.engine.test_turn import INVALID, VALID, flow_of
 from tests.fakes.gemini import FakeGemini, Fault, Reply
 from tests.fakes.openai_server import Chat, FakeOpenAI
-
-
-@pytest.fixture
-def gemini(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGemini]:
-    with FakeGemini() as fake:
-        monkeypatch.setenv("GEMINI_API_KEY", fake.api_key)
-        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)  # the SDK's own variable for gateways
-        yield fake
 
 
 def test_no_model_configured_says_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,6 +1,5 @@
 """`deploy` and `run` against the loopback Kestra."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,15 +8,6 @@ from copilot.cli import main
 from copilot.kestra import allowed_namespace, with_namespace
 from tests.fakes.kestra import FakeKestra
 from tests.kestra.test_flows_executions import FLOW
-
-
-@pytest.fixture
-def kestra(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKestra]:
-    with FakeKestra() as fake:
-        monkeypatch.setenv("KESTRA_URL", fake.url)
-        monkeypatch.setenv("KESTRA_USERNAME", fake.username)
-        monkeypatch.setenv("KESTRA_PASSWORD", fake.password)
-        yield fake
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ into `sh`, and a Schedule running every minute. None of it may reach Kestra unas
 """
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,20 +83,11 @@ class Terminal:
 
 
 @pytest.fixture
-def gemini(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGemini]:
-    with FakeGemini() as fake:
-        monkeypatch.setenv("GEMINI_API_KEY", fake.api_key)
-        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
-        yield fake
-
-
-@pytest.fixture
-def kestra(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKestra]:
-    with FakeKestra(outcome_rule=divides_by_zero, task_logs={"compute": [("ERROR", INJECTION)]}) as fake:
-        monkeypatch.setenv("KESTRA_URL", fake.url)
-        monkeypatch.setenv("KESTRA_USERNAME", fake.username)
-        monkeypatch.setenv("KESTRA_PASSWORD", fake.password)
-        yield fake
+def kestra(kestra: FakeKestra) -> FakeKestra:
+    """The loopback Kestra (tests/conftest.py) where a task logging `1 / 0` fails, logging an injection."""
+    kestra.outcome_rule = divides_by_zero
+    kestra.task_logs = {"compute": [("ERROR", INJECTION)]}
+    return kestra
 
 
 def writes(kestra: FakeKestra) -> list[tuple[str, str]]:

@@ -39,14 +39,6 @@ RETRIED = VALID.replace("message: hi", "message: hi again")  # a third flow, dif
 
 
 @pytest.fixture
-def gemini(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGemini]:
-    with FakeGemini() as fake:
-        monkeypatch.setenv("GEMINI_API_KEY", fake.api_key)
-        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
-        yield fake
-
-
-@pytest.fixture
 def data_dir() -> Path:
     return Path(os.environ["KESTRA_COPILOT_DATA_DIR"])
 

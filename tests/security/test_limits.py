@@ -21,7 +21,6 @@ import os
 import stat
 import tarfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,23 +39,6 @@ EVIL = "\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\x9b31m\x1b]0;pwned\x1b\\"  # clipboard
 
 def shows_no_escapes(text: str) -> bool:
     return not any(mark in text for mark in ESCAPES)
-
-
-@pytest.fixture
-def gemini(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGemini]:
-    with FakeGemini() as fake:
-        monkeypatch.setenv("GEMINI_API_KEY", fake.api_key)
-        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
-        yield fake
-
-
-@pytest.fixture
-def kestra(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKestra]:
-    with FakeKestra() as fake:
-        monkeypatch.setenv("KESTRA_URL", fake.url)
-        monkeypatch.setenv("KESTRA_USERNAME", fake.username)
-        monkeypatch.setenv("KESTRA_PASSWORD", fake.password)
-        yield fake
 
 
 @pytest.fixture

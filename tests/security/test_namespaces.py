@@ -6,7 +6,6 @@ The attack: a `description` block holding a `namespace:` line, or a quoted `"nam
 line-based rewrite changes the wrong line and the flow lands in the team's own namespace.
 """
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,23 +35,6 @@ tasks:
     type: io.kestra.plugin.core.log.Log
     message: hi
 """
-
-
-@pytest.fixture
-def kestra(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKestra]:
-    with FakeKestra() as fake:
-        monkeypatch.setenv("KESTRA_URL", fake.url)
-        monkeypatch.setenv("KESTRA_USERNAME", fake.username)
-        monkeypatch.setenv("KESTRA_PASSWORD", fake.password)
-        yield fake
-
-
-@pytest.fixture
-def gemini(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGemini]:
-    with FakeGemini() as fake:
-        monkeypatch.setenv("GEMINI_API_KEY", fake.api_key)
-        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
-        yield fake
 
 
 def namespaces_written(kestra: FakeKestra) -> set[str]:

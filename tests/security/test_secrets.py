@@ -247,14 +247,6 @@ def test_a_placeholder_moved_elsewhere_or_never_issued_stays_a_placeholder() -> 
 
 
 # --- 4. the engine: what goes to the model is redacted, what comes back is restored ------------------------
-@pytest.fixture
-def gemini(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGemini]:
-    with FakeGemini() as fake:
-        monkeypatch.setenv("GEMINI_API_KEY", fake.api_key)
-        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
-        yield fake
-
-
 def sent(gemini: FakeGemini) -> str:
     return "\n".join(json.dumps(request.body) for request in gemini.requests)
 
