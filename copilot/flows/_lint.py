@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ._diagnostics import Diagnostic, Severity
-from ._parse import ParsedFlow, Path, format_path
+from ._parse import ParsedFlow, Path
 from ._secrets import PLACEHOLDER_PATTERN, is_placeholder, is_secret_key, looks_like_secret_value
 from ._where import describe_location
 
@@ -42,7 +42,6 @@ def lint_secrets(parsed: ParsedFlow) -> list[Diagnostic]:
         if key is not None and is_secret_key(key) and not is_placeholder(value) and not _is_input_default(path):
             what = f"a literal value for `{key}`"
         what = what or looks_like_secret_value(value)
-        pos = parsed.position(path)
         where = describe_location(parsed.data, path)
         name = _secret_name(path)
         hint = (
@@ -51,26 +50,14 @@ def lint_secrets(parsed: ParsedFlow) -> list[Diagnostic]:
         )
         if what is not None:
             message = f"{where[:1].upper()}{where[1:]} contains {what}; credentials must not be written into a flow."
-            out.append(_diagnostic(Severity.ERROR, "hardcoded-secret", message, pos, path, hint))
+            out.append(parsed.diagnostic(Severity.ERROR, "hardcoded-secret", path, message, hint))
         elif placeholder := PLACEHOLDER_PATTERN.search(value):
             message = (
                 f"{where[:1].upper()}{where[1:]} holds {placeholder.group(0)}, the placeholder of a credential "
                 "redacted before it was sent to the model; the flow cannot use it as it is."
             )
-            out.append(_diagnostic(Severity.WARNING, "redacted-placeholder", message, pos, path, hint))
+            out.append(parsed.diagnostic(Severity.WARNING, "redacted-placeholder", path, message, hint))
     return out
-
-
-def _diagnostic(severity: Severity, code: str, message: str, pos: Any, path: Path, hint: str) -> Diagnostic:
-    return Diagnostic(
-        severity,
-        code,
-        message,
-        line=pos.line if pos else None,
-        column=pos.column if pos else None,
-        path=format_path(path),
-        hint=hint,
-    )
 
 
 def _is_input_default(path: Path) -> bool:

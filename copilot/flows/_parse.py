@@ -65,6 +65,21 @@ class ParsedFlow:
                 return pos
             path = path[:-1]
 
+    def diagnostic(
+        self, severity: Severity, code: str, path: Path, message: str, hint: str | None = None
+    ) -> Diagnostic:
+        """A finding about `path`, placed where it is written (see `position`)."""
+        pos = self.position(path)
+        return Diagnostic(
+            severity,
+            code,
+            message,
+            line=pos.line if pos else None,
+            column=pos.column if pos else None,
+            path=format_path(path),
+            hint=hint,
+        )
+
     def value_position(self, path: Path) -> Position | None:
         return self.value_positions.get(tuple(path)) or self.position(path)
 

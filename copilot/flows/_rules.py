@@ -15,7 +15,7 @@ from typing import Any
 
 from ._diagnostics import Diagnostic, Severity
 from ._lint import lint_secrets
-from ._parse import ParsedFlow, Path, format_path
+from ._parse import ParsedFlow, Path
 
 __all__ = ["FlowIndex", "check_rules", "iter_tasks"]
 
@@ -90,18 +90,7 @@ class FlowIndex:
     def report(
         self, code: str, path: Path, message: str, hint: str | None = None, severity: Severity = Severity.ERROR
     ) -> None:
-        pos = self.parsed.position(path)
-        self.diagnostics.append(
-            Diagnostic(
-                severity,
-                code,
-                message,
-                line=pos.line if pos else None,
-                column=pos.column if pos else None,
-                path=format_path(path),
-                hint=hint,
-            )
-        )
+        self.diagnostics.append(self.parsed.diagnostic(severity, code, path, message, hint))
 
 
 def index_flow(parsed: ParsedFlow, version: int) -> FlowIndex:

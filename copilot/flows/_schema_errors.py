@@ -16,7 +16,7 @@ from jsonschema.exceptions import ValidationError
 
 from ._defaults import defaulted_keys
 from ._diagnostics import Diagnostic, Severity
-from ._parse import ParsedFlow, Path, format_path
+from ._parse import ParsedFlow, Path
 from ._schema import FlowSchema
 from ._schemagen import PEBBLE_PATTERN
 from ._where import describe_location, did_you_mean, sentence
@@ -66,16 +66,7 @@ class _Translator:
         self.prefix = prefix
 
     def _diag(self, code: str, path: Path, message: str, hint: str | None = None) -> Diagnostic:
-        pos = self.parsed.position(path)
-        return Diagnostic(
-            Severity.ERROR,
-            code,
-            message,
-            line=pos.line if pos else None,
-            column=pos.column if pos else None,
-            path=format_path(path),
-            hint=hint,
-        )
+        return self.parsed.diagnostic(Severity.ERROR, code, path, message, hint)
 
     def _defaulted(self, path: Path, key: str) -> bool:
         node = self.parsed.get(path)

@@ -239,7 +239,9 @@ def _tokens(text: str, emit: Emit) -> str:
 # scheme://user:password@host, for any scheme (postgresql, sqlserver, https, amqp, jdbc:mysql …).
 # The scheme starts where no scheme character precedes it: a long run of them is scanned once, not from each
 # of its positions (which made `a-a-a-…` quadratic).
-_URL_USERINFO = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@\"'{}]*:(?P<value>[^\s/?#@\"'{}]+)@(?=[\w\[])")
+_URL_USERINFO = re.compile(
+    r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@\"'{}]*:(?P<value>[^\s/?#@\"'{}]+)@(?=[\w\[])"
+)
 # Authorization headers (Bearer, Basic, Token …), a bare `Bearer <token>`, and `curl -u user:password`.
 _AUTH_SCHEMES = r"(?:bearer|basic|token|digest|negotiate|apikey|sso-key)"
 _AUTHORIZATION = re.compile(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._diagnostics import Diagnostic, Severity
-from ._parse import ParsedFlow, Path, format_path
+from ._parse import ParsedFlow, Path
 from ._schema import FlowSchema
 from ._versions import replacement_hint
 from ._where import describe_location, did_you_mean, element_kind, sentence
@@ -61,18 +61,7 @@ class _Walker:
 
     # --- diagnostics ------------------------------------------------------------------------------
     def _add(self, severity: Severity, code: str, path: Path, message: str, hint: str | None = None) -> None:
-        pos = self.parsed.position(path)
-        self.report.diagnostics.append(
-            Diagnostic(
-                severity,
-                code,
-                message,
-                line=pos.line if pos else None,
-                column=pos.column if pos else None,
-                path=format_path(path),
-                hint=hint,
-            )
-        )
+        self.report.diagnostics.append(self.parsed.diagnostic(severity, code, path, message, hint))
 
     # --- walking ----------------------------------------------------------------------------------
     def walk(self, value: Any, schema: Any, path: Path) -> None:
