@@ -2,15 +2,18 @@
 of them. Files are read as bytes and decoded leniently (bad bytes become U+FFFD, never a crash);
 problems are collected as warnings, not printed. Only regular files are read (a FIFO would hang the
 build), up to MAX_FILE_BYTES each, and a link in a folder is followed only to a file inside that folder:
-a source is what the folder holds, never `/etc/passwd` or a key file beside it."""
+a source is what the folder holds, never `/etc/passwd` or a key file beside it. Every chunk is redacted
+as it is added (`LoadResult.add`): a credential in a page or a flow of a source reaches neither the index
+on disk, nor an embedding API, nor a prompt."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..fileio import FileError, read_bytes
+from ..flows import redact_secrets
 from .chunks import Chunk
 from .flows import flow_chunk, flows_from_jsonl
 from .markdown import chunk_markdown, split_front_matter
@@ -31,7 +34,12 @@ class LoadResult:
     kestra_version: str | None = None  # set when the chunks come from a Kestra server
 
     def add(self, chunks: list[Chunk]) -> None:
-        self.chunks.extend(chunks)
+        self.chunks.extend(map(_redacted, chunks))
+
+
+def _redacted(chunk: Chunk) -> Chunk:
+    text, found = redact_secrets(chunk.text)
+    return replace(chunk, text=text, content_hash="") if found else chunk
 
 
 def _read(path: Path, result: LoadResult) -> str | None:

@@ -329,3 +329,19 @@ def test_a_reply_with_an_unknown_placeholder_keeps_it_and_says_so(gemini: FakeGe
     result, _ = turn(engine(gemini), "log hi")
     assert result.revision is not None and "description: REDACTED_7" in result.revision.yaml
     assert [d.code for d in result.revision.diagnostics] == ["redacted-placeholder"] and result.valid
+
+
+# --- 5. indexed sources: a credential in a page or a flow never reaches the index, an embedding API or a prompt --
+def test_a_source_folder_is_redacted_as_it_is_loaded(tmp_path: Path) -> None:
+    from copilot.retrieval.loaders import load_source
+
+    (tmp_path / "etl.yml").write_text(
+        "id: etl\nnamespace: team\ntasks:\n  - id: load\n    type: io.kestra.plugin.jdbc.postgresql.Query\n"
+        "    url: jdbc:postgresql://etl:C4naryUrl9@db:5432/sales\n    password: C4naryPw9x\n    sql: select 1\n"
+    )
+    (tmp_path / "notes.md").write_text(
+        "# Access\n\nThe staging API takes `Authorization: Bearer C4naryT0kenAbcdef123`.\n"
+    )
+    chunks = load_source(tmp_path, source="mine").chunks
+    text = "\n".join(chunk.embedded_text for chunk in chunks)
+    assert len(chunks) == 2 and "C4nary" not in text and "REDACTED_" in text
