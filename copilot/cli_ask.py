@@ -56,6 +56,7 @@ def add_parser(commands: Any) -> None:
 
 
 def ask_command(args: argparse.Namespace) -> int:
+    from .engine.consent import ConsentRefused
     from .engine.factory import build_engine
     from .engine.sessions import SessionStore
     from .llm.factory import model_from_settings
@@ -88,15 +89,26 @@ def ask_command(args: argparse.Namespace) -> int:
             _progress(event)
 
         trial_error: CopilotError | None = None
+        deployed: list[int] = []  # the engine's revisions the test-run deployed, in order
         try:
             result = asyncio.run(engine.turn(args.request, on_event=on_event))
             if args.test_run and result.valid:
+                recorder = lambda text: store.recorder(session, text)  # noqa: E731
                 try:
-                    trial = asyncio.run(_test_run(settings, engine, args, lambda text: store.recorder(session, text)))
+                    trial = asyncio.run(_test_run(settings, engine, args, recorder, deployed))
                 except CopilotError as exc:  # Kestra down, refused the flow…: the flow is still printed
                     trial_error = exc
                 if trial is not None and trial.repairs and trial.repairs[-1].revision is not None:
                     result = trial.repairs[-1]  # report the last revision the test run produced
+                elif isinstance(trial_error, ConsentRefused) and deployed:
+                    # A repair was refused: the answer is the last revision that was approved and run; the
+                    # refused one stays in the session.
+                    refused = engine.current
+                    result.revision = engine.revisions[deployed[-1] - 1]
+                    if refused is not None and refused is not result.revision:
+                        shown = f"revision {result.revision.number}, the last one run, is shown"
+                        note = f"note: the refused repair is revision {refused.number} of session {session}; {shown}."
+                        print(note, file=sys.stderr)
                 elif engine.current is not None and engine.current is not result.revision:
                     result.revision = engine.current  # repairs made before an error are not lost
                 if trial is not None and not trial.passed:
@@ -111,7 +123,8 @@ def ask_command(args: argparse.Namespace) -> int:
     code = _report(result, args, engine)
     if trial_error is not None:
         hint = f"\nhint: {trial_error.hint}" if trial_error.hint else ""
-        print(printable(f"error: the test run did not finish: {trial_error}{hint}"), file=sys.stderr)
+        what = "test run not approved" if isinstance(trial_error, ConsentRefused) else "the test run did not finish"
+        print(printable(f"error: {what}: {trial_error}{hint}"), file=sys.stderr)
         return EXIT_ERROR
     if trial is not None and code == EXIT_OK and not trial.passed:
         return EXIT_INVALID
@@ -119,9 +132,14 @@ def ask_command(args: argparse.Namespace) -> int:
 
 
 async def _test_run(
-    settings: Any, engine: Any, args: argparse.Namespace, recorder: Callable[[str], Callable[[Any], None]]
+    settings: Any,
+    engine: Any,
+    args: argparse.Namespace,
+    recorder: Callable[[str], Callable[[Any], None]],
+    deployed: list[int],
 ) -> Any:
-    """Deploy, run and repair; each repair is recorded as a turn of the session as it happens."""
+    """Deploy, run and repair; each repair is recorded as a turn of the session as it happens, and each
+    revision deployed is appended to `deployed`."""
     from .cli_kestra import consent_for, parse_pairs
     from .engine.testrun import CleanedUp, Deployed, RepairStarted, RunFinished, recording_repairs, test_run
     from .kestra import KestraClient
@@ -133,6 +151,7 @@ async def _test_run(
         if isinstance(event, RepairStarted):
             print(f"test run: asking for a repair from the run ({event.number})…", file=sys.stderr)
         elif isinstance(event, Deployed):
+            deployed.append(event.local_revision)
             print(printable(f"test run: deployed {event.namespace}.{event.flow_id} (server revision {event.revision})"),
                   file=sys.stderr)  # fmt: skip
             for change in event.changes:

@@ -197,7 +197,9 @@ def test_an_injection_in_the_logs_reaches_the_model_fenced_and_its_repair_is_not
 ) -> None:
     gemini.script(Reply(fenced(HARMLESS)), Reply(fenced(INJECTED_REPAIR)))
     assert ask("--yes") == 2
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "id: helper" not in out and "1 / 0" in out  # the answer is the revision that was approved and run
+    assert "the refused repair is revision 2 of session" in err  # the refused one is kept in the session
     deploys = [w for w in writes(kestra) if w[1].endswith("/flows") or ("/flows/company" in w[1] and w[0] == "PUT")]
     assert len(deploys) == 1 and len(kestra.executions) == 1  # the fooled repair never reached Kestra
     assert "went beyond what --yes approved" in err and "uses io.kestra.plugin.scripts.shell.Commands" in err
