@@ -8,8 +8,14 @@ It names what matters to a reviewer: tasks that run code (and where: the Process
 Kestra worker's own host, unisolated), the hosts the flow connects to, its triggers (a Schedule keeps
 running once deployed), subflows it calls, KV and file writes, deletes (plugin types and destructive SQL),
 and tasks that act on Kestra itself. The `signature` adds every task and trigger type, so a repair that
-brings in a new plugin, a new host or a trigger is seen as new. It reads the flow's data only: a
-Pebble expression (`{{ inputs.url }}`) is shown as written, since its value is known only at run time.
+brings in a new plugin, a new host or a trigger is seen as new.
+
+A task is judged as Kestra runs it: with the flow's `pluginDefaults` merged in (a default can set the
+Process runner or `beforeCommands` for every Shell task). Hosts are also looked for where a task's
+expressions can take them from — the flow's `variables`, its inputs' defaults — and the code of a task
+that runs code is signed together with everything that can be rendered into it (its own properties, the
+plugin defaults, the variables, the inputs), so changing any of them is asked about again. It reads the
+flow's data only: what an expression such as `{{ inputs.url }}` will hold at run time is not known.
 """
 
 from __future__ import annotations
@@ -83,14 +89,24 @@ class Capabilities:
         )
 
     def beyond(self, approved: frozenset[tuple[str, str]]) -> tuple[str, ...]:
-        """What this flow can do that `approved` does not cover, worded for the user."""
-        new = []
-        for kind, value in sorted(self.signature - approved):
+        """What this flow can do that `approved` does not cover, worded for the user: each new capability
+        once (a new Shell task is "runs code …", not also "uses …" and "changes the code of …")."""
+        new = self.signature - approved
+        named = {value for kind, value in new if kind not in ("type", "script")}
+        new_code_at = {c.where for c in self.items if c.kind == "code" and ("code", c.value) in new}
+        out = []
+        for kind, value in sorted(new):
+            if kind == "type" and value in named:
+                continue
             if kind == "script":
-                new.append(f"changes the code of {value.split(' #')[0]}")
-            else:
-                new.append(f"{'uses' if kind == 'type' else KINDS.get(kind, kind)} {value}")
-        return tuple(new)
+                where = value.split(" #")[0]
+                if where not in new_code_at:
+                    out.append(
+                        f"new or changed code in {where} (or in what it reads: variables, inputs, plugin defaults)"
+                    )
+                continue
+            out.append(f"{'uses' if kind == 'type' else KINDS.get(kind, kind)} {value}")
+        return tuple(out)
 
     def lines(self) -> list[str]:
         """The summary, one line per capability, grouped by kind; the plugin types last."""
@@ -112,19 +128,27 @@ def flow_capabilities(flow: str | dict[str, Any]) -> Capabilities:
     items: set[Capability] = set()
     types: set[str] = set()
     scripts: set[str] = set()
+    defaults = _plugin_defaults(data)
+    # What a task's expressions can read ({{ vars.x }}, {{ inputs.y }}): its hosts count, and it signs code.
+    context = {key: data.get(key) for key in ("variables", "inputs", "pluginDefaults", "taskDefaults")}
+    items.update(_hosts(data.get("variables"), "the flow's variables"))
+    for spec in _list(data.get("inputs")):
+        items.update(_hosts({k: v for k, v in spec.items() if k != "description"}, f"input `{spec.get('id', '?')}`"))
     for trigger in _list(data.get("triggers")):
+        trigger = _with_defaults(trigger, defaults)
         kind = str(trigger.get("type") or "")
         types.add(kind)
         detail = _trigger_detail(trigger)
         items.add(Capability("trigger", _short(kind), detail, f"trigger `{trigger.get('id', '?')}`"))
         items.update(_hosts(trigger, f"trigger `{trigger.get('id', '?')}`"))
     for task in _tasks(data):
+        task = _with_defaults(task, defaults)
         kind = str(task.get("type") or "")
         where = f"task `{task.get('id', '?')}`"
         types.add(kind)
         items.update(_task_capabilities(task, kind, data, where))
         if _CODE.search(kind):
-            scripts.add(f"{where} #{_digest(task)}")
+            scripts.add(f"{where} #{_digest(task, context)}")
         runner = task.get("taskRunner")
         if isinstance(runner, dict) and runner.get("type"):
             types.add(str(runner["type"]))
@@ -132,9 +156,31 @@ def flow_capabilities(flow: str | dict[str, Any]) -> Capabilities:
     return Capabilities(tuple(sorted(items)), frozenset(t for t in types if t), frozenset(scripts))
 
 
-def _digest(task: dict[str, Any]) -> str:
+def _plugin_defaults(data: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
+    """(type or package prefix, values, forced) for each of the flow's plugin defaults."""
+    out = []
+    for section in ("pluginDefaults", "taskDefaults"):
+        for entry in _list(data.get(section)):
+            if isinstance(entry.get("type"), str) and isinstance(entry.get("values"), dict):
+                out.append((entry["type"], entry["values"], entry.get("forced") is True))
+    return out
+
+
+def _with_defaults(node: dict[str, Any], defaults: list[tuple[str, dict[str, Any], bool]]) -> dict[str, Any]:
+    """`node` as Kestra runs it: the defaults for its type (or a package of it) fill in what it does not set,
+    and a `forced` default overrides what it sets."""
+    kind = str(node.get("type") or "")
+    merged = dict(node)
+    for prefix, values, forced in defaults:
+        if kind == prefix or kind.startswith(prefix.rstrip(".") + "."):
+            merged = {**merged, **values} if forced else {**values, **merged}
+    return merged
+
+
+def _digest(task: dict[str, Any], context: dict[str, Any]) -> str:
     own = {k: v for k, v in task.items() if k != "description" and not _holds_tasks(v)}
-    return hashlib.sha256(json.dumps(own, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    signed = json.dumps([own, context], sort_keys=True, default=str)
+    return hashlib.sha256(signed.encode()).hexdigest()[:12]
 
 
 def _task_capabilities(task: dict[str, Any], kind: str, flow: dict[str, Any], where: str) -> Iterator[Capability]:
