@@ -211,16 +211,33 @@ def _boolean(value: Any, name: str) -> bool:
     raise ConfigError(f"{name} must be true or false, not {value!r}.")
 
 
+_SEGMENT = r"[a-z0-9][a-z0-9_-]*"  # one part of a namespace (Kestra's pattern, without dots)
+
+
 def _suffix(value: Any) -> str:
-    """The test namespace suffix: `.` and a namespace segment, so a test-run never lands in the flow's own."""
+    """The test namespace suffix: `.` and namespace segments, so a test-run never lands in the flow's own."""
     suffix = str(value).strip()
-    if not re.fullmatch(r"\.[a-z0-9][a-z0-9._-]*", suffix):
+    if not isinstance(value, str) or not re.fullmatch(rf"(\.{_SEGMENT})+", suffix):
         raise ConfigError(
-            f"test_namespace_suffix must be a dot and a namespace segment, not {value!r}: test-runs deploy to the "
-            "flow's namespace plus it, and an empty suffix would put them in the team's own namespace.",
+            f"test_namespace_suffix must be a dot and a namespace segment (lower-case letters, digits, _ and -), "
+            f"not {value!r}: test-runs deploy to the flow's namespace plus it, away from the team's own flows.",
             hint="e.g. KESTRA_COPILOT_TEST_NAMESPACE_SUFFIX=.copilot_test (the default).",
         )
     return suffix
+
+
+def _namespaces(value: Any) -> str:
+    """`deploy_namespaces`: a comma-separated string or a TOML list of namespaces; an empty one is refused
+    rather than read as "any namespace" (leave the setting out for that)."""
+    items = value if isinstance(value, list) else str(value).split(",")
+    names = [str(item).strip() for item in items]
+    if not names or not all(re.fullmatch(rf"{_SEGMENT}(\.{_SEGMENT})*", name) for name in names):
+        raise ConfigError(
+            f"deploy_namespaces must list namespaces, not {value!r}.",
+            hint='e.g. deploy_namespaces = ["sandbox", "dev.team"] (each allows its children); leave it out to '
+            "allow any namespace.",
+        )
+    return ",".join(names)
 
 
 def with_embeddings(settings: Settings, embeddings: str) -> Settings:
@@ -266,6 +283,8 @@ def _coerce(values: dict[str, Any], path: Path, origins: Mapping[str, str] | Non
         out["kestra_version"] = int(major)
     if "sandbox_test_runs" in out:
         out["sandbox_test_runs"] = _boolean(out["sandbox_test_runs"], "sandbox_test_runs")
+    if "deploy_namespaces" in out:
+        out["deploy_namespaces"] = _namespaces(out["deploy_namespaces"])
     if "test_namespace_suffix" in out:
         out["test_namespace_suffix"] = _suffix(out["test_namespace_suffix"])
     if "test_run_timeout" in out:

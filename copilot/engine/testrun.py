@@ -27,7 +27,16 @@ from ..asyncutil import stop_after
 from ..config import Settings
 from ..errors import CopilotError
 from ..flows import diff_flows, flow_capabilities
-from ..kestra import Execution, KestraClient, KestraError, LogEntry, check_deployed, ensure_allowed, flow_key
+from ..kestra import (
+    DeployedFlow,
+    Execution,
+    KestraClient,
+    KestraError,
+    LogEntry,
+    check_deployed,
+    ensure_allowed,
+    flow_key,
+)
 from ..kestra.sandbox import TEST_LABEL, TestCopy, is_test_deploy, test_copy, test_namespace
 from .consent import Approvals, Consent, ConsentRefused, ConsentRequest
 from .prompt import as_data
@@ -244,9 +253,12 @@ async def _test_run(
             namespace, _ = flow_key(revision.yaml)
             target = test_namespace(namespace, namespace_suffix)
             ensure_allowed(target, allow)
-            copy = test_copy(revision.yaml, target)
+            copy = test_copy(revision.yaml, target, keep=keep)
             await _approve(client, copy, consent, approvals, revision.number)
-            server = await client.deploy(copy.yaml, copy.namespace, copy.flow_id)
+            # Checked again after the yes (a person may take minutes): only a test copy is ever replaced,
+            # and where there was none, only a creation is sent, so a flow made meanwhile is not overwritten.
+            existing = await _test_copy_or_none(client, copy)
+            server = await client.deploy(copy.yaml, copy.namespace, copy.flow_id, update=existing is not None)
             deployed.add((copy.namespace, copy.flow_id))
             check_deployed(server, copy.namespace, copy.flow_id)
             emit(Deployed(copy.namespace, copy.flow_id, server.revision, revision.number, copy.changes))
@@ -268,11 +280,9 @@ async def _test_run(
             emit(await _clean_up(client, namespace, flow_id, keep))
 
 
-async def _approve(client: KestraClient, copy: TestCopy, consent: Consent, approvals: Approvals, number: int) -> None:
-    """Ask for consent unless what the copy can do is already approved; raises when refused. A flow already
-    at the target that is not a test copy of this tool's is never overwritten."""
-    capabilities = flow_capabilities(copy.yaml)
-    missing = approvals.missing(copy.namespace, copy.flow_id, capabilities)
+async def _test_copy_or_none(client: KestraClient, copy: TestCopy) -> DeployedFlow | None:
+    """What the server has at the copy's place: nothing, or an earlier test copy. Anything else — a flow
+    that is not this tool's test copy — is never overwritten: an error."""
     existing = await client.get_flow(copy.namespace, copy.flow_id)
     if existing is not None and not is_test_deploy(existing):
         raise KestraError(
@@ -280,6 +290,14 @@ async def _approve(client: KestraClient, copy: TestCopy, consent: Consent, appro
             f"(it has no `{TEST_LABEL[0]}: {TEST_LABEL[1]}` label); nothing was deployed.",
             hint="Rename the flow (its id), or set another test_namespace_suffix.",
         )
+    return existing
+
+
+async def _approve(client: KestraClient, copy: TestCopy, consent: Consent, approvals: Approvals, number: int) -> None:
+    """Ask for consent unless what the copy can do is already approved; raises when refused."""
+    capabilities = flow_capabilities(copy.yaml)
+    missing = approvals.missing(copy.namespace, copy.flow_id, capabilities)
+    existing = await _test_copy_or_none(client, copy)
     if not missing:
         return
     old = existing.source if existing is not None else None

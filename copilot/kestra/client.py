@@ -347,15 +347,21 @@ class KestraClient:
             return None
         return DeployedFlow.from_json(self._json(response, "flow"))
 
-    async def deploy(self, flow_yaml: str, namespace: str, flow_id: str) -> DeployedFlow:
-        """Create the flow, or update it when it exists (409 on 2.x, 422 "already exists" on 1.x)."""
+    async def deploy(self, flow_yaml: str, namespace: str, flow_id: str, *, update: bool = True) -> DeployedFlow:
+        """Create the flow, or update it when it exists (409 on 2.x, 422 "already exists" on 1.x). With
+        `update=False` only a creation is done: a flow that exists by then is never overwritten."""
         headers = {"Content-Type": "application/x-yaml"}
         action = f"deploy {namespace}.{flow_id}"
         try:
             response = await self.request(
                 "POST", self.tenant_path("flows"), action, content=flow_yaml.encode(), headers=headers
             )
-        except KestraConflict:
+        except KestraConflict as exc:
+            if not update:
+                raise KestraConflict(
+                    f"{namespace}.{flow_id} was created on the server in the meantime; it was not overwritten.",
+                    hint="Check that flow in the Kestra UI, then run again.",
+                ) from exc
             path = self.tenant_path(f"flows/{namespace}/{flow_id}")
             response = await self.request("PUT", path, action, content=flow_yaml.encode(), headers=headers)
         return DeployedFlow.from_json(self._json(response, "deploy"))

@@ -26,13 +26,14 @@ TEST_LABEL = ("kestra-copilot", "test-run")
 
 
 def test_namespace(namespace: str, suffix: str) -> str:
-    """The flow's namespace plus the test suffix (once); a suffix must make it another namespace."""
+    """The flow's namespace plus the test suffix — always appended, so the test namespace is never the
+    flow's own (a suffix `.team` on `company.team` gives `company.team.team`, not `company.team`)."""
     if not suffix.strip(". "):
         raise CopilotError(
             "The test namespace suffix is empty: a test-run would deploy into the flow's own namespace.",
             hint="Set test_namespace_suffix (KESTRA_COPILOT_TEST_NAMESPACE_SUFFIX), e.g. .copilot_test.",
         )
-    return check_namespace(namespace if namespace.endswith(suffix) else namespace + suffix)
+    return check_namespace(namespace + suffix)
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class TestCopy:
     changes: tuple[str, ...]  # worded for the user: "namespace company.team → company.team.copilot_test" …
 
 
-def test_copy(flow_yaml: str, namespace: str) -> TestCopy:
+def test_copy(flow_yaml: str, namespace: str, *, keep: bool = False) -> TestCopy:
     original_namespace, flow_id = flow_key(flow_yaml)
     changes = []
     text = flow_yaml
@@ -56,7 +57,8 @@ def test_copy(flow_yaml: str, namespace: str) -> TestCopy:
         named = ", ".join(f"{t.get('id', '?')} ({str(t.get('type', '?')).rsplit('.', 1)[-1]})" for t in triggers)
         changes.append(f"triggers removed for the test: {named}")
     text = set_top_level(text, "labels", _labelled(parse_flow(text).data.get("labels")))
-    changes.append(f"labelled {TEST_LABEL[0]}: {TEST_LABEL[1]}, and deleted after the run")
+    after = "kept on the server after the run (asked to keep it)" if keep else "deleted after the run"
+    changes.append(f"labelled {TEST_LABEL[0]}: {TEST_LABEL[1]}, and {after}")
     return TestCopy(text, namespace, flow_id, tuple(changes))
 
 

@@ -146,3 +146,73 @@ def test_the_test_namespace_suffix_cannot_be_empty_or_malformed(suffix: str, tmp
     config.write_text(f"test_namespace_suffix = {suffix}\n")
     with pytest.raises(ConfigError, match="test_namespace_suffix"):
         load_settings(path=config)
+
+
+def test_a_suffix_like_the_namespaces_own_end_still_makes_another_namespace(
+    gemini: FakeGemini, kestra: FakeKestra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KESTRA_COPILOT_TEST_NAMESPACE_SUFFIX", ".team")
+    gemini.script(Reply(f"```yaml\n{DESCRIPTION_TRAP}```"))
+    assert main(["ask", "say hi", "--test-run", "--yes", "--keep-test-flow", "--recipe", "no-retrieval"]) == 0
+    assert namespaces_written(kestra) == {"company.team.team"}
+
+
+@pytest.mark.parametrize("suffix", ['".copilot_test."', '".a..b"'])
+def test_a_suffix_must_make_a_well_formed_namespace(suffix: str, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f"test_namespace_suffix = {suffix}\n")
+    with pytest.raises(ConfigError, match="test_namespace_suffix"):
+        load_settings(path=config)
+
+
+def test_the_allow_list_may_be_a_toml_list_and_an_empty_one_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('deploy_namespaces = ["sandbox", "dev.team"]\n')
+    assert load_settings(path=config).deploy_namespaces == "sandbox,dev.team"
+    for empty in ("[]", '""', '"a,,b"'):
+        config.write_text(f"deploy_namespaces = {empty}\n")
+        with pytest.raises(ConfigError, match="deploy_namespaces must list namespaces"):
+            load_settings(path=config)
+
+
+def test_a_flow_created_at_the_test_place_while_the_user_decides_is_not_overwritten(
+    gemini: FakeGemini, kestra: FakeKestra, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    theirs = "id: sneaky\nnamespace: company.team.copilot_test\ntasks: []\n"
+
+    class SlowTerminal:
+        """A person who reads for a while; meanwhile a colleague deploys a flow of the same name there."""
+
+        def isatty(self) -> bool:
+            return True
+
+        def readline(self) -> str:
+            kestra.flows[("company.team.copilot_test", "sneaky")] = theirs
+            kestra.revisions[("company.team.copilot_test", "sneaky")] = 1
+            return "y\n"
+
+    monkeypatch.setattr("sys.stdin", SlowTerminal())
+    gemini.script(Reply(f"```yaml\n{DESCRIPTION_TRAP}```"))
+    assert main(["ask", "say hi", "--test-run", "--recipe", "no-retrieval"]) == 2
+    assert "is not a kestra-copilot test copy" in capsys.readouterr().err
+    assert kestra.flows[("company.team.copilot_test", "sneaky")] == theirs and not kestra.executions
+
+
+@pytest.mark.parametrize("version", ["1.3.2", "2.0.1"])
+def test_a_create_only_deploy_never_overwrites_a_flow_that_exists(version: str) -> None:
+    import asyncio
+
+    from copilot.kestra import KestraClient, KestraConflict
+
+    theirs = "id: etl\nnamespace: team\ntasks: []\n"
+    mine = "id: etl\nnamespace: team\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
+
+    async def scenario(kestra: FakeKestra) -> None:
+        async with KestraClient(kestra.url, username=kestra.username, password=kestra.password) as client:
+            with pytest.raises(KestraConflict, match="was created on the server in the meantime"):
+                await client.deploy(mine, "team", "etl", update=False)
+
+    with FakeKestra(version=version) as kestra:
+        kestra.flows[("team", "etl")], kestra.revisions[("team", "etl")] = theirs, 1
+        asyncio.run(scenario(kestra))
+        assert kestra.flows[("team", "etl")] == theirs
