@@ -198,7 +198,7 @@ class KestraActions:
         title = f"Test-run {request.namespace}.{request.flow_id} on {request.server}?"
         if not request.first:
             title = f"A repair changed what the flow can do. {title}"
-        dialog = ConfirmDeploy(title, body, capabilities=request.summary()[1:], yes="Deploy and run (y)")
+        dialog = ConfirmDeploy(title, body, capabilities=request.summary()[1:], yes="Deploy and run")
         return bool(await self.push_screen_wait(dialog))
 
     def _run_log(self, pane: Static) -> Any:

@@ -48,11 +48,18 @@ def _css(name: str) -> str:
 
 class ConfirmDeploy(ModalScreen[bool]):
     """Before a deploy or a test-run: where it goes, what the flow can do, the diff against what the server
-    has (or the whole flow), and a yes/no."""
+    has (or the whole flow), and a yes/no.
+
+    No single key says yes: keys typed ahead of the dialog (the next question, a stray `y`) must not deploy
+    anything. Cancel has the focus; yes is Tab (or ←/→) to the button, then Enter — or a click. Esc and `n`
+    cancel; PageUp/PageDown scroll the flow."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss(False)", "Cancel"),
-        Binding("y", "dismiss(True)"),
+        Binding("n", "dismiss(False)", show=False),
+        Binding("left,right", "toggle_button", show=False),
+        Binding("pageup", "scroll_body(-1)", show=False),
+        Binding("pagedown", "scroll_body(1)", show=False),
     ]
     DEFAULT_CSS = (
         _css("ConfirmDeploy")
@@ -60,7 +67,7 @@ class ConfirmDeploy(ModalScreen[bool]):
         + "#dialog-capabilities { height: auto; max-height: 50%; margin-bottom: 1; color: $text-warning; }"
     )
 
-    def __init__(self, title: str, diff: Any, *, capabilities: list[str] = (), yes: str = "Deploy (y)") -> None:  # type: ignore[assignment]
+    def __init__(self, title: str, diff: Any, *, capabilities: list[str] = (), yes: str = "Deploy") -> None:  # type: ignore[assignment]
         super().__init__()
         self.title_text, self.diff, self.capabilities, self.yes = title, diff, list(capabilities), yes
 
@@ -68,12 +75,29 @@ class ConfirmDeploy(ModalScreen[bool]):
         with Vertical(id="dialog"):
             yield Static(self.title_text, id="dialog-title", classes="title")
             if self.capabilities:
-                yield VerticalScroll(Static(Text("\n".join(self.capabilities)), id="dialog-capabilities-text"),
-                                     id="dialog-capabilities")  # fmt: skip
-            yield VerticalScroll(Static(self.diff, id="dialog-body"), id="dialog-diff")
+                capabilities = VerticalScroll(
+                    Static(Text("\n".join(self.capabilities)), id="dialog-capabilities-text"), id="dialog-capabilities"
+                )
+                capabilities.can_focus = False
+                yield capabilities
+            body = VerticalScroll(Static(self.diff, id="dialog-body"), id="dialog-diff")
+            body.can_focus = False  # the buttons are the only stops of Tab: PageUp/PageDown scroll
+            yield body
+            yield Static(f"Tab to “{self.yes}” and press Enter (or click it) to go ahead; Esc or n cancels.",
+                         classes="hint")  # fmt: skip
             with Horizontal(id="dialog-buttons"):
-                yield Button(self.yes, variant="primary", id="yes")
-                yield Button("Cancel (Esc)", id="no")
+                yield Button(self.yes, variant="warning", id="yes")
+                yield Button("Cancel (Esc)", variant="primary", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def action_toggle_button(self) -> None:
+        self.focus_next(Button)
+
+    def action_scroll_body(self, pages: int) -> None:
+        body = self.query_one("#dialog-diff", VerticalScroll)
+        body.scroll_relative(y=pages * max(1, body.size.height - 1), animate=False)
 
     @on(Button.Pressed)
     def pressed(self, event: Button.Pressed) -> None:

@@ -91,8 +91,12 @@ def kestra(kestra: FakeKestra) -> FakeKestra:
 
 
 def writes(kestra: FakeKestra) -> list[tuple[str, str]]:
-    """Every request that changes something on the server (flows, executions)."""
-    return [(method, path) for method, path in kestra.requests if method in ("POST", "PUT", "DELETE")]
+    """Every request that changes something on the server (flows, executions); asking it to validate does not."""
+    return [
+        (method, path)
+        for method, path in kestra.requests
+        if method in ("POST", "PUT", "DELETE") and not path.endswith("/flows/validate")
+    ]
 
 
 def ask(*extra: str) -> int:
@@ -311,7 +315,7 @@ def test_the_chat_asks_before_a_test_run_and_again_when_a_repair_adds_a_capabili
             await settle(app, pilot)
             gemini.script(Reply(fenced(INJECTED_REPAIR)))
             await send(pilot, "/run")
-            await approve(app, pilot, "y")
+            await approve(app, pilot)
             title, can_do = await approve(app, pilot, "escape")  # asked again, and refused
             await settle(app, pilot)
             assert title.startswith("A repair changed what the flow can do.")
@@ -389,3 +393,24 @@ def test_the_summary_judges_a_task_with_its_plugin_defaults_and_finds_hosts_in_v
     lines = "\n".join(flow_capabilities(posting).lines())
     assert "https://collector.example.net (the flow's variables)" in lines
     assert "https://mirror.example.org (input `mirror`)" in lines
+
+
+def test_keys_typed_ahead_never_approve_the_chats_dialog(
+    gemini: FakeGemini, kestra: FakeKestra, tmp_path: Path
+) -> None:
+    from tests.tui.pilot import messages, running, screen, send, settings, settle, with_kestra
+
+    async def scenario() -> None:
+        async with running(with_kestra(settings(tmp_path), kestra)) as (app, pilot):
+            gemini.script(Reply(fenced(HOSTILE)))
+            await send(pilot, "load the data")
+            await settle(app, pilot)
+            for opened_by in ("f5", "f6"):  # test-run, then deploy
+                await pilot.press(opened_by)
+                await screen(app, pilot, "ConfirmDeploy")
+                await pilot.press(*"my query: yes y", "enter")  # typed ahead (no `n`), Enter included
+                await settle(app, pilot)
+                assert type(app.screen).__name__ != "ConfirmDeploy"
+            assert writes(kestra) == [] and any("Not deployed." in m for m in messages(app))
+
+    asyncio.run(scenario())

@@ -87,14 +87,20 @@ async def settle(app: CopilotApp, pilot: Any) -> None:
     await pilot.pause()
 
 
-async def approve(app: CopilotApp, pilot: Any, answer: str = "y") -> tuple[str, str]:
-    """Answer the consent dialog (what the flow can do, the diff) once it is up: `y`, or `escape` to refuse.
-    Returns what it showed: its title and what the flow can do."""
+async def approve(app: CopilotApp, pilot: Any, answer: str = "yes") -> tuple[str, str]:
+    """Answer the consent dialog (what the flow can do, the diff) once it is up, as a person does: `yes` is
+    Tab to the button and Enter; anything else is pressed as keys (`escape`, `n`). Returns what it showed:
+    its title and what the flow can do."""
     dialog = await screen(app, pilot, "ConfirmDeploy")
     title = str(dialog.query_one("#dialog-title").content)
     found = dialog.query("#dialog-capabilities-text")
     capabilities = str(found.first().content) if found else ""
-    await pilot.press(answer)
+    if answer == "yes":
+        await pilot.press("tab")
+        assert dialog.focused is not None and dialog.focused.id == "yes"
+        await pilot.press("enter")
+    else:
+        await pilot.press(answer)
     return title, capabilities
 
 

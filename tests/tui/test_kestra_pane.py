@@ -56,7 +56,7 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
             title = str(dialog.query_one("#dialog-title").content)
             assert title == f"Deploy company.team.report to {kestra.url}? (new flow)"
             assert body(dialog) == flow_of(EDITED)
-            await pilot.press("y")
+            await pilot.press("tab", "enter")  # no single key says yes: Tab to the button, Enter
             await settle(app, pilot)
             assert any("Deployed company.team.report, server revision 1" in m for m in messages(app))
             assert kestra.flows[("company.team", "report")] == flow_of(EDITED)
@@ -120,7 +120,7 @@ def test_diff_server_and_deploy_say_what_the_server_has(gemini: FakeGemini, tmp_
             assert messages(app)[-1] == "Not deployed." and kestra.flows == {}
             await pilot.press("f6")
             await screen(app, pilot, "ConfirmDeploy")
-            await pilot.press("y")
+            await pilot.press("tab", "enter")  # no single key says yes: Tab to the button, Enter
             await settle(app, pilot)
             await send(pilot, "/diff server")
             await settle(app, pilot)
