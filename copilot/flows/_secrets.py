@@ -61,6 +61,11 @@ _CREDENTIAL_WORDS = _wordset(
 )
 # Parts of a service-account key that identify it: redacted, but not a lint error on their own.
 _IDENTITY_WORDS = frozenset({"privatekeyid", "clientemail"})
+# One word with the credential at its end, as environment variables are often written: PGPASSWORD,
+# SNOWFLAKEPASSWORD, DBPASS, MYSQLPWD (`bypass` and `compass` are not: `pass` needs a known owner before it).
+_JOINED_CREDENTIAL = re.compile(
+    r"\w+(?:password|passwd|passphrase)|\w+pwd|(?:db|pg|my|mysql|sql|root|admin|user|smtp|mail|s?ftp|ssh|redis|mongo)pass"
+)
 # maxToken, pageToken, --no-password: named after a credential, but not one.
 _NOT_CREDENTIAL_WORDS = frozenset({"max", "min", "num", "page", "next", "continuation", "no"})
 
@@ -82,7 +87,7 @@ def is_secret_key(name: str, *, identities: bool = False) -> bool:
         joined = "".join(words[-size:])
         if joined in _CREDENTIAL_WORDS or (identities and joined in _IDENTITY_WORDS):
             return True
-    return False
+    return bool(_JOINED_CREDENTIAL.fullmatch(words[-1]))
 
 
 # --- values that are not secrets ---------------------------------------------------------------------------
@@ -199,7 +204,7 @@ _TOKENS: list[tuple[str, str]] = [
     (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", "an AWS access key id"),
     (r"\bAIza[0-9A-Za-z_-]{35}\b", "a Google API key"),
     (r"\bxox[abposr]-[0-9A-Za-z-]{10,}", "a Slack token"),
-    (r"https://hooks\.slack\.com/services/T[0-9A-Z]+/B[0-9A-Z]+/[0-9A-Za-z]{16,}", "a Slack webhook URL"),
+    (r"https://hooks\.slack\.com/services/T[0-9A-Za-z]+/B[0-9A-Za-z]+/[0-9A-Za-z]{8,}", "a Slack webhook URL"),
     (r"\b(?:gh[pousr]_[0-9A-Za-z]{30,}|github_pat_[0-9A-Za-z_]{40,})\b", "a GitHub token"),
     (r"\bglpat-[0-9A-Za-z_-]{20,}", "a GitLab token"),
     (r"\bsk-(?:proj-|ant-)?[0-9A-Za-z_-]{20,}", "an OpenAI/Anthropic API key"),

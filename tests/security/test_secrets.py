@@ -71,6 +71,10 @@ FORMS = [  # (form, text holding it, the credential that must not survive)
     ("OpenAI key", "sk-proj-C4nary0123456789abcdefgh", "sk-proj-C4nary0123456789abcdefgh"),
     ("PEM private key", "-----BEGIN RSA PRIVATE KEY-----\nMIIC4naryPemBody0123\n-----END RSA PRIVATE KEY-----", "MIIC4naryPemBody0123"),
     ("key: | block", "privateKey: |\n  C4naryBlockLine1\n  C4naryBlockLine2\nnext: 1", "C4naryBlockLine"),
+    ("PGPASSWORD= (one word)", "PGPASSWORD=C4naryPgEnv psql -h db", "C4naryPgEnv"),
+    ("SNOWFLAKEPASSWORD: (one word)", "env:\n  SNOWFLAKEPASSWORD: C4narySnowJoined", "C4narySnowJoined"),
+    ("dbpass=", "dbpass=C4naryDbJoined ./load.sh", "C4naryDbJoined"),
+    ("Slack webhook URL", "url: https://hooks.slack.com/services/T01ABC/B02DEF/C4naryHook9", "C4naryHook9"),
 ]  # fmt: skip
 
 
