@@ -29,9 +29,14 @@ _WORDING = {
 }
 
 
+# Without a well-formed `scheme://` (`admin:PW@host`, `https//admin:PW@host`): whatever precedes the last `@`.
+_LOOSE_USERINFO = re.compile(r"^((?:[^/@]*/+)?)([^@]*)@", re.DOTALL)
+
+
 def display_url(url: str) -> str:
-    """`http://admin:PW@host` → `http://admin:****@host`; a user alone may be a token: `https://****@host`."""
-    match = _USERINFO.match(url)
+    """`http://admin:PW@host` → `http://admin:****@host`; a user alone may be a token: `https://****@host`.
+    A URL with no or a misspelt scheme is masked the same way: what stands before its `@` may be a password."""
+    match = _USERINFO.match(url) or _LOOSE_USERINFO.match(url)
     if not match:
         return url
     user, colon, _ = match.group(2).partition(":")

@@ -155,7 +155,14 @@ def test_the_tui_status_bar_shows_no_password(tmp_path: Path) -> None:
 
 
 # --- a malformed URL says which setting is wrong, and no command ends in a traceback ----------------
-MALFORMED = ["http://[::1", "http://kestra:notaport", "http://kes tra:8080", f"http://admin:{PASSWORD}@kestra:port"]
+MALFORMED = [
+    "http://[::1",
+    "http://kestra:notaport",
+    "http://kes tra:8080",
+    f"http://admin:{PASSWORD}@kestra:port",
+    f"admin:{PASSWORD}@kestra:8080",  # no scheme: what stands before the @ is still a password
+    f"https//admin:{PASSWORD}@kestra",  # a misspelt scheme
+]
 
 
 @pytest.mark.parametrize("url", MALFORMED)
