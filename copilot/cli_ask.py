@@ -260,22 +260,34 @@ def _report(result: Any, args: argparse.Namespace, engine: Any) -> int:
                 print(printable(diagnostic.format(args.output if written else "flow")), file=sys.stderr)
     if write_failed:
         return EXIT_ERROR
-    return EXIT_OK if revision.valid else EXIT_INVALID
+    return EXIT_OK if revision.valid and (written or args.output is None) else EXIT_INVALID
 
 
 def _overwrite_refusal(args: argparse.Namespace, revision: Any, engine: Any) -> str | None:
-    """Why `-o FILE` is not written: the new flow is invalid and FILE holds a valid one (`--force` writes
-    anyway). An invalid result over a missing, invalid or non-flow file is written, as asked."""
-    if revision.valid or args.force:
+    """Why `-o FILE` is not written (`--force` writes anyway): the new flow is invalid and FILE holds a valid
+    one; or the new flow holds credential placeholders FILE does not (their values were redacted in an
+    earlier process: writing would put `REDACTED_1` over a real password). Over a missing, invalid or
+    non-flow file, the flow is written, as asked."""
+    if args.force:
         return None
     from .fileio import MAX_FLOW_BYTES, FileError, read_text
-    from .flows import validate_flow
+    from .flows import PLACEHOLDER_PATTERN, validate_flow
 
+    placeholders = sorted({m.group(0) for m in PLACEHOLDER_PATTERN.finditer(revision.yaml)})
+    if revision.valid and not placeholders:
+        return None
     try:
         existing = read_text(args.output, limit=MAX_FLOW_BYTES, what="flow")
     except FileError:
-        return None  # missing, or not a flow: nothing valid to lose
-    if not validate_flow(existing, engine.schema, kestra_version=engine.kestra_version).valid:
+        return None  # missing, or not a flow: nothing to lose
+    lost = [p for p in placeholders if p not in existing]
+    if lost:
+        return (
+            f"error: the new flow holds {', '.join(lost)}, placeholder(s) of credentials redacted in an earlier "
+            f"turn whose values this run does not have, where {args.output} has its own: it was not changed (the "
+            f"new flow is printed instead). Pass --flow {args.output} to edit the file with its values, or --force."
+        )
+    if revision.valid or not validate_flow(existing, engine.schema, kestra_version=engine.kestra_version).valid:
         return None
     return (
         f"error: {args.output} holds a valid flow and the new one is invalid: it was not changed "

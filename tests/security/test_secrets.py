@@ -276,6 +276,25 @@ def test_ask_flow_o_flow_keeps_the_users_password_and_sends_none(
     assert "credential(s) were redacted before sending" in capsys.readouterr().err
 
 
+def test_a_later_process_never_writes_a_placeholder_over_the_users_credentials(
+    gemini: FakeGemini, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A session continued in another process has only placeholders: its flow must not replace the file."""
+    target = tmp_path / "load.yml"
+    target.write_text(USER_FLOW)
+    as_sent = SecretVault().redact(USER_FLOW)[0]
+    reply = "```yaml\n" + as_sent.replace("sql: select 1", "sql: select 2") + "```"
+    gemini.script(Reply(reply), Reply(reply), Reply(reply))
+    main(["ask", "select 2", "--flow", str(target), "-o", str(target), "--recipe", "no-retrieval"])
+    session = capsys.readouterr().err.split("continue with --session ")[1].split(")")[0]
+    kept = target.read_text()
+    gemini.script(Reply(reply.replace("select 2", "select 3")))
+    assert main(["ask", "select 3", "--session", session, "-o", str(target), "--recipe", "no-retrieval"]) == 1
+    out, err = capsys.readouterr()
+    assert target.read_text() == kept and "C4nary" in kept  # the user's values are still there
+    assert "placeholder(s) of credentials redacted in an earlier turn" in err and "REDACTED_" in out
+
+
 def test_retrieved_chunks_and_the_history_are_redacted_with_the_same_placeholders(gemini: FakeGemini) -> None:
     leaky = Hit(Chunk("Connect with password: C4naryChunk1 to the demo DB.", "doc", "docs", "Demo", "demo.md"), 1.0)
     chat = engine(gemini)
