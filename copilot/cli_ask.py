@@ -115,7 +115,11 @@ def ask_command(args: argparse.Namespace) -> int:
                     print(f"test run: {trial.state}; the last revision is shown.", file=sys.stderr)
         except KeyboardInterrupt:
             store.mark_interrupted(session)
-            print(f"interrupted; the reply so far is kept in session {session}.", file=sys.stderr)
+            if engine.current is not None and args.test_run:
+                where = f"revision {engine.current.number} is kept in session {session}"
+                print(f"interrupted; nothing more is deployed or run, and {where}.", file=sys.stderr)
+            else:
+                print(f"interrupted; the reply so far is kept in session {session}.", file=sys.stderr)
             raise
     finally:
         store.close()

@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,23 +111,57 @@ def _confirm(question: str) -> bool:
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
-def _ask_on_stderr(question: str) -> bool:
-    """A yes/no on the terminal, the question on stderr (stdout may be a flow piped to a file)."""
-    sys.stderr.write(question)
+TTY = "/dev/tty"  # the controlling terminal (tests point it elsewhere)
+
+
+def _ask_yes_no(question: str, shown: list[str]) -> bool:
+    """A yes/no at the terminal, after what the user must see, on stderr (stdout may be a flow piped to a
+    file) — and on the terminal itself when stderr goes to a file (`2>log`): a question nobody sees would
+    leave the command waiting in silence. It blocks in the calling thread, so Ctrl+C interrupts it at once."""
+    text = printable("\n".join(shown)) + "\n"
+    sys.stderr.write(text + question)
     sys.stderr.flush()
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
+    if not sys.stderr.isatty():
+        try:
+            with open(TTY, "w", encoding="utf-8") as terminal:
+                terminal.write(text + question)
+        except OSError:
+            pass
+    with _interruptible():
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl+C raises at once while the user is being asked: asyncio's own handler would only cancel the
+    task, and the blocked read would wait for Enter."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def consent_for(settings: Settings, *, yes: bool, command: str) -> Any:
     """How a command asks before it deploys and runs a model's flow (engine/consent.py): `--yes` approves the
-    flow as written (and repairs that add nothing); the `sandbox_test_runs` setting approves everything;
-    otherwise the user is asked in the terminal, and without a terminal nothing is deployed."""
+    flow as written (and repairs that add nothing); the `sandbox_test_runs` setting approves everything —
+    both print what they approved, for the log; otherwise the user is asked in the terminal, and without a
+    terminal nothing is deployed."""
     from .engine import consent
 
-    if settings.sandbox_test_runs:
-        return consent.sandbox()
-    if yes:
-        return consent.unattended()
+    if settings.sandbox_test_runs or yes:
+        decide = consent.sandbox() if settings.sandbox_test_runs else consent.unattended()
+        by = "sandbox_test_runs" if settings.sandbox_test_runs else "--yes"
+
+        async def logged(request: Any) -> bool:
+            approved = await decide(request)  # raises when --yes does not cover a repair
+            print(printable("\n".join([f"approved by {by}:", *request.summary()])), file=sys.stderr)
+            return approved
+
+        return logged
     if not sys.stdin.isatty():
         return consent.refuse(
             "A test-run deploys and executes the model's flow, which needs your yes, and there is no terminal "
@@ -133,12 +171,12 @@ def consent_for(settings: Settings, *, yes: bool, command: str) -> Any:
         )
 
     async def ask(request: Any) -> bool:
-        print(printable("\n".join(request.summary())), file=sys.stderr)
+        shown = request.summary()
         if request.diff is not None:
-            print(printable(request.diff.unified), file=sys.stderr)
+            shown.append(request.diff.unified)
         else:
-            print(printable(f"--- the flow, as it will be deployed ---\n{request.flow_yaml}"), file=sys.stderr)
-        return await asyncio.to_thread(_ask_on_stderr, "Deploy it and run it? [y/N] ")
+            shown.append(f"--- the flow, as it will be deployed ---\n{request.flow_yaml}")
+        return _ask_yes_no("Deploy it and run it? [y/N] ", shown)
 
     return ask
 

@@ -414,3 +414,38 @@ def test_keys_typed_ahead_never_approve_the_chats_dialog(
             assert writes(kestra) == [] and any("Not deployed." in m for m in messages(app))
 
     asyncio.run(scenario())
+
+
+def test_ctrl_c_at_the_question_stops_at_once_and_runs_nothing(
+    gemini: FakeGemini, kestra: FakeKestra, tmp_path: Path
+) -> None:
+    """A person at a real terminal (a pty) presses Ctrl+C while asked: the command ends, nothing is run."""
+    import os
+    import pty
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    gemini.script(Reply(fenced(HOSTILE)))
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "copilot", "ask", "load the data", "--test-run", "--recipe", "no-retrieval"],
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    os.close(terminal)
+    shown = b""
+    deadline = time.monotonic() + 60
+    while b"[y/N]" not in shown and time.monotonic() < deadline:
+        shown += os.read(controller, 4096)
+    assert b"Deploy it and run it? [y/N]" in shown
+    process.send_signal(signal.SIGINT)
+    try:
+        assert process.wait(timeout=10) == 130
+    finally:
+        process.kill()
+        os.close(controller)
+    assert writes(kestra) == [] and not kestra.executions
