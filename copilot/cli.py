@@ -131,6 +131,11 @@ def _chat(args: argparse.Namespace) -> int:
             mine = "" if key == default else f" (default {default})"
             print(f"{action_id:<10} {key:<10} {title}{mine}")
         return EXIT_OK
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise CopilotError(
+            "The chat needs a terminal: its input or output is a pipe or a file.",
+            hint='Run it in a terminal; for scripts use `kestra-copilot ask "…"`.',
+        )
     CopilotApp(settings, recipe=args.recipe).run()
     return EXIT_OK
 
@@ -155,7 +160,15 @@ def _validate(args: argparse.Namespace) -> int:
     from .schema_store import load_schema
 
     settings = load_settings()
-    texts = [(name, _read(name)) for name in args.files]
+    texts, unread = [], {}  # a file that cannot be read is reported; the others are still checked
+    for name in args.files:
+        try:
+            texts.append((name, _read(name)))
+        except CopilotError as exc:
+            unread[name] = str(exc)
+            print(printable(f"kestra-copilot: {exc}"), file=sys.stderr)
+    if not texts:
+        return EXIT_USAGE
     server = None
     if args.server is not None:
         from .server_check import check_on_server
@@ -187,7 +200,8 @@ def _validate(args: argparse.Namespace) -> int:
                     "diagnostics": [d.to_dict() for d in result.diagnostics],
                 }
                 for name, result in results
-            ],
+            ]
+            + [{"file": name, "valid": False, "error": error, "diagnostics": []} for name, error in unread.items()],
         }
         print(json.dumps(payload, indent=2))
     else:
@@ -201,6 +215,8 @@ def _validate(args: argparse.Namespace) -> int:
             counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
             source = loaded.schema.source + (f" + {server.label}" if server and not server.problem else "")
             print(_paint(printable(f"{name}: {verdict} ({counts}) — {source}"), "1", color))
+    if unread:
+        return EXIT_USAGE
     return EXIT_OK if all(result.valid for _, result in results) else EXIT_INVALID
 
 

@@ -207,8 +207,9 @@ def run_command(args: argparse.Namespace) -> int:
         open_regular(path, what="input").close()  # a FIFO, device or folder is refused here, never read
     labels = parse_pairs(args.label, ":", "--label")
     settings = load_settings()
-    from .kestra import check_namespace, ensure_allowed
+    from .kestra import check_flow_id, check_namespace, ensure_allowed
 
+    check_flow_id(flow_id)
     ensure_allowed(check_namespace(namespace), settings.deploy_namespaces, nothing="run")
     verdict = asyncio.run(_run(settings, namespace, flow_id, inputs, files, labels, args.timeout))
     return EXIT_OK if verdict in GOOD_ENDS else EXIT_FAILED

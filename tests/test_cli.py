@@ -143,3 +143,20 @@ def test_chat_keys_lists_actions_with_configured_keys(
     lines = capsys.readouterr().out.splitlines()
     assert "undo       ctrl+u     Undo (default ctrl+z)" in lines
     assert any(line.startswith("deploy     f6") for line in lines)
+
+
+def test_the_chat_without_a_terminal_says_so_instead_of_hanging(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["chat"]) == 2  # pytest's stdin and stdout are not terminals
+    assert "The chat needs a terminal" in capsys.readouterr().err
+
+
+def test_validate_checks_every_file_it_can_read_and_names_the_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.yml"
+    good.write_text("id: a\nnamespace: b\ntasks:\n  - id: l\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n")
+    assert main(["validate", str(tmp_path / "missing.yml"), str(good), "--format", "json"]) == 2
+    out, err = capsys.readouterr()
+    results = {Path(r["file"]).name: r for r in json.loads(out)["results"]}
+    assert results["good.yml"]["valid"] and "no such flow file" in results["missing.yml"]["error"]
+    assert "missing.yml" in err

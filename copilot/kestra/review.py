@@ -29,6 +29,7 @@ __all__ = [
     "DeployReview",
     "allowed_namespace",
     "check_deployed",
+    "check_flow_id",
     "check_namespace",
     "ensure_allowed",
     "flow_key",
@@ -37,9 +38,11 @@ __all__ = [
     "with_namespace",
 ]
 
-# Kestra's own rule for a namespace (the flow schema's pattern and length).
+# Kestra's own rules for a namespace and a flow id (the flow schema's patterns and lengths).
 NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 MAX_NAMESPACE = 150
+FLOW_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
+MAX_FLOW_ID = 100
 
 
 def flow_key(flow_yaml: str) -> tuple[str, str]:
@@ -63,6 +66,16 @@ def check_namespace(namespace: str) -> str:
             hint="Lower-case letters, digits, `.`, `_` and `-`, starting with a letter or digit (e.g. company.team).",
         )
     return namespace
+
+
+def check_flow_id(flow_id: str) -> str:
+    """`flow_id` when Kestra accepts it as a flow id; a CopilotError otherwise (it goes into a URL path)."""
+    if not FLOW_ID.match(flow_id) or len(flow_id) > MAX_FLOW_ID:
+        raise CopilotError(
+            f"{flow_id!r} is not a Kestra flow id.",
+            hint="Letters, digits, `.`, `_` and `-`, starting with a letter or digit (e.g. taxi_monthly).",
+        )
+    return flow_id
 
 
 def allowed_namespace(namespace: str, allow: str | None) -> bool:

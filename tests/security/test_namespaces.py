@@ -216,3 +216,11 @@ def test_a_create_only_deploy_never_overwrites_a_flow_that_exists(version: str) 
         kestra.flows[("team", "etl")], kestra.revisions[("team", "etl")] = theirs, 1
         asyncio.run(scenario(kestra))
         assert kestra.flows[("team", "etl")] == theirs
+
+
+@pytest.mark.parametrize("target", ["sandbox/x?y=1#z", "sandbox/../etl", "Sandbox Team/etl"])
+def test_run_refuses_what_is_not_a_namespace_and_a_flow_id(
+    target: str, kestra: FakeKestra, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", target]) == 2
+    assert "is not a Kestra" in capsys.readouterr().err and not kestra.executions and not kestra.requests
