@@ -154,7 +154,9 @@ def test_validate_checks_every_file_it_can_read_and_names_the_others(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     good = tmp_path / "good.yml"
-    good.write_text("id: a\nnamespace: b\ntasks:\n  - id: l\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n")
+    good.write_text(
+        "id: a\nnamespace: b\ntasks:\n  - id: l\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
+    )
     assert main(["validate", str(tmp_path / "missing.yml"), str(good), "--format", "json"]) == 2
     out, err = capsys.readouterr()
     results = {Path(r["file"]).name: r for r in json.loads(out)["results"]}

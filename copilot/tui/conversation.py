@@ -8,7 +8,7 @@ from typing import Any
 
 from textual import work
 from textual.containers import VerticalScroll
-from textual.widgets import Markdown, TabbedContent
+from textual.widgets import Markdown, Static, TabbedContent
 
 from .screens import Picker, SessionsScreen, revision_options
 from .widgets import FlowPane, SourcesPane
@@ -173,7 +173,12 @@ class Conversation:
         self.approvals = None  # a new flow is asked about afresh before it is test-run
         # A new flow is a new session (created at its first turn): the last one keeps its revisions, resumable.
         self.session = None
+        self.last_failure = None  # F7 repairs this flow's runs, not the last one's
+        self.usage, self.turn_usage = [], []  # the status bar counts the new session from zero
         self.show_revision(None)
+        for pane in self.query("#run").results(Static):  # the Run tab, once mounted
+            pane.update("Nothing run yet: /deploy, /run.")
+        self.refresh_status()
         await self.say("New flow: the next request starts from scratch, in a new session.", "system")
 
     # --- sessions -----------------------------------------------------------------------------------

@@ -132,7 +132,7 @@ class KestraActions:
     @work(exclusive=True, group="kestra")
     async def run_flow(self, argument: str) -> None:
         """Test-run: deploy to the test namespace, run, follow, repair from failures (engine/testrun.py)."""
-        from ..engine.consent import Approvals
+        from ..engine.consent import Approvals, ConsentRefused
         from ..engine.testrun import test_run
         from ..errors import CopilotError
         from ..kestra import KestraClient
@@ -165,7 +165,8 @@ class KestraActions:
         if self.approvals is None:
             self.approvals = Approvals()
         self.query_one(TabbedContent).active = "tab-run"
-        show = self._run_log(self.query_one("#run", Static))
+        deployed: list[int] = []  # the revisions the test-run deployed, in order
+        show = self._run_log(self.query_one("#run", Static), deployed)
         try:
             async with KestraClient.from_settings(self.settings) as client:
                 result = await test_run(
@@ -182,11 +183,25 @@ class KestraActions:
                 )
         except CopilotError as exc:  # Kestra's errors, a refused consent, a namespace outside the allow-list
             await self.say(f"**{exc}** {exc.hint or ''}", "error")
+            if isinstance(exc, ConsentRefused) and deployed and self.engine.current.number != deployed[-1]:
+                await self._back_to_approved(deployed[-1])
             return
         repairs = f" after {len(result.repairs)} repair(s)" if result.repairs else ""
         self.last_failure = None if result.passed or not result.runs else result.runs[-1]
         follow_up = "" if result.passed else f" {self.key_label('repair')} or `/repair` asks for a fix from its logs."
         await self.say(f"Test run: **{result.state}**{repairs}.{follow_up}", "system" if result.passed else "error")
+
+    async def _back_to_approved(self, number: int) -> None:
+        """A repair was refused: the revision that was last approved and run is current again; the refused
+        one stays reachable (redo) and in the session."""
+        refused = self.engine.current.number
+        self.show_revision(self.engine.goto(number))
+        redo = self.key_label("redo")
+        await self.say(
+            f"The repair (revision {refused}) was not approved, so it was not run: revision {number}, the last "
+            f"one run, is current again ({redo} shows the repair).",
+            "system",
+        )
 
     async def _consent(self, request: Any) -> bool:
         """A test-run's consent (engine/consent.py): the dialog with what the flow can do and the diff."""
@@ -201,9 +216,9 @@ class KestraActions:
         dialog = ConfirmDeploy(title, body, capabilities=request.summary()[1:], yes="Deploy and run")
         return bool(await self.push_screen_wait(dialog))
 
-    def _run_log(self, pane: Static) -> Any:
+    def _run_log(self, pane: Static, deployed: list[int]) -> Any:
         """The test-run's event handler: task states and log lines into the Run tab, repairs into the panes
-        and, each as a turn of its own, into the session store."""
+        and, each as a turn of its own, into the session store; each revision deployed into `deployed`."""
         from ..engine.testrun import CleanedUp, Deployed, RepairStarted, RunFinished, recording_repairs
         from ..kestra import Execution, LogEntry
 
@@ -218,6 +233,7 @@ class KestraActions:
                 repair = f"Test-run repair {event.number}"
                 lines.append(f"→ asking for a repair from the run ({event.number})")
             elif isinstance(event, Deployed):
+                deployed.append(event.local_revision)
                 lines.append(f"deployed {event.namespace}.{event.flow_id} (server revision {event.revision})")
                 lines.extend(f"    {change}" for change in event.changes)
             elif isinstance(event, CleanedUp):

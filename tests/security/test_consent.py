@@ -449,3 +449,34 @@ def test_ctrl_c_at_the_question_stops_at_once_and_runs_nothing(
         process.kill()
         os.close(controller)
     assert writes(kestra) == [] and not kestra.executions
+
+
+def test_the_chat_goes_back_to_the_last_run_revision_when_a_repair_is_refused_and_ctrl_n_forgets_the_run(
+    gemini: FakeGemini, kestra: FakeKestra, tmp_path: Path
+) -> None:
+    from tests.tui.pilot import approve, flow_code, messages, running, send, settings, settle, with_kestra
+
+    async def scenario() -> None:
+        async with running(with_kestra(settings(tmp_path), kestra)) as (app, pilot):
+            gemini.script(Reply(fenced(HARMLESS)))
+            await send(pilot, "compute something")
+            await settle(app, pilot)
+            gemini.script(Reply(fenced(INJECTED_REPAIR)))
+            await send(pilot, "/run")
+            await approve(app, pilot)
+            await approve(app, pilot, "escape")  # the repair adds a Shell task: no
+            await settle(app, pilot)
+            assert app.engine.current.number == 1 and "id: helper" not in flow_code(app)
+            assert any("The repair (revision 2) was not approved" in m for m in messages(app))
+            await pilot.press("ctrl+y")  # the refused repair is still there to look at
+            assert app.engine.current.number == 2 and "id: helper" in flow_code(app)
+
+            await pilot.press("ctrl+n")
+            await settle(app, pilot)
+            assert app.last_failure is None and "Nothing run yet" in str(app.query_one("#run").content)
+            assert app.usage == []
+            await send(pilot, "/repair")
+            await settle(app, pilot)
+            assert any("No failed test-run to repair from" in m for m in messages(app))
+
+    asyncio.run(scenario())
