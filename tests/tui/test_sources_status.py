@@ -106,8 +106,7 @@ def test_the_status_bar_shows_the_index_and_fits_in_80_columns(
             await send(pilot, "/model gemini-2.5-flash")
             await settle(app, pilot)
             assert status(app).startswith("gemini-2.5-flash") and "index 5" in status(app)
-            await send(pilot, "/new")
-            await ask(app, pilot, gemini, VALID, "log a message then sleep")
+            await ask(app, pilot, gemini, VALID, "log a message then sleep")  # the same session (/new starts another)
             await pilot.resize_terminal(160, 40)
             await pilot.pause()
             # Each call at its model's price: 178 tokens at 3.8-flash's test price, then 178 at 2.5-flash's.
