@@ -60,22 +60,20 @@ def flow_key(flow_yaml: str) -> tuple[str, str]:
 
 def check_namespace(namespace: str) -> str:
     """`namespace` when Kestra accepts it as one (lower-case, dotted); a CopilotError otherwise."""
-    if not NAMESPACE.match(namespace) or len(namespace) > MAX_NAMESPACE:
-        raise CopilotError(
-            f"{namespace!r} is not a Kestra namespace.",
-            hint="Lower-case letters, digits, `.`, `_` and `-`, starting with a letter or digit (e.g. company.team).",
-        )
-    return namespace
+    hint = "Lower-case letters, digits, `.`, `_` and `-`, starting with a letter or digit (e.g. company.team)."
+    return _kestra_name(namespace, NAMESPACE, MAX_NAMESPACE, "namespace", hint)
 
 
 def check_flow_id(flow_id: str) -> str:
     """`flow_id` when Kestra accepts it as a flow id; a CopilotError otherwise (it goes into a URL path)."""
-    if not FLOW_ID.match(flow_id) or len(flow_id) > MAX_FLOW_ID:
-        raise CopilotError(
-            f"{flow_id!r} is not a Kestra flow id.",
-            hint="Letters, digits, `.`, `_` and `-`, starting with a letter or digit (e.g. taxi_monthly).",
-        )
-    return flow_id
+    hint = "Letters, digits, `.`, `_` and `-`, starting with a letter or digit (e.g. taxi_monthly)."
+    return _kestra_name(flow_id, FLOW_ID, MAX_FLOW_ID, "flow id", hint)
+
+
+def _kestra_name(value: str, pattern: re.Pattern[str], limit: int, what: str, hint: str) -> str:
+    if not pattern.match(value) or len(value) > limit:
+        raise CopilotError(f"{value!r} is not a Kestra {what}.", hint=hint)
+    return value
 
 
 def allowed_namespace(namespace: str, allow: str | None) -> bool:

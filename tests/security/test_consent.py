@@ -295,12 +295,11 @@ def test_the_chat_asks_before_a_test_run_and_again_when_a_repair_adds_a_capabili
     gemini: FakeGemini, kestra: FakeKestra, tmp_path: Path
 ) -> None:
     from tests.tui.pilot import approve, messages, running, send, settings, settle, with_kestra
+    from tests.tui.pilot import ask as chat_turn
 
     async def scenario() -> None:
         async with running(with_kestra(settings(tmp_path), kestra)) as (app, pilot):
-            gemini.script(Reply(fenced(HOSTILE)))
-            await send(pilot, "load the data")
-            await settle(app, pilot)
+            await chat_turn(app, pilot, gemini, fenced(HOSTILE), "load the data")
             await send(pilot, "/run")
             title, can_do = await approve(app, pilot, "escape")  # no
             await settle(app, pilot)
@@ -327,12 +326,11 @@ def test_the_chat_asks_before_a_test_run_and_again_when_a_repair_adds_a_capabili
 
 def test_the_chat_deletes_the_test_copy_unless_run_with_keep(gemini: FakeGemini, tmp_path: Path) -> None:
     from tests.tui.pilot import approve, messages, running, send, settings, settle, with_kestra
+    from tests.tui.pilot import ask as chat_turn
 
     async def scenario(kestra: FakeKestra) -> None:
         async with running(with_kestra(settings(tmp_path), kestra)) as (app, pilot):
-            gemini.script(Reply(fenced(HARMLESS.replace("1 / 0", "1 / 1"))))
-            await send(pilot, "compute something")
-            await settle(app, pilot)
+            await chat_turn(app, pilot, gemini, fenced(HARMLESS.replace("1 / 0", "1 / 1")), "compute something")
             await send(pilot, "/run")
             await approve(app, pilot)
             await settle(app, pilot)
@@ -398,13 +396,12 @@ def test_the_summary_judges_a_task_with_its_plugin_defaults_and_finds_hosts_in_v
 def test_keys_typed_ahead_never_approve_the_chats_dialog(
     gemini: FakeGemini, kestra: FakeKestra, tmp_path: Path
 ) -> None:
-    from tests.tui.pilot import messages, running, screen, send, settings, settle, with_kestra
+    from tests.tui.pilot import ask as chat_turn
+    from tests.tui.pilot import messages, running, screen, settings, settle, with_kestra
 
     async def scenario() -> None:
         async with running(with_kestra(settings(tmp_path), kestra)) as (app, pilot):
-            gemini.script(Reply(fenced(HOSTILE)))
-            await send(pilot, "load the data")
-            await settle(app, pilot)
+            await chat_turn(app, pilot, gemini, fenced(HOSTILE), "load the data")
             for opened_by in ("f5", "f6"):  # test-run, then deploy
                 await pilot.press(opened_by)
                 await screen(app, pilot, "ConfirmDeploy")
@@ -455,12 +452,11 @@ def test_the_chat_goes_back_to_the_last_run_revision_when_a_repair_is_refused_an
     gemini: FakeGemini, kestra: FakeKestra, tmp_path: Path
 ) -> None:
     from tests.tui.pilot import approve, flow_code, messages, running, send, settings, settle, with_kestra
+    from tests.tui.pilot import ask as chat_turn
 
     async def scenario() -> None:
         async with running(with_kestra(settings(tmp_path), kestra)) as (app, pilot):
-            gemini.script(Reply(fenced(HARMLESS)))
-            await send(pilot, "compute something")
-            await settle(app, pilot)
+            await chat_turn(app, pilot, gemini, fenced(HARMLESS), "compute something")
             gemini.script(Reply(fenced(INJECTED_REPAIR)))
             await send(pilot, "/run")
             await approve(app, pilot)
