@@ -70,21 +70,24 @@ def deploy_command(args: argparse.Namespace) -> int:
             print(printable(diagnostic.format(str(args.file))), file=sys.stderr)
         print(f"{args.file}: Kestra refuses this flow; nothing was deployed.", file=sys.stderr)
         return EXIT_FAILED
+    shown: list[str] = []
     if review.deployed is None:
-        print(printable(f"new flow {where}"))
+        shown.append(f"new flow {where}")
     elif review.up_to_date:
         print(printable(f"{where} is already up to date (revision {review.deployed.revision})."))
         return EXIT_OK
     else:
-        unified = printable(review.diff.unified)
-        print(unified, end="" if unified.endswith("\n") else "\n")
-    print("What it can do:")
-    for line in review.capabilities.lines():
-        print(printable(f"  {line}"))
-    if not args.yes and not _confirm(f"Deploy {where} to {settings.kestra_url}?"):
-        print("Not deployed.", file=sys.stderr)
-        return EXIT_FAILED
-    result, link = asyncio.run(_deploy(settings, text, review.namespace, review.flow_id))
+        shown.append(review.diff.unified.rstrip("\n"))
+    shown += ["What it can do:", *(f"  {line}" for line in review.capabilities.lines())]
+    print(printable("\n".join(shown)))
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CopilotError("Deploying needs a confirmation, and there is no terminal to ask.", hint="Pass --yes.")
+        seen = sys.stdout.isatty()  # with stdout in a file, what is approved is shown with the question
+        if not _ask_yes_no(f"Deploy {where} to {settings.kestra_url}? [y/N] ", [] if seen else shown):
+            print("Not deployed.", file=sys.stderr)
+            return EXIT_FAILED
+    result, link = asyncio.run(_deploy(settings, text, review))
     print(printable(f"deployed {where} revision {result.revision} — {link}"))
     return EXIT_OK
 
@@ -96,19 +99,12 @@ async def _review(settings: Settings, text: str, label: str) -> Any:
         return await review_deploy(client, text, allow=settings.deploy_namespaces, label=label)
 
 
-async def _deploy(settings: Settings, text: str, namespace: str, flow_id: str) -> tuple[Any, str]:
-    from .kestra import check_deployed, ui_link
+async def _deploy(settings: Settings, text: str, review: Any) -> tuple[Any, str]:
+    from .kestra import deploy_reviewed, ui_link
 
     async with _client(settings) as client:
-        deployed = await client.deploy(text, namespace, flow_id)
-        check_deployed(deployed, namespace, flow_id)
-        return deployed, ui_link(client, namespace, flow_id)
-
-
-def _confirm(question: str) -> bool:
-    if not sys.stdin.isatty():
-        raise CopilotError("Deploying needs a confirmation, and there is no terminal to ask.", hint="Pass --yes.")
-    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+        deployed = await deploy_reviewed(client, review, text)
+        return deployed, ui_link(client, review.namespace, review.flow_id)
 
 
 TTY = "/dev/tty"  # the controlling terminal (tests point it elsewhere)
@@ -118,7 +114,8 @@ def _ask_yes_no(question: str, shown: list[str]) -> bool:
     """A yes/no at the terminal, after what the user must see, on stderr (stdout may be a flow piped to a
     file) — and on the terminal itself when stderr goes to a file (`2>log`): a question nobody sees would
     leave the command waiting in silence. It blocks in the calling thread, so Ctrl+C interrupts it at once."""
-    text = printable("\n".join(shown)) + "\n"
+    text = printable("\n".join(shown)) + "\n" if shown else ""
+    _discard_typed_ahead()
     sys.stderr.write(text + question)
     sys.stderr.flush()
     if not sys.stderr.isatty():
@@ -129,6 +126,16 @@ def _ask_yes_no(question: str, shown: list[str]) -> bool:
             pass
     with _interruptible():
         return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def _discard_typed_ahead() -> None:
+    """Keys typed before the question (a double-tapped `y` ↵, the next command) must not answer it."""
+    try:
+        import termios
+    except ImportError:  # Windows
+        return
+    with contextlib.suppress(termios.error, OSError, ValueError, AttributeError):  # not a real terminal
+        termios.tcflush(sys.stdin.fileno(), termios.TCIFLUSH)
 
 
 @contextlib.contextmanager

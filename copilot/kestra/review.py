@@ -31,6 +31,7 @@ __all__ = [
     "check_deployed",
     "check_flow_id",
     "check_namespace",
+    "deploy_reviewed",
     "ensure_allowed",
     "flow_key",
     "review_deploy",
@@ -144,3 +145,21 @@ async def review_deploy(
         old_label = f"server revision {review.deployed.revision}"
         review.diff = diff_flows(review.deployed.source, flow_yaml, old_label=old_label, new_label=label)
     return review
+
+
+async def deploy_reviewed(client: KestraClient, review: DeployReview, flow_yaml: str) -> DeployedFlow:
+    """Deploy what the user said yes to, as reviewed: a new flow only as a creation, an existing one only if
+    the server still has the revision the diff was made against; then check where the server stored it."""
+    current = await client.get_flow(review.namespace, review.flow_id)
+    reviewed = review.deployed.revision if review.deployed is not None else None
+    if (current.revision if current is not None else None) != reviewed:
+        now = f"revision {current.revision}" if current is not None else "no such flow"
+        was = f"revision {reviewed}" if reviewed is not None else "no such flow"
+        raise KestraError(
+            f"{review.namespace}.{review.flow_id} changed on the server while you were deciding ({was} → {now}); "
+            "nothing was deployed.",
+            hint="Deploy again to review the diff against what the server has now.",
+        )
+    deployed = await client.deploy(flow_yaml, review.namespace, review.flow_id, update=current is not None)
+    check_deployed(deployed, review.namespace, review.flow_id)
+    return deployed

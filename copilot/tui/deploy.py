@@ -90,7 +90,7 @@ class KestraActions:
         """Deploy the current revision (kestra.review: the allow-list and the server's verdict first), after a
         confirmation showing the diff against what the server has."""
         from ..errors import CopilotError
-        from ..kestra import KestraClient, check_deployed, review_deploy, ui_link
+        from ..kestra import KestraClient, deploy_reviewed, review_deploy, ui_link
 
         problem = self._kestra_ready()
         if problem:
@@ -120,8 +120,7 @@ class KestraActions:
                 if not await self.push_screen_wait(ConfirmDeploy(title, body, capabilities=capabilities)):
                     await self.say("Not deployed.", "system")
                     return
-                result = await client.deploy(revision.yaml, review.namespace, review.flow_id)
-                check_deployed(result, review.namespace, review.flow_id)
+                result = await deploy_reviewed(client, review, revision.yaml)
                 link = ui_link(client, review.namespace, review.flow_id)
         except CopilotError as exc:
             await self.say(f"**{exc}** {exc.hint or ''}", "error")

@@ -50,14 +50,15 @@ class ConfirmDeploy(ModalScreen[bool]):
     """Before a deploy or a test-run: where it goes, what the flow can do, the diff against what the server
     has (or the whole flow), and a yes/no.
 
-    No single key says yes: keys typed ahead of the dialog (the next question, a stray `y`) must not deploy
-    anything. Cancel has the focus; yes is Tab (or ←/→) to the button, then Enter — or a click. Esc and `n`
-    cancel; PageUp/PageDown scroll the flow."""
+    No single key says yes: keys typed ahead of the dialog (the next question, a stray `y`, an arrow and
+    Enter) must not deploy anything. Cancel has the focus, and the yes button can be reached only after
+    ARMING_SECONDS, once the dialog has been on screen long enough to be read: then Tab to it and Enter, or
+    a click. Esc and `n` cancel; PageUp/PageDown scroll the flow."""
 
+    ARMING_SECONDS = 0.8
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss(False)", "Cancel"),
         Binding("n", "dismiss(False)", show=False),
-        Binding("left,right", "toggle_button", show=False),
         Binding("pageup", "scroll_body(-1)", show=False),
         Binding("pagedown", "scroll_body(1)", show=False),
     ]
@@ -86,14 +87,15 @@ class ConfirmDeploy(ModalScreen[bool]):
             yield Static(f"Tab to “{self.yes}” and press Enter (or click it) to go ahead; Esc or n cancels.",
                          classes="hint")  # fmt: skip
             with Horizontal(id="dialog-buttons"):
-                yield Button(self.yes, variant="warning", id="yes")
+                yield Button(self.yes, variant="warning", id="yes", disabled=True)
                 yield Button("Cancel (Esc)", variant="primary", id="no")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
+        self.set_timer(self.ARMING_SECONDS, self._arm)
 
-    def action_toggle_button(self) -> None:
-        self.focus_next(Button)
+    def _arm(self) -> None:
+        self.query_one("#yes", Button).disabled = False
 
     def action_scroll_body(self, pages: int) -> None:
         body = self.query_one("#dialog-diff", VerticalScroll)

@@ -405,7 +405,7 @@ def test_keys_typed_ahead_never_approve_the_chats_dialog(
             for opened_by in ("f5", "f6"):  # test-run, then deploy
                 await pilot.press(opened_by)
                 await screen(app, pilot, "ConfirmDeploy")
-                await pilot.press(*"my query: yes y", "enter")  # typed ahead (no `n`), Enter included
+                await pilot.press(*"my query: yes y", "left", "enter", "right", "enter")  # typed ahead (no `n`)
                 await settle(app, pilot)
                 assert type(app.screen).__name__ != "ConfirmDeploy"
             assert writes(kestra) == [] and any("Not deployed." in m for m in messages(app))
@@ -413,35 +413,63 @@ def test_keys_typed_ahead_never_approve_the_chats_dialog(
     asyncio.run(scenario())
 
 
-def test_ctrl_c_at_the_question_stops_at_once_and_runs_nothing(
-    gemini: FakeGemini, kestra: FakeKestra, tmp_path: Path
-) -> None:
-    """A person at a real terminal (a pty) presses Ctrl+C while asked: the command ends, nothing is run."""
+def at_a_real_terminal(*arguments: str) -> tuple[Any, int]:
+    """The command under a pseudo-terminal (stdin and stderr), as a person runs it: (process, pty end)."""
     import os
     import pty
-    import signal
     import subprocess
     import sys
-    import time
 
-    gemini.script(Reply(fenced(HOSTILE)))
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "copilot", "ask", "load the data", "--test-run", "--recipe", "no-retrieval"],
+        [sys.executable, "-m", "copilot", *arguments],
         stdin=terminal,
         stdout=subprocess.PIPE,
         stderr=terminal,
         env={**os.environ, "NO_COLOR": "1"},
     )
     os.close(terminal)
-    shown = b""
-    deadline = time.monotonic() + 60
-    while b"[y/N]" not in shown and time.monotonic() < deadline:
+    return process, controller
+
+
+def read_until(controller: int, marker: bytes, seconds: float = 60) -> bytes:
+    import os
+    import time
+
+    shown, deadline = b"", time.monotonic() + seconds
+    while marker not in shown and time.monotonic() < deadline:
         shown += os.read(controller, 4096)
-    assert b"Deploy it and run it? [y/N]" in shown
-    process.send_signal(signal.SIGINT)
+    return shown
+
+
+def test_ctrl_c_at_the_question_stops_at_once_and_runs_nothing(gemini: FakeGemini, kestra: FakeKestra) -> None:
+    """A person at a real terminal (a pty) presses Ctrl+C while asked: the command ends, nothing is run."""
+    import os
+    import signal
+
+    gemini.script(Reply(fenced(HOSTILE)))
+    process, controller = at_a_real_terminal("ask", "load the data", "--test-run", "--recipe", "no-retrieval")
     try:
+        assert b"Deploy it and run it? [y/N]" in read_until(controller, b"[y/N]")
+        process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 130
+    finally:
+        process.kill()
+        os.close(controller)
+    assert writes(kestra) == [] and not kestra.executions
+
+
+def test_keys_typed_before_the_terminal_question_do_not_answer_it(gemini: FakeGemini, kestra: FakeKestra) -> None:
+    """`y` ↵ typed while the model was still writing is discarded: only an answer to the question counts."""
+    import os
+
+    gemini.script(Reply(fenced(HOSTILE), chunks=4, chunk_delay=0.5))
+    process, controller = at_a_real_terminal("ask", "load the data", "--test-run", "--recipe", "no-retrieval")
+    try:
+        os.write(controller, b"y\n")  # typed ahead
+        assert b"[y/N]" in read_until(controller, b"[y/N]")
+        os.write(controller, b"n\n")
+        assert process.wait(timeout=30) == 2
     finally:
         process.kill()
         os.close(controller)

@@ -224,3 +224,38 @@ def test_run_refuses_what_is_not_a_namespace_and_a_flow_id(
 ) -> None:
     assert main(["run", target]) == 2
     assert "is not a Kestra" in capsys.readouterr().err and not kestra.executions and not kestra.requests
+
+
+@pytest.mark.parametrize("meanwhile", ["created", "changed"])
+def test_deploy_never_overwrites_what_a_colleague_deployed_while_the_user_decided(
+    meanwhile: str,
+    kestra: FakeKestra,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    mine = tmp_path / "mine.yml"
+    mine.write_text(
+        "id: shared\nnamespace: team\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: mine\n"
+    )
+    theirs = (
+        "id: shared\nnamespace: team\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: theirs\n"
+    )
+    if meanwhile == "changed":
+        kestra.flows[("team", "shared")], kestra.revisions[("team", "shared")] = theirs.replace("theirs", "v1"), 1
+
+    class Colleague:
+        """The user reads the diff; meanwhile a colleague deploys the same flow."""
+
+        def isatty(self) -> bool:
+            return True
+
+        def readline(self) -> str:
+            kestra.flows[("team", "shared")] = theirs
+            kestra.revisions[("team", "shared")] = kestra.revisions.get(("team", "shared"), 0) + 1
+            return "y\n"
+
+    monkeypatch.setattr("sys.stdin", Colleague())
+    assert main(["deploy", str(mine)]) == 2
+    assert "changed on the server while you were deciding" in capsys.readouterr().err
+    assert kestra.flows[("team", "shared")] == theirs

@@ -96,6 +96,7 @@ async def approve(app: CopilotApp, pilot: Any, answer: str = "yes") -> tuple[str
     found = dialog.query("#dialog-capabilities-text")
     capabilities = str(found.first().content) if found else ""
     if answer == "yes":
+        await until(pilot, lambda: not dialog.query_one("#yes").disabled, "the yes button to be armed")
         await pilot.press("tab")
         assert dialog.focused is not None and dialog.focused.id == "yes"
         await pilot.press("enter")

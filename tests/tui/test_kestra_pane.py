@@ -10,7 +10,19 @@ from tests.engine.test_testrun import BROKEN, divides_by_zero
 from tests.engine.test_turn import flow_of
 from tests.fakes.gemini import FakeGemini, Reply
 from tests.fakes.kestra import FakeKestra
-from tests.tui.pilot import approve, ask, flow_code, messages, running, screen, send, settings, settle, with_kestra
+from tests.tui.pilot import (
+    approve,
+    ask,
+    flow_code,
+    messages,
+    running,
+    screen,
+    send,
+    settings,
+    settle,
+    until,
+    with_kestra,
+)
 
 INVALID = BROKEN.replace('    format: "{{ 1 / 0 }}"\n', '    format: "{{ 1 / 0 }}"\n    colour: red\n')
 EDITED = BROKEN.replace(
@@ -56,6 +68,7 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
             title = str(dialog.query_one("#dialog-title").content)
             assert title == f"Deploy company.team.report to {kestra.url}? (new flow)"
             assert body(dialog) == flow_of(EDITED)
+            await until(pilot, lambda: not app.screen.query_one("#yes").disabled, "the yes button")
             await pilot.press("tab", "enter")  # no single key says yes: Tab to the button, Enter
             await settle(app, pilot)
             assert any("Deployed company.team.report, server revision 1" in m for m in messages(app))
@@ -92,6 +105,7 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
                 line for line in body(dialog).splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")
             ]
             assert changed == ['-    format: "{{ 1 / 0 }}"', '+    format: "{{ 1 / 1 }}"']
+            await until(pilot, lambda: not dialog.query_one("#yes").disabled, "the yes button")
             await pilot.click("#yes")
             await settle(app, pilot)
             assert any("Deployed company.team.report, server revision 2" in m for m in messages(app))
@@ -120,6 +134,7 @@ def test_diff_server_and_deploy_say_what_the_server_has(gemini: FakeGemini, tmp_
             assert messages(app)[-1] == "Not deployed." and kestra.flows == {}
             await pilot.press("f6")
             await screen(app, pilot, "ConfirmDeploy")
+            await until(pilot, lambda: not app.screen.query_one("#yes").disabled, "the yes button")
             await pilot.press("tab", "enter")  # no single key says yes: Tab to the button, Enter
             await settle(app, pilot)
             await send(pilot, "/diff server")
