@@ -46,7 +46,20 @@ def add_parsers(commands: Any) -> None:
     run.add_argument("--input", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--file", action="append", default=[], metavar="KEY=PATH", help="a FILE input")
     run.add_argument("--label", action="append", default=[], metavar="KEY:VALUE")
-    run.add_argument("--timeout", type=float, default=600.0, help="seconds to follow before giving up (600)")
+    run.add_argument(
+        "--timeout", type=_positive_seconds, default=600.0, help="seconds to follow before giving up (600)"
+    )
+
+
+def _positive_seconds(text: str) -> float:
+    """`--timeout`: a number of seconds above 0 (argparse reports anything else as a usage error)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return seconds
 
 
 def _client(settings: Settings) -> Any:
@@ -113,18 +126,19 @@ TTY = "/dev/tty"  # the controlling terminal (tests point it elsewhere)
 def _ask_yes_no(question: str, shown: list[str]) -> bool:
     """A yes/no at the terminal, after what the user must see, on stderr (stdout may be a flow piped to a
     file) — and on the terminal itself when stderr goes to a file (`2>log`): a question nobody sees would
-    leave the command waiting in silence. It blocks in the calling thread, so Ctrl+C interrupts it at once."""
+    leave the command waiting in silence. It blocks in the calling thread, so Ctrl+C interrupts it at once
+    (from before the question is shown, so that no Ctrl+C falls between the two)."""
     text = printable("\n".join(shown)) + "\n" if shown else ""
-    _discard_typed_ahead()
-    sys.stderr.write(text + question)
-    sys.stderr.flush()
-    if not sys.stderr.isatty():
-        try:
-            with open(TTY, "w", encoding="utf-8") as terminal:
-                terminal.write(text + question)
-        except OSError:
-            pass
     with _interruptible():
+        _discard_typed_ahead()
+        sys.stderr.write(text + question)
+        sys.stderr.flush()
+        if not sys.stderr.isatty():
+            try:
+                with open(TTY, "w", encoding="utf-8") as terminal:
+                    terminal.write(text + question)
+            except OSError:
+                pass
         return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 

@@ -192,7 +192,7 @@ def _seconds(value: Any, name: str) -> float:
         seconds = float(value)
     except (TypeError, ValueError):
         seconds = 0.0
-    if seconds <= 0:
+    if not 0 < seconds < float("inf"):  # nan, inf, 0 and below: not a timeout
         raise ConfigError(
             f"{name} must be a number of seconds, not {value!r}.",
             hint="e.g. KESTRA_COPILOT_TEST_RUN_TIMEOUT=600 (10 minutes, the default).",

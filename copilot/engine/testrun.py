@@ -35,6 +35,7 @@ from ..kestra import (
     LogEntry,
     check_deployed,
     ensure_allowed,
+    ensure_calls_allowed,
     flow_key,
 )
 from ..kestra.sandbox import TEST_LABEL, TestCopy, is_test_deploy, test_copy, test_namespace
@@ -254,7 +255,7 @@ async def _test_run(
             target = test_namespace(namespace, namespace_suffix)
             ensure_allowed(target, allow)
             copy = test_copy(revision.yaml, target, keep=keep)
-            await _approve(client, copy, consent, approvals, revision.number)
+            await _approve(client, copy, consent, approvals, revision.number, allow)
             # Checked again after the yes (a person may take minutes): only a test copy is ever replaced,
             # and where there was none, only a creation is sent, so a flow made meanwhile is not overwritten.
             existing = await _test_copy_or_none(client, copy)
@@ -293,9 +294,12 @@ async def _test_copy_or_none(client: KestraClient, copy: TestCopy) -> DeployedFl
     return existing
 
 
-async def _approve(client: KestraClient, copy: TestCopy, consent: Consent, approvals: Approvals, number: int) -> None:
+async def _approve(
+    client: KestraClient, copy: TestCopy, consent: Consent, approvals: Approvals, number: int, allow: str | None
+) -> None:
     """Ask for consent unless what the copy can do is already approved; raises when refused."""
     capabilities = flow_capabilities(copy.yaml)
+    ensure_calls_allowed(capabilities, allow)
     missing = approvals.missing(copy.namespace, copy.flow_id, capabilities)
     existing = await _test_copy_or_none(client, copy)
     if not missing:

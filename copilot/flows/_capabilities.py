@@ -10,12 +10,13 @@ running once deployed), subflows it calls, KV and file writes, deletes (plugin t
 and tasks that act on Kestra itself. The `signature` adds every task and trigger type, so a repair that
 brings in a new plugin, a new host or a trigger is seen as new.
 
-A task is judged as Kestra runs it: with the flow's `pluginDefaults` merged in (a default can set the
-Process runner or `beforeCommands` for every Shell task). Hosts are also looked for where a task's
-expressions can take them from — the flow's `variables`, its inputs' defaults — and the code of a task
-that runs code is signed together with everything that can be rendered into it (its own properties, the
-plugin defaults, the variables, the inputs), so changing any of them is asked about again. It reads the
-flow's data only: what an expression such as `{{ inputs.url }}` will hold at run time is not known.
+A task is judged as Kestra runs it: with the flow's `pluginDefaults` merged in as Kestra merges them (a
+default can set the Process runner or `beforeCommands` for every Shell task). Hosts are also looked for
+where a task's expressions can take them from — the flow's `variables`, its inputs' defaults — and a host
+written as an expression (`https://{{ vars.target }}`) is named as one picked at run time. A flow that
+runs code or picks a host at run time is signed whole: what a script runs can come from another task's
+output, a working directory's files or a template, so any change to such a flow is asked about again. It
+reads the flow's data only: what an expression will hold at run time is not known.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from ._parse import parse_flow
 
 __all__ = ["Capabilities", "Capability", "flow_capabilities"]
 
+WHOLE_FLOW = "the whole flow"
+
 KINDS = {  # kind → how the summary names it, in the order it is shown
     "code": "runs code",
     "host": "connects to",
@@ -43,6 +46,7 @@ KINDS = {  # kind → how the summary names it, in the order it is shown
 
 _CODE = re.compile(
     r"\.scripts\.|\.cli\.|\.docker\.Run$|\.ssh\.Command$|\.kubernetes\.|\.runner\.Process$|\.(Commands|Script|Eval)$"
+    r"|\.TemplatedTask$"  # renders a task from a template: what it runs is known only at run time
 )
 _IN_WORKER = re.compile(r"\.scripts\.(groovy|nashorn|jython)\.")  # evaluated inside the worker's JVM
 _SUBFLOW = re.compile(r"\.flow\.(Subflow|ForEachItem|Flow)$|\.core\.tasks\.flows\.(Flow|Subflow)$")
@@ -50,13 +54,19 @@ _KESTRA_API = re.compile(r"^io\.kestra\.plugin\.kestra\.|\.core\.(execution|trig
 _DELETE = re.compile(r"^(Delete|Purge|Remove|Drop|Truncate|Kill)")
 _WRITE = re.compile(r"^(Set|Put|Upload|Copy|Move|Write|Push|Create)")
 _DESTRUCTIVE_SQL = re.compile(
-    r"\b(drop\s+(table|schema|database|view|index)|truncate(\s+table)?\s+\w|delete\s+from|alter\s+table)\b",
+    r"\b(drop\s+(?:table|schema|database|view|index)|truncate(?:\s+table)?(?=\s+\w)|delete\s+from|alter\s+table"
+    r"|update(?=\s+[\w.\"`\[]+\s+set\b))",
     re.IGNORECASE,
 )
+_SQL_PROGRAM = re.compile(r"\b(?:to|from)\s+program\b", re.IGNORECASE)  # PostgreSQL's COPY … PROGRAM runs a command
+_SQL_COMMENT = re.compile(r"/\*.*?\*/|--[^\n]*", re.DOTALL)
 _SQL_KEYS = frozenset({"sql", "sqls", "query", "queries", "statement", "statements", "commands", "script"})
 # scheme://host[:port] — the host stops where a path, quote, space or Pebble expression begins.
 _URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*)://(?:[^/\s@'\"{}<>|\\]*@)?([^/\s'\"`{}<>|\\?#,;)]+)")
 _LOCAL_SCHEMES = frozenset({"kestra", "nsfile", "file"})
+# A host written as an expression (`https://{{ vars.target }}/…`): which host is known only at run time.
+_RUNTIME_HOST = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*)://(?:[^/\s@'\"{}]*@)?\{\{")
+_AT_RUN_TIME = "a host an expression picks at run time"
 _HOST_KEYS = frozenset({"host", "hostname", "endpoint", "server", "bootstrapservers", "url", "uri"})
 _RUNNERS = {
     "process": "the Process runner: on the Kestra worker's own host, not isolated",
@@ -100,12 +110,17 @@ class Capabilities:
                 continue
             if kind == "script":
                 where = value.split(" #")[0]
-                if where not in new_code_at:
+                if where != WHOLE_FLOW and where not in new_code_at:
                     out.append(
                         f"new or changed code in {where} (or in what it reads: variables, inputs, plugin defaults)"
                     )
                 continue
             out.append(f"{'uses' if kind == 'type' else KINDS.get(kind, kind)} {value}")
+        if not out and any(kind == "script" for kind, _ in new):
+            out.append(
+                "a change to a flow that runs code or picks a host at run time (what a script runs can come from "
+                "any task's output or file: every change to such a flow is asked about)"
+            )
         return tuple(out)
 
     def lines(self) -> list[str]:
@@ -153,6 +168,11 @@ def flow_capabilities(flow: str | dict[str, Any]) -> Capabilities:
         if isinstance(runner, dict) and runner.get("type"):
             types.add(str(runner["type"]))
         items.update(_hosts(task, where))
+    if any(c.kind == "code" or c.detail == _AT_RUN_TIME for c in items):
+        # What a script runs can come from anywhere in the flow (another task's output, a working directory's
+        # files, a template): such a flow is signed whole, so any change to it is asked about again.
+        whole = json.dumps({k: v for k, v in data.items() if k != "description"}, sort_keys=True, default=str)
+        scripts.add(f"{WHOLE_FLOW} #{hashlib.sha256(whole.encode()).hexdigest()[:12]}")
     return Capabilities(tuple(sorted(items)), frozenset(t for t in types if t), frozenset(scripts))
 
 
@@ -167,13 +187,17 @@ def _plugin_defaults(data: dict[str, Any]) -> list[tuple[str, dict[str, Any], bo
 
 
 def _with_defaults(node: dict[str, Any], defaults: list[tuple[str, dict[str, Any], bool]]) -> dict[str, Any]:
-    """`node` as Kestra runs it: the defaults for its type (or a package of it) fill in what it does not set,
-    and a `forced` default overrides what it sets."""
+    """`node` as Kestra runs it (PluginDefaultService): a default whose type is a plain prefix of the node's
+    type fills in what the node does not set, a `forced` one overrides what it sets, and the same goes for
+    every typed map inside it (its `taskRunner`), so a default can switch a task to the Process runner."""
     kind = str(node.get("type") or "")
     merged = dict(node)
     for prefix, values, forced in defaults:
-        if kind == prefix or kind.startswith(prefix.rstrip(".") + "."):
+        if kind.startswith(prefix):
             merged = {**merged, **values} if forced else {**values, **merged}
+    for key, value in merged.items():
+        if isinstance(value, dict) and isinstance(value.get("type"), str):
+            merged[key] = _with_defaults(value, defaults)
     return merged
 
 
@@ -197,8 +221,14 @@ def _task_capabilities(task: dict[str, Any], kind: str, flow: dict[str, Any], wh
     elif _WRITE.match(simple) or kind.endswith(".namespace.UploadFiles"):
         yield Capability("write", kind, "", where)
     for key, value in _strings(task):
-        if key.lower() in _SQL_KEYS and (match := _DESTRUCTIVE_SQL.search(value)):
-            yield Capability("delete", f"SQL {' '.join(match.group(1).upper().split())}", "", where)
+        if key.lower() not in _SQL_KEYS:
+            continue
+        sql = _SQL_COMMENT.sub(" ", value)  # DROP/**/TABLE is DROP TABLE
+        for match in _DESTRUCTIVE_SQL.finditer(sql):
+            statement = " ".join(match.group(1).upper().split())
+            yield Capability("write" if statement == "UPDATE" else "delete", f"SQL {statement}", "", where)
+        if _SQL_PROGRAM.search(sql):
+            yield Capability("code", "SQL COPY … PROGRAM", "a command run by the database server", where)
 
 
 def _runner(task: dict[str, Any], kind: str) -> str:
@@ -225,13 +255,18 @@ def _trigger_detail(trigger: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _hosts(node: dict[str, Any], where: str) -> Iterator[Capability]:
+def _hosts(node: Any, where: str) -> Iterator[Capability]:
     for key, value in _strings(node):
         for scheme, host in _URL.findall(value):
             if scheme.lower() not in _LOCAL_SCHEMES and not host.startswith("{"):
                 yield Capability("host", f"{scheme.lower()}://{host.lower()}", "", where)
-        if key.lower() in _HOST_KEYS and "://" not in value and "{{" not in value and re.fullmatch(r"[\w.-]+", value):
-            yield Capability("host", value.lower(), "", where)
+        for scheme in _RUNTIME_HOST.findall(value):
+            yield Capability("host", f"{scheme.lower()}://{{{{…}}}}", _AT_RUN_TIME, where)
+        if key.lower() in _HOST_KEYS and "://" not in value:
+            if "{{" in value:
+                yield Capability("host", "{{…}}", _AT_RUN_TIME, where)
+            elif re.fullmatch(r"[\w.-]+", value):
+                yield Capability("host", value.lower(), "", where)
 
 
 def _strings(node: Any, key: str = "") -> Iterator[tuple[str, str]]:

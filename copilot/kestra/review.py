@@ -33,6 +33,7 @@ __all__ = [
     "check_namespace",
     "deploy_reviewed",
     "ensure_allowed",
+    "ensure_calls_allowed",
     "flow_key",
     "review_deploy",
     "ui_link",
@@ -94,6 +95,19 @@ def ensure_allowed(namespace: str, allow: str | None, *, nothing: str = "deploye
         )
 
 
+def ensure_calls_allowed(capabilities: Capabilities, allow: str | None) -> None:
+    """Raise when the flow calls a flow (Subflow, ForEachItem) in a namespace the allow-list does not
+    cover: the tool may not start executions there either, even as a test-run's subflow."""
+    for capability in capabilities.items:
+        namespace = capability.value.split("/", 1)[0]
+        if capability.kind == "subflow" and "{{" not in namespace and not allowed_namespace(namespace, allow):
+            raise CopilotError(
+                f"The flow calls {capability.value} ({capability.where}), in a namespace outside the deploy "
+                f"allow-list ({allow}); nothing was deployed.",
+                hint="Call a flow in an allowed namespace, or change `deploy_namespaces`.",
+            )
+
+
 def with_namespace(flow_yaml: str, namespace: str) -> str:
     """The flow with its top-level `namespace` set on the parsed document (the rest of the text kept)."""
     return set_top_level(flow_yaml, "namespace", check_namespace(namespace))
@@ -136,6 +150,7 @@ async def review_deploy(
     namespace, flow_id = flow_key(flow_yaml)
     ensure_allowed(namespace, allow)
     review = DeployReview(namespace, flow_id, capabilities=flow_capabilities(flow_yaml))
+    ensure_calls_allowed(review.capabilities, allow)
     verdict = await client.validate_one(flow_yaml)
     review.problems = [d for d in server_diagnostics(verdict, parse_flow(flow_yaml), client.url) if d.is_error]
     if review.problems:

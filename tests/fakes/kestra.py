@@ -36,6 +36,8 @@ PLUGINS: dict[str, tuple[set[str], set[str]]] = {
     "io.kestra.plugin.core.flow.Pause": (set(), {"pauseDuration", "behavior"}),  # here: paused until killed
     "io.kestra.plugin.acme.Private": ({"endpoint"}, set()),  # a plugin only this server has
     "io.kestra.plugin.scripts.shell.Commands": ({"commands"}, {"taskRunner", "containerImage", "env"}),
+    "io.kestra.plugin.core.templating.TemplatedTask": ({"spec"}, set()),
+    "io.kestra.plugin.core.http.Request": ({"uri"}, {"method", "body", "headers", "contentType"}),
 }
 ALIASES = {"io.kestra.core.tasks.log.Log": "io.kestra.plugin.core.log.Log"}
 COMMON = {"id", "type", "description", "disabled", "allowFailure", "retry", "timeout", "runIf", "logLevel"}

@@ -7,6 +7,7 @@ into `sh`, and a Schedule running every minute. None of it may reach Kestra unas
 """
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -504,3 +505,87 @@ def test_the_chat_goes_back_to_the_last_run_revision_when_a_repair_is_refused_an
             assert any("No failed test-run to repair from" in m for m in messages(app))
 
     asyncio.run(scenario())
+
+
+# --- what a script runs can come from anywhere in the flow ---------------------------------------------------
+FROM_AN_OUTPUT = HARMLESS + (
+    "  - id: command\n"
+    "    type: io.kestra.plugin.core.debug.Return\n"
+    "    format: echo hello\n"
+    "  - id: run\n"
+    "    type: io.kestra.plugin.scripts.shell.Commands\n"
+    "    commands:\n"
+    '      - "{{ outputs.command.value }}"\n'
+)
+FROM_A_TEMPLATE = HARMLESS + (
+    "  - id: templated\n"
+    "    type: io.kestra.plugin.core.templating.TemplatedTask\n"
+    "    spec: |\n"
+    "      type: io.kestra.plugin.core.log.Log\n"
+    "      message: hello\n"
+)
+TO_A_HOST_PICKED_AT_RUN_TIME = HARMLESS + (
+    "  - id: send\n"
+    "    type: io.kestra.plugin.core.http.Request\n"
+    '    uri: "https://{{ vars.target }}/report"\n'
+    "variables:\n"
+    "  target: api.example.com\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("base", "repair"),
+    [
+        (FROM_AN_OUTPUT, FROM_AN_OUTPUT.replace("echo hello", "rm -rf --no-preserve-root /")),
+        (
+            FROM_A_TEMPLATE,
+            FROM_A_TEMPLATE.replace("      type: io.kestra.plugin.core.log.Log", "      type: x.Commands"),
+        ),
+        (TO_A_HOST_PICKED_AT_RUN_TIME, TO_A_HOST_PICKED_AT_RUN_TIME.replace("api.example.com", "evil.example.net")),
+    ],
+    ids=["another-tasks-output", "a-template", "a-host-picked-at-run-time"],
+)
+def test_any_change_to_a_flow_that_runs_code_or_picks_a_host_at_run_time_is_asked_about(
+    base: str, repair: str, gemini: FakeGemini, kestra: FakeKestra, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gemini.script(Reply(fenced(base)), Reply(fenced(repair.replace("1 / 0", "1 / 1"))))
+    assert ask("--yes") == 2
+    err = capsys.readouterr().err
+    assert len(kestra.executions) == 1 and "went beyond what --yes approved" in err
+    assert "a change to a flow that runs code or picks a host at run time" in err or "changed code in task" in err
+
+
+def test_plugin_defaults_apply_as_kestra_applies_them() -> None:
+    """Kestra matches a default by a plain prefix of the type and applies it to the task runner map too."""
+    runs = RUNS_A_COMMAND.replace("1 / 0", "1 / 1")
+    by_prefix = runs + (
+        "pluginDefaults:\n  - type: io.kestra.plugin.scripts.shell.Comm\n    values:\n"
+        "      taskRunner:\n        type: io.kestra.plugin.core.runner.Process\n"
+    )
+    forced_runner = runs.replace(
+        "    commands:\n", "    taskRunner:\n      type: io.kestra.plugin.scripts.runner.docker.Docker\n    commands:\n"
+    ) + (
+        "pluginDefaults:\n  - type: io.kestra.plugin.scripts.runner.docker.Docker\n    forced: true\n"
+        "    values:\n      type: io.kestra.plugin.core.runner.Process\n"
+    )
+    for flow in (by_prefix, forced_runner):
+        assert "the Process runner: on the Kestra worker's own host" in "\n".join(flow_capabilities(flow).lines())
+
+
+@pytest.mark.parametrize(
+    ("sql", "named"),
+    [
+        ("TRUNCATE TABLE orders", "deletes        SQL TRUNCATE TABLE"),
+        ("truncate users", "deletes        SQL TRUNCATE"),
+        ("DROP/**/TABLE orders", "deletes        SQL DROP TABLE"),
+        ("DELETE -- all of it\n FROM orders", "deletes        SQL DELETE FROM"),
+        ("UPDATE orders SET paid = true", "writes         SQL UPDATE"),
+        ("COPY orders TO PROGRAM 'sh -c id'", "runs code      SQL COPY … PROGRAM"),
+    ],
+)
+def test_destructive_sql_is_named(sql: str, named: str) -> None:
+    flow = HARMLESS + (
+        "  - id: q\n    type: io.kestra.plugin.jdbc.postgresql.Queries\n    url: jdbc:postgresql://db:5432/x\n"
+        f"    sql: {json.dumps(sql)}\n"
+    )
+    assert any(line.startswith(named) for line in flow_capabilities(flow).lines())

@@ -259,3 +259,25 @@ def test_deploy_never_overwrites_what_a_colleague_deployed_while_the_user_decide
     assert main(["deploy", str(mine)]) == 2
     assert "changed on the server while you were deciding" in capsys.readouterr().err
     assert kestra.flows[("team", "shared")] == theirs
+
+
+def test_a_flow_calling_a_flow_outside_the_allow_list_is_neither_test_run_nor_deployed(
+    gemini: FakeGemini,
+    kestra: FakeKestra,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    calls_prod = (
+        "id: caller\nnamespace: company.team\ntasks:\n  - id: charge\n    type: io.kestra.plugin.core.flow.Subflow\n"
+        "    namespace: prod.billing\n    flowId: charge_all_customers\n"
+    )
+    monkeypatch.setenv("KESTRA_COPILOT_DEPLOY_NAMESPACES", "company")
+    gemini.script(Reply(f"```yaml\n{calls_prod}```"))
+    assert main(["ask", "charge them", "--test-run", "--yes", "--recipe", "no-retrieval"]) == 2
+    assert "calls prod.billing/charge_all_customers" in capsys.readouterr().err
+    path = tmp_path / "caller.yml"
+    path.write_text(calls_prod)
+    assert main(["deploy", str(path), "--yes"]) == 2
+    assert "outside the deploy allow-list" in capsys.readouterr().err
+    assert not kestra.flows and not kestra.executions

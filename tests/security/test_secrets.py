@@ -75,6 +75,9 @@ FORMS = [  # (form, text holding it, the credential that must not survive)
     ("SNOWFLAKEPASSWORD: (one word)", "env:\n  SNOWFLAKEPASSWORD: C4narySnowJoined", "C4narySnowJoined"),
     ("dbpass=", "dbpass=C4naryDbJoined ./load.sh", "C4naryDbJoined"),
     ("Slack webhook URL", "url: https://hooks.slack.com/services/T01ABC/B02DEF/C4naryHook9", "C4naryHook9"),
+    ("Slack workflow URL", "url: https://hooks.slack.com/triggers/T0ABC/123456/C4narySlackTrig12", "C4narySlackTrig12"),
+    ("Discord webhook URL", "url: https://discord.com/api/webhooks/1234567890/C4naryDiscordTok3n_abc", "C4naryDiscordTok3n_abc"),
+    ("Teams webhook URL", "url: https://acme.webhook.office.com/webhookb2/a1@b2/IncomingWebhook/C4naryTeams0123456/x", "C4naryTeams0123456"),
 ]  # fmt: skip
 
 
