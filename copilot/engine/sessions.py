@@ -282,11 +282,14 @@ class SessionStore:
         )
 
     # --- resuming -----------------------------------------------------------------------------------
+    def has_session(self, session_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is not None
+
     def restore(self, session_id: str, engine: Engine) -> Revision | None:
         """Put the session's line of revisions and its conversation back into `engine`; the last revision
         becomes current."""
         rows = self._rows(session_id)
-        if not rows and not self.db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone():
+        if not rows and not self.has_session(session_id):
             raise KeyError(session_id)
         line = _line(rows)
         revisions: list[Revision] = []

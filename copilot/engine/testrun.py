@@ -333,8 +333,15 @@ async def _execute(
     logs = asyncio.create_task(_emit_logs(client, started.id, emit))
     try:
         final = await _follow(client, started, emit, timeout)
-    finally:
-        await stop_after(logs, LOG_GRACE)
+    except asyncio.CancelledError:  # Ctrl+C, the chat closed or a new flow started: the run stops too
+        logs.cancel()
+        with contextlib.suppress(KestraError):
+            await client.kill(started.id)
+        raise
+    except BaseException:  # timed out (killed already), or Kestra failed: no more live logs
+        logs.cancel()
+        raise
+    await stop_after(logs, LOG_GRACE)
     task, error_logs = _failure(final, await client.logs(started.id))
     return RunFinished(final, task, error_logs)
 

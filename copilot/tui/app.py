@@ -119,6 +119,7 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
         self.replies: list[str] = []  # the assistant's replies, for their code blocks
         self.last_failure: Any = None  # the last failed test-run, for /repair
         self.approvals: Any = None  # what the user said yes to for test-runs (engine.consent.Approvals)
+        self.test_running = False  # a test-run is going on: one at a time, and no turn meanwhile
 
     # --- layout -------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -276,6 +277,9 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
             return
         if self.streaming:
             await self.say("A reply is still streaming: wait for it, or press Esc to stop it.", "system")
+            return
+        if self.test_running:  # its repairs change the flow: a turn meanwhile would race them
+            await self.say(f"{self._test_run_going()} Your request is kept in the input history (↑).", "system")
             return
         await self.say(text, "user")
         if self.engine is None:

@@ -168,18 +168,26 @@ class Conversation:
         await self.say(f"Revision {revision.number} is current.", "system")
 
     async def action_new(self) -> None:
+        await self._forget_runs()  # first: a test-run going on must not repair the new flow
         if self.engine is not None:
             self.engine.reset()  # the revisions and the conversation the model sees
-        self.approvals = None  # a new flow is asked about afresh before it is test-run
         # A new flow is a new session (created at its first turn): the last one keeps its revisions, resumable.
         self.session = None
-        self.last_failure = None  # F7 repairs this flow's runs, not the last one's
-        self.usage, self.turn_usage = [], []  # the status bar counts the new session from zero
         self.show_revision(None)
+        await self.say("New flow: the next request starts from scratch, in a new session.", "system")
+
+    async def _forget_runs(self) -> None:
+        """Another flow (a new one, a resumed session): a test-run going on is stopped, and what the runs,
+        approvals and usage of the last flow left behind is forgotten (F7 must not repair this flow from
+        another's logs)."""
+        if self.stop_test_run():
+            await self.say("The test-run was stopped: its execution is killed, its test copy removed.", "system")
+        self.approvals = None  # a new flow is asked about afresh before it is test-run
+        self.last_failure = None
+        self.usage, self.turn_usage = [], []  # the status bar counts this session from zero
         for pane in self.query("#run").results(Static):  # the Run tab, once mounted
             pane.update("Nothing run yet: /deploy, /run.")
         self.refresh_status()
-        await self.say("New flow: the next request starts from scratch, in a new session.", "system")
 
     # --- sessions -----------------------------------------------------------------------------------
     async def action_sessions(self) -> None:
@@ -210,13 +218,12 @@ class Conversation:
         if not session_id:
             await self.say("Usage: `/resume ID` — `/sessions` lists them.", "error")
             return
-        try:
-            current = self.store.restore(session_id, self.engine)
-        except KeyError:
+        if not self.store.has_session(session_id):
             await self.say(f"No session `{session_id}` — `/sessions` lists them.", "error")
             return
+        await self._forget_runs()  # first: a test-run going on must not repair the resumed flow
+        current = self.store.restore(session_id, self.engine)
         self.session = session_id
-        self.approvals = None
         await self.query_one("#chat", VerticalScroll).remove_children()
         self.replies.clear()
         for turn in self.store.turns(session_id):

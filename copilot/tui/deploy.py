@@ -4,6 +4,7 @@ test-run with an inputs form, and repair from a failed run. A mixin of `CopilotA
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.syntax import Syntax
@@ -13,7 +14,15 @@ from textual.widgets import Static, TabbedContent
 from .inputs import typed_inputs, wire
 from .screens import ConfirmDeploy, RunInputs
 
-__all__ = ["KestraActions"]
+__all__ = ["KestraActions", "RunTrace"]
+
+
+@dataclass
+class RunTrace:
+    """What a test-run did, as its events said: the engine revisions it deployed and how each run ended."""
+
+    revisions: list[int] = field(default_factory=list)
+    ends: list[Any] = field(default_factory=list)  # engine.testrun.RunFinished
 
 
 class KestraActions:
@@ -23,6 +32,7 @@ class KestraActions:
     engine: Any
     last_failure: Any
     approvals: Any  # engine.consent.Approvals: what the user said yes to in this conversation
+    test_running: bool  # a test-run is going on (one at a time)
 
     def _kestra_ready(self) -> str | None:
         """Why deploy/run cannot happen now, or None."""
@@ -44,7 +54,7 @@ class KestraActions:
         self.diff_against("server")
 
     # --- diff ---------------------------------------------------------------------------------------
-    @work(exclusive=True, group="kestra")
+    @work(group="kestra")
     async def diff_against(self, argument: str) -> None:
         """`/diff N` against revision N; `/diff server` against the flow deployed on Kestra."""
         from ..errors import CopilotError
@@ -85,14 +95,14 @@ class KestraActions:
             await self.say(f"Against {label}: {changes} (Diff tab).", "system")
 
     # --- deploy -------------------------------------------------------------------------------------
-    @work(exclusive=True, group="kestra")
+    @work(group="kestra")
     async def deploy_flow(self) -> None:
         """Deploy the current revision (kestra.review: the allow-list and the server's verdict first), after a
         confirmation showing the diff against what the server has."""
         from ..errors import CopilotError
         from ..kestra import KestraClient, deploy_reviewed, review_deploy, ui_link
 
-        problem = self._kestra_ready()
+        problem = self._kestra_ready() or self._test_run_going()
         if problem:
             await self.say(problem, "error")
             return
@@ -128,19 +138,41 @@ class KestraActions:
         await self.say(f"Deployed {where}, server revision {result.revision}: {link}", "system")
 
     # --- test-run -----------------------------------------------------------------------------------
-    @work(exclusive=True, group="kestra")
+    @work(group="kestra")
     async def run_flow(self, argument: str) -> None:
-        """Test-run: deploy to the test namespace, run, follow, repair from failures (engine/testrun.py)."""
-        from ..engine.consent import Approvals, ConsentRefused
-        from ..engine.testrun import test_run
-        from ..errors import CopilotError
-        from ..kestra import KestraClient
-
-        problem = self._kestra_ready()
+        """Test-run: deploy to the test namespace, run, follow, repair from failures (engine/testrun.py). One
+        at a time; a new flow or a resumed session stops it (its execution is killed)."""
+        problem = self._kestra_ready() or self._test_run_going()
         if problem:
             await self.say(problem, "error")
             return
+        self.test_running = True  # set before the first await: a second F5 sees it
+        try:
+            await self._test_run(argument)
+        finally:
+            self.test_running = False
+
+    def _test_run_going(self) -> str | None:
+        if self.test_running:
+            return "A test-run is going on: wait for its verdict (a new flow, Ctrl+N, stops it)."
+        return None
+
+    def stop_test_run(self) -> bool:
+        """Stop a test-run that is going on (its execution is killed, its test copy removed); whether one was."""
+        if not self.test_running:
+            return False
+        for worker in self.workers:
+            if worker.group == "kestra":
+                worker.cancel()
+        return True
+
+    async def _test_run(self, argument: str) -> None:
+        from ..engine.consent import Approvals, ConsentRefused
+        from ..engine.testrun import GOOD_STATES as GOOD
+        from ..engine.testrun import test_run
+        from ..errors import CopilotError
         from ..flows import parse_flow
+        from ..kestra import KestraClient
 
         specs = [i for i in parse_flow(self.engine.current.yaml).data.get("inputs") or [] if isinstance(i, dict)]
         # `/run --keep …`: leave the test copy on the server after the run
@@ -164,8 +196,8 @@ class KestraActions:
         if self.approvals is None:
             self.approvals = Approvals()
         self.query_one(TabbedContent).active = "tab-run"
-        deployed: list[int] = []  # the revisions the test-run deployed, in order
-        show = self._run_log(self.query_one("#run", Static), deployed)
+        trace = RunTrace()
+        show = self._run_log(self.query_one("#run", Static), trace)
         try:
             async with KestraClient.from_settings(self.settings) as client:
                 result = await test_run(
@@ -182,8 +214,12 @@ class KestraActions:
                 )
         except CopilotError as exc:  # Kestra's errors, a refused consent, a namespace outside the allow-list
             await self.say(f"**{exc}** {exc.hint or ''}", "error")
-            if isinstance(exc, ConsentRefused) and deployed and self.engine.current.number != deployed[-1]:
-                await self._back_to_approved(deployed[-1])
+            failed = [end for end in trace.ends if end.execution.state not in GOOD]
+            if failed:
+                self.last_failure = failed[-1]  # F7 can still ask for a repair from it
+            ran = trace.revisions
+            if isinstance(exc, ConsentRefused) and ran and self.engine.current.number != ran[-1]:
+                await self._back_to_approved(ran[-1])
             return
         repairs = f" after {len(result.repairs)} repair(s)" if result.repairs else ""
         self.last_failure = None if result.passed or not result.runs else result.runs[-1]
@@ -215,9 +251,9 @@ class KestraActions:
         dialog = ConfirmDeploy(title, body, capabilities=request.summary()[1:], yes="Deploy and run")
         return bool(await self.push_screen_wait(dialog))
 
-    def _run_log(self, pane: Static, deployed: list[int]) -> Any:
+    def _run_log(self, pane: Static, trace: RunTrace) -> Any:
         """The test-run's event handler: task states and log lines into the Run tab, repairs into the panes
-        and, each as a turn of its own, into the session store; each revision deployed into `deployed`."""
+        and, each as a turn of its own, into the session store; what was deployed and how it ended into `trace`."""
         from ..engine.testrun import CleanedUp, Deployed, RepairStarted, RunFinished, recording_repairs
         from ..kestra import Execution, LogEntry
 
@@ -232,7 +268,7 @@ class KestraActions:
                 repair = f"Test-run repair {event.number}"
                 lines.append(f"→ asking for a repair from the run ({event.number})")
             elif isinstance(event, Deployed):
-                deployed.append(event.local_revision)
+                trace.revisions.append(event.local_revision)
                 lines.append(f"deployed {event.namespace}.{event.flow_id} (server revision {event.revision})")
                 lines.extend(f"    {change}" for change in event.changes)
             elif isinstance(event, CleanedUp):
@@ -248,6 +284,7 @@ class KestraActions:
             elif isinstance(event, LogEntry):
                 lines.append(f"    {event.task_id or '':<16} {event.level:<5} {event.message}")
             elif isinstance(event, RunFinished):
+                trace.ends.append(event)
                 where = f" at task {event.failing_task}" if event.failing_task else ""
                 lines.append(f"→ {event.execution.state}{where}")
                 lines.extend(f"    {line}" for line in event.error_logs[-5:])

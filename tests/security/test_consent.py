@@ -434,12 +434,18 @@ def at_a_real_terminal(*arguments: str) -> tuple[Any, int]:
 
 
 def read_until(controller: int, marker: bytes, seconds: float = 60) -> bytes:
+    """What the terminal shows until `marker` (or `seconds` pass, or the program ends)."""
     import os
+    import select
     import time
 
     shown, deadline = b"", time.monotonic() + seconds
     while marker not in shown and time.monotonic() < deadline:
-        shown += os.read(controller, 4096)
+        if select.select([controller], [], [], 0.1)[0]:
+            try:
+                shown += os.read(controller, 4096)
+            except OSError:  # the program ended: its end of the terminal is closed
+                break
     return shown
 
 
@@ -493,6 +499,7 @@ def test_the_chat_goes_back_to_the_last_run_revision_when_a_repair_is_refused_an
             await settle(app, pilot)
             assert app.engine.current.number == 1 and "id: helper" not in flow_code(app)
             assert any("The repair (revision 2) was not approved" in m for m in messages(app))
+            assert app.last_failure is not None  # F7 can still ask for another repair of the run that failed
             await pilot.press("ctrl+y")  # the refused repair is still there to look at
             assert app.engine.current.number == 2 and "id: helper" in flow_code(app)
 
@@ -589,3 +596,61 @@ def test_destructive_sql_is_named(sql: str, named: str) -> None:
         f"    sql: {json.dumps(sql)}\n"
     )
     assert any(line.startswith(named) for line in flow_capabilities(flow).lines())
+
+
+def test_ctrl_c_during_the_run_kills_the_execution_and_removes_the_test_copy(
+    gemini: FakeGemini, kestra: FakeKestra
+) -> None:
+    """Stopping the command stops what it started: a script left running on the worker would go on."""
+    import os
+    import signal
+    import time
+
+    waits = "id: waits\nnamespace: company.team\ntasks:\n  - id: approve\n    type: io.kestra.plugin.core.flow.Pause\n"
+    gemini.script(Reply(fenced(waits)))
+    process, controller = at_a_real_terminal("ask", "wait", "--test-run", "--yes", "--recipe", "no-retrieval")
+    try:
+        assert b"test run: deployed" in read_until(controller, b"test run: deployed")
+        deadline = time.monotonic() + 30
+        while not any(e["state"]["current"] == "PAUSED" for e in kestra.executions.values()):
+            assert time.monotonic() < deadline, "the execution never started"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 130
+    finally:
+        process.kill()
+        os.close(controller)
+    (execution,) = kestra.executions.values()
+    assert execution["state"]["current"] == "KILLED" and not kestra.flows
+
+
+def test_the_chat_runs_one_test_at_a_time_and_a_new_flow_stops_it(
+    gemini: FakeGemini, kestra: FakeKestra, tmp_path: Path
+) -> None:
+    """F5, F6, a question: refused while a test-run goes on (not silently cancelling it); Ctrl+N stops it."""
+    from tests.tui.pilot import approve, messages, running, send, settings, settle, until, with_kestra
+    from tests.tui.pilot import ask as chat_turn
+
+    waits = "id: waits\nnamespace: company.team\ntasks:\n  - id: approve\n    type: io.kestra.plugin.core.flow.Pause\n"
+
+    def state() -> str:
+        return next(iter(kestra.executions.values()), {"state": {"current": ""}})["state"]["current"]
+
+    async def scenario() -> None:
+        async with running(with_kestra(settings(tmp_path), kestra)) as (app, pilot):
+            await chat_turn(app, pilot, gemini, fenced(waits), "wait for approval")
+            await send(pilot, "/run")
+            await approve(app, pilot)
+            await until(pilot, lambda: state() == "PAUSED", "the test execution to start")
+            for attempt in ("f6", "f5"):
+                await pilot.press(attempt)
+                await until(pilot, lambda: "A test-run is going on" in messages(app)[-1], "the refusal")
+            await send(pilot, "and add a log task")
+            await pilot.pause()
+            assert "A test-run is going on" in messages(app)[-1] and app.test_running and state() == "PAUSED"
+            await pilot.press("ctrl+n")
+            await until(pilot, lambda: state() == "KILLED" and not kestra.flows, "the run to be stopped")
+            await settle(app, pilot)
+            assert any("The test-run was stopped" in m for m in messages(app)) and not app.test_running
+
+    asyncio.run(scenario())
