@@ -86,6 +86,9 @@ def split_userinfo(url: str) -> tuple[str, str | None, str | None]:
         return url, None, None
     user, colon, password = userinfo.partition(":")
     clean = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
+    if not colon and ":" in unquote(user):  # `admin%3APW`: a Basic user name cannot hold a colon (RFC 7617)
+        user, colon, password = unquote(user).partition(":")
+        return clean, user, password
     return clean, unquote(user), unquote(password) if colon else None
 
 

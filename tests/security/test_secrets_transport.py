@@ -81,6 +81,15 @@ def test_config_show_prints_no_password_of_any_url(
     assert "model_url = https://bob:****@models.example.com/v1\n" in out
 
 
+def test_an_encoded_colon_in_the_user_name_still_splits_off_the_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KESTRA_URL", f"http://admin%3A{PASSWORD}@kestra.example.com:8080")
+    assert main(["config", "show"]) == 0
+    out = capsys.readouterr().out
+    assert PASSWORD not in out and "kestra_username = admin\n" in out
+
+
 def test_a_url_password_is_the_basic_credentials_unless_others_are_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KESTRA_URL", with_password("http://kestra:8080/", password="p@ss:w/rd"))
     settings = load_settings()
