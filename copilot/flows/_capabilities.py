@@ -13,10 +13,12 @@ brings in a new plugin, a new host or a trigger is seen as new.
 A task is judged as Kestra runs it: with the flow's `pluginDefaults` merged in as Kestra merges them (a
 default can set the Process runner or `beforeCommands` for every Shell task). Hosts are also looked for
 where a task's expressions can take them from — the flow's `variables`, its inputs' defaults — and a host
-written as an expression (`https://{{ vars.target }}`) is named as one picked at run time. A flow that
-runs code or picks a host at run time is signed whole: what a script runs can come from another task's
-output, a working directory's files or a template, so any change to such a flow is asked about again. It
-reads the flow's data only: what an expression will hold at run time is not known.
+written as an expression (`https://{{ vars.target }}`) is named as one picked at run time.
+
+The summary is a reader's guide, and no reading of a flow can follow every expression: a script's
+command can come from another task's output, SQL from the variables, a host from a computed string. So
+what a yes is bound to does not rest on it: unless every task is one of a few inert core tasks (Log,
+Return, If, Switch, Pause …), the flow is signed whole and any change to it is asked about again.
 """
 
 from __future__ import annotations
@@ -33,6 +35,17 @@ from ._parse import parse_flow
 __all__ = ["Capabilities", "Capability", "flow_capabilities"]
 
 WHOLE_FLOW = "the whole flow"
+# Core tasks that act only within their execution (no code, no host, no write outside it): a flow made of
+# these alone is judged by its capabilities; any other flow is signed whole (see flow_capabilities).
+INERT_TYPES = frozenset(f"io.kestra.plugin.core.{name}" for name in (
+    "log.Log", "debug.Return", "debug.Echo", "output.OutputValues", "flow.Sequential", "flow.Parallel",
+    "flow.ForEach", "flow.Loop", "flow.EachSequential", "flow.EachParallel", "flow.If", "flow.Switch",
+    "flow.Dag", "flow.AllowFailure", "flow.Pause", "flow.Sleep", "flow.WaitFor", "flow.LoopUntil",
+    "execution.Fail", "execution.Assert", "execution.Exit", "execution.Labels", "execution.SetVariables",
+    "execution.UnsetVariables", "kv.Get", "kv.GetKeys", "state.Get", "storage.Concat", "storage.Size",
+    "storage.Split", "storage.Reverse", "storage.FilterItems", "storage.DeduplicateItems",
+))  # fmt: skip
+_PEBBLE_HTTP = re.compile(r"\bhttp\s*\(")  # a Pebble function that could reach a host from any task
 
 KINDS = {  # kind → how the summary names it, in the order it is shown
     "code": "runs code",
@@ -50,22 +63,27 @@ _CODE = re.compile(
 )
 _IN_WORKER = re.compile(r"\.scripts\.(groovy|nashorn|jython)\.")  # evaluated inside the worker's JVM
 _SUBFLOW = re.compile(r"\.flow\.(Subflow|ForEachItem|Flow)$|\.core\.tasks\.flows\.(Flow|Subflow)$")
-_KESTRA_API = re.compile(r"^io\.kestra\.plugin\.kestra\.|\.core\.(execution|trigger)\.(?!Count|Labels|Exit)")
+_KESTRA_API = re.compile(
+    r"^io\.kestra\.plugin\.kestra\.|\.core\.(execution|trigger)\.(?!Count|Labels|Exit)|\.git\.Sync\w*$"
+)
 _DELETE = re.compile(r"^(Delete|Purge|Remove|Drop|Truncate|Kill)")
 _WRITE = re.compile(r"^(Set|Put|Upload|Copy|Move|Write|Push|Create)")
+_SQL_OBJECT = r"(?:table|schema|database|view|materialized\s+view|index|user|role|function|procedure|sequence|type)"
 _DESTRUCTIVE_SQL = re.compile(
-    r"\b(drop\s+(?:table|schema|database|view|index)|truncate(?:\s+table)?(?=\s+\w)|delete\s+from|alter\s+table"
-    r"|update(?=\s+[\w.\"`\[]+\s+set\b))",
+    rf"\b(drop\s+{_SQL_OBJECT}|truncate(?:\s+table)?(?=\s+[\w\"`\[])|delete\b(?=[^;]*?\bfrom\b)|alter\s+table"
+    r"|then\s+delete|update\b(?=[^;]*?\bset\b))",
     re.IGNORECASE,
 )
 _SQL_PROGRAM = re.compile(r"\b(?:to|from)\s+program\b", re.IGNORECASE)  # PostgreSQL's COPY … PROGRAM runs a command
-_SQL_COMMENT = re.compile(r"/\*.*?\*/|--[^\n]*", re.DOTALL)
+_SQL_COMMENT = re.compile(r"/\*.*?\*/|--[^\n]*|#[^\n]*", re.DOTALL)  # MySQL's # too: over-reading is safe
+# A task that takes these runs commands, whatever its plugin calls itself (SnowflakeCLI, ClickHouseLocalCLI …).
+_RUNS_COMMANDS = ("taskRunner", "commands", "beforeCommands", "containerImage", "runner")
 _SQL_KEYS = frozenset({"sql", "sqls", "query", "queries", "statement", "statements", "commands", "script"})
 # scheme://host[:port] — the host stops where a path, quote, space or Pebble expression begins.
 _URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*)://(?:[^/\s@'\"{}<>|\\]*@)?([^/\s'\"`{}<>|\\?#,;)]+)")
 _LOCAL_SCHEMES = frozenset({"kestra", "nsfile", "file"})
 # A host written as an expression (`https://{{ vars.target }}/…`): which host is known only at run time.
-_RUNTIME_HOST = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*)://(?:[^/\s@'\"{}]*@)?\{\{")
+_RUNTIME_HOST = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*)://[^/\s'\"]*?\{[{%]|\{[{%][^}]*[}%]\}()://")
 _AT_RUN_TIME = "a host an expression picks at run time"
 _HOST_KEYS = frozenset({"host", "hostname", "endpoint", "server", "bootstrapservers", "url", "uri"})
 _RUNNERS = {
@@ -118,8 +136,8 @@ class Capabilities:
             out.append(f"{'uses' if kind == 'type' else KINDS.get(kind, kind)} {value}")
         if not out and any(kind == "script" for kind, _ in new):
             out.append(
-                "a change to a flow that runs code or picks a host at run time (what a script runs can come from "
-                "any task's output or file: every change to such a flow is asked about)"
+                "a change to a flow whose tasks act beyond their execution (code, hosts, SQL, files …): what they "
+                "do can come from anywhere in the flow, so every change to such a flow is asked about"
             )
         return tuple(out)
 
@@ -168,9 +186,16 @@ def flow_capabilities(flow: str | dict[str, Any]) -> Capabilities:
         if isinstance(runner, dict) and runner.get("type"):
             types.add(str(runner["type"]))
         items.update(_hosts(task, where))
-    if any(c.kind == "code" or c.detail == _AT_RUN_TIME for c in items):
-        # What a script runs can come from anywhere in the flow (another task's output, a working directory's
-        # files, a template): such a flow is signed whole, so any change to it is asked about again.
+    task_types = {str(task.get("type") or "") for task in _tasks(data)}
+    if (
+        not task_types <= INERT_TYPES
+        or any(c.detail == _AT_RUN_TIME for c in items)
+        or _PEBBLE_HTTP.search(json.dumps(data, default=str))
+    ):
+        # Outside the few inert core tasks, what a task does can come from anywhere in the flow (a script from
+        # another task's output or a working directory's files, SQL from the variables, a host from an
+        # expression), and no summary can follow all of it: such a flow is signed whole, so any change to it
+        # is asked about again. The summary above is what a person reads; this is what a yes is bound to.
         whole = json.dumps({k: v for k, v in data.items() if k != "description"}, sort_keys=True, default=str)
         scripts.add(f"{WHOLE_FLOW} #{hashlib.sha256(whole.encode()).hexdigest()[:12]}")
     return Capabilities(tuple(sorted(items)), frozenset(t for t in types if t), frozenset(scripts))
@@ -209,7 +234,7 @@ def _digest(task: dict[str, Any], context: dict[str, Any]) -> str:
 
 def _task_capabilities(task: dict[str, Any], kind: str, flow: dict[str, Any], where: str) -> Iterator[Capability]:
     simple = kind.rsplit(".", 1)[-1]
-    if _CODE.search(kind):
+    if _CODE.search(kind) or any(key in task for key in _RUNS_COMMANDS):
         yield Capability("code", kind, _runner(task, kind), where)
     if _SUBFLOW.search(kind):
         target = f"{task.get('namespace') or flow.get('namespace')}/{task.get('flowId') or '?'}"
@@ -225,7 +250,7 @@ def _task_capabilities(task: dict[str, Any], kind: str, flow: dict[str, Any], wh
             continue
         sql = _SQL_COMMENT.sub(" ", value)  # DROP/**/TABLE is DROP TABLE
         for match in _DESTRUCTIVE_SQL.finditer(sql):
-            statement = " ".join(match.group(1).upper().split())
+            statement = " ".join(match.group(1).upper().split()).replace("THEN DELETE", "MERGE … DELETE")
             yield Capability("write" if statement == "UPDATE" else "delete", f"SQL {statement}", "", where)
         if _SQL_PROGRAM.search(sql):
             yield Capability("code", "SQL COPY … PROGRAM", "a command run by the database server", where)
@@ -257,16 +282,18 @@ def _trigger_detail(trigger: dict[str, Any]) -> str:
 
 def _hosts(node: Any, where: str) -> Iterator[Capability]:
     for key, value in _strings(node):
-        for scheme, host in _URL.findall(value):
-            if scheme.lower() not in _LOCAL_SCHEMES and not host.startswith("{"):
+        for match in _URL.finditer(value):
+            scheme, host = match.group(1), match.group(2)
+            if scheme.lower() not in _LOCAL_SCHEMES and value[match.end() : match.end() + 1] != "{":
                 yield Capability("host", f"{scheme.lower()}://{host.lower()}", "", where)
-        for scheme in _RUNTIME_HOST.findall(value):
-            yield Capability("host", f"{scheme.lower()}://{{{{…}}}}", _AT_RUN_TIME, where)
-        if key.lower() in _HOST_KEYS and "://" not in value:
-            if "{{" in value:
-                yield Capability("host", "{{…}}", _AT_RUN_TIME, where)
-            elif re.fullmatch(r"[\w.-]+", value):
-                yield Capability("host", value.lower(), "", where)
+        computed = _RUNTIME_HOST.findall(value)
+        for scheme, _ in computed:
+            yield Capability("host", f"{(scheme or '…').lower()}://{{{{…}}}}", _AT_RUN_TIME, where)
+        expression = "{{" in value or "{%" in value
+        if key.lower() in _HOST_KEYS and expression and not computed and not _URL.search(value.split("{", 1)[0]):
+            yield Capability("host", "{{…}}", _AT_RUN_TIME, where)  # the whole address is computed
+        elif key.lower() in _HOST_KEYS and "://" not in value and re.fullmatch(r"[\w.-]+", value):
+            yield Capability("host", value.lower(), "", where)
 
 
 def _strings(node: Any, key: str = "") -> Iterator[tuple[str, str]]:

@@ -208,7 +208,8 @@ _TOKENS: list[tuple[str, str]] = [
     (r"https://hooks\.slack\.com/(?:triggers|workflows)/[0-9A-Za-z]+/[0-9A-Za-z/]{8,}", "a Slack workflow webhook URL"),
     (r"https://(?:\w+\.)?discord(?:app)?\.com/api/webhooks/\d+/[\w-]{16,}", "a Discord webhook URL"),
     (r"https://[\w-]+\.webhook\.office\.com/webhookb2/[\w@/-]{16,}", "a Microsoft Teams webhook URL"),
-    (r"https://[\w-]+\.logic\.azure\.com[:\d]*/workflows/[\w/?=&%.-]*sig=[\w%-]{16,}", "a Teams workflow URL"),
+    # A signed URL (Teams and Power Automate workflows, Azure SAS, S3 and GCS pre-signed): its signature is the key.
+    (r"https://\S+?[?&](?:sig|X-Amz-Signature|X-Goog-Signature)=[\w%/+=-]{16,}", "a signed URL"),
     (r"\b(?:gh[pousr]_[0-9A-Za-z]{30,}|github_pat_[0-9A-Za-z_]{40,})\b", "a GitHub token"),
     (r"\bglpat-[0-9A-Za-z_-]{20,}", "a GitLab token"),
     (r"\bsk-(?:proj-|ant-)?[0-9A-Za-z_-]{20,}", "an OpenAI/Anthropic API key"),

@@ -98,14 +98,22 @@ def ensure_allowed(namespace: str, allow: str | None, *, nothing: str = "deploye
 def ensure_calls_allowed(capabilities: Capabilities, allow: str | None) -> None:
     """Raise when the flow calls a flow (Subflow, ForEachItem) in a namespace the allow-list does not
     cover: the tool may not start executions there either, even as a test-run's subflow."""
+    if not allow:
+        return
     for capability in capabilities.items:
         namespace = capability.value.split("/", 1)[0]
-        if capability.kind == "subflow" and "{{" not in namespace and not allowed_namespace(namespace, allow):
-            raise CopilotError(
-                f"The flow calls {capability.value} ({capability.where}), in a namespace outside the deploy "
-                f"allow-list ({allow}); nothing was deployed.",
-                hint="Call a flow in an allowed namespace, or change `deploy_namespaces`.",
-            )
+        if capability.kind != "subflow":
+            continue
+        if "{{" in namespace or "{%" in namespace:
+            where = "a namespace an expression picks at run time, which the allow-list cannot vouch for"
+        elif not allowed_namespace(namespace, allow):
+            where = "a namespace outside the deploy allow-list"
+        else:
+            continue
+        raise CopilotError(
+            f"The flow calls {capability.value} ({capability.where}), in {where} ({allow}); nothing was deployed.",
+            hint="Call a flow in an allowed namespace, written out, or change `deploy_namespaces`.",
+        )
 
 
 def with_namespace(flow_yaml: str, namespace: str) -> str:

@@ -38,6 +38,8 @@ PLUGINS: dict[str, tuple[set[str], set[str]]] = {
     "io.kestra.plugin.scripts.shell.Commands": ({"commands"}, {"taskRunner", "containerImage", "env"}),
     "io.kestra.plugin.core.templating.TemplatedTask": ({"spec"}, set()),
     "io.kestra.plugin.core.http.Request": ({"uri"}, {"method", "body", "headers", "contentType"}),
+    "io.kestra.plugin.jdbc.postgresql.Queries": ({"sql"}, {"url", "username", "password"}),
+    "io.kestra.plugin.jdbc.clickhouse.ClickHouseLocalCLI": ({"commands"}, {"taskRunner", "beforeCommands"}),
 }
 ALIASES = {"io.kestra.core.tasks.log.Log": "io.kestra.plugin.core.log.Log"}
 COMMON = {"id", "type", "description", "disabled", "allowFailure", "retry", "timeout", "runIf", "logLevel"}

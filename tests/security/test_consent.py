@@ -559,7 +559,7 @@ def test_any_change_to_a_flow_that_runs_code_or_picks_a_host_at_run_time_is_aske
     assert ask("--yes") == 2
     err = capsys.readouterr().err
     assert len(kestra.executions) == 1 and "went beyond what --yes approved" in err
-    assert "a change to a flow that runs code or picks a host at run time" in err or "changed code in task" in err
+    assert "a change to a flow whose tasks act beyond their execution" in err or "changed code in task" in err
 
 
 def test_plugin_defaults_apply_as_kestra_applies_them() -> None:
@@ -585,9 +585,13 @@ def test_plugin_defaults_apply_as_kestra_applies_them() -> None:
         ("TRUNCATE TABLE orders", "deletes        SQL TRUNCATE TABLE"),
         ("truncate users", "deletes        SQL TRUNCATE"),
         ("DROP/**/TABLE orders", "deletes        SQL DROP TABLE"),
-        ("DELETE -- all of it\n FROM orders", "deletes        SQL DELETE FROM"),
+        ("DELETE -- all of it\n FROM orders", "deletes        SQL DELETE"),
         ("UPDATE orders SET paid = true", "writes         SQL UPDATE"),
         ("COPY orders TO PROGRAM 'sh -c id'", "runs code      SQL COPY … PROGRAM"),
+        ('TRUNCATE "orders"', "deletes        SQL TRUNCATE"),
+        ("UPDATE ONLY t AS x SET a = 1", "writes         SQL UPDATE"),
+        ("DROP#comment\nMATERIALIZED VIEW v", "deletes        SQL DROP MATERIALIZED VIEW"),
+        ("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE", "deletes        SQL MERGE … DELETE"),
     ],
 )
 def test_destructive_sql_is_named(sql: str, named: str) -> None:
@@ -654,3 +658,39 @@ def test_the_chat_runs_one_test_at_a_time_and_a_new_flow_stops_it(
             assert any("The test-run was stopped" in m for m in messages(app)) and not app.test_running
 
     asyncio.run(scenario())
+
+
+# --- what a yes is bound to does not rest on the summary -------------------------------------------------------
+SQL_FROM_VARIABLES = HARMLESS + (
+    "  - id: query\n"
+    "    type: io.kestra.plugin.jdbc.postgresql.Queries\n"
+    "    url: jdbc:postgresql://db:5432/sales\n"
+    '    sql: "{{ vars.q }}"\n'
+    "variables:\n"
+    "  q: SELECT count(*) FROM orders\n"
+)
+A_CLI_ON_THE_WORKER = HARMLESS + (
+    "  - id: local\n"
+    "    type: io.kestra.plugin.jdbc.clickhouse.ClickHouseLocalCLI\n"
+    "    taskRunner:\n"
+    "      type: io.kestra.plugin.core.runner.Process\n"
+    "    commands:\n"
+    "      - clickhouse-local --version\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("base", "repair"),
+    [
+        (SQL_FROM_VARIABLES, SQL_FROM_VARIABLES.replace("SELECT count(*) FROM orders", "DROP TABLE orders")),
+        (A_CLI_ON_THE_WORKER, A_CLI_ON_THE_WORKER.replace("clickhouse-local --version", "rm -rf --no-preserve-root /")),
+    ],
+    ids=["sql-from-variables", "a-cli-plugin"],
+)
+def test_outside_the_inert_core_tasks_every_change_is_asked_about(
+    base: str, repair: str, gemini: FakeGemini, kestra: FakeKestra, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gemini.script(Reply(fenced(base)), Reply(fenced(repair.replace("1 / 0", "1 / 1"))))
+    assert ask("--yes") == 2
+    err = capsys.readouterr().err
+    assert len(kestra.executions) == 1 and "went beyond what --yes approved" in err

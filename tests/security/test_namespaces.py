@@ -281,3 +281,17 @@ def test_a_flow_calling_a_flow_outside_the_allow_list_is_neither_test_run_nor_de
     assert main(["deploy", str(path), "--yes"]) == 2
     assert "outside the deploy allow-list" in capsys.readouterr().err
     assert not kestra.flows and not kestra.executions
+
+
+def test_with_an_allow_list_a_flow_calling_a_namespace_picked_at_run_time_is_refused(
+    kestra: FakeKestra, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    computed = (
+        "id: caller\nnamespace: company.team\nvariables:\n  ns: prod.billing\ntasks:\n  - id: charge\n"
+        '    type: io.kestra.plugin.core.flow.Subflow\n    namespace: "{{ vars.ns }}"\n    flowId: charge_all\n'
+    )
+    path = tmp_path / "caller.yml"
+    path.write_text(computed)
+    monkeypatch.setenv("KESTRA_COPILOT_DEPLOY_NAMESPACES", "company")
+    assert main(["deploy", str(path), "--yes"]) == 2
+    assert "a namespace an expression picks at run time" in capsys.readouterr().err and not kestra.flows

@@ -77,6 +77,7 @@ FORMS = [  # (form, text holding it, the credential that must not survive)
     ("Slack webhook URL", "url: https://hooks.slack.com/services/T01ABC/B02DEF/C4naryHook9", "C4naryHook9"),
     ("Slack workflow URL", "url: https://hooks.slack.com/triggers/T0ABC/123456/C4narySlackTrig12", "C4narySlackTrig12"),
     ("Discord webhook URL", "url: https://discord.com/api/webhooks/1234567890/C4naryDiscordTok3n_abc", "C4naryDiscordTok3n_abc"),
+    ("Teams workflow URL (signed)", "url: https://prod-12.westeurope.logic.azure.com:443/workflows/a1/triggers/manual/paths/invoke?api-version=1&sig=C4narySig0123456789ab", "C4narySig0123456789ab"),
     ("Teams webhook URL", "url: https://acme.webhook.office.com/webhookb2/a1@b2/IncomingWebhook/C4naryTeams0123456/x", "C4naryTeams0123456"),
 ]  # fmt: skip
 
