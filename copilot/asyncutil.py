@@ -4,9 +4,51 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+import signal
+import sys
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
-__all__ = ["stop_after"]
+__all__ = ["run_to_a_clean_stop", "stop_after"]
+
+T = TypeVar("T")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def run_to_a_clean_stop(coroutine: Coroutine[Any, Any, T], *, stopping: str) -> T:
+    """`asyncio.run(coroutine)`, where Ctrl+C, SIGTERM or SIGHUP (a closed terminal, a cancelled CI job)
+    cancel it once and then let it finish cleaning up — killing what it started on a server — instead of
+    cutting the clean-up short as a second Ctrl+C would. Further signals only print `stopping`. After the
+    clean-up, Ctrl+C ends in KeyboardInterrupt and SIGTERM/SIGHUP in SystemExit(128 + the signal)."""
+    if threading.current_thread() is not threading.main_thread():
+        return asyncio.run(coroutine)
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(coroutine)
+    received: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if not received:
+            loop.call_soon_threadsafe(task.cancel)
+        else:
+            sys.stderr.write(stopping)
+        received.append(signum)
+
+    previous = {number: signal.signal(number, handler) for number in STOP_SIGNALS}
+    try:
+        return loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        if received[0] == signal.SIGINT:
+            raise KeyboardInterrupt from None
+        raise SystemExit(128 + received[0]) from None
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
 
 
 async def stop_after(task: asyncio.Task[Any], grace: float) -> None:

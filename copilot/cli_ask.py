@@ -56,6 +56,7 @@ def add_parser(commands: Any) -> None:
 
 
 def ask_command(args: argparse.Namespace) -> int:
+    from .asyncutil import run_to_a_clean_stop
     from .engine.consent import ConsentRefused
     from .engine.factory import build_engine
     from .engine.sessions import SessionStore
@@ -95,7 +96,10 @@ def ask_command(args: argparse.Namespace) -> int:
             if args.test_run and result.valid:
                 recorder = lambda text: store.recorder(session, text)  # noqa: E731
                 try:
-                    trial = asyncio.run(_test_run(settings, engine, args, recorder, deployed))
+                    trial = run_to_a_clean_stop(
+                        _test_run(settings, engine, args, recorder, deployed),
+                        stopping="\nstopping: the test execution is being killed and its flow removed…\n",
+                    )
                 except CopilotError as exc:  # Kestra down, refused the flow…: the flow is still printed
                     trial_error = exc
                 if trial is not None and trial.repairs and trial.repairs[-1].revision is not None:

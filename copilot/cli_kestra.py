@@ -154,16 +154,25 @@ def _discard_typed_ahead() -> None:
 
 @contextlib.contextmanager
 def _interruptible() -> Iterator[None]:
-    """Ctrl+C raises at once while the user is being asked: asyncio's own handler would only cancel the
-    task, and the blocked read would wait for Enter."""
+    """Ctrl+C (and SIGTERM, SIGHUP) end the command at once while the user is being asked: the handlers
+    that cancel a task would only wait for the blocked read, that is for Enter."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def ended(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, ended),
+        signal.SIGHUP: signal.signal(signal.SIGHUP, ended),
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def consent_for(settings: Settings, *, yes: bool, command: str) -> Any:

@@ -694,3 +694,37 @@ def test_outside_the_inert_core_tasks_every_change_is_asked_about(
     assert ask("--yes") == 2
     err = capsys.readouterr().err
     assert len(kestra.executions) == 1 and "went beyond what --yes approved" in err
+
+
+@pytest.mark.parametrize(
+    ("signals", "code"),
+    [(("SIGINT", "SIGINT"), 130), (("SIGTERM",), 143), (("SIGHUP",), 129)],
+    ids=["ctrl-c-twice", "sigterm", "sighup"],
+)
+def test_a_second_ctrl_c_or_a_closed_terminal_still_kills_the_execution(
+    signals: tuple[str, ...], code: int, gemini: FakeGemini, kestra: FakeKestra
+) -> None:
+    import os
+    import signal
+    import time
+
+    waits = "id: waits\nnamespace: company.team\ntasks:\n  - id: approve\n    type: io.kestra.plugin.core.flow.Pause\n"
+    gemini.script(Reply(fenced(waits)))
+    kestra.delay_seconds = 0.0
+    process, controller = at_a_real_terminal("ask", "wait", "--test-run", "--yes", "--recipe", "no-retrieval")
+    try:
+        assert b"test run: deployed" in read_until(controller, b"test run: deployed")
+        deadline = time.monotonic() + 30
+        while not any(e["state"]["current"] == "PAUSED" for e in kestra.executions.values()):
+            assert time.monotonic() < deadline, "the execution never started"
+            time.sleep(0.05)
+        kestra.delay_seconds = 0.5  # a server far away: the kill takes a while, a second signal comes meanwhile
+        for name in signals:
+            process.send_signal(getattr(signal, name))
+            time.sleep(0.2)
+        assert process.wait(timeout=30) == code
+    finally:
+        process.kill()
+        os.close(controller)
+    (execution,) = kestra.executions.values()
+    assert execution["state"]["current"] == "KILLED" and not kestra.flows
