@@ -120,6 +120,7 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
         self.last_failure: Any = None  # the last failed test-run, for /repair
         self.approvals: Any = None  # what the user said yes to for test-runs (engine.consent.Approvals)
         self.test_running = False  # a test-run is going on: one at a time, and no turn meanwhile
+        self.run_generation = 0  # bumped when another flow is taken up (deploy.py's run log checks it)
 
     # --- layout -------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:

@@ -132,11 +132,20 @@ class Conversation:
             self.refresh_status()
 
     # --- revisions ----------------------------------------------------------------------------------
+    async def changing_flow_is_blocked(self) -> bool:
+        """While a test-run goes on, its repairs change the flow: no other change meanwhile (it says so)."""
+        problem = self._test_run_going()
+        if problem:
+            await self.say(problem, "system")
+        return problem is not None
+
     async def action_undo(self) -> None:
-        await self._moved(self.engine.undo() if self.engine else None, "undo")
+        if not await self.changing_flow_is_blocked():
+            await self._moved(self.engine.undo() if self.engine else None, "undo")
 
     async def action_redo(self) -> None:
-        await self._moved(self.engine.redo() if self.engine else None, "redo")
+        if not await self.changing_flow_is_blocked():
+            await self._moved(self.engine.redo() if self.engine else None, "redo")
 
     async def _moved(self, revision: Any, what: str) -> None:
         if revision is None:
@@ -159,6 +168,8 @@ class Conversation:
             await self.goto_revision(number)
 
     async def goto_revision(self, argument: str) -> None:
+        if await self.changing_flow_is_blocked():
+            return
         try:
             revision = self.engine.goto(int(argument))
         except (ValueError, IndexError, AttributeError) as exc:
@@ -180,6 +191,7 @@ class Conversation:
         """Another flow (a new one, a resumed session): a test-run going on is stopped, and what the runs,
         approvals and usage of the last flow left behind is forgotten (F7 must not repair this flow from
         another's logs)."""
+        self.run_generation += 1
         if self.stop_test_run():
             await self.say("The test-run was stopped: its execution is killed, its test copy removed.", "system")
         self.approvals = None  # a new flow is asked about afresh before it is test-run

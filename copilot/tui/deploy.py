@@ -4,6 +4,7 @@ test-run with an inputs form, and repair from a failed run. A mixin of `CopilotA
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,8 @@ class KestraActions:
     last_failure: Any
     approvals: Any  # engine.consent.Approvals: what the user said yes to in this conversation
     test_running: bool  # a test-run is going on (one at a time)
+    run_generation: int  # bumped when another flow is taken up: a stopped run's last events are not shown
+    changing_flow_is_blocked: Callable[[], Awaitable[bool]]  # conversation.py
 
     def _kestra_ready(self) -> str | None:
         """Why deploy/run cannot happen now, or None."""
@@ -259,10 +262,13 @@ class KestraActions:
 
         lines: list[str] = []
         record = recording_repairs(self._recorder)
+        generation = self.run_generation
         repair = "Test-run repair"  # how the Sources tab names the repair turn
 
         def show(event: Any) -> None:
             nonlocal repair
+            if generation != self.run_generation:  # stopped for another flow: its clean-up is not this flow's
+                return
             record(event)
             if isinstance(event, RepairStarted):
                 repair = f"Test-run repair {event.number}"
@@ -298,6 +304,8 @@ class KestraActions:
         """Repair from failure: the last failed test-run's error logs go to the model, as a chat turn."""
         from ..engine.testrun import repair_request
 
+        if await self.changing_flow_is_blocked():
+            return
         if self.last_failure is None:
             await self.say("No failed test-run to repair from: `/run` first.", "system")
             return

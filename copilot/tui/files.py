@@ -9,6 +9,7 @@ characters and the result must stay inside `flows/`, so `id: ../../../../tmp/x` 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ class FlowFiles:
     replies: list[str]
     store: Any
     session: str | None
+    changing_flow_is_blocked: Callable[[], Awaitable[bool]]  # conversation.py
 
     async def action_copy(self, block: str = "") -> None:
         """The current flow, or with a number the conversation's code block N (`/blocks` lists them)."""
@@ -112,6 +114,8 @@ class FlowFiles:
             await self.load_flow(path)
 
     async def load_flow(self, path: str) -> None:
+        if await self.changing_flow_is_blocked():
+            return
         if self.engine is None:
             await self.say("Still loading the engine; try again in a moment.", "system")
             return

@@ -646,9 +646,11 @@ def test_the_chat_runs_one_test_at_a_time_and_a_new_flow_stops_it(
             await send(pilot, "/run")
             await approve(app, pilot)
             await until(pilot, lambda: state() == "PAUSED", "the test execution to start")
-            for attempt in ("f6", "f5"):
+            for attempt in ("f6", "f5", "ctrl+z", "f7"):  # deploy, another run, undo, a repair
+                count = len(messages(app))
                 await pilot.press(attempt)
-                await until(pilot, lambda: "A test-run is going on" in messages(app)[-1], "the refusal")
+                await until(pilot, lambda n=count: len(messages(app)) > n, "an answer")
+                assert "A test-run is going on" in messages(app)[-1]
             await send(pilot, "and add a log task")
             await pilot.pause()
             assert "A test-run is going on" in messages(app)[-1] and app.test_running and state() == "PAUSED"
@@ -656,6 +658,7 @@ def test_the_chat_runs_one_test_at_a_time_and_a_new_flow_stops_it(
             await until(pilot, lambda: state() == "KILLED" and not kestra.flows, "the run to be stopped")
             await settle(app, pilot)
             assert any("The test-run was stopped" in m for m in messages(app)) and not app.test_running
+            assert "Nothing run yet" in str(app.query_one("#run").content)  # not refilled by its clean-up
 
     asyncio.run(scenario())
 
