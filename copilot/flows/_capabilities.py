@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._parse import parse_flow
+from ._rules import iter_tasks
 
 __all__ = ["Capabilities", "Capability", "flow_capabilities"]
 
-WHOLE_FLOW = "the whole flow"
-# Core tasks that act only within their execution (no code, no host, no write outside it): a flow made of
-# these alone is judged by its capabilities; any other flow is signed whole (see flow_capabilities).
+# Core tasks that act only within their execution (no code, no host, no write outside it): a flow whose
+# plugins are all among these is judged by its capabilities; any other flow is signed whole.
 INERT_TYPES = frozenset(f"io.kestra.plugin.core.{name}" for name in (
     "log.Log", "debug.Return", "debug.Echo", "output.OutputValues", "flow.Sequential", "flow.Parallel",
     "flow.ForEach", "flow.Loop", "flow.EachSequential", "flow.EachParallel", "flow.If", "flow.Switch",
@@ -104,37 +104,26 @@ class Capability:
 class Capabilities:
     items: tuple[Capability, ...]
     types: frozenset[str]  # every task, trigger and runner type
-    scripts: frozenset[str] = frozenset()  # "task `fetch` #digest": each code-running task's whole configuration
+    whole: str | None = None  # the digest of the whole flow, when it is signed whole (see flow_capabilities)
 
     @property
     def signature(self) -> frozenset[tuple[str, str]]:
-        """What a yes covers: each capability's kind and value, each plugin type, and the exact configuration
-        of every task that runs code (a repair that rewrites a script is asked about again)."""
-        return frozenset(
-            {(c.kind, c.value) for c in self.items}
-            | {("type", t) for t in self.types}
-            | {("script", s) for s in self.scripts}
-        )
+        """What a yes covers: each capability's kind and value, each plugin type, and for a flow signed whole
+        its exact text (any change to it is asked about again)."""
+        signed = {(c.kind, c.value) for c in self.items} | {("type", t) for t in self.types}
+        return frozenset(signed | ({("flow", self.whole)} if self.whole else set()))
 
     def beyond(self, approved: frozenset[tuple[str, str]]) -> tuple[str, ...]:
         """What this flow can do that `approved` does not cover, worded for the user: each new capability
-        once (a new Shell task is "runs code …", not also "uses …" and "changes the code of …")."""
+        once (a new Shell task is "runs code …", not also "uses …")."""
         new = self.signature - approved
-        named = {value for kind, value in new if kind not in ("type", "script")}
-        new_code_at = {c.where for c in self.items if c.kind == "code" and ("code", c.value) in new}
-        out = []
-        for kind, value in sorted(new):
-            if kind == "type" and value in named:
-                continue
-            if kind == "script":
-                where = value.split(" #")[0]
-                if where != WHOLE_FLOW and where not in new_code_at:
-                    out.append(
-                        f"new or changed code in {where} (or in what it reads: variables, inputs, plugin defaults)"
-                    )
-                continue
-            out.append(f"{'uses' if kind == 'type' else KINDS.get(kind, kind)} {value}")
-        if not out and any(kind == "script" for kind, _ in new):
+        named = {value for kind, value in new if kind not in ("type", "flow")}
+        out = [
+            f"{'uses' if kind == 'type' else KINDS.get(kind, kind)} {value}"
+            for kind, value in sorted(new)
+            if kind != "flow" and not (kind == "type" and value in named)
+        ]
+        if not out and new:
             out.append(
                 "a change to a flow whose tasks act beyond their execution (code, hosts, SQL, files …): what they "
                 "do can come from anywhere in the flow, so every change to such a flow is asked about"
@@ -160,10 +149,8 @@ def flow_capabilities(flow: str | dict[str, Any]) -> Capabilities:
     data = parse_flow(flow).data if isinstance(flow, str) else flow
     items: set[Capability] = set()
     types: set[str] = set()
-    scripts: set[str] = set()
     defaults = _plugin_defaults(data)
-    # What a task's expressions can read ({{ vars.x }}, {{ inputs.y }}): its hosts count, and it signs code.
-    context = {key: data.get(key) for key in ("variables", "inputs", "pluginDefaults", "taskDefaults")}
+    # Where a task's expressions can take a host from ({{ vars.x }}, {{ inputs.y }}).
     items.update(_hosts(data.get("variables"), "the flow's variables"))
     for spec in _list(data.get("inputs")):
         items.update(_hosts({k: v for k, v in spec.items() if k != "description"}, f"input `{spec.get('id', '?')}`"))
@@ -171,34 +158,38 @@ def flow_capabilities(flow: str | dict[str, Any]) -> Capabilities:
         trigger = _with_defaults(trigger, defaults)
         kind = str(trigger.get("type") or "")
         types.add(kind)
-        detail = _trigger_detail(trigger)
-        items.add(Capability("trigger", _short(kind), detail, f"trigger `{trigger.get('id', '?')}`"))
-        items.update(_hosts(trigger, f"trigger `{trigger.get('id', '?')}`"))
-    for task in _tasks(data):
+        where = f"trigger `{trigger.get('id', '?')}`"
+        items.add(Capability("trigger", _short(kind), _trigger_detail(trigger), where))
+        items.update(_hosts(trigger, where))
+    for _, task in iter_tasks(data):
         task = _with_defaults(task, defaults)
         kind = str(task.get("type") or "")
         where = f"task `{task.get('id', '?')}`"
         types.add(kind)
         items.update(_task_capabilities(task, kind, data, where))
-        if _CODE.search(kind):
-            scripts.add(f"{where} #{_digest(task, context)}")
         runner = task.get("taskRunner")
         if isinstance(runner, dict) and runner.get("type"):
             types.add(str(runner["type"]))
         items.update(_hosts(task, where))
-    task_types = {str(task.get("type") or "") for task in _tasks(data)}
-    if (
-        not task_types <= INERT_TYPES
-        or any(c.detail == _AT_RUN_TIME for c in items)
-        or _PEBBLE_HTTP.search(json.dumps(data, default=str))
-    ):
-        # Outside the few inert core tasks, what a task does can come from anywhere in the flow (a script from
-        # another task's output or a working directory's files, SQL from the variables, a host from an
-        # expression), and no summary can follow all of it: such a flow is signed whole, so any change to it
-        # is asked about again. The summary above is what a person reads; this is what a yes is bound to.
-        whole = json.dumps({k: v for k, v in data.items() if k != "description"}, sort_keys=True, default=str)
-        scripts.add(f"{WHOLE_FLOW} #{hashlib.sha256(whole.encode()).hexdigest()[:12]}")
-    return Capabilities(tuple(sorted(items)), frozenset(t for t in types if t), frozenset(scripts))
+    # No reading of a flow follows every expression (a script's command from another task's output, SQL from
+    # the variables, a host from a computed string): unless every plugin it names is an inert core task, the
+    # flow is signed whole, so any change to it is asked about again. The summary is what a person reads;
+    # this is what a yes is bound to.
+    text = json.dumps({k: v for k, v in data.items() if k != "description"}, sort_keys=True, default=str)
+    inert = _plugin_types(data) <= INERT_TYPES and not _PEBBLE_HTTP.search(text)
+    whole = None if inert else hashlib.sha256(text.encode()).hexdigest()[:16]
+    return Capabilities(tuple(sorted(items)), frozenset(t for t in types if t), whole)
+
+
+def _plugin_types(node: Any) -> set[str]:
+    """Every plugin class the flow names anywhere (`type: io.kestra…`: tasks at any depth, runners, plugin
+    defaults, conditions) — by the document, not by a walk of where tasks are expected to be."""
+    if isinstance(node, dict):
+        found = {node["type"]} if isinstance(node.get("type"), str) and "." in node["type"] else set()
+        return found.union(*(_plugin_types(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_plugin_types(v) for v in node))
+    return set()
 
 
 def _plugin_defaults(data: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
@@ -224,12 +215,6 @@ def _with_defaults(node: dict[str, Any], defaults: list[tuple[str, dict[str, Any
         if isinstance(value, dict) and isinstance(value.get("type"), str):
             merged[key] = _with_defaults(value, defaults)
     return merged
-
-
-def _digest(task: dict[str, Any], context: dict[str, Any]) -> str:
-    own = {k: v for k, v in task.items() if k != "description" and not _holds_tasks(v)}
-    signed = json.dumps([own, context], sort_keys=True, default=str)
-    return hashlib.sha256(signed.encode()).hexdigest()[:12]
 
 
 def _task_capabilities(task: dict[str, Any], kind: str, flow: dict[str, Any], where: str) -> Iterator[Capability]:
@@ -314,23 +299,6 @@ def _holds_tasks(value: Any) -> bool:
     if isinstance(value, dict):  # a Switch's cases: {case: [tasks]}
         return any(_holds_tasks(v) for v in value.values())
     return isinstance(value, list) and any(isinstance(v, dict) and "type" in v and "id" in v for v in value)
-
-
-def _tasks(data: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every task of the flow, nested ones included (not triggers, plugin defaults or task runners)."""
-    stack: list[Any] = [data.get(k) for k in ("tasks", "errors", "finally", "afterExecution")]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, dict):
-            if isinstance(node.get("type"), str) and "id" in node:
-                yield node
-            for key, value in node.items():
-                if key not in ("taskRunner", "pluginDefaults", "triggers", "conditions") and isinstance(
-                    value, (list, dict)
-                ):
-                    stack.append(value)
 
 
 def _list(value: Any) -> list[dict[str, Any]]:

@@ -293,7 +293,8 @@ def test_a_yes_covers_what_was_shown_and_a_rewritten_script_is_new() -> None:
     assert approvals.missing("ns", "f", first) == ()
     rewritten = flow_capabilities(INJECTED_REPAIR.replace("x.sh | sh", "y.sh | sh"))
     assert approvals.missing("ns", "f", rewritten) == (
-        "new or changed code in task `helper` (or in what it reads: variables, inputs, plugin defaults)",
+        "a change to a flow whose tasks act beyond their execution (code, hosts, SQL, files …): what they do can "
+        "come from anywhere in the flow, so every change to such a flow is asked about",
     )
     assert approvals.missing("other", "f", first)  # a yes is for one target
 
@@ -380,7 +381,7 @@ def test_a_repair_that_changes_what_a_script_reads_is_not_run_under_yes(
     assert ask("--yes") == 2
     err = capsys.readouterr().err
     assert len(kestra.executions) == 1 and "went beyond what --yes approved" in err
-    assert "new or changed code in task `hello`" in err and "connects to https://evil.example.com" in err
+    assert "connects to https://evil.example.com" in err
 
 
 def test_the_summary_judges_a_task_with_its_plugin_defaults_and_finds_hosts_in_variables() -> None:
@@ -558,7 +559,7 @@ def test_any_change_to_a_flow_that_runs_code_or_picks_a_host_at_run_time_is_aske
     assert ask("--yes") == 2
     err = capsys.readouterr().err
     assert len(kestra.executions) == 1 and "went beyond what --yes approved" in err
-    assert "a change to a flow whose tasks act beyond their execution" in err or "changed code in task" in err
+    assert "a change to a flow whose tasks act beyond their execution" in err
 
 
 def test_plugin_defaults_apply_as_kestra_applies_them() -> None:
