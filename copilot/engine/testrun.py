@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
@@ -41,7 +41,7 @@ from ..kestra import (
 from ..kestra.sandbox import TEST_LABEL, TestCopy, is_test_deploy, test_copy, test_namespace
 from .consent import Approvals, Consent, ConsentRefused, ConsentRequest
 from .prompt import as_data
-from .turn import Engine, TurnEvent, TurnResult
+from .turn import Engine, Revision, TurnEvent, TurnResult
 
 __all__ = [
     "GOOD_STATES",
@@ -210,75 +210,73 @@ async def test_run(
     `approvals` carries what the user already said yes to (a chat keeps one for the conversation)."""
     emit = on_event or (lambda event: None)
     approvals = approvals if approvals is not None else Approvals()
-    # Two test-runs of one flow at once (an eval's repeats) would share its test copy: one at a time.
-    try:
-        key = (client.url, *flow_key(engine.current.yaml)) if engine.current is not None else (client.url, "", "")
-    except CopilotError:  # no namespace or id: refused below, with the reason
-        key = (client.url, "", "")
-    lock = _TARGET_LOCKS.setdefault(key, asyncio.Lock())
-    async with lock:
-        return await _test_run(
-            engine, client, consent, approvals, inputs or {}, namespace_suffix, allow, keep, max_repairs,
-            follow_timeout, emit,
-        )  # fmt: skip
-
-
-_TARGET_LOCKS: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = weakref.WeakValueDictionary()
-
-
-async def _test_run(
-    engine: Engine,
-    client: KestraClient,
-    consent: Consent,
-    approvals: Approvals,
-    inputs: dict[str, str],
-    namespace_suffix: str,
-    allow: str | None,
-    keep: bool,
-    max_repairs: int,
-    follow_timeout: float,
-    emit: Callable[[Any], None],
-) -> TestRunResult:
     result = TestRunResult(state="NOT_RUN")
-    deployed: set[tuple[str, str]] = set()
+    deployed: set[tuple[str, str]] = set()  # what to clean up, whatever happens
+    async with _one_run_per_flow(client, engine.current):
+        try:
+            for attempt in range(max_repairs + 1):
+                revision = _runnable(engine.current)
+                namespace, _ = flow_key(revision.yaml)
+                target = test_namespace(namespace, namespace_suffix)
+                ensure_allowed(target, allow)
+                copy = test_copy(revision.yaml, target, keep=keep)
+                await _approve(client, copy, consent, approvals, revision.number, allow)
+                await _deploy(client, copy, revision.number, deployed, emit)
+                finished = await _execute(client, copy, inputs or {}, follow_timeout, emit)
+                result.runs.append(finished)
+                result.state = finished.execution.state
+                emit(finished)
+                if result.state in GOOD_STATES or attempt == max_repairs:
+                    return result
+                request = repair_request(engine, finished)
+                emit(RepairStarted(request, attempt + 1))
+                repair = await engine.turn(request, on_event=emit)
+                result.repairs.append(repair)
+                if repair.revision is None or not repair.valid:
+                    return result  # the model could not produce a valid fix: stop, keep everything
+            return result
+        finally:
+            for namespace, flow_id in sorted(deployed):
+                emit(await _clean_up(client, namespace, flow_id, keep))
+
+
+_RUNS: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+@contextlib.asynccontextmanager
+async def _one_run_per_flow(client: KestraClient, revision: Revision | None) -> AsyncIterator[None]:
+    """Two test-runs of one flow at once (an eval's repeats) would share its test copy: one at a time."""
     try:
-        for attempt in range(max_repairs + 1):
-            revision = engine.current
-            if revision is None:
-                raise CopilotError("There is no flow to test-run yet.")
-            if not revision.valid:
-                raise CopilotError(
-                    f"Revision {revision.number} is invalid; it is not deployed.",
-                    hint="Fix the validation errors first (ask the assistant to fix them).",
-                )
-            namespace, _ = flow_key(revision.yaml)
-            target = test_namespace(namespace, namespace_suffix)
-            ensure_allowed(target, allow)
-            copy = test_copy(revision.yaml, target, keep=keep)
-            await _approve(client, copy, consent, approvals, revision.number, allow)
-            # Checked again after the yes (a person may take minutes): only a test copy is ever replaced,
-            # and where there was none, only a creation is sent, so a flow made meanwhile is not overwritten.
-            existing = await _test_copy_or_none(client, copy)
-            server = await client.deploy(copy.yaml, copy.namespace, copy.flow_id, update=existing is not None)
-            deployed.add((copy.namespace, copy.flow_id))
-            check_deployed(server, copy.namespace, copy.flow_id)
-            emit(Deployed(copy.namespace, copy.flow_id, server.revision, revision.number, copy.changes))
-            finished = await _execute(client, copy, inputs, follow_timeout, emit)
-            result.runs.append(finished)
-            result.state = finished.execution.state
-            emit(finished)
-            if result.state in GOOD_STATES or attempt == max_repairs:
-                return result
-            request = repair_request(engine, finished)
-            emit(RepairStarted(request, attempt + 1))
-            repair = await engine.turn(request, on_event=emit)
-            result.repairs.append(repair)
-            if repair.revision is None or not repair.valid:
-                return result  # the model could not produce a valid fix: stop, keep everything
-        return result
-    finally:
-        for namespace, flow_id in sorted(deployed):
-            emit(await _clean_up(client, namespace, flow_id, keep))
+        key = (client.url, *flow_key(revision.yaml)) if revision is not None else (client.url, "", "")
+    except CopilotError:  # no namespace or id: refused by the run, with the reason
+        key = (client.url, "", "")
+    lock = _RUNS.setdefault(key, asyncio.Lock())
+    async with lock:
+        yield
+
+
+def _runnable(revision: Revision | None) -> Revision:
+    if revision is None:
+        raise CopilotError("There is no flow to test-run yet.")
+    if not revision.valid:
+        raise CopilotError(
+            f"Revision {revision.number} is invalid; it is not deployed.",
+            hint="Fix the validation errors first (ask the assistant to fix them).",
+        )
+    return revision
+
+
+async def _deploy(
+    client: KestraClient, copy: TestCopy, number: int, deployed: set[tuple[str, str]], emit: Callable[[Any], None]
+) -> None:
+    """Deploy the approved copy. The place is checked again after the yes (a person may take minutes): only a
+    test copy is ever replaced, and where there was none only a creation is sent, so a flow made meanwhile is
+    not overwritten. What the server stored is checked to be where it was meant to go."""
+    existing = await _test_copy_or_none(client, copy)
+    server = await client.deploy(copy.yaml, copy.namespace, copy.flow_id, update=existing is not None)
+    deployed.add((copy.namespace, copy.flow_id))
+    check_deployed(server, copy.namespace, copy.flow_id)
+    emit(Deployed(copy.namespace, copy.flow_id, server.revision, number, copy.changes))
 
 
 async def _test_copy_or_none(client: KestraClient, copy: TestCopy) -> DeployedFlow | None:
