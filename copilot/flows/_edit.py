@@ -23,7 +23,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 from ._errors import FlowSyntaxError
 from ._parse import _Loader, parse_flow
 
-__all__ = ["FlowEditError", "remove_top_level", "set_top_level", "top_level_keys"]
+__all__ = ["FlowEditError", "remove_top_level", "set_top_level"]
 
 # A string that may be written as a plain scalar (if it reads back as the same string: not `true`, `1.5`).
 _PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
@@ -47,11 +47,6 @@ def _entries(root: MappingNode, key: str) -> list[tuple[Node, Node]]:
     return [(k, v) for k, v in root.value if isinstance(k, ScalarNode) and k.value == key]
 
 
-def top_level_keys(text: str, key: str) -> int:
-    """How many times `key` is written at the top level of the flow (a duplicate means Kestra refuses it)."""
-    return len(_entries(_root(text), key))
-
-
 def _renderings(value: Any) -> list[str]:
     """How `value` may be written, nicest first; the first that reads back as `value` is used."""
     quoted = json.dumps(value, ensure_ascii=False)  # JSON is YAML: a quoted string, or a flow collection
@@ -70,7 +65,7 @@ def _single(root: MappingNode, key: str) -> tuple[Node, Node] | None:
     return entries[0] if entries else None
 
 
-def _proved(original: dict[str, Any], edits: list[str], expected: dict[str, Any]) -> str:
+def _proved(edits: list[str], expected: dict[str, Any]) -> str:
     """The first of `edits` that reads back as `expected`, else the whole document as JSON (which must)."""
     for edited in edits:
         try:
@@ -90,7 +85,7 @@ def set_top_level(text: str, key: str, value: Any) -> str:
     root = _root(text)
     entry = _single(root, key)
     expected = {key: value, **original} if entry is None else {**original, key: value}
-    return _proved(original, [_with(text, root, key, entry, rendered) for rendered in _renderings(value)], expected)
+    return _proved([_with(text, root, key, entry, rendered) for rendered in _renderings(value)], expected)
 
 
 def _with(text: str, root: MappingNode, key: str, entry: tuple[Node, Node] | None, rendered: str) -> str:
@@ -118,13 +113,13 @@ def remove_top_level(text: str, key: str) -> str:
         return text
     expected = {k: v for k, v in original.items() if k != key}
     if root.flow_style:
-        return _proved(original, [], expected)
+        return _proved([], expected)
     key_node, value_node = entry
     start = text.rfind("\n", 0, key_node.start_mark.index) + 1
     if text[start : key_node.start_mark.index].strip():
-        return _proved(original, [], expected)  # something else shares the key's line
+        return _proved([], expected)  # something else shares the key's line
     end = value_node.end_mark.index
     if not text[:end].endswith("\n"):  # a scalar or flow value: the rest of its line goes too
         newline = text.find("\n", end)
         end = len(text) if newline < 0 else newline + 1
-    return _proved(original, [text[:start] + text[end:]], expected)
+    return _proved([text[:start] + text[end:]], expected)

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 from ..errors import CopilotError
 from ..flows import Capabilities, Diagnostic, FlowDiff, diff_flows, flow_capabilities, parse_flow, set_top_level
-from ..flows._edit import top_level_keys
 from .client import KestraClient
 from .errors import KestraError
 from .models import DeployedFlow
@@ -50,10 +49,12 @@ MAX_FLOW_ID = 100
 def flow_key(flow_yaml: str) -> tuple[str, str]:
     """The flow's (namespace, id) as Kestra reads them; a flow without both, or with either written twice,
     cannot be deployed or run."""
-    data = parse_flow(flow_yaml).data
-    for key in ("namespace", "id"):
-        if top_level_keys(flow_yaml, key) > 1:
-            raise CopilotError(f"The flow sets `{key}` twice; Kestra refuses it.", hint=f"Keep one `{key}:`.")
+    parsed = parse_flow(flow_yaml)
+    twice = {d.path for d in parsed.problems if d.code == "duplicate-key"} & {"namespace", "id"}
+    if twice:
+        key = sorted(twice)[0]
+        raise CopilotError(f"The flow sets `{key}` twice; Kestra refuses it.", hint=f"Keep one `{key}:`.")
+    data = parsed.data
     namespace, flow_id = data.get("namespace"), data.get("id")
     if not isinstance(namespace, str) or not isinstance(flow_id, str) or not namespace or not flow_id:
         raise CopilotError("The flow has no `id` or `namespace`.", hint="A flow needs both to be deployed.")
