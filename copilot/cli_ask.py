@@ -90,31 +90,25 @@ def ask_command(args: argparse.Namespace) -> int:
             _progress(event)
 
         trial_error: CopilotError | None = None
-        deployed: list[int] = []  # the engine's revisions the test-run deployed, in order
         try:
             result = asyncio.run(engine.turn(args.request, on_event=on_event))
             if args.test_run and result.valid:
                 recorder = lambda text: store.recorder(session, text)  # noqa: E731
                 try:
                     trial = run_to_a_clean_stop(
-                        _test_run(settings, engine, args, recorder, deployed),
+                        _test_run(settings, engine, args, recorder),
                         stopping="\nstopping: the test execution is being killed and its flow removed…\n",
                     )
                 except CopilotError as exc:  # Kestra down, refused the flow…: the flow is still printed
                     trial_error = exc
-                if trial is not None and trial.repairs and trial.repairs[-1].revision is not None:
-                    result = trial.repairs[-1]  # report the last revision the test run produced
-                elif isinstance(trial_error, ConsentRefused) and deployed:
-                    # A repair was refused: the answer is the last revision that was approved and run; the
-                    # refused one stays in the session.
-                    refused = engine.current
-                    result.revision = engine.revisions[deployed[-1] - 1]
-                    if refused is not None and refused is not result.revision:
-                        shown = f"revision {result.revision.number}, the last one run, is shown"
-                        note = f"note: the refused repair is revision {refused.number} of session {session}; {shown}."
-                        print(note, file=sys.stderr)
-                elif engine.current is not None and engine.current is not result.revision:
-                    result.revision = engine.current  # repairs made before an error are not lost
+                if trial is not None and trial.refused is not None:
+                    shown = f"revision {engine.current.number}, the last one run, is shown"
+                    print(printable(f"test run: stopped: {trial.refused}"), file=sys.stderr)
+                    print(f"note: the refused repair is revision {trial.refused_revision}; {shown}.", file=sys.stderr)
+                elif trial is not None and trial.repairs and trial.repairs[-1].revision is not None:
+                    result = trial.repairs[-1]  # report the repair turn that made the last revision
+                if engine.current is not None:
+                    result.revision = engine.current  # the last revision the test run produced (or ran)
                 if trial is not None and not trial.passed:
                     print(f"test run: {trial.state}; the last revision is shown.", file=sys.stderr)
         except KeyboardInterrupt:
@@ -140,14 +134,9 @@ def ask_command(args: argparse.Namespace) -> int:
 
 
 async def _test_run(
-    settings: Any,
-    engine: Any,
-    args: argparse.Namespace,
-    recorder: Callable[[str], Callable[[Any], None]],
-    deployed: list[int],
+    settings: Any, engine: Any, args: argparse.Namespace, recorder: Callable[[str], Callable[[Any], None]]
 ) -> Any:
-    """Deploy, run and repair; each repair is recorded as a turn of the session as it happens, and each
-    revision deployed is appended to `deployed`."""
+    """Deploy, run and repair; each repair is recorded as a turn of the session as it happens."""
     from .cli_kestra import consent_for, parse_pairs
     from .engine.testrun import CleanedUp, Deployed, RepairStarted, RunFinished, recording_repairs, test_run
     from .kestra import KestraClient
@@ -159,7 +148,6 @@ async def _test_run(
         if isinstance(event, RepairStarted):
             print(f"test run: asking for a repair from the run ({event.number})…", file=sys.stderr)
         elif isinstance(event, Deployed):
-            deployed.append(event.local_revision)
             print(printable(f"test run: deployed {event.namespace}.{event.flow_id} (server revision {event.revision})"),
                   file=sys.stderr)  # fmt: skip
             for change in event.changes:

@@ -9,7 +9,8 @@ can do (engine/consent.py). It is executed with the test inputs, followed to its
 the run unless `keep`. On a failure, the failing task's error logs — fenced as data, never instructions —
 and the flow go back to the model (the recipe's `repair_run_logs` template) through a normal engine turn:
 validated, repaired from diagnostics if need be, a new revision with its diff. The new revision is run
-again, up to `max_repairs` times, after consent is asked again if it can do more than what was approved.
+again, up to `max_repairs` times, after consent is asked again if it can do more than what was approved; a
+repair that is refused ends the run there, with the engine back on the revision that last ran.
 An execution still going after `follow_timeout` seconds (paused, never started, hung) is killed and
 RunTimedOut raised; the engine keeps every revision.
 """
@@ -97,6 +98,7 @@ class RunFinished:
     execution: Execution
     failing_task: str | None
     error_logs: tuple[str, ...]
+    revision: int = 0  # the engine's revision that ran
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,10 @@ class TestRunResult:
     state: str
     runs: list[RunFinished] = field(default_factory=list)
     repairs: list[TurnResult] = field(default_factory=list)
+    # A repair the user (or the opt-in) did not approve: the run stopped there, and the engine is back on the
+    # revision that last ran (the refused one stays in the engine's redo and in the session).
+    refused: ConsentRefused | None = None
+    refused_revision: int | None = None
 
     @property
     def passed(self) -> bool:
@@ -220,9 +226,16 @@ async def test_run(
                 target = test_namespace(namespace, namespace_suffix)
                 ensure_allowed(target, allow)
                 copy = test_copy(revision.yaml, target, keep=keep)
-                await _approve(client, copy, consent, approvals, revision.number, allow)
+                try:
+                    await _approve(client, copy, consent, approvals, revision.number, allow)
+                except ConsentRefused as refusal:
+                    if not result.runs:
+                        raise  # nothing ran: the refusal is the outcome
+                    result.refused, result.refused_revision = refusal, revision.number
+                    engine.goto(result.runs[-1].revision)
+                    return result
                 await _deploy(client, copy, revision.number, deployed, emit)
-                finished = await _execute(client, copy, inputs or {}, follow_timeout, emit)
+                finished = await _execute(client, copy, revision.number, inputs or {}, follow_timeout, emit)
                 result.runs.append(finished)
                 result.state = finished.execution.state
                 emit(finished)
@@ -324,7 +337,12 @@ async def _approve(
 
 
 async def _execute(
-    client: KestraClient, copy: TestCopy, inputs: dict[str, str], timeout: float, emit: Callable[[Any], None]
+    client: KestraClient,
+    copy: TestCopy,
+    number: int,
+    inputs: dict[str, str],
+    timeout: float,
+    emit: Callable[[Any], None],
 ) -> RunFinished:
     started = await client.execute(copy.namespace, copy.flow_id, inputs=inputs, labels=dict([TEST_LABEL]))
     emit(started)
@@ -341,7 +359,7 @@ async def _execute(
         raise
     await stop_after(logs, LOG_GRACE)
     task, error_logs = _failure(final, await client.logs(started.id))
-    return RunFinished(final, task, error_logs)
+    return RunFinished(final, task, error_logs, number)
 
 
 async def _clean_up(client: KestraClient, namespace: str, flow_id: str, keep: bool) -> CleanedUp:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from rich.syntax import Syntax
@@ -15,15 +14,7 @@ from textual.widgets import Static, TabbedContent
 from .inputs import typed_inputs, wire
 from .screens import ConfirmDeploy, RunInputs
 
-__all__ = ["KestraActions", "RunTrace"]
-
-
-@dataclass
-class RunTrace:
-    """What a test-run did, as its events said: the engine revisions it deployed and how each run ended."""
-
-    revisions: list[int] = field(default_factory=list)
-    ends: list[Any] = field(default_factory=list)  # engine.testrun.RunFinished
+__all__ = ["KestraActions"]
 
 
 class KestraActions:
@@ -170,8 +161,7 @@ class KestraActions:
         return True
 
     async def _test_run(self, argument: str) -> None:
-        from ..engine.consent import Approvals, ConsentRefused
-        from ..engine.testrun import GOOD_STATES as GOOD
+        from ..engine.consent import Approvals
         from ..engine.testrun import test_run
         from ..errors import CopilotError
         from ..flows import parse_flow
@@ -199,8 +189,7 @@ class KestraActions:
         if self.approvals is None:
             self.approvals = Approvals()
         self.query_one(TabbedContent).active = "tab-run"
-        trace = RunTrace()
-        show = self._run_log(self.query_one("#run", Static), trace)
+        show = self._run_log(self.query_one("#run", Static))
         try:
             async with KestraClient.from_settings(self.settings) as client:
                 result = await test_run(
@@ -217,29 +206,18 @@ class KestraActions:
                 )
         except CopilotError as exc:  # Kestra's errors, a refused consent, a namespace outside the allow-list
             await self.say(f"**{exc}** {exc.hint or ''}", "error")
-            failed = [end for end in trace.ends if end.execution.state not in GOOD]
-            if failed:
-                self.last_failure = failed[-1]  # F7 can still ask for a repair from it
-            ran = trace.revisions
-            if isinstance(exc, ConsentRefused) and ran and self.engine.current.number != ran[-1]:
-                await self._back_to_approved(ran[-1])
             return
+        if result.refused is not None:  # the engine is back on the revision that last ran
+            self.show_revision(self.engine.current)
+            await self.say(
+                f"The repair (revision {result.refused_revision}) was not approved, so it was not run: revision "
+                f"{self.engine.current.number}, the last one run, is current again ({self.key_label('redo')} shows "
+                "the repair).",
+                "system",
+            )
         repairs = f" after {len(result.repairs)} repair(s)" if result.repairs else ""
-        self.last_failure = None if result.passed or not result.runs else result.runs[-1]
         follow_up = "" if result.passed else f" {self.key_label('repair')} or `/repair` asks for a fix from its logs."
         await self.say(f"Test run: **{result.state}**{repairs}.{follow_up}", "system" if result.passed else "error")
-
-    async def _back_to_approved(self, number: int) -> None:
-        """A repair was refused: the revision that was last approved and run is current again; the refused
-        one stays reachable (redo) and in the session."""
-        refused = self.engine.current.number
-        self.show_revision(self.engine.goto(number))
-        redo = self.key_label("redo")
-        await self.say(
-            f"The repair (revision {refused}) was not approved, so it was not run: revision {number}, the last "
-            f"one run, is current again ({redo} shows the repair).",
-            "system",
-        )
 
     async def _consent(self, request: Any) -> bool:
         """A test-run's consent (engine/consent.py): the dialog with what the flow can do and the diff."""
@@ -254,10 +232,10 @@ class KestraActions:
         dialog = ConfirmDeploy(title, body, capabilities=request.summary()[1:], yes="Deploy and run")
         return bool(await self.push_screen_wait(dialog))
 
-    def _run_log(self, pane: Static, trace: RunTrace) -> Any:
+    def _run_log(self, pane: Static) -> Any:
         """The test-run's event handler: task states and log lines into the Run tab, repairs into the panes
-        and, each as a turn of its own, into the session store; what was deployed and how it ended into `trace`."""
-        from ..engine.testrun import CleanedUp, Deployed, RepairStarted, RunFinished, recording_repairs
+        and, each as a turn of its own, into the session store."""
+        from ..engine.testrun import GOOD_STATES, CleanedUp, Deployed, RepairStarted, RunFinished, recording_repairs
         from ..kestra import Execution, LogEntry
 
         lines: list[str] = []
@@ -274,7 +252,6 @@ class KestraActions:
                 repair = f"Test-run repair {event.number}"
                 lines.append(f"→ asking for a repair from the run ({event.number})")
             elif isinstance(event, Deployed):
-                trace.revisions.append(event.local_revision)
                 lines.append(f"deployed {event.namespace}.{event.flow_id} (server revision {event.revision})")
                 lines.extend(f"    {change}" for change in event.changes)
             elif isinstance(event, CleanedUp):
@@ -289,8 +266,8 @@ class KestraActions:
                 lines.append(f"{event.id} {event.state}  {states}".rstrip())
             elif isinstance(event, LogEntry):
                 lines.append(f"    {event.task_id or '':<16} {event.level:<5} {event.message}")
-            elif isinstance(event, RunFinished):
-                trace.ends.append(event)
+            elif isinstance(event, RunFinished):  # the last failed run, for F7 (even if a later step errs)
+                self.last_failure = None if event.execution.state in GOOD_STATES else event
                 where = f" at task {event.failing_task}" if event.failing_task else ""
                 lines.append(f"→ {event.execution.state}{where}")
                 lines.extend(f"    {line}" for line in event.error_logs[-5:])

@@ -196,7 +196,7 @@ def test_a_repair_that_adds_a_capability_is_asked_about_again(
     terminal = Terminal("y", "n")
     monkeypatch.setattr("sys.stdin", terminal)
     gemini.script(Reply(fenced(HARMLESS)), Reply(fenced(INJECTED_REPAIR)))
-    assert ask() == 2
+    assert ask() == 1  # the test run stopped at the refused repair: it did not pass
     err = capsys.readouterr().err
     assert terminal.asked == 2 and len(kestra.executions) == 1  # the repair was not run
     assert (
@@ -210,10 +210,10 @@ def test_an_injection_in_the_logs_reaches_the_model_fenced_and_its_repair_is_not
     gemini: FakeGemini, kestra: FakeKestra, capsys: pytest.CaptureFixture[str]
 ) -> None:
     gemini.script(Reply(fenced(HARMLESS)), Reply(fenced(INJECTED_REPAIR)))
-    assert ask("--yes") == 2
+    assert ask("--yes") == 1
     out, err = capsys.readouterr()
     assert "id: helper" not in out and "1 / 0" in out  # the answer is the revision that was approved and run
-    assert "the refused repair is revision 2 of session" in err  # the refused one is kept in the session
+    assert "the refused repair is revision 2; revision 1, the last one run, is shown" in err  # kept in the session
     deploys = [w for w in writes(kestra) if w[1].endswith("/flows") or ("/flows/company" in w[1] and w[0] == "PUT")]
     assert len(deploys) == 1 and len(kestra.executions) == 1  # the fooled repair never reached Kestra
     assert "went beyond what --yes approved" in err and "runs code io.kestra.plugin.scripts.shell.Commands" in err
@@ -378,7 +378,7 @@ def test_a_repair_that_changes_what_a_script_reads_is_not_run_under_yes(
     repair: str, gemini: FakeGemini, kestra: FakeKestra, capsys: pytest.CaptureFixture[str]
 ) -> None:
     gemini.script(Reply(fenced(RUNS_A_COMMAND)), Reply(fenced(repair)))
-    assert ask("--yes") == 2
+    assert ask("--yes") == 1
     err = capsys.readouterr().err
     assert len(kestra.executions) == 1 and "went beyond what --yes approved" in err
     assert "connects to https://evil.example.com" in err
@@ -556,7 +556,7 @@ def test_any_change_to_a_flow_that_runs_code_or_picks_a_host_at_run_time_is_aske
     base: str, repair: str, gemini: FakeGemini, kestra: FakeKestra, capsys: pytest.CaptureFixture[str]
 ) -> None:
     gemini.script(Reply(fenced(base)), Reply(fenced(repair.replace("1 / 0", "1 / 1"))))
-    assert ask("--yes") == 2
+    assert ask("--yes") == 1
     err = capsys.readouterr().err
     assert len(kestra.executions) == 1 and "went beyond what --yes approved" in err
     assert "a change to a flow whose tasks act beyond their execution" in err
@@ -692,7 +692,7 @@ def test_outside_the_inert_core_tasks_every_change_is_asked_about(
     base: str, repair: str, gemini: FakeGemini, kestra: FakeKestra, capsys: pytest.CaptureFixture[str]
 ) -> None:
     gemini.script(Reply(fenced(base)), Reply(fenced(repair.replace("1 / 0", "1 / 1"))))
-    assert ask("--yes") == 2
+    assert ask("--yes") == 1
     err = capsys.readouterr().err
     assert len(kestra.executions) == 1 and "went beyond what --yes approved" in err
 
