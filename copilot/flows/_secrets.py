@@ -91,7 +91,6 @@ def is_secret_key(name: str, *, identities: bool = False) -> bool:
 
 
 # --- values that are not secrets ---------------------------------------------------------------------------
-_TEMPLATED = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 _PLACEHOLDER = re.compile(
     r"""^(?:
         [^a-z0-9]*                                        # nothing but punctuation: ***, ???, ...
@@ -121,8 +120,9 @@ _PROSE_SUFFIXES = ("ed", "ing", "ly", "able", "ible", "tion", "ment", "ness", "o
 def is_placeholder(value: str) -> bool:
     """An obviously fake value or a reference, not a credential: `changeme`, `<token>`, `${PW}`,
     `{{ secret('PW') }}`, `REDACTED_1`, `sa.json`, `API_KEY`."""
-    literal = _TEMPLATED.sub("", value).strip().strip("\"'`").strip()
-    return bool(_PLACEHOLDER.match(literal)) or "{{" in value or "{%" in value
+    if "{{" in value or "{%" in value:  # a Pebble expression: the value comes from elsewhere
+        return True
+    return bool(_PLACEHOLDER.match(value.strip().strip("\"'`").strip()))
 
 
 def _is_prose_word(value: str) -> bool:
@@ -209,12 +209,14 @@ _TOKENS: list[tuple[str, str]] = [
     (r"https://(?:\w+\.)?discord(?:app)?\.com/api/webhooks/\d+/[\w-]{16,}", "a Discord webhook URL"),
     (r"https://[\w-]+\.webhook\.office\.com/webhookb2/[\w@/-]{16,}", "a Microsoft Teams webhook URL"),
     # A signed URL (Teams and Power Automate workflows, Azure SAS, S3 and GCS pre-signed): its signature is the key.
-    (r"https://\S+?[?&](?:sig|X-Amz-Signature|X-Goog-Signature)=[\w%/+=-]{16,}", "a signed URL"),
+    # Its search for the signature stops at the next `://` (another URL's start), so each start scans only its own.
+    (r"https://(?:[^\s:]|:(?!//))+?[?&](?:sig|X-Amz-Signature|X-Goog-Signature)=[\w%/+=-]{16,}", "a signed URL"),
     (r"\b(?:gh[pousr]_[0-9A-Za-z]{30,}|github_pat_[0-9A-Za-z_]{40,})\b", "a GitHub token"),
     (r"\bglpat-[0-9A-Za-z_-]{20,}", "a GitLab token"),
     (r"\bsk-(?:proj-|ant-)?[0-9A-Za-z_-]{20,}", "an OpenAI/Anthropic API key"),
     (r"\b[sr]k_(?:live|test)_[0-9A-Za-z]{16,}", "a Stripe key"),
-    (r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", "a JSON web token"),
+    # Started only where a run of base64url starts: from each `eyJ` inside `-eyJ-eyJ…` it would scan to the end.
+    (r"(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", "a JSON web token"),
 ]
 # One pattern, one pass; the lookahead on the first letters keeps it fast on long text.
 _TOKEN_SHAPES = re.compile(

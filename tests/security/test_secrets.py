@@ -139,6 +139,21 @@ def _paths(node: object, path: tuple = ()) -> Iterator[tuple]:
             yield from _paths(value, (*path, index))
 
 
+# Shapes a backtracking pattern would scan again from every start: a log or a model's reply can be any of
+# them. Each takes well under a second now; before the signed-URL and token patterns were anchored, 320 KB of
+# them took minutes (the timeout marks a hang, not a speed target: speed is measured in bench/).
+HOSTILE = {
+    "jwt-starts": "-eyJ" * 80_000,
+    "urls-in-a-query": "https://x.example/?a=" + "https://" * 40_000,
+}
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
+def test_redaction_keeps_linear_time_on_text_made_to_backtrack(text: str) -> None:
+    assert redact_secrets(text) == (text, 0)
+
+
 def test_on_kestras_real_flows_only_credentials_change(capsys: pytest.CaptureFixture[str]) -> None:
     """Over every real flow: the redactor and the lint agree flow by flow, a redacted flow keeps its shape
     (placeholders are plain scalars), and the vault gives the flow back byte for byte."""
