@@ -16,7 +16,7 @@ import importlib.resources
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -65,7 +65,7 @@ class MiniLMEmbedder:
 
     name = "all-MiniLM-L6-v2"
     description = f"{name} ({DIMENSION}d, onnx)"  # what an index manifest records
-    _shared: MiniLMEmbedder | None = None
+    _shared: ClassVar[dict[Path, MiniLMEmbedder]] = {}  # one per cache folder
     _shared_lock = threading.Lock()
 
     def __init__(self, cache_dir: Path, *, threads: int = 2) -> None:
@@ -90,11 +90,12 @@ class MiniLMEmbedder:
 
     @classmethod
     def shared(cls, cache_dir: Path) -> MiniLMEmbedder:
-        """The process-wide embedder (the ONNX session is built once)."""
+        """The process-wide embedder for a cache folder (the ONNX session is built once)."""
+        key = Path(cache_dir).resolve()
         with cls._shared_lock:
-            if cls._shared is None:
-                cls._shared = cls(cache_dir)
-            return cls._shared
+            if key not in cls._shared:
+                cls._shared[key] = cls(key)
+            return cls._shared[key]
 
     def tokens(self, text: str) -> int:
         return len(self._tokenizer.encode(text).ids)

@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ __all__ = ["CHUNKER_VERSION", "BuildReport", "Index", "IndexError_"]
 CHUNKER_VERSION = 1
 COLLECTION = "kestra-copilot-minilm"
 EMBED_BATCH = 64
+_SEGMENT_ID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}")  # a folder name, never a path
 REBUILD_HINT = "Rebuild it: `kestra-copilot index build --rebuild` (with the --source options it was built from)."
 
 
@@ -214,7 +216,10 @@ class Index:
         try:
             client = self._client()
             if self.collection_name in {getattr(c, "name", c) for c in client.list_collections()}:
+                folders = _segment_folders(Path(path), str(client.get_collection(self.collection_name).id))
                 client.delete_collection(self.collection_name)  # other models' collections stay
+                for folder in folders:  # Chroma leaves a deleted collection's vectors on disk (chroma#5520)
+                    _remove(folder)
         except Exception:  # the store itself is damaged: it is derived data, embedded again below
             _forget_chroma(path)
             _remove(Path(path))
@@ -356,6 +361,17 @@ def _all_ids(collection: Any) -> list[str]:
 def _delete(collection: Any, ids: Sequence[str]) -> None:
     for start in range(0, len(ids), 5000):  # Chroma caps the batch size
         collection.delete(ids=list(ids[start : start + 5000]))
+
+
+def _segment_folders(store: Path, collection_id: str) -> list[Path]:
+    """The folders holding a collection's vectors in a PersistentClient store, read from Chroma's own catalog
+    (its `segments` table); none if this Chroma version keeps them otherwise."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{store / 'chroma.sqlite3'}?mode=ro", uri=True)) as catalog:
+            rows = catalog.execute("SELECT id FROM segments WHERE collection = ?", (collection_id,)).fetchall()
+    except sqlite3.Error:
+        return []
+    return [store / name for (name,) in rows if isinstance(name, str) and _SEGMENT_ID.fullmatch(name)]
 
 
 def _forget_chroma(path: str) -> None:

@@ -421,6 +421,23 @@ def test_a_garbage_chroma_store_is_named_and_rebuild_recovers(
     rebuilt(docs, capsys)
 
 
+def test_rebuilding_a_sound_index_leaves_no_old_vectors_behind(
+    docs: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import chromadb
+
+    store = data_dir / "index" / "chroma"
+    other = chromadb.PersistentClient(path=str(store)).create_collection("another-model")  # e.g. Gemini's
+    other.add(ids=["x"], embeddings=[[0.5, 0.5]], documents=["kept"])
+    folders = {entry.name for entry in store.iterdir() if entry.is_dir()}
+    assert len(folders) == 2  # one per collection's vectors
+    for _ in range(3):  # the usual rebuild: the index is sound, the user wants it embedded afresh
+        rebuilt(docs, capsys)
+    after = {entry.name for entry in store.iterdir() if entry.is_dir()}
+    assert len(after) == 2 and len(after - folders) == 1  # the old vectors went with their collection…
+    assert chromadb.PersistentClient(path=str(store)).get_collection("another-model").count() == 1  # …no other
+
+
 def test_rebuild_recovers_whatever_stands_where_the_index_should_be(
     docs: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
