@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["add_suites", "eval_command"]
 
 EXIT_OK, EXIT_REGRESSION = 0, 1
+EXIT_UNPRODUCED = 1  # `eval run`: some samples could not be produced (the run directory is complete all the same)
+SHOWN_REASONS = 3  # distinct reasons on the summary line; results.jsonl has every one
 
 
 def add_suites(suites: Any) -> None:
@@ -147,10 +149,16 @@ def _run(args: argparse.Namespace) -> int:
     )
 
     def progress(done: int, total: int, record: dict[str, Any]) -> None:
-        mark = "pass" if record["passed"] else "FAIL"
-        source = "cached" if record["cache_misses"] == 0 and record["cache_hits"] else "fresh"
-        case = printable(f"{record['case']}#{record['sample']}")
-        print(f"[{done}/{total}] {mark} {record['score']:.2f} {case} ({source})", file=sys.stderr)
+        case = f"{record['case']}#{record['sample']}"
+        if record["error"]:
+            line = f"[{done}/{total}] ERROR {case} not produced: {record['error']}"
+        else:
+            mark = "pass" if record["passed"] else "FAIL"
+            source = "cached" if record["cache_misses"] == 0 and record["cache_hits"] else "fresh"
+            line = f"[{done}/{total}] {mark} {record['score']:.2f} {case} ({source})"
+        print(printable(line), file=sys.stderr)  # case ids and reasons quote suites and servers
+        for notice in record["notices"]:
+            print(printable(f"  note: {notice}"), file=sys.stderr)
 
     summary = asyncio.run(
         run_suite(
@@ -166,7 +174,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     )
     _print_summary(out, summary)
-    return EXIT_OK
+    return EXIT_UNPRODUCED if summary["errors"] else EXIT_OK
 
 
 def _model(args: argparse.Namespace, settings: Settings) -> ChatModel | ReplayOnlyModel:
@@ -201,9 +209,14 @@ def _refuse_impossible(args: argparse.Namespace, settings: Settings, cases: list
 
 def _print_summary(out: Path, summary: dict[str, Any]) -> None:
     print(
-        f"{out}: {summary['cases']} case(s), {summary['samples']} sample(s): pass {100 * summary['pass_rate']:.1f}%, "
-        f"mean score {summary['mean_score']:.3f}; {summary['errors']} error(s)"
+        printable(
+            f"{out}: {summary['cases']} case(s), {summary['samples']} sample(s): "
+            f"pass {100 * summary['pass_rate']:.1f}%, mean score {summary['mean_score']:.3f}; "
+            + _unproduced_text(summary)
+        )
     )
+    for hint in dict.fromkeys(r["hint"] for r in summary.get("unproduced", [])[:SHOWN_REASONS] if r["hint"]):
+        print(printable(f"  hint: {hint}"))
     from .evaluation.reports import money
 
     fresh = f"{summary['fresh_tokens']:,} tokens, {money(summary['fresh_cost'], '$')}"
@@ -223,6 +236,19 @@ def _print_summary(out: Path, summary: dict[str, Any]) -> None:
     if summary["rubric"]:
         rubric = summary["rubric"]
         print(f"  rubric (apart, not in the score): mean grade {rubric['mean_grade']:.2f}/5 over {rubric['graded']}")
+
+
+def _unproduced_text(summary: dict[str, Any]) -> str:
+    """How many samples could not be produced, and why (runs written before reasons were kept: how many)."""
+    if not summary["errors"]:
+        return "every sample produced"
+    reasons = summary.get("unproduced")
+    if not reasons:
+        return f"{summary['errors']} not produced"
+    why = "; ".join(f"{r['reason']} (×{r['samples']})" for r in reasons[:SHOWN_REASONS])
+    if len(reasons) > SHOWN_REASONS:
+        why += f"; {len(reasons) - SHOWN_REASONS} other reason(s) in results.jsonl"
+    return f"{summary['errors']} not produced: {why}"
 
 
 def _score(args: argparse.Namespace) -> int:

@@ -2,7 +2,8 @@
 
 <run dir>/manifest.json    recipe + prompt hashes, model, index fingerprint, commit, date, options
 <run dir>/cases.json       the cases as they were (so `eval score` needs nothing else)
-<run dir>/results.jsonl    one line per case and sample: output, scores, tokens, latency, cost, cache use
+<run dir>/results.jsonl    one line per case and sample: output, scores, tokens, latency, cost, cache use,
+                           why it could not be produced (`error`, `error_hint`) and what degraded it (`notices`)
 <run dir>/outputs/*.yaml   the output flows, to read or diff
 <run dir>/summary.json     pass rate, mean score, totals, skipped checks, rubric grades (apart)
 
@@ -10,6 +11,10 @@ Tokens and cost are counted apart for fresh calls (what this run spent) and repl
 cost when recorded); `recorded_tokens`/`recorded_cost` add both, computed by `figure` (a result stores
 only its fresh and replayed figures), and `recorded_latency` puts each replayed call back at the
 duration it took when made, so two runs compare on the same footing whatever came from the cache.
+
+A sample that cannot be produced (no cached reply under --replay-only, a model error, an unexpected
+failure) is a result like any other: it fails its checks, says why, and the run goes on, so the run
+directory is always complete.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import json
 import re
 import subprocess
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -31,7 +37,7 @@ from .. import __version__
 from ..config import Settings
 from ..engine.prompt import as_data
 from ..engine.recipes import Recipe, load_recipe
-from ..engine.turn import Engine
+from ..engine.turn import Engine, Notice, TurnEvent
 from ..errors import CopilotError
 from ..llm.base import ChatModel, GenerationSettings, Message, ModelError
 from ..llm.prices import estimate_cost
@@ -172,13 +178,24 @@ async def _run_case(
     if case.flow is not None:
         engine.start_from(case.flow)
         start_revisions = 1
-    attempts, error, reply = 0, None, ""
+    notices: list[str] = []  # what degraded the case without stopping it (retrieval failed…)
+
+    def note(event: TurnEvent) -> None:
+        if isinstance(event, Notice) and event.message not in notices:
+            notices.append(event.message)
+
+    attempts, reply = 0, ""
+    failure: dict[str, str | None] = {"error": None, "error_hint": None}
     for turn in case.turns:
-        result = await engine.turn(turn)
+        try:
+            result = await engine.turn(turn, note)
+        except Exception as exc:  # a sample that cannot be produced is a result: the run goes on, saying why
+            failure = _failure(exc)
+            break
         reply = result.reply[:MAX_REPLY_CHARS]
         attempts += result.attempts
         if result.error is not None:
-            error = str(result.error)
+            failure = _failure(result.error)
             break
     latency = time.perf_counter() - started
     # the live checks are not generation: the rubric's call (through the same model) must not count in
@@ -197,7 +214,8 @@ async def _run_case(
         "tags": list(case.tags),
         "output": flow,
         "reply": reply,
-        "error": error,
+        **failure,
+        "notices": notices,
         "live": output.live,
         "scores": [s.to_json() for s in scored.scores],
         "score": round(scored.value, 4),
@@ -206,6 +224,18 @@ async def _run_case(
         **usage,
         "latency": round(latency, 3),
         "recorded_latency": recorded_latency,
+    }
+
+
+def _failure(exc: Exception) -> dict[str, str | None]:
+    """Why a sample could not be produced: the error and its hint; for an unexpected exception (a bug) its
+    type and traceback too, kept in results.jsonl."""
+    if isinstance(exc, CopilotError):
+        return {"error": str(exc), "error_hint": exc.hint}
+    return {
+        "error": f"unexpected {type(exc).__name__}: {exc}",
+        "error_hint": "A bug in kestra-copilot: please report it with the traceback kept in results.jsonl.",
+        "traceback": "".join(traceback.format_exception(exc)),
     }
 
 
@@ -320,9 +350,20 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         "mean_score": round(sum(r["score"] for r in results) / n, 4) if n else 0.0,
         **usage_totals(results),
         "errors": sum(1 for r in results if r.get("error")),
+        "unproduced": unproduced(results),
         "skipped": skipped_checks(results),
         "rubric": rubric_summary(results),
     }
+
+
+def unproduced(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The samples that could not be produced, by reason (the most frequent first), each with its hint."""
+    reasons: dict[str, dict[str, Any]] = {}
+    for record in results:
+        if error := record.get("error"):
+            reason = reasons.setdefault(error, {"reason": error, "samples": 0, "hint": record.get("error_hint")})
+            reason["samples"] += 1
+    return sorted(reasons.values(), key=lambda r: -r["samples"])
 
 
 LEGACY_FIGURES = {"recorded_tokens": "tokens", "recorded_cost": "cost", "recorded_latency": "latency"}

@@ -292,9 +292,10 @@ def test_ci_replays_a_committed_cache_without_a_model_key(
     assert main(["eval", "compare", str(tmp_path / "baseline"), str(tmp_path / "candidate")]) == 0
     capsys.readouterr()
 
-    # a changed prompt has no recorded reply: its cases fail, saying so, and the model is not called
-    assert main([*replay, "--recipe", "no-house-rules", "-o", str(tmp_path / "changed")]) == 0
-    assert f"pass 0.0%, mean score 0.000; {CASES} error(s)" in capsys.readouterr().out
+    # a changed prompt has no recorded reply: its cases fail, saying so, the model is not called, and the
+    # step fails (exit 1) while still writing a run the compare reads
+    assert main([*replay, "--recipe", "no-house-rules", "-o", str(tmp_path / "changed")]) == 1
+    assert f"pass 0.0%, mean score 0.000; {CASES} not produced: No cached reply" in capsys.readouterr().out
     first = results(tmp_path / "changed")[0]
     assert "No cached reply for this prompt" in first["error"] and len(prompted.requests) == sent
     assert main(["eval", "compare", str(tmp_path / "baseline"), str(tmp_path / "changed")]) == 1
