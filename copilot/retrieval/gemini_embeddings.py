@@ -10,6 +10,7 @@ honoured, and the same retries and error messages as the chat model.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -43,6 +44,7 @@ class GeminiEmbedder:
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._client: Any = None
+        self._client_lock = threading.Lock()  # queries are embedded in worker threads, several at once
 
     @property
     def key(self) -> str:
@@ -53,11 +55,12 @@ class GeminiEmbedder:
         return f"{self.name} ({self.dimension}d, Gemini API)"
 
     def _sdk(self) -> Any:
-        if self._client is None:
-            from ..llm.gemini import gemini_client
+        with self._client_lock:
+            if self._client is None:
+                from ..llm.gemini import gemini_client
 
-            self._client = gemini_client(self.api_key, base_url=self.base_url)
-        return self._client
+                self._client = gemini_client(self.api_key, base_url=self.base_url)
+            return self._client
 
     def embed(self, texts: Sequence[str], *, task: str = "RETRIEVAL_DOCUMENT") -> np.ndarray:
         """Unit-length float32 vectors, one row per text, in the order given."""

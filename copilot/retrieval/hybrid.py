@@ -13,6 +13,7 @@ lifts type recall@8 from 0.64 (fusion alone) to 0.80 (README, "Retrieval eval").
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -122,12 +123,14 @@ def search(
 
 
 _PRIORS: weakref.WeakKeyDictionary[Index, tuple[int, dict[str, float]]] = weakref.WeakKeyDictionary()
+_PRIORS_LOCK = threading.Lock()  # searches run in worker threads, several at once in `eval run`
 
 
 def _type_prior(index: Index) -> dict[str, float]:
     """The share of the index's flows that use each plugin type (computed once per index size)."""
     chunks = index.chunks()
-    cached = _PRIORS.get(index)
+    with _PRIORS_LOCK:
+        cached = _PRIORS.get(index)
     if cached is not None and cached[0] == len(chunks):
         return cached[1]
     counts: dict[str, int] = defaultdict(int)
@@ -138,7 +141,8 @@ def _type_prior(index: Index) -> dict[str, float]:
             for plugin_type in set(chunk.plugin_types):
                 counts[plugin_type] += 1
     prior = {t: n / flows for t, n in counts.items()} if flows else {}
-    _PRIORS[index] = (len(chunks), prior)
+    with _PRIORS_LOCK:
+        _PRIORS[index] = (len(chunks), prior)
     return prior
 
 

@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ CHUNKER_VERSION = 1
 COLLECTION = "kestra-copilot-minilm"
 EMBED_BATCH = 64
 _SEGMENT_ID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}")  # a folder name, never a path
+# Chroma keeps one System per store path, process-wide: two threads opening (or dropping) a store at once fail
+# ("Could not connect to tenant default_tenant"). Every opening and dropping goes through this lock.
+_CHROMA_LOCK = threading.RLock()
 REBUILD_HINT = "Rebuild it: `kestra-copilot index build --rebuild` (with the --source options it was built from)."
 
 
@@ -66,6 +70,10 @@ Progress = Callable[[int, int], None]  # (chunks embedded so far, chunks to embe
 
 
 class Index:
+    """Safe to share between threads (a turn searches in a worker thread; `eval run` runs cases at once):
+    what is loaded on first use (the chunks, the BM25 indexes, the embedder, the Chroma collection) is
+    loaded once, under a lock."""
+
     def __init__(self, folder: Path, *, cache_dir: Path, chroma_url: str | None = None, embedder: Any = None) -> None:
         self.folder = Path(folder)
         self.cache_dir = Path(cache_dir)
@@ -76,6 +84,7 @@ class Index:
         self._chunks: dict[str, Chunk] | None = None
         self._lexical: dict[str, LexicalIndex] = {}
         self._order: list[str] = []
+        self._lock = threading.RLock()  # the lazily loaded state above
 
     # --- storage ------------------------------------------------------------------------------------
     @property
@@ -99,9 +108,10 @@ class Index:
 
     @property
     def embedder(self) -> Any:
-        if self._embedder is None:
-            self._embedder = MiniLMEmbedder.shared(self.cache_dir)
-        return self._embedder
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = MiniLMEmbedder.shared(self.cache_dir)
+            return self._embedder
 
     @property
     def embedding_model(self) -> str:
@@ -130,18 +140,19 @@ class Index:
         return name
 
     def collection(self) -> Any:
-        if self._collection is None:
-            from .chroma_function import CopilotMiniLM
+        with _CHROMA_LOCK:
+            if self._collection is None:
+                from .chroma_function import CopilotMiniLM
 
-            with self._chroma():
-                # Vectors are always computed here and passed in; the function is registered so a reopened
-                # MiniLM collection never falls back to Chroma's downloading default.
-                self._collection = self._client().get_or_create_collection(
-                    self.collection_name,
-                    embedding_function=CopilotMiniLM(cache_dir=str(self.cache_dir)) if self._local else None,
-                    metadata={"hnsw:space": "cosine"},
-                )
-        return self._collection
+                with self._chroma():
+                    # Vectors are always computed here and passed in; the function is registered so a reopened
+                    # MiniLM collection never falls back to Chroma's downloading default.
+                    self._collection = self._client().get_or_create_collection(
+                        self.collection_name,
+                        embedding_function=CopilotMiniLM(cache_dir=str(self.cache_dir)) if self._local else None,
+                        metadata={"hnsw:space": "cosine"},
+                    )
+            return self._collection
 
     def _client(self) -> Any:
         if self.chroma_url:
@@ -160,7 +171,8 @@ class Index:
         except CopilotError:
             raise
         except Exception as exc:
-            self._collection = None
+            with _CHROMA_LOCK:
+                self._collection = None
             if self.chroma_url:
                 raise IndexError_(
                     f"The Chroma server at {self.chroma_url} failed: {exc}.",
@@ -170,22 +182,26 @@ class Index:
             raise self._damaged(f"its Chroma store cannot be read ({exc})") from exc
 
     def chunks(self) -> dict[str, Chunk]:
-        if self._chunks is None:
-            chunks: dict[str, Chunk] = {}
-            path = self.folder / "chunks.jsonl"
-            if path.is_file():
+        with self._lock:
+            if self._chunks is None:
+                self._chunks = self._load_chunks()
+            return self._chunks
+
+    def _load_chunks(self) -> dict[str, Chunk]:
+        chunks: dict[str, Chunk] = {}
+        path = self.folder / "chunks.jsonl"
+        if path.is_file():
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except (OSError, ValueError) as exc:
+                raise self._damaged(f"{path.name} cannot be read ({exc})") from exc
+            for number, line in enumerate(lines, 1):
                 try:
-                    lines = path.read_text(encoding="utf-8").splitlines()
-                except (OSError, ValueError) as exc:
-                    raise self._damaged(f"{path.name} cannot be read ({exc})") from exc
-                for number, line in enumerate(lines, 1):
-                    try:
-                        record = json.loads(line)
-                        chunks[record["id"]] = Chunk.from_metadata(record["text"], record["metadata"])
-                    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                        raise self._damaged(f"line {number} of {path.name} is not a chunk ({exc!r})") from exc
-            self._chunks = chunks
-        return self._chunks
+                    record = json.loads(line)
+                    chunks[record["id"]] = Chunk.from_metadata(record["text"], record["metadata"])
+                except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                    raise self._damaged(f"line {number} of {path.name} is not a chunk ({exc!r})") from exc
+        return chunks
 
     def _save_chunks(self, chunks: dict[str, Chunk], manifest: dict[str, Any]) -> None:
         private_dir(self.folder)
@@ -199,6 +215,10 @@ class Index:
     def reset(self) -> list[str]:
         """Drop everything the index holds, whatever state it is in (`index build --rebuild`). A file standing
         where the folder should be is moved aside, not deleted; the notes say where."""
+        with _CHROMA_LOCK, self._lock:
+            return self._reset()
+
+    def _reset(self) -> list[str]:
         notes: list[str] = []
         self._collection, self._chunks, self._lexical = None, None, {}
         if not self.folder.is_dir() and (self.folder.exists() or self.folder.is_symlink()):
@@ -262,7 +282,8 @@ class Index:
         # The chunk list is written first: BM25 answers from it at once, while dense embedding (minutes for
         # a large corpus) goes on; an interrupted build resumes from what Chroma already holds.
         self._save_chunks(wanted, manifest)
-        self._chunks, self._lexical = dict(wanted), {}
+        with self._lock:
+            self._chunks, self._lexical = dict(wanted), {}
         for start in range(0, len(fresh), EMBED_BATCH):
             batch = fresh[start : start + EMBED_BATCH]
             vectors = embedder.embed([c.embedded_text for c in batch])
@@ -297,19 +318,21 @@ class Index:
     # --- reading ------------------------------------------------------------------------------------
     def lexical(self, field: str = "text") -> LexicalIndex:
         """BM25 over each chunk's searched text (`text`) or over its title alone (`title`)."""
-        if field not in self._lexical:
-            chunks = self.chunks()
-            self._order = list(chunks)
-            texts = [chunks[i].embedded_text if field == "text" else chunks[i].title for i in self._order]
-            self._lexical[field] = LexicalIndex(texts)
-        return self._lexical[field]
+        with self._lock:
+            if field not in self._lexical:
+                chunks = self.chunks()
+                self._order = list(chunks)
+                texts = [chunks[i].embedded_text if field == "text" else chunks[i].title for i in self._order]
+                self._lexical[field] = LexicalIndex(texts)
+            return self._lexical[field]
 
     def lexical_search(
         self, query: str, k: int, kinds: Sequence[str] | None = None, *, field: str = "text"
     ) -> list[tuple[str, float]]:
-        lexical, chunks = self.lexical(field), self.chunks()
+        with self._lock:  # the BM25 index and the chunk order it was built on, from the same load
+            lexical, chunks, order = self.lexical(field), self.chunks(), self._order
         depth = k if not kinds else k * 8
-        hits = [(self._order[p], s) for p, s in lexical.search(query, depth)]
+        hits = [(order[p], s) for p, s in lexical.search(query, depth)]
         if kinds:
             hits = [(i, s) for i, s in hits if chunks[i].kind in kinds]
         return hits[:k]
@@ -379,10 +402,11 @@ def _forget_chroma(path: str) -> None:
     try:
         from chromadb.api.shared_system_client import SharedSystemClient
 
-        system = SharedSystemClient._identifier_to_system.pop(path, None)
-        SharedSystemClient._identifier_to_refcount.pop(path, None)
-        if system is not None:
-            system.stop()
+        with _CHROMA_LOCK:
+            system = SharedSystemClient._identifier_to_system.pop(path, None)
+            SharedSystemClient._identifier_to_refcount.pop(path, None)
+            if system is not None:
+                system.stop()
     except Exception:  # another Chroma version: at worst this process cannot reopen the store
         pass
 

@@ -14,6 +14,7 @@ from copilot.cli import main
 from copilot.retrieval.sources import corpus_dir
 from tests.fakes.gemini import FakeGemini, Reply
 
+CORE = Path(__file__).resolve().parents[2] / "evals" / "core"
 FLOW = (
     "```yaml\nid: greet\nnamespace: company.team\ntasks:\n  - id: log\n"
     "    type: io.kestra.plugin.core.log.Log\n    message: hello\n```\n"
@@ -60,6 +61,23 @@ def suite(tmp_path: Path, count: int = 4) -> Path:
 @pytest.fixture
 def replies(tmp_path: Path) -> Path:
     return tmp_path / "replies"  # each test's own replies cache: the user cache dir is shared by the module
+
+
+def test_the_core_suite_at_the_defaults_searches_the_index_in_every_case(
+    indexed: None, gemini: FakeGemini, replies: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gemini.script(Reply(FLOW))
+    run = tmp_path / "run"
+    assert main(["eval", "run", str(CORE), "--cache-dir", str(replies), "-o", str(run)]) == 0
+    out, err = capsys.readouterr()
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["concurrency"] == 2 and manifest["index"]["sources"]  # the defaults, with the index
+    records = results(run)
+    assert len(records) == manifest["cases"] == 50 and not any(r["error"] for r in records)
+    # two cases opening the embedded Chroma store at once made dense search fail ("Could not connect to
+    # tenant default_tenant", "'RustBindingsAPI' object has no attribute 'bindings'"), unseen
+    assert [r["case"] for r in records if r["notices"]] == [] and "note:" not in err
+    assert "every sample produced" in out and "Traceback" not in err
 
 
 def test_cases_that_cannot_be_produced_say_why_and_the_run_exits_1(
