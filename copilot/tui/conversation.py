@@ -234,6 +234,9 @@ class Conversation:
         self.push_screen(SessionsScreen(self.store), self._picked_session)
 
     async def _picked_session(self, chosen: str | None) -> None:
+        if self.session is not None and not self.store.has_session(self.session):  # deleted on the screen
+            self.session = None  # else the next revisions would go to a session no one can list or resume
+            await self.say("This flow's session was deleted: its next revision starts a new session.", "system")
         if chosen:
             await self.resume_session(chosen)
 

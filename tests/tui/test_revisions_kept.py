@@ -8,7 +8,7 @@ from typing import Any
 from copilot.tui.app import CopilotApp
 from tests.engine.test_turn import EDITED, VALID, flow_of
 from tests.fakes.gemini import FakeGemini, Reply
-from tests.tui.pilot import ask, flow_code, messages, running, send, settings, settle, until
+from tests.tui.pilot import ask, flow_code, messages, running, screen, send, settings, settle, until
 
 RETRIED = VALID.replace("message: hi", "message: hi again")
 OTHER = VALID.replace("id: taxi", "id: other")
@@ -115,5 +115,43 @@ def test_undo_then_a_turn_resume_and_load_only_add_revisions(
             assert stored(app, first) == [*kept, flow_of(RETRIED), flow_of(OTHER), flow_of(EDITED), flow_of(OTHER)]
             assert line(app, first) == [kept[0], flow_of(RETRIED), flow_of(OTHER)]
             assert any("Resumed session" in m for m in messages(app))
+
+    asyncio.run(scenario())
+
+
+def test_resume_while_a_reply_streams_stops_it_and_neither_session_loses_a_revision(
+    gemini: FakeGemini, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        async with running(settings(tmp_path)) as (app, pilot):
+            first, kept = await two_revisions(app, pilot, gemini)
+            await pilot.press("ctrl+n")
+            await ask(app, pilot, gemini, OTHER, "another flow")
+            second = app.session
+            gemini.script(Reply(RETRIED, chunks=40, chunk_delay=0.1))
+            await send(pilot, "say hi again")
+            await until(pilot, lambda: len(app.replies[-1]) > 20, "part of the reply")
+            await send(pilot, f"/resume {first}")
+            await settle(app, pilot)
+            assert app.session == first and [r.yaml for r in app.engine.revisions] == kept
+            assert line(app, first) == kept and stored(app, second) == [flow_of(OTHER)]
+            assert [t["status"] for t in app.store.turns(second)] == ["done", "interrupted"]
+
+    asyncio.run(scenario())
+
+
+def test_after_its_session_is_deleted_the_flow_goes_on_in_a_new_one(gemini: FakeGemini, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running(settings(tmp_path)) as (app, pilot):
+            await ask(app, pilot, gemini, VALID, "log hi then wait")
+            await pilot.press("ctrl+r")
+            await screen(app, pilot, "SessionsScreen")
+            await pilot.press("ctrl+d", "escape")  # the only session: this flow's
+            await settle(app, pilot)
+            assert app.store.sessions() == [] and app.session is None
+            assert "its next revision starts a new session" in messages(app)[-1]
+            await ask(app, pilot, gemini, EDITED, "add a retry")
+            (info,) = app.store.sessions()
+            assert info.id == app.session and line(app, app.session) == [flow_of(EDITED)]
 
     asyncio.run(scenario())
