@@ -122,20 +122,25 @@ def _undecodable(arguments: Sequence[str]) -> CopilotError | None:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from .tui.app import ACTIONS, CopilotApp
-
     settings = load_settings()
     if args.keys:
+        from .tui.keys import ACTIONS, plan_keys
+
+        plan = plan_keys(settings.keys)
         for action_id, (default, _, title, _) in ACTIONS.items():
-            key = settings.keys.get(action_id, default)
+            key = plan.keys[action_id]
             mine = "" if key == default else f" (default {default})"
-            print(f"{action_id:<10} {key:<10} {title}{mine}")
+            print(f"{action_id:<10} {key or '(none)':<10} {title}{mine}")
+        for note in plan.notes:
+            print(f"warning: {note}", file=sys.stderr)
         return EXIT_OK
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise CopilotError(
             "The chat needs a terminal: its input or output is a pipe or a file.",
             hint='Run it in a terminal; for scripts use `kestra-copilot ask "…"`.',
         )
+    from .tui.app import CopilotApp
+
     CopilotApp(settings, recipe=args.recipe).run()
     return EXIT_OK
 

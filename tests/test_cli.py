@@ -137,11 +137,11 @@ def test_chat_keys_lists_actions_with_configured_keys(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "config.toml"
-    config.write_text('[keys]\nundo = "ctrl+u"\n')
+    config.write_text('[keys]\nundo = "ctrl+t"\n')
     monkeypatch.setenv("KESTRA_COPILOT_CONFIG", str(config))
     assert main(["chat", "--keys"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert "undo       ctrl+u     Undo (default ctrl+z)" in lines
+    assert "undo       ctrl+t     Undo (default ctrl+z)" in lines
     assert any(line.startswith("deploy     f6") for line in lines)
 
 

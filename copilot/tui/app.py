@@ -7,7 +7,7 @@ bar says which model, recipe, tokens, index and Kestra server are in use — or 
 
 The engine (and with it google-genai, Chroma, onnxruntime) is built in a worker after the first frame, so
 the app is interactive at once. Turns and sessions are in conversation.py, deploy and test-run in deploy.py,
-copy, save and load in files.py.
+copy, save and load in files.py, the actions' keys (and what the user's [keys] moved or refused) in keys.py.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from ..urls import display_url
 from .conversation import Conversation
 from .deploy import KestraActions
 from .files import FlowFiles
+from .keys import ACTIONS, label, plan_keys
 from .screens import Picker, SourceViewer
 from .status import StatusPart, compact_count
 from .widgets import ChatMessage, FlowPane, PromptInput, SourcesPane, StatusBar, TopologyTree
@@ -44,30 +45,6 @@ HELP = """**Commands** — `/deploy`, `/run [--keep] [KEY=VALUE …]`, `/repair`
 `/resume [ID]`, `/model [NAME]`, `/recipe [NAME]`, `/sources [N]`, `/case [SUITE]`, `/help`.
 Keys: Enter sends, Esc stops a reply (what arrived is kept), {keys}; Ctrl+P opens the command palette.
 Pasting several lines keeps them all (shown as a `[pasted text]` marker)."""
-
-# Every action: binding id (the `[keys]` config name) → (default key, action, title, shown in the footer).
-ACTIONS: dict[str, tuple[str, str, str, bool]] = {
-    "cancel": ("escape", "cancel", "Stop reply", True),
-    "undo": ("ctrl+z", "undo", "Undo", True),
-    "redo": ("ctrl+y", "redo", "Redo", True),
-    "save": ("ctrl+s", "save", "Save flow", True),
-    "load": ("ctrl+l", "load", "Load a flow file", False),
-    "new": ("ctrl+n", "new", "New flow", False),
-    "copy": ("ctrl+o", "copy", "Copy flow", True),
-    "blocks": ("ctrl+b", "blocks", "Copy a code block", False),
-    "sessions": ("ctrl+r", "sessions", "Sessions", True),
-    "resume": ("f2", "resume", "Resume the last session", False),
-    "revisions": ("ctrl+g", "revisions", "Revisions", False),
-    "diff": ("f4", "diff_server", "Diff against the server", False),
-    "deploy": ("f6", "deploy", "Deploy", True),
-    "run": ("f5", "run", "Test-run", True),
-    "repair": ("f7", "repair", "Repair from failure", False),
-    "model": ("f8", "model", "Switch model", False),
-    "recipe": ("f9", "recipe", "Switch recipe", False),
-    "sources": ("f3", "show_tab('tab-sources')", "Sources", False),
-    "capture": ("f12", "capture", "Save the turn as an eval case", False),
-    "help": ("f1", "help", "Help", False),
-}
 
 
 class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
@@ -101,6 +78,7 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
     def __init__(self, settings: Settings | None = None, *, recipe: str = "default") -> None:
         super().__init__()
         self.settings = settings or load_settings()
+        self.keys = plan_keys(self.settings.keys)  # every action's key, and what [keys] moved or could not do
         self.recipe_name = recipe
         self.engine: Any = None
         self.notes: list[str] = []
@@ -144,15 +122,14 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
         yield Footer()
 
     async def on_mount(self) -> None:
-        unknown = sorted(set(self.settings.keys) - set(ACTIONS))
-        if unknown:
-            self.notes.append(f"Unknown action(s) in [keys]: {', '.join(unknown)}. Known: {', '.join(ACTIONS)}.")
-        self.set_keymap({k: v for k, v in self.settings.keys.items() if k in ACTIONS})
+        self.set_keymap(self.keys.keymap)
         self.query_one(PromptInput).focus()
         if self.settings.kestra_url:
             self.check_server()
         self.refresh_status()
         await self.say("Describe the flow you need — or type `/help`.", "system")
+        for note in self.keys.notes:  # at once, not after the engine: the keys work from the first frame
+            await self.say(f"Keys: {note}", "system")
         self.load_engine()
 
     @work(exclusive=True, group="engine", thread=True)
@@ -251,19 +228,23 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
 
     # --- input --------------------------------------------------------------------------------------
     def key_label(self, action_id: str) -> str:
-        key = self.settings.keys.get(action_id) or ACTIONS[action_id][0]
-        return "+".join(part.capitalize() if len(part) > 1 else part.upper() for part in key.split("+"))
+        """The action's key as the chat names it (`Ctrl+T`); without one, where the palette lists it."""
+        key = self.keys.keys[action_id]
+        return label(key) if key else f"Ctrl+P “{ACTIONS[action_id][2]}”"
 
     def help_text(self) -> str:
-        keys = ", ".join(f"{self.key_label(i)} {title.lower()}" for i, (_, _, title, _) in ACTIONS.items())
+        keys = ", ".join(
+            f"{label(self.keys.keys[i])} {title.lower()}" if self.keys.keys[i] else f"{title.lower()} (no key: Ctrl+P)"
+            for i, (_, _, title, _) in ACTIONS.items()
+        )
         return HELP.format(keys=keys)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The command palette (Ctrl+P): every action, with its key."""
+        """The command palette (Ctrl+P): every action, with its key (Esc's stop only if [keys] took Esc away)."""
         yield from super().get_system_commands(screen)
         for action_id, (_, action, title, _) in ACTIONS.items():
-            if action_id != "cancel":
-                yield SystemCommand(title, f"{self.key_label(action_id)}", lambda a=action: self.run_action(a))
+            if action_id != "cancel" or not self.keys.keys[action_id]:
+                yield SystemCommand(title, label(self.keys.keys[action_id]), lambda a=action: self.run_action(a))
 
     @on(Input.Submitted, "#prompt")
     async def submitted(self, event: Input.Submitted) -> None:

@@ -4,6 +4,7 @@ and the sessions it is recorded in. A mixin of `CopilotApp` (app.py), which owns
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from textual import work
@@ -44,6 +45,7 @@ class Conversation:
 
         queue: asyncio.Queue[Any] = asyncio.Queue()
         record = self._recorder(text)
+        session = self.session  # the turn's, even if another flow is taken up while it is being stopped
         self.turn_usage = []
 
         def on_event(event: Any) -> None:
@@ -90,8 +92,8 @@ class Conversation:
                 event = queue.get_nowait()
                 if isinstance(event, TextDelta):
                     await append(event)
-            if self.store is not None and self.session is not None:
-                self.store.mark_interrupted(self.session)
+            if self.store is not None and session is not None:
+                self.store.mark_interrupted(session)
             await self.say("*Stopped. The reply so far is kept above; the flow is unchanged.*", "system")
             raise
         finally:
@@ -101,17 +103,39 @@ class Conversation:
 
     def _recorder(self, text: str) -> Any:
         """The session store's recorder for this turn (the session is created at the first turn)."""
+        session = self._open_session()
+        return None if session is None else self.store.recorder(session, text)
+
+    def _open_session(self) -> str | None:
+        """The session this flow is recorded in, created at its first revision; None without a store."""
         if self.store is None or self.engine is None:
             return None
         if self.session is None:
             model = self.engine.model.name if self.engine.model else ""
             self.session = self.store.create(model=model, recipe=self.engine.recipe.name,
                                              kestra_version=self.engine.kestra_version)  # fmt: skip
-        return self.store.recorder(self.session, text)
+        return self.session
+
+    def record_revision(self, revision: Any) -> None:
+        """A revision made outside a turn (a loaded file) goes into the session like a turn's: the store's line
+        stays the engine's, so the next turn's revision is recorded as made from it."""
+        session = self._open_session()
+        if session is not None:
+            self.store.save_revision(session, revision)
 
     def action_cancel(self) -> None:
         if self.streaming:
             self._turn.cancel()
+
+    async def stop_reply(self) -> None:
+        """Stop a reply that is streaming and wait until it is recorded as interrupted: another flow taken up
+        must not receive its revision, nor its session a revision made from another flow's."""
+        from textual.worker import WorkerCancelled, WorkerFailed
+
+        if self.streaming:
+            self._turn.cancel()
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                await self._turn.wait()
 
     def turn_event(self, event: Any, request: str) -> None:
         """Engine events that update the panes and the status bar (chat turns and test-run repairs)."""
@@ -190,7 +214,8 @@ class Conversation:
     async def _forget_runs(self) -> None:
         """Another flow (a new one, a resumed session): a test-run going on is stopped, and what the runs,
         approvals and usage of the last flow left behind is forgotten (F7 must not repair this flow from
-        another's logs)."""
+        another's logs). A reply streaming is stopped first."""
+        await self.stop_reply()
         self.run_generation += 1
         if self.stop_test_run():
             await self.say("The test-run was stopped: its execution is killed, its test copy removed.", "system")
@@ -209,6 +234,9 @@ class Conversation:
         self.push_screen(SessionsScreen(self.store), self._picked_session)
 
     async def _picked_session(self, chosen: str | None) -> None:
+        if self.session is not None and not self.store.has_session(self.session):  # deleted on the screen
+            self.session = None  # else the next revisions would go to a session no one can list or resume
+            await self.say("This flow's session was deleted: its next revision starts a new session.", "system")
         if chosen:
             await self.resume_session(chosen)
 

@@ -41,13 +41,14 @@ def default_save_path(data: Any, root: Path | None = None) -> Path:
 
 class FlowFiles:
     """The flow to and from files and the clipboard. Mixed into the app, whose `engine`, `replies`, `say`
-    and `show_revision` it uses."""
+    and `show_revision` it uses; a loaded file is recorded in the session (conversation.py)."""
 
     engine: Any
     replies: list[str]
     store: Any
     session: str | None
     changing_flow_is_blocked: Callable[[], Awaitable[bool]]  # conversation.py
+    record_revision: Callable[[Any], None]  # conversation.py
 
     async def action_copy(self, block: str = "") -> None:
         """The current flow, or with a number the conversation's code block N (`/blocks` lists them)."""
@@ -127,6 +128,7 @@ class FlowFiles:
             await self.say(f"Cannot load it: {exc}" + (f" {exc.hint}" if exc.hint else ""), "error")
             return
         revision = self.engine.start_from(text)
+        self.record_revision(revision)
         self.show_revision(revision)
         verdict = "valid" if revision.valid else f"{sum(d.is_error for d in revision.diagnostics)} problem(s)"
         await self.say(f"Loaded `{path}` as revision {revision.number} ({verdict}). Ask for changes.", "system")

@@ -68,8 +68,8 @@ class PromptInput(Input):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "history(-1)", show=False),
-        Binding("down", "history(1)", show=False),
+        Binding("up", "history(-1)", "Earlier input", show=False),
+        Binding("down", "history(1)", "Later input", show=False),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
