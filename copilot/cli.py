@@ -1,6 +1,7 @@
 """`kestra-copilot` — the command line. Thin: parse arguments, call the library, print, exit.
 
-Exit codes: 0 success (flows valid), 1 the checked flow is invalid, 2 usage, I/O or configuration error.
+Exit codes: 0 success (flows valid), 1 the checked flow is invalid (or refused by policy), 2 usage, I/O or
+configuration error.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from . import __version__, cli_ask, cli_eval, cli_kestra, cli_retrieval
 from .config import config_path, load_settings
 from .errors import CopilotError
 from .terminal import printable
+
+if TYPE_CHECKING:
+    from .flows import ValidationResult
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -31,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser(
         "validate",
         help="check flow files against Kestra's schema and rules",
-        description="Check flow files the way Kestra's server would. Exit 0 valid, 1 invalid, 2 error.",
+        description="Check flow files the way Kestra's server would, and against this project's policy (no "
+        "credential written into a flow). Exit 0 valid, 1 invalid or refused by policy, 2 error.",
     )
     validate.add_argument("files", nargs="+", metavar="FILE", help="flow YAML files ('-' reads stdin)")
     validate.add_argument("--schema", metavar="PATH|URL", help="a Kestra flow JSON schema (default: bundled)")
@@ -43,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
         const="",
         metavar="URL",
         help="also have a Kestra server validate the flows (default URL: KESTRA_URL)",
+    )
+    validate.add_argument(
+        "--policy",
+        choices=("fail", "warn"),
+        default="fail",
+        help="a `policy` finding (Kestra accepts the flow, this project refuses it: a hard-coded credential) "
+        "fails the command (default), or is only reported (warn)",
     )
 
     diff = commands.add_parser("diff", help="compare two revisions of a flow")
@@ -205,11 +217,15 @@ def _validate(args: argparse.Namespace) -> int:
                 {
                     "file": name,
                     "valid": result.valid,
+                    "passed": _passed(result, args.policy),
                     "diagnostics": [d.to_dict() for d in result.diagnostics],
                 }
                 for name, result in results
             ]
-            + [{"file": name, "valid": False, "error": error, "diagnostics": []} for name, error in unread.items()],
+            + [
+                {"file": name, "valid": False, "passed": False, "error": error, "diagnostics": []}
+                for name, error in unread.items()
+            ],
         }
         print(json.dumps(payload, indent=2))
     else:
@@ -217,15 +233,44 @@ def _validate(args: argparse.Namespace) -> int:
         for name, result in results:
             for diagnostic in result.diagnostics:
                 first, _, rest = printable(diagnostic.format(name)).partition("\n")
-                print(_paint(first, "31" if diagnostic.is_error else "33", color) + (f"\n{rest}" if rest else ""))
-            errors, warnings = len(result.errors), len(result.warnings)
-            verdict = "valid" if result.valid else "invalid"
-            counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+                tone = _TONES.get(diagnostic.severity.value, "0")
+                print(_paint(first, tone, color) + (f"\n{rest}" if rest else ""))
             source = loaded.schema.source + (f" + {server.label}" if server and not server.problem else "")
-            print(_paint(printable(f"{name}: {verdict} ({counts}) — {source}"), "1", color))
+            print(_paint(printable(f"{name}: {_verdict(result, args.policy)} — {source}"), "1", color))
     if unread:
         return EXIT_USAGE
-    return EXIT_OK if all(result.valid for _, result in results) else EXIT_INVALID
+    return EXIT_OK if all(_passed(result, policy=args.policy) for _, result in results) else EXIT_INVALID
+
+
+_TONES = {"error": "31", "policy": "35", "warning": "33"}  # red, magenta, yellow
+
+
+def _passed(result: ValidationResult, policy: str) -> bool:
+    """What the exit code counts: Kestra accepts the flow and, unless `--policy warn`, so does the policy."""
+    return result.passes or (policy == "warn" and result.valid)
+
+
+def _verdict(result: ValidationResult, policy: str) -> str:
+    """`invalid (1 error, 0 warnings)`; `refused by policy, valid for Kestra (…)` when only the policy refuses."""
+
+    def count(n: int, word: str) -> str:
+        return f"{n} {word}{'s' * (n != 1)}"
+
+    findings = len(result.policy)
+    counts = ", ".join(
+        [count(len(result.errors), "error")]
+        + ([count(findings, "policy finding")] if findings else [])
+        + [count(len(result.warnings), "warning")]
+    )
+    if not result.valid:
+        return f"invalid ({counts})"
+    if findings:
+        return (
+            f"refused by policy, valid for Kestra ({counts})"
+            if policy == "fail"
+            else f"valid ({counts}, --policy warn)"
+        )
+    return f"valid ({counts})"
 
 
 def _diff(args: argparse.Namespace) -> int:

@@ -219,7 +219,9 @@ def _progress(event: Any) -> None:
         print(f"repairing (attempt {event.number})…", file=sys.stderr)
     elif isinstance(event, Validated):
         errors = sum(d.is_error for d in event.diagnostics)
-        print(f"attempt {event.attempt}: {'valid' if event.valid else f'{errors} error(s)'}", file=sys.stderr)
+        policy = sum(d.blocking for d in event.diagnostics) - errors
+        verdict = f"{errors} error(s)" + (f", {policy} policy finding(s)" if policy else "")
+        print(f"attempt {event.attempt}: {'valid' if event.valid else verdict}", file=sys.stderr)
 
 
 def _report(result: Any, args: argparse.Namespace, engine: Any) -> int:
@@ -283,7 +285,8 @@ def _overwrite_refusal(args: argparse.Namespace, revision: Any, engine: Any) -> 
             f"turn whose values this run does not have, where {args.output} has its own: it was not changed (the "
             f"new flow is printed instead). Pass --flow {args.output} to edit the file with its values, or --force."
         )
-    if revision.valid or not validate_flow(existing, engine.schema, kestra_version=engine.kestra_version).valid:
+    # The file is judged as the revision is: Kestra's errors and the policy's findings (`passes`).
+    if revision.valid or not validate_flow(existing, engine.schema, kestra_version=engine.kestra_version).passes:
         return None
     return (
         f"error: {args.output} holds a valid flow and the new one is invalid: it was not changed "

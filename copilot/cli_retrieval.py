@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -120,6 +121,16 @@ class ProgressBar:
         self.stream.flush()
 
 
+def _loaded(result: Any) -> str:
+    """`  10 chunks from 10 files`, and the YAML files left out because they are not flows, counted."""
+    line = f"  {len(result.chunks)} chunks from {result.files} files"
+    if skipped := result.not_flows:
+        names = ", ".join(skipped[:3]) + (", …" if len(skipped) > 3 else "")
+        what = "files skipped, not flows" if len(skipped) > 1 else "file skipped, not a flow"
+        line += f"; {len(skipped)} YAML {what} (no id, namespace and tasks): {names}"
+    return line
+
+
 def build_index(index: Any, sources: list[Any], settings: Settings, *, rebuild: bool = False) -> Any:
     """Load every source, then bring the index to exactly those chunks. A source that cannot be read
     stops the build (nothing changed), unless it is optional: then its chunks already indexed are kept.
@@ -146,7 +157,7 @@ def build_index(index: Any, sources: list[Any], settings: Settings, *, rebuild: 
         chunks.extend(result.chunks)
         names[source.name] = source.describe()
         kestra_version = result.kestra_version or kestra_version
-        print(f"  {len(result.chunks)} chunks from {result.files} files", file=sys.stderr)
+        print(printable(_loaded(result)), file=sys.stderr)
     for warning in warnings[:20]:  # they quote file names, titles and server answers
         print(printable(f"warning: {warning}"), file=sys.stderr)
     if len(warnings) > 20:
@@ -172,7 +183,30 @@ def index_command(args: argparse.Namespace) -> int:
         f"index {index.folder}: {report.total} chunks ({report.added} embedded, {report.kept} unchanged, "
         f"{report.removed} removed) in {report.seconds:.1f}s"
     )
+    if (note := _no_docs_note(index, sources)) is not None:
+        print(printable(note), file=sys.stderr)
     return EXIT_OK
+
+
+def _no_docs_note(index: Any, sources: list[Any]) -> str | None:
+    """What an index without documentation means, and how to add some: offline, the default build holds only
+    corpus/'s example flows, and a doc search finds nothing."""
+    chunks = index.chunks().values()
+    if any(chunk.kind in ("doc", "plugin-doc") for chunk in chunks):
+        return None
+    kept = index.manifest().get("sources") or {}
+    skipped = [source.name for source in sources if source.name not in kept]
+    command = [shlex.quote(f"{name}={where}") for name, where in kept.items() if "://" not in where]
+    return (
+        f"note: the index holds {f'only {len(chunks)} example flows' if chunks else 'nothing'} and no documentation"
+        + (f" ({', '.join(skipped)} skipped)" if skipped else "")
+        + ": searches for docs find nothing, and the assistant is grounded on these flows alone.\n"
+        "hint: add documentation you have on disk, keeping these sources: `kestra-copilot index build "
+        + "".join(f"--source {source} " for source in command)
+        + "--source docs=PATH` (PATH: a folder of Markdown pages, e.g. src/contents/docs in a checkout of "
+        "github.com/kestra-io/docs). `--source kestra` adds the plugin docs of the Kestra server at KESTRA_URL; "
+        "online, `kestra-copilot index build` downloads Kestra's docs and blueprints."
+    )
 
 
 def _status(index: Any, as_json: bool) -> int:

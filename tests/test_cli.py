@@ -47,6 +47,40 @@ def test_validate_json_shape(flows: tuple[Path, Path], capsys: pytest.CaptureFix
     assert (diagnostic["severity"], diagnostic["code"], diagnostic["line"]) == ("error", "unknown-property", 7)
 
 
+def test_a_hardcoded_secret_is_refused_by_policy_not_by_kestra(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Real blueprints Kestra publishes (and accepts) paste an API key: the verdict says Kestra accepts them and
+    the project's policy refuses them; exit 1 by default, 0 with `--policy warn`; JSON tells the two apart."""
+    records = {r["id"]: r for r in map(json.loads, shared_path("kestra-flows", "dev.jsonl").open(encoding="utf-8"))}
+    files = []
+    for flow_id in ("bp-cloudquery-sync", "bp-cloudquery-sync-hn-to-parquet"):
+        files.append(tmp_path / f"{flow_id}.yml")
+        files[-1].write_text(records[flow_id]["yaml"])
+    bad = tmp_path / "bad.yml"
+    bad.write_text(BAD.replace("message: hi", "message: hi\n    password: hunter2x"))
+    names = [str(f) for f in files]
+
+    assert main(["validate", *names]) == 1
+    out = capsys.readouterr().out
+    assert "error[" not in out and f"{files[0]}:8:7: policy[hardcoded-secret]" in out
+    assert out.count("refused by policy, valid for Kestra (0 errors, 1 policy finding,") == 2
+    assert main(["validate", *names, "--policy", "warn"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("policy[hardcoded-secret]") == 2 and out.count("1 policy finding, 1 warning, --policy warn)") == 2
+
+    assert main(["validate", *names, str(bad), "--format", "json"]) == 1
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert [(r["valid"], r["passed"]) for r in results] == [(True, False), (True, False), (False, False)]
+    assert {d["severity"] for d in results[0]["diagnostics"] if d["code"] == "hardcoded-secret"} == {"policy"}
+    assert {(d["severity"], d["code"]) for d in results[2]["diagnostics"]} == {
+        ("error", "unknown-property"),
+        ("policy", "hardcoded-secret"),
+    }
+    assert main(["validate", *names, str(bad), "--format", "json", "--policy", "warn"]) == 1  # bad stays invalid
+    assert [r["passed"] for r in json.loads(capsys.readouterr().out)["results"]] == [True, True, False]
+
+
 def test_validate_reads_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(GOOD))
     assert main(["validate", "-"]) == 0

@@ -46,6 +46,23 @@ def test_ask_exits_1_when_the_flow_stays_invalid(gemini: FakeGemini, capsys: pyt
     assert "colour" in out and "error[unknown-property]" in err
 
 
+def test_a_literal_credential_is_repaired_as_a_policy_finding(
+    gemini: FakeGemini, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Kestra accepts a flow with a password written into it; the assistant does not: it repairs it, and says
+    it was the policy, not an error."""
+    literal = VALID.replace("tasks:", "variables:\n  db_password: hunter2x\ntasks:")
+    gemini.script(Reply(literal), Reply(VALID.replace("tasks:", "variables:\n  db: \"{{ secret('DB') }}\"\ntasks:")))
+    assert main(["ask", "log hi"]) == 0
+    err = capsys.readouterr().err
+    assert "attempt 1: 0 error(s), 1 policy finding(s)" in err and "attempt 2: valid" in err
+    assert "policy[hardcoded-secret]" in json.dumps(gemini.requests[-1].body)
+
+    gemini.script(*[Reply(literal)] * 3)
+    assert main(["ask", "log hi"]) == 1
+    assert "policy[hardcoded-secret]" in capsys.readouterr().err
+
+
 def test_ask_edits_a_flow_file(gemini: FakeGemini, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "taxi.yml"
     source.write_text(flow_of(VALID))

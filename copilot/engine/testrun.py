@@ -272,8 +272,11 @@ def _runnable(revision: Revision | None) -> Revision:
     if revision is None:
         raise CopilotError("There is no flow to test-run yet.")
     if not revision.valid:
+        invalid = any(d.is_error for d in revision.diagnostics)
         raise CopilotError(
-            f"Revision {revision.number} is invalid; it is not deployed.",
+            f"Revision {revision.number} is "
+            + ("invalid" if invalid else "refused by policy (a credential written into it)")
+            + "; it is not deployed.",
             hint="Fix the validation errors first (ask the assistant to fix them).",
         )
     return revision

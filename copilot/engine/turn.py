@@ -63,7 +63,9 @@ class Revision:
 
     @property
     def valid(self) -> bool:
-        return not any(d.severity is Severity.ERROR for d in self.diagnostics)
+        """No `error` and no `policy` finding: the assistant repairs a literal credential as it repairs what
+        Kestra refuses, and does not deploy or test-run a revision with either."""
+        return not any(d.blocking for d in self.diagnostics)
 
 
 # --- events, in the order a turn emits them --------------------------------------------------------------
@@ -276,7 +278,7 @@ class Engine:
                 validation = validate_flow(flow_yaml, self.schema, kestra_version=self.kestra_version)
                 diagnostics = tuple(validation.diagnostics)
                 candidate = (flow_yaml, diagnostics, prompt.hash)
-            valid = not any(d.severity is Severity.ERROR for d in diagnostics)
+            valid = not any(d.blocking for d in diagnostics)
             emit(Validated(attempt, diagnostics, valid))
             if valid or attempt > recipe.repair_attempts:
                 break

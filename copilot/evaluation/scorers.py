@@ -265,8 +265,12 @@ def unrunnable(output: Output) -> str:
     what a test_run check fails without a run."""
     if not isinstance(_load(output.flow), dict):
         return "no flow in the output" if output.flow is None else "the output is not a YAML mapping"
-    errors = _validate(output.flow or "", output.kestra_version).errors
-    return f"the flow is invalid ({len(errors)} error(s), first: {errors[0].code})" if errors else ""
+    result = _validate(output.flow or "", output.kestra_version)
+    if result.errors:
+        return f"the flow is invalid ({len(result.errors)} error(s), first: {result.errors[0].code})"
+    if result.policy:  # Kestra would run it; the assistant does not deploy a flow the policy refuses
+        return f"the flow is refused by policy ({len(result.policy)} finding(s), first: {result.policy[0].code})"
+    return ""
 
 
 def _rubric(check: Check, output: Output) -> Score:

@@ -11,6 +11,7 @@ __all__ = ["Diagnostic", "Severity", "has_errors", "sort_diagnostics"]
 
 class Severity(enum.StrEnum):
     ERROR = "error"  # Kestra would refuse the flow
+    POLICY = "policy"  # Kestra accepts it; this project refuses it (a credential written into the flow)
     WARNING = "warning"  # Kestra accepts it, but it is probably not what was meant
     INFO = "info"
 
@@ -29,7 +30,14 @@ class Diagnostic:
 
     @property
     def is_error(self) -> bool:
+        """Kestra refuses the flow."""
         return self.severity is Severity.ERROR
+
+    @property
+    def blocking(self) -> bool:
+        """The flow is not accepted as it is: Kestra refuses it, or this project's policy does. The assistant
+        repairs both, and does not deploy or test-run a flow with either."""
+        return self.severity in (Severity.ERROR, Severity.POLICY)
 
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
@@ -47,7 +55,7 @@ class Diagnostic:
         return text
 
 
-_SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+_SEVERITY_ORDER = {Severity.ERROR: 0, Severity.POLICY: 1, Severity.WARNING: 2, Severity.INFO: 3}
 
 
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

@@ -1,7 +1,8 @@
 """Lints: things Kestra accepts but a careful engineer would not ship.
 
-- `hardcoded-secret`: a password, token, API key or service-account JSON written into the flow. Flows
-  live in Git and in Kestra's database; credentials belong in `{{ secret('NAME') }}` or `{{ kv('NAME') }}`.
+- `hardcoded-secret` (policy): a password, token, API key or service-account JSON written into the flow.
+  Kestra accepts it; this project refuses it, as flows live in Git and in Kestra's database and credentials
+  belong in `{{ secret('NAME') }}` or `{{ kv('NAME') }}`.
   What counts as a credential is decided in `_secrets`, with the same patterns the redactor uses.
 - `redacted-placeholder` (warning): a `REDACTED_<n>` placeholder in the flow, where the redactor took a
   credential out and nothing put it back (a resumed session, a value the model moved elsewhere).
@@ -50,7 +51,7 @@ def lint_secrets(parsed: ParsedFlow) -> list[Diagnostic]:
         )
         if what is not None:
             message = f"{where[:1].upper()}{where[1:]} contains {what}; credentials must not be written into a flow."
-            out.append(parsed.diagnostic(Severity.ERROR, "hardcoded-secret", path, message, hint))
+            out.append(parsed.diagnostic(Severity.POLICY, "hardcoded-secret", path, message, hint))
         elif placeholder := PLACEHOLDER_PATTERN.search(value):
             message = (
                 f"{where[:1].upper()}{where[1:]} holds {placeholder.group(0)}, the placeholder of a credential "

@@ -25,11 +25,21 @@ class ValidationResult:
 
     @property
     def valid(self) -> bool:
+        """Kestra accepts the flow: no `error`. A `policy` finding does not make it invalid (see `passes`)."""
         return not has_errors(self.diagnostics)
+
+    @property
+    def passes(self) -> bool:
+        """Valid, and no `policy` finding: what `validate` and the assistant require by default."""
+        return not any(d.blocking for d in self.diagnostics)
 
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+    @property
+    def policy(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.POLICY]
 
     @property
     def warnings(self) -> list[Diagnostic]:

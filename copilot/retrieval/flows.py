@@ -11,10 +11,11 @@ import yaml
 
 from .chunks import Chunk, plugin_types_in
 
-__all__ = ["MAX_FLOW_CHARS", "flow_chunk", "flows_from_jsonl"]
+__all__ = ["MAX_FLOW_CHARS", "flow_chunk", "flows_from_jsonl", "is_flow"]
 
 MAX_FLOW_CHARS = 6000  # a flow longer than this is cut, with a marker, so one flow cannot flood a prompt
 _TYPE_LINE = re.compile(r"^\s*-?\s*type:\s*[\"']?([\w.$]+)", re.M)
+_FLOW_KEYS = ("id", "namespace", "tasks")  # what every Kestra flow has at its top level
 
 
 def _parse(text: str) -> Any:
@@ -22,6 +23,15 @@ def _parse(text: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return None
+
+
+def is_flow(text: str) -> bool:
+    """Whether a YAML file is a Kestra flow: a mapping with `id`, `namespace` and `tasks`. A file that does
+    not parse (a flow with a syntax error) counts when those keys start lines at its top level."""
+    data = _parse(text)
+    if isinstance(data, dict):
+        return all(key in data for key in _FLOW_KEYS)
+    return data is None and all(re.search(rf"^{key}[ \t]*:", text, re.M) for key in _FLOW_KEYS)
 
 
 def _types_used(text: str, data: Any) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..fileio import FileError, read_bytes
 from ..flows import redact_secrets
 from .chunks import Chunk
-from .flows import flow_chunk, flows_from_jsonl
+from .flows import flow_chunk, flows_from_jsonl, is_flow
 from .markdown import chunk_markdown, split_front_matter
 
 __all__ = ["MAX_FILE_BYTES", "LoadResult", "dedupe", "load_document", "load_source", "loadable"]
@@ -31,6 +31,7 @@ class LoadResult:
     chunks: list[Chunk] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     files: int = 0
+    not_flows: list[str] = field(default_factory=list)  # YAML files that are not flows (a manifest, a config)
     kestra_version: str | None = None  # set when the chunks come from a Kestra server
 
     def add(self, chunks: list[Chunk]) -> None:
@@ -56,8 +57,12 @@ def loadable(name: str) -> bool:
 
 
 def load_document(text: str, *, suffix: str, source: str, location: str, result: LoadResult) -> None:
-    """One document's chunks into `result`: Markdown/MDX, a flow YAML, or a JSONL of flows."""
+    """One document's chunks into `result`: Markdown/MDX, a flow YAML, or a JSONL of flows. A YAML file that
+    is not a flow (no `id`, `namespace` and `tasks`) is not indexed: its place goes to `result.not_flows`."""
     suffix = suffix.lower()
+    if suffix in _FLOW_SUFFIXES and not is_flow(text):
+        result.not_flows.append(location)
+        return
     result.files += 1
     if suffix in _DOC_SUFFIXES:
         front, _ = split_front_matter(text)
@@ -65,7 +70,7 @@ def load_document(text: str, *, suffix: str, source: str, location: str, result:
         result.add(chunk_markdown(text, source=source, location=location, kind=kind))
     elif suffix == ".jsonl":
         result.add(list(flows_from_jsonl(text, source=source, location=location, warnings=result.warnings)))
-    elif text.strip():
+    else:
         result.add([flow_chunk(text, source=source, location=location)])
 
 

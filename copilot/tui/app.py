@@ -61,9 +61,9 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
     #side { width: 1fr; }
     #diff, #sources, #run { padding: 0 1; }
     #flow { height: 1fr; padding: 0 1; }
-    .flow-code.marked.error { background: $error 12%; }
+    .flow-code.marked.error, .flow-code.marked.policy { background: $error 12%; }
     .flow-code.marked.warning { background: $warning 12%; }
-    .flow-note.error { color: $text-error; }
+    .flow-note.error, .flow-note.policy { color: $text-error; }
     .flow-note.warning { color: $text-warning; }
     #problems { height: auto; padding: 0 1; background: $panel; text-wrap: nowrap; text-overflow: ellipsis; }
     #problem-list { height: auto; max-height: 8; border: none; text-wrap: nowrap; text-overflow: ellipsis; }

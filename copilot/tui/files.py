@@ -130,7 +130,7 @@ class FlowFiles:
         revision = self.engine.start_from(text)
         self.record_revision(revision)
         self.show_revision(revision)
-        verdict = "valid" if revision.valid else f"{sum(d.is_error for d in revision.diagnostics)} problem(s)"
+        verdict = "valid" if revision.valid else f"{sum(d.blocking for d in revision.diagnostics)} problem(s)"
         await self.say(f"Loaded `{path}` as revision {revision.number} ({verdict}). Ask for changes.", "system")
 
     async def action_capture(self, path: str | None = None) -> None:

@@ -391,7 +391,8 @@ def revision_options(revisions: list[Any], current: int) -> list[Option]:
     options = []
     for revision in revisions:
         mark = "▶ " if revision.number == current else "  "
-        verdict = ("valid", "green") if revision.valid else ("invalid", "red")
+        refused = "invalid" if any(d.is_error for d in revision.diagnostics) else "policy"  # Kestra accepts it
+        verdict = ("valid", "green") if revision.valid else (refused, "red")
         changes = "; ".join(c.line() for c in revision.diff.summary.changes[:3]) if revision.diff else "first"
         label = Text.assemble(
             (f"{mark}{revision.number:>3}  ", "bold"), verdict, (f"  {revision.recipe}  ", "dim"), changes

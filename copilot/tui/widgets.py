@@ -108,18 +108,20 @@ class PromptInput(Input):
 
 
 # --- the flow, with its diagnostics at their lines ------------------------------------------------------
-MARKS = {"error": "●", "warning": "▲"}
+MARKS = {"error": "●", "policy": "◆", "warning": "▲"}
+TONES = {"error": "error", "policy": "error", "warning": "warning"}  # the theme colour of each severity
 
 
 def _shown(diagnostics: Sequence[Any]) -> list[Any]:
-    """Errors and warnings (infos are for the eval reports), in the validator's order: by line, errors first."""
+    """Errors, policy findings and warnings (infos are for the eval reports), in the validator's order: by
+    line, errors first."""
     return [d for d in diagnostics if d.severity.value in MARKS]
 
 
 class FlowView(VerticalScroll, can_focus=True):
     """The flow's YAML, highlighted, with line numbers; under each line with diagnostics, its messages.
 
-    The gutter marks the line (● error, ▲ warning) and the messages follow it, coloured by severity. A
+    The gutter marks the line (● error, ◆ policy, ▲ warning) and the messages follow it, coloured by severity. A
     line with diagnostics is a block of its own, so `jump(line)` brings exactly that line into view.
     """
 
@@ -157,10 +159,11 @@ class FlowView(VerticalScroll, can_focus=True):
 
         for number, line in enumerate(lines, 1):
             found = by_line.get(number)
-            severity = ("error" if found[0].is_error else "warning") if found else ""
+            severity = found[0].severity.value if found else ""  # the line's worst
+            tone = TONES.get(severity, "")
             gutter = Content.assemble(
-                (f"{number:>{width}} ", "$text-muted" if not found else f"bold $text-{severity}"),
-                (f"{MARKS[severity]} " if found else "  ", f"$text-{severity}" if found else ""),
+                (f"{number:>{width}} ", "$text-muted" if not found else f"bold $text-{tone}"),
+                (f"{MARKS[severity]} " if found else "  ", f"$text-{tone}" if found else ""),
             )
             if not found:
                 pending.append(gutter + line)
@@ -234,15 +237,16 @@ class FlowPane(Vertical):
         if not shown:
             header.update(Content.assemble((f"{title}: ", "bold"), ("valid ✓", "$text-success")))
             return
-        errors = sum(d.is_error for d in shown)
-        tally = ((errors, "error"), (len(shown) - errors, "warning"))
+        tally = [(sum(d.severity.value == severity for d in shown), severity) for severity in MARKS]
         counts = ", ".join(f"{n} {word}{'s' if n > 1 else ''}" for n, word in tally if n)
         header.update(Content.assemble((f"{title}: ", "bold"), counts, (" · Enter/click: go to its line", "dim")))
         for index, d in enumerate(shown):
             severity = d.severity.value
             where = f"{d.line}:{d.column or 1}" if d.line else "flow"
             prompt = Content.assemble(
-                (f"{MARKS[severity]} {where} ", f"$text-{severity}"), (f"{d.code} ", "bold"), printable(d.message)
+                (f"{MARKS[severity]} {where} ", f"$text-{TONES[severity]}"),
+                (f"{d.code} ", "bold"),
+                printable(d.message),
             )
             listing.add_option(Option(prompt, id=f"{index}:{d.line or 0}"))
 

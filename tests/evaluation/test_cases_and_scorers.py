@@ -142,6 +142,18 @@ def test_secret_hygiene() -> None:
     assert score_case(case(Check("secrets")), Output(safe)).passed
 
 
+def test_a_literal_credential_fails_the_secrets_check_not_the_valid_one() -> None:
+    """`valid` is Kestra's verdict, `secrets` the policy's: one finding is not counted twice. The assistant does
+    not deploy a flow the policy refuses, so a test_run check does not run it either."""
+    leaky = FLOW.replace("tasks:\n", "variables:\n  db_password: Sup3r-s3cret\ntasks:\n", 1)
+    checks = (Check("valid"), Check("secrets"), Check("test_run"))
+    scores = {s.check: s for s in score_case(case(*checks), Output(leaky)).scores}
+    assert scores["valid"].passed and not scores["secrets"].passed
+    test_run = scores["test_run"]
+    assert not test_run.passed and not test_run.skipped
+    assert test_run.detail == "cannot run: the flow is refused by policy (1 finding(s), first: hardcoded-secret)"
+
+
 def test_similarity_to_a_reference_and_edit_preservation() -> None:
     similar = case(Check("similar", {"threshold": 0.8}), reference=FLOW)
     assert score_case(similar, Output(FLOW)).value == 1.0

@@ -52,8 +52,8 @@ def lint(env: str) -> list[tuple[int | None, str, str]]:
 
 
 def test_the_lint_flags_what_the_redactor_redacts_and_spares_references() -> None:
-    assert lint("SNOWFLAKE_PWD: hunter2x") == [(9, "hardcoded-secret", "error")]
-    assert lint("DB_URL: sqlserver://sa:Pw_123@sql:1433") == [(9, "hardcoded-secret", "error")]
+    assert lint("SNOWFLAKE_PWD: hunter2x") == [(9, "hardcoded-secret", "policy")]
+    assert lint("DB_URL: sqlserver://sa:Pw_123@sql:1433") == [(9, "hardcoded-secret", "policy")]
     assert lint("GOOGLE_APPLICATION_CREDENTIALS: sa.json\nDB_URL: couchbase://10.0.0.1") == []
     assert lint("DB_PASS: \"{{ secret('DB_PASS') }}\"\nAPI_KEY: OPENAI_API_KEY\nTOKEN: ${TOKEN}") == []
     assert lint("DB_PASS: REDACTED_1") == [(9, "redacted-placeholder", "warning")]

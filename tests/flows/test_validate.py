@@ -183,10 +183,14 @@ def test_plugin_defaults_are_gone_in_version_2(catalog: Catalog) -> None:
 def test_duplicate_ids_and_secrets(schema: FlowSchema) -> None:
     text = GOOD.replace("- id: call", "- id: say").replace("uri: https://example.com", "uri: https://u:p@x.io")
     text = text.replace('    message: "{{ inputs.count }}"', '    message: "{{ inputs.count }}"\n    description: x')
-    assert check(schema, text) == [(16, "duplicate-id"), (18, "hardcoded-secret")]  # a URL of any scheme
+    result = validate_flow(text, schema)
+    assert [(d.line, d.code) for d in result.errors] == [(16, "duplicate-id")]
+    assert [(d.line, d.code) for d in result.policy] == [(18, "hardcoded-secret")]  # a URL of any scheme
     leaked = GOOD.replace("uri: https://example.com", "uri: 'postgresql://admin:s3cret@db:5432/prod'")
-    [diagnostic] = validate_flow(leaked, schema).errors
-    assert (diagnostic.line, diagnostic.code) == (17, "hardcoded-secret")
+    result = validate_flow(leaked, schema)
+    assert result.valid and not result.passes  # Kestra accepts it; the project's policy does not
+    [diagnostic] = result.policy
+    assert (diagnostic.line, diagnostic.code, diagnostic.severity) == (17, "hardcoded-secret", "policy")
     assert "secret(" in (diagnostic.hint or "")
 
 

@@ -118,3 +118,63 @@ def test_an_optional_source_that_fails_keeps_its_indexed_chunks(
     err = capsys.readouterr().err
     assert "remote-docs: " in err and "HTTP 503" in err and "chunks already indexed are kept" in err
     assert index.manifest()["sources"]["remote-docs"] == server.url
+
+
+def test_a_yaml_file_that_is_not_a_flow_is_skipped_and_counted(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--source corpus` holds manifest.yaml beside the flows: it is not indexed as a "[flow] Flow" chunk.
+    A flow with a syntax error is still a flow (its top-level keys say so)."""
+    broken = tmp_path / "flows" / "broken.yaml"
+    broken.parent.mkdir()
+    broken.write_text("id: broken\nnamespace: company.team\ntasks:\n  - id: a\n   type: x\n")
+    (tmp_path / "flows" / "settings.yml").write_text("retries: 3\n")
+    sources = ["--source", str(corpus_dir()), "--source", str(broken.parent)]
+    assert main(["index", "build", *sources]) == 0
+    err = capsys.readouterr().err
+    assert "10 chunks from 10 files; 1 YAML file skipped, not a flow (no id, namespace and tasks): manifest.yaml" in err
+    assert "1 chunks from 1 files; 1 YAML file skipped, not a flow" in err and "settings.yml" in err
+    assert main(["search", "sources manifest kestra_version", "--json", "-k", "20"]) == 0
+    locations = {hit["location"] for hit in json.loads(capsys.readouterr().out)}
+    assert "broken.yaml" in locations
+    assert not {"manifest.yaml", "settings.yml"} & locations and all(
+        location.startswith("flows/") for location in locations - {"broken.yaml"}
+    )
+
+
+def test_offline_default_build_says_the_index_has_no_docs_and_how_to_add_them(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No internet: the manifest's tarballs cannot be fetched. The build ends saying the index holds only the
+    corpus's flows, and the command it prints (with a local docs folder for PATH) gives a doc search hits."""
+    import shlex
+    import shutil
+    import socket
+
+    with socket.socket() as closed:  # a loopback port nothing listens on: connections are refused, as offline
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    corpus = tmp_path / "corpus"
+    shutil.copytree(corpus_dir() / "flows", corpus / "flows")
+    (corpus / "manifest.yaml").write_text(
+        "sources:\n"
+        f"  - {{name: kestra-docs, url: 'http://127.0.0.1:{port}/docs.tar.gz#src/contents/docs'}}\n"
+        f"  - {{name: kestra-blueprints, url: 'http://127.0.0.1:{port}/blueprints.tar.gz#flows'}}\n"
+    )
+    monkeypatch.setattr("copilot.retrieval.sources.corpus_dir", lambda: corpus)
+
+    assert main(["index", "build"]) == 0
+    err = capsys.readouterr().err
+    assert "cannot connect (offline?)" in err
+    assert (
+        "note: the index holds only 10 example flows and no documentation (kestra-docs, kestra-blueprints "
+        "skipped): searches for docs find nothing" in err
+    )
+    command = err.split("hint: add documentation you have on disk, keeping these sources: `", 1)[1].split("`")[0]
+    assert command == f"kestra-copilot index build --source corpus={corpus / 'flows'} --source docs=PATH"
+
+    args = shlex.split(command.replace("PATH", str(env)))[1:]
+    assert main(args) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert main(["search", "run a flow every day on a cron schedule", "--kind", "doc"]) == 0
+    assert capsys.readouterr().out.startswith("1. [doc] Schedule trigger")

@@ -73,6 +73,29 @@ def test_each_diagnostic_is_shown_under_its_line_by_severity(gemini: FakeGemini,
     asyncio.run(scenario())
 
 
+def test_a_policy_finding_is_marked_as_such(gemini: FakeGemini, tmp_path: Path) -> None:
+    """Kestra accepts a password written into a flow; the project's policy does not: ◆ in the gutter, `policy`
+    in the note, the header and the problems list, in the error colour (it blocks a deploy as an error does)."""
+    flow = "id: taxi\nnamespace: company.team\nvariables:\n  db_password: hunter2x\ntasks:\n" + LOGS
+
+    async def scenario() -> None:
+        async with running(settings(tmp_path)) as (app, pilot):
+            gemini.script(Reply(f"```yaml\n{flow}```"))  # every repair answers the same
+            await send(pilot, "log a lot")
+            await settle(app, pilot)
+            view = app.query_one("#flow", FlowView)
+            line = view.marked[4]
+            assert line.content.plain == " 4 ◆   db_password: hunter2x" and {"marked", "policy"} <= line.classes
+            note = block_after(view, line)
+            assert note.content.plain.startswith("└ policy[hardcoded-secret] `variables.db_password`")
+            assert note.styles.color == Color.parse(app.get_css_variables()["text-error"])
+            assert str(app.query_one("#problems").content).startswith("Revision 1: 1 policy ·")
+            listing = app.query_one("#problem-list")
+            assert str(listing.get_option_at_index(0).prompt).startswith("◆ 4:3 hardcoded-secret")
+
+    asyncio.run(scenario())
+
+
 def test_the_problems_list_jumps_to_the_line(gemini: FakeGemini, tmp_path: Path) -> None:
     async def scenario() -> None:
         async with running(settings(tmp_path)) as (app, pilot):
