@@ -199,7 +199,10 @@ def _validate(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     version = args.kestra_version or (server.major if server else None) or settings.kestra_version
-    loaded = load_schema(args.schema, kestra_version=version, cache_dir=settings.cache_dir)
+    from .kestra.client import configured_auth
+
+    auth = configured_auth(settings, args.schema) if args.schema else None  # the server's own schema
+    loaded = load_schema(args.schema, kestra_version=version, cache_dir=settings.cache_dir, auth=auth)
     if loaded.note:
         print(printable(f"note: {loaded.note}"), file=sys.stderr)
     results = []

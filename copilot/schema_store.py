@@ -36,12 +36,14 @@ def load_schema(
     cache_dir: Path | None = None,
     timeout: float = 30.0,
     transport: httpx.BaseTransport | None = None,
+    auth: httpx.Auth | None = None,
 ) -> LoadedSchema:
-    """`spec` is a path, an http(s) URL, or None for the bundled catalog."""
+    """`spec` is a path, an http(s) URL, or None for the bundled catalog. `auth` goes with a URL (the
+    configured server's credentials, for its own schema); a redirect is then refused, never followed."""
     if not spec:
         return LoadedSchema(bundled_schema(kestra_version))
     if spec.startswith(("http://", "https://")):
-        return _from_url(spec, kestra_version, cache_dir, timeout, transport)
+        return _from_url(spec, kestra_version, cache_dir, timeout, transport, auth)
     path = Path(spec).expanduser()
     from .fileio import MAX_SCHEMA_BYTES, FileError, read_text
 
@@ -73,11 +75,14 @@ def _from_url(
     cache_dir: Path | None,
     timeout: float,
     transport: httpx.BaseTransport | None,
+    auth: httpx.Auth | None,
 ) -> LoadedSchema:
     cached = _cache_file(cache_dir, url) if cache_dir else None
     try:
         verify = ssl_context() if transport is None else True  # SSL_CERT_FILE / SSL_CERT_DIR honoured
-        with httpx.Client(timeout=timeout, transport=transport, follow_redirects=True, verify=verify) as client:
+        follow = auth is None  # credentials never travel with a redirect
+        options: dict[str, Any] = {"timeout": timeout, "transport": transport, "verify": verify, "auth": auth}
+        with httpx.Client(follow_redirects=follow, **options) as client:
             response = client.get(url, headers={"Accept": "application/json"})
             response.raise_for_status()
             text = response.text

@@ -41,7 +41,7 @@ from .errors import (
 )
 from .models import DeployedFlow, Execution, LogEntry
 
-__all__ = ["KestraClient", "ServerInfo", "ServerValidation"]
+__all__ = ["KestraClient", "ServerInfo", "ServerValidation", "configured_auth", "kestra_auth"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 # The oldest Kestra whose API this client speaks: 0.24 made basic auth mandatory and is the base of 1.x.
@@ -94,6 +94,36 @@ class ServerValidation:
         )
 
 
+class _BearerToken(httpx.Auth):
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        request.headers["Authorization"] = self._header
+        yield request
+
+
+def kestra_auth(username: str | None, password: str | None, api_token: str | None) -> httpx.Auth | None:
+    """The credentials Kestra takes: an API token, else Basic."""
+    if api_token:
+        return _BearerToken(api_token)
+    if username or password:
+        return httpx.BasicAuth(username or "", password or "")
+    return None
+
+
+def owns(settings: Settings, url: str) -> bool:
+    """Whether `url` is on the configured server's origin: the only place its credentials are sent."""
+    return bool(settings.kestra_url) and same_origin(url, settings.kestra_url or "")
+
+
+def configured_auth(settings: Settings, url: str) -> httpx.Auth | None:
+    """The configured Kestra credentials for a request to `url`: none unless it is the server's origin."""
+    if not owns(settings, url):
+        return None
+    return kestra_auth(settings.kestra_username, settings.kestra_password, settings.kestra_api_token)
+
+
 class KestraClient:
     def __init__(
         self,
@@ -117,11 +147,7 @@ class KestraClient:
         # Set by from_settings when the configured credentials were withheld from this URL.
         self.credentials_note: str | None = None
         headers = {"User-Agent": "kestra-copilot"}
-        auth: httpx.Auth | None = None
-        if api_token:
-            headers["Authorization"] = f"Bearer {api_token}"
-        elif username or password:
-            auth = httpx.BasicAuth(username or "", password or "")
+        auth = kestra_auth(username, password, api_token)
         self._server: ServerInfo | None = None
         self._supported: ServerInfo | None = None  # the server once its version has passed the check
         self._version_lock = asyncio.Lock()
@@ -150,7 +176,7 @@ class KestraClient:
         configured = settings.kestra_url
         if url:
             target = check_url(url, "The Kestra URL", URL_EXAMPLE)
-        own = not url or (configured is not None and same_origin(target, configured))
+        own = owns(settings, target)
         has_credentials = bool(settings.kestra_username or settings.kestra_password or settings.kestra_api_token)
         client = cls(
             target,

@@ -16,6 +16,7 @@ import asyncio
 import base64
 import datetime
 import ipaddress
+import json
 import ssl
 import threading
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ from copilot.llm.base import Message, ModelUnavailable
 from copilot.llm.openai_compat import OpenAICompatModel
 from copilot.llm.retry import RetryPolicy
 from copilot.schema_store import load_schema
+from tests.conftest import shared_path
 from tests.fakes.kestra import FakeKestra
 
 FLOW = "id: hello\nnamespace: company.team\ntasks:\n  - id: say\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
@@ -271,6 +273,27 @@ def test_validate_server_with_the_configured_origin_authenticates(
     out, err = capsys.readouterr()
     assert f"Kestra 1.3.2 at {configured.url}" in out and "not sent" not in err
     assert all(authorizations(configured))
+
+
+@pytest.mark.parametrize("kind", ["basic", "token"])
+def test_the_configured_servers_own_schema_is_fetched_with_its_credentials_and_no_other(
+    kind: str, flow: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`validate --schema $KESTRA_URL/api/v1/plugins/schemas/flow`, the README's example, on a server that
+    needs credentials; the same path on another server gets none."""
+    schema = json.loads(shared_path("kestra-api", "kestra-flow-schema-sample-libs-copilot.json").read_text())
+    with FakeKestra(api_token="configured-token", flow_schema=schema) as configured, FakeKestra() as other:
+        monkeypatch.setenv("KESTRA_URL", configured.url)
+        if kind == "basic":
+            monkeypatch.setenv("KESTRA_USERNAME", configured.username)
+            monkeypatch.setenv("KESTRA_PASSWORD", configured.password)
+        else:
+            monkeypatch.setenv("KESTRA_API_TOKEN", "configured-token")
+        assert main(["validate", str(flow), "--schema", f"{configured.url}/api/v1/plugins/schemas/flow"]) == 0
+        assert configured.exchanges and all(authorizations(configured))
+        assert main(["validate", str(flow), "--schema", f"{other.url}/api/v1/plugins/schemas/flow"]) == 2
+    assert other.exchanges and authorizations(other) == [None] * len(other.exchanges)
+    assert "401" in capsys.readouterr().err
 
 
 @dataclass
