@@ -1,11 +1,14 @@
 """`kestra-copilot` — the command line. Thin: parse arguments, call the library, print, exit.
 
-Exit codes: 0 success (flows valid), 1 the checked flow is invalid, 2 usage, I/O or configuration error.
+Exit codes: 0 success (flows valid), 1 the checked flow is invalid, 2 usage, I/O or configuration error,
+130 interrupted (Ctrl+C), 141 the reader of the output went away (`… | head`), quietly, as for a process
+that SIGPIPE ended.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -18,6 +21,7 @@ from .errors import CopilotError
 from .terminal import printable
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_PIPE_CLOSED = 130, 128 + 13  # 13: SIGPIPE, what a shell reports for `yes | head`
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,6 +71,31 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. A closed output (`kestra-copilot schema | head`) ends it quietly, for every command
+    (Python's "Note on SIGPIPE"): what is still buffered goes to /dev/null instead of a traceback at exit."""
+    try:
+        try:
+            return _command(argv)
+        finally:
+            sys.stdout.flush()  # a pipe closed early shows here at the latest (stdout to a pipe is buffered)
+    except BrokenPipeError:
+        _discard_closed_output()
+        return EXIT_PIPE_CLOSED
+
+
+def _discard_closed_output() -> None:
+    """Point stdout and stderr, whichever has lost its reader, at /dev/null; the other keeps what it holds."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # ValueError: closed meanwhile
+            with contextlib.suppress(OSError, ValueError):  # a stream without a descriptor (in-process tests)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
+
+
+def _command(argv: Sequence[str] | None) -> int:
     parser = _parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
     if (problem := _undecodable(arguments)) is not None:
@@ -96,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_error(exc)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _print_error(exc: CopilotError) -> None:
