@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from . import __version__, cli_ask, cli_eval, cli_kestra, cli_retrieval
+from .cli_args import nonblank
 from .config import config_path, load_settings
 from .errors import CopilotError
 from .terminal import printable
@@ -62,7 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument("action", choices=("show", "path"), nargs="?", default="show")
 
     chat = commands.add_parser("chat", help="open the assistant (the default of `make run`)")
-    chat.add_argument("--recipe", default="default", help="prompt recipe name or YAML path")
+    chat.add_argument(
+        "--recipe", type=nonblank("a recipe name or path"), default="default", help="prompt recipe name or YAML path"
+    )
     chat.add_argument("--keys", action="store_true", help="list the actions and their keys ([keys] in the config)")
     cli_ask.add_parser(commands)
     cli_kestra.add_parsers(commands)

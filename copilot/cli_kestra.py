@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .asyncutil import stop_after
+from .cli_args import nonblank, positive_seconds
 from .config import Settings, load_settings
 from .errors import CopilotError
 from .fileio import MAX_FLOW_BYTES, open_regular, read_text
@@ -40,26 +41,15 @@ def add_parsers(commands: Any) -> None:
     deploy = commands.add_parser("deploy", help="deploy a flow to Kestra after server validation and a diff")
     deploy.add_argument("file", type=Path, metavar="FILE")
     deploy.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    deploy.add_argument("--namespace", help="deploy into this namespace instead of the flow's own")
+    deploy.add_argument(
+        "--namespace", type=nonblank("a namespace"), help="deploy into this namespace instead of the flow's own"
+    )
     run = commands.add_parser("run", help="execute a deployed flow and follow it live")
     run.add_argument("flow", metavar="NAMESPACE/FLOW_ID")
     run.add_argument("--input", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--file", action="append", default=[], metavar="KEY=PATH", help="a FILE input")
     run.add_argument("--label", action="append", default=[], metavar="KEY:VALUE")
-    run.add_argument(
-        "--timeout", type=_positive_seconds, default=600.0, help="seconds to follow before giving up (600)"
-    )
-
-
-def _positive_seconds(text: str) -> float:
-    """`--timeout`: a number of seconds above 0 (argparse reports anything else as a usage error)."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = 0.0
-    if not 0 < seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
-    return seconds
+    run.add_argument("--timeout", type=positive_seconds, default=600.0, help="seconds to follow before giving up (600)")
 
 
 def _client(settings: Settings) -> Any:
