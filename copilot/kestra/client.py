@@ -48,6 +48,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 MIN_VERSION = (0, 24)
 READ_ATTEMPTS = 3
 RETRY_PAUSE = 0.5  # seconds, times the attempt number
+LOG_POLL_SECONDS = 0.25  # between two reads of logs not indexed yet
 URL_EXAMPLE = "http://localhost:8080 or https://kestra.example.com:8443"
 
 
@@ -430,12 +431,32 @@ class KestraClient:
         route = "actions/kill" if await self.major(action) >= 2 else "kill"
         await self.request("DELETE", self.tenant_path(f"executions/{execution_id}/{route}"), action)
 
-    async def logs(self, execution_id: str, *, min_level: str = "INFO") -> list[LogEntry]:
+    async def logs(
+        self, execution_id: str, *, min_level: str = "INFO", task_run_id: str | None = None
+    ) -> list[LogEntry]:
+        """The logs Kestra has indexed for an execution (or one of its task runs), at `min_level` and above."""
         path = self.tenant_path(f"logs/{execution_id}")
-        # 1.x filters with `minLevel`; 2.x with QueryFilter parameters.
-        key = "filters[level][GREATER_THAN_OR_EQUAL_TO]" if await self.major("read the logs") >= 2 else "minLevel"
-        body = self._json(await self.request("GET", path, "read the logs", params={key: min_level}), "logs")
+        # 1.x filters with `minLevel` and `taskRunId`; 2.x with QueryFilter parameters.
+        if await self.major("read the logs") >= 2:
+            params = {"filters[level][GREATER_THAN_OR_EQUAL_TO]": min_level}
+            if task_run_id is not None:
+                params["filters[taskRunId][EQUALS]"] = task_run_id
+        else:
+            params = {"minLevel": min_level, **({"taskRunId": task_run_id} if task_run_id is not None else {})}
+        body = self._json(await self.request("GET", path, "read the logs", params=params), "logs")
         return [LogEntry.from_json(item) for item in body if isinstance(item, dict)] if isinstance(body, list) else []
+
+    async def task_run_logs(self, execution_id: str, task_run_id: str, *, wait: float = 0.0) -> list[LogEntry]:
+        """A finished task run's log lines (INFO and above), with the plain logs request. Kestra indexes logs
+        a moment after the worker writes them (the live stream has them first): while there are none yet,
+        ask again, for up to `wait` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            entries = await self.logs(execution_id, task_run_id=task_run_id)
+            if entries or loop.time() >= deadline:
+                return entries
+            await asyncio.sleep(min(LOG_POLL_SECONDS, max(deadline - loop.time(), 0)))
 
     async def follow_logs(self, execution_id: str, *, min_level: str = "INFO") -> AsyncIterator[LogEntry]:
         """Log entries as they are written (`/logs/{id}/follow` SSE). Kestra never ends this stream:
