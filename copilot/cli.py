@@ -209,10 +209,9 @@ def _validate(args: argparse.Namespace) -> int:
         if server.note:
             print(f"note: {server.note}", file=sys.stderr)
         if server.problem:
-            print(
-                printable(f"warning: {server.problem.rstrip('. ')} — showing the offline verdict only."),
-                file=sys.stderr,
-            )
+            print(printable(f"warning: {server.problem} Showing the offline verdict only."), file=sys.stderr)
+            if server.hint:
+                print(printable(f"hint: {server.hint}"), file=sys.stderr)
     version = args.kestra_version or (server.major if server else None) or settings.kestra_version
     loaded = load_schema(args.schema, kestra_version=version, cache_dir=settings.cache_dir)
     if loaded.note:

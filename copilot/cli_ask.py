@@ -160,7 +160,7 @@ async def _test_run(
     """Deploy, run and repair; each repair is recorded as a turn of the session as it happens."""
     from .cli_kestra import consent_for
     from .engine.testrun import CleanedUp, Deployed, RepairStarted, RunFinished, recording_repairs, test_run
-    from .kestra import KestraClient
+    from .kestra import KestraClient, flow_ref
 
     record = recording_repairs(recorder)
 
@@ -169,12 +169,12 @@ async def _test_run(
         if isinstance(event, RepairStarted):
             print(f"test run: asking for a repair from the run ({event.number})…", file=sys.stderr)
         elif isinstance(event, Deployed):
-            print(printable(f"test run: deployed {event.namespace}.{event.flow_id} (server revision {event.revision})"),
-                  file=sys.stderr)  # fmt: skip
+            where = flow_ref(event.namespace, event.flow_id)
+            print(printable(f"test run: deployed {where} (server revision {event.revision})"), file=sys.stderr)
             for change in event.changes:
                 print(printable(f"  {change}"), file=sys.stderr)
         elif isinstance(event, CleanedUp):
-            where = f"{event.namespace}.{event.flow_id}"
+            where = flow_ref(event.namespace, event.flow_id)
             if event.deleted:
                 said = f"test run: deleted the test flow {where}"
             elif event.problem:

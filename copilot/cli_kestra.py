@@ -60,14 +60,14 @@ def _client(settings: Settings) -> Any:
 
 # --- deploy ------------------------------------------------------------------------------------------------
 def deploy_command(args: argparse.Namespace) -> int:
-    from .kestra import with_namespace
+    from .kestra import flow_ref, with_namespace
 
     settings = load_settings()
     text = read_text(args.file, limit=MAX_FLOW_BYTES, what="flow", allow_stdin=True)
     if args.namespace:
         text = with_namespace(text, args.namespace)  # on the parsed document: see kestra/review.py
     review = asyncio.run(_review(settings, text, str(args.file)))
-    where = f"{review.namespace}.{review.flow_id}"
+    where = flow_ref(review.namespace, review.flow_id)
     if review.problems:
         for diagnostic in review.problems:
             print(printable(diagnostic.format(str(args.file))), file=sys.stderr)

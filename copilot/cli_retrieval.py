@@ -140,7 +140,7 @@ def build_index(index: Any, sources: list[Any], settings: Settings, *, rebuild: 
                 raise
             kept = [c for c in previous.values() if c.source == source.name]
             kept_note = f"its {len(kept)} chunks already indexed are kept" if kept else "the index is built without it"
-            warnings.append(f"{source.name}: {exc} Skipped; {kept_note}.")
+            warnings.append(f"{exc} Skipped; {kept_note}.")  # the error names the source
             chunks.extend(kept)
             if kept:
                 names[source.name] = source.describe()

@@ -22,7 +22,7 @@ def test_deploy_new_then_changed_then_unchanged(
 ) -> None:
     assert main(["deploy", str(flow_file), "--yes"]) == 0
     out = capsys.readouterr().out
-    assert "new flow company.team.hello" in out and "revision 1" in out
+    assert "new flow company.team/hello" in out and "revision 1" in out
     assert f"{kestra.url}/ui/main/flows/edit/company.team/hello" in out
     flow_file.write_text(FLOW.replace('"42"', '"43"'))
     assert main(["deploy", str(flow_file), "--yes"]) == 0

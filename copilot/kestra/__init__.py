@@ -22,7 +22,7 @@ from .errors import (
     KestraServerError,
     KestraUnavailable,
 )
-from .models import GOOD_STATES, TERMINAL_STATES, DeployedFlow, Execution, LogEntry, TaskRun, error_lines
+from .models import GOOD_STATES, TERMINAL_STATES, DeployedFlow, Execution, LogEntry, TaskRun, error_lines, flow_ref
 from .review import (
     DeployReview,
     allowed_namespace,
@@ -66,6 +66,7 @@ __all__ = [
     "ensure_calls_allowed",
     "error_lines",
     "flow_key",
+    "flow_ref",
     "review_deploy",
     "server_diagnostics",
     "ui_link",

@@ -39,7 +39,7 @@ from .errors import (
     KestraUnavailable,
     error_from_response,
 )
-from .models import DeployedFlow, Execution, LogEntry
+from .models import DeployedFlow, Execution, LogEntry, flow_ref
 
 __all__ = ["KestraClient", "ServerInfo", "ServerValidation"]
 
@@ -235,7 +235,7 @@ class KestraClient:
                 f"Cannot {action}: Kestra at {self.url} answered, but {failure.reason}.", hint=failure.hint
             )
         return KestraUnavailable(
-            f"Cannot reach Kestra at {self.url} to {action}: {exc.__class__.__name__}.",
+            f"Cannot reach Kestra at {self.url} to {action}: {_unreachable(exc)}.",
             hint="Is the server running? Check KESTRA_URL.",
         )
 
@@ -343,7 +343,9 @@ class KestraClient:
         """The flow as deployed (with its YAML source), or None when the server has no such flow."""
         path = self.tenant_path(f"flows/{namespace}/{flow_id}")
         try:
-            response = await self.request("GET", path, f"read flow {namespace}.{flow_id}", params={"source": "true"})
+            response = await self.request(
+                "GET", path, f"read flow {flow_ref(namespace, flow_id)}", params={"source": "true"}
+            )
         except KestraNotFound:
             return None
         return DeployedFlow.from_json(self._json(response, "flow"))
@@ -352,7 +354,7 @@ class KestraClient:
         """Create the flow, or update it when it exists (409 on 2.x, 422 "already exists" on 1.x). With
         `update=False` only a creation is done: a flow that exists by then is never overwritten."""
         headers = {"Content-Type": "application/x-yaml"}
-        action = f"deploy {namespace}.{flow_id}"
+        action = f"deploy {flow_ref(namespace, flow_id)}"
         try:
             response = await self.request(
                 "POST", self.tenant_path("flows"), action, content=flow_yaml.encode(), headers=headers
@@ -360,7 +362,8 @@ class KestraClient:
         except KestraConflict as exc:
             if not update:
                 raise KestraConflict(
-                    f"{namespace}.{flow_id} was created on the server in the meantime; it was not overwritten.",
+                    f"{flow_ref(namespace, flow_id)} was created on the server in the meantime; "
+                    "it was not overwritten.",
                     hint="Check that flow in the Kestra UI, then run again.",
                 ) from exc
             path = self.tenant_path(f"flows/{namespace}/{flow_id}")
@@ -368,7 +371,9 @@ class KestraClient:
         return DeployedFlow.from_json(self._json(response, "deploy"))
 
     async def delete_flow(self, namespace: str, flow_id: str) -> None:
-        await self.request("DELETE", self.tenant_path(f"flows/{namespace}/{flow_id}"), f"delete {namespace}.{flow_id}")
+        await self.request(
+            "DELETE", self.tenant_path(f"flows/{namespace}/{flow_id}"), f"delete {flow_ref(namespace, flow_id)}"
+        )
 
     # --- executions ---------------------------------------------------------------------------------
     async def execute(
@@ -396,7 +401,7 @@ class KestraClient:
             response = await self.request(
                 "POST",
                 self.tenant_path(f"executions/{namespace}/{flow_id}"),
-                f"run {namespace}.{flow_id}",
+                f"run {flow_ref(namespace, flow_id)}",
                 params=params,
                 **({"files": parts} if parts else {}),
             )
@@ -547,3 +552,13 @@ def _parse_event(lines: list[str]) -> Any:
         return json.loads("\n".join(lines))
     except ValueError:
         return None
+
+
+def _unreachable(exc: httpx.TransportError) -> str:
+    """Why a connection failed, in words (`connection refused`, not `ConnectError`)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "no answer in time"
+    said = re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc).strip())  # "[Errno 111] Connection refused"
+    if isinstance(exc, httpx.ConnectError):
+        return said[:1].lower() + said[1:] if said and len(said) < 80 else "the connection failed"
+    return "the connection broke off"

@@ -7,7 +7,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GOOD_STATES", "TERMINAL_STATES", "DeployedFlow", "Execution", "LogEntry", "TaskRun", "error_lines"]
+__all__ = [
+    "GOOD_STATES",
+    "TERMINAL_STATES",
+    "DeployedFlow",
+    "Execution",
+    "LogEntry",
+    "TaskRun",
+    "error_lines",
+    "flow_ref",
+]
 
 # State.Type values that end an execution or a task run (core/…/models/flows/State.java).
 TERMINAL_STATES = frozenset(
@@ -131,3 +140,9 @@ class LogEntry:
 def error_lines(entries: list[LogEntry]) -> list[LogEntry]:
     """The lines of a failed task run that say why: its ERROR and WARN lines, or all of them when it has none."""
     return [entry for entry in entries if entry.level in ("ERROR", "WARN")] or entries
+
+
+def flow_ref(namespace: str, flow_id: str) -> str:
+    """A flow as the user names it: `namespace/id`, as `kestra-copilot run` takes it and Kestra's URLs write it
+    (`company.team.taxi` would hide where the namespace ends)."""
+    return f"{namespace}/{flow_id}"
