@@ -10,7 +10,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["run_to_a_clean_stop", "stop_after"]
+__all__ = ["end_live_stream", "run_to_a_clean_stop", "stop_after"]
 
 T = TypeVar("T")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -60,3 +60,12 @@ async def stop_after(task: asyncio.Task[Any], grace: float) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def end_live_stream(task: asyncio.Task[bool], grace: float) -> bool:
+    """Once what a live stream follows has ended (an execution's log stream, which Kestra never ends by
+    itself): `stop_after` it, and say whether it saw everything — it was still streaming when the end came
+    and did not fail (`task` returns False when it was refused or cut). False: read what it missed again."""
+    streaming = not task.done()
+    await stop_after(task, grace)
+    return streaming and (task.cancelled() or task.result())

@@ -1,12 +1,14 @@
 """`kestra-copilot` — the command line. Thin: parse arguments, call the library, print, exit.
 
 Exit codes: 0 success (flows valid), 1 the checked flow is invalid (or refused by policy), 2 usage, I/O or
-configuration error.
+configuration error, 130 interrupted (Ctrl+C), 141 the reader of the output went away (`… | head`), quietly,
+as for a process that SIGPIPE ended.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from . import __version__, cli_ask, cli_eval, cli_kestra, cli_retrieval
+from .cli_args import nonblank
 from .config import config_path, load_settings
 from .errors import CopilotError
 from .terminal import printable
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from .flows import ValidationResult
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_PIPE_CLOSED = 130, 128 + 13  # 13: SIGPIPE, what a shell reports for `yes | head`
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument("action", choices=("show", "path"), nargs="?", default="show")
 
     chat = commands.add_parser("chat", help="open the assistant (the default of `make run`)")
-    chat.add_argument("--recipe", default="default", help="prompt recipe name or YAML path")
+    chat.add_argument(
+        "--recipe", type=nonblank("a recipe name or path"), default="default", help="prompt recipe name or YAML path"
+    )
     chat.add_argument("--keys", action="store_true", help="list the actions and their keys ([keys] in the config)")
     cli_ask.add_parser(commands)
     cli_kestra.add_parsers(commands)
@@ -79,6 +85,31 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. A closed output (`kestra-copilot schema | head`) ends it quietly, for every command
+    (Python's "Note on SIGPIPE"): what is still buffered goes to /dev/null instead of a traceback at exit."""
+    try:
+        try:
+            return _command(argv)
+        finally:
+            sys.stdout.flush()  # a pipe closed early shows here at the latest (stdout to a pipe is buffered)
+    except BrokenPipeError:
+        _discard_closed_output()
+        return EXIT_PIPE_CLOSED
+
+
+def _discard_closed_output() -> None:
+    """Point stdout and stderr, whichever has lost its reader, at /dev/null; the other keeps what it holds."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # ValueError: closed meanwhile
+            with contextlib.suppress(OSError, ValueError):  # a stream without a descriptor (in-process tests)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
+
+
+def _command(argv: Sequence[str] | None) -> int:
     parser = _parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
     if (problem := _undecodable(arguments)) is not None:
@@ -108,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_error(exc)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _print_error(exc: CopilotError) -> None:
@@ -194,10 +225,9 @@ def _validate(args: argparse.Namespace) -> int:
         if server.note:
             print(f"note: {server.note}", file=sys.stderr)
         if server.problem:
-            print(
-                printable(f"warning: {server.problem.rstrip('. ')} — showing the offline verdict only."),
-                file=sys.stderr,
-            )
+            print(printable(f"warning: {server.problem} Showing the offline verdict only."), file=sys.stderr)
+            if server.hint:
+                print(printable(f"hint: {server.hint}"), file=sys.stderr)
     version = args.kestra_version or (server.major if server else None) or settings.kestra_version
     from .kestra.client import configured_auth
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .cli_args import non_negative_int, nonblank
 from .config import load_settings
 from .errors import CopilotError
 from .terminal import printable
@@ -26,10 +27,19 @@ EXIT_OK, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
 
 def add_parser(commands: Any) -> None:
     ask = commands.add_parser("ask", help="one turn: describe a flow (or a change to --flow) and get the YAML")
-    ask.add_argument("request", help="what the flow should do, or what to change")
+    ask.add_argument(
+        "request",
+        type=nonblank("what the flow should do, or what to change"),
+        help="what the flow should do, or what to change",
+    )
     ask.add_argument("--flow", type=Path, metavar="FILE", help="edit this flow instead of writing a new one")
-    ask.add_argument("--recipe", default="default", help="prompt recipe name or YAML path (default: default)")
-    ask.add_argument("--model", help="model name (default: the `model` setting)")
+    ask.add_argument(
+        "--recipe",
+        type=nonblank("a recipe name or path"),
+        default="default",
+        help="prompt recipe name or YAML path (default: default)",
+    )
+    ask.add_argument("--model", type=nonblank("a model name"), help="model name (default: the `model` setting)")
     ask.add_argument("--kestra-version", type=int, choices=(1, 2), help="target Kestra major version")
     ask.add_argument("--json", action="store_true", help="flow, diagnostics, diff, sources and usage as JSON")
     ask.add_argument("-o", "--output", metavar="FILE", help="write the flow YAML to FILE")
@@ -38,7 +48,12 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="with -o: write even an invalid flow over a FILE that holds a valid one (refused otherwise)",
     )
-    ask.add_argument("--session", metavar="ID", help="continue a session (its last flow is the one edited)")
+    ask.add_argument(
+        "--session",
+        type=nonblank("a session id"),
+        metavar="ID",
+        help="continue a session (its last flow is the one edited)",
+    )
     ask.add_argument(
         "--test-run",
         action="store_true",
@@ -51,19 +66,21 @@ def add_parser(commands: Any) -> None:
     )
     ask.add_argument("--keep-test-flow", action="store_true", help="do not delete the test flow after the run")
     ask.add_argument("--input", action="append", default=[], metavar="KEY=VALUE", help="test-run inputs")
-    ask.add_argument("--max-repairs", type=int, default=2, help="test-run repair attempts (2)")
+    ask.add_argument("--max-repairs", type=non_negative_int, default=2, help="test-run repair attempts (2)")
     commands.add_parser("sessions", help="list the recorded sessions, newest first")
 
 
 def ask_command(args: argparse.Namespace) -> int:
     from .asyncutil import run_to_a_clean_stop
+    from .cli_kestra import parse_pairs
     from .engine.consent import ConsentRefused
     from .engine.factory import build_engine
     from .engine.sessions import SessionStore
     from .llm.factory import model_from_settings
 
-    if (args.yes or args.keep_test_flow) and not args.test_run:
-        raise CopilotError("--yes and --keep-test-flow are about a test-run: use them with --test-run.")
+    if (args.yes or args.keep_test_flow or args.input) and not args.test_run:
+        raise CopilotError("--yes, --keep-test-flow and --input are about a test-run: use them with --test-run.")
+    inputs = parse_pairs(args.input, "=", "--input")  # a malformed one fails before any model call
     settings = load_settings()
     model_from_settings(settings, args.model)  # no model configured: say so before anything else
     flow_text = _read_flow(args.flow) if args.flow else None  # a bad file or -o fails before any model call
@@ -96,7 +113,7 @@ def ask_command(args: argparse.Namespace) -> int:
                 recorder = lambda text: store.recorder(session, text)  # noqa: E731
                 try:
                     trial = run_to_a_clean_stop(
-                        _test_run(settings, engine, args, recorder),
+                        _test_run(settings, engine, args, inputs, recorder),
                         stopping="\nstopping: the test execution is being killed and its flow removed…\n",
                     )
                 except CopilotError as exc:  # Kestra down, refused the flow…: the flow is still printed
@@ -134,12 +151,16 @@ def ask_command(args: argparse.Namespace) -> int:
 
 
 async def _test_run(
-    settings: Any, engine: Any, args: argparse.Namespace, recorder: Callable[[str], Callable[[Any], None]]
+    settings: Any,
+    engine: Any,
+    args: argparse.Namespace,
+    inputs: dict[str, str],
+    recorder: Callable[[str], Callable[[Any], None]],
 ) -> Any:
     """Deploy, run and repair; each repair is recorded as a turn of the session as it happens."""
-    from .cli_kestra import consent_for, parse_pairs
+    from .cli_kestra import consent_for
     from .engine.testrun import CleanedUp, Deployed, RepairStarted, RunFinished, recording_repairs, test_run
-    from .kestra import KestraClient
+    from .kestra import KestraClient, flow_ref
 
     record = recording_repairs(recorder)
 
@@ -148,12 +169,12 @@ async def _test_run(
         if isinstance(event, RepairStarted):
             print(f"test run: asking for a repair from the run ({event.number})…", file=sys.stderr)
         elif isinstance(event, Deployed):
-            print(printable(f"test run: deployed {event.namespace}.{event.flow_id} (server revision {event.revision})"),
-                  file=sys.stderr)  # fmt: skip
+            where = flow_ref(event.namespace, event.flow_id)
+            print(printable(f"test run: deployed {where} (server revision {event.revision})"), file=sys.stderr)
             for change in event.changes:
                 print(printable(f"  {change}"), file=sys.stderr)
         elif isinstance(event, CleanedUp):
-            where = f"{event.namespace}.{event.flow_id}"
+            where = flow_ref(event.namespace, event.flow_id)
             if event.deleted:
                 said = f"test run: deleted the test flow {where}"
             elif event.problem:
@@ -169,7 +190,6 @@ async def _test_run(
         else:
             _progress(event)
 
-    inputs = parse_pairs(args.input, "=", "--input")
     consent = consent_for(settings, yes=args.yes, command="kestra-copilot ask … --test-run")
     async with KestraClient.from_settings(settings) as client:
         return await test_run(

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .cli_args import fraction, nonblank, positive_int
 from .config import Settings, load_settings
 from .errors import CopilotError
 from .terminal import printable
@@ -34,10 +35,12 @@ def add_suites(suites: Any) -> None:
         "tokens, latency, cost. Model replies are cached by content, so a re-run replays offline.",
     )
     run.add_argument("suite", type=Path, help="a case file or a folder of them (e.g. evals/core)")
-    run.add_argument("--recipe", default="default", help="prompt recipe name or YAML path")
-    run.add_argument("--model", help="model name (default: the configured one)")
-    run.add_argument("--repeat", type=int, default=1, metavar="K", help="samples per case (default 1)")
-    run.add_argument("--concurrency", type=int, default=2, metavar="N", help="cases at once (default 2)")
+    run.add_argument(
+        "--recipe", type=nonblank("a recipe name or path"), default="default", help="prompt recipe name or YAML path"
+    )
+    run.add_argument("--model", type=nonblank("a model name"), help="model name (default: the configured one)")
+    run.add_argument("--repeat", type=positive_int, default=1, metavar="K", help="samples per case (default 1)")
+    run.add_argument("--concurrency", type=positive_int, default=2, metavar="N", help="cases at once (default 2)")
     run.add_argument("--no-cache", action="store_true", help="always ask the model; record nothing")
     run.add_argument(
         "--cache-dir",
@@ -50,7 +53,7 @@ def add_suites(suites: Any) -> None:
         action="store_true",
         help="never call the model: a reply missing from the cache fails its case (CI without a model key)",
     )
-    run.add_argument("--tag", action="append", help="only cases with this tag (repeatable)")
+    run.add_argument("--tag", type=nonblank("a tag"), action="append", help="only cases with this tag (repeatable)")
     run.add_argument("--kestra-version", type=int, choices=(1, 2))
     run.add_argument("--live", action="store_true", help="also run live checks: test_run on Kestra, rubric")
     run.add_argument("-o", "--out", type=Path, help="run directory (default: evals/runs/<date>-<recipe>)")
@@ -65,7 +68,7 @@ def add_suites(suites: Any) -> None:
     )
     compare.add_argument("base", type=Path)
     compare.add_argument("candidate", type=Path)
-    compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    compare.add_argument("--alpha", type=fraction, default=0.05, help="significance level (default 0.05)")
     compare.add_argument("--report", type=Path, help="write compare.md/.json/.junit.xml/.html into this folder")
 
     capture = suites.add_parser(
@@ -75,19 +78,21 @@ def add_suites(suites: Any) -> None:
         "checks the flow it made passes (types, crons, inputs, secrets, similarity; preserves for edits). "
         "Review the checks before keeping the case.",
     )
-    capture.add_argument("session", help="a session id (`kestra-copilot sessions` lists them)")
-    capture.add_argument("--turn", type=int, help="which turn (default: the last one that made a valid flow)")
+    capture.add_argument(
+        "session", type=nonblank("a session id"), help="a session id (`kestra-copilot sessions` lists them)"
+    )
+    capture.add_argument("--turn", type=positive_int, help="which turn (default: the last one that made a valid flow)")
     capture.add_argument(
         "-o", "--suite", type=Path, default=Path("evals/captured.yaml"), help="suite file (evals/captured.yaml)"
     )
-    capture.add_argument("--id", help="the case id (default: from the request)")
+    capture.add_argument("--id", type=nonblank("a case id"), help="the case id (default: from the request)")
 
     sanity = suites.add_parser(
         "sanity",
         help="check the scorers on real blueprints: originals should score high, corrupted copies lower",
     )
     sanity.add_argument("--cases", type=Path, required=True, help="JSONL of flows (e.g. kestra-flows/dev.jsonl)")
-    sanity.add_argument("--limit", type=int, help="only the first N flows")
+    sanity.add_argument("--limit", type=positive_int, help="only the first N flows")
 
 
 def eval_command(args: argparse.Namespace) -> int:
@@ -139,8 +144,8 @@ def _run(args: argparse.Namespace) -> int:
     out = args.out or Path("evals/runs") / f"{stamp}-{recipe.name}"
     options = RunOptions(
         recipe=args.recipe,
-        repeat=max(1, args.repeat),
-        concurrency=max(1, args.concurrency),
+        repeat=args.repeat,
+        concurrency=args.concurrency,
         use_cache=not args.no_cache,
         kestra_version=args.kestra_version,
         live=args.live,

@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .asyncutil import stop_after
+from .asyncutil import end_live_stream
+from .cli_args import nonblank, positive_seconds
 from .config import Settings, load_settings
 from .errors import CopilotError
 from .fileio import MAX_FLOW_BYTES, open_regular, read_text
@@ -32,34 +33,23 @@ from .terminal import printable
 __all__ = ["add_parsers", "consent_for", "deploy_command", "parse_pairs", "run_command"]
 
 EXIT_OK, EXIT_FAILED = 0, 1
-GOOD_ENDS = {"SUCCESS", "WARNING"}
 LOG_GRACE = 2.5  # seconds to wait for the last log lines after the execution ends
+SHOWN_LOG_LINES = 20  # of the failing task run's, in the verdict
 
 
 def add_parsers(commands: Any) -> None:
     deploy = commands.add_parser("deploy", help="deploy a flow to Kestra after server validation and a diff")
     deploy.add_argument("file", type=Path, metavar="FILE")
     deploy.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    deploy.add_argument("--namespace", help="deploy into this namespace instead of the flow's own")
+    deploy.add_argument(
+        "--namespace", type=nonblank("a namespace"), help="deploy into this namespace instead of the flow's own"
+    )
     run = commands.add_parser("run", help="execute a deployed flow and follow it live")
     run.add_argument("flow", metavar="NAMESPACE/FLOW_ID")
     run.add_argument("--input", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--file", action="append", default=[], metavar="KEY=PATH", help="a FILE input")
     run.add_argument("--label", action="append", default=[], metavar="KEY:VALUE")
-    run.add_argument(
-        "--timeout", type=_positive_seconds, default=600.0, help="seconds to follow before giving up (600)"
-    )
-
-
-def _positive_seconds(text: str) -> float:
-    """`--timeout`: a number of seconds above 0 (argparse reports anything else as a usage error)."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = 0.0
-    if not 0 < seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
-    return seconds
+    run.add_argument("--timeout", type=positive_seconds, default=600.0, help="seconds to follow before giving up (600)")
 
 
 def _client(settings: Settings) -> Any:
@@ -70,14 +60,14 @@ def _client(settings: Settings) -> Any:
 
 # --- deploy ------------------------------------------------------------------------------------------------
 def deploy_command(args: argparse.Namespace) -> int:
-    from .kestra import with_namespace
+    from .kestra import flow_ref, with_namespace
 
     settings = load_settings()
     text = read_text(args.file, limit=MAX_FLOW_BYTES, what="flow", allow_stdin=True)
     if args.namespace:
         text = with_namespace(text, args.namespace)  # on the parsed document: see kestra/review.py
     review = asyncio.run(_review(settings, text, str(args.file)))
-    where = f"{review.namespace}.{review.flow_id}"
+    where = flow_ref(review.namespace, review.flow_id)
     if review.problems:
         for diagnostic in review.problems:
             print(printable(diagnostic.format(str(args.file))), file=sys.stderr)
@@ -241,8 +231,10 @@ def run_command(args: argparse.Namespace) -> int:
 
     check_flow_id(flow_id)
     ensure_allowed(check_namespace(namespace), settings.deploy_namespaces, nothing="run")
+    from .kestra import GOOD_STATES
+
     verdict = asyncio.run(_run(settings, namespace, flow_id, inputs, files, labels, args.timeout))
-    return EXIT_OK if verdict in GOOD_ENDS else EXIT_FAILED
+    return EXIT_OK if verdict in GOOD_STATES else EXIT_FAILED
 
 
 async def _run(
@@ -261,30 +253,57 @@ async def _run(
         try:
             final = await asyncio.wait_for(_follow(client, execution.id), timeout)
         except TimeoutError:
-            print(f"still running after {timeout:.0f}s; follow it in the Kestra UI.", file=sys.stderr)
+            print(f"still running after {_span(timeout)}; follow it in the Kestra UI.", file=sys.stderr)
             return "RUNNING"
         finally:
-            await stop_after(printer, LOG_GRACE)
-        logs = await client.logs(execution.id, min_level="INFO")
-        failed = [run for run in final.task_runs if run.state not in GOOD_ENDS]
-        where = f" at task {failed[0].task_id}" if failed else ""
-        print(printable(f"{final.state}{where} in {final.duration or '?'}"))
-        if failed:
-            lines = [e for e in logs if e.task_run_id == failed[0].id and e.level in ("ERROR", "WARN")][-20:]
-            for entry in lines or [e for e in logs if e.task_run_id == failed[0].id][-20:]:
-                print(printable(f"  {entry.level:<5} {entry.message}"))
+            live = await end_live_stream(printer, LOG_GRACE)
+        await _verdict(client, final, execution.url, wait=0 if live else LOG_GRACE)
         return final.state
 
 
-async def _print_logs(client: Any, execution_id: str) -> None:
-    """Log lines as Kestra writes them (its own live stream)."""
+async def _verdict(client: Any, final: Any, url: str | None, *, wait: float) -> None:
+    """The end state, the failing task and how long it took, then that task's error lines, read with the
+    plain logs request once the execution has ended — for up to `wait` seconds while Kestra has not indexed
+    them yet, when the live stream was refused or cut short and so did not wait for them."""
+    from .kestra import error_lines
+
+    failed = final.failing_run
+    where = f" at task {failed.task_id}" if failed else ""
+    took = f" in {_span(final.seconds)}" if final.seconds is not None else ""  # Kestra did not say
+    print(printable(f"{final.state}{where}{took}"))
+    if failed is None:
+        return
+    lines = error_lines(await client.task_run_logs(final.id, failed.id, wait=wait))
+    for entry in lines[-SHOWN_LOG_LINES:]:
+        print(printable(f"  {entry.level:<5} {entry.message}"))
+    if not lines:
+        where = url or "the Kestra UI"
+        print(printable(f"  (Kestra has no log lines of task {failed.task_id} yet; see the execution in {where})"))
+
+
+def _span(seconds: float) -> str:
+    """A duration as people write it: 0.3s, 42s, 3m07s, 1h05m."""
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes}m{int(seconds % 60):02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+async def _print_logs(client: Any, execution_id: str) -> bool:
+    """Log lines as Kestra writes them (its own live stream); False when the stream was refused or cut."""
     from .kestra import KestraError
 
     try:
         async for entry in client.follow_logs(execution_id):
             print(printable(f"    {entry.task_id or '':<20} {entry.level:<5} {entry.message}"))
-    except KestraError as exc:  # the verdict still comes; the logs are fetched again at the end
+    except KestraError as exc:  # the verdict still comes; the failing task's logs are read again at the end
         print(printable(f"(live logs stopped: {exc})"), file=sys.stderr)
+        return False
+    return True
 
 
 async def _follow(client: Any, execution_id: str) -> Any:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from .cli_args import nonblank, positive_int
 from .config import Settings, load_settings
 from .terminal import printable
 
@@ -30,7 +31,9 @@ def add_parsers(commands: Any) -> None:
         "chunks of sources no longer given are removed. SOURCE: a path, an https URL to a .tar.gz "
         "(URL#folder keeps one folder), or `kestra`; `name=SOURCE` names it.",
     )
-    build.add_argument("--source", action="append", metavar="SOURCE", help="repeatable")
+    build.add_argument(
+        "--source", type=nonblank("a path, URL or `kestra`"), action="append", metavar="SOURCE", help="repeatable"
+    )
     build.add_argument(
         "--rebuild",
         action="store_true",
@@ -42,8 +45,8 @@ def add_parsers(commands: Any) -> None:
     status.add_argument("--json", action="store_true")
 
     search = commands.add_parser("search", help="search the index: ranked chunks with their sources and scores")
-    search.add_argument("query")
-    search.add_argument("-k", type=int, default=8, help="how many hits (default 8)")
+    search.add_argument("query", type=nonblank("the words to search for"))
+    search.add_argument("-k", type=positive_int, default=8, help="how many hits (default 8)")
     search.add_argument("--kind", action="append", choices=KINDS, help="only these kinds (repeatable)")
     search.add_argument("--mode", choices=SEARCH_MODES, default="hybrid")
     search.add_argument("--json", action="store_true")
@@ -64,8 +67,8 @@ def add_parsers(commands: Any) -> None:
         metavar="SOURCE",
         help="what to index (default: the cases' folder and kestra-docs/, kestra-plugin-docs/ beside it)",
     )
-    retrieval.add_argument("-k", type=int, default=8)
-    retrieval.add_argument("--limit", type=int, help="only the first N cases")
+    retrieval.add_argument("-k", type=positive_int, default=8)
+    retrieval.add_argument("--limit", type=positive_int, help="only the first N cases")
     retrieval.add_argument("--index", type=Path, help="index folder (default: <cache dir>/eval-index)")
     retrieval.add_argument("--json", action="store_true", help="per-case results as JSON")
     from .cli_eval import add_suites
@@ -148,7 +151,7 @@ def build_index(index: Any, sources: list[Any], settings: Settings, *, rebuild: 
                 raise
             kept = [c for c in previous.values() if c.source == source.name]
             kept_note = f"its {len(kept)} chunks already indexed are kept" if kept else "the index is built without it"
-            warnings.append(f"{source.name}: {exc} Skipped; {kept_note}.")
+            warnings.append(f"{exc} Skipped; {kept_note}.")  # the error names the source
             chunks.extend(kept)
             if kept:
                 names[source.name] = source.describe()

@@ -28,6 +28,7 @@ class ServerCheck:
     label: str  # "Kestra 1.3.2 at http://…"
     major: int | None = None
     problem: str | None = None  # why the server could not be asked, when it could not
+    hint: str | None = None  # and what to do about it (how to trust a CA, say)
     note: str | None = None  # e.g. that the configured credentials were not sent to this URL
     results: list[ServerValidation | None] = field(default_factory=list)
 
@@ -59,5 +60,4 @@ def check_on_server(settings: Settings, url: str | None, texts: list[str]) -> Se
     try:
         return asyncio.run(_ask(settings, url, texts))
     except KestraError as exc:
-        problem = f"{exc} {exc.hint}" if exc.hint else str(exc)  # the hint too: how to trust a CA, say
-        return ServerCheck(label=display_url(url or settings.kestra_url or "Kestra"), problem=problem)
+        return ServerCheck(label=display_url(url or settings.kestra_url or "Kestra"), problem=str(exc), hint=exc.hint)

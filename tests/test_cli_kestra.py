@@ -22,7 +22,7 @@ def test_deploy_new_then_changed_then_unchanged(
 ) -> None:
     assert main(["deploy", str(flow_file), "--yes"]) == 0
     out = capsys.readouterr().out
-    assert "new flow company.team.hello" in out and "revision 1" in out
+    assert "new flow company.team/hello" in out and "revision 1" in out
     assert f"{kestra.url}/ui/main/flows/edit/company.team/hello" in out
     flow_file.write_text(FLOW.replace('"42"', '"43"'))
     assert main(["deploy", str(flow_file), "--yes"]) == 0
@@ -89,7 +89,7 @@ def test_run_follows_to_success(kestra: FakeKestra, flow_file: Path, capsys: pyt
     out = capsys.readouterr().out
     assert out.startswith("execution exec0001")
     assert "greet                    RUNNING" in out and "greet                    SUCCESS" in out
-    assert "INFO  Hello world" in out and "SUCCESS in PT0.1S" in out.splitlines()[-1]
+    assert "INFO  Hello world" in out and out.splitlines()[-1] == "SUCCESS in 0.1s"
 
 
 FILE_FLOW = """id: load
@@ -143,6 +143,57 @@ def test_run_reports_the_failing_task_and_its_errors(
     assert "ERROR boom: division by zero" in verdict and "starting" not in verdict
 
 
+@pytest.mark.parametrize(
+    "fault",
+    [{"log_follow_status": 503}, {"log_follow_status": 404}, {"drop_log_follow_after": 1}],
+    ids=["log stream refused", "no log stream route", "log stream cut"],
+)
+def test_run_reads_the_failing_tasks_logs_when_the_live_stream_fails(
+    kestra: FakeKestra, flow_file: Path, fault: dict[str, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The verdict reads the failing task run's lines with the plain logs request, asking again while
+    Kestra's indexer has not stored them yet: the live stream that would have waited for them failed."""
+    kestra.outcomes = {"answer": "FAILED"}
+    kestra.task_logs = {
+        "greet": [("INFO", "hello")],
+        "answer": [("INFO", "starting"), ("ERROR", "boom: no such table")],
+    }
+    assert main(["deploy", str(flow_file), "--yes"]) == 0
+    for name, value in fault.items():
+        setattr(kestra, name, value)
+    kestra.unindexed_log_reads = 2
+    capsys.readouterr()
+    assert main(["run", "company.team/hello", "--input", "who=x"]) == 1
+    captured = capsys.readouterr()
+    assert "(live logs stopped:" in captured.err
+    verdict = captured.out[captured.out.index("FAILED at task answer") :].splitlines()
+    assert verdict == ["FAILED at task answer in 0.1s", "  ERROR boom: no such table"]
+    reads = [e["query"] for e in kestra.exchanges if e["path"] == "/api/v1/main/logs/exec0001"]
+    assert reads[-1] == {"minLevel": ["INFO"], "taskRunId": ["exec0001-run1"]} and len(reads) == 3
+
+
+def test_run_without_a_duration_from_kestra_says_none(
+    kestra: FakeKestra, flow_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`duration` is nullable: the verdict then takes the end date less the start date, never `in ?`."""
+    kestra.omit_duration = True
+    assert main(["deploy", str(flow_file), "--yes"]) == 0
+    assert main(["run", "company.team/hello", "--input", "who=x"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("SUCCESS in ") and last.endswith("s") and "?" not in last
+
+
+def test_a_failed_task_without_log_lines_says_where_to_look(
+    kestra: FakeKestra, flow_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kestra.outcomes = {"answer": "FAILED"}
+    assert main(["deploy", str(flow_file), "--yes"]) == 0
+    assert main(["run", "company.team/hello", "--input", "who=x"]) == 1
+    out = capsys.readouterr().out
+    url = f"{kestra.url}/ui/main/executions/company.team/hello/exec0001"
+    assert out.splitlines()[-1] == f"  (Kestra has no log lines of task answer yet; see the execution in {url})"
+
+
 def test_run_usage_errors(kestra: FakeKestra, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "nonamespace"]) == 2
     assert main(["run", "company.team/hello", "--input", "novalue"]) == 2
@@ -162,4 +213,4 @@ def test_run_gives_up_following_at_the_timeout(kestra: FakeKestra, flow_file: Pa
     assert main(["deploy", str(flow_file), "--yes"]) == 0
     kestra.step_seconds = 2.0
     assert main(["run", "company.team/hello", "--input", "who=x", "--timeout", "0.3"]) == 1
-    assert "still running after 0s" in capsys.readouterr().err
+    assert "still running after 0.3s;" in capsys.readouterr().err

@@ -24,19 +24,20 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
-from ..asyncutil import stop_after
+from ..asyncutil import end_live_stream
 from ..config import Settings
 from ..errors import CopilotError
 from ..flows import diff_flows, flow_capabilities
 from ..kestra import (
+    GOOD_STATES,
     DeployedFlow,
     Execution,
     KestraClient,
     KestraError,
-    LogEntry,
     check_deployed,
     ensure_allowed,
     ensure_calls_allowed,
+    error_lines,
     flow_key,
 )
 from ..kestra.sandbox import TEST_LABEL, TestCopy, is_test_deploy, test_copy, test_namespace
@@ -59,7 +60,6 @@ __all__ = [
 ]
 
 TEST_SUFFIX = ".copilot_test"
-GOOD_STATES = frozenset({"SUCCESS", "WARNING"})
 MAX_LOG_LINES = 30
 MAX_LOG_CHARS = 4000  # of the failing task's log lines sent to the model (the last ones)
 LOG_GRACE = 2.5  # seconds for the last log lines after the execution ends
@@ -140,20 +140,25 @@ class TestRunResult:
         return self.state in GOOD_STATES
 
 
-def _failure(execution: Execution, logs: list[LogEntry]) -> tuple[str | None, tuple[str, ...]]:
-    failed = next((run for run in execution.task_runs if run.state not in GOOD_STATES), None)
+async def _failure(client: KestraClient, execution: Execution, *, wait: float) -> tuple[str | None, tuple[str, ...]]:
+    """The failing task and the log lines that say why, read once the execution has ended — for up to `wait`
+    seconds while Kestra has not indexed them yet (when the live stream was refused or cut short)."""
+    failed = execution.failing_run
     if failed is None:
         return None, ()
-    mine = [entry for entry in logs if entry.task_run_id == failed.id]
-    errors = [entry for entry in mine if entry.level in ("ERROR", "WARN")] or mine
+    errors = error_lines(await client.task_run_logs(execution.id, failed.id, wait=wait))
     return failed.task_id, tuple(f"{e.level} {e.message}" for e in errors[-MAX_LOG_LINES:])
 
 
-async def _emit_logs(client: KestraClient, execution_id: str, emit: Callable[[Any], None]) -> None:
-    """Log entries as Kestra writes them, as events (a front end shows them live)."""
-    with contextlib.suppress(KestraError):  # live logs are a nicety: the verdict fetches them again
+async def _emit_logs(client: KestraClient, execution_id: str, emit: Callable[[Any], None]) -> bool:
+    """Log entries as Kestra writes them, as events (a front end shows them live); False when the stream
+    was refused or cut (live logs are a nicety: the verdict reads the failing task's again)."""
+    try:
         async for entry in client.follow_logs(execution_id):
             emit(entry)
+    except KestraError:
+        return False
+    return True
 
 
 async def _follow(client: KestraClient, started: Execution, emit: Callable[[Any], None], timeout: float) -> Execution:
@@ -360,8 +365,8 @@ async def _execute(
     except BaseException:  # timed out (killed already), or Kestra failed: no more live logs
         logs.cancel()
         raise
-    await stop_after(logs, LOG_GRACE)
-    task, error_logs = _failure(final, await client.logs(started.id))
+    live = await end_live_stream(logs, LOG_GRACE)
+    task, error_logs = await _failure(client, final, wait=0 if live else LOG_GRACE)
     return RunFinished(final, task, error_logs, number)
 
 

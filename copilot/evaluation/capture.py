@@ -133,9 +133,14 @@ def _edit_checks(
 def case_from_session(store: Any, session_id: str, turn: int | None = None) -> dict[str, Any]:
     """A case from a recorded session: the request of `turn` (default: the last turn that made a valid
     flow), the flow it started from (the revision before, if any) and the flow it made, the reference."""
+    if not store.has_session(session_id):
+        raise CaseError(f"There is no session {session_id!r}.", hint="`kestra-copilot sessions` lists them.")
+    requests = {t["number"]: t["request"] for t in store.turns(session_id)}
+    if turn is not None and turn not in requests:
+        has = f"its turns are 1 to {len(requests)}" if requests else "it has no turns yet"
+        raise CaseError(f"Session {session_id} has no turn {turn}: {has}.")
     revisions = store.revisions(session_id)
     revision = _reference(revisions, session_id, turn)
-    requests = {t["number"]: t["request"] for t in store.turns(session_id)}
     before = [r for r in revisions if r["number"] < revision["number"]]
     prior = before[-1]["yaml"] if before else None
     return propose_case([requests[revision["turn"]]], revision["yaml"], prior_flow=prior)

@@ -17,7 +17,7 @@ from ._diagnostics import Diagnostic, Severity
 from ._parse import ParsedFlow, Path
 from ._schema import FlowSchema
 from ._versions import replacement_hint
-from ._where import describe_location, did_you_mean, element_kind, sentence
+from ._where import describe_location, did_you_mean, did_you_mean_type, element_kind, sentence
 
 __all__ = ["StructureReport", "check_structure"]
 
@@ -233,7 +233,7 @@ class _Walker:
                 f"Check where it belongs: a {kind} must have a {kind} type.",
             )
         elif catalog is None or catalog.covers_package_of(type_name) or version_hint:
-            suggestion = did_you_mean(type_name, known)
+            suggestion = did_you_mean_type(type_name, known)
             hint = version_hint or (f"Did you mean `{suggestion}`?" if suggestion else None)
             source = "the server's plugins" if catalog is None else "Kestra"
             self._add(
@@ -243,7 +243,7 @@ class _Walker:
                 f'Unknown {kind} type `{type_name}` ({where}); it is not among {source}: "Invalid type: {type_name}".',
                 hint,
             )
-        elif _is_typo(type_name, suggestion := did_you_mean(type_name, known)):
+        elif _is_typo(type_name, suggestion := did_you_mean_type(type_name, known)):
             self._add(
                 Severity.ERROR,
                 "unknown-type",

@@ -8,7 +8,15 @@ from typing import Any
 
 from ._parse import ParsedFlow, Path, Position, format_path
 
-__all__ = ["describe_location", "did_you_mean", "element_kind", "position_of", "sentence", "subject"]
+__all__ = [
+    "describe_location",
+    "did_you_mean",
+    "did_you_mean_type",
+    "element_kind",
+    "position_of",
+    "sentence",
+    "subject",
+]
 
 # The key a list sits under tells what its items are.
 _CONTAINER_KINDS = {
@@ -92,6 +100,22 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
         if close:
             return close[0]
     return None
+
+
+def did_you_mean_type(type_name: str, known: Iterable[str]) -> str | None:
+    """The closest known plugin type of the same plugin family (`io.kestra.plugin.jdbc…`) or the same kind
+    (`…Queries`): a JDBC task is never offered an HTTP one because their names happen to be alike."""
+    family, kind = _plugin_family(type_name), type_name.rsplit(".", 1)[-1].lower()
+    pool = [t for t in known if _plugin_family(t) == family or t.rsplit(".", 1)[-1].lower() == kind]
+    return did_you_mean(type_name, pool)
+
+
+def _plugin_family(type_name: str) -> str:
+    """`io.kestra.plugin.jdbc` for `io.kestra.plugin.jdbc.postgresql.Queries`; else the type's package."""
+    parts = type_name.split(".")
+    if parts[:3] == ["io", "kestra", "plugin"] and len(parts) > 4:
+        return ".".join(parts[:4])
+    return ".".join(parts[:-1])
 
 
 def sentence(text: str) -> str:

@@ -22,7 +22,7 @@ from .errors import (
     KestraServerError,
     KestraUnavailable,
 )
-from .models import TERMINAL_STATES, DeployedFlow, Execution, LogEntry, TaskRun
+from .models import GOOD_STATES, TERMINAL_STATES, DeployedFlow, Execution, LogEntry, TaskRun, error_lines, flow_ref
 from .review import (
     DeployReview,
     allowed_namespace,
@@ -40,6 +40,7 @@ from .review import (
 from .validation import server_diagnostics
 
 __all__ = [
+    "GOOD_STATES",
     "TERMINAL_STATES",
     "DeployReview",
     "DeployedFlow",
@@ -63,7 +64,9 @@ __all__ = [
     "deploy_reviewed",
     "ensure_allowed",
     "ensure_calls_allowed",
+    "error_lines",
     "flow_key",
+    "flow_ref",
     "review_deploy",
     "server_diagnostics",
     "ui_link",

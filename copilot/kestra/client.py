@@ -39,7 +39,7 @@ from .errors import (
     KestraUnavailable,
     error_from_response,
 )
-from .models import DeployedFlow, Execution, LogEntry
+from .models import DeployedFlow, Execution, LogEntry, flow_ref
 
 __all__ = ["KestraClient", "ServerInfo", "ServerValidation", "configured_auth", "kestra_auth"]
 
@@ -48,6 +48,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 MIN_VERSION = (0, 24)
 READ_ATTEMPTS = 3
 RETRY_PAUSE = 0.5  # seconds, times the attempt number
+LOG_POLL_SECONDS = 0.25  # between two reads of logs not indexed yet
 URL_EXAMPLE = "http://localhost:8080 or https://kestra.example.com:8443"
 
 
@@ -260,7 +261,7 @@ class KestraClient:
                 f"Cannot {action}: Kestra at {self.url} answered, but {failure.reason}.", hint=failure.hint
             )
         return KestraUnavailable(
-            f"Cannot reach Kestra at {self.url} to {action}: {exc.__class__.__name__}.",
+            f"Cannot reach Kestra at {self.url} to {action}: {_unreachable(exc)}.",
             hint="Is the server running? Check KESTRA_URL.",
         )
 
@@ -368,7 +369,9 @@ class KestraClient:
         """The flow as deployed (with its YAML source), or None when the server has no such flow."""
         path = self.tenant_path(f"flows/{namespace}/{flow_id}")
         try:
-            response = await self.request("GET", path, f"read flow {namespace}.{flow_id}", params={"source": "true"})
+            response = await self.request(
+                "GET", path, f"read flow {flow_ref(namespace, flow_id)}", params={"source": "true"}
+            )
         except KestraNotFound:
             return None
         return DeployedFlow.from_json(self._json(response, "flow"))
@@ -377,7 +380,7 @@ class KestraClient:
         """Create the flow, or update it when it exists (409 on 2.x, 422 "already exists" on 1.x). With
         `update=False` only a creation is done: a flow that exists by then is never overwritten."""
         headers = {"Content-Type": "application/x-yaml"}
-        action = f"deploy {namespace}.{flow_id}"
+        action = f"deploy {flow_ref(namespace, flow_id)}"
         try:
             response = await self.request(
                 "POST", self.tenant_path("flows"), action, content=flow_yaml.encode(), headers=headers
@@ -385,7 +388,8 @@ class KestraClient:
         except KestraConflict as exc:
             if not update:
                 raise KestraConflict(
-                    f"{namespace}.{flow_id} was created on the server in the meantime; it was not overwritten.",
+                    f"{flow_ref(namespace, flow_id)} was created on the server in the meantime; "
+                    "it was not overwritten.",
                     hint="Check that flow in the Kestra UI, then run again.",
                 ) from exc
             path = self.tenant_path(f"flows/{namespace}/{flow_id}")
@@ -393,7 +397,9 @@ class KestraClient:
         return DeployedFlow.from_json(self._json(response, "deploy"))
 
     async def delete_flow(self, namespace: str, flow_id: str) -> None:
-        await self.request("DELETE", self.tenant_path(f"flows/{namespace}/{flow_id}"), f"delete {namespace}.{flow_id}")
+        await self.request(
+            "DELETE", self.tenant_path(f"flows/{namespace}/{flow_id}"), f"delete {flow_ref(namespace, flow_id)}"
+        )
 
     # --- executions ---------------------------------------------------------------------------------
     async def execute(
@@ -421,7 +427,7 @@ class KestraClient:
             response = await self.request(
                 "POST",
                 self.tenant_path(f"executions/{namespace}/{flow_id}"),
-                f"run {namespace}.{flow_id}",
+                f"run {flow_ref(namespace, flow_id)}",
                 params=params,
                 **({"files": parts} if parts else {}),
             )
@@ -456,12 +462,32 @@ class KestraClient:
         route = "actions/kill" if await self.major(action) >= 2 else "kill"
         await self.request("DELETE", self.tenant_path(f"executions/{execution_id}/{route}"), action)
 
-    async def logs(self, execution_id: str, *, min_level: str = "INFO") -> list[LogEntry]:
+    async def logs(
+        self, execution_id: str, *, min_level: str = "INFO", task_run_id: str | None = None
+    ) -> list[LogEntry]:
+        """The logs Kestra has indexed for an execution (or one of its task runs), at `min_level` and above."""
         path = self.tenant_path(f"logs/{execution_id}")
-        # 1.x filters with `minLevel`; 2.x with QueryFilter parameters.
-        key = "filters[level][GREATER_THAN_OR_EQUAL_TO]" if await self.major("read the logs") >= 2 else "minLevel"
-        body = self._json(await self.request("GET", path, "read the logs", params={key: min_level}), "logs")
+        # 1.x filters with `minLevel` and `taskRunId`; 2.x with QueryFilter parameters.
+        if await self.major("read the logs") >= 2:
+            params = {"filters[level][GREATER_THAN_OR_EQUAL_TO]": min_level}
+            if task_run_id is not None:
+                params["filters[taskRunId][EQUALS]"] = task_run_id
+        else:
+            params = {"minLevel": min_level, **({"taskRunId": task_run_id} if task_run_id is not None else {})}
+        body = self._json(await self.request("GET", path, "read the logs", params=params), "logs")
         return [LogEntry.from_json(item) for item in body if isinstance(item, dict)] if isinstance(body, list) else []
+
+    async def task_run_logs(self, execution_id: str, task_run_id: str, *, wait: float = 0.0) -> list[LogEntry]:
+        """A finished task run's log lines (INFO and above), with the plain logs request. Kestra indexes logs
+        a moment after the worker writes them (the live stream has them first): while there are none yet,
+        ask again, for up to `wait` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            entries = await self.logs(execution_id, task_run_id=task_run_id)
+            if entries or loop.time() >= deadline:
+                return entries
+            await asyncio.sleep(min(LOG_POLL_SECONDS, max(deadline - loop.time(), 0)))
 
     async def follow_logs(self, execution_id: str, *, min_level: str = "INFO") -> AsyncIterator[LogEntry]:
         """Log entries as they are written (`/logs/{id}/follow` SSE). Kestra never ends this stream:
@@ -552,3 +578,13 @@ def _parse_event(lines: list[str]) -> Any:
         return json.loads("\n".join(lines))
     except ValueError:
         return None
+
+
+def _unreachable(exc: httpx.TransportError) -> str:
+    """Why a connection failed, in words (`connection refused`, not `ConnectError`)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "no answer in time"
+    said = re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc).strip())  # "[Errno 111] Connection refused"
+    if isinstance(exc, httpx.ConnectError):
+        return said[:1].lower() + said[1:] if said and len(said) < 80 else "the connection failed"
+    return "the connection broke off"

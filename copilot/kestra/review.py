@@ -21,7 +21,7 @@ from ..errors import CopilotError
 from ..flows import Capabilities, Diagnostic, FlowDiff, diff_flows, flow_capabilities, parse_flow, set_top_level
 from .client import KestraClient
 from .errors import KestraError
-from .models import DeployedFlow
+from .models import DeployedFlow, flow_ref
 from .validation import server_diagnostics
 
 __all__ = [
@@ -127,7 +127,8 @@ def check_deployed(deployed: DeployedFlow, namespace: str, flow_id: str) -> None
     and nothing is deleted (what the server holds there may be someone's own flow)."""
     if (deployed.namespace, deployed.id) != (namespace, flow_id):
         raise KestraError(
-            f"Kestra stored the flow as {deployed.namespace}.{deployed.id}, not {namespace}.{flow_id} as intended "
+            f"Kestra stored the flow as {flow_ref(deployed.namespace, deployed.id)}, "
+            f"not {flow_ref(namespace, flow_id)} as intended "
             f"(server revision {deployed.revision}); nothing was deleted.",
             hint="Check that flow in the Kestra UI and remove it yourself if it should not be there.",
         )
@@ -180,7 +181,8 @@ async def deploy_reviewed(client: KestraClient, review: DeployReview, flow_yaml:
         now = f"revision {current.revision}" if current is not None else "no such flow"
         was = f"revision {reviewed}" if reviewed is not None else "no such flow"
         raise KestraError(
-            f"{review.namespace}.{review.flow_id} changed on the server while you were deciding ({was} → {now}); "
+            f"{flow_ref(review.namespace, review.flow_id)} changed on the server while you were deciding "
+            f"({was} → {now}); "
             "nothing was deployed.",
             hint="Deploy again to review the diff against what the server has now.",
         )

@@ -96,15 +96,18 @@ def default_sources(settings: Settings) -> list[Source]:
 
 
 def load(source: Source, *, settings: Settings, cache_dir: Path) -> LoadResult:
-    """Every chunk of `source`. Raises SourceError when it cannot be read at all."""
-    if source.kind == "path":
-        if not Path(source.target).exists():
-            raise SourceError(f"Source {source.name}: {source.target} does not exist.")
-        return load_source(source.target, source=source.name)
-    if source.kind == "tarball":
-        archive = _download(source.target, cache_dir / "sources")
-        return _load_tarball(archive, source)
-    return asyncio.run(_load_kestra(source, settings))
+    """Every chunk of `source`. Raises SourceError, naming the source, when it cannot be read at all."""
+    try:
+        if source.kind == "path":
+            if not Path(source.target).exists():
+                raise SourceError(f"{source.target} does not exist.")
+            return load_source(source.target, source=source.name)
+        if source.kind == "tarball":
+            archive = _download(source.target, cache_dir / "sources")
+            return _load_tarball(archive, source)
+        return asyncio.run(_load_kestra(source, settings))
+    except SourceError as exc:
+        raise SourceError(f"Source {source.name}: {exc}", hint=exc.hint) from exc
 
 
 # --- tarballs -------------------------------------------------------------------------------------------
@@ -168,8 +171,7 @@ def _load_tarball(archive: Path, source: Source) -> LoadResult:
                 tar.members = []  # tarfile keeps every header it has read; a bomb of empty entries grows it
                 if count > MAX_TAR_MEMBERS:
                     raise SourceError(
-                        f"Source {source.name}: {source.target} has more than {MAX_TAR_MEMBERS:,} entries; "
-                        "not indexed.",
+                        f"{source.target} has more than {MAX_TAR_MEMBERS:,} entries; not indexed.",
                         hint="Check the URL, or keep one folder of it (URL#folder).",
                     )
                 if not member.isfile() or not loadable(member.name):
@@ -186,7 +188,7 @@ def _load_tarball(archive: Path, source: Source) -> LoadResult:
                 unpacked += member.size
                 if unpacked > MAX_UNPACKED_BYTES:
                     raise SourceError(
-                        f"Source {source.name}: {source.target} unpacks to more than "
+                        f"{source.target} unpacks to more than "
                         f"{size_text(MAX_UNPACKED_BYTES)} of documents; not indexed.",
                         hint="Check the URL, or keep one folder of it (URL#folder).",
                     )
@@ -197,7 +199,7 @@ def _load_tarball(archive: Path, source: Source) -> LoadResult:
                 location = str(inner.relative_to(prefix) if prefix else inner)
                 load_document(text, suffix=inner.suffix, source=source.name, location=location, result=result)
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise SourceError(f"Source {source.name}: {source.target} is not a readable tar archive ({exc}).") from exc
+        raise SourceError(f"{source.target} is not a readable tar archive ({exc}).") from exc
     return dedupe(result)
 
 
@@ -273,6 +275,6 @@ async def _load_kestra(source: Source, settings: Settings) -> LoadResult:
 
             await asyncio.gather(*(blueprint(item) for item in blueprints if item.get("id")))
     except KestraError as exc:
-        raise SourceError(f"Source {source.name}: {exc}", hint=getattr(exc, "hint", None)) from exc
+        raise SourceError(str(exc), hint=exc.hint) from exc
     result.chunks.sort(key=lambda c: (c.location, c.title))  # gather finishes in any order
     return dedupe(result)

@@ -74,6 +74,20 @@ def test_a_failing_run_is_repaired_from_its_logs_and_passes(gemini: FakeGemini) 
     assert not left_on_the_server and [e.deleted for e in events if isinstance(e, CleanedUp)] == [True]
 
 
+def test_the_repair_gets_the_error_lines_when_the_live_log_stream_fails(gemini: FakeGemini) -> None:
+    """The log stream refused and the indexer behind: the failing task's lines are read once the run ended."""
+    chat = engine(gemini)
+    gemini.script(Reply(BROKEN))
+    asyncio.run(chat.turn("return a computed value"))
+    gemini.script(Reply(FIXED))
+    logs = {"compute": [("INFO", "rendering"), ("ERROR", "ArithmeticException: / by zero")]}
+    with FakeKestra(outcome_rule=divides_by_zero, task_logs=logs, log_follow_status=503) as kestra:
+        kestra.unindexed_log_reads = 1
+        result, _ = run(kestra, chat, inputs={})
+    assert result.passed and result.runs[0].error_logs == ("ERROR ArithmeticException: / by zero",)
+    assert "/ by zero" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
+
+
 def test_repairs_are_bounded(gemini: FakeGemini) -> None:
     chat = engine(gemini)
     gemini.script(Reply(BROKEN))

@@ -147,7 +147,17 @@ def test_eval_capture_turns_a_recorded_edit_into_a_case(tmp_path: Path, capsys: 
     assert main(["eval", "capture", session, "--turn", "1", "-o", str(suite), "--id", "hello"]) == 0
     assert [c.id for c in load_suite(suite)] == ["add-a-retry-to-the-hello-task", "hello"]
     assert main(["eval", "capture", session, "--turn", "7", "-o", str(suite)]) == 2
-    assert "No flow was made by turn 7" in capsys.readouterr().err
+    assert f"Session {session} has no turn 7: its turns are 1 to 2." in capsys.readouterr().err
+
+
+def test_capture_of_a_session_that_does_not_exist_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from copilot.cli import main
+
+    suite = tmp_path / "captured.yaml"
+    assert main(["eval", "capture", "0123456789ab", "-o", str(suite)]) == 2
+    err = capsys.readouterr().err
+    assert "There is no session '0123456789ab'." in err and "`kestra-copilot sessions` lists them" in err
+    assert "No flow was made" not in err and not suite.exists()
 
 
 def test_capture_takes_the_last_valid_flow_and_refuses_an_invalid_turn(

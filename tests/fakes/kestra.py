@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 
@@ -62,6 +63,7 @@ VALIDATION_FAILED = ("validation-failed", "Validation failed")
 ALREADY_EXISTS = ("entity-already-exists", "Entity already exists")
 # ProblemFactory never echoes a server error's cause: a fixed detail and a traceId instead.
 SERVER_ERROR_DETAIL = "An unexpected error occurred. Quote the traceId when contacting support."
+LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]  # Kestra's log levels, lowest first
 
 
 class Violation(NamedTuple):
@@ -101,6 +103,14 @@ class FakeKestra:
     outcome_rule: Callable[[dict[str, Any]], str] | None = None  # task → terminal state (overrides outcomes)
     step_seconds: float = 0.02  # how long each task run takes
     drop_follow_after: int | None = None  # close /follow streams after this many events (fault injection)
+    # The live log stream (fault injection): answered with this error status (a proxy that does not pass
+    # Server-Sent Events, a server without the route), or cut after this many events.
+    log_follow_status: int | None = None
+    drop_log_follow_after: int | None = None
+    # Kestra's indexer stores log lines a moment after the worker writes them (the live stream reads the
+    # queue and has them at once): this many reads of an execution's logs come back without its lines.
+    unindexed_log_reads: int = 0
+    omit_duration: bool = False  # an execution's state without `duration` (nullable in the spec)
     validate_answer: list[dict[str, Any]] | None = None  # answer /flows/validate with this (fault injection)
     revisions: dict[tuple[str, str], int] = field(default_factory=dict)
     kv: dict[tuple[str, str], Any] = field(default_factory=dict)
@@ -116,6 +126,7 @@ class FakeKestra:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.changed = threading.Condition()  # notified on every execution update (for /follow)
+        self.log_reads: dict[str, int] = {}  # execution id → plain log reads answered
 
     @property
     def url(self) -> str:
@@ -272,7 +283,8 @@ class FakeKestra:
             if execution["state"]["current"] != "KILLED":
                 self._set_state(execution, final)
             execution["state"]["endDate"] = _now()
-            execution["state"]["duration"] = "PT0.1S"
+            if not self.omit_duration:
+                execution["state"]["duration"] = "PT0.1S"
             self.changed.notify_all()
 
     def _pause(self, execution: dict[str, Any], run: dict[str, Any]) -> str:
@@ -741,13 +753,16 @@ class _Handler(BaseHTTPRequestHandler):
         kestra = self.kestra
         parts = rest.split("/")
         if parts[0] == "logs" and method == "GET" and parts[2:] == ["follow"] and parts[1] in kestra.executions:
+            if kestra.log_follow_status is not None:
+                self._error(kestra.log_follow_status, HTTPStatus(kestra.log_follow_status).phrase)
+                return
             self._follow_logs(parts[1])
             return
         if parts[0] == "logs" and method == "GET" and len(parts) == 2:
             if parts[1] not in kestra.executions:
                 self._error(404, "Not Found")
                 return
-            self._send(200, kestra.logs[parts[1]])
+            self._send(200, self._indexed_logs(parts[1]))
             return
         if method == "POST" and len(parts) == 3:
             key = (parts[1], parts[2])
@@ -785,6 +800,24 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._error(404, "Not Found")
 
+    def _indexed_logs(self, execution_id: str) -> list[dict[str, Any]]:
+        """`GET …/logs/{executionId}`: the indexed entries at `minLevel` and above, of one `taskRunId` when
+        given (1.x parameters; 2.x sends `filters[level][GREATER_THAN_OR_EQUAL_TO]`, `filters[taskRunId][EQUALS]`)."""
+        from urllib.parse import parse_qs, urlparse
+
+        kestra = self.kestra
+        query = {key: values[-1] for key, values in parse_qs(urlparse(self.path).query).items()}
+        level = query.get("minLevel") or query.get("filters[level][GREATER_THAN_OR_EQUAL_TO]") or "TRACE"
+        task_run = query.get("taskRunId") or query.get("filters[taskRunId][EQUALS]")
+        with kestra.changed:
+            reads = kestra.log_reads[execution_id] = kestra.log_reads.get(execution_id, 0) + 1
+            entries = list(kestra.logs[execution_id]) if reads > kestra.unindexed_log_reads else []
+        return [
+            entry
+            for entry in entries
+            if LEVELS.index(entry["level"]) >= LEVELS.index(level) and task_run in (None, entry["taskRunId"])
+        ]
+
     def _follow_logs(self, execution_id: str) -> None:
         """`id:start` with an empty entry, then `id:progress` per entry, stored and new. The real stream
         never ends; this one ends a moment after the execution does, so a careless client is not hung."""
@@ -793,6 +826,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             event("start", {})
             sent, ended_at = 0, None
+            cut_after = kestra.drop_log_follow_after
             while True:
                 with kestra.changed:
                     entries = kestra.logs[execution_id][sent:]
@@ -801,8 +835,14 @@ class _Handler(BaseHTTPRequestHandler):
                         kestra.changed.wait(timeout=0.5)
                         continue
                 for entry in entries:
+                    if cut_after is not None and sent >= cut_after:
+                        self.wfile.write(b"5\r\nid:pr")  # a frame cut short, then the connection drops
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.close()
+                        return
                     event("progress", entry)
-                sent += len(entries)
+                    sent += 1
                 if done:
                     ended_at = ended_at or time.monotonic()
                     if time.monotonic() - ended_at > 0.3:

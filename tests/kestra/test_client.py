@@ -138,7 +138,7 @@ def test_a_flow_kestra_cannot_save_is_refused_with_every_field_error(version: st
                     "tasks[private].endpoint: must not be null"]  # fmt: skip
         assert "tasks[1]" not in said
     assert all(part in said for part in expected), said
-    assert said.startswith("Kestra refused to deploy company.team.hello (422): ")
+    assert said.startswith("Kestra refused to deploy company.team/hello (422): ")
 
 
 def _answer(status: int, body: dict, content_type: str = "application/problem+json") -> httpx.Response:

@@ -142,6 +142,49 @@ def test_a_failing_task_shows_in_state_and_logs() -> None:
     assert logs == ["answer ERROR boom: division by zero"]
 
 
+@pytest.mark.parametrize("version", ["1.3.2", "2.0.0"])
+def test_a_task_runs_logs_are_read_once_kestra_has_indexed_them(version: str) -> None:
+    """One task run's lines at INFO and above (1.x `taskRunId`, 2.x `filters[taskRunId][EQUALS]`), asked
+    again while the indexer has not stored them; and an empty answer once `wait` has passed."""
+
+    async def scenario(kestra: FakeKestra) -> tuple[list[str], list[str]]:
+        async with client(kestra) as kestra_client:
+            await kestra_client.deploy(FLOW, "company.team", "hello")
+            started = await kestra_client.execute("company.team", "hello", inputs={"who": "x"})
+            final = [e async for e in kestra_client.follow(started.id)][-1]
+            failed = final.failing_run
+            assert failed is not None and failed.task_id == "answer"
+            kestra.unindexed_log_reads = 2
+            lines = await kestra_client.task_run_logs(final.id, failed.id, wait=30)
+            assert kestra.log_reads[final.id] == 3
+            kestra.log_reads.clear()
+            kestra.unindexed_log_reads = 10**6
+            none = await kestra_client.task_run_logs(final.id, failed.id, wait=0.3)
+            return [f"{e.level} {e.message}" for e in lines], [f"{e.level} {e.message}" for e in none]
+
+    logs = {"greet": [("INFO", "hi")], "answer": [("DEBUG", "noise"), ("INFO", "start"), ("ERROR", "boom")]}
+    with FakeKestra(version=version, outcomes={"answer": "FAILED"}, task_logs=logs) as kestra:
+        lines, none = asyncio.run(scenario(kestra))
+    assert lines == ["INFO start", "ERROR boom"] and none == []
+
+
+@pytest.mark.parametrize(
+    ("state", "seconds"),
+    [
+        ({"duration": "PT6.3S"}, 6.3),
+        ({"duration": "PT1H2M3.5S"}, 3723.5),
+        ({"duration": "P1DT1S"}, 86401.0),
+        ({"startDate": "2024-01-01T00:00:00Z", "endDate": "2024-01-01T00:01:30.5Z"}, 90.5),
+        ({"startDate": "2024-01-01T00:00:00Z"}, None),  # still running, or Kestra left it out
+        ({"duration": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_how_long_an_execution_ran(state: dict[str, str], seconds: float | None) -> None:
+    execution = Execution.from_json({"id": "e", "state": {"current": "SUCCESS", **state}})
+    assert execution.seconds == (pytest.approx(seconds) if seconds is not None else None)
+
+
 def test_running_a_missing_flow_and_a_dropped_stream_are_clear() -> None:
     async def scenario(kestra: FakeKestra) -> None:
         async with client(kestra) as kestra_client:

@@ -256,10 +256,11 @@ async def scenario(kestra: FakeKestra, tmp_path: Path) -> None:
         started = await client.execute(
             "company.team", "hello", inputs={"who": "me"}, files={"data": data}, labels={"env": "test"}
         )
-        [execution async for execution in client.follow(started.id)]
+        *_, ended = [execution async for execution in client.follow(started.id)]
         [entry async for entry in client.follow_logs(started.id)]
         await client.execution(started.id)
         await client.logs(started.id)
+        assert await client.task_run_logs(started.id, ended.task_runs[0].id)
         running = await client.execute("company.team", "hello", inputs={"who": "me"})
         await client.kill(running.id)
         await client.kv_set("company.team", "last_run", "2024-01-01")

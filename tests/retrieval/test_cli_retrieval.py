@@ -178,3 +178,23 @@ def test_offline_default_build_says_the_index_has_no_docs_and_how_to_add_them(
     assert "note:" not in capsys.readouterr().err
     assert main(["search", "run a flow every day on a cron schedule", "--kind", "doc"]) == 0
     assert capsys.readouterr().out.startswith("1. [doc] Schedule trigger")
+
+
+def test_an_unreachable_server_source_is_named_once_in_its_warning(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from copilot.cli_retrieval import build_index
+    from copilot.config import load_settings
+    from copilot.retrieval.index import Index
+    from copilot.retrieval.sources import KESTRA, Source
+    from tests.fakes.kestra import FakeKestra
+
+    with FakeKestra() as gone:
+        url = gone.url
+    monkeypatch.setenv("KESTRA_URL", url)
+    settings = load_settings()
+    index = Index(tmp_path / "index", cache_dir=settings.cache_dir)
+    build_index(index, [Source("docs", str(env)), Source(KESTRA, KESTRA, optional=True)], settings)
+    [warning] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warning.startswith(f"warning: Source kestra: Cannot reach Kestra at {url} to read the server version: ")
+    assert warning.endswith(". Skipped; the index is built without it.") and "Error" not in warning

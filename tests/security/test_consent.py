@@ -143,7 +143,7 @@ def test_yes_deploys_an_inert_labelled_copy_and_deletes_it_after_the_run(
     assert {"key": "kestra-copilot", "value": "test-run"} in execution["labels"]
     assert not kestra.flows  # deleted after the run
     assert "triggers removed for the test: every_minute (Schedule)" in err
-    assert "deleted the test flow company.team.copilot_test.sneaky" in err
+    assert "deleted the test flow company.team.copilot_test/sneaky" in err
 
 
 def test_keep_test_flow_keeps_it(gemini: FakeGemini, kestra: FakeKestra) -> None:

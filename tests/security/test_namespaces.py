@@ -54,7 +54,7 @@ def test_a_test_run_lands_in_the_test_namespace_whatever_the_text_looks_like(
     assert namespaces_written(kestra) == {"company.team.copilot_test"}
     (source,) = kestra.flows.values()
     assert parse_flow(source).data["namespace"] == "company.team.copilot_test"
-    assert "deployed company.team.copilot_test.sneaky" in capsys.readouterr().err
+    assert "deployed company.team.copilot_test/sneaky" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("flow", [DESCRIPTION_TRAP, QUOTED_KEY], ids=["description-block", "quoted-key"])
@@ -99,7 +99,7 @@ def test_a_server_that_stores_the_flow_elsewhere_is_an_error_that_deletes_nothin
     gemini.script(Reply(f"```yaml\n{DESCRIPTION_TRAP}```"))
     assert main(["ask", "say hi", "--test-run", "--yes", "--recipe", "no-retrieval"]) == 2
     err = capsys.readouterr().err
-    assert "stored the flow as company.team.sneaky, not company.team.copilot_test.sneaky" in err
+    assert "stored the flow as company.team/sneaky, not company.team.copilot_test/sneaky" in err
     assert not kestra.executions  # nothing ran
     assert ("company.team", "keepme") in kestra.flows and ("company.team", "sneaky") in kestra.flows  # nothing deleted
     assert not [p for m, p in kestra.requests if m == "DELETE"]

@@ -1,0 +1,68 @@
+"""Argument types of the command line. argparse reports a value they refuse as a usage error (exit 2, the
+argument named), so a bad `-k` or an empty request stops the command before it reads a setting, opens a
+store or an index, or calls a model or a server."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+__all__ = ["fraction", "non_negative_int", "nonblank", "positive_int", "positive_seconds"]
+
+
+def _whole(value: str) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def positive_int(value: str) -> int:
+    """A count of at least 1 (`-k`, `--limit`, `--repeat`, `--concurrency`, `--turn`)."""
+    number = _whole(value)
+    if number is None or number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return number
+
+
+def non_negative_int(value: str) -> int:
+    """A count that may be 0 (`--max-repairs 0`: no repair)."""
+    number = _whole(value)
+    if number is None or number < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 0")
+    return number
+
+
+def positive_seconds(value: str) -> float:
+    """A finite number of seconds above 0 (`run --timeout`)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds above 0")
+    return seconds
+
+
+def fraction(value: str) -> float:
+    """A number strictly between 0 and 1 (`eval compare --alpha`)."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0 < number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number between 0 and 1 (such as 0.05)")
+    return number
+
+
+def nonblank(what: str) -> Callable[[str], str]:
+    """Text that is not empty or only spaces: `what` says what to give instead (a request, a query, a name)."""
+
+    def check(value: str) -> str:
+        if not value.strip():
+            raise argparse.ArgumentTypeError(f"it is empty: give {what}")
+        return value
+
+    check.__name__ = "nonblank"  # argparse names the type in some of its own messages
+    return check
