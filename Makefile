@@ -9,6 +9,17 @@ BIN    := $(VENV)/bin
 
 ARGS ?= chat
 
+# PYTHON given on the command line, and .venv made by another interpreter: .venv is made again with it (a
+# venv cannot change its Python), rather than PYTHON being silently ignored.
+ifeq ($(origin PYTHON),command line)
+ifneq ($(wildcard $(BIN)/python),)
+ifneq ($(shell $(BIN)/python -c 'import sys; print(sys.version)' 2>&1),$(shell $(PYTHON) -c 'import sys; print(sys.version)' 2>&1))
+$(info .venv was made with another Python than $(PYTHON): making it again)
+$(shell rm -rf $(VENV))
+endif
+endif
+endif
+
 run: $(VENV)/.installed
 	$(BIN)/kestra-copilot $(ARGS)
 
