@@ -89,6 +89,7 @@ class Run:
     exit: int = 0
     piped: bool = False
     says: str = ""  # a phrase the output must hold
+    never_says: str = ""  # … and one it must not
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ COMMANDS: dict[str, Run | Skip] = {
     "export GEMINI_API_KEY=…": Run("export GEMINI_API_KEY=$FAKE_GEMINI_KEY"),
     f"kestra-copilot ask {ASK}": Run(piped=True, says="session "),
     'kestra-copilot ask "add a retry to the extract task" --flow flows/taxi.yml -o flows/taxi.yml': Run(),
-    'kestra-copilot ask "…" --json': Run('kestra-copilot ask "log the month" --json', piped=True),
+    'kestra-copilot ask "…" --json': Run('kestra-copilot ask "log the month" --json'),
     'kestra-copilot ask "…" --recipe no-retrieval': Run('kestra-copilot ask "log the month" --recipe no-retrieval'),
     'kestra-copilot ask "now add a Slack alert on failure" --session 3f2a…': Run(
         'kestra-copilot ask "now add a Slack alert on failure" --session $SESSION'
@@ -164,7 +165,7 @@ COMMANDS: dict[str, Run | Skip] = {
     "kestra-copilot eval compare evals/baselines/core-default runs/candidate --report runs/report": Run(piped=True),
     # Named inline.
     "kestra-copilot chat": Skip("the full-screen chat; each of its actions has a pilot test in tests/tui"),
-    "kestra-copilot chat --keys": Run(piped=True, says="undo"),
+    "kestra-copilot chat --keys": Run(piped=True, says="undo", never_says="warning:"),  # the README's [keys] work
     "kestra-copilot schema | head": Run(says='"definitions"'),
     "kestra-copilot deploy": Skip("names the command in prose; its invocations are above"),
     "kestra-copilot eval": Skip("names the command group in prose; its invocations are above"),
@@ -173,7 +174,7 @@ COMMANDS: dict[str, Run | Skip] = {
     "kestra-copilot schema --kestra-version 2 -o flow-schema.json": Run(),
     # As written it scores 239 blueprints and ~1,400 corrupted copies (a minute here): the first 20.
     "kestra-copilot eval sanity --cases ../shared/kestra-flows/dev.jsonl": Run(
-        "kestra-copilot eval sanity --cases $SHARED/kestra-flows/dev.jsonl --limit 20", piped=True
+        "kestra-copilot eval sanity --cases $SHARED/kestra-flows/dev.jsonl --limit 20"
     ),
 }
 
@@ -370,6 +371,8 @@ def test_the_readme_runs_as_written(walkthrough: Walkthrough) -> None:
             problems.append(f"`{command}` printed a traceback:\n{output[-3000:]}")
         if how.says and how.says not in output:
             problems.append(f"`{command}` does not say {how.says!r}:\n{output[-2000:]}")
+        if how.never_says and how.never_says in output:
+            problems.append(f"`{command}` says {how.never_says!r}:\n{output[-2000:]}")
         session = re.search(r"\bsession ([0-9a-f]{8,})", done.stderr)
         if session and "SESSION" not in walkthrough.env:
             walkthrough.env["SESSION"] = session[1]
