@@ -13,7 +13,6 @@ README fails `test_every_readme_command_is_covered` until it is added here.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -21,7 +20,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, shared_path
+from tests.fakes.archives import tarball
 from tests.fakes.gemini import FakeGemini, Reply
 from tests.fakes.kestra import FakeKestra
 
@@ -241,16 +240,6 @@ def _project(root: Path) -> Path:
     return project
 
 
-def _tarball(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def _downloaded_before(cache_dir: Path) -> str:
     """The manifest's tarballs as an earlier, online build left them in the download cache — a few pages of
     Kestra's docs and a few blueprints from ../shared — and the docs tarball's URL."""
@@ -269,7 +258,7 @@ def _downloaded_before(cache_dir: Path) -> str:
 
     for url, members in ((docs_url, docs), (blueprints_url, blueprints)):
         key = hashlib.sha256(url.encode()).hexdigest()[:16]
-        (folder / f"{key}.tar.gz").write_bytes(_tarball(members))
+        (folder / f"{key}.tar.gz").write_bytes(tarball(members))
     return docs_url
 
 

@@ -1,7 +1,5 @@
 """Sources: paths, release tarballs over HTTP(S) (a loopback server here), a Kestra server (the fake)."""
 
-import io
-import tarfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,21 +10,11 @@ import pytest
 from copilot.config import Settings
 from copilot.flows import validate_flow
 from copilot.retrieval.sources import Source, SourceError, corpus_dir, default_sources, load, parse_source
+from tests.fakes.archives import tarball
 from tests.fakes.kestra import FakeKestra
 
 DOC = "---\ntitle: Triggers\n---\n# Schedule\n\nRun flows on a cron.\n\n## Backfills\n\nReplay past dates.\n"
 FLOW = "id: hello\nnamespace: company.team\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
-
-
-def tarball(members: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in members.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 class ArchiveServer:

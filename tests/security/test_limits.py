@@ -14,12 +14,10 @@ server or a file says reaches the terminal as an escape sequence.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import http.server
 import io
 import os
 import stat
-import tarfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ import pytest
 from copilot.cli import main
 from copilot.terminal import printable
 from tests.engine.test_turn import INVALID, VALID, flow_of
+from tests.fakes.archives import tarball
 from tests.fakes.gemini import FakeGemini, Reply
 from tests.fakes.kestra import FakeKestra
 from tests.fakes.openai_server import Chat, FakeOpenAI
@@ -248,16 +247,6 @@ class _Serve:
         self.server.server_close()
 
 
-def _tarball(members: dict[str, bytes]) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue())
-
-
 def test_a_tarball_that_unpacks_too_large_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -265,7 +254,7 @@ def test_a_tarball_that_unpacks_too_large_is_refused(
 
     # Scaled down: 40 documents of 100 KB of zeros (a few KB compressed) against a 1 MB budget.
     monkeypatch.setattr(sources, "MAX_UNPACKED_BYTES", 1_000_000, raising=False)
-    body = _tarball({f"top/docs/page{n}.md": b"\0" * 100_000 for n in range(40)})
+    body = tarball({f"top/docs/page{n}.md": b"\0" * 100_000 for n in range(40)})
     assert len(body) < 100_000
     server = _Serve(body)
     try:
@@ -281,7 +270,7 @@ def test_a_tarball_of_countless_members_is_refused(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(sources, "MAX_TAR_MEMBERS", 50, raising=False)
     archive = tmp_path / "many.tar.gz"
-    archive.write_bytes(_tarball({f"top/f{n}.png": b"" for n in range(200)}))
+    archive.write_bytes(tarball({f"top/f{n}.png": b"" for n in range(200)}))
     with pytest.raises(sources.SourceError, match="more than 50 entries"):
         sources._load_tarball(archive, sources.Source("many", "https://example.invalid/many.tar.gz"))
 
