@@ -36,10 +36,7 @@ def non_negative_int(value: str) -> int:
 
 def positive_seconds(value: str) -> float:
     """A finite number of seconds above 0 (`run --timeout`)."""
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
+    seconds = _number(value)
     if not 0 < seconds < math.inf:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds above 0")
     return seconds
@@ -47,10 +44,7 @@ def positive_seconds(value: str) -> float:
 
 def fraction(value: str) -> float:
     """A number strictly between 0 and 1 (`eval compare --alpha`)."""
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
+    number = _number(value)
     if not 0 < number < 1:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number between 0 and 1 (such as 0.05)")
     return number
@@ -66,3 +60,11 @@ def nonblank(what: str) -> Callable[[str], str]:
 
     check.__name__ = "nonblank"  # argparse names the type in some of its own messages
     return check
+
+
+def _number(value: str) -> float:
+    """The number written, or NaN (which no range holds)."""
+    try:
+        return float(value)
+    except ValueError:
+        return math.nan
