@@ -130,6 +130,12 @@ def _run(args: argparse.Namespace) -> int:
     from .evaluation.cases import load_suite
     from .evaluation.runner import RunOptions, run_suite
 
+    if args.out is not None and args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        # A run directory is a record (a baseline, a candidate): a new run never writes over one.
+        raise CopilotError(
+            f"{args.out} already exists and is not an empty folder: nothing was run or written.",
+            hint="Give another -o (each run its own folder), or remove it first if you mean to replace it.",
+        )
     settings = load_settings()
     cases = load_suite(args.suite, tags=set(args.tag) if args.tag else None)
     if not cases:

@@ -106,6 +106,12 @@ def test_cases_that_cannot_be_produced_say_why_and_the_run_exits_1(
     assert main(["eval", "score", str(tmp_path / "changed")]) == 0
     assert "4 not produced: No cached reply" in capsys.readouterr().out
 
+    # a run never writes over another (a baseline is a record): the folder and its results stay
+    before = (tmp_path / "base" / "results.jsonl").read_bytes()
+    assert main(["eval", "run", str(cases), "--cache-dir", str(replies), "-o", str(tmp_path / "base")]) == 2
+    assert "already exists and is not an empty folder: nothing was run or written" in capsys.readouterr().err
+    assert (tmp_path / "base" / "results.jsonl").read_bytes() == before
+
 
 def test_a_case_that_fails_unexpectedly_is_recorded_and_the_others_run(
     indexed: None,
