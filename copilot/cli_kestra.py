@@ -44,6 +44,13 @@ def add_parsers(commands: Any) -> None:
     deploy.add_argument(
         "--namespace", type=nonblank("a namespace"), help="deploy into this namespace instead of the flow's own"
     )
+    deploy.add_argument(
+        "--policy",
+        choices=("fail", "warn"),
+        default="fail",
+        help="a `policy` finding (a hard-coded credential, which Kestra accepts) stops the deploy (default), "
+        "or is only reported (warn)",
+    )
     run = commands.add_parser("run", help="execute a deployed flow and follow it live")
     run.add_argument("flow", metavar="NAMESPACE/FLOW_ID")
     run.add_argument("--input", action="append", default=[], metavar="KEY=VALUE")
@@ -59,6 +66,20 @@ def _client(settings: Settings) -> Any:
 
 
 # --- deploy ------------------------------------------------------------------------------------------------
+def _refused_by_policy(text: str, name: str, *, warn: bool) -> bool:
+    """A literal credential is refused before anything reaches the server, as `validate` and the chat's
+    deploy refuse it; `--policy warn` reports it and goes on."""
+    from .flows import lint_secrets, parse_flow
+
+    findings = lint_secrets(parse_flow(text))
+    for diagnostic in findings:
+        print(printable(diagnostic.format(name)), file=sys.stderr)
+    if findings and not warn:
+        print(f"{name}: refused by policy (Kestra would accept it); nothing was deployed.", file=sys.stderr)
+        print("hint: Use {{ secret('NAME') }} for each credential, or pass --policy warn.", file=sys.stderr)
+    return bool(findings) and not warn
+
+
 def deploy_command(args: argparse.Namespace) -> int:
     from .kestra import flow_ref, with_namespace
 
@@ -66,6 +87,8 @@ def deploy_command(args: argparse.Namespace) -> int:
     text = read_text(args.file, limit=MAX_FLOW_BYTES, what="flow", allow_stdin=True)
     if args.namespace:
         text = with_namespace(text, args.namespace)  # on the parsed document: see kestra/review.py
+    if _refused_by_policy(text, str(args.file), warn=args.policy == "warn"):
+        return EXIT_FAILED
     review = asyncio.run(_review(settings, text, str(args.file)))
     where = flow_ref(review.namespace, review.flow_id)
     if review.problems:

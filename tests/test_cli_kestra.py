@@ -43,6 +43,19 @@ def test_deploy_refuses_what_the_server_refuses(
     assert ("company.team", "hello") not in kestra.flows
 
 
+def test_deploy_refuses_a_literal_credential_by_policy_unless_told_to_warn(
+    kestra: FakeKestra, flow_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As validate and the chat's F6 do: Kestra would accept the flow, the project's policy does not."""
+    flow_file.write_text(FLOW.replace("tasks:", "variables:\n  db_password: hunter2\ntasks:", 1))
+    assert main(["deploy", str(flow_file), "--yes"]) == 1
+    err = capsys.readouterr().err
+    assert "policy[hardcoded-secret]" in err and "refused by policy (Kestra would accept it)" in err
+    assert not kestra.flows and not kestra.requests  # nothing reached the server
+    assert main(["deploy", str(flow_file), "--yes", "--policy", "warn"]) == 0
+    assert "policy[hardcoded-secret]" in capsys.readouterr().err and ("company.team", "hello") in kestra.flows
+
+
 def test_deploy_without_a_server_verdict_deploys_nothing(
     kestra: FakeKestra, flow_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

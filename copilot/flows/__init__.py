@@ -19,6 +19,7 @@ from ._diff import Change, DiffSummary, FlowDiff, diff_flows
 from ._edit import FlowEditError, remove_top_level, set_top_level
 from ._errors import FlowError, FlowSyntaxError, SchemaLoadError
 from ._extract import extract_flow_yaml, extract_yaml_blocks
+from ._lint import lint_secrets
 from ._parse import ParsedFlow, Path, Position, format_path, parse_flow, parse_yaml
 from ._rules_inputs import value_problem
 from ._schema import FlowSchema, bundled_schema
@@ -71,6 +72,7 @@ __all__ = [
     "has_errors",
     "is_placeholder",
     "is_secret_key",
+    "lint_secrets",
     "load_catalog",
     "looks_like_secret_value",
     "parse_flow",
