@@ -88,7 +88,9 @@ def normalize(key: str) -> str:
 def refusal(key: str) -> str | None:
     """Why the chat cannot give `key` to an action, or None when it can."""
     *modifiers, base = key.split("+")
-    if not base or not set(modifiers) <= MODIFIERS or (base not in NAMED and key_to_character(base) is None):
+    # Textual reads any Unicode character name (`banana` is 🍌), which no keyboard sends: ASCII keys only.
+    character = None if base in NAMED else key_to_character(base)
+    if not base or not set(modifiers) <= MODIFIERS or (base not in NAMED and not (character or "é").isascii()):
         return f"{key!r} is not a key name (examples: ctrl+t, f10, alt+x, escape)"
     character = key_to_character(key)
     if character is not None and character.isprintable():

@@ -48,6 +48,7 @@ def test_the_defaults_give_every_action_its_own_key_and_none_the_input_keeps() -
         ({"save": "ctrl+i"}, "a terminal sends Ctrl+I as Tab. Save stays on Ctrl+S."),
         ({"run": "ctrl+foo"}, "'ctrl+foo' is not a key name"),
         ({"run": "crtl+t"}, "'crtl+t' is not a key name"),
+        ({"copy": "ctrl+shift+banana"}, "'ctrl+shift+banana' is not a key name"),  # a Unicode name, not a key
     ],
 )
 def test_a_key_the_input_or_the_app_keeps_or_no_key_at_all_is_refused_with_the_reason(
