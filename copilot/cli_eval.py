@@ -202,6 +202,11 @@ def _refuse_impossible(args: argparse.Namespace, settings: Settings, cases: list
     """Options that cannot do what they say fail before any case runs."""
     if args.replay_only and args.no_cache:
         raise CopilotError("--replay-only replays from the cache: it cannot go with --no-cache.")
+    if args.replay_only and args.cache_dir is not None and not args.cache_dir.is_dir():
+        raise CopilotError(
+            f"There is no replies cache at {args.cache_dir}: --replay-only would have nothing to replay.",
+            hint="Check the --cache-dir path (the folder a recorded run was given, e.g. evals/cache).",
+        )
     test_runs = args.live and any(ch.kind == "test_run" for c in cases for ch in c.checks)
     if test_runs and not settings.kestra_url:
         raise CopilotError(

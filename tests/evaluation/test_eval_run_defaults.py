@@ -106,6 +106,11 @@ def test_cases_that_cannot_be_produced_say_why_and_the_run_exits_1(
     assert main(["eval", "score", str(tmp_path / "changed")]) == 0
     assert "4 not produced: No cached reply" in capsys.readouterr().out
 
+    # a cache folder that is not there is a typo, not a changed prompt
+    missing = tmp_path / "evals" / "cahce"
+    assert main([*command, "--cache-dir", str(missing), "-o", str(tmp_path / "typo")]) == 2
+    assert f"There is no replies cache at {missing}" in capsys.readouterr().err
+
     # a run never writes over another (a baseline is a record): the folder and its results stay
     before = (tmp_path / "base" / "results.jsonl").read_bytes()
     assert main(["eval", "run", str(cases), "--cache-dir", str(replies), "-o", str(tmp_path / "base")]) == 2
