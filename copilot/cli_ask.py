@@ -119,7 +119,7 @@ def ask_command(args: argparse.Namespace) -> int:
                 except CopilotError as exc:  # Kestra down, refused the flow…: the flow is still printed
                     trial_error = exc
                 if trial is not None and trial.refused is not None:
-                    shown = f"revision {engine.current.number}, the last one run, is shown"
+                    shown = f"revision {trial.runs[-1].revision}, the last one run, is shown"
                     print(printable(f"test run: stopped: {trial.refused}"), file=sys.stderr)
                     print(f"note: the refused repair is revision {trial.refused_revision}; {shown}.", file=sys.stderr)
                 elif trial is not None and trial.repairs and trial.repairs[-1].revision is not None:

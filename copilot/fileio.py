@@ -117,7 +117,8 @@ def _too_large(name: str, what: str, size: int | None, limit: int) -> FileError:
 
 
 def _read_limited(read: Callable[[int], bytes], name: str, what: str, limit: int | None) -> bytes:
-    blocks, total = [], 0
+    blocks: list[bytes] = []
+    total = 0
     while True:
         block = read(_BLOCK)
         if not block:

@@ -101,7 +101,7 @@ COMMANDS: dict[str, Run | Skip] = {
     # Quickstart and Development: make itself.
     "make run": Skip("opens the full-screen chat; each of its actions has a pilot test in tests/tui"),
     "make test": Skip("this test runs inside `make test`"),
-    "make lint": Skip("a developer's check (ruff), run by `make check`, not a user command"),
+    "make lint": Skip("a developer's check (ruff, mypy), run by `make check`, not a user command"),
     "make bench": Skip("runs the benchmarks for minutes; bench/ scripts print figures, not verdicts"),
     # Validate a flow.
     "kestra-copilot validate flows/etl.yml": Run(exit=1, piped=True),

@@ -168,7 +168,7 @@ class SessionStore:
 
     def sessions(self, search: str = "") -> list[SessionInfo]:
         """Newest first; `search` keeps sessions whose id, title, any request or any reply contains it."""
-        where, values = "", ()
+        where, values = "", tuple[str, ...]()
         if search.strip():
             pattern = "%" + search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             where = """WHERE s.id LIKE ?1 ESCAPE '\\' OR s.title LIKE ?1 ESCAPE '\\' OR EXISTS (

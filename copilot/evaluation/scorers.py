@@ -228,7 +228,7 @@ def _preserves(options: dict[str, Any], case: Case, output: Output, data: dict[s
     allowed = {str(x) for x in options.get("except") or []}
     after_tasks = dict(tasks_by_id(data))
     kept, changed = 0, []
-    expected = [(tid, task) for tid, task in tasks_by_id(before) if tid not in allowed]
+    expected: list[tuple[str, Any]] = [(tid, task) for tid, task in tasks_by_id(before) if tid not in allowed]
     for task_id, task in expected:
         if own_properties(after_tasks.get(task_id)) == own_properties(task):
             kept += 1

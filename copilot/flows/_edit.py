@@ -34,10 +34,13 @@ class FlowEditError(FlowSyntaxError):
 
 
 def _root(text: str) -> MappingNode:
+    loader = _Loader(text)  # what yaml.compose does, with the parser's own loader
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = loader.get_single_node()
     except yaml.YAMLError as exc:
         raise FlowEditError(f"The flow is not valid YAML: {exc}", hint="Fix the YAML first.") from exc
+    finally:
+        loader.dispose()
     if not isinstance(node, MappingNode):
         raise FlowEditError("The flow is not a YAML mapping.", hint="A flow is a mapping with id, namespace, tasks.")
     return node

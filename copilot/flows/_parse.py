@@ -276,7 +276,7 @@ def _key_text(value: Any, node: Node) -> str:
 
 if yaml.__with_libyaml__:  # libyaml's parser is ~10x faster; the node tree and marks are the same
 
-    class _CLoader(yaml.cyaml.CParser, yaml.constructor.SafeConstructor, _Resolver):  # type: ignore[name-defined,misc]
+    class _CLoader(yaml.cyaml.CParser, yaml.constructor.SafeConstructor, _Resolver):  # type: ignore[name-defined]
         def __init__(self, stream: str) -> None:
             yaml.cyaml.CParser.__init__(self, stream)  # type: ignore[attr-defined]
             yaml.constructor.SafeConstructor.__init__(self)

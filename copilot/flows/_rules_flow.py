@@ -10,6 +10,7 @@ import regex
 
 from ._parse import Path
 from ._rules import FlowIndex, literal, type_is
+from ._values import as_dict
 
 __all__ = ["FLOW_RULES"]
 
@@ -275,7 +276,7 @@ def trigger_inputs(index: FlowIndex) -> None:  # B11, Kestra 2.x
     for path, trigger in index.triggers:
         if not type_is(trigger, "Schedule", "Webhook"):
             continue
-        given = trigger.get("inputs") if isinstance(trigger.get("inputs"), dict) else {}
+        given = as_dict(trigger.get("inputs"))
         missing = [n for n in needed if n not in given]
         if missing:
             kind = "Schedule" if type_is(trigger, "Schedule") else "Webhook"

@@ -13,6 +13,7 @@ from ._cron import cron_error
 from ._diagnostics import Severity
 from ._parse import Path
 from ._rules import FlowIndex, literal, type_is
+from ._values import as_dict, as_list
 
 __all__ = ["TASK_RULES", "parse_duration"]
 
@@ -48,7 +49,7 @@ def dags(index: FlowIndex) -> None:  # C1
             if not isinstance(entry, dict) or not isinstance(entry.get("task"), dict):
                 continue
             own = str(entry["task"].get("id"))
-            depends = entry.get("dependsOn") if isinstance(entry.get("dependsOn"), list) else []
+            depends = as_list(entry.get("dependsOn"))
             graph[own] = [str(d) for d in depends]
             for d_index, dependency in enumerate(depends):
                 if dependency not in ids:
@@ -98,7 +99,7 @@ def switches(index: FlowIndex) -> None:  # C2
     for path, task in index.tasks:
         if not type_is(task, "Switch"):
             continue
-        cases = task.get("cases") if isinstance(task.get("cases"), dict) else {}
+        cases = as_dict(task.get("cases"))
         defaults = task.get("defaults")
         if not any(isinstance(v, list) and v for v in cases.values()) and not (isinstance(defaults, list) and defaults):
             index.report(

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
+import jsonschema_rs  # the compiled validator; python-jsonschema stays the reference (and explains errors)
 import regex
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
@@ -20,11 +21,6 @@ from jsonschema.exceptions import ValidationError
 from ._catalog import Catalog, load_catalog
 from ._errors import SchemaLoadError
 from ._schemagen import generate_flow_schema
-
-try:  # the compiled validator; python-jsonschema stays the reference (and explains errors)
-    import jsonschema_rs
-except ImportError:  # pragma: no cover - jsonschema-rs is a declared dependency
-    jsonschema_rs = None
 
 __all__ = ["FlowSchema", "bundled_schema"]
 
@@ -89,12 +85,11 @@ class FlowSchema:
             self._reference = validator_class(schema)
         except jsonschema.SchemaError as exc:
             raise SchemaLoadError(f"{source} is not a valid JSON schema: {exc.message}") from exc
-        self._fast = None
-        if jsonschema_rs is not None:
-            try:
-                self._fast = jsonschema_rs.Draft7Validator(schema, validate_formats=False)
-            except Exception:
-                self._fast = None
+        self._fast: jsonschema_rs.Draft7Validator | None
+        try:
+            self._fast = jsonschema_rs.Draft7Validator(schema, validate_formats=False)
+        except Exception:  # a schema the compiled validator cannot take: the reference one alone judges
+            self._fast = None
         self.type_index = self._index_types()
 
     @property

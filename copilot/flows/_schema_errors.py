@@ -103,8 +103,8 @@ class _Translator:
                 )
             ]
         if validator == "type":
-            expected = error.validator_value
-            names = expected if isinstance(expected, list) else [expected]
+            expected = _schema_value(error)
+            names = [str(n) for n in (expected if isinstance(expected, list) else [expected])]
             if "string" in names and isinstance(error.instance, (bool, int, float)):
                 return []  # Jackson coerces a YAML number or boolean into a String property
             wanted = " or ".join(_ARTICLE_TYPES.get(n, n) for n in names)
@@ -117,7 +117,7 @@ class _Translator:
                 )
             ]
         if validator in ("enum", "const"):
-            allowed = error.validator_value if validator == "enum" else [error.validator_value]
+            allowed: list[Any] = _schema_value(error) if validator == "enum" else [_schema_value(error)]
             if path and path[-1] == "type":
                 return []  # the discriminator; the structure walker explains unknown types
             suggestion = did_you_mean(str(error.instance), [str(a) for a in allowed])
@@ -181,7 +181,7 @@ class _Translator:
 
     # --- anyOf ------------------------------------------------------------------------------------
     def _any_of(self, error: ValidationError, path: Path) -> list[Diagnostic]:
-        branches: list[Any] = error.validator_value
+        branches: list[Any] = _schema_value(error)
         by_branch: dict[int, list[ValidationError]] = defaultdict(list)
         for sub in error.context or []:
             by_branch[int(sub.schema_path[0])].append(sub)
@@ -271,3 +271,8 @@ def _slug(value: str, *, lower: bool) -> str:
     text = value.lower() if lower else value
     text = re.sub(r"[^A-Za-z0-9_.-]+" if lower else r"[^A-Za-z0-9_-]+", "_", text).strip("_.-")
     return text or "my_id"
+
+
+def _schema_value(error: ValidationError) -> Any:
+    """The schema's value for the keyword that failed (a type name or list, an enum, anyOf's branches)."""
+    return error.validator_value

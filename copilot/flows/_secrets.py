@@ -307,11 +307,14 @@ def _unquote_group(text: str, pattern: re.Pattern[str], emit: Emit, kind: Callab
 
 
 def _command_lines(text: str, emit: Emit) -> str:
+    def kind(_: re.Match[str]) -> str:
+        return "a password in a command line"
+
+    def unquoting(flag: re.Pattern[str]) -> Callable[[re.Match[str]], str]:
+        return lambda line: _unquote_group(line.group(0), flag, emit, kind)
+
     for command, flag in ((_MYSQL_LINE, _MYSQL_FLAG), (_SSHPASS_LINE, _SSHPASS_FLAG)):
-        text = command.sub(
-            lambda line, flag=flag: _unquote_group(line.group(0), flag, emit, lambda m: "a password in a command line"),
-            text,
-        )
+        text = command.sub(unquoting(flag), text)
 
     def option(match: re.Match[str]) -> str | None:
         name = match.group("option").lstrip("-")
@@ -599,7 +602,8 @@ class SecretVault:
         self._numbers: dict[str, int] = {}  # value -> its placeholder's number
         self._taken: set[int] = set()  # numbers of placeholders seen in text that this vault did not issue
         self._highest = 0  # the highest number issued or taken: the next one issued is above it
-        self._known: re.Pattern[str] | bool | None = None  # the known values as one pattern, once they change
+        # The known values as one pattern (None when it must be made again; False when there are none).
+        self._known: re.Pattern[str] | bool | None = None
 
     def __len__(self) -> int:
         return len(self._secrets)
@@ -647,7 +651,7 @@ class SecretVault:
             values = [v for v in self._numbers if _looks_made_up(v) and "\n" not in v][:_KNOWN_VALUES]
             alternatives = "|".join(map(re.escape, sorted(values, key=len, reverse=True)))
             self._known = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])") if values else False
-        if not self._known:
+        if not isinstance(self._known, re.Pattern):
             return text
         return self._known.sub(lambda m: issue(_Found(m.group(0), "", "a known credential", "")), text)
 

@@ -215,6 +215,7 @@ class _Walker:
         other_family = self.schema.type_index.get(type_name)
         catalog_type = catalog.lookup(type_name) if catalog is not None else None
 
+        hint: str | None
         if catalog_type is not None and not (catalog_type.exists_in(self.version) and type_name == catalog_type.name):
             # Known to the catalog, but not under this name in this Kestra version.
             if catalog_type.exists_in(self.version):

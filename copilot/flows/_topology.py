@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._values import as_list
+
 __all__ = ["TopologyNode", "flow_topology"]
 
 # Keys of a task that hold other tasks, and how their branch is labelled.
@@ -77,7 +79,7 @@ def flow_topology(data: Any) -> TopologyNode:
                 ],
             )
         )
-    triggers = data.get("triggers") if isinstance(data.get("triggers"), list) else []
+    triggers = as_list(data.get("triggers"))
     if triggers:
         root.children.append(
             TopologyNode(
@@ -90,7 +92,7 @@ def flow_topology(data: Any) -> TopologyNode:
                 ],
             )
         )
-    tasks = data.get("tasks") if isinstance(data.get("tasks"), list) else []
+    tasks = as_list(data.get("tasks"))
     root.children.append(TopologyNode("tasks", "section", [_task(t) for t in tasks]))
     for key, branch in _FLOW_BRANCHES:
         if isinstance(data.get(key), list) and data[key]:

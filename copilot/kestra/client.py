@@ -504,7 +504,7 @@ class KestraClient:
     ) -> AsyncIterator[tuple[str, Any]]:
         """(event kind, parsed data) for each Server-Sent Event; Kestra puts the kind in the `id:` field."""
         await self.ensure_supported(action)
-        kind, data_lines = "", []
+        kind, data_lines = "", list[str]()
         try:
             async with self._http.stream(
                 "GET",

@@ -142,10 +142,10 @@ def ui_link(client: KestraClient, namespace: str, flow_id: str) -> str:
 class DeployReview:
     namespace: str
     flow_id: str
+    capabilities: Capabilities  # what the flow can do, for the confirmation
     problems: list[Diagnostic] = field(default_factory=list)  # the server's errors: nothing may be deployed
     deployed: DeployedFlow | None = None  # what the server has (None: a new flow)
     diff: FlowDiff | None = None  # against `deployed`
-    capabilities: Capabilities | None = None  # what the flow can do, for the confirmation
 
     @property
     def up_to_date(self) -> bool:

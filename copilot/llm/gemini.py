@@ -157,11 +157,11 @@ def gemini_client(api_key: str | None, *, base_url: str | None = None, timeout: 
         raise MissingApiKey("No Gemini API key is configured.", hint=KEY_HINT)
     options = types.HttpOptions(
         retry_options=types.HttpRetryOptions(attempts=1),
-        **({"timeout": int(timeout * 1000)} if timeout else {}),
-        **({"base_url": base_url} if base_url else {}),
+        timeout=int(timeout * 1000) if timeout else None,
+        base_url=base_url or None,
     )
     try:
-        return genai.Client(http_options=options, **({} if vertex else {"api_key": api_key}))
+        return genai.Client(http_options=options, api_key=None if vertex else api_key)
     except Exception as exc:  # Vertex AI: no application default credentials, no project
         raise ModelAuthError(
             f"Cannot set up Gemini{' on Vertex AI' if vertex else ''}: {exc}",
@@ -246,7 +246,7 @@ def _is_transport_error(exc: BaseException) -> bool:
     except ImportError:  # the SDK falls back to httpx without it
         pass
     try:
-        import httpx2  # type: ignore[import-not-found]
+        import httpx2  # type: ignore[import-not-found,unused-ignore]
 
         kinds.append(httpx2.TransportError)
     except (ImportError, AttributeError):

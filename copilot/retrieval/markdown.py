@@ -133,7 +133,8 @@ def _split_long(block: _Block) -> list[_Block]:
     if block.code:
         opener, closer = lines[0], lines[-1] if _FENCE.match(lines[-1]) and len(lines) > 1 else lines[0][:3]
         inner = lines[1:-1] if _FENCE.match(lines[-1]) and len(lines) > 1 else lines[1:]
-        parts, current = [], []
+        parts: list[_Block] = []
+        current: list[str] = []
         for line in inner:
             if current and sum(len(x) + 1 for x in current) + len(line) > limit:
                 parts.append(_Block("\n".join([opener, *current, closer]), code=True))
@@ -142,21 +143,22 @@ def _split_long(block: _Block) -> list[_Block]:
         parts.append(_Block("\n".join([opener, *current, closer]), code=True))
         return parts
     pieces = [p for line in lines for p in re.split(r"(?<=[.!?])\s+", line)] if len(lines) == 1 else lines
-    parts, current = [], ""
+    blocks: list[_Block] = []
+    text = ""
     for piece in pieces:
         while len(piece) > limit:  # one enormous line with no sentence breaks
-            if current:
-                parts.append(_Block(current))
-                current = ""
-            parts.append(_Block(piece[:limit]))
+            if text:
+                blocks.append(_Block(text))
+                text = ""
+            blocks.append(_Block(piece[:limit]))
             piece = piece[limit:]
-        if current and len(current) + len(piece) + 1 > limit:
-            parts.append(_Block(current))
-            current = ""
-        current = f"{current}\n{piece}" if current else piece
-    if current:
-        parts.append(_Block(current))
-    return parts
+        if text and len(text) + len(piece) + 1 > limit:
+            blocks.append(_Block(text))
+            text = ""
+        text = f"{text}\n{piece}" if text else piece
+    if text:
+        blocks.append(_Block(text))
+    return blocks
 
 
 def _pack(blocks: list[_Block]) -> Iterator[str]:

@@ -13,6 +13,7 @@ import math
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,7 @@ def build_onnx_model(weights_path: Path, out_path: Path) -> None:
         initializers.append(numpy_helper.from_array(np.asarray(array), name))
         return name
 
-    def node(op: str, inputs: list[str], **attrs: object) -> str:
+    def node(op: str, inputs: list[str], **attrs: Any) -> str:  # ONNX attributes: ints, floats, lists
         out = f"t{next(counter)}"
         nodes.append(helper.make_node(op, inputs, [out], **attrs))
         return out

@@ -168,7 +168,7 @@ def _load_tarball(archive: Path, source: Source) -> LoadResult:
     try:
         with tarfile.open(archive, "r|*") as tar:  # a stream: one member at a time, nothing kept
             for count, member in enumerate(tar, 1):
-                tar.members = []  # tarfile keeps every header it has read; a bomb of empty entries grows it
+                tar.members = []  # type: ignore[attr-defined]  # tarfile keeps every header it has read; a bomb of empty entries grows it
                 if count > MAX_TAR_MEMBERS:
                     raise SourceError(
                         f"{source.target} has more than {MAX_TAR_MEMBERS:,} entries; not indexed.",
