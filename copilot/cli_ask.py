@@ -94,7 +94,7 @@ def ask_command(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     model = engine.model
     assert model is not None
-    store = SessionStore.open(settings.data_dir / "sessions.db")
+    store = SessionStore.open(settings.sessions_path)
     for note in store.notes:  # a damaged store moved aside
         print(f"warning: {note}", file=sys.stderr)
     try:
@@ -319,7 +319,7 @@ def sessions_command(args: argparse.Namespace) -> int:
 
     from .engine.sessions import SessionStore
 
-    store = SessionStore.open(load_settings().data_dir / "sessions.db")
+    store = SessionStore.open(load_settings().sessions_path)
     for note in store.notes:
         print(f"warning: {note}", file=sys.stderr)
     try:

@@ -108,7 +108,7 @@ def _capture(args: argparse.Namespace) -> int:
     from .engine.sessions import SessionStore
     from .evaluation.capture import add_case, case_from_session
 
-    store = SessionStore.open(load_settings().data_dir / "sessions.db")
+    store = SessionStore.open(load_settings().sessions_path)
     for note in store.notes:
         print(f"warning: {note}", file=sys.stderr)
     try:

@@ -90,6 +90,11 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: Path(platformdirs.user_cache_dir(APP_NAME)))
 
     @property
+    def sessions_path(self) -> Path:
+        """The session store (`engine/sessions.py`): every turn and revision."""
+        return self.data_dir / "sessions.db"
+
+    @property
     def index_dir(self) -> Path:
         """The retrieval index (chunk list, manifest and, unless `chroma_url` is set, the Chroma store)."""
         return self.data_dir / "index"

@@ -1,7 +1,7 @@
 """Sessions in SQLite (`<data dir>/sessions.db`): turns, replies, revisions, sources, recipe and prompt
 hashes, usage — written as they happen, so a crash or Ctrl+C mid-stream loses nothing.
 
-    store = SessionStore.open(settings.data_dir / "sessions.db")
+    store = SessionStore.open(settings.sessions_path)
     session = store.create(model="gemini-3.8-flash", recipe="default")
     result = await engine.turn(text, on_event=store.recorder(session, text))
     store.restore(session, engine)        # later: revisions back into a fresh engine, undo included

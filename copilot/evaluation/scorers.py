@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from ..flows import ValidationResult, redact_secrets, validate_flow
+from ..kestra.models import GOOD_STATES
 from .cases import Case, Check
 
 __all__ = [
@@ -255,7 +256,7 @@ def _test_run(check: Check, output: Output) -> Score:
             return Score(check.name, check.weight, 0.0, False, f"cannot run: {why}")
         return Score(check.name, check.weight, 0.0, False, "live only: not run (eval run --live)", skipped=True)
     state = str(result.get("state"))
-    passed = state in ("SUCCESS", "WARNING")
+    passed = state in GOOD_STATES
     why = f": {result['error']}" if result.get("error") else ""
     return Score(check.name, check.weight, float(passed), passed, f"execution {state}{why}")
 
