@@ -1,8 +1,6 @@
 import io
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -11,6 +9,7 @@ from copilot.cli import main
 from copilot.flows import SchemaLoadError
 from copilot.schema_store import load_schema
 from tests.conftest import shared_path
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 GOOD = "id: hello\nnamespace: company.team\ntasks:\n  - id: say\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
 BAD = GOOD.replace("message: hi", "message: hi\n    colour: red")
@@ -129,7 +128,7 @@ def schema_server() -> Iterator[tuple[str, dict[str, object]]]:
         "hits": 0,
     }
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             state["hits"] = int(state["hits"]) + 1  # type: ignore[call-overload]
             body = state["body"]
@@ -142,16 +141,8 @@ def schema_server() -> Iterator[tuple[str, dict[str, object]]]:
             self.end_headers()
             self.wfile.write(body)  # type: ignore[arg-type]
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/api/v1/plugins/schemas/flow", state
-    finally:
-        server.shutdown()
+    with LoopbackServer(Handler) as server:
+        yield f"{server.url}/api/v1/plugins/schemas/flow", state
 
 
 def test_schema_url_is_fetched_then_cached(schema_server: tuple[str, dict[str, object]], tmp_path: Path) -> None:

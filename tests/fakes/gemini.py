@@ -25,8 +25,9 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 STATUS = {
     400: "INVALID_ARGUMENT",
@@ -100,7 +101,7 @@ class FakeGemini:
         self._script: list[Item] = [Reply("Hello!")]
         self._embedding_script: list[Fault | None] = [None]
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackServer | None = None
 
     def script(self, *items: Item) -> None:
         with self._lock:
@@ -134,8 +135,7 @@ class FakeGemini:
     @property
     def url(self) -> str:
         assert self._server is not None, "use `with FakeGemini() as gemini:`"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def __enter__(self) -> FakeGemini:
         fake = self
@@ -143,15 +143,12 @@ class FakeGemini:
         class Handler(_Handler):
             gemini = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self._server = LoopbackServer(Handler).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
 def _usage(reply: Reply, sent: str) -> dict[str, int]:
@@ -180,13 +177,9 @@ def _pieces(text: str, count: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     gemini: FakeGemini
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # else ~48 ms per call (delayed ACK)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def _json(self, status: int, body: Any) -> None:
         raw = json.dumps(body).encode()

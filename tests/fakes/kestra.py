@@ -17,17 +17,17 @@ import base64
 import json
 import re
 import secrets
-import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 
 import yaml
+
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 # type → (required properties, optional properties); the common task properties are always allowed.
 PLUGINS: dict[str, tuple[set[str], set[str]]] = {
@@ -123,16 +123,14 @@ class FakeKestra:
     tls: ssl.SSLContext | None = None  # serve HTTPS with this server-side context
 
     def __post_init__(self) -> None:
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
         self.changed = threading.Condition()  # notified on every execution update (for /follow)
         self.log_reads: dict[str, int] = {}  # execution id → plain log reads answered
 
     @property
     def url(self) -> str:
         assert self._server is not None, "use `with FakeKestra() as kestra:`"
-        host, port = self._server.server_address[:2]
-        return f"{'https' if self.tls else 'http'}://{host}:{port}"
+        return self._server.url
 
     def __enter__(self) -> FakeKestra:
         fake = self
@@ -140,19 +138,12 @@ class FakeKestra:
         class Handler(_Handler):
             kestra = fake
 
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
-        if self.tls is not None:  # the handshake runs in the request's thread, on its first read
-            self._server.socket = self.tls.wrap_socket(
-                self._server.socket, server_side=True, do_handshake_on_connect=False
-            )
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
+        self._server = LoopbackServer(Handler, tls=self.tls).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     @property
     def major(self) -> int:
@@ -402,17 +393,6 @@ class FakeKestra:
         return out
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        import sys
-
-        # A client hanging up, or refusing the certificate of a TLS fake, is not an error.
-        if not isinstance(sys.exc_info()[1], ConnectionError | ssl.SSLError):
-            super().handle_error(request, client_address)
-
-
 def _non_null(value: Any) -> Any:
     """Kestra's JSON mapper leaves null fields out."""
     if isinstance(value, dict):
@@ -481,17 +461,9 @@ def _key_mark(tasks_node: Any, position: int, key: str) -> tuple[int, int]:
     return 1, 1
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):  # no Nagle delay, as Netty: each SSE frame leaves at once
     kestra: FakeKestra
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        # As Netty does: each SSE frame leaves at once (else Nagle holds it ~40 ms for the last ACK).
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     # --- helpers ------------------------------------------------------------------------------------
     def _record(self, status: int, content_type: str | None, raw: bytes | None) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 
 @dataclass
@@ -38,7 +39,7 @@ class FakeOpenAI:
     def __post_init__(self) -> None:
         self._script: list[Chat | Failure] = [Chat("Hello!")]
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackServer | None = None
 
     def script(self, *items: Chat | Failure) -> None:
         with self._lock:
@@ -50,9 +51,8 @@ class FakeOpenAI:
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        assert self._server is not None, "use `with FakeOpenAI() as server:`"
+        return f"{self._server.url}/v1"
 
     def __enter__(self) -> FakeOpenAI:
         fake = self
@@ -60,24 +60,17 @@ class FakeOpenAI:
         class Handler(_Handler):
             server_model = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self._server = LoopbackServer(Handler).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server_model: FakeOpenAI
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         raw = json.dumps(body).encode()

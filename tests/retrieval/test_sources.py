@@ -1,8 +1,6 @@
 """Sources: paths, release tarballs over HTTP(S) (a loopback server here), a Kestra server (the fake)."""
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ from copilot.flows import validate_flow
 from copilot.retrieval.sources import Source, SourceError, corpus_dir, default_sources, load, parse_source
 from tests.fakes.archives import tarball
 from tests.fakes.kestra import FakeKestra
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 DOC = "---\ntitle: Triggers\n---\n# Schedule\n\nRun flows on a cron.\n\n## Backfills\n\nReplay past dates.\n"
 FLOW = "id: hello\nnamespace: company.team\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
@@ -24,10 +23,7 @@ class ArchiveServer:
         self.body, self.etag, self.downloads, self.status = body, etag, 0, 200
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 if server.status != 200:
                     self.send_response(server.status)
@@ -44,13 +40,11 @@ class ArchiveServer:
                     self.end_headers()
                     self.wfile.write(server.body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/docs-main.tar.gz"
+        self.httpd = LoopbackServer(Handler).start()
+        self.url = f"{self.httpd.url}/docs-main.tar.gz"
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.httpd.stop()
 
 
 @pytest.fixture

@@ -14,11 +14,9 @@ server or a file says reaches the terminal as an escape sequence.
 from __future__ import annotations
 
 import asyncio
-import http.server
 import io
 import os
 import stat
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ from tests.engine.test_turn import INVALID, VALID, flow_of
 from tests.fakes.archives import tarball
 from tests.fakes.gemini import FakeGemini, Reply
 from tests.fakes.kestra import FakeKestra
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 from tests.fakes.openai_server import Chat, FakeOpenAI
 
 ESCAPES = ("\x1b", "\x9b", "\x07", "\x9d")  # ESC, 8-bit CSI, BEL, 8-bit OSC
@@ -228,23 +227,18 @@ class _Serve:
     """A loopback HTTP server answering every GET with one body (a tarball)."""
 
     def __init__(self, body: bytes) -> None:
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/bomb.tar.gz"
+        self.server = LoopbackServer(Handler).start()
+        self.url = f"{self.server.url}/bomb.tar.gz"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 def test_a_tarball_that_unpacks_too_large_is_refused(

@@ -18,13 +18,10 @@ import datetime
 import ipaddress
 import json
 import ssl
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -42,6 +39,7 @@ from copilot.llm.retry import RetryPolicy
 from copilot.schema_store import load_schema
 from tests.conftest import shared_path
 from tests.fakes.kestra import FakeKestra
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 FLOW = "id: hello\nnamespace: company.team\ntasks:\n  - id: say\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
 PASSWORD = "S3cret-Pw-Canary"
@@ -307,10 +305,7 @@ def redirecting_to(target: str) -> Iterator[Redirector]:
     """A loopback server that answers every request with a 302 to `target` (a reverse proxy gone wrong)."""
     redirector = Redirector("", [])
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def _redirect(self) -> None:
             redirector.seen.append(self.headers.get("Authorization"))
             self.send_response(302)
@@ -320,14 +315,9 @@ def redirecting_to(target: str) -> Iterator[Redirector]:
 
         do_GET = do_POST = do_PUT = do_DELETE = _redirect
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    redirector.url = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    try:
+    with LoopbackServer(Handler) as server:
+        redirector.url = server.url
         yield redirector
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_redirect_carries_no_credentials_and_is_reported(
