@@ -27,7 +27,7 @@ from typing import Any, get_args
 from ..asyncutil import end_live_stream
 from ..config import Settings
 from ..errors import CopilotError
-from ..flows import diff_flows, flow_capabilities
+from ..flows import diff_flows, flow_capabilities, has_errors
 from ..kestra import (
     GOOD_STATES,
     DeployedFlow,
@@ -277,7 +277,7 @@ def _runnable(revision: Revision | None) -> Revision:
     if revision is None:
         raise CopilotError("There is no flow to test-run yet.")
     if not revision.valid:
-        invalid = any(d.is_error for d in revision.diagnostics)
+        invalid = has_errors(revision.diagnostics)
         raise CopilotError(
             f"Revision {revision.number} is "
             + ("invalid" if invalid else "refused by policy (a credential written into it)")

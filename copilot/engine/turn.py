@@ -28,6 +28,7 @@ from ..flows import (
     Severity,
     diff_flows,
     extract_flow_yaml,
+    passes,
     validate_flow,
 )
 from ..llm.base import ChatModel, Finish, GenerationSettings, ModelError, ModelStreamCut, TextDelta, Usage
@@ -65,7 +66,7 @@ class Revision:
     def valid(self) -> bool:
         """No `error` and no `policy` finding: the assistant repairs a literal credential as it repairs what
         Kestra refuses, and does not deploy or test-run a revision with either."""
-        return not any(d.blocking for d in self.diagnostics)
+        return passes(self.diagnostics)
 
 
 # --- events, in the order a turn emits them --------------------------------------------------------------
@@ -278,7 +279,7 @@ class Engine:
                 validation = validate_flow(flow_yaml, self.schema, kestra_version=self.kestra_version)
                 diagnostics = tuple(validation.diagnostics)
                 candidate = (flow_yaml, diagnostics, prompt.hash)
-            valid = not any(d.blocking for d in diagnostics)
+            valid = passes(diagnostics)
             emit(Validated(attempt, diagnostics, valid))
             if valid or attempt > recipe.repair_attempts:
                 break

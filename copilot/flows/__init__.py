@@ -14,7 +14,7 @@ redact_secrets(text)          (text, count): a one-off vault, for what is stored
 
 from ._capabilities import Capabilities, Capability, flow_capabilities
 from ._catalog import Catalog, ObjectDef, PropertySpec, TypeDef, load_catalog
-from ._diagnostics import Diagnostic, Severity, has_errors, sort_diagnostics
+from ._diagnostics import Diagnostic, Severity, has_errors, passes, sort_diagnostics
 from ._diff import Change, DiffSummary, FlowDiff, diff_flows
 from ._edit import FlowEditError, remove_top_level, set_top_level
 from ._errors import FlowError, FlowSyntaxError, SchemaLoadError
@@ -77,6 +77,7 @@ __all__ = [
     "looks_like_secret_value",
     "parse_flow",
     "parse_yaml",
+    "passes",
     "redact_secrets",
     "remove_top_level",
     "set_top_level",

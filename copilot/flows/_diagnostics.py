@@ -6,7 +6,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-__all__ = ["Diagnostic", "Severity", "has_errors", "sort_diagnostics"]
+__all__ = ["Diagnostic", "Severity", "has_errors", "passes", "sort_diagnostics"]
 
 
 class Severity(enum.StrEnum):
@@ -68,4 +68,10 @@ def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
 
 
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
+    """Kestra would refuse the flow."""
     return any(d.is_error for d in diagnostics)
+
+
+def passes(diagnostics: Iterable[Diagnostic]) -> bool:
+    """Kestra would accept the flow and the project's policy does too (no error, no `policy` finding)."""
+    return not any(d.blocking for d in diagnostics)

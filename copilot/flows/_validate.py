@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ._defaults import check_plugin_defaults
-from ._diagnostics import Diagnostic, Severity, has_errors, sort_diagnostics
+from ._diagnostics import Diagnostic, Severity, has_errors, passes, sort_diagnostics
 from ._errors import FlowSyntaxError
 from ._parse import MAX_DOCUMENT_BYTES, ParsedFlow, parse_flow
 from ._schema import FlowSchema, bundled_schema
@@ -31,7 +31,7 @@ class ValidationResult:
     @property
     def passes(self) -> bool:
         """Valid, and no `policy` finding: what `validate` and the assistant require by default."""
-        return not any(d.blocking for d in self.diagnostics)
+        return passes(self.diagnostics)
 
     @property
     def errors(self) -> list[Diagnostic]:

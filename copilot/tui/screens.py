@@ -388,10 +388,12 @@ def code_block_options(blocks: list[tuple[str, str]]) -> list[Option]:
 
 def revision_options(revisions: list[Any], current: int) -> list[Option]:
     """Every revision: validity, recipe and what changed against the previous one."""
+    from ..flows import has_errors
+
     options = []
     for revision in revisions:
         mark = "▶ " if revision.number == current else "  "
-        refused = "invalid" if any(d.is_error for d in revision.diagnostics) else "policy"  # Kestra accepts it
+        refused = "invalid" if has_errors(revision.diagnostics) else "policy"  # Kestra accepts it
         verdict = ("valid", "green") if revision.valid else (refused, "red")
         changes = "; ".join(c.line() for c in revision.diff.summary.changes[:3]) if revision.diff else "first"
         label = Text.assemble(
