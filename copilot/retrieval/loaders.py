@@ -1,6 +1,7 @@
 """Sources on disk → chunks: a Markdown/MDX file, a flow YAML file, a JSONL of flows, or a folder of any
-of them. Files are read as bytes and decoded leniently (bad bytes become U+FFFD, never a crash);
-problems are collected as warnings, not printed. Only regular files are read (a FIFO would hang the
+of them. Files are read as strict UTF-8, as every command reads them: a file that is not (latin-1, a binary)
+is skipped with a warning naming the byte, never indexed with replacement characters; problems are
+collected as warnings, not printed. Only regular files are read (a FIFO would hang the
 build), up to MAX_FILE_BYTES each, and a link in a folder is followed only to a file inside that folder:
 a source is what the folder holds, never `/etc/passwd` or a key file beside it. Every chunk is redacted
 as it is added (`LoadResult.add`): a credential in a page or a flow of a source reaches neither the index
@@ -12,7 +13,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..fileio import FileError, read_bytes
+from ..fileio import FileError, read_text
 from ..flows import redact_secrets
 from .chunks import Chunk
 from .flows import flow_chunk, flows_from_jsonl, is_flow
@@ -45,7 +46,7 @@ def _redacted(chunk: Chunk) -> Chunk:
 
 def _read(path: Path, result: LoadResult) -> str | None:
     try:
-        return read_bytes(path, limit=MAX_FILE_BYTES, what="document").decode("utf-8", errors="replace")
+        return read_text(path, limit=MAX_FILE_BYTES, what="document")
     except FileError as exc:
         result.warnings.append(f"{exc.message.removesuffix('.').removesuffix(': it was not read')}; skipped")
         return None

@@ -25,7 +25,7 @@ import yaml
 
 from ..config import Settings
 from ..errors import CopilotError
-from ..fileio import size_text
+from ..fileio import FileError, decode_utf8, size_text
 from ..private_files import private_dir
 from .flows import flow_chunk
 from .loaders import MAX_FILE_BYTES, LoadResult, dedupe, load_document, load_source, loadable
@@ -195,8 +195,12 @@ def _load_tarball(archive: Path, source: Source) -> LoadResult:
                 handle = tar.extractfile(member)
                 if handle is None:
                     continue
-                text = handle.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")
                 location = str(inner.relative_to(prefix) if prefix else inner)
+                try:
+                    text = decode_utf8(handle.read(MAX_FILE_BYTES), f"{source.name}: {location}")
+                except FileError as exc:  # read as every file is: strict UTF-8
+                    result.warnings.append(f"{exc.message.removesuffix('.')}; skipped")
+                    continue
                 load_document(text, suffix=inner.suffix, source=source.name, location=location, result=result)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise SourceError(f"{source.target} is not a readable tar archive ({exc}).") from exc

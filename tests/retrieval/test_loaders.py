@@ -24,11 +24,11 @@ def test_a_folder_of_docs_and_flows(tmp_path: Path) -> None:
     assert {c.source for c in result.chunks} == {"mine"} and result.files == 2
 
 
-def test_non_utf8_bytes_do_not_crash(tmp_path: Path) -> None:
+def test_non_utf8_bytes_do_not_crash_and_are_not_indexed_garbled(tmp_path: Path) -> None:
     page = tmp_path / "latin1.md"
     page.write_bytes("# Café\n\nna\xefve r\xe9sum\xe9\n".encode("latin-1"))
-    [chunk] = load_source(page).chunks
-    assert "\ufffd" in chunk.text and chunk.title.startswith("Caf")
+    result = load_source(page)
+    assert result.chunks == [] and "is not UTF-8 text: byte 0xe9" in result.warnings[0]
 
 
 def test_oversized_and_missing_files_become_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -223,6 +223,29 @@ def test_a_fifo_in_a_source_folder_is_skipped(tmp_path: Path) -> None:
     assert any("pipe.md" in w and "FIFO" in w for w in result.warnings)
 
 
+def test_a_source_file_that_is_not_utf8_is_skipped_naming_the_byte_never_indexed_garbled(tmp_path: Path) -> None:
+    """As every command reads a file: strict UTF-8. A latin-1 page in a folder or a tarball is skipped with
+    a warning, not indexed with replacement characters."""
+    from copilot.retrieval import sources
+    from copilot.retrieval.loaders import load_source
+
+    latin1 = "# Café\n\nCrème brûlée.\n".encode("latin-1")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "cafe.md").write_bytes(latin1)
+    (docs / "ok.md").write_text("# Ok\n\nFine.\n")
+    result = load_source(docs)
+    assert [c.location.split("#")[0] for c in result.chunks] == ["ok.md"]
+    assert any("cafe.md is not UTF-8 text: byte 0xe9" in w and w.endswith("skipped") for w in result.warnings)
+
+    archive = tmp_path / "docs.tar.gz"
+    archive.write_bytes(tarball({"top/docs/cafe.md": latin1, "top/docs/ok.md": b"# Ok\n\nFine.\n"}))
+    source = sources.Source("docs", "https://example.invalid/docs.tar.gz", "docs")  # below the top folder
+    result = sources._load_tarball(archive, source)
+    assert all("\ufffd" not in c.text for c in result.chunks) and len(result.chunks) == 1
+    assert any("docs: cafe.md is not UTF-8 text: byte 0xe9" in w for w in result.warnings)
+
+
 class _Serve:
     """A loopback HTTP server answering every GET with one body (a tarball)."""
 
