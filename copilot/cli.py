@@ -1,8 +1,8 @@
 """`kestra-copilot` — the command line. Thin: parse arguments, call the library, print, exit.
 
-Exit codes: 0 success (flows valid), 1 the checked flow is invalid (or refused by policy), 2 usage, I/O or
-configuration error, 130 interrupted (Ctrl+C), 141 the reader of the output went away (`… | head`), quietly,
-as for a process that SIGPIPE ended.
+Exit codes (copilot/exitcodes.py): 0 success (flows valid), 1 the checked flow is invalid (or refused by
+policy), 2 usage, I/O or configuration error, 130 interrupted (Ctrl+C), 141 the reader of the output went
+away (`… | head`), quietly, as for a process that SIGPIPE ended.
 """
 
 from __future__ import annotations
@@ -19,13 +19,11 @@ from . import __version__, cli_ask, cli_eval, cli_kestra, cli_retrieval
 from .cli_args import nonblank
 from .config import config_path, load_settings
 from .errors import CopilotError
+from .exitcodes import EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPE_CLOSED
 from .terminal import printable
 
 if TYPE_CHECKING:
     from .flows import ValidationResult
-
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
-EXIT_INTERRUPTED, EXIT_PIPE_CLOSED = 130, 128 + 13  # 13: SIGPIPE, what a shell reports for `yes | head`
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,7 +112,7 @@ def _command(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if (problem := _undecodable(arguments)) is not None:
         _print_error(problem)
-        return EXIT_USAGE
+        return EXIT_ERROR
     args = parser.parse_args(arguments)
     if args.command is None:
         parser.print_help()
@@ -137,7 +135,7 @@ def _command(argv: Sequence[str] | None) -> int:
         return handler(args)
     except CopilotError as exc:
         _print_error(exc)
-        return EXIT_USAGE
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
 
@@ -216,7 +214,7 @@ def _validate(args: argparse.Namespace) -> int:
             unread[name] = str(exc)
             print(printable(f"kestra-copilot: {exc}"), file=sys.stderr)
     if not texts:
-        return EXIT_USAGE
+        return EXIT_ERROR
     server = None
     if args.server is not None:
         from .server_check import check_on_server
@@ -271,8 +269,8 @@ def _validate(args: argparse.Namespace) -> int:
             source = loaded.schema.source + (f" + {server.label}" if server and not server.problem else "")
             print(_paint(printable(f"{name}: {_verdict(result, args.policy)} — {source}"), "1", color))
     if unread:
-        return EXIT_USAGE
-    return EXIT_OK if all(_passed(result, policy=args.policy) for _, result in results) else EXIT_INVALID
+        return EXIT_ERROR
+    return EXIT_OK if all(_passed(result, policy=args.policy) for _, result in results) else EXIT_FAILED
 
 
 _TONES = {"error": "31", "policy": "35", "warning": "33"}  # red, magenta, yellow

@@ -18,11 +18,10 @@ from typing import Any
 from .cli_args import non_negative_int, nonblank
 from .config import load_settings
 from .errors import CopilotError
+from .exitcodes import EXIT_ERROR, EXIT_FAILED, EXIT_OK
 from .terminal import printable
 
 __all__ = ["add_parser", "ask_command", "sessions_command"]
-
-EXIT_OK, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
 
 
 def add_parser(commands: Any) -> None:
@@ -146,7 +145,7 @@ def ask_command(args: argparse.Namespace) -> int:
         print(printable(f"error: {what}: {trial_error}{hint}"), file=sys.stderr)
         return EXIT_ERROR
     if trial is not None and code == EXIT_OK and not trial.passed:
-        return EXIT_INVALID
+        return EXIT_FAILED
     return code
 
 
@@ -278,7 +277,7 @@ def _report(result: Any, args: argparse.Namespace, engine: Any) -> int:
                 print(printable(diagnostic.format(args.output if written else "flow")), file=sys.stderr)
     if write_failed:
         return EXIT_ERROR
-    return EXIT_OK if revision.valid and (written or args.output is None) else EXIT_INVALID
+    return EXIT_OK if revision.valid and (written or args.output is None) else EXIT_FAILED
 
 
 def _overwrite_refusal(args: argparse.Namespace, revision: Any, engine: Any) -> str | None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .cli_args import fraction, nonblank, positive_int
 from .config import Settings, load_settings
 from .errors import CopilotError
+from .exitcodes import EXIT_FAILED, EXIT_OK
 from .terminal import printable
 
 if TYPE_CHECKING:
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["add_suites", "eval_command"]
 
-EXIT_OK, EXIT_REGRESSION = 0, 1
-EXIT_UNPRODUCED = 1  # `eval run`: some samples could not be produced (the run directory is complete all the same)
 SHOWN_REASONS = 3  # distinct reasons on the summary line; results.jsonl has every one
 
 
@@ -185,7 +184,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     )
     _print_summary(out, summary)
-    return EXIT_UNPRODUCED if summary["errors"] else EXIT_OK
+    return EXIT_FAILED if summary["errors"] else EXIT_OK  # not produced: the run directory is complete all the same
 
 
 def _model(args: argparse.Namespace, settings: Settings) -> ChatModel | ReplayOnlyModel:
@@ -285,7 +284,7 @@ def _compare(args: argparse.Namespace) -> int:
     if args.report:
         for path in write_reports(comparison, args.report):
             print(f"wrote {path}", file=sys.stderr)
-    return EXIT_REGRESSION if comparison.significant_regression else EXIT_OK
+    return EXIT_FAILED if comparison.significant_regression else EXIT_OK
 
 
 def _sanity(args: argparse.Namespace) -> int:

@@ -27,12 +27,12 @@ from .asyncutil import end_live_stream
 from .cli_args import nonblank, positive_seconds
 from .config import Settings, load_settings
 from .errors import CopilotError
+from .exitcodes import EXIT_FAILED, EXIT_OK
 from .fileio import MAX_FLOW_BYTES, open_regular, read_text
 from .terminal import printable
 
 __all__ = ["add_parsers", "consent_for", "deploy_command", "parse_pairs", "run_command"]
 
-EXIT_OK, EXIT_FAILED = 0, 1
 LOG_GRACE = 2.5  # seconds to wait for the last log lines after the execution ends
 SHOWN_LOG_LINES = 20  # of the failing task run's, in the verdict
 

@@ -12,11 +12,10 @@ from typing import Any, TextIO
 
 from .cli_args import nonblank, positive_int
 from .config import Settings, load_settings
+from .exitcodes import EXIT_OK
 from .terminal import printable
 
 __all__ = ["add_parsers", "index_command", "retrieval_eval_command", "search_command"]
-
-EXIT_OK = 0
 
 
 def add_parsers(commands: Any) -> None:
