@@ -8,7 +8,9 @@ import argparse
 import math
 from collections.abc import Callable
 
-__all__ = ["fraction", "non_negative_int", "nonblank", "positive_int", "positive_seconds"]
+from .errors import CopilotError
+
+__all__ = ["fraction", "non_negative_int", "nonblank", "parse_pairs", "positive_int", "positive_seconds"]
 
 
 def _whole(value: str) -> int | None:
@@ -60,6 +62,17 @@ def nonblank(what: str) -> Callable[[str], str]:
 
     check.__name__ = "nonblank"  # argparse names the type in some of its own messages
     return check
+
+
+def parse_pairs(values: list[str], separator: str, what: str) -> dict[str, str]:
+    """`["k=v", …]` as `{k: v}`; a value without the separator is refused, never dropped."""
+    out = {}
+    for value in values:
+        key, found, rest = value.partition(separator)
+        if not found or not key:
+            raise CopilotError(f"{what} {value!r} must look like KEY{separator}VALUE.")
+        out[key] = rest
+    return out
 
 
 def _number(value: str) -> float:

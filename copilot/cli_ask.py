@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .cli_args import non_negative_int, nonblank
+from .cli_args import non_negative_int, nonblank, parse_pairs
 from .config import load_settings
 from .errors import CopilotError
 from .exitcodes import EXIT_ERROR, EXIT_FAILED, EXIT_OK
@@ -71,7 +71,6 @@ def add_parser(commands: Any) -> None:
 
 def ask_command(args: argparse.Namespace) -> int:
     from .asyncutil import run_to_a_clean_stop
-    from .cli_kestra import parse_pairs
     from .engine.consent import ConsentRefused
     from .engine.factory import build_engine
     from .engine.sessions import SessionStore
@@ -157,7 +156,7 @@ async def _test_run(
     recorder: Callable[[str], Callable[[Any], None]],
 ) -> Any:
     """Deploy, run and repair; each repair is recorded as a turn of the session as it happens."""
-    from .cli_kestra import consent_for
+    from .cli_confirm import consent_for
     from .engine.testrun import CleanedUp, Deployed, RepairStarted, RunFinished, recording_repairs, test_run
     from .kestra import KestraClient, flow_ref
 

@@ -8,30 +8,27 @@ flow") and what the flow can do, a confirmation, create-or-update, a check that 
 where it was meant to go, the new revision and the UI link. Namespaces outside the `deploy_namespaces`
 allow-list (when set) are refused, for deploy and run alike. run: the execution's task runs as their
 state changes, their logs as they finish, and a verdict; exit 0 SUCCESS or WARNING, 1 any other end, 2 an
-error. `consent_for` is how every command that deploys a model's flow asks the user (ask --test-run too).
+error. The questions to the user are in cli_confirm.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .asyncutil import end_live_stream
-from .cli_args import nonblank, positive_seconds
+from .cli_args import nonblank, parse_pairs, positive_seconds
+from .cli_confirm import ask_yes_no
 from .config import Settings, load_settings
 from .errors import CopilotError
 from .exitcodes import EXIT_FAILED, EXIT_OK
 from .fileio import MAX_FLOW_BYTES, open_regular, read_text
 from .terminal import printable
 
-__all__ = ["add_parsers", "consent_for", "deploy_command", "parse_pairs", "run_command"]
+__all__ = ["add_parsers", "deploy_command", "run_command"]
 
 LOG_GRACE = 2.5  # seconds to wait for the last log lines after the execution ends
 SHOWN_LOG_LINES = 20  # of the failing task run's, in the verdict
@@ -110,7 +107,7 @@ def deploy_command(args: argparse.Namespace) -> int:
         if not sys.stdin.isatty():
             raise CopilotError("Deploying needs a confirmation, and there is no terminal to ask.", hint="Pass --yes.")
         seen = sys.stdout.isatty()  # with stdout in a file, what is approved is shown with the question
-        if not _ask_yes_no(f"Deploy {where} to {settings.kestra_url}? [y/N] ", [] if seen else shown):
+        if not ask_yes_no(f"Deploy {where} to {settings.kestra_url}? [y/N] ", [] if seen else shown):
             print("Not deployed.", file=sys.stderr)
             return EXIT_FAILED
     result, link = asyncio.run(_deploy(settings, text, review))
@@ -133,109 +130,7 @@ async def _deploy(settings: Settings, text: str, review: Any) -> tuple[Any, str]
         return deployed, ui_link(client, review.namespace, review.flow_id)
 
 
-TTY = "/dev/tty"  # the controlling terminal (tests point it elsewhere)
-
-
-def _ask_yes_no(question: str, shown: list[str]) -> bool:
-    """A yes/no at the terminal, after what the user must see, on stderr (stdout may be a flow piped to a
-    file) — and on the terminal itself when stderr goes to a file (`2>log`): a question nobody sees would
-    leave the command waiting in silence. It blocks in the calling thread, so Ctrl+C interrupts it at once
-    (from before the question is shown, so that no Ctrl+C falls between the two)."""
-    text = printable("\n".join(shown)) + "\n" if shown else ""
-    with _interruptible():
-        _discard_typed_ahead()
-        sys.stderr.write(text + question)
-        sys.stderr.flush()
-        if not sys.stderr.isatty():
-            try:
-                with open(TTY, "w", encoding="utf-8") as terminal:
-                    terminal.write(text + question)
-            except OSError:
-                pass
-        return sys.stdin.readline().strip().lower() in ("y", "yes")
-
-
-def _discard_typed_ahead() -> None:
-    """Keys typed before the question (a double-tapped `y` ↵, the next command) must not answer it."""
-    try:
-        import termios
-    except ImportError:  # Windows
-        return
-    with contextlib.suppress(termios.error, OSError, ValueError, AttributeError):  # not a real terminal
-        termios.tcflush(sys.stdin.fileno(), termios.TCIFLUSH)
-
-
-@contextlib.contextmanager
-def _interruptible() -> Iterator[None]:
-    """Ctrl+C (and SIGTERM, SIGHUP) end the command at once while the user is being asked: the handlers
-    that cancel a task would only wait for the blocked read, that is for Enter."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def ended(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = {
-        signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
-        signal.SIGTERM: signal.signal(signal.SIGTERM, ended),
-        signal.SIGHUP: signal.signal(signal.SIGHUP, ended),
-    }
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-
-def consent_for(settings: Settings, *, yes: bool, command: str) -> Any:
-    """How a command asks before it deploys and runs a model's flow (engine/consent.py): `--yes` approves the
-    flow as written (and repairs that add nothing); the `sandbox_test_runs` setting approves everything —
-    both print what they approved, for the log; otherwise the user is asked in the terminal, and without a
-    terminal nothing is deployed."""
-    from .engine import consent
-
-    if settings.sandbox_test_runs or yes:
-        decide = consent.sandbox() if settings.sandbox_test_runs else consent.unattended()
-        by = "sandbox_test_runs" if settings.sandbox_test_runs else "--yes"
-
-        async def logged(request: Any) -> bool:
-            approved = await decide(request)  # raises when --yes does not cover a repair
-            print(printable("\n".join([f"approved by {by}:", *request.summary()])), file=sys.stderr)
-            return approved
-
-        return logged
-    if not sys.stdin.isatty():
-        return consent.refuse(
-            "A test-run deploys and executes the model's flow, which needs your yes, and there is no terminal "
-            "to ask: nothing was deployed or run.",
-            hint=f"Run `{command}` in a terminal to review it, pass --yes to approve it unattended, or set "
-            "sandbox_test_runs = true for a Kestra kept for trials (README: Safety).",
-        )
-
-    async def ask(request: Any) -> bool:
-        shown = request.summary()
-        if request.diff is not None:
-            shown.append(request.diff.unified)
-        else:
-            shown.append(f"--- the flow, as it will be deployed ---\n{request.flow_yaml}")
-        return _ask_yes_no("Deploy it and run it? [y/N] ", shown)
-
-    return ask
-
-
 # --- run ---------------------------------------------------------------------------------------------------
-def parse_pairs(values: list[str], separator: str, what: str) -> dict[str, str]:
-    """`["k=v", …]` as `{k: v}`; a value without the separator is refused, never dropped."""
-    out = {}
-    for value in values:
-        key, found, rest = value.partition(separator)
-        if not found or not key:
-            raise CopilotError(f"{what} {value!r} must look like KEY{separator}VALUE.")
-        out[key] = rest
-    return out
-
-
 def run_command(args: argparse.Namespace) -> int:
     namespace, _, flow_id = args.flow.rpartition("/")
     if not namespace or not flow_id:
