@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from . import __version__, cli_ask, cli_eval, cli_kestra, cli_retrieval
-from .cli_args import nonblank
+from .cli_args import Commands, Handler, nonblank
 from .config import config_path, load_settings
 from .errors import CopilotError
 from .exitcodes import EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPE_CLOSED
@@ -27,58 +27,23 @@ if TYPE_CHECKING:
 
 
 def _parser() -> argparse.ArgumentParser:
+    """Every command, each registered with its handler (`set_defaults(handler=…)`) by the module that owns it;
+    `main` runs the handler of the command parsed. The order here is the order of `--help`."""
     parser = argparse.ArgumentParser(
         prog="kestra-copilot",
         description="Write, validate, review, deploy and test-run Kestra flows with an AI model.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    validate = commands.add_parser(
-        "validate",
-        help="check flow files against Kestra's schema and rules",
-        description="Check flow files the way Kestra's server would, and against this project's policy (no "
-        "credential written into a flow). Exit 0 valid, 1 invalid or refused by policy, 2 error.",
-    )
-    validate.add_argument("files", nargs="+", metavar="FILE", help="flow YAML files ('-' reads stdin)")
-    validate.add_argument("--schema", metavar="PATH|URL", help="a Kestra flow JSON schema (default: bundled)")
-    validate.add_argument("--kestra-version", type=int, choices=(1, 2), help="target Kestra major version")
-    validate.add_argument("--format", choices=("text", "json"), default="text")
-    validate.add_argument(
-        "--server",
-        nargs="?",
-        const="",
-        metavar="URL",
-        help="also have a Kestra server validate the flows (default URL: KESTRA_URL)",
-    )
-    validate.add_argument(
-        "--policy",
-        choices=("fail", "warn"),
-        default="fail",
-        help="a `policy` finding (Kestra accepts the flow, this project refuses it: a hard-coded credential) "
-        "fails the command (default), or is only reported (warn)",
-    )
-
-    diff = commands.add_parser("diff", help="compare two revisions of a flow")
-    diff.add_argument("old", metavar="OLD")
-    diff.add_argument("new", metavar="NEW")
-    diff.add_argument("--format", choices=("text", "json"), default="text")
-
-    schema = commands.add_parser("schema", help="print the flow JSON schema generated from the bundled catalog")
-    schema.add_argument("--kestra-version", type=int, choices=(1, 2), help="target Kestra major version")
-    schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
-
-    config = commands.add_parser("config", help="show the settings (secrets masked) or the config file path")
-    config.add_argument("action", choices=("show", "path"), nargs="?", default="show")
-
-    chat = commands.add_parser("chat", help="open the assistant (the default of `make run`)")
-    chat.add_argument(
-        "--recipe", type=nonblank("a recipe name or path"), default="default", help="prompt recipe name or YAML path"
-    )
-    chat.add_argument("--keys", action="store_true", help="list the actions and their keys ([keys] in the config)")
-    cli_ask.add_parser(commands)
+    for add in (_add_validate, _add_diff, _add_schema, _add_config, _add_chat):
+        add(commands)
+    cli_ask.add_parsers(commands)
     cli_kestra.add_parsers(commands)
     cli_retrieval.add_parsers(commands)
+    evaluate = commands.add_parser("eval", help="offline evaluations")
+    evaluations = evaluate.add_subparsers(dest="evaluation", metavar="EVAL", required=True)
+    cli_retrieval.add_eval_parsers(evaluations)
+    cli_eval.add_parsers(evaluations)
     return parser
 
 
@@ -114,23 +79,10 @@ def _command(argv: Sequence[str] | None) -> int:
         _print_error(problem)
         return EXIT_ERROR
     args = parser.parse_args(arguments)
-    if args.command is None:
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:  # no command given
         parser.print_help()
         return EXIT_OK
-    handler = {
-        "validate": _validate,
-        "diff": _diff,
-        "schema": _schema,
-        "config": _config,
-        "chat": _chat,
-        "ask": cli_ask.ask_command,
-        "sessions": cli_ask.sessions_command,
-        "deploy": cli_kestra.deploy_command,
-        "run": cli_kestra.run_command,
-        "index": cli_retrieval.index_command,
-        "search": cli_retrieval.search_command,
-        "eval": cli_eval.eval_command,
-    }[args.command]
     try:
         return handler(args)
     except CopilotError as exc:
@@ -160,6 +112,15 @@ def _undecodable(arguments: Sequence[str]) -> CopilotError | None:
                 hint="Check the terminal's encoding (a UTF-8 locale) and pass text and file names in UTF-8.",
             )
     return None
+
+
+def _add_chat(commands: Commands) -> None:
+    chat = commands.add_parser("chat", help="open the assistant (the default of `make run`)")
+    chat.add_argument(
+        "--recipe", type=nonblank("a recipe name or path"), default="default", help="prompt recipe name or YAML path"
+    )
+    chat.add_argument("--keys", action="store_true", help="list the actions and their keys ([keys] in the config)")
+    chat.set_defaults(handler=_chat)
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -199,6 +160,34 @@ def _color(stream: TextIO) -> bool:
 
 def _paint(text: str, code: str, on: bool) -> str:
     return f"\033[{code}m{text}\033[0m" if on else text
+
+
+def _add_validate(commands: Commands) -> None:
+    validate = commands.add_parser(
+        "validate",
+        help="check flow files against Kestra's schema and rules",
+        description="Check flow files the way Kestra's server would, and against this project's policy (no "
+        "credential written into a flow). Exit 0 valid, 1 invalid or refused by policy, 2 error.",
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE", help="flow YAML files ('-' reads stdin)")
+    validate.add_argument("--schema", metavar="PATH|URL", help="a Kestra flow JSON schema (default: bundled)")
+    validate.add_argument("--kestra-version", type=int, choices=(1, 2), help="target Kestra major version")
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.add_argument(
+        "--server",
+        nargs="?",
+        const="",
+        metavar="URL",
+        help="also have a Kestra server validate the flows (default URL: KESTRA_URL)",
+    )
+    validate.add_argument(
+        "--policy",
+        choices=("fail", "warn"),
+        default="fail",
+        help="a `policy` finding (Kestra accepts the flow, this project refuses it: a hard-coded credential) "
+        "fails the command (default), or is only reported (warn)",
+    )
+    validate.set_defaults(handler=_validate)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -304,6 +293,14 @@ def _verdict(result: ValidationResult, policy: str) -> str:
     return f"valid ({counts})"
 
 
+def _add_diff(commands: Commands) -> None:
+    diff = commands.add_parser("diff", help="compare two revisions of a flow")
+    diff.add_argument("old", metavar="OLD")
+    diff.add_argument("new", metavar="NEW")
+    diff.add_argument("--format", choices=("text", "json"), default="text")
+    diff.set_defaults(handler=_diff)
+
+
 def _diff(args: argparse.Namespace) -> int:
     from .flows import diff_flows
 
@@ -322,6 +319,13 @@ def _diff(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_schema(commands: Commands) -> None:
+    schema = commands.add_parser("schema", help="print the flow JSON schema generated from the bundled catalog")
+    schema.add_argument("--kestra-version", type=int, choices=(1, 2), help="target Kestra major version")
+    schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    schema.set_defaults(handler=_schema)
+
+
 def _schema(args: argparse.Namespace) -> int:
     from .flows import bundled_schema
 
@@ -334,6 +338,12 @@ def _schema(args: argparse.Namespace) -> int:
     else:
         print(text)
     return EXIT_OK
+
+
+def _add_config(commands: Commands) -> None:
+    config = commands.add_parser("config", help="show the settings (secrets masked) or the config file path")
+    config.add_argument("action", choices=("show", "path"), nargs="?", default="show")
+    config.set_defaults(handler=_config)
 
 
 def _config(args: argparse.Namespace) -> int:

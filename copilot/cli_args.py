@@ -1,4 +1,5 @@
-"""Argument types of the command line. argparse reports a value they refuse as a usage error (exit 2, the
+"""Argument types of the command line, and the shape every command module registers its commands with
+(`Commands`, `Handler`). argparse reports a value they refuse as a usage error (exit 2, the
 argument named), so a bad `-k` or an empty request stops the command before it reads a setting, opens a
 store or an index, or calls a model or a server."""
 
@@ -7,10 +8,26 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from typing import TypeAlias
 
 from .errors import CopilotError
 
-__all__ = ["fraction", "non_negative_int", "nonblank", "parse_pairs", "positive_int", "positive_seconds"]
+__all__ = [
+    "Commands",
+    "Handler",
+    "fraction",
+    "non_negative_int",
+    "nonblank",
+    "parse_pairs",
+    "positive_int",
+    "positive_seconds",
+]
+
+Handler = Callable[[argparse.Namespace], int]
+"""What a command runs: its parsed arguments in, its exit code (copilot/exitcodes.py) out. Each command
+registers its own with its parser: `parser.set_defaults(handler=…)`."""
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+"""The subcommands a module adds its parsers to (`commands.add_parser(…)`)."""
 
 
 def _whole(value: str) -> int | None:

@@ -15,16 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .cli_args import non_negative_int, nonblank, parse_pairs
+from .cli_args import Commands, non_negative_int, nonblank, parse_pairs
 from .config import load_settings
 from .errors import CopilotError
 from .exitcodes import EXIT_ERROR, EXIT_FAILED, EXIT_OK
 from .terminal import printable
 
-__all__ = ["add_parser", "ask_command", "sessions_command"]
+__all__ = ["add_parsers"]
 
 
-def add_parser(commands: Any) -> None:
+def add_parsers(commands: Commands) -> None:
     ask = commands.add_parser("ask", help="one turn: describe a flow (or a change to --flow) and get the YAML")
     ask.add_argument(
         "request",
@@ -66,7 +66,9 @@ def add_parser(commands: Any) -> None:
     ask.add_argument("--keep-test-flow", action="store_true", help="do not delete the test flow after the run")
     ask.add_argument("--input", action="append", default=[], metavar="KEY=VALUE", help="test-run inputs")
     ask.add_argument("--max-repairs", type=non_negative_int, default=2, help="test-run repair attempts (2)")
-    commands.add_parser("sessions", help="list the recorded sessions, newest first")
+    ask.set_defaults(handler=ask_command)
+    sessions = commands.add_parser("sessions", help="list the recorded sessions, newest first")
+    sessions.set_defaults(handler=sessions_command)
 
 
 def ask_command(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""`eval run|score|compare|capture|sanity` (flow generation evals); `eval retrieval` lives in cli_retrieval."""
+"""`eval run|score|compare|capture|sanity` (flow generation evals); `eval retrieval` is in cli_retrieval."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cli_args import fraction, nonblank, positive_int
+from .cli_args import Commands, fraction, nonblank, positive_int
 from .config import Settings, load_settings
 from .errors import CopilotError
 from .exitcodes import EXIT_FAILED, EXIT_OK
@@ -21,13 +21,14 @@ if TYPE_CHECKING:
     from .evaluation.cases import Case
     from .llm.base import ChatModel
 
-__all__ = ["add_suites", "eval_command"]
+__all__ = ["add_parsers"]
 
 SHOWN_REASONS = 3  # distinct reasons on the summary line; results.jsonl has every one
 
 
-def add_suites(suites: Any) -> None:
-    run = suites.add_parser(
+def add_parsers(evaluations: Commands) -> None:
+    """The flow generation evals, in the `eval` family (`eval retrieval`: cli_retrieval)."""
+    run = evaluations.add_parser(
         "run",
         help="run a suite of cases through the engine and score the flows",
         description="Runs every case (K times) and writes a run directory: manifest, outputs, scores, "
@@ -56,12 +57,14 @@ def add_suites(suites: Any) -> None:
     run.add_argument("--kestra-version", type=int, choices=(1, 2))
     run.add_argument("--live", action="store_true", help="also run live checks: test_run on Kestra, rubric")
     run.add_argument("-o", "--out", type=Path, help="run directory (default: evals/runs/<date>-<recipe>)")
+    run.set_defaults(handler=_run)
 
-    score = suites.add_parser("score", help="re-score a run's saved outputs (no model calls)")
+    score = evaluations.add_parser("score", help="re-score a run's saved outputs (no model calls)")
     score.add_argument("run_dir", type=Path)
     score.add_argument("--suite", type=Path, help="score with these (newer) case files instead of the saved ones")
+    score.set_defaults(handler=_score)
 
-    compare = suites.add_parser(
+    compare = evaluations.add_parser(
         "compare",
         help="compare two runs: flips, pass@k, pass^k, significance; exit 1 on a significant regression",
     )
@@ -69,8 +72,9 @@ def add_suites(suites: Any) -> None:
     compare.add_argument("candidate", type=Path)
     compare.add_argument("--alpha", type=fraction, default=0.05, help="significance level (default 0.05)")
     compare.add_argument("--report", type=Path, help="write compare.md/.json/.junit.xml/.html into this folder")
+    compare.set_defaults(handler=_compare)
 
-    capture = suites.add_parser(
+    capture = evaluations.add_parser(
         "capture",
         help="turn a session's turn into a regression case, with checks proposed from the flow it made",
         description="Appends a case to a suite file: the turn's request, the flow it started from, and "
@@ -85,22 +89,15 @@ def add_suites(suites: Any) -> None:
         "-o", "--suite", type=Path, default=Path("evals/captured.yaml"), help="suite file (evals/captured.yaml)"
     )
     capture.add_argument("--id", type=nonblank("a case id"), help="the case id (default: from the request)")
+    capture.set_defaults(handler=_capture)
 
-    sanity = suites.add_parser(
+    sanity = evaluations.add_parser(
         "sanity",
         help="check the scorers on real blueprints: originals should score high, corrupted copies lower",
     )
     sanity.add_argument("--cases", type=Path, required=True, help="JSONL of flows (e.g. kestra-flows/dev.jsonl)")
     sanity.add_argument("--limit", type=positive_int, help="only the first N flows")
-
-
-def eval_command(args: argparse.Namespace) -> int:
-    if args.evaluation == "retrieval":
-        from .cli_retrieval import retrieval_eval_command
-
-        return retrieval_eval_command(args)
-    commands = {"run": _run, "score": _score, "compare": _compare, "sanity": _sanity, "capture": _capture}
-    return commands[args.evaluation](args)
+    sanity.set_defaults(handler=_sanity)
 
 
 def _capture(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .asyncutil import end_live_stream
-from .cli_args import nonblank, parse_pairs, positive_seconds
+from .cli_args import Commands, nonblank, parse_pairs, positive_seconds
 from .cli_confirm import ask_yes_no
 from .config import Settings, load_settings
 from .errors import CopilotError
@@ -28,13 +28,13 @@ from .exitcodes import EXIT_FAILED, EXIT_OK
 from .fileio import MAX_FLOW_BYTES, open_regular, read_text
 from .terminal import printable
 
-__all__ = ["add_parsers", "deploy_command", "run_command"]
+__all__ = ["add_parsers"]
 
 LOG_GRACE = 2.5  # seconds to wait for the last log lines after the execution ends
 SHOWN_LOG_LINES = 20  # of the failing task run's, in the verdict
 
 
-def add_parsers(commands: Any) -> None:
+def add_parsers(commands: Commands) -> None:
     deploy = commands.add_parser("deploy", help="deploy a flow to Kestra after server validation and a diff")
     deploy.add_argument("file", type=Path, metavar="FILE")
     deploy.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -48,12 +48,14 @@ def add_parsers(commands: Any) -> None:
         help="a `policy` finding (a hard-coded credential, which Kestra accepts) stops the deploy (default), "
         "or is only reported (warn)",
     )
+    deploy.set_defaults(handler=deploy_command)
     run = commands.add_parser("run", help="execute a deployed flow and follow it live")
     run.add_argument("flow", metavar="NAMESPACE/FLOW_ID")
     run.add_argument("--input", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--file", action="append", default=[], metavar="KEY=PATH", help="a FILE input")
     run.add_argument("--label", action="append", default=[], metavar="KEY:VALUE")
     run.add_argument("--timeout", type=positive_seconds, default=600.0, help="seconds to follow before giving up (600)")
+    run.set_defaults(handler=run_command)
 
 
 def _client(settings: Settings) -> Any:
