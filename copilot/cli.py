@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, TextIO
 
 from . import __version__, cli_ask, cli_eval, cli_kestra, cli_retrieval
 from .cli_args import Commands, Handler, nonblank
-from .config import config_path, load_settings
 from .errors import CopilotError
 from .exitcodes import EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPE_CLOSED
 from .terminal import printable
@@ -124,6 +123,8 @@ def _add_chat(commands: Commands) -> None:
 
 
 def _chat(args: argparse.Namespace) -> int:
+    from .config import load_settings
+
     settings = load_settings()
     if args.keys:
         from .tui.keys import ACTIONS, plan_keys
@@ -191,6 +192,7 @@ def _add_validate(commands: Commands) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from .config import load_settings
     from .flows import validate_flow
     from .schema_store import load_schema
 
@@ -327,6 +329,7 @@ def _add_schema(commands: Commands) -> None:
 
 
 def _schema(args: argparse.Namespace) -> int:
+    from .config import load_settings
     from .flows import bundled_schema
 
     version = args.kestra_version or load_settings().kestra_version
@@ -347,6 +350,8 @@ def _add_config(commands: Commands) -> None:
 
 
 def _config(args: argparse.Namespace) -> int:
+    from .config import config_path, load_settings
+
     if args.action == "path":
         print(config_path())
         return EXIT_OK

@@ -8,7 +8,6 @@ Prints the flow YAML (or, with --json, the flow with its diagnostics, diff, sour
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Callable
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from .cli_args import Commands, non_negative_int, nonblank, parse_pairs
-from .config import load_settings
 from .errors import CopilotError
 from .exitcodes import EXIT_ERROR, EXIT_FAILED, EXIT_OK
 from .terminal import printable
@@ -72,7 +70,10 @@ def add_parsers(commands: Commands) -> None:
 
 
 def ask_command(args: argparse.Namespace) -> int:
+    import asyncio
+
     from .asyncutil import run_to_a_clean_stop
+    from .config import load_settings
     from .engine.consent import ConsentRefused
     from .engine.factory import build_engine
     from .engine.sessions import SessionStore
@@ -317,6 +318,7 @@ def _overwrite_refusal(args: argparse.Namespace, revision: Any, engine: Any) -> 
 def sessions_command(args: argparse.Namespace) -> int:
     import time
 
+    from .config import load_settings
     from .engine.sessions import SessionStore
 
     store = SessionStore.open(load_settings().data_dir / "sessions.db")

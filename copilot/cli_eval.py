@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime
 import json
 import sys
@@ -11,12 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cli_args import Commands, fraction, nonblank, positive_int
-from .config import Settings, load_settings
 from .errors import CopilotError
 from .exitcodes import EXIT_FAILED, EXIT_OK
 from .terminal import printable
 
 if TYPE_CHECKING:
+    from .config import Settings
     from .evaluation.cache import ReplayOnlyModel
     from .evaluation.cases import Case
     from .llm.base import ChatModel
@@ -101,6 +100,7 @@ def add_parsers(evaluations: Commands) -> None:
 
 
 def _capture(args: argparse.Namespace) -> int:
+    from .config import load_settings
     from .engine.sessions import SessionStore
     from .evaluation.capture import add_case, case_from_session
 
@@ -121,6 +121,9 @@ def _capture(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .config import load_settings
     from .engine.factory import Grounding, open_grounding
     from .engine.recipes import load_recipe
     from .evaluation.cases import load_suite

@@ -14,19 +14,18 @@ error. The questions to the user are in cli_confirm.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .asyncutil import end_live_stream
 from .cli_args import Commands, nonblank, parse_pairs, positive_seconds
 from .cli_confirm import ask_yes_no
-from .config import Settings, load_settings
 from .errors import CopilotError
 from .exitcodes import EXIT_FAILED, EXIT_OK
-from .fileio import MAX_FLOW_BYTES, open_regular, read_text
 from .terminal import printable
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 __all__ = ["add_parsers"]
 
@@ -80,6 +79,10 @@ def _refused_by_policy(text: str, name: str, *, warn: bool) -> bool:
 
 
 def deploy_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .config import load_settings
+    from .fileio import MAX_FLOW_BYTES, read_text
     from .kestra import flow_ref, with_namespace
 
     settings = load_settings()
@@ -134,6 +137,11 @@ async def _deploy(settings: Settings, text: str, review: Any) -> tuple[Any, str]
 
 # --- run ---------------------------------------------------------------------------------------------------
 def run_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .config import load_settings
+    from .fileio import open_regular
+
     namespace, _, flow_id = args.flow.rpartition("/")
     if not namespace or not flow_id:
         raise CopilotError(f"{args.flow!r} must look like NAMESPACE/FLOW_ID (e.g. company.team/etl).")
@@ -166,6 +174,10 @@ async def _run(
     labels: dict[str, str],
     timeout: float,
 ) -> str:
+    import asyncio
+
+    from .asyncutil import end_live_stream
+
     async with _client(settings) as client:
         execution = await client.execute(namespace, flow_id, inputs=inputs, files=files, labels=labels)
         print(printable(f"execution {execution.id} — {execution.url or ''}".rstrip(" —")))

@@ -8,12 +8,14 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .cli_args import Commands, nonblank, positive_int
-from .config import Settings, load_settings
 from .exitcodes import EXIT_OK
 from .terminal import printable
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 __all__ = ["add_eval_parsers", "add_parsers", "build_index"]
 
@@ -175,6 +177,7 @@ def build_index(index: Any, sources: list[Any], settings: Settings, *, rebuild: 
 
 
 def _index_build(args: argparse.Namespace) -> int:
+    from .config import load_settings
     from .retrieval.sources import default_sources, parse_source
 
     settings = load_settings()
@@ -212,6 +215,8 @@ def _no_docs_note(index: Any, sources: list[Any]) -> str | None:
 
 
 def _index_status(args: argparse.Namespace) -> int:
+    from .config import load_settings
+
     index = _open_index(args, load_settings())
     status = index.status()
     if args.json:
@@ -233,6 +238,7 @@ def _index_status(args: argparse.Namespace) -> int:
 
 
 def search_command(args: argparse.Namespace) -> int:
+    from .config import load_settings
     from .retrieval.hybrid import DenseUnavailable, search
 
     settings = load_settings()
@@ -281,6 +287,7 @@ def _hit_json(rank: int, hit: Any) -> dict[str, Any]:
 
 
 def retrieval_eval_command(args: argparse.Namespace) -> int:
+    from .config import load_settings
     from .evaluation.retrieval import load_cases, run_retrieval_eval
     from .retrieval.sources import parse_source
 
