@@ -1,5 +1,10 @@
 """`kestra-copilot` — the command line. Thin: parse arguments, call the library, print, exit.
 
+Each command registers its parser with its handler (`set_defaults(handler=…)`): the flow commands here,
+the others in cli_ask (ask, sessions), cli_kestra (deploy, run), cli_retrieval (index, search, eval
+retrieval) and cli_eval (the other evals). Those modules do not import each other (what two of them need is
+in cli_args or cli_confirm), and they import what a handler needs inside it, so `--help` stays fast.
+
 Exit codes (copilot/exitcodes.py): 0 success (flows valid), 1 the checked flow is invalid (or refused by
 policy), 2 usage, I/O or configuration error, 130 interrupted (Ctrl+C), 141 the reader of the output went
 away (`… | head`), quietly, as for a process that SIGPIPE ended.

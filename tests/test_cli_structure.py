@@ -13,7 +13,17 @@ import copilot
 from copilot import cli
 
 PACKAGE = Path(copilot.__file__).parent
-COMMAND_MODULES = sorted(p.stem for p in PACKAGE.glob("cli_*.py") if "def add_parsers(" in p.read_text())
+
+
+def _adds_commands(path: Path) -> bool:
+    """A command module: it adds parsers (`commands.add_parser(…)`)."""
+    return any(
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_parser"
+        for node in ast.walk(ast.parse(path.read_text()))
+    )
+
+
+COMMAND_MODULES = sorted(p.stem for p in PACKAGE.glob("cli_*.py") if _adds_commands(p))
 
 
 def _leaves(parser: argparse.ArgumentParser, words: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], object]]:
