@@ -1,8 +1,13 @@
 """`kestra-copilot` — the command line. Thin: parse arguments, call the library, print, exit.
 
-Exit codes: 0 success (flows valid), 1 the checked flow is invalid (or refused by policy), 2 usage, I/O or
-configuration error, 130 interrupted (Ctrl+C), 141 the reader of the output went away (`… | head`), quietly,
-as for a process that SIGPIPE ended.
+Each command registers its parser with its handler (`set_defaults(handler=…)`): the flow commands here,
+the others in cli_ask (ask, sessions), cli_kestra (deploy, run), cli_retrieval (index, search, eval
+retrieval) and cli_eval (the other evals). Those modules do not import each other (what two of them need is
+in cli_args or cli_confirm), and they import what a handler needs inside it, so `--help` stays fast.
+
+Exit codes (copilot/exitcodes.py): 0 success (flows valid), 1 the checked flow is invalid (or refused by
+policy), 2 usage, I/O or configuration error, 130 interrupted (Ctrl+C), 141 the reader of the output went
+away (`… | head`), quietly, as for a process that SIGPIPE ended.
 """
 
 from __future__ import annotations
@@ -16,71 +21,33 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from . import __version__, cli_ask, cli_eval, cli_kestra, cli_retrieval
-from .cli_args import nonblank
-from .config import config_path, load_settings
+from .cli_args import Commands, Handler, nonblank
 from .errors import CopilotError
+from .exitcodes import EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPE_CLOSED
 from .terminal import printable
 
 if TYPE_CHECKING:
     from .flows import ValidationResult
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
-EXIT_INTERRUPTED, EXIT_PIPE_CLOSED = 130, 128 + 13  # 13: SIGPIPE, what a shell reports for `yes | head`
-
 
 def _parser() -> argparse.ArgumentParser:
+    """Every command, each registered with its handler (`set_defaults(handler=…)`) by the module that owns it;
+    `main` runs the handler of the command parsed. The order here is the order of `--help`."""
     parser = argparse.ArgumentParser(
         prog="kestra-copilot",
         description="Write, validate, review, deploy and test-run Kestra flows with an AI model.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    validate = commands.add_parser(
-        "validate",
-        help="check flow files against Kestra's schema and rules",
-        description="Check flow files the way Kestra's server would, and against this project's policy (no "
-        "credential written into a flow). Exit 0 valid, 1 invalid or refused by policy, 2 error.",
-    )
-    validate.add_argument("files", nargs="+", metavar="FILE", help="flow YAML files ('-' reads stdin)")
-    validate.add_argument("--schema", metavar="PATH|URL", help="a Kestra flow JSON schema (default: bundled)")
-    validate.add_argument("--kestra-version", type=int, choices=(1, 2), help="target Kestra major version")
-    validate.add_argument("--format", choices=("text", "json"), default="text")
-    validate.add_argument(
-        "--server",
-        nargs="?",
-        const="",
-        metavar="URL",
-        help="also have a Kestra server validate the flows (default URL: KESTRA_URL)",
-    )
-    validate.add_argument(
-        "--policy",
-        choices=("fail", "warn"),
-        default="fail",
-        help="a `policy` finding (Kestra accepts the flow, this project refuses it: a hard-coded credential) "
-        "fails the command (default), or is only reported (warn)",
-    )
-
-    diff = commands.add_parser("diff", help="compare two revisions of a flow")
-    diff.add_argument("old", metavar="OLD")
-    diff.add_argument("new", metavar="NEW")
-    diff.add_argument("--format", choices=("text", "json"), default="text")
-
-    schema = commands.add_parser("schema", help="print the flow JSON schema generated from the bundled catalog")
-    schema.add_argument("--kestra-version", type=int, choices=(1, 2), help="target Kestra major version")
-    schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
-
-    config = commands.add_parser("config", help="show the settings (secrets masked) or the config file path")
-    config.add_argument("action", choices=("show", "path"), nargs="?", default="show")
-
-    chat = commands.add_parser("chat", help="open the assistant (the default of `make run`)")
-    chat.add_argument(
-        "--recipe", type=nonblank("a recipe name or path"), default="default", help="prompt recipe name or YAML path"
-    )
-    chat.add_argument("--keys", action="store_true", help="list the actions and their keys ([keys] in the config)")
-    cli_ask.add_parser(commands)
+    for add in (_add_validate, _add_diff, _add_schema, _add_config, _add_chat):
+        add(commands)
+    cli_ask.add_parsers(commands)
     cli_kestra.add_parsers(commands)
     cli_retrieval.add_parsers(commands)
+    evaluate = commands.add_parser("eval", help="offline evaluations")
+    evaluations = evaluate.add_subparsers(dest="evaluation", metavar="EVAL", required=True)
+    cli_retrieval.add_eval_parsers(evaluations)
+    cli_eval.add_parsers(evaluations)
     return parser
 
 
@@ -114,30 +81,17 @@ def _command(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if (problem := _undecodable(arguments)) is not None:
         _print_error(problem)
-        return EXIT_USAGE
+        return EXIT_ERROR
     args = parser.parse_args(arguments)
-    if args.command is None:
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:  # no command given
         parser.print_help()
         return EXIT_OK
-    handler = {
-        "validate": _validate,
-        "diff": _diff,
-        "schema": _schema,
-        "config": _config,
-        "chat": _chat,
-        "ask": cli_ask.ask_command,
-        "sessions": cli_ask.sessions_command,
-        "deploy": cli_kestra.deploy_command,
-        "run": cli_kestra.run_command,
-        "index": cli_retrieval.index_command,
-        "search": cli_retrieval.search_command,
-        "eval": cli_eval.eval_command,
-    }[args.command]
     try:
         return handler(args)
     except CopilotError as exc:
         _print_error(exc)
-        return EXIT_USAGE
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
 
@@ -164,7 +118,18 @@ def _undecodable(arguments: Sequence[str]) -> CopilotError | None:
     return None
 
 
+def _add_chat(commands: Commands) -> None:
+    chat = commands.add_parser("chat", help="open the assistant (the default of `make run`)")
+    chat.add_argument(
+        "--recipe", type=nonblank("a recipe name or path"), default="default", help="prompt recipe name or YAML path"
+    )
+    chat.add_argument("--keys", action="store_true", help="list the actions and their keys ([keys] in the config)")
+    chat.set_defaults(handler=_chat)
+
+
 def _chat(args: argparse.Namespace) -> int:
+    from .config import load_settings
+
     settings = load_settings()
     if args.keys:
         from .tui.keys import ACTIONS, plan_keys
@@ -203,7 +168,36 @@ def _paint(text: str, code: str, on: bool) -> str:
     return f"\033[{code}m{text}\033[0m" if on else text
 
 
+def _add_validate(commands: Commands) -> None:
+    validate = commands.add_parser(
+        "validate",
+        help="check flow files against Kestra's schema and rules",
+        description="Check flow files the way Kestra's server would, and against this project's policy (no "
+        "credential written into a flow). Exit 0 valid, 1 invalid or refused by policy, 2 error.",
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE", help="flow YAML files ('-' reads stdin)")
+    validate.add_argument("--schema", metavar="PATH|URL", help="a Kestra flow JSON schema (default: bundled)")
+    validate.add_argument("--kestra-version", type=int, choices=(1, 2), help="target Kestra major version")
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.add_argument(
+        "--server",
+        nargs="?",
+        const="",
+        metavar="URL",
+        help="also have a Kestra server validate the flows (default URL: KESTRA_URL)",
+    )
+    validate.add_argument(
+        "--policy",
+        choices=("fail", "warn"),
+        default="fail",
+        help="a `policy` finding (Kestra accepts the flow, this project refuses it: a hard-coded credential) "
+        "fails the command (default), or is only reported (warn)",
+    )
+    validate.set_defaults(handler=_validate)
+
+
 def _validate(args: argparse.Namespace) -> int:
+    from .config import load_settings
     from .flows import validate_flow
     from .schema_store import load_schema
 
@@ -216,7 +210,7 @@ def _validate(args: argparse.Namespace) -> int:
             unread[name] = str(exc)
             print(printable(f"kestra-copilot: {exc}"), file=sys.stderr)
     if not texts:
-        return EXIT_USAGE
+        return EXIT_ERROR
     server = None
     if args.server is not None:
         from .server_check import check_on_server
@@ -271,8 +265,8 @@ def _validate(args: argparse.Namespace) -> int:
             source = loaded.schema.source + (f" + {server.label}" if server and not server.problem else "")
             print(_paint(printable(f"{name}: {_verdict(result, args.policy)} — {source}"), "1", color))
     if unread:
-        return EXIT_USAGE
-    return EXIT_OK if all(_passed(result, policy=args.policy) for _, result in results) else EXIT_INVALID
+        return EXIT_ERROR
+    return EXIT_OK if all(_passed(result, policy=args.policy) for _, result in results) else EXIT_FAILED
 
 
 _TONES = {"error": "31", "policy": "35", "warning": "33"}  # red, magenta, yellow
@@ -306,6 +300,14 @@ def _verdict(result: ValidationResult, policy: str) -> str:
     return f"valid ({counts})"
 
 
+def _add_diff(commands: Commands) -> None:
+    diff = commands.add_parser("diff", help="compare two revisions of a flow")
+    diff.add_argument("old", metavar="OLD")
+    diff.add_argument("new", metavar="NEW")
+    diff.add_argument("--format", choices=("text", "json"), default="text")
+    diff.set_defaults(handler=_diff)
+
+
 def _diff(args: argparse.Namespace) -> int:
     from .flows import diff_flows
 
@@ -324,7 +326,15 @@ def _diff(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_schema(commands: Commands) -> None:
+    schema = commands.add_parser("schema", help="print the flow JSON schema generated from the bundled catalog")
+    schema.add_argument("--kestra-version", type=int, choices=(1, 2), help="target Kestra major version")
+    schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    schema.set_defaults(handler=_schema)
+
+
 def _schema(args: argparse.Namespace) -> int:
+    from .config import load_settings
     from .flows import bundled_schema
 
     version = args.kestra_version or load_settings().kestra_version
@@ -338,7 +348,15 @@ def _schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_config(commands: Commands) -> None:
+    config = commands.add_parser("config", help="show the settings (secrets masked) or the config file path")
+    config.add_argument("action", choices=("show", "path"), nargs="?", default="show")
+    config.set_defaults(handler=_config)
+
+
 def _config(args: argparse.Namespace) -> int:
+    from .config import config_path, load_settings
+
     if args.action == "path":
         print(config_path())
         return EXIT_OK

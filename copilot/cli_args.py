@@ -1,4 +1,5 @@
-"""Argument types of the command line. argparse reports a value they refuse as a usage error (exit 2, the
+"""Argument types of the command line, and the shape every command module registers its commands with
+(`Commands`, `Handler`). argparse reports a value they refuse as a usage error (exit 2, the
 argument named), so a bad `-k` or an empty request stops the command before it reads a setting, opens a
 store or an index, or calls a model or a server."""
 
@@ -7,8 +8,26 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from typing import TypeAlias
 
-__all__ = ["fraction", "non_negative_int", "nonblank", "positive_int", "positive_seconds"]
+from .errors import CopilotError
+
+__all__ = [
+    "Commands",
+    "Handler",
+    "fraction",
+    "non_negative_int",
+    "nonblank",
+    "parse_pairs",
+    "positive_int",
+    "positive_seconds",
+]
+
+Handler = Callable[[argparse.Namespace], int]
+"""What a command runs: its parsed arguments in, its exit code (copilot/exitcodes.py) out. Each command
+registers its own with its parser: `parser.set_defaults(handler=…)`."""
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+"""The subcommands a module adds its parsers to (`commands.add_parser(…)`)."""
 
 
 def _whole(value: str) -> int | None:
@@ -60,6 +79,17 @@ def nonblank(what: str) -> Callable[[str], str]:
 
     check.__name__ = "nonblank"  # argparse names the type in some of its own messages
     return check
+
+
+def parse_pairs(values: list[str], separator: str, what: str) -> dict[str, str]:
+    """`["k=v", …]` as `{k: v}`; a value without the separator is refused, never dropped."""
+    out = {}
+    for value in values:
+        key, found, rest = value.partition(separator)
+        if not found or not key:
+            raise CopilotError(f"{what} {value!r} must look like KEY{separator}VALUE.")
+        out[key] = rest
+    return out
 
 
 def _number(value: str) -> float:

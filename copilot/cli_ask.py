@@ -8,24 +8,21 @@ Prints the flow YAML (or, with --json, the flow with its diagnostics, diff, sour
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .cli_args import non_negative_int, nonblank
-from .config import load_settings
+from .cli_args import Commands, non_negative_int, nonblank, parse_pairs
 from .errors import CopilotError
+from .exitcodes import EXIT_ERROR, EXIT_FAILED, EXIT_OK
 from .terminal import printable
 
-__all__ = ["add_parser", "ask_command", "sessions_command"]
-
-EXIT_OK, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
+__all__ = ["add_parsers"]
 
 
-def add_parser(commands: Any) -> None:
+def add_parsers(commands: Commands) -> None:
     ask = commands.add_parser("ask", help="one turn: describe a flow (or a change to --flow) and get the YAML")
     ask.add_argument(
         "request",
@@ -67,12 +64,16 @@ def add_parser(commands: Any) -> None:
     ask.add_argument("--keep-test-flow", action="store_true", help="do not delete the test flow after the run")
     ask.add_argument("--input", action="append", default=[], metavar="KEY=VALUE", help="test-run inputs")
     ask.add_argument("--max-repairs", type=non_negative_int, default=2, help="test-run repair attempts (2)")
-    commands.add_parser("sessions", help="list the recorded sessions, newest first")
+    ask.set_defaults(handler=ask_command)
+    sessions = commands.add_parser("sessions", help="list the recorded sessions, newest first")
+    sessions.set_defaults(handler=sessions_command)
 
 
 def ask_command(args: argparse.Namespace) -> int:
+    import asyncio
+
     from .asyncutil import run_to_a_clean_stop
-    from .cli_kestra import parse_pairs
+    from .config import load_settings
     from .engine.consent import ConsentRefused
     from .engine.factory import build_engine
     from .engine.sessions import SessionStore
@@ -146,7 +147,7 @@ def ask_command(args: argparse.Namespace) -> int:
         print(printable(f"error: {what}: {trial_error}{hint}"), file=sys.stderr)
         return EXIT_ERROR
     if trial is not None and code == EXIT_OK and not trial.passed:
-        return EXIT_INVALID
+        return EXIT_FAILED
     return code
 
 
@@ -158,7 +159,7 @@ async def _test_run(
     recorder: Callable[[str], Callable[[Any], None]],
 ) -> Any:
     """Deploy, run and repair; each repair is recorded as a turn of the session as it happens."""
-    from .cli_kestra import consent_for
+    from .cli_confirm import consent_for
     from .engine.testrun import CleanedUp, Deployed, RepairStarted, RunFinished, recording_repairs, test_run
     from .kestra import KestraClient, flow_ref
 
@@ -278,7 +279,7 @@ def _report(result: Any, args: argparse.Namespace, engine: Any) -> int:
                 print(printable(diagnostic.format(args.output if written else "flow")), file=sys.stderr)
     if write_failed:
         return EXIT_ERROR
-    return EXIT_OK if revision.valid and (written or args.output is None) else EXIT_INVALID
+    return EXIT_OK if revision.valid and (written or args.output is None) else EXIT_FAILED
 
 
 def _overwrite_refusal(args: argparse.Namespace, revision: Any, engine: Any) -> str | None:
@@ -317,6 +318,7 @@ def _overwrite_refusal(args: argparse.Namespace, revision: Any, engine: Any) -> 
 def sessions_command(args: argparse.Namespace) -> int:
     import time
 
+    from .config import load_settings
     from .engine.sessions import SessionStore
 
     store = SessionStore.open(load_settings().sessions_path)

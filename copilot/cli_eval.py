@@ -1,34 +1,33 @@
-"""`eval run|score|compare|capture|sanity` (flow generation evals); `eval retrieval` lives in cli_retrieval."""
+"""`eval run|score|compare|capture|sanity` (flow generation evals); `eval retrieval` is in cli_retrieval."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime
 import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cli_args import fraction, nonblank, positive_int
-from .config import Settings, load_settings
+from .cli_args import Commands, fraction, nonblank, positive_int
 from .errors import CopilotError
+from .exitcodes import EXIT_FAILED, EXIT_OK
 from .terminal import printable
 
 if TYPE_CHECKING:
+    from .config import Settings
     from .evaluation.cache import ReplayOnlyModel
     from .evaluation.cases import Case
     from .llm.base import ChatModel
 
-__all__ = ["add_suites", "eval_command"]
+__all__ = ["add_parsers"]
 
-EXIT_OK, EXIT_REGRESSION = 0, 1
-EXIT_UNPRODUCED = 1  # `eval run`: some samples could not be produced (the run directory is complete all the same)
 SHOWN_REASONS = 3  # distinct reasons on the summary line; results.jsonl has every one
 
 
-def add_suites(suites: Any) -> None:
-    run = suites.add_parser(
+def add_parsers(evaluations: Commands) -> None:
+    """The flow generation evals, in the `eval` family (`eval retrieval`: cli_retrieval)."""
+    run = evaluations.add_parser(
         "run",
         help="run a suite of cases through the engine and score the flows",
         description="Runs every case (K times) and writes a run directory: manifest, outputs, scores, "
@@ -57,12 +56,14 @@ def add_suites(suites: Any) -> None:
     run.add_argument("--kestra-version", type=int, choices=(1, 2))
     run.add_argument("--live", action="store_true", help="also run live checks: test_run on Kestra, rubric")
     run.add_argument("-o", "--out", type=Path, help="run directory (default: evals/runs/<date>-<recipe>)")
+    run.set_defaults(handler=_run)
 
-    score = suites.add_parser("score", help="re-score a run's saved outputs (no model calls)")
+    score = evaluations.add_parser("score", help="re-score a run's saved outputs (no model calls)")
     score.add_argument("run_dir", type=Path)
     score.add_argument("--suite", type=Path, help="score with these (newer) case files instead of the saved ones")
+    score.set_defaults(handler=_score)
 
-    compare = suites.add_parser(
+    compare = evaluations.add_parser(
         "compare",
         help="compare two runs: flips, pass@k, pass^k, significance; exit 1 on a significant regression",
     )
@@ -70,8 +71,9 @@ def add_suites(suites: Any) -> None:
     compare.add_argument("candidate", type=Path)
     compare.add_argument("--alpha", type=fraction, default=0.05, help="significance level (default 0.05)")
     compare.add_argument("--report", type=Path, help="write compare.md/.json/.junit.xml/.html into this folder")
+    compare.set_defaults(handler=_compare)
 
-    capture = suites.add_parser(
+    capture = evaluations.add_parser(
         "capture",
         help="turn a session's turn into a regression case, with checks proposed from the flow it made",
         description="Appends a case to a suite file: the turn's request, the flow it started from, and "
@@ -86,25 +88,19 @@ def add_suites(suites: Any) -> None:
         "-o", "--suite", type=Path, default=Path("evals/captured.yaml"), help="suite file (evals/captured.yaml)"
     )
     capture.add_argument("--id", type=nonblank("a case id"), help="the case id (default: from the request)")
+    capture.set_defaults(handler=_capture)
 
-    sanity = suites.add_parser(
+    sanity = evaluations.add_parser(
         "sanity",
         help="check the scorers on real blueprints: originals should score high, corrupted copies lower",
     )
     sanity.add_argument("--cases", type=Path, required=True, help="JSONL of flows (e.g. kestra-flows/dev.jsonl)")
     sanity.add_argument("--limit", type=positive_int, help="only the first N flows")
-
-
-def eval_command(args: argparse.Namespace) -> int:
-    if args.evaluation == "retrieval":
-        from .cli_retrieval import retrieval_eval_command
-
-        return retrieval_eval_command(args)
-    commands = {"run": _run, "score": _score, "compare": _compare, "sanity": _sanity, "capture": _capture}
-    return commands[args.evaluation](args)
+    sanity.set_defaults(handler=_sanity)
 
 
 def _capture(args: argparse.Namespace) -> int:
+    from .config import load_settings
     from .engine.sessions import SessionStore
     from .evaluation.capture import add_case, case_from_session
 
@@ -125,6 +121,9 @@ def _capture(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .config import load_settings
     from .engine.factory import Grounding, open_grounding
     from .engine.recipes import load_recipe
     from .evaluation.cases import load_suite
@@ -185,7 +184,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     )
     _print_summary(out, summary)
-    return EXIT_UNPRODUCED if summary["errors"] else EXIT_OK
+    return EXIT_FAILED if summary["errors"] else EXIT_OK  # not produced: the run directory is complete all the same
 
 
 def _model(args: argparse.Namespace, settings: Settings) -> ChatModel | ReplayOnlyModel:
@@ -285,7 +284,7 @@ def _compare(args: argparse.Namespace) -> int:
     if args.report:
         for path in write_reports(comparison, args.report):
             print(f"wrote {path}", file=sys.stderr)
-    return EXIT_REGRESSION if comparison.significant_regression else EXIT_OK
+    return EXIT_FAILED if comparison.significant_regression else EXIT_OK
 
 
 def _sanity(args: argparse.Namespace) -> int:

@@ -8,36 +8,32 @@ flow") and what the flow can do, a confirmation, create-or-update, a check that 
 where it was meant to go, the new revision and the UI link. Namespaces outside the `deploy_namespaces`
 allow-list (when set) are refused, for deploy and run alike. run: the execution's task runs as their
 state changes, their logs as they finish, and a verdict; exit 0 SUCCESS or WARNING, 1 any other end, 2 an
-error. `consent_for` is how every command that deploys a model's flow asks the user (ask --test-run too).
+error. The questions to the user are in cli_confirm.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import signal
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .asyncutil import end_live_stream
-from .cli_args import nonblank, positive_seconds
-from .config import Settings, load_settings
+from .cli_args import Commands, nonblank, parse_pairs, positive_seconds
+from .cli_confirm import ask_yes_no
 from .errors import CopilotError
-from .fileio import MAX_FLOW_BYTES, open_regular, read_text
+from .exitcodes import EXIT_FAILED, EXIT_OK
 from .terminal import printable
 
-__all__ = ["add_parsers", "consent_for", "deploy_command", "parse_pairs", "run_command"]
+if TYPE_CHECKING:
+    from .config import Settings
 
-EXIT_OK, EXIT_FAILED = 0, 1
+__all__ = ["add_parsers"]
+
 LOG_GRACE = 2.5  # seconds to wait for the last log lines after the execution ends
 SHOWN_LOG_LINES = 20  # of the failing task run's, in the verdict
 
 
-def add_parsers(commands: Any) -> None:
+def add_parsers(commands: Commands) -> None:
     deploy = commands.add_parser("deploy", help="deploy a flow to Kestra after server validation and a diff")
     deploy.add_argument("file", type=Path, metavar="FILE")
     deploy.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -51,12 +47,14 @@ def add_parsers(commands: Any) -> None:
         help="a `policy` finding (a hard-coded credential, which Kestra accepts) stops the deploy (default), "
         "or is only reported (warn)",
     )
+    deploy.set_defaults(handler=deploy_command)
     run = commands.add_parser("run", help="execute a deployed flow and follow it live")
     run.add_argument("flow", metavar="NAMESPACE/FLOW_ID")
     run.add_argument("--input", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--file", action="append", default=[], metavar="KEY=PATH", help="a FILE input")
     run.add_argument("--label", action="append", default=[], metavar="KEY:VALUE")
     run.add_argument("--timeout", type=positive_seconds, default=600.0, help="seconds to follow before giving up (600)")
+    run.set_defaults(handler=run_command)
 
 
 def _client(settings: Settings) -> Any:
@@ -81,6 +79,10 @@ def _refused_by_policy(text: str, name: str, *, warn: bool) -> bool:
 
 
 def deploy_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .config import load_settings
+    from .fileio import MAX_FLOW_BYTES, read_text
     from .kestra import flow_ref, with_namespace
 
     settings = load_settings()
@@ -110,7 +112,7 @@ def deploy_command(args: argparse.Namespace) -> int:
         if not sys.stdin.isatty():
             raise CopilotError("Deploying needs a confirmation, and there is no terminal to ask.", hint="Pass --yes.")
         seen = sys.stdout.isatty()  # with stdout in a file, what is approved is shown with the question
-        if not _ask_yes_no(f"Deploy {where} to {settings.kestra_url}? [y/N] ", [] if seen else shown):
+        if not ask_yes_no(f"Deploy {where} to {settings.kestra_url}? [y/N] ", [] if seen else shown):
             print("Not deployed.", file=sys.stderr)
             return EXIT_FAILED
     result, link = asyncio.run(_deploy(settings, text, review))
@@ -133,110 +135,13 @@ async def _deploy(settings: Settings, text: str, review: Any) -> tuple[Any, str]
         return deployed, ui_link(client, review.namespace, review.flow_id)
 
 
-TTY = "/dev/tty"  # the controlling terminal (tests point it elsewhere)
-
-
-def _ask_yes_no(question: str, shown: list[str]) -> bool:
-    """A yes/no at the terminal, after what the user must see, on stderr (stdout may be a flow piped to a
-    file) — and on the terminal itself when stderr goes to a file (`2>log`): a question nobody sees would
-    leave the command waiting in silence. It blocks in the calling thread, so Ctrl+C interrupts it at once
-    (from before the question is shown, so that no Ctrl+C falls between the two)."""
-    text = printable("\n".join(shown)) + "\n" if shown else ""
-    with _interruptible():
-        _discard_typed_ahead()
-        sys.stderr.write(text + question)
-        sys.stderr.flush()
-        if not sys.stderr.isatty():
-            try:
-                with open(TTY, "w", encoding="utf-8") as terminal:
-                    terminal.write(text + question)
-            except OSError:
-                pass
-        return sys.stdin.readline().strip().lower() in ("y", "yes")
-
-
-def _discard_typed_ahead() -> None:
-    """Keys typed before the question (a double-tapped `y` ↵, the next command) must not answer it."""
-    try:
-        import termios
-    except ImportError:  # Windows
-        return
-    with contextlib.suppress(termios.error, OSError, ValueError, AttributeError):  # not a real terminal
-        termios.tcflush(sys.stdin.fileno(), termios.TCIFLUSH)
-
-
-@contextlib.contextmanager
-def _interruptible() -> Iterator[None]:
-    """Ctrl+C (and SIGTERM, SIGHUP) end the command at once while the user is being asked: the handlers
-    that cancel a task would only wait for the blocked read, that is for Enter."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def ended(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = {
-        signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
-        signal.SIGTERM: signal.signal(signal.SIGTERM, ended),
-        signal.SIGHUP: signal.signal(signal.SIGHUP, ended),
-    }
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-
-def consent_for(settings: Settings, *, yes: bool, command: str) -> Any:
-    """How a command asks before it deploys and runs a model's flow (engine/consent.py): `--yes` approves the
-    flow as written (and repairs that add nothing); the `sandbox_test_runs` setting approves everything —
-    both print what they approved, for the log; otherwise the user is asked in the terminal, and without a
-    terminal nothing is deployed."""
-    from .engine import consent
-
-    if settings.sandbox_test_runs or yes:
-        decide = consent.sandbox() if settings.sandbox_test_runs else consent.unattended()
-        by = "sandbox_test_runs" if settings.sandbox_test_runs else "--yes"
-
-        async def logged(request: Any) -> bool:
-            approved = await decide(request)  # raises when --yes does not cover a repair
-            print(printable("\n".join([f"approved by {by}:", *request.summary()])), file=sys.stderr)
-            return approved
-
-        return logged
-    if not sys.stdin.isatty():
-        return consent.refuse(
-            "A test-run deploys and executes the model's flow, which needs your yes, and there is no terminal "
-            "to ask: nothing was deployed or run.",
-            hint=f"Run `{command}` in a terminal to review it, pass --yes to approve it unattended, or set "
-            "sandbox_test_runs = true for a Kestra kept for trials (README: Safety).",
-        )
-
-    async def ask(request: Any) -> bool:
-        shown = request.summary()
-        if request.diff is not None:
-            shown.append(request.diff.unified)
-        else:
-            shown.append(f"--- the flow, as it will be deployed ---\n{request.flow_yaml}")
-        return _ask_yes_no("Deploy it and run it? [y/N] ", shown)
-
-    return ask
-
-
 # --- run ---------------------------------------------------------------------------------------------------
-def parse_pairs(values: list[str], separator: str, what: str) -> dict[str, str]:
-    """`["k=v", …]` as `{k: v}`; a value without the separator is refused, never dropped."""
-    out = {}
-    for value in values:
-        key, found, rest = value.partition(separator)
-        if not found or not key:
-            raise CopilotError(f"{what} {value!r} must look like KEY{separator}VALUE.")
-        out[key] = rest
-    return out
-
-
 def run_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .config import load_settings
+    from .fileio import open_regular
+
     namespace, _, flow_id = args.flow.rpartition("/")
     if not namespace or not flow_id:
         raise CopilotError(f"{args.flow!r} must look like NAMESPACE/FLOW_ID (e.g. company.team/etl).")
@@ -269,6 +174,10 @@ async def _run(
     labels: dict[str, str],
     timeout: float,
 ) -> str:
+    import asyncio
+
+    from .asyncutil import end_live_stream
+
     async with _client(settings) as client:
         execution = await client.execute(namespace, flow_id, inputs=inputs, files=files, labels=labels)
         print(printable(f"execution {execution.id} — {execution.url or ''}".rstrip(" —")))

@@ -1,4 +1,4 @@
-"""The retrieval commands: `index build|status`, `search`, `eval retrieval` (the `eval` family is in cli_eval)."""
+"""The retrieval commands: `index build|status`, `search`, `eval retrieval` (the other evals are in cli_eval)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,19 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from .cli_args import nonblank, positive_int
-from .config import Settings, load_settings
+from .cli_args import Commands, nonblank, positive_int
+from .exitcodes import EXIT_OK
 from .terminal import printable
 
-__all__ = ["add_parsers", "index_command", "retrieval_eval_command", "search_command"]
+if TYPE_CHECKING:
+    from .config import Settings
 
-EXIT_OK = 0
+__all__ = ["add_eval_parsers", "add_parsers", "build_index"]
 
 
-def add_parsers(commands: Any) -> None:
+def add_parsers(commands: Commands) -> None:
     from .retrieval.chunks import KINDS, SEARCH_MODES
 
     index = commands.add_parser("index", help="build or inspect the retrieval index (docs, plugin docs, flows)")
@@ -40,9 +41,11 @@ def add_parsers(commands: Any) -> None:
         help="drop everything the index holds, whatever its state (a damaged index too), and embed from scratch",
     )
     _index_options(build)
+    build.set_defaults(handler=_index_build)
     status = actions.add_parser("status", help="what the index holds and where it came from")
     _index_options(status)
     status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=_index_status)
 
     search = commands.add_parser("search", help="search the index: ranked chunks with their sources and scores")
     search.add_argument("query", type=nonblank("the words to search for"))
@@ -51,10 +54,12 @@ def add_parsers(commands: Any) -> None:
     search.add_argument("--mode", choices=SEARCH_MODES, default="hybrid")
     search.add_argument("--json", action="store_true")
     _index_options(search)
+    search.set_defaults(handler=search_command)
 
-    evaluate = commands.add_parser("eval", help="offline evaluations")
-    suites = evaluate.add_subparsers(dest="evaluation", metavar="EVAL", required=True)
-    retrieval = suites.add_parser(
+
+def add_eval_parsers(evaluations: Commands) -> None:
+    """`eval retrieval`, in the `eval` family (the others: cli_eval)."""
+    retrieval = evaluations.add_parser(
         "retrieval",
         help="type recall@k and MRR of dense, BM25 and hybrid retrieval over blueprint cases",
         description="Query with each blueprint's title, exclude that blueprint from its own results, and "
@@ -71,9 +76,7 @@ def add_parsers(commands: Any) -> None:
     retrieval.add_argument("--limit", type=positive_int, help="only the first N cases")
     retrieval.add_argument("--index", type=Path, help="index folder (default: <cache dir>/eval-index)")
     retrieval.add_argument("--json", action="store_true", help="per-case results as JSON")
-    from .cli_eval import add_suites
-
-    add_suites(suites)
+    retrieval.set_defaults(handler=retrieval_eval_command)
 
 
 def _index_options(parser: argparse.ArgumentParser) -> None:
@@ -173,13 +176,12 @@ def build_index(index: Any, sources: list[Any], settings: Settings, *, rebuild: 
     return report
 
 
-def index_command(args: argparse.Namespace) -> int:
+def _index_build(args: argparse.Namespace) -> int:
+    from .config import load_settings
     from .retrieval.sources import default_sources, parse_source
 
     settings = load_settings()
     index = _open_index(args, settings)
-    if args.action == "status":
-        return _status(index, args.json)
     sources = [parse_source(s) for s in args.source] if args.source else default_sources(settings)
     report = build_index(index, sources, settings, rebuild=args.rebuild)
     print(
@@ -212,9 +214,12 @@ def _no_docs_note(index: Any, sources: list[Any]) -> str | None:
     )
 
 
-def _status(index: Any, as_json: bool) -> int:
+def _index_status(args: argparse.Namespace) -> int:
+    from .config import load_settings
+
+    index = _open_index(args, load_settings())
     status = index.status()
-    if as_json:
+    if args.json:
         print(json.dumps(status, indent=2))
         return EXIT_OK
     if not status.get("chunks"):
@@ -233,6 +238,7 @@ def _status(index: Any, as_json: bool) -> int:
 
 
 def search_command(args: argparse.Namespace) -> int:
+    from .config import load_settings
     from .retrieval.hybrid import DenseUnavailable, search
 
     settings = load_settings()
@@ -281,6 +287,7 @@ def _hit_json(rank: int, hit: Any) -> dict[str, Any]:
 
 
 def retrieval_eval_command(args: argparse.Namespace) -> int:
+    from .config import load_settings
     from .evaluation.retrieval import load_cases, run_retrieval_eval
     from .retrieval.sources import parse_source
 

@@ -40,7 +40,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if variable.startswith(("GEMINI_", "GOOGLE_", "KESTRA_")) and variable != "KESTRA_COPILOT_SHARED":
             monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("KESTRA_COPILOT_CONFIG", str(tmp_path / "config.toml"))
-    monkeypatch.setattr("copilot.cli_kestra.TTY", os.devnull)  # questions go to stderr, not to a developer's tty
+    monkeypatch.setattr("copilot.cli_confirm.TTY", os.devnull)  # questions go to stderr, not to a developer's tty
     monkeypatch.setenv("KESTRA_COPILOT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("KESTRA_COPILOT_CACHE_DIR", str(tmp_path / "cache"))
 
