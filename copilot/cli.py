@@ -223,9 +223,9 @@ def _validate(args: argparse.Namespace) -> int:
             if server.hint:
                 print(printable(f"hint: {server.hint}"), file=sys.stderr)
     version = args.kestra_version or (server.major if server else None) or settings.kestra_version
-    from .kestra.client import configured_auth
+    from .workspace import Workspace
 
-    auth = configured_auth(settings, args.schema) if args.schema else None  # the server's own schema
+    auth = Workspace(settings).kestra_auth(args.schema) if args.schema else None  # the server's own schema
     loaded = load_schema(args.schema, kestra_version=version, cache_dir=settings.cache_dir, auth=auth)
     if loaded.note:
         print(printable(f"note: {loaded.note}"), file=sys.stderr)

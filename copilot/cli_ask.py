@@ -77,13 +77,13 @@ def ask_command(args: argparse.Namespace) -> int:
     from .engine.consent import ConsentRefused
     from .engine.factory import build_engine
     from .engine.sessions import SessionStore
-    from .llm.factory import model_from_settings
+    from .workspace import Workspace
 
     if (args.yes or args.keep_test_flow or args.input) and not args.test_run:
         raise CopilotError("--yes, --keep-test-flow and --input are about a test-run: use them with --test-run.")
     inputs = parse_pairs(args.input, "=", "--input")  # a malformed one fails before any model call
     settings = load_settings()
-    model_from_settings(settings, args.model)  # no model configured: say so before anything else
+    Workspace(settings).model(args.model)  # no model configured: say so before anything else
     flow_text = _read_flow(args.flow) if args.flow else None  # a bad file or -o fails before any model call
     if args.output is not None:
         from .fileio import check_writable
@@ -161,7 +161,8 @@ async def _test_run(
     """Deploy, run and repair; each repair is recorded as a turn of the session as it happens."""
     from .cli_confirm import consent_for
     from .engine.testrun import CleanedUp, Deployed, RepairStarted, RunFinished, recording_repairs, test_run
-    from .kestra import KestraClient, flow_ref
+    from .kestra import flow_ref
+    from .workspace import Workspace
 
     record = recording_repairs(recorder)
 
@@ -192,7 +193,7 @@ async def _test_run(
             _progress(event)
 
     consent = consent_for(settings, yes=args.yes, command="kestra-copilot ask … --test-run")
-    async with KestraClient.from_settings(settings) as client:
+    async with Workspace(settings).kestra() as client:
         return await test_run(
             engine,
             client,

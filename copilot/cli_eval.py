@@ -190,11 +190,11 @@ def _run(args: argparse.Namespace) -> int:
 def _model(args: argparse.Namespace, settings: Settings) -> ChatModel | ReplayOnlyModel:
     """The configured model, or a stand-in that only names it when every reply must come from the cache."""
     from .evaluation.cache import ReplayOnlyModel
-    from .llm.factory import model_from_settings
+    from .workspace import Workspace
 
     if args.replay_only:
         return ReplayOnlyModel(args.model or settings.model)
-    return model_from_settings(settings, args.model)
+    return Workspace(settings).model(args.model)
 
 
 def _refuse_impossible(args: argparse.Namespace, settings: Settings, cases: list[Case]) -> None:

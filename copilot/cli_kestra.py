@@ -58,9 +58,9 @@ def add_parsers(commands: Commands) -> None:
 
 
 def _client(settings: Settings) -> Any:
-    from .kestra import KestraClient
+    from .workspace import Workspace
 
-    return KestraClient.from_settings(settings)
+    return Workspace(settings).kestra()
 
 
 # --- deploy ------------------------------------------------------------------------------------------------

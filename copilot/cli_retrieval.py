@@ -142,13 +142,15 @@ def build_index(index: Any, sources: list[Any], settings: Settings, *, rebuild: 
     stops the build (nothing changed), unless it is optional: then its chunks already indexed are kept.
     `rebuild` drops what the index holds first, whatever state it is in (a damaged index is not read)."""
     from .retrieval.sources import SourceError, load
+    from .workspace import Workspace
 
+    kestra = Workspace(settings).kestra if settings.kestra_url else None
     chunks, names, warnings, kestra_version = [], {}, [], None
     previous = {} if rebuild else index.chunks()
     for source in sources:
         print(printable(f"reading {source.name} ({source.describe()})…"), file=sys.stderr)
         try:
-            result = load(source, settings=settings, cache_dir=settings.cache_dir)
+            result = load(source, cache_dir=settings.cache_dir, kestra=kestra)
         except SourceError as exc:
             if not source.optional:
                 raise

@@ -6,7 +6,7 @@ offline validator already reports an error on the same line, its message (with a
 the server's is dropped as a duplicate.
 
 A URL given on the command line that is not the configured server's origin gets none of the configured
-credentials (KestraClient.from_settings); `note` says so, and so does the error of a 401 from it.
+credentials (Workspace.kestra); `note` says so, and so does the error of a 401 from it.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 from .config import Settings
 from .flows import Severity, ValidationResult, sort_diagnostics
-from .kestra import KestraClient, KestraError, ServerValidation, server_diagnostics
+from .kestra import KestraError, ServerValidation, server_diagnostics
 from .urls import display_url
+from .workspace import Workspace
 
 __all__ = ["ServerCheck", "check_on_server"]
 
@@ -46,7 +47,7 @@ class ServerCheck:
 
 
 async def _ask(settings: Settings, url: str | None, texts: list[str]) -> ServerCheck:
-    async with KestraClient.from_settings(settings, url) as kestra:
+    async with Workspace(settings).kestra(url) as kestra:
         info = await kestra.server_info()
         label = f"Kestra {info.version} at {kestra.url}"
         check = ServerCheck(label=label, major=info.major, note=kestra.credentials_note)

@@ -86,7 +86,7 @@ def test_help_loads_no_engine_model_server_client_or_event_loop() -> None:
         "    main(['validate', '--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = ('asyncio', 'httpx', 'yaml', 'copilot.engine', 'copilot.kestra', 'copilot.llm.factory',\n"
+        "heavy = ('asyncio', 'httpx', 'yaml', 'copilot.engine', 'copilot.kestra', 'copilot.workspace',\n"
         "         'copilot.flows', 'copilot.evaluation', 'copilot.retrieval.index', 'copilot.tui')\n"
         "print(sorted(h for h in heavy if h in sys.modules or any(m.startswith(h + '.') for m in sys.modules)))\n"
     )

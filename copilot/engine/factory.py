@@ -54,13 +54,14 @@ def open_grounding(settings: Settings) -> Grounding:
 def build_engine(
     settings: Settings, *, recipe: str = "default", model: str | None = None, kestra_version: int | None = None
 ) -> EngineSetup:
-    from ..llm.factory import model_from_settings
+    from ..workspace import Workspace
 
     notes: list[str] = []
+    no_model: ModelError | None = None
     try:
-        chat_model = model_from_settings(settings, model)
+        chat_model = Workspace(settings).model(model)
     except ModelError as exc:
-        chat_model = None
+        chat_model, no_model = None, exc
         notes.append(f"{exc} {exc.hint or ''}".strip())
     chosen = load_recipe(recipe)
     grounding = open_grounding(settings) if chosen.k else Grounding(None)
@@ -69,6 +70,10 @@ def build_engine(
     if chosen.k and not chunks and not grounding.notes:  # none yet (a damaged one has its own note)
         notes.append("No retrieval index yet: answers come without sources. Build it: `kestra-copilot index build`.")
     engine = Engine(
-        chat_model, recipe=chosen, retrieve=retrieve, kestra_version=kestra_version or settings.kestra_version
+        chat_model,
+        recipe=chosen,
+        retrieve=retrieve,
+        kestra_version=kestra_version or settings.kestra_version,
+        no_model=no_model,
     )
     return EngineSetup(engine, notes, chunks)

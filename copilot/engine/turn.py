@@ -157,8 +157,10 @@ class Engine:
         retrieve: Retrieve | None = None,
         kestra_version: int = 1,
         schema: FlowSchema | None = None,
+        no_model: ModelError | None = None,
     ) -> None:
         self.model = model
+        self.no_model = no_model  # why `model` is None (no API key …), as the front end was told
         self.recipe = recipe
         self.retrieve = retrieve
         self.kestra_version = kestra_version
@@ -229,10 +231,7 @@ class Engine:
         carries the error; revisions stay as they are."""
         emit = on_event or (lambda event: None)
         if self.model is None:
-            from ..llm.base import MissingApiKey
-            from ..llm.factory import NO_MODEL_HINT
-
-            error = MissingApiKey("No model is configured: there is no Gemini API key.", hint=NO_MODEL_HINT)
+            error = self.no_model or ModelError("No model is configured.", hint="Give the Engine a chat model.")
             emit(ErrorEvent(error))
             return TurnResult(request=text, recipe=self.recipe.name, error=error)
         started = time.perf_counter()

@@ -157,9 +157,9 @@ async def _kestra_for(cases: list[Case], settings: Settings, options: RunOptions
     if not options.live or not any(check.kind == "test_run" for case in cases for check in case.checks):
         yield None
         return
-    from ..kestra import KestraClient
+    from ..workspace import Workspace
 
-    async with KestraClient.from_settings(settings) as client:
+    async with Workspace(settings).kestra() as client:
         yield client
 
 

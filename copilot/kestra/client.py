@@ -2,10 +2,10 @@
 errors translated at this one boundary.
 
 Credentials go to one origin only: the client's URL (kept without userinfo), never along a redirect (none
-is followed) and, from `from_settings`, never to a URL other than the configured server's. TLS is always
+is followed) and, from `Workspace.kestra`, never to a URL other than the configured server's. TLS is always
 verified (copilot.tls), trusting a private CA through SSL_CERT_FILE or `kestra_ca_bundle`.
 
-    async with KestraClient.from_settings(settings) as kestra:
+    async with KestraClient(url, username=…, password=…) as kestra:
         info = await kestra.server_info()
         results = await kestra.validate(flow_yaml)
 """
@@ -23,11 +23,9 @@ from typing import Any, BinaryIO
 
 import httpx
 
-from ..config import Settings
-from ..errors import ConfigError
 from ..fileio import FileError, open_regular
 from ..tls import ssl_context, tls_failure
-from ..urls import check_url, display_url, same_origin, split_userinfo
+from ..urls import check_url, split_userinfo
 from .errors import (
     KestraAuthError,
     KestraConflict,
@@ -41,7 +39,7 @@ from .errors import (
 )
 from .models import DeployedFlow, Execution, LogEntry, flow_ref
 
-__all__ = ["KestraClient", "ServerInfo", "ServerValidation", "configured_auth", "kestra_auth"]
+__all__ = ["URL_EXAMPLE", "KestraClient", "ServerInfo", "ServerValidation", "kestra_auth"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 # The oldest Kestra whose API this client speaks: 0.24 made basic auth mandatory and is the base of 1.x.
@@ -113,18 +111,6 @@ def kestra_auth(username: str | None, password: str | None, api_token: str | Non
     return None
 
 
-def owns(settings: Settings, url: str) -> bool:
-    """Whether `url` is on the configured server's origin: the only place its credentials are sent."""
-    return bool(settings.kestra_url) and same_origin(url, settings.kestra_url or "")
-
-
-def configured_auth(settings: Settings, url: str) -> httpx.Auth | None:
-    """The configured Kestra credentials for a request to `url`: none unless it is the server's origin."""
-    if not owns(settings, url):
-        return None
-    return kestra_auth(settings.kestra_username, settings.kestra_password, settings.kestra_api_token)
-
-
 class KestraClient:
     def __init__(
         self,
@@ -145,7 +131,7 @@ class KestraClient:
             username, password = url_user, url_password
         self.url = clean.rstrip("/")
         self.tenant = tenant
-        # Set by from_settings when the configured credentials were withheld from this URL.
+        # Set by Workspace.kestra when the configured credentials were withheld from this URL.
         self.credentials_note: str | None = None
         headers = {"User-Agent": "kestra-copilot"}
         auth = kestra_auth(username, password, api_token)
@@ -162,37 +148,6 @@ class KestraClient:
             follow_redirects=False,  # a redirect must not carry the credentials anywhere: it is reported
             **tls,
         )
-
-    @classmethod
-    def from_settings(cls, settings: Settings, url: str | None = None) -> KestraClient:
-        """A client for the configured server, or for `url` (`validate --server URL`). The configured
-        credentials go only to the configured server's origin (scheme, host, port): another URL gets
-        none but its own userinfo, and the client's `credentials_note` says so."""
-        target = url or settings.kestra_url
-        if not target:
-            raise ConfigError(
-                "No Kestra server is configured.",
-                hint="Set KESTRA_URL (e.g. http://localhost:8080) or `[kestra] url` in the config file.",
-            )
-        configured = settings.kestra_url
-        if url:
-            target = check_url(url, "The Kestra URL", URL_EXAMPLE)
-        own = owns(settings, target)
-        has_credentials = bool(settings.kestra_username or settings.kestra_password or settings.kestra_api_token)
-        client = cls(
-            target,
-            tenant=settings.kestra_tenant,
-            username=settings.kestra_username if own else None,
-            password=settings.kestra_password if own else None,
-            api_token=settings.kestra_api_token if own else None,
-            ca_bundle=settings.kestra_ca_bundle,
-        )
-        if not own and has_credentials:
-            belong = f"to {display_url(configured)}" if configured else "to the server KESTRA_URL names"
-            client.credentials_note = (
-                f"The configured Kestra credentials were not sent to {client.url}: they go only {belong}."
-            )
-        return client
 
     async def __aenter__(self) -> KestraClient:
         return self

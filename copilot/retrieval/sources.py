@@ -16,8 +16,10 @@ import asyncio
 import hashlib
 import json
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import httpx
@@ -30,6 +32,9 @@ from ..private_files import private_dir
 from .flows import flow_chunk
 from .loaders import MAX_FILE_BYTES, LoadResult, dedupe, load_document, load_source, loadable
 from .markdown import chunk_markdown
+
+if TYPE_CHECKING:
+    from ..kestra.client import KestraClient
 
 __all__ = ["KESTRA", "Source", "SourceError", "corpus_dir", "default_sources", "load", "parse_source"]
 
@@ -95,8 +100,9 @@ def default_sources(settings: Settings) -> list[Source]:
     return sources
 
 
-def load(source: Source, *, settings: Settings, cache_dir: Path) -> LoadResult:
-    """Every chunk of `source`. Raises SourceError, naming the source, when it cannot be read at all."""
+def load(source: Source, *, cache_dir: Path, kestra: Callable[[], KestraClient] | None = None) -> LoadResult:
+    """Every chunk of `source` (`kestra` makes the client for the `kestra` source). Raises SourceError,
+    naming the source, when it cannot be read at all."""
     try:
         if source.kind == "path":
             if not Path(source.target).exists():
@@ -105,7 +111,9 @@ def load(source: Source, *, settings: Settings, cache_dir: Path) -> LoadResult:
         if source.kind == "tarball":
             archive = _download(source.target, cache_dir / "sources")
             return _load_tarball(archive, source)
-        return asyncio.run(_load_kestra(source, settings))
+        if kestra is None:
+            raise SourceError("no Kestra server is configured.", hint="Set KESTRA_URL, or drop `--source kestra`.")
+        return asyncio.run(_load_kestra(source, kestra))
     except SourceError as exc:
         raise SourceError(f"Source {source.name}: {exc}", hint=exc.hint) from exc
 
@@ -208,12 +216,12 @@ def _load_tarball(archive: Path, source: Source) -> LoadResult:
 
 
 # --- a Kestra server ------------------------------------------------------------------------------------
-async def _load_kestra(source: Source, settings: Settings) -> LoadResult:
-    from ..kestra import KestraClient, KestraError
+async def _load_kestra(source: Source, kestra: Callable[[], KestraClient]) -> LoadResult:
+    from ..kestra import KestraError
 
     result = LoadResult()
     try:
-        async with KestraClient.from_settings(settings) as client:
+        async with kestra() as client:
             result.kestra_version = (await client.server_info()).version
             plugins = await client.plugins()
             classes = sorted(

@@ -207,11 +207,11 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
     @work(exclusive=True, group="server")
     async def check_server(self) -> None:
         """The Kestra server's version, or why it cannot be reached, for the status bar."""
-        from ..kestra import KestraClient
+        from ..workspace import Workspace
 
         url = display_url(self.settings.kestra_url or "")
         try:
-            async with KestraClient.from_settings(self.settings) as client:
+            async with Workspace(self.settings).kestra() as client:
                 info = await client.server_info()
             self.server_status = (f"Kestra {info.version} at {client.url}", f"Kestra {info.version}")
         except CopilotError as exc:  # a KestraError, or a ConfigError (an SSL_CERT_FILE that is missing …)

@@ -53,7 +53,8 @@ class KestraActions:
         """`/diff N` against revision N; `/diff server` against the flow deployed on Kestra."""
         from ..errors import CopilotError
         from ..flows import diff_flows
-        from ..kestra import KestraClient, flow_key
+        from ..kestra import flow_key
+        from ..workspace import Workspace
 
         current = self.engine.current if self.engine else None
         if current is None:
@@ -64,7 +65,7 @@ class KestraActions:
                 await self.say("No Kestra server: set KESTRA_URL.", "error")
                 return
             try:
-                async with KestraClient.from_settings(self.settings) as client:
+                async with Workspace(self.settings).kestra() as client:
                     deployed = await client.get_flow(*flow_key(current.yaml))
             except CopilotError as exc:
                 await self.say(f"**{exc}** {exc.hint or ''}", "error")
@@ -94,7 +95,8 @@ class KestraActions:
         """Deploy the current revision (kestra.review: the allow-list and the server's verdict first), after a
         confirmation showing the diff against what the server has."""
         from ..errors import CopilotError
-        from ..kestra import KestraClient, deploy_reviewed, review_deploy, ui_link
+        from ..kestra import deploy_reviewed, review_deploy, ui_link
+        from ..workspace import Workspace
 
         problem = self._kestra_ready() or self._test_run_going()
         if problem:
@@ -102,7 +104,7 @@ class KestraActions:
             return
         revision = self.engine.current
         try:
-            async with KestraClient.from_settings(self.settings) as client:
+            async with Workspace(self.settings).kestra() as client:
                 review = await review_deploy(
                     client, revision.yaml, allow=self.settings.deploy_namespaces, label=f"revision {revision.number}"
                 )
@@ -165,7 +167,7 @@ class KestraActions:
         from ..engine.testrun import test_run
         from ..errors import CopilotError
         from ..flows import parse_flow
-        from ..kestra import KestraClient
+        from ..workspace import Workspace
 
         specs = [i for i in parse_flow(self.engine.current.yaml).data.get("inputs") or [] if isinstance(i, dict)]
         # `/run --keep …`: leave the test copy on the server after the run
@@ -191,7 +193,7 @@ class KestraActions:
         self.query_one(TabbedContent).active = "tab-run"
         show = self._run_log(self.query_one("#run", Static))
         try:
-            async with KestraClient.from_settings(self.settings) as client:
+            async with Workspace(self.settings).kestra() as client:
                 result = await test_run(
                     self.engine,
                     client,

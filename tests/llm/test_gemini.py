@@ -199,12 +199,12 @@ def test_the_api_key_is_sent_as_a_header_only(gemini: FakeGemini) -> None:
 
 def test_vertex_ai_without_credentials_says_how_to_sign_in(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     from copilot.config import load_settings
-    from copilot.llm.factory import model_from_settings
+    from copilot.workspace import Workspace
 
     monkeypatch.setenv("GOOGLE_GENAI_USE_VERTEXAI", "1")
     monkeypatch.setenv("HOME", str(tmp_path))  # no gcloud application default credentials here
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path) + "/missing.json")
-    chat = model_from_settings(load_settings({}))  # no API key needed on Vertex AI
+    chat = Workspace(load_settings({})).model()  # no API key needed on Vertex AI
     assert isinstance(chat, GeminiModel)
     with pytest.raises(ModelAuthError, match="Vertex AI") as caught:
         run(chat)

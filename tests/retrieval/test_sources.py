@@ -8,6 +8,7 @@ import pytest
 from copilot.config import Settings
 from copilot.flows import validate_flow
 from copilot.retrieval.sources import Source, SourceError, corpus_dir, default_sources, load, parse_source
+from copilot.workspace import Workspace
 from tests.fakes.archives import tarball
 from tests.fakes.kestra import FakeKestra
 from tests.fakes.loopback import LoopbackServer, QuietHandler
@@ -81,7 +82,7 @@ def test_tarball_source_reads_the_folder_asked_for_and_nothing_outside(
     archive_server: ArchiveServer, tmp_path: Path
 ) -> None:
     source = parse_source(f"docs={archive_server.url}#src/contents/docs")
-    result = load(source, settings=Settings(), cache_dir=tmp_path)
+    result = load(source, cache_dir=tmp_path)
     locations = sorted({c.location.split("#")[0] for c in result.chunks})
     assert locations == ["hello.yaml", "triggers.md"]
     assert {c.title for c in result.chunks} >= {"Triggers > Schedule", "Flow hello"}
@@ -91,23 +92,23 @@ def test_tarball_source_reads_the_folder_asked_for_and_nothing_outside(
 
 def test_tarball_is_downloaded_once_then_revalidated(archive_server: ArchiveServer, tmp_path: Path) -> None:
     source = parse_source(archive_server.url)
-    first = load(source, settings=Settings(), cache_dir=tmp_path)
-    second = load(source, settings=Settings(), cache_dir=tmp_path)
+    first = load(source, cache_dir=tmp_path)
+    second = load(source, cache_dir=tmp_path)
     assert archive_server.downloads == 1
     assert [c.id for c in first.chunks] == [c.id for c in second.chunks]
     archive_server.close()  # offline now: the cached copy still serves
-    assert len(load(source, settings=Settings(), cache_dir=tmp_path).chunks) == len(first.chunks)
+    assert len(load(source, cache_dir=tmp_path).chunks) == len(first.chunks)
 
 
 def test_tarball_errors_are_clear(archive_server: ArchiveServer, tmp_path: Path) -> None:
     archive_server.status = 404
     with pytest.raises(SourceError, match="HTTP 404"):
-        load(parse_source(archive_server.url), settings=Settings(), cache_dir=tmp_path)
+        load(parse_source(archive_server.url), cache_dir=tmp_path)
     archive_server.status, archive_server.body = 200, b"this is not a tarball"
     with pytest.raises(SourceError, match="not a readable tar archive"):
-        load(parse_source(archive_server.url), settings=Settings(), cache_dir=tmp_path / "other")
+        load(parse_source(archive_server.url), cache_dir=tmp_path / "other")
     with pytest.raises(SourceError, match="Cannot download"):
-        load(parse_source("http://127.0.0.1:9/nothing.tar.gz"), settings=Settings(), cache_dir=tmp_path / "none")
+        load(parse_source("http://127.0.0.1:9/nothing.tar.gz"), cache_dir=tmp_path / "none")
 
 
 def test_kestra_source_indexes_the_servers_plugins_and_blueprints(tmp_path: Path) -> None:
@@ -122,7 +123,7 @@ def test_kestra_source_indexes_the_servers_plugins_and_blueprints(tmp_path: Path
     ]
     with FakeKestra(version="1.3.2", plugin_docs=docs, blueprints=blueprints) as kestra:
         settings = Settings(kestra_url=kestra.url, kestra_username=kestra.username, kestra_password=kestra.password)
-        result = load(parse_source("kestra"), settings=settings, cache_dir=tmp_path)
+        result = load(parse_source("kestra"), cache_dir=tmp_path, kestra=Workspace(settings).kestra)
     assert result.kestra_version == "1.3.2"
     plugin_chunks = [c for c in result.chunks if c.kind == "plugin-doc"]
     assert {c.plugin_types[0] for c in plugin_chunks} == set(docs)
@@ -138,7 +139,7 @@ def test_kestra_source_without_blueprints_still_gives_plugins(tmp_path: Path) ->
     with FakeKestra(plugin_docs={"io.kestra.plugin.core.log.Log": "# Log\n\nLogs.\n"}) as kestra:
         kestra.tenant = "other"  # the tenant routes (blueprints) now answer 404
         settings = Settings(kestra_url=kestra.url, kestra_username=kestra.username, kestra_password=kestra.password)
-        result = load(parse_source("kestra"), settings=settings, cache_dir=tmp_path)
+        result = load(parse_source("kestra"), cache_dir=tmp_path, kestra=Workspace(settings).kestra)
     assert [c.kind for c in result.chunks] == ["plugin-doc"]
     assert any("no community blueprints" in w for w in result.warnings)
 
@@ -147,7 +148,7 @@ def test_kestra_source_with_wrong_credentials_fails_clearly(tmp_path: Path) -> N
     with FakeKestra() as kestra:
         settings = Settings(kestra_url=kestra.url, kestra_username="someone", kestra_password="wrong")
         with pytest.raises(SourceError) as caught:
-            load(parse_source("kestra"), settings=settings, cache_dir=tmp_path)
+            load(parse_source("kestra"), cache_dir=tmp_path, kestra=Workspace(settings).kestra)
     assert "401" in str(caught.value) or "credentials" in str(caught.value).lower()
 
 
