@@ -137,12 +137,17 @@ def test_sessions_screen(snap_compare: Any, tmp_path: Path, monkeypatch: pytest.
         time.tzset()
 
 
-def test_deploy_confirmation_with_the_diff_against_the_server(snap_compare: Any) -> None:
+def test_deploy_confirmation_with_the_diff_against_the_server(
+    snap_compare: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dialog as it opens: Cancel focused, the yes button not armed yet (on a slow run the 0.8 s could
+    pass before the picture is taken: the picture must not depend on the machine's speed)."""
     from rich.syntax import Syntax
 
     from copilot.flows import diff_flows
     from copilot.tui.screens import ConfirmDeploy
 
+    monkeypatch.setattr(ConfirmDeploy, "ARMING_SECONDS", 3600.0)
     deployed = flow_of(VALID)
     diff = diff_flows(deployed, deployed.replace("PT1S", "PT5S").replace("message: hi", "message: hello"))
     title = "Deploy company.team.taxi to http://localhost:8080? (server revision 3 → the diff below)"
