@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["add_parsers"]
 
-LOG_GRACE = 2.5  # seconds to wait for the last log lines after the execution ends
 SHOWN_LOG_LINES = 20  # of the failing task run's, in the verdict
 
 
@@ -174,41 +173,52 @@ async def _run(
     labels: dict[str, str],
     timeout: float,
 ) -> str:
-    import asyncio
-
-    from .asyncutil import end_live_stream
+    from .kestra.watch import StillRunning, follow_to_end
 
     async with _client(settings) as client:
         execution = await client.execute(namespace, flow_id, inputs=inputs, files=files, labels=labels)
         print(printable(f"execution {execution.id} — {execution.url or ''}".rstrip(" —")))
-        printer = asyncio.create_task(_print_logs(client, execution.id))
         try:
-            final = await asyncio.wait_for(_follow(client, execution.id), timeout)
-        except TimeoutError:
+            finished = await follow_to_end(client, execution, _live_printer(), timeout=timeout)
+        except StillRunning:  # left running: it is the user's execution, not a test copy
             print(f"still running after {_span(timeout)}; follow it in the Kestra UI.", file=sys.stderr)
             return "RUNNING"
-        finally:
-            live = await end_live_stream(printer, LOG_GRACE)
-        await _verdict(client, final, execution.url, wait=0 if live else LOG_GRACE)
-        return final.state
+        _verdict(finished, execution.url)
+        return finished.execution.state
 
 
-async def _verdict(client: Any, final: Any, url: str | None, *, wait: float) -> None:
-    """The end state, the failing task and how long it took, then that task's error lines, read with the
-    plain logs request once the execution has ended — for up to `wait` seconds while Kestra has not indexed
-    them yet, when the live stream was refused or cut short and so did not wait for them."""
-    from .kestra import error_lines
+def _live_printer() -> Any:
+    """Each task run's state as it changes and each log line as Kestra writes it."""
+    from .kestra import Execution, LogEntry
+    from .kestra.watch import LiveLogsStopped
 
-    failed = final.failing_run
+    states: dict[str, str] = {}
+
+    def show(event: Any) -> None:
+        if isinstance(event, LogEntry):
+            print(printable(f"    {event.task_id or '':<20} {event.level:<5} {event.message}"))
+        elif isinstance(event, LiveLogsStopped):  # the verdict still comes: the failing task's logs are read again
+            print(printable(f"(live logs stopped: {event.reason})"), file=sys.stderr)
+        elif isinstance(event, Execution):
+            for run in event.task_runs:
+                if states.get(run.id) != run.state:
+                    states[run.id] = run.state
+                    print(printable(f"  {run.task_id:<24} {run.state}"))
+
+    return show
+
+
+def _verdict(finished: Any, url: str | None) -> None:
+    """The end state, the failing task and how long it took, then that task's error lines."""
+    final, failed = finished.execution, finished.failing_run
     where = f" at task {failed.task_id}" if failed else ""
     took = f" in {_span(final.seconds)}" if final.seconds is not None else ""  # Kestra did not say
     print(printable(f"{final.state}{where}{took}"))
     if failed is None:
         return
-    lines = error_lines(await client.task_run_logs(final.id, failed.id, wait=wait))
-    for entry in lines[-SHOWN_LOG_LINES:]:
+    for entry in finished.error_logs[-SHOWN_LOG_LINES:]:
         print(printable(f"  {entry.level:<5} {entry.message}"))
-    if not lines:
+    if not finished.error_logs:
         where = url or "the Kestra UI"
         print(printable(f"  (Kestra has no log lines of task {failed.task_id} yet; see the execution in {where})"))
 
@@ -223,29 +233,3 @@ def _span(seconds: float) -> str:
     if minutes < 60:
         return f"{minutes}m{int(seconds % 60):02d}s"
     return f"{minutes // 60}h{minutes % 60:02d}m"
-
-
-async def _print_logs(client: Any, execution_id: str) -> bool:
-    """Log lines as Kestra writes them (its own live stream); False when the stream was refused or cut."""
-    from .kestra import KestraError
-
-    try:
-        async for entry in client.follow_logs(execution_id):
-            print(printable(f"    {entry.task_id or '':<20} {entry.level:<5} {entry.message}"))
-    except KestraError as exc:  # the verdict still comes; the failing task's logs are read again at the end
-        print(printable(f"(live logs stopped: {exc})"), file=sys.stderr)
-        return False
-    return True
-
-
-async def _follow(client: Any, execution_id: str) -> Any:
-    """Print each task run's state as it changes; return the final execution."""
-    states: dict[str, str] = {}
-    final = None
-    async for execution in client.follow(execution_id):
-        final = execution
-        for run in execution.task_runs:
-            if states.get(run.id) != run.state:
-                states[run.id] = run.state
-                print(printable(f"  {run.task_id:<24} {run.state}"))
-    return final

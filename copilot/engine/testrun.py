@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
-from ..asyncutil import end_live_stream
 from ..config import Settings
 from ..errors import CopilotError
 from ..flows import diff_flows, flow_capabilities, has_errors
@@ -37,10 +36,10 @@ from ..kestra import (
     check_deployed,
     ensure_allowed,
     ensure_calls_allowed,
-    error_lines,
     flow_key,
 )
 from ..kestra.sandbox import TEST_LABEL, TestCopy, is_test_deploy, test_copy, test_namespace
+from ..kestra.watch import StillRunning, follow_to_end
 from .consent import Approvals, Consent, ConsentRefused, ConsentRequest
 from .prompt import as_data
 from .turn import Engine, Revision, TurnEvent, TurnResult
@@ -62,7 +61,6 @@ __all__ = [
 TEST_SUFFIX = ".copilot_test"
 MAX_LOG_LINES = 30
 MAX_LOG_CHARS = 4000  # of the failing task's log lines sent to the model (the last ones)
-LOG_GRACE = 2.5  # seconds for the last log lines after the execution ends
 FOLLOW_TIMEOUT = Settings.test_run_timeout  # seconds a test execution may take before it is killed
 
 
@@ -138,43 +136,6 @@ class TestRunResult:
     @property
     def passed(self) -> bool:
         return self.state in GOOD_STATES
-
-
-async def _failure(client: KestraClient, execution: Execution, *, wait: float) -> tuple[str | None, tuple[str, ...]]:
-    """The failing task and the log lines that say why, read once the execution has ended — for up to `wait`
-    seconds while Kestra has not indexed them yet (when the live stream was refused or cut short)."""
-    failed = execution.failing_run
-    if failed is None:
-        return None, ()
-    errors = error_lines(await client.task_run_logs(execution.id, failed.id, wait=wait))
-    return failed.task_id, tuple(f"{e.level} {e.message}" for e in errors[-MAX_LOG_LINES:])
-
-
-async def _emit_logs(client: KestraClient, execution_id: str, emit: Callable[[Any], None]) -> bool:
-    """Log entries as Kestra writes them, as events (a front end shows them live); False when the stream
-    was refused or cut (live logs are a nicety: the verdict reads the failing task's again)."""
-    try:
-        async for entry in client.follow_logs(execution_id):
-            emit(entry)
-    except KestraError:
-        return False
-    return True
-
-
-async def _follow(client: KestraClient, started: Execution, emit: Callable[[Any], None], timeout: float) -> Execution:
-    """The execution once finished, each change emitted; killed and RunTimedOut after `timeout` seconds."""
-    seen = [started]
-
-    async def follow() -> Execution:
-        async for execution in client.follow(started.id):
-            seen.append(execution)
-            emit(execution)
-        return seen[-1]
-
-    try:
-        return await asyncio.wait_for(follow(), timeout)
-    except TimeoutError:
-        raise await _timed_out(client, seen[-1], timeout) from None
 
 
 async def _timed_out(client: KestraClient, execution: Execution, timeout: float) -> RunTimedOut:
@@ -354,20 +315,17 @@ async def _execute(
 ) -> RunFinished:
     started = await client.execute(copy.namespace, copy.flow_id, inputs=inputs, labels=dict([TEST_LABEL]))
     emit(started)
-    logs = asyncio.create_task(_emit_logs(client, started.id, emit))
     try:
-        final = await _follow(client, started, emit, timeout)
+        finished = await follow_to_end(client, started, emit, timeout=timeout)
     except asyncio.CancelledError:  # Ctrl+C, the chat closed or a new flow started: the run stops too
-        logs.cancel()
         with contextlib.suppress(KestraError):
             await client.kill(started.id)
         raise
-    except BaseException:  # timed out (killed already), or Kestra failed: no more live logs
-        logs.cancel()
-        raise
-    live = await end_live_stream(logs, LOG_GRACE)
-    task, error_logs = await _failure(client, final, wait=0 if live else LOG_GRACE)
-    return RunFinished(final, task, error_logs, number)
+    except StillRunning as still:  # a test execution is not left running: it is killed
+        raise await _timed_out(client, still.execution, timeout) from None
+    failed = finished.failing_run
+    lines = tuple(f"{e.level} {e.message}" for e in finished.error_logs[-MAX_LOG_LINES:])
+    return RunFinished(finished.execution, failed.task_id if failed else None, lines, number)
 
 
 async def _clean_up(client: KestraClient, namespace: str, flow_id: str, keep: bool) -> CleanedUp:

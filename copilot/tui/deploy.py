@@ -239,6 +239,7 @@ class KestraActions:
         and, each as a turn of its own, into the session store."""
         from ..engine.testrun import GOOD_STATES, CleanedUp, Deployed, RepairStarted, RunFinished, recording_repairs
         from ..kestra import Execution, LogEntry
+        from ..kestra.watch import LiveLogsStopped
 
         lines: list[str] = []
         record = recording_repairs(self._recorder)
@@ -265,9 +266,13 @@ class KestraActions:
                 )
             elif isinstance(event, Execution):
                 states = "  ".join(f"{run.task_id}:{run.state}" for run in event.task_runs)
-                lines.append(f"{event.id} {event.state}  {states}".rstrip())
+                line = f"{event.id} {event.state}  {states}".rstrip()
+                if line not in lines[-1:]:  # the stream repeats the state it started in
+                    lines.append(line)
             elif isinstance(event, LogEntry):
                 lines.append(f"    {event.task_id or '':<16} {event.level:<5} {event.message}")
+            elif isinstance(event, LiveLogsStopped):
+                lines.append(f"    (live logs stopped: {event.reason}; the failing task's are read at the end)")
             elif isinstance(event, RunFinished):  # the last failed run, for F7 (even if a later step errs)
                 self.last_failure = None if event.execution.state in GOOD_STATES else event
                 where = f" at task {event.failing_task}" if event.failing_task else ""
