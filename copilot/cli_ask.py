@@ -140,7 +140,7 @@ def ask_command(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"session {session} (continue with --session {session})", file=sys.stderr)
-    code = _report(result, args, engine)
+    code = _report(result, args, engine, session)
     if trial_error is not None:
         hint = f"\nhint: {trial_error.hint}" if trial_error.hint else ""
         what = "test run not approved" if isinstance(trial_error, ConsentRefused) else "the test run did not finish"
@@ -246,7 +246,7 @@ def _progress(event: Any) -> None:
         print(f"attempt {event.attempt}: {'valid' if event.valid else verdict}", file=sys.stderr)
 
 
-def _report(result: Any, args: argparse.Namespace, engine: Any) -> int:
+def _report(result: Any, args: argparse.Namespace, engine: Any, session: str) -> int:
     if result.redacted:
         note = f"note: {result.redacted} credential(s) were redacted before sending; use {{{{ secret('NAME') }}}}."
         print(note, file=sys.stderr)
@@ -269,7 +269,7 @@ def _report(result: Any, args: argparse.Namespace, engine: Any) -> int:
         if refusal is not None:
             print(printable(refusal), file=sys.stderr)
     if args.json:
-        print(json.dumps(_as_json(result), indent=2))
+        print(json.dumps({"session": session, **_as_json(result)}, indent=2))  # to continue with --session
     elif not written:
         sys.stdout.write(printable(revision.yaml if revision.yaml.endswith("\n") else revision.yaml + "\n"))
     if result.error is not None:

@@ -37,6 +37,10 @@ def test_ask_json_and_output_file(gemini: FakeGemini, tmp_path: Path, capsys: py
     assert report["valid"] and report["attempts"] == 1 and report["recipe"] == "no-retrieval"
     assert report["yaml"] == target.read_text() and report["usage"]["prompt_tokens"] == 120
     assert report["diff"] is None and report["sources"] == [] and len(report["prompt_hashes"]) == 1
+    # a script continues the conversation with the session the report names
+    gemini.script(Reply(VALID.replace("hi", "hello")))
+    assert main(["ask", "say hello", "--json", "--session", report["session"], "--recipe", "no-retrieval"]) == 0
+    assert json.loads(capsys.readouterr().out)["session"] == report["session"]
 
 
 def test_ask_exits_1_when_the_flow_stays_invalid(gemini: FakeGemini, capsys: pytest.CaptureFixture[str]) -> None:
