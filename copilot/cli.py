@@ -209,6 +209,8 @@ def _validate(args: argparse.Namespace) -> int:
         except CopilotError as exc:
             unread[name] = str(exc)
             print(printable(f"kestra-copilot: {exc}"), file=sys.stderr)
+            if exc.hint:
+                print(printable(f"hint: {exc.hint}"), file=sys.stderr)
     if not texts:
         return EXIT_ERROR
     server = None
