@@ -84,7 +84,7 @@ class Settings:
     embeddings: str = "minilm"
     # `[prices."MODEL"] input/output/cached` (USD per 1M tokens): overrides or adds to llm/prices.py.
     prices: Mapping[str, Price] = field(default_factory=dict)
-    # `[keys] undo = "ctrl+u"`: the TUI's key for an action (ids: `kestra-copilot chat --keys`).
+    # `[keys] help = "ctrl+t"`: the TUI's key for an action (ids: `kestra-copilot chat --keys`).
     keys: Mapping[str, str] = field(default_factory=dict)
     data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
     cache_dir: Path = field(default_factory=lambda: Path(platformdirs.user_cache_dir(APP_NAME)))
@@ -275,7 +275,7 @@ def _coerce(values: dict[str, Any], path: Path, origins: Mapping[str, str] | Non
     if "keys" in out:
         keys = out["keys"]
         if not isinstance(keys, Mapping) or not all(isinstance(v, str) and v for v in keys.values()):
-            raise ConfigError(f'[keys] in {path} maps action ids to keys, e.g. undo = "ctrl+u".')
+            raise ConfigError(f'[keys] in {path} maps action ids to keys, e.g. help = "ctrl+t".')
         out["keys"] = dict(keys)
     if "kestra_version" in out:
         raw = str(out["kestra_version"]).strip().lower().removesuffix(".x")

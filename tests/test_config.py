@@ -69,3 +69,16 @@ def test_test_run_timeout_is_seconds() -> None:
     assert load_settings({"KESTRA_COPILOT_TEST_RUN_TIMEOUT": "90"}).test_run_timeout == 90.0
     with pytest.raises(ConfigError, match="test_run_timeout must be a number of seconds"):
         load_settings({"KESTRA_COPILOT_TEST_RUN_TIMEOUT": "soon"})
+
+
+def test_a_keys_table_that_is_not_action_to_key_gives_an_example_the_chat_takes(tmp_path: Path) -> None:
+    import re
+
+    from copilot.tui.keys import refusal
+
+    path = tmp_path / "config.toml"
+    path.write_text("[keys]\nhelp = 5\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={}, path=path)
+    example = re.search(r'e\.g\. (\w+) = "([^"]+)"', str(caught.value))
+    assert example is not None and refusal(example[2]) is None  # not a key the input keeps, as ctrl+u was
