@@ -160,3 +160,18 @@ def test_chat_keys_prints_every_actions_key_and_warns_of_what_was_moved_or_refus
     warnings = err.splitlines()
     assert len(warnings) == 2 and all(w.startswith("warning: ") for w in warnings)
     assert "Ctrl+U is the input's own key" in err and "F2 is sessions now ([keys]), so resume" in err
+
+
+def test_the_readme_key_table_names_every_actions_default_key() -> None:
+    from copilot.tui.keys import label, plan_keys
+    from tests.conftest import REPO
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    table = text.split("| key | action | slash command |", 1)[1].split("\n\n", 1)[0]
+    shown = {key.strip() for row in table.splitlines()[2:] for key in row.split("|")[1].split("/")}
+    missing = {
+        action: label(key)
+        for action, key in plan_keys({}).keys.items()
+        if key and label(key).replace("Escape", "Esc") not in shown
+    }
+    assert not missing, f"README's key table lacks {missing}"
