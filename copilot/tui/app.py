@@ -43,7 +43,7 @@ __all__ = ["ACTIONS", "CopilotApp"]
 HELP = """**Commands** — `/deploy`, `/run [--keep] [KEY=VALUE …]`, `/repair`, `/undo`, `/redo`, `/revisions`,
 `/revision N`, `/diff N|server`, `/new`, `/save [PATH]`, `/load [PATH]`, `/copy [N]`, `/blocks`, `/sessions`,
 `/resume [ID]`, `/model [NAME]`, `/recipe [NAME]`, `/sources [N]`, `/case [SUITE]`, `/help`.
-Keys: Enter sends, Esc stops a reply (what arrived is kept), {keys}; Ctrl+P opens the command palette.
+Keys: Enter sends, {stop} stops a reply (what arrived is kept), {keys}; Ctrl+P opens the command palette.
 Pasting several lines keeps them all (shown as a `[pasted text]` marker)."""
 
 
@@ -236,8 +236,10 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
         keys = ", ".join(
             f"{label(self.keys.keys[i])} {title.lower()}" if self.keys.keys[i] else f"{title.lower()} (no key: Ctrl+P)"
             for i, (_, _, title, _) in ACTIONS.items()
+            if i != "cancel"  # said first, with what it keeps
         )
-        return HELP.format(keys=keys)
+        stop = self.keys.keys["cancel"]
+        return HELP.format(stop=label(stop).replace("Escape", "Esc") if stop else "Ctrl+P → Stop reply", keys=keys)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The command palette (Ctrl+P): every action, with its key (Esc's stop only if [keys] took Esc away)."""
@@ -295,7 +297,11 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
             "case": lambda: self.action_capture(argument or None),
         }
         if name not in actions:
-            await self.say(f"Unknown command `/{name}`. {self.help_text()}", "error")
+            import difflib
+
+            near = difflib.get_close_matches(name, list(actions), n=1)
+            meant = f" Did you mean `/{near[0]}`?" if near else ""
+            await self.say(f"Unknown command `/{name}`.{meant} `/help` lists the commands and keys.", "error")
             return
         result = actions[name]()
         if asyncio.iscoroutine(result):

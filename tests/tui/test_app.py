@@ -82,7 +82,13 @@ def test_without_an_api_key_the_app_opens_and_offline_work_goes_on(
             assert (tmp_path / "flows" / "company.team" / "taxi.yml").read_text() == flow.read_text()
             await send(pilot, "/bogus")
             await pilot.pause()
-            assert any("Unknown command `/bogus`" in m for m in messages(app))
+            assert messages(app)[-1] == "Unknown command `/bogus`. `/help` lists the commands and keys."  # short
+            await send(pilot, "/sav")
+            await pilot.pause()
+            assert "Did you mean `/save`?" in messages(app)[-1]
+            await send(pilot, "/help")
+            await pilot.pause()
+            assert messages(app)[-1].count("Esc") == 1  # the stop key is said once, with what it keeps
 
     asyncio.run(scenario())
 
