@@ -105,6 +105,19 @@ def test_run_follows_to_success(kestra: FakeKestra, flow_file: Path, capsys: pyt
     assert "INFO  Hello world" in out and out.splitlines()[-1] == "SUCCESS in 0.1s"
 
 
+def test_run_follows_on_when_the_execution_stream_is_cut(
+    kestra: FakeKestra, flow_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A proxy's idle timeout or a restart cuts Kestra's stream: the execution goes on, and so does `run`
+    (it used to stop with exit 2 and advise running the flow again, which would start another execution)."""
+    assert main(["deploy", str(flow_file), "--yes"]) == 0
+    capsys.readouterr()
+    kestra.step_seconds, kestra.drop_follow_after = 0.3, 1  # every stream is cut after its first event
+    assert main(["run", "company.team/hello", "--input", "who=world"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1].startswith("SUCCESS") and len(kestra.executions) == 1
+
+
 FILE_FLOW = """id: load
 namespace: company.team
 inputs:

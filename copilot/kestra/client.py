@@ -408,7 +408,7 @@ class KestraClient:
                     return
         raise KestraUnavailable(
             f"The live stream of execution {execution_id} ended before the execution did.",
-            hint="Run `kestra-copilot run` again to follow it, or check it in the Kestra UI.",
+            hint="The execution goes on: check it in the Kestra UI (running the flow again starts another one).",
         )
 
     async def kill(self, execution_id: str) -> None:

@@ -4,7 +4,8 @@ testrun.py) and the chat all see the same events and the same verdict.
     finished = await follow_to_end(client, started, emit, timeout=600)
     finished.execution.state, finished.failing_task, finished.error_logs
 
-Each change of the execution (Kestra's SSE stream) and each live log line is handed to `emit` as it comes.
+Each change of the execution (Kestra's SSE stream) and each live log line is handed to `emit` as it comes;
+a stream cut short (a proxy's idle timeout, a restart) is followed again from where the execution is.
 Once the execution has ended, the failing task's own log lines are read with the plain logs request —
 waiting a moment for Kestra to index them when the live stream was refused or cut short — so the verdict
 never depends on the live stream. After `timeout` seconds StillRunning is raised with the last state seen:
@@ -19,12 +20,13 @@ from dataclasses import dataclass
 
 from ..asyncutil import end_live_stream
 from .client import KestraClient
-from .errors import KestraError
-from .models import Execution, LogEntry, TaskRun, error_lines
+from .errors import KestraError, KestraUnavailable
+from .models import TERMINAL_STATES, Execution, LogEntry, TaskRun, error_lines
 
 __all__ = ["LOG_GRACE", "Finished", "LiveLogsStopped", "StillRunning", "follow_to_end"]
 
 LOG_GRACE = 2.5  # seconds for the last log lines after the execution ends (Kestra indexes them afterwards)
+RESUME_PAUSE = 0.5  # seconds between a cut execution stream and following it again
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,23 @@ async def follow_to_end(
     logs = asyncio.create_task(_live_logs(client, started.id, emit))
     seen = [started]
 
-    async def follow() -> Execution:
-        async for execution in client.follow(started.id):
+    def see(execution: Execution) -> None:
+        if execution != seen[-1]:
             seen.append(execution)
             emit(execution)
-        return seen[-1]
+
+    async def follow() -> Execution:
+        while True:
+            try:
+                async for execution in client.follow(started.id):
+                    see(execution)
+                return seen[-1]
+            except KestraUnavailable:  # the stream was cut, not the execution: where is it now? then follow on
+                current = await client.execution(started.id)  # Kestra itself down: this raises, and ends it
+                see(current)
+                if current.state in TERMINAL_STATES:
+                    return current
+                await asyncio.sleep(RESUME_PAUSE)
 
     try:
         final = await asyncio.wait_for(follow(), timeout)
