@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from . import __version__, cli_ask, cli_eval, cli_kestra, cli_retrieval
-from .cli_args import Commands, Handler, nonblank
+from .cli_args import Commands, Handler, add_policy_option, nonblank
 from .errors import CopilotError
 from .exitcodes import EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPE_CLOSED
 from .terminal import printable
@@ -186,13 +186,7 @@ def _add_validate(commands: Commands) -> None:
         metavar="URL",
         help="also have a Kestra server validate the flows (default URL: KESTRA_URL)",
     )
-    validate.add_argument(
-        "--policy",
-        choices=("fail", "warn"),
-        default="fail",
-        help="a `policy` finding (Kestra accepts the flow, this project refuses it: a hard-coded credential) "
-        "fails the command (default), or is only reported (warn)",
-    )
+    add_policy_option(validate, "fails the command")
     validate.set_defaults(handler=_validate)
 
 

@@ -98,3 +98,14 @@ def _number(value: str) -> float:
         return float(value)
     except ValueError:
         return math.nan
+
+
+def add_policy_option(parser: argparse.ArgumentParser, fails: str) -> None:
+    """`--policy fail|warn`: what a `policy` finding (a hard-coded credential, which Kestra accepts) does."""
+    parser.add_argument(
+        "--policy",
+        choices=("fail", "warn"),
+        default="fail",
+        help=f"a `policy` finding (Kestra accepts the flow, this project refuses it: a hard-coded credential) "
+        f"{fails} (default), or is only reported (warn)",
+    )

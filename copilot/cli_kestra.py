@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cli_args import Commands, nonblank, parse_pairs, positive_seconds
+from .cli_args import Commands, add_policy_option, nonblank, parse_pairs, positive_seconds
 from .cli_confirm import ask_yes_no
 from .errors import CopilotError
 from .exitcodes import EXIT_FAILED, EXIT_OK
@@ -39,13 +39,7 @@ def add_parsers(commands: Commands) -> None:
     deploy.add_argument(
         "--namespace", type=nonblank("a namespace"), help="deploy into this namespace instead of the flow's own"
     )
-    deploy.add_argument(
-        "--policy",
-        choices=("fail", "warn"),
-        default="fail",
-        help="a `policy` finding (a hard-coded credential, which Kestra accepts) stops the deploy (default), "
-        "or is only reported (warn)",
-    )
+    add_policy_option(deploy, "stops the deploy")
     deploy.set_defaults(handler=deploy_command)
     run = commands.add_parser("run", help="execute a deployed flow and follow it live")
     run.add_argument("flow", metavar="NAMESPACE/FLOW_ID")
