@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from ..flows import ValidationResult, redact_secrets, validate_flow
+from ..flows import ValidationResult, plugin_types, redact_secrets, validate_flow
 from ..kestra.models import GOOD_STATES
 from .cases import Case, Check
 
@@ -298,21 +298,7 @@ SCORERS: dict[str, Scorer] = {
 # --- flow structure ---------------------------------------------------------------------------------
 def flow_types(data: Any) -> list[str]:
     """Every plugin `type:` in the flow (tasks, triggers, conditions, runners), in document order."""
-    found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            value = node.get("type")
-            if isinstance(value, str) and "." in value:
-                found.append(value)
-            for child in node.values():
-                walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
-    walk(data)
-    return found
+    return plugin_types(data)
 
 
 def _is_task(node: Any) -> bool:

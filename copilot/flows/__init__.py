@@ -35,6 +35,7 @@ from ._secrets import (
 )
 from ._topology import TopologyNode, flow_topology
 from ._validate import ValidationResult, validate_flow, validate_parsed
+from ._values import plugin_types
 
 __all__ = [
     "PLACEHOLDER_PATTERN",
@@ -78,6 +79,7 @@ __all__ = [
     "parse_flow",
     "parse_yaml",
     "passes",
+    "plugin_types",
     "redact_secrets",
     "remove_top_level",
     "set_top_level",

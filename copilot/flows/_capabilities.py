@@ -32,6 +32,7 @@ from typing import Any
 
 from ._parse import parse_flow
 from ._rules import iter_tasks
+from ._values import plugin_types
 
 __all__ = ["Capabilities", "Capability", "flow_capabilities"]
 
@@ -176,20 +177,9 @@ def flow_capabilities(flow: str | dict[str, Any]) -> Capabilities:
     # flow is signed whole, so any change to it is asked about again. The summary is what a person reads;
     # this is what a yes is bound to.
     text = json.dumps({k: v for k, v in data.items() if k != "description"}, sort_keys=True, default=str)
-    inert = _plugin_types(data) <= INERT_TYPES and not _PEBBLE_HTTP.search(text)
+    inert = set(plugin_types(data)) <= INERT_TYPES and not _PEBBLE_HTTP.search(text)
     whole = None if inert else hashlib.sha256(text.encode()).hexdigest()[:16]
     return Capabilities(tuple(sorted(items)), frozenset(t for t in types if t), whole)
-
-
-def _plugin_types(node: Any) -> set[str]:
-    """Every plugin class the flow names anywhere (`type: io.kestra…`: tasks at any depth, runners, plugin
-    defaults, conditions) — by the document, not by a walk of where tasks are expected to be."""
-    if isinstance(node, dict):
-        found = {node["type"]} if isinstance(node.get("type"), str) and "." in node["type"] else set()
-        return found.union(*(_plugin_types(v) for v in node.values()))
-    if isinstance(node, list):
-        return set().union(*(_plugin_types(v) for v in node))
-    return set()
 
 
 def _plugin_defaults(data: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:

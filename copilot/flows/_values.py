@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["as_dict", "as_list"]
+__all__ = ["as_dict", "as_list", "plugin_types"]
 
 
 def as_list(value: Any) -> list[Any]:
@@ -14,3 +14,21 @@ def as_list(value: Any) -> list[Any]:
 
 def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def plugin_types(node: Any) -> list[str]:
+    """Every plugin class the flow names anywhere, in document order: `type: io.kestra…` of tasks at any
+    depth, triggers, conditions, task runners, plugin defaults — by the document, not by a walk of where
+    tasks are expected to be (a value with no dot, such as an input's `type: STRING`, is not a plugin)."""
+    found: list[str] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            value = current.get("type")
+            if isinstance(value, str) and "." in value:
+                found.append(value)
+            stack.extend(reversed(list(current.values())))
+        elif isinstance(current, list):
+            stack.extend(reversed(current))
+    return found

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from ..flows import plugin_types
 from .chunks import Chunk, plugin_types_in
 
 __all__ = ["MAX_FLOW_CHARS", "flow_chunk", "flows_from_jsonl", "is_flow"]
@@ -36,23 +37,8 @@ def is_flow(text: str) -> bool:
 
 def _types_used(text: str, data: Any) -> tuple[str, ...]:
     """The `type:` values of a flow; a regex when the YAML does not parse."""
-    found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            value = node.get("type")
-            if isinstance(value, str) and value.startswith("io.kestra."):
-                found.append(value)
-            for child in node.values():
-                walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
-    if data is not None:
-        walk(data)
-    else:
-        found = [t for t in _TYPE_LINE.findall(text) if t.startswith("io.kestra.")]
+    named = plugin_types(data) if data is not None else _TYPE_LINE.findall(text)
+    found = [t for t in named if t.startswith("io.kestra.")]
     return tuple(dict.fromkeys([*found, *plugin_types_in(text)]))
 
 
