@@ -91,14 +91,14 @@ def _index_options(parser: argparse.ArgumentParser) -> None:
 
 def _open_index(args: argparse.Namespace, settings: Settings, default: Path | None = None) -> Any:
     from .config import with_embeddings
-    from .retrieval.gemini_embeddings import embedder_for
     from .retrieval.index import Index
+    from .workspace import Workspace
 
     if getattr(args, "embeddings", None):
         settings = with_embeddings(settings, args.embeddings)
     folder = args.index or default or settings.index_dir
     chroma_url = getattr(args, "chroma_url", None) or settings.chroma_url
-    return Index(folder, cache_dir=settings.cache_dir, chroma_url=chroma_url, embedder=embedder_for(settings))
+    return Index(folder, cache_dir=settings.cache_dir, chroma_url=chroma_url, embedder=Workspace(settings).embedder())
 
 
 class ProgressBar:
@@ -184,7 +184,9 @@ def _index_build(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     index = _open_index(args, settings)
-    sources = [parse_source(s) for s in args.source] if args.source else default_sources(settings)
+    sources = (
+        [parse_source(s) for s in args.source] if args.source else default_sources(kestra=bool(settings.kestra_url))
+    )
     report = build_index(index, sources, settings, rebuild=args.rebuild)
     print(
         f"index {index.folder}: {report.total} chunks ({report.added} embedded, {report.kept} unchanged, "

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the heavy parts are imported when asked for: a light comman
     from .engine.sessions import SessionStore
     from .kestra.client import KestraClient
     from .llm.base import ChatModel
+    from .retrieval.gemini_embeddings import GeminiEmbedder
 
 __all__ = ["NO_MODEL_HINT", "Workspace"]
 
@@ -54,6 +55,15 @@ class Workspace:
         if not settings.gemini_api_key and not vertex_ai():
             raise MissingApiKey("No model is configured: there is no Gemini API key.", hint=NO_MODEL_HINT)
         return GeminiModel(api_key=settings.gemini_api_key, model=chosen)
+
+    def embedder(self) -> GeminiEmbedder | None:
+        """The index's embedder: None for the default local MiniLM, Gemini's API for `gemini[:MODEL]`."""
+        from .retrieval.gemini_embeddings import GEMINI_EMBEDDING_MODEL, GeminiEmbedder
+
+        kind, _, model = self.settings.embeddings.partition(":")
+        if kind != "gemini":
+            return None
+        return GeminiEmbedder(api_key=self.settings.gemini_api_key, model=model or GEMINI_EMBEDDING_MODEL)
 
     # --- Kestra ---------------------------------------------------------------------------------------
     def owns(self, url: str) -> bool:

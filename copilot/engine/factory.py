@@ -34,11 +34,11 @@ class Grounding:
 def open_grounding(settings: Settings) -> Grounding:
     """Hybrid search over the user's index, or nothing when there is no index yet, or a damaged one (a note
     says what is wrong and how to rebuild it: the turn goes on without sources)."""
-    from ..retrieval.gemini_embeddings import embedder_for
     from ..retrieval.hybrid import search
     from ..retrieval.index import Index
+    from ..workspace import Workspace
 
-    embedder = embedder_for(settings)
+    embedder = Workspace(settings).embedder()
     index = Index(settings.index_dir, cache_dir=settings.cache_dir, chroma_url=settings.chroma_url, embedder=embedder)
     try:
         count = len(index.chunks())

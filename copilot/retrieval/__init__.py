@@ -1,7 +1,7 @@
 """Grounding: corpus sources → chunks → an offline-embedded Chroma index + BM25 → hybrid search.
 
-    sources = default_sources(settings)                 # corpus/, its manifest, the Kestra server
-    chunks = [c for s in sources for c in load(s, settings=settings, cache_dir=…).chunks]
+    sources = default_sources(kestra=True)                # corpus/, its manifest, the Kestra server
+    chunks = [c for s in sources for c in load(s, cache_dir=…, kestra=Workspace(settings).kestra).chunks]
     index = Index(settings.index_dir, cache_dir=settings.cache_dir)
     index.build(chunks, sources={s.name: s.describe() for s in sources})
     hits = fit_budget(search(index, "load a CSV into BigQuery", k=8), budget_tokens=3000)

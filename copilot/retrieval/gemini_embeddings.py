@@ -20,7 +20,7 @@ import numpy as np
 from ..llm.base import ModelError, ModelNotFound
 from ..llm.retry import RetryPolicy
 
-__all__ = ["GEMINI_EMBEDDING_MODEL", "GeminiEmbedder", "embedder_for"]
+__all__ = ["GEMINI_EMBEDDING_MODEL", "GeminiEmbedder"]
 
 GEMINI_EMBEDDING_MODEL = "gemini-embedding-001"
 BATCH = 100  # texts per batchEmbedContents request (the API's limit)
@@ -110,11 +110,3 @@ def _for_embeddings(error: ModelError) -> ModelError:
     else:
         error.hint = f"{error.hint or ''} {SWITCH_BACK}".strip()
     return error
-
-
-def embedder_for(settings: Any) -> GeminiEmbedder | None:
-    """The configured embedder: None for the default local MiniLM, a GeminiEmbedder for `gemini[:MODEL]`."""
-    kind, _, model = getattr(settings, "embeddings", "minilm").partition(":")
-    if kind != "gemini":
-        return None
-    return GeminiEmbedder(api_key=settings.gemini_api_key, model=model or GEMINI_EMBEDDING_MODEL)

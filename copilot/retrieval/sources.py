@@ -25,7 +25,6 @@ from urllib.parse import urlparse
 import httpx
 import yaml
 
-from ..config import Settings
 from ..errors import CopilotError
 from ..fileio import FileError, decode_utf8, size_text
 from ..private_files import private_dir
@@ -88,14 +87,15 @@ def corpus_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "corpus"
 
 
-def default_sources(settings: Settings) -> list[Source]:
+def default_sources(*, kestra: bool) -> list[Source]:
+    """corpus/, the sources its manifest lists, and the Kestra server when one is configured (`kestra`)."""
     sources = [Source("corpus", str(corpus_dir() / "flows"))]
     manifest = corpus_dir() / "manifest.yaml"
     if manifest.is_file():
         for entry in (yaml.safe_load(manifest.read_text()) or {}).get("sources") or []:
             source = parse_source(f"{entry['name']}={entry['url']}")
             sources.append(Source(source.name, source.target, source.subdir, optional=True))
-    if settings.kestra_url:
+    if kestra:
         sources.append(Source(KESTRA, KESTRA, optional=True))
     return sources
 

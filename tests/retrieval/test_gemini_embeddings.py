@@ -13,9 +13,10 @@ from copilot.config import load_settings, with_embeddings
 from copilot.errors import CopilotError
 from copilot.llm.base import MissingApiKey, ModelAuthError, ModelNotFound
 from copilot.retrieval.embeddings import MiniLMEmbedder
-from copilot.retrieval.gemini_embeddings import BATCH, GeminiEmbedder, embedder_for
+from copilot.retrieval.gemini_embeddings import BATCH, GeminiEmbedder
 from copilot.retrieval.hybrid import DenseUnavailable, search
 from copilot.retrieval.index import Index
+from copilot.workspace import Workspace
 from tests.fakes.gemini import FakeGemini, Fault
 from tests.retrieval.test_index import CORPUS
 
@@ -73,9 +74,9 @@ def test_a_retired_model_and_a_missing_key_say_what_to_do(gemini: FakeGemini) ->
 
 def test_the_setting_picks_the_embedder() -> None:
     settings = load_settings({})
-    assert embedder_for(settings) is None  # MiniLM, local
-    assert embedder_for(with_embeddings(settings, "gemini")).name == "gemini-embedding-001"
-    assert embedder_for(with_embeddings(settings, "Gemini:gemini-embedding-002")).name == "gemini-embedding-002"
+    assert Workspace(settings).embedder() is None  # MiniLM, local
+    assert Workspace(with_embeddings(settings, "gemini")).embedder().name == "gemini-embedding-001"
+    assert Workspace(with_embeddings(settings, "Gemini:gemini-embedding-002")).embedder().name == "gemini-embedding-002"
     with pytest.raises(CopilotError, match="minilm, gemini or gemini:MODEL"):
         with_embeddings(settings, "openai")
 

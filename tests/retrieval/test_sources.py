@@ -158,7 +158,7 @@ def test_the_project_corpus_is_valid_and_is_the_default_source() -> None:
     for path in flows:
         report = validate_flow(path.read_text(), kestra_version=1)
         assert report.valid, f"{path.name}: {[d.message for d in report.errors]}"
-    sources = default_sources(Settings())
+    sources = default_sources(kestra=False)
     assert sources[0].name == "corpus" and Path(sources[0].target) == corpus_dir() / "flows"
     assert all(s.optional for s in sources[1:]) and "kestra" not in [s.name for s in sources]
-    assert "kestra" in [s.name for s in default_sources(Settings(kestra_url="http://localhost:8080"))]
+    assert "kestra" in [s.name for s in default_sources(kestra=True)]
