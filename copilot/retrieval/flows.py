@@ -12,7 +12,7 @@ import yaml
 from ..flows import plugin_types
 from .chunks import Chunk, plugin_types_in
 
-__all__ = ["MAX_FLOW_CHARS", "flow_chunk", "flows_from_jsonl", "is_flow"]
+__all__ = ["MAX_FLOW_CHARS", "flow_chunk", "flows_from_jsonl", "is_flow", "yaml_problem"]
 
 MAX_FLOW_CHARS = 6000  # a flow longer than this is cut, with a marker, so one flow cannot flood a prompt
 _TYPE_LINE = re.compile(r"^\s*-?\s*type:\s*[\"']?([\w.$]+)", re.M)
@@ -24,6 +24,18 @@ def _parse(text: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return None
+
+
+def yaml_problem(text: str) -> str | None:
+    """Why a text is not valid YAML (`line 5: mapping values are not allowed here`), or None."""
+    try:
+        yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        where = f"line {exc.problem_mark.line + 1}: " if exc.problem_mark else ""
+        return f"{where}{exc.problem or exc.context or 'a syntax error'}"
+    except yaml.YAMLError as exc:
+        return str(exc).splitlines()[0] if str(exc) else "a syntax error"
+    return None
 
 
 def is_flow(text: str) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..fileio import FileError, read_text
 from ..flows import redact_secrets
 from .chunks import Chunk
-from .flows import flow_chunk, flows_from_jsonl, is_flow
+from .flows import flow_chunk, flows_from_jsonl, is_flow, yaml_problem
 from .markdown import chunk_markdown, split_front_matter
 
 __all__ = ["MAX_FILE_BYTES", "LoadResult", "dedupe", "load_document", "load_source", "loadable"]
@@ -62,7 +62,10 @@ def load_document(text: str, *, suffix: str, source: str, location: str, result:
     is not a flow (no `id`, `namespace` and `tasks`) is not indexed: its place goes to `result.not_flows`."""
     suffix = suffix.lower()
     if suffix in _FLOW_SUFFIXES and not is_flow(text):
-        result.not_flows.append(location)
+        if problem := yaml_problem(text):  # a broken file is said to be broken, not to be something else
+            result.warnings.append(f"{location} is not valid YAML ({problem}); skipped")
+        else:
+            result.not_flows.append(location)
         return
     result.files += 1
     if suffix in _DOC_SUFFIXES:

@@ -31,6 +31,14 @@ def test_non_utf8_bytes_do_not_crash_and_are_not_indexed_garbled(tmp_path: Path)
     assert result.chunks == [] and "is not UTF-8 text: byte 0xe9" in result.warnings[0]
 
 
+def test_a_broken_yaml_file_is_said_to_be_broken_not_to_be_no_flow(tmp_path: Path) -> None:
+    (tmp_path / "broken.yml").write_text("id: broken\nnamespace: x\n tasks:\n  - id: a\n")  # `tasks` indented
+    (tmp_path / "settings.yml").write_text("retries: 3\n")
+    result = load_source(tmp_path)
+    assert result.warnings == ["broken.yml is not valid YAML (line 3: mapping values are not allowed here); skipped"]
+    assert result.not_flows == ["settings.yml"] and result.chunks == []
+
+
 def test_oversized_and_missing_files_become_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(loaders, "MAX_FILE_BYTES", 100)
     (tmp_path / "big.md").write_text("# Big\n\n" + "x" * 500)
