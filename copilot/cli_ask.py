@@ -76,26 +76,25 @@ def ask_command(args: argparse.Namespace) -> int:
     from .config import load_settings
     from .engine.consent import ConsentRefused
     from .engine.factory import build_engine
-    from .engine.sessions import SessionStore
     from .workspace import Workspace
 
     if (args.yes or args.keep_test_flow or args.input) and not args.test_run:
         raise CopilotError("--yes, --keep-test-flow and --input are about a test-run: use them with --test-run.")
     inputs = parse_pairs(args.input, "=", "--input")  # a malformed one fails before any model call
     settings = load_settings()
-    Workspace(settings).model(args.model)  # no model configured: say so before anything else
+    workspace = Workspace(settings)
+    chat = workspace.model(args.model)  # no model configured: say so before anything else
     flow_text = _read_flow(args.flow) if args.flow else None  # a bad file or -o fails before any model call
     if args.output is not None:
         from .fileio import check_writable
 
         check_writable(args.output, what="flow")
-    setup = build_engine(settings, recipe=args.recipe, model=args.model, kestra_version=args.kestra_version)
+    setup = build_engine(settings, recipe=args.recipe, chat=chat, kestra_version=args.kestra_version)
     engine, recipe, version = setup.engine, setup.engine.recipe, setup.engine.kestra_version
     for note in setup.notes:
         print(f"note: {note}", file=sys.stderr)
-    model = engine.model
-    assert model is not None
-    store = SessionStore.open(settings.sessions_path)
+    model = chat
+    store = workspace.sessions()
     for note in store.notes:  # a damaged store moved aside
         print(f"warning: {note}", file=sys.stderr)
     try:
@@ -320,9 +319,9 @@ def sessions_command(args: argparse.Namespace) -> int:
     import time
 
     from .config import load_settings
-    from .engine.sessions import SessionStore
+    from .workspace import Workspace
 
-    store = SessionStore.open(load_settings().sessions_path)
+    store = Workspace(load_settings()).sessions()
     for note in store.notes:
         print(f"warning: {note}", file=sys.stderr)
     try:

@@ -101,10 +101,10 @@ def add_parsers(evaluations: Commands) -> None:
 
 def _capture(args: argparse.Namespace) -> int:
     from .config import load_settings
-    from .engine.sessions import SessionStore
     from .evaluation.capture import add_case, case_from_session
+    from .workspace import Workspace
 
-    store = SessionStore.open(load_settings().sessions_path)
+    store = Workspace(load_settings()).sessions()
     for note in store.notes:
         print(f"warning: {note}", file=sys.stderr)
     try:

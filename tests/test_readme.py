@@ -243,10 +243,9 @@ def _project(root: Path) -> Path:
 def _downloaded_before(cache_dir: Path) -> str:
     """The manifest's tarballs as an earlier, online build left them in the download cache — a few pages of
     Kestra's docs and a few blueprints from ../shared — and the docs tarball's URL."""
-    from copilot.retrieval.sources import corpus_dir
+    from copilot.retrieval.sources import cached_archive, default_sources
 
-    manifest = (corpus_dir() / "manifest.yaml").read_text()
-    docs_url, blueprints_url = (url.split("#")[0] for url in re.findall(r"url: (\S+)", manifest))
+    docs_url, blueprints_url = (s.target for s in default_sources(kestra=False) if s.kind == "tarball")
     pages = sorted(shared_path("kestra-docs").rglob("*.md"))[:6]
     docs = {f"docs-main/src/contents/docs/{page.name}": page.read_bytes() for page in pages}
     with shared_path("kestra-flows", "dev.jsonl").open(encoding="utf-8") as lines:
@@ -254,11 +253,8 @@ def _downloaded_before(cache_dir: Path) -> str:
     blueprints = {f"blueprints-main/flows/{n}.yaml": flow["yaml"].encode() for n, flow in enumerate(flows)}
     folder = cache_dir / "sources"
     folder.mkdir(parents=True, mode=0o700)
-    import hashlib
-
     for url, members in ((docs_url, docs), (blueprints_url, blueprints)):
-        key = hashlib.sha256(url.encode()).hexdigest()[:16]
-        (folder / f"{key}.tar.gz").write_bytes(tarball(members))
+        cached_archive(url, folder).write_bytes(tarball(members))
     return docs_url
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import CopilotError
-from ..llm.base import ModelError
+from ..llm.base import ChatModel, ModelError
 from .recipes import load_recipe
 from .turn import Engine
 
@@ -52,14 +52,21 @@ def open_grounding(settings: Settings) -> Grounding:
 
 
 def build_engine(
-    settings: Settings, *, recipe: str = "default", model: str | None = None, kestra_version: int | None = None
+    settings: Settings,
+    *,
+    recipe: str = "default",
+    model: str | None = None,
+    kestra_version: int | None = None,
+    chat: ChatModel | None = None,
 ) -> EngineSetup:
+    """The engine for `recipe`, with the model named `model` (or the settings' one), or `chat` when the front
+    end has made it already; what is missing comes back as notes."""
     from ..workspace import Workspace
 
     notes: list[str] = []
     no_model: ModelError | None = None
     try:
-        chat_model = Workspace(settings).model(model)
+        chat_model = chat or Workspace(settings).model(model)
     except ModelError as exc:
         chat_model, no_model = None, exc
         notes.append(f"{exc} {exc.hint or ''}".strip())

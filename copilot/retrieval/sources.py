@@ -119,11 +119,16 @@ def load(source: Source, *, cache_dir: Path, kestra: Callable[[], KestraClient] 
 
 
 # --- tarballs -------------------------------------------------------------------------------------------
+def cached_archive(url: str, folder: Path) -> Path:
+    """Where the download cache keeps the archive of `url` (its ETag and date beside it, `.json`)."""
+    return folder / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.tar.gz"
+
+
 def _download(url: str, folder: Path) -> Path:
     """The archive at `url`, from the cache when the server says it has not changed (ETag/Last-Modified)."""
     private_dir(folder)
-    key = hashlib.sha256(url.encode()).hexdigest()[:16]
-    archive, meta_path = folder / f"{key}.tar.gz", folder / f"{key}.json"
+    archive = cached_archive(url, folder)
+    meta_path = archive.with_name(archive.name.removesuffix(".tar.gz") + ".json")
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() and archive.is_file() else {}
     headers = {}
     if meta.get("etag"):

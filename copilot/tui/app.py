@@ -143,13 +143,13 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
     async def _engine_ready(self, setup: Any) -> None:
         import sqlite3
 
-        from ..engine.sessions import SessionStore
         from ..errors import CopilotError
+        from ..workspace import Workspace
 
         self.engine, self.index_chunks = setup.engine, setup.index_chunks
         self.notes = [*self.notes, *setup.notes]
         try:  # opened here, on the UI thread that uses it (sqlite connections stay on their thread)
-            self.store = SessionStore.open(self.settings.sessions_path)
+            self.store = Workspace(self.settings).sessions()
         except CopilotError as exc:  # the data dir is a file, the store is locked or read-only…
             self.notes.append(f"Sessions are not recorded: {exc} {exc.hint or ''}".strip())
         except (sqlite3.Error, OSError) as exc:
