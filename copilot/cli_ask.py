@@ -10,14 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cli_args import Commands, non_negative_int, nonblank, parse_pairs
 from .errors import CopilotError
 from .exitcodes import EXIT_ERROR, EXIT_FAILED, EXIT_OK
 from .terminal import printable
+
+if TYPE_CHECKING:
+    from .conversation import Conversation
+    from .events import TestRunResult
 
 __all__ = ["add_parsers"]
 
@@ -74,8 +77,7 @@ def ask_command(args: argparse.Namespace) -> int:
 
     from .asyncutil import run_to_a_clean_stop
     from .config import load_settings
-    from .engine.consent import ConsentRefused
-    from .engine.factory import build_engine
+    from .events import ConsentRefused
     from .workspace import Workspace
 
     if (args.yes or args.keep_test_flow or args.input) and not args.test_run:
@@ -84,36 +86,27 @@ def ask_command(args: argparse.Namespace) -> int:
     settings = load_settings()
     workspace = Workspace(settings)
     chat = workspace.model(args.model)  # no model configured: say so before anything else
-    flow_text = _read_flow(args.flow) if args.flow else None  # a bad file or -o fails before any model call
     if args.output is not None:
         from .fileio import check_writable
 
         check_writable(args.output, what="flow")
-    setup = build_engine(settings, recipe=args.recipe, chat=chat, kestra_version=args.kestra_version)
-    engine, recipe, version = setup.engine, setup.engine.recipe, setup.engine.kestra_version
-    for note in setup.notes:
-        print(f"note: {note}", file=sys.stderr)
-    model = chat
-    store = workspace.sessions()
+    store = workspace.sessions()  # a store that cannot be opened stops `ask`: its session is what it prints
     for note in store.notes:  # a damaged store moved aside
         print(f"warning: {note}", file=sys.stderr)
+    setup = workspace.engine(recipe=args.recipe, chat=chat, kestra_version=args.kestra_version)
+    for note in setup.notes:
+        print(f"note: {note}", file=sys.stderr)
+    conversation = workspace.open(setup, store=store)
     try:
-        session = _session(store, engine, args, model.name, recipe.name, version, flow_text)
+        session = _session(conversation, args)
         trial = None
-        record = store.recorder(session, args.request)
-
-        def on_event(event: Any) -> None:
-            record(event)
-            _progress(event)
-
         trial_error: CopilotError | None = None
         try:
-            result = asyncio.run(engine.turn(args.request, on_event=on_event))
+            result = asyncio.run(conversation.turn(args.request, on_event=_progress))
             if args.test_run and result.valid:
-                recorder = lambda text: store.recorder(session, text)  # noqa: E731
                 try:
                     trial = run_to_a_clean_stop(
-                        _test_run(settings, engine, args, inputs, recorder),
+                        _test_run(conversation, args, inputs),
                         stopping="\nstopping: the test execution is being killed and its flow removed…\n",
                     )
                 except CopilotError as exc:  # Kestra down, refused the flow…: the flow is still printed
@@ -124,22 +117,22 @@ def ask_command(args: argparse.Namespace) -> int:
                     print(f"note: the refused repair is revision {trial.refused_revision}; {shown}.", file=sys.stderr)
                 elif trial is not None and trial.repairs and trial.repairs[-1].revision is not None:
                     result = trial.repairs[-1]  # report the repair turn that made the last revision
-                if engine.current is not None:
-                    result.revision = engine.current  # the last revision the test run produced (or ran)
+                if conversation.current is not None:
+                    result.revision = conversation.current  # the last revision the test run produced (or ran)
                 if trial is not None and not trial.passed:
                     print(f"test run: {trial.state}; the last revision is shown.", file=sys.stderr)
         except KeyboardInterrupt:
-            store.mark_interrupted(session)
-            if engine.current is not None and args.test_run:
-                where = f"revision {engine.current.number} is kept in session {session}"
+            conversation.interrupted()
+            if conversation.current is not None and args.test_run:
+                where = f"revision {conversation.current.number} is kept in session {session}"
                 print(f"interrupted; nothing more is deployed or run, and {where}.", file=sys.stderr)
             else:
                 print(f"interrupted; the reply so far is kept in session {session}.", file=sys.stderr)
             raise
     finally:
-        store.close()
+        conversation.close()
     print(f"session {session} (continue with --session {session})", file=sys.stderr)
-    code = _report(result, args, engine, session)
+    code = _report(result, args, conversation.engine, session)
     if trial_error is not None:
         hint = f"\nhint: {trial_error.hint}" if trial_error.hint else ""
         what = "test run not approved" if isinstance(trial_error, ConsentRefused) else "the test run did not finish"
@@ -150,23 +143,12 @@ def ask_command(args: argparse.Namespace) -> int:
     return code
 
 
-async def _test_run(
-    settings: Any,
-    engine: Any,
-    args: argparse.Namespace,
-    inputs: dict[str, str],
-    recorder: Callable[[str], Callable[[Any], None]],
-) -> Any:
+async def _test_run(conversation: Conversation, args: argparse.Namespace, inputs: dict[str, str]) -> TestRunResult:
     """Deploy, run and repair; each repair is recorded as a turn of the session as it happens."""
     from .cli_confirm import consent_for
-    from .engine.testrun import CleanedUp, Deployed, RepairStarted, RunFinished, recording_repairs, test_run
-    from .kestra import flow_ref
-    from .workspace import Workspace
+    from .events import CleanedUp, Deployed, RepairStarted, RunFinished, flow_ref
 
-    record = recording_repairs(recorder)
-
-    def show(event: Any) -> None:
-        record(event)
+    def show(event: object) -> None:
         if isinstance(event, RepairStarted):
             print(f"test run: asking for a repair from the run ({event.number})…", file=sys.stderr)
         elif isinstance(event, Deployed):
@@ -191,43 +173,24 @@ async def _test_run(
         else:
             _progress(event)
 
-    consent = consent_for(settings, yes=args.yes, command="kestra-copilot ask … --test-run")
-    async with Workspace(settings).kestra() as client:
-        return await test_run(
-            engine,
-            client,
-            consent=consent,
-            inputs=inputs,
-            namespace_suffix=settings.test_namespace_suffix,
-            allow=settings.deploy_namespaces,
-            keep=args.keep_test_flow,
-            max_repairs=args.max_repairs,
-            follow_timeout=settings.test_run_timeout,
-            on_event=show,
-        )
+    consent = consent_for(conversation.workspace.settings, yes=args.yes, command="kestra-copilot ask … --test-run")
+    return await conversation.test_run(
+        consent=consent, inputs=inputs, keep=args.keep_test_flow, max_repairs=args.max_repairs, on_event=show
+    )
 
 
-def _read_flow(path: Path) -> str:
-    """The flow to edit (`--flow FILE`, `-` for stdin): a regular file of at most a flow's size, UTF-8."""
-    from .fileio import MAX_FLOW_BYTES, read_text
-
-    return read_text(path, limit=MAX_FLOW_BYTES, what="flow", allow_stdin=True)
-
-
-def _session(
-    store: Any, engine: Any, args: argparse.Namespace, model: str, recipe: str, version: int, flow_text: str | None
-) -> str:
-    """The session to record into: continued (`--session`) or new, with `--flow` as its first revision."""
+def _session(conversation: Conversation, args: argparse.Namespace) -> str:
+    """The session to record into: continued (`--session`) or new, with `--flow` as its first revision (a bad
+    file fails before any model call)."""
+    store = conversation.store
+    if args.session and store is not None and not store.has_session(args.session):
+        raise CopilotError(f"No session {args.session!r}.", hint="`kestra-copilot sessions` lists them.")
     if args.session:
-        try:
-            store.restore(args.session, engine)
-        except KeyError as exc:
-            raise CopilotError(f"No session {args.session!r}.", hint="`kestra-copilot sessions` lists them.") from exc
-        session = str(args.session)
-    else:
-        session = store.create(model=model, recipe=recipe, kestra_version=version)
-    if flow_text is not None:
-        store.save_revision(session, engine.start_from(flow_text))
+        conversation.resume(args.session)
+    if args.flow:
+        conversation.load(args.flow, allow_stdin=True)
+    session = conversation.start_session()
+    assert session is not None  # `ask` opened its store
     return session
 
 

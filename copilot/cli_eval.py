@@ -124,10 +124,10 @@ def _run(args: argparse.Namespace) -> int:
     import asyncio
 
     from .config import load_settings
-    from .engine.factory import Grounding, open_grounding
     from .engine.recipes import load_recipe
     from .evaluation.cases import load_suite
     from .evaluation.runner import RunOptions, run_suite
+    from .workspace import Grounding, Workspace
 
     if args.out is not None and args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
         # A run directory is a record (a baseline, a candidate): a new run never writes over one.
@@ -142,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
     _refuse_impossible(args, settings, cases)
     recipe = load_recipe(args.recipe)
     model = _model(args, settings)
-    grounding = open_grounding(settings) if recipe.k else Grounding(None)
+    grounding = Workspace(settings).grounding() if recipe.k else Grounding(None)
     if recipe.k and grounding.retrieve is None:
         print("note: no retrieval index: cases run without sources (`kestra-copilot index build`).", file=sys.stderr)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -1,31 +1,56 @@
-"""The settings mapped onto the parts, in one place: the chat model, the Kestra client and its credentials,
-the session store. `llm/` and `kestra/` take plain constructor arguments and know nothing of the settings;
-the front ends (the CLI commands, the chat, the eval runner) ask a Workspace for what they use.
+"""The application layer: the settings mapped onto the parts, in one place, and the actions the front ends
+take. `llm/`, `kestra/` and `retrieval/` take plain constructor arguments and know nothing of the settings;
+the front ends (the CLI commands, the chat, the eval runner) ask a Workspace for what they use and import
+neither `copilot.kestra` nor `copilot.llm` themselves (the types they render are in `copilot.events`).
 
     workspace = Workspace(load_settings())
-    model = workspace.model()                      # MissingApiKey when none is configured, saying what to do
-    async with workspace.kestra() as kestra:       # ConfigError when no server is configured
-        ...
+    conversation = workspace.open(workspace.engine(recipe="default"))   # the model, grounding, session store
+    result = await conversation.turn("load the taxi CSV into Postgres", on_event=print)
+    outcome = await conversation.deploy(confirm=ask_the_user)          # the one review, then a yes
+
+What works on a flow's text alone (a file's deploy, `run NAMESPACE/ID`) is a Workspace action; what works
+on the conversation's revisions is a Conversation's (conversation.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sqlite3
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import Settings
-from .errors import ConfigError
+from .errors import ConfigError, CopilotError
 from .urls import check_url, display_url, same_origin
 
 if TYPE_CHECKING:  # the heavy parts are imported when asked for: a light command loads none of them
     import httpx
 
+    from .conversation import Conversation
+    from .engine.consent import Approvals, Consent
+    from .engine.recipes import Recipe
     from .engine.sessions import SessionStore
-    from .kestra.client import KestraClient
-    from .llm.base import ChatModel
+    from .engine.testrun import TestRunResult
+    from .engine.turn import Engine, Retrieve
+    from .kestra.client import KestraClient, ServerInfo
+    from .kestra.models import DeployedFlow, Execution
+    from .kestra.review import DeployReview
+    from .kestra.watch import Event as WatchEvent
+    from .kestra.watch import Finished
+    from .llm.base import ChatModel, ModelError
     from .retrieval.gemini_embeddings import GeminiEmbedder
+    from .retrieval.hybrid import Hit
 
-__all__ = ["NO_MODEL_HINT", "Workspace"]
+__all__ = [
+    "NO_KESTRA_HINT",
+    "NO_MODEL_HINT",
+    "Confirm",
+    "DeployOutcome",
+    "EngineSetup",
+    "Grounding",
+    "Workspace",
+]
 
 NO_MODEL_HINT = (
     "Set GEMINI_API_KEY (a key from https://aistudio.google.com/apikey), or use a local "
@@ -35,9 +60,62 @@ NO_MODEL_HINT = (
 NO_KESTRA_HINT = "Set KESTRA_URL (e.g. http://localhost:8080) or `[kestra] url` in the config file."
 
 
+Confirm = Callable[["DeployReview", str], Awaitable[bool]]  # (the review, the server's URL) -> deploy?
+
+
+@dataclass
+class Grounding:
+    """Retrieval over the user's index: `retrieve` is None without an index (a note says why, if it is not
+    simply that there is none yet)."""
+
+    retrieve: Retrieve | None
+    chunks: int = 0
+    fingerprint: dict[str, object] = field(default_factory=dict)  # the index manifest: sources, model, chunker
+    notes: list[str] = field(default_factory=list)  # e.g. the index was embedded with another model
+
+
+@dataclass
+class EngineSetup:
+    engine: Engine
+    notes: list[str] = field(default_factory=list)  # what is missing and how to fix it
+    index_chunks: int = 0
+
+
 @dataclass(frozen=True)
+class DeployOutcome:
+    """What a deploy came to: refused by the server (`review.problems`), already up to date, declined by the
+    user, or `deployed` (with the link to it in Kestra's UI)."""
+
+    review: DeployReview
+    server: str
+    deployed: DeployedFlow | None = None
+    link: str = ""
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.review.problems)
+
+    @property
+    def where(self) -> str:
+        from .kestra.models import flow_ref
+
+        return flow_ref(self.review.namespace, self.review.flow_id)
+
+
 class Workspace:
-    settings: Settings
+    """The settings mapped onto the parts, the Kestra actions on a flow's text, and the conversation the
+    chat or `ask` works in (`open`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._conversation: Conversation | None = None
+
+    @property
+    def conversation(self) -> Conversation:
+        """The conversation `open` started (a front end opens one before it acts on revisions)."""
+        if self._conversation is None:
+            raise CopilotError("No conversation is open yet.")
+        return self._conversation
 
     # --- the model ------------------------------------------------------------------------------------
     def model(self, name: str | None = None) -> ChatModel:
@@ -55,6 +133,13 @@ class Workspace:
         if not settings.gemini_api_key and not vertex_ai():
             raise MissingApiKey("No model is configured: there is no Gemini API key.", hint=NO_MODEL_HINT)
         return GeminiModel(api_key=settings.gemini_api_key, model=chosen)
+
+    def known_models(self) -> list[str]:
+        """The models with a known price, and the configured one: what a model picker offers."""
+        from .llm.prices import PRICES
+
+        settings = self.settings
+        return sorted({*PRICES, *settings.prices, *([settings.model] if settings.model else [])})
 
     def embedder(self) -> GeminiEmbedder | None:
         """The index's embedder: None for the default local MiniLM, Gemini's API for `gemini[:MODEL]`."""
@@ -106,9 +191,184 @@ class Workspace:
             )
         return client
 
-    # --- the session store ----------------------------------------------------------------------------
+    async def server_info(self) -> ServerInfo:
+        """The configured server's version (a cheap check that it answers and takes the credentials)."""
+        async with self.kestra() as client:
+            return await client.server_info()
+
+    async def deployed(self, flow_yaml: str) -> DeployedFlow | None:
+        """What the configured server has under the flow's namespace and id (None: no such flow)."""
+        from .kestra.review import flow_key
+
+        async with self.kestra() as client:
+            return await client.get_flow(*flow_key(flow_yaml))
+
+    async def deploy(self, flow_yaml: str, *, label: str, confirm: Confirm) -> DeployOutcome:
+        """The one deploy review — the allow-list, the server's verdict, the diff against what it has — then
+        `confirm(review, server)`, then the deploy of exactly what was reviewed. Nothing is deployed when the
+        server refuses the flow, when it is up to date, or without a yes."""
+        from .kestra.review import deploy_reviewed, review_deploy, ui_link
+
+        allow = self.settings.deploy_namespaces
+        async with self.kestra() as client:
+            review = await review_deploy(client, flow_yaml, allow=allow, label=label)
+            if review.problems or review.up_to_date or not await confirm(review, client.url):
+                return DeployOutcome(review, client.url)
+            deployed = await deploy_reviewed(client, review, flow_yaml)
+            return DeployOutcome(review, client.url, deployed, ui_link(client, review.namespace, review.flow_id))
+
+    async def execute(
+        self,
+        namespace: str,
+        flow_id: str,
+        *,
+        inputs: Mapping[str, str] | None = None,
+        files: Mapping[str, Path] | None = None,
+        labels: Mapping[str, str] | None = None,
+        timeout: float,
+        on_started: Callable[[Execution], None] | None = None,
+        on_event: Callable[[WatchEvent], None] | None = None,
+    ) -> Finished | None:
+        """Execute a deployed flow (within the allow-list) and follow it to its end: its final state and the
+        failing task's log lines, or None when it is still running after `timeout` (it is left running: it is
+        the user's execution, not a test copy)."""
+        from .kestra.review import check_flow_id, check_namespace, ensure_allowed
+        from .kestra.watch import StillRunning, follow_to_end
+
+        check_flow_id(flow_id)
+        ensure_allowed(check_namespace(namespace), self.settings.deploy_namespaces, nothing="run")
+        async with self.kestra() as client:
+            execution = await client.execute(
+                namespace, flow_id, inputs=dict(inputs or {}), files=dict(files or {}), labels=dict(labels or {})
+            )
+            if on_started is not None:
+                on_started(execution)
+            try:
+                return await follow_to_end(client, execution, on_event or (lambda event: None), timeout=timeout)
+            except StillRunning:
+                return None
+
+    async def test_run(
+        self,
+        engine: Engine,
+        *,
+        consent: Consent,
+        approvals: Approvals | None = None,
+        inputs: Mapping[str, str] | None = None,
+        keep: bool = False,
+        max_repairs: int = 2,
+        on_event: Callable[[object], None] | None = None,
+    ) -> TestRunResult:
+        """Test-run the engine's current revision on the configured server, with the settings' test namespace,
+        allow-list and timeout (engine/testrun.py: one execute → follow → verdict, repairs from the logs)."""
+        from .engine.testrun import test_run
+
+        settings = self.settings
+        async with self.kestra() as client:
+            return await test_run(
+                engine,
+                client,
+                consent=consent,
+                approvals=approvals,
+                inputs=dict(inputs or {}),
+                namespace_suffix=settings.test_namespace_suffix,
+                allow=settings.deploy_namespaces,
+                keep=keep,
+                max_repairs=max_repairs,
+                follow_timeout=settings.test_run_timeout,
+                on_event=on_event,
+            )
+
+    # --- grounding and the engine ---------------------------------------------------------------------
+    def grounding(self) -> Grounding:
+        """Hybrid search over the user's index, or nothing when there is no index yet, or a damaged one (a
+        note says what is wrong and how to rebuild it: the turn goes on without sources)."""
+        from .retrieval.hybrid import search
+        from .retrieval.index import Index
+
+        settings = self.settings
+        index = Index(
+            settings.index_dir, cache_dir=settings.cache_dir, chroma_url=settings.chroma_url, embedder=self.embedder()
+        )
+        try:
+            count = len(index.chunks())
+            if not count:
+                return Grounding(None)
+            notes = [mismatch] if (mismatch := index.embeddings_mismatch()) else []
+            manifest = index.manifest()
+        except CopilotError as exc:
+            return Grounding(None, notes=[f"{exc} Answers come without sources. {exc.hint or ''}".strip()])
+
+        def retrieve(text: str, recipe: Recipe) -> Sequence[Hit]:
+            return search(index, text, k=recipe.k, kinds=recipe.kinds)
+
+        return Grounding(retrieve, count, manifest, notes)
+
+    def engine(
+        self,
+        *,
+        recipe: str = "default",
+        model: str | None = None,
+        kestra_version: int | None = None,
+        chat: ChatModel | None = None,
+    ) -> EngineSetup:
+        """The engine for `recipe`, with the model named `model` (or the settings' one), or `chat` when the
+        front end has made it already. What is missing (no API key, no index) comes back as notes, never as a
+        crash, so a front end can open and say how to fix it. Heavy (google-genai, Chroma): a chat builds it
+        off its UI thread."""
+        from .engine.recipes import load_recipe
+        from .engine.turn import Engine
+        from .llm.base import ModelError
+
+        notes: list[str] = []
+        no_model: ModelError | None = None
+        chat_model: ChatModel | None
+        try:
+            chat_model = chat or self.model(model)
+        except ModelError as exc:
+            chat_model, no_model = None, exc
+            notes.append(f"{exc} {exc.hint or ''}".strip())
+        chosen = load_recipe(recipe)
+        grounding = self.grounding() if chosen.k else Grounding(None)
+        notes += grounding.notes
+        if chosen.k and not grounding.chunks and not grounding.notes:  # none yet (a damaged one has its own note)
+            notes.append(
+                "No retrieval index yet: answers come without sources. Build it: `kestra-copilot index build`."
+            )
+        engine = Engine(
+            chat_model,
+            recipe=chosen,
+            retrieve=grounding.retrieve,
+            kestra_version=kestra_version or self.settings.kestra_version,
+            no_model=no_model,
+        )
+        return EngineSetup(engine, notes, grounding.chunks)
+
+    # --- the session store and the conversation -------------------------------------------------------
     def sessions(self) -> SessionStore:
         """The session store (every turn and revision), opened (and migrated, or moved aside if damaged)."""
         from .engine.sessions import SessionStore
 
         return SessionStore.open(self.settings.sessions_path)
+
+    def open(self, setup: EngineSetup, *, store: SessionStore | None = None, record: bool = True) -> Conversation:
+        """The conversation front ends act on, over `setup`'s engine, recorded in `store`, or in the session
+        store opened here unless `record` is False. A store that cannot be opened here (the data dir is a
+        file, the store is locked…) is a note: the conversation goes on unrecorded. Call it on the thread
+        that uses the conversation (sqlite connections stay on theirs)."""
+        from .conversation import Conversation
+
+        notes = list(setup.notes)
+        if store is None and record:
+            try:
+                store = self.sessions()
+            except CopilotError as exc:
+                notes.append(f"Sessions are not recorded: {exc} {exc.hint or ''}".strip())
+            except (sqlite3.Error, OSError) as exc:
+                notes.append(f"Sessions are not recorded: {exc}.")
+            else:
+                notes += store.notes  # e.g. a damaged store moved aside
+        if self._conversation is not None:
+            self._conversation.close()
+        self._conversation = Conversation(self, setup.engine, store, index_chunks=setup.index_chunks, notes=notes)
+        return self._conversation

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from ..errors import CopilotError
 from ..flows import Capabilities, FlowDiff
+from ..kestra.models import flow_ref
 
 __all__ = [
     "Approvals",
@@ -55,7 +56,7 @@ class ConsentRequest:
     def summary(self) -> list[str]:
         """The request in lines, for a terminal or a dialog: where, what changed on the way, what it can do."""
         verb = "Test-run" if self.action == "test-run" else "Deploy"
-        lines = [f"{verb} {self.namespace}.{self.flow_id} on {self.server}"]
+        lines = [f"{verb} {flow_ref(self.namespace, self.flow_id)} on {self.server}"]
         if not self.first:
             lines.append("A repair changed what the flow can do: " + "; ".join(self.new) + ".")
         lines += [f"  {change}" for change in self.changes]

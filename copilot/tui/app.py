@@ -1,21 +1,27 @@
-"""`kestra-copilot chat`: the Textual app over the engine.
+"""`kestra-copilot chat`: the Textual app over the application layer (copilot.workspace).
 
-Left, the conversation (replies stream in as Markdown, appended, never re-rendered) and the input (history
-on up/down, slash commands). Right, tabs: the current flow with each diagnostic at its line, the topology,
-the diff against the previous revision (or the server), the sources of any turn, the test-run. A status
-bar says which model, recipe, tokens, index and Kestra server are in use — or what is missing.
+Left, the conversation (chat.py: replies stream in as Markdown, appended, never re-rendered) and the input
+(history on up/down, slash commands). Right, tabs: the current flow with each diagnostic at its line, the
+topology, the diff against the previous revision (or the server), the sources of any turn, the test-run
+(runlog.py). A status bar says which model, recipe, tokens, index and Kestra server are in use — or what is
+missing. The dialogs are in screens.py, the styles in app.tcss, the actions' keys in keys.py.
 
-The engine (and with it google-genai, Chroma, onnxruntime) is built in a worker after the first frame, so
-the app is interactive at once. Turns and sessions are in conversation.py, deploy and test-run in deploy.py,
-copy, save and load in files.py, the actions' keys (and what the user's [keys] moved or refused) in keys.py.
+The app holds one Workspace and, once the engine is built (in a thread after the first frame, so the app is
+interactive at once), its Conversation: every action is a call on it, rendered here.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+import contextlib
+import difflib
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.console import RenderableType
 from rich.syntax import Syntax
 from rich.text import Text
 from textual import on, work
@@ -23,20 +29,37 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.lazy import Lazy
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from ..config import Settings, load_settings
+from ..conversation import Busy, Conversation, ModelCall, NoFlow
 from ..errors import CopilotError
 from ..urls import display_url
-from .conversation import Conversation
-from .deploy import KestraActions
-from .files import FlowFiles
+from ..workspace import EngineSetup, Workspace
+from .chat import ChatLog
+from .inputs import typed_inputs, wire
 from .keys import ACTIONS, label, plan_keys
-from .screens import Picker, SourceViewer
+from .runlog import RunLog
+from .screens import (
+    ConfirmDeploy,
+    FilePrompt,
+    Picker,
+    RunInputs,
+    SessionsScreen,
+    SourceViewer,
+    code_block_options,
+    revision_options,
+    yaml_files,
+)
 from .status import StatusPart, compact_count
-from .widgets import ChatMessage, FlowPane, PromptInput, SourcesPane, StatusBar, TopologyTree
+from .widgets import FlowPane, PromptInput, SourcesPane, StatusBar, TopologyTree
+
+if TYPE_CHECKING:
+    from ..events import ConsentRequest, DeployReview, Revision, TurnEvent
 
 __all__ = ["ACTIONS", "CopilotApp"]
 
@@ -45,31 +68,13 @@ HELP = """**Commands** — `/deploy`, `/run [--keep] [KEY=VALUE …]`, `/repair`
 `/resume [ID]`, `/model [NAME]`, `/recipe [NAME]`, `/sources [N]`, `/case [SUITE]`, `/help`.
 Keys: Enter sends, {stop} stops a reply (what arrived is kept), {keys}; Ctrl+P opens the command palette.
 Pasting several lines keeps them all (shown as a `[pasted text]` marker)."""
+LOADING = "Still loading the engine; try again in a moment."
+STREAMING = "A reply is still streaming: wait for it, or press Esc to stop it."
 
 
-class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
+class CopilotApp(App[None]):
     TITLE = "kestra-copilot"
-    CSS = """
-    #main { height: 1fr; }
-    #chat-column { width: 1fr; }
-    #chat { height: 1fr; padding: 0 1; }
-    ChatMessage { margin: 0 0 1 0; }
-    ChatMessage.user { background: $boost; padding: 0 1; }
-    ChatMessage.system { color: $text-muted; }
-    ChatMessage.error { color: $error; }
-    #prompt { dock: bottom; }
-    #side { width: 1fr; }
-    #diff, #sources, #run { padding: 0 1; }
-    #flow { height: 1fr; padding: 0 1; }
-    .flow-code.marked.error, .flow-code.marked.policy { background: $error 12%; }
-    .flow-code.marked.warning { background: $warning 12%; }
-    .flow-note.error, .flow-note.policy { color: $text-error; }
-    .flow-note.warning { color: $text-warning; }
-    #problems { height: auto; padding: 0 1; background: $panel; text-wrap: nowrap; text-overflow: ellipsis; }
-    #problem-list { height: auto; max-height: 8; border: none; text-wrap: nowrap; text-overflow: ellipsis; }
-    #source-turn { margin: 0 1; }
-    #status { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
-    """
+    CSS_PATH = "app.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(key, action, title, show=shown, id=binding_id)
         for binding_id, (key, action, title, shown) in ACTIONS.items()
@@ -77,34 +82,24 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
 
     def __init__(self, settings: Settings | None = None, *, recipe: str = "default") -> None:
         super().__init__()
-        self.settings = settings or load_settings()
-        self.keys = plan_keys(self.settings.keys)  # every action's key, and what [keys] moved or could not do
+        self.workspace = Workspace(settings or load_settings())
+        self.keys = plan_keys(self.workspace.settings.keys)  # every action's key, what [keys] moved or refused
         self.recipe_name = recipe
-        self.engine: Any = None
-        self.notes: list[str] = []
-        self.index_chunks = 0
-        self.usage: list[tuple[str, Any]] = []  # every model call of the session (model, usage), for the cost
-        self.turn_usage: list[tuple[str, Any]] = []  # the calls of the last turn
-        url = display_url(self.settings.kestra_url or "")
+        self.conversation: Conversation | None = None  # once the engine is built
+        url = display_url(self.workspace.settings.kestra_url or "")
         self.server_status: tuple[str, ...] = (
             (f"Kestra at {url}: checking…", "Kestra: checking…")
             if url
             else ("no Kestra server (set KESTRA_URL)", "no Kestra server", "no Kestra")
         )
-        self.store: Any = None  # the session store, opened with the engine
-        self.session: str | None = None
-        self._turn: Any = None  # the running turn's worker
-        self.replies: list[str] = []  # the assistant's replies, for their code blocks
-        self.last_failure: Any = None  # the last failed test-run, for /repair
-        self.approvals: Any = None  # what the user said yes to for test-runs (engine.consent.Approvals)
-        self.test_running = False  # a test-run is going on: one at a time, and no turn meanwhile
-        self.run_generation = 0  # bumped when another flow is taken up (deploy.py's run log checks it)
+        self._turn: Worker[None] | None = None  # the running turn
+        self._run_asked = False  # a test-run's inputs form is open: a second F5 waits for it
 
     # --- layout -------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
             with Vertical(id="chat-column"):
-                yield VerticalScroll(id="chat")
+                yield ChatLog(id="chat")
                 yield PromptInput(placeholder="Describe a flow, or a change to it — /help", id="prompt")
             with TabbedContent(id="side"):
                 with TabPane("Flow", id="tab-flow"):
@@ -117,14 +112,24 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
                 with TabPane("Sources", id="tab-sources"):
                     yield Lazy(SourcesPane(id="sources-pane"))
                 with TabPane("Run", id="tab-run"):
-                    yield Lazy(VerticalScroll(Static("Nothing run yet: /deploy, /run.", id="run")))
+                    yield Lazy(VerticalScroll(RunLog(id="run")))
         yield StatusBar("starting…", id="status")
         yield Footer()
+
+    @property
+    def chat(self) -> ChatLog:
+        return self.query_one("#chat", ChatLog)
+
+    async def say(self, text: str, kind: str) -> None:
+        await self.chat.say(text, kind)
+
+    async def say_error(self, error: CopilotError, prefix: str = "") -> None:
+        await self.say(f"{prefix}**{error}** {error.hint or ''}".rstrip(), "error")
 
     async def on_mount(self) -> None:
         self.set_keymap(self.keys.keymap)
         self.query_one(PromptInput).focus()
-        if self.settings.kestra_url:
+        if self.workspace.settings.kestra_url:
             self.check_server()
         self.refresh_status()
         await self.say("Describe the flow you need — or type `/help`.", "system")
@@ -132,60 +137,70 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
             await self.say(f"Keys: {note}", "system")
         self.load_engine()
 
+    @dataclass
+    class EngineBuilt(Message):
+        """The engine is built (in a thread): for the conversation (`switched` None) or another model or recipe."""
+
+        setup: EngineSetup
+        switched: Conversation | None = None
+
+    @dataclass
+    class Said(Message):
+        """A message for the chat, from a thread."""
+
+        text: str
+        kind: str
+
+    @on(Said)
+    async def _said(self, message: Said) -> None:
+        await self.say(message.text, message.kind)
+
     @work(exclusive=True, group="engine", thread=True)
     def load_engine(self) -> None:
         """Heavy imports (google-genai, Chroma, onnxruntime) off the UI thread, after the first frame."""
-        from ..engine.factory import build_engine
+        self.post_message(self.EngineBuilt(self.workspace.engine(recipe=self.recipe_name)))
 
-        setup = build_engine(self.settings, recipe=self.recipe_name)
-        self.call_from_thread(self._engine_ready, setup)
-
-    async def _engine_ready(self, setup: Any) -> None:
-        import sqlite3
-
-        from ..errors import CopilotError
-        from ..workspace import Workspace
-
-        self.engine, self.index_chunks = setup.engine, setup.index_chunks
-        self.notes = [*self.notes, *setup.notes]
-        try:  # opened here, on the UI thread that uses it (sqlite connections stay on their thread)
-            self.store = Workspace(self.settings).sessions()
-        except CopilotError as exc:  # the data dir is a file, the store is locked or read-only…
-            self.notes.append(f"Sessions are not recorded: {exc} {exc.hint or ''}".strip())
-        except (sqlite3.Error, OSError) as exc:
-            self.notes.append(f"Sessions are not recorded: {exc}.")
-        else:
-            self.notes += self.store.notes  # e.g. a damaged store moved aside
+    @on(EngineBuilt)
+    async def _engine_built(self, message: EngineBuilt) -> None:
+        if message.switched is not None:
+            await self._switched(message.switched, message.setup)
+            return
+        # Opened here, on the UI thread that uses it (sqlite connections stay on their thread).
+        self.conversation = self.workspace.open(message.setup)
         self.refresh_status()
-        for note in self.notes:
+        for note in self.conversation.notes:
             await self.say(note, "system")
 
     def on_unmount(self) -> None:
-        if self.store is not None:
-            self.store.close()
+        if self.conversation is not None:
+            self.conversation.close()
 
     # --- status bar ---------------------------------------------------------------------------------
     def refresh_status(self) -> None:
         """Each part with its shorter forms; the bar picks what fits its width (status.fit)."""
+        conversation = self.conversation
         parts = []
-        if self.engine is None:
+        if conversation is None:
             parts.append(StatusPart("model", ("loading…",)))
         else:
-            model = self.engine.model
-            parts.append(StatusPart("model", (model.name,) if model else ("no model (set GEMINI_API_KEY)", "no model")))
-            parts.append(StatusPart("recipe", (f"recipe {self.engine.recipe.name}", self.engine.recipe.name)))
-        if self.turn_usage:
-            tokens, cost = self._spent(self.turn_usage)
-            short = compact_count(tokens)
-            forms = (f"turn {tokens:,} tokens{cost}", f"turn {short}{cost}", f"turn {short}", "")
-            parts.append(StatusPart("turn", forms))
-        tokens, cost = self._spent(self.usage)
+            model = conversation.model_name
+            parts.append(StatusPart("model", (model,) if model else ("no model (set GEMINI_API_KEY)", "no model")))
+            recipe = conversation.recipe_name
+            parts.append(StatusPart("recipe", (f"recipe {recipe}", recipe)))
+            if conversation.turn_usage:
+                tokens, cost = self._spent(conversation, conversation.turn_usage)
+                short = compact_count(tokens)
+                parts.append(
+                    StatusPart("turn", (f"turn {tokens:,} tokens{cost}", f"turn {short}{cost}", f"turn {short}", ""))
+                )
+        tokens, cost = self._spent(conversation, conversation.usage) if conversation else (0, "")
         short = compact_count(tokens)
-        forms = (f"session {tokens:,} tokens{cost}", f"session {short}{cost}", f"Σ {short}{cost}")
-        parts.append(StatusPart("session", forms))
-        chunks = self.index_chunks
-        if self.engine is not None and not self.engine.recipe.k:
-            forms = ("no retrieval (recipe)", "no retrieval")
+        parts.append(
+            StatusPart("session", (f"session {tokens:,} tokens{cost}", f"session {short}{cost}", f"Σ {short}{cost}"))
+        )
+        chunks = conversation.index_chunks if conversation else 0
+        if conversation is not None and not conversation.retrieval:
+            forms: tuple[str, ...] = ("no retrieval (recipe)", "no retrieval")
         elif chunks:
             forms = (f"index {chunks:,} chunks", f"index {compact_count(chunks)}", f"idx {compact_count(chunks)}")
         else:
@@ -194,37 +209,23 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
         parts.append(StatusPart("kestra", self.server_status))
         self.query_one(StatusBar).show(parts)
 
-    def _spent(self, usage: list[tuple[str, Any]]) -> tuple[int, str]:
-        """Tokens, and ` $0.0012` — each call priced by the model that made it (empty if one has no price)."""
-        from ..llm.prices import estimate_cost
-
-        tokens = sum(call.total for _, call in usage)
-        costs = [estimate_cost(model, [call], self.settings.prices) for model, call in usage]
-        if not usage or None in costs:
-            return tokens, ""
-        return tokens, f" ${sum(c or 0.0 for c in costs):.4f}"
+    @staticmethod
+    def _spent(conversation: Conversation, calls: list[ModelCall]) -> tuple[int, str]:
+        """Tokens, and ` $0.0012` (empty when a call's model has no price)."""
+        spent = conversation.spent(calls)
+        return spent.tokens, "" if spent.cost is None else f" ${spent.cost:.4f}"
 
     @work(exclusive=True, group="server")
     async def check_server(self) -> None:
         """The Kestra server's version, or why it cannot be reached, for the status bar."""
-        from ..workspace import Workspace
-
-        url = display_url(self.settings.kestra_url or "")
+        url = display_url(self.workspace.settings.kestra_url or "")
         try:
-            async with Workspace(self.settings).kestra() as client:
-                info = await client.server_info()
-            self.server_status = (f"Kestra {info.version} at {client.url}", f"Kestra {info.version}")
+            info = await self.workspace.server_info()
+            self.server_status = (f"Kestra {info.version} at {url}", f"Kestra {info.version}")
         except CopilotError as exc:  # a KestraError, or a ConfigError (an SSL_CERT_FILE that is missing …)
             self.server_status = (f"Kestra unreachable ({url})", "Kestra unreachable")
             await self.say(f"**Kestra server: {exc}** {exc.hint or ''} Deploy and test-run will not work.", "error")
         self.refresh_status()
-
-    async def say(self, text: str, kind: str) -> ChatMessage:
-        message = ChatMessage(text, classes=kind)
-        chat = self.query_one("#chat", VerticalScroll)
-        await chat.mount(message)
-        chat.scroll_end(animate=False)
-        return message
 
     # --- input --------------------------------------------------------------------------------------
     def key_label(self, action_id: str) -> str:
@@ -241,7 +242,7 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
         stop = self.keys.keys["cancel"]
         return HELP.format(stop=label(stop).replace("Escape", "Esc") if stop else "Ctrl+P → Stop reply", keys=keys)
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The command palette (Ctrl+P): every action, with its key (Esc's stop only if [keys] took Esc away)."""
         yield from super().get_system_commands(screen)
         for action_id, (_, action, title, _) in ACTIONS.items():
@@ -252,7 +253,7 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
     async def submitted(self, event: Input.Submitted) -> None:
         prompt = self.query_one(PromptInput)
         prompt.remember(event.value.strip())
-        text = prompt.expand(event.value)
+        text = prompt.expand_pastes(event.value)
         prompt.value = ""
         if not text:
             return
@@ -260,21 +261,21 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
             await self.command(text)
             return
         if self.streaming:
-            await self.say("A reply is still streaming: wait for it, or press Esc to stop it.", "system")
+            await self.say(STREAMING, "system")
             return
-        if self.test_running:  # its repairs change the flow: a turn meanwhile would race them
-            await self.say(f"{self._test_run_going()} Your request is kept in the input history (↑).", "system")
+        if self.conversation is not None and self.conversation.test_running:  # its repairs change the flow
+            await self.say(f"{self._busy()} Your request is kept in the input history (↑).", "system")
             return
         await self.say(text, "user")
-        if self.engine is None:
-            await self.say("Still loading the engine; try again in a moment.", "system")
+        if self.conversation is None:
+            await self.say(LOADING, "system")
             return
         self.start_turn(text)
 
     async def command(self, text: str) -> None:
         name, _, argument = text[1:].partition(" ")
         argument = argument.strip()
-        actions: dict[str, Callable[[], Any]] = {
+        actions: dict[str, Callable[[], object]] = {
             "undo": self.action_undo,
             "redo": self.action_redo,
             "new": self.action_new,
@@ -297,8 +298,6 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
             "case": lambda: self.action_capture(argument or None),
         }
         if name not in actions:
-            import difflib
-
             near = difflib.get_close_matches(name, list(actions), n=1)
             meant = f" Did you mean `/{near[0]}`?" if near else ""
             await self.say(f"Unknown command `/{name}`.{meant} `/help` lists the commands and keys.", "error")
@@ -313,12 +312,137 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
     async def action_help(self) -> None:
         await self.say(self.help_text(), "system")
 
-    # --- pickers for the actions that take an argument ----------------------------------------------
-    async def action_model(self) -> None:
-        from ..llm.prices import PRICES
+    async def _conversation_or_say(self) -> Conversation | None:
+        """The conversation, or None after saying it is still loading."""
+        if self.conversation is None:
+            await self.say(LOADING, "system")
+        return self.conversation
 
-        current = self.engine.model.name if self.engine is not None and self.engine.model else ""
-        names = sorted({*PRICES, *self.settings.prices, *([self.settings.model] if self.settings.model else [])})
+    def _busy(self) -> str:
+        return "A test-run is going on: wait for its verdict (a new flow, Ctrl+N, stops it)."
+
+    async def _attempt(self, action: Callable[[Conversation], Awaitable[None] | None]) -> None:
+        """Run an action on the conversation; its CopilotError (Busy, no flow, a bad argument…) is said."""
+        conversation = await self._conversation_or_say()
+        if conversation is None:
+            return
+        try:
+            result = action(conversation)
+            if result is not None:
+                await result
+        except CopilotError as exc:
+            await self.say(str(exc), "system" if isinstance(exc, _Calm | Busy) else "error")
+
+    # --- a turn -------------------------------------------------------------------------------------
+    def start_turn(self, text: str, shown: str | None = None) -> None:
+        self._turn = self.run_turn(text, shown if shown is not None else text)
+
+    @property
+    def streaming(self) -> bool:
+        return self._turn is not None and self._turn.is_running
+
+    @work(exclusive=True, group="turn")
+    async def run_turn(self, text: str, shown: str) -> None:
+        """The conversation's turn in a task; its events rendered as they come (deltas appended to the reply)."""
+        from ..events import Attempt, ErrorEvent, Notice, TextDelta
+
+        conversation = self.conversation
+        if conversation is None:
+            return
+        queue: asyncio.Queue[TurnEvent] = asyncio.Queue()
+        task = asyncio.create_task(conversation.turn(text, on_event=queue.put_nowait))
+        chat = self.chat
+        try:
+            while not (task.done() and queue.empty()):
+                try:
+                    event = await asyncio.wait_for(queue.get(), 0.1)
+                except TimeoutError:
+                    continue
+                if isinstance(event, Attempt):
+                    await chat.start_reply("" if event.number == 1 else f"*Repairing (attempt {event.number})…*\n\n")
+                elif isinstance(event, TextDelta):
+                    await chat.append(event.text)
+                    chat.scroll_end(animate=False)
+                elif isinstance(event, ErrorEvent):
+                    hint = f"\n\n{event.error.hint}" if event.error.hint else ""
+                    await self.say(f"**{event.error}**{hint}", "error")
+                elif isinstance(event, Notice):  # retrieval degraded: the turn goes on
+                    await self.say(f"{event.message} {event.hint or ''}".strip(), "system")
+                else:
+                    self.turn_event(event, shown)
+            await task
+        except asyncio.CancelledError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task  # recorded as interrupted (Conversation.turn)
+            # What had arrived is shown, as the store has recorded it: the deltas still queued too.
+            while not queue.empty():
+                if isinstance(event := queue.get_nowait(), TextDelta):
+                    await chat.append(event.text)
+            await self.say("*Stopped. The reply so far is kept above; the flow is unchanged.*", "system")
+            raise
+        finally:
+            await chat.end_reply()
+
+    def turn_event(self, event: object, request: str) -> None:
+        """Events that update the panes and the status bar (chat turns and test-run repairs)."""
+        from ..events import Revision, Sources, Usage, Validated
+
+        if isinstance(event, Sources):
+            self.query_one(SourcesPane).add_turn(request, event.hits)
+        elif isinstance(event, Revision):
+            self.show_revision(event)
+        elif isinstance(event, Validated):
+            verdict = "valid" if event.valid else "invalid, repairing…"
+            self.query_one(FlowPane).note(f"Attempt {event.attempt}: {verdict}")
+        elif isinstance(event, Usage):
+            self.refresh_status()
+
+    def action_cancel(self) -> None:
+        if self._turn is not None and self.streaming:
+            self._turn.cancel()
+
+    async def stop_reply(self) -> None:
+        """Stop a reply that is streaming and wait until it is recorded as interrupted: another flow taken up
+        must not receive its revision, nor its session a revision made from another flow's."""
+        if self._turn is not None and self.streaming:
+            self._turn.cancel()
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                await self._turn.wait()
+
+    # --- panes --------------------------------------------------------------------------------------
+    def show_revision(self, revision: Revision | None) -> None:
+        """Every pane on `revision`; None (before the first revision, a new flow) empties them."""
+        diff = self.query_one("#diff", Static)
+        if revision is None:
+            self.query_one(FlowPane).clear()
+            self.query_one(TopologyTree).clear().root.set_label("No flow yet.")
+            diff.update("No changes yet.")
+            return
+        self.query_one(FlowPane).show(revision)
+        self.query_one(TopologyTree).show(revision.yaml)
+        if revision.diff is not None and revision.diff.changed:
+            diff.update(Syntax(revision.diff.unified, "diff"))
+        else:
+            diff.update("No changes against the previous revision.")
+
+    async def show_sources(self, argument: str = "") -> None:
+        """The Sources tab; `/sources N` shows turn N's."""
+        pane = self.query_one(SourcesPane)
+        if argument and not (argument.isdigit() and pane.select_turn(int(argument))):
+            last = len(pane.turns)
+            await self.say(f"Usage: `/sources N` with N a turn from 1 to {last}." if last else "No turn yet.", "error")
+            return
+        self.action_show_tab("tab-sources")
+
+    @on(SourcesPane.Open)
+    def open_source(self, event: SourcesPane.Open) -> None:
+        self.push_screen(SourceViewer(event.label, event.chunk))
+
+    # --- model and recipe ---------------------------------------------------------------------------
+    async def action_model(self) -> None:
+        current = self.conversation.model_name if self.conversation else ""
+        names = self.workspace.known_models()
         options = [Option(Text.assemble(("▶ " if name == current else "  ", "bold"), name), id=name) for name in names]
         chosen = next((i for i, name in enumerate(names) if name == current), 0)
         title = "Model for the next turns (any other: /model NAME)"
@@ -331,7 +455,7 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
     async def action_recipe(self) -> None:
         from ..engine.recipes import RecipeError, list_recipes, load_recipe
 
-        current = self.engine.recipe.name if self.engine is not None else self.recipe_name
+        current = self.conversation.recipe_name if self.conversation else self.recipe_name
         options = []
         for name in list_recipes():
             try:
@@ -350,56 +474,391 @@ class CopilotApp(Conversation, KestraActions, FlowFiles, App[None]):
     @work(exclusive=True, group="engine", thread=True)
     def switch(self, model: str | None = None, recipe: str | None = None) -> None:
         """Another model or recipe for the next turns; the revisions and the conversation stay."""
-        from ..engine.factory import build_engine
-        from ..engine.recipes import RecipeError
-
-        if self.engine is None:
-            self.call_from_thread(self.say, "Still loading the engine; try again in a moment.", "system")
+        conversation = self.conversation
+        if conversation is None:
+            self.post_message(self.Said(LOADING, "system"))
             return
-        name = recipe or self.engine.recipe.name
-        chosen_model = model or (self.engine.model.name if self.engine.model else None)
         try:
-            setup = build_engine(self.settings, recipe=name, model=chosen_model)
-        except RecipeError as exc:
-            self.call_from_thread(self.say, f"{exc} {exc.hint or ''}", "error")
+            setup = self.workspace.engine(
+                recipe=recipe or conversation.recipe_name, model=model or conversation.model_name
+            )
+        except CopilotError as exc:  # an unknown or broken recipe
+            self.post_message(self.Said(f"{exc} {exc.hint or ''}", "error"))
             return
-        old, new = self.engine, setup.engine
-        # Undone revisions stay redoable; the vault stays, so the history's placeholders keep their values.
-        new.load(old.revisions, old.history, old.current.number if old.current else 0, vault=old.vault)
-        self.call_from_thread(self._switched, setup)
+        self.post_message(self.EngineBuilt(setup, switched=conversation))
 
-    async def _switched(self, setup: Any) -> None:
-        self.engine, self.index_chunks = setup.engine, setup.index_chunks  # another recipe, maybe another index
+    async def _switched(self, conversation: Conversation, setup: EngineSetup) -> None:
+        conversation.switched(setup)
         self.refresh_status()
-        model = setup.engine.model.name if setup.engine.model else "no model"
-        await self.say(f"Now using {model} with recipe {setup.engine.recipe.name}.", "system")
+        await self.say(
+            f"Now using {conversation.model_name or 'no model'} with recipe {conversation.recipe_name}.", "system"
+        )
         for note in setup.notes:
             await self.say(note, "system")
 
-    # --- panes --------------------------------------------------------------------------------------
-    def show_revision(self, revision: Any) -> None:
-        """Every pane on `revision`; None (before the first revision, a new flow) empties them."""
+    # --- revisions ----------------------------------------------------------------------------------
+    async def action_undo(self) -> None:
+        await self._attempt(lambda c: self._moved(c.undo(), "undo"))
+
+    async def action_redo(self) -> None:
+        await self._attempt(lambda c: self._moved(c.redo(), "redo"))
+
+    async def _moved(self, revision: Revision | None, what: str) -> None:
+        self.show_revision(revision)
         if revision is None:
-            self.query_one(FlowPane).clear()
-            self.query_one(TopologyTree).clear().root.set_label("No flow yet.")
-            self.query_one("#diff", Static).update("No changes yet.")
+            await self.say(f"Nothing to {what}." if what == "redo" else "Back before the first revision.", "system")
             return
-        self.query_one(FlowPane).show(revision)
-        self.query_one(TopologyTree).show(revision.yaml)
-        if revision.diff is not None and revision.diff.changed:
-            self.query_one("#diff", Static).update(Syntax(revision.diff.unified, "diff"))
+        await self.say(f"{what.capitalize()}: revision {revision.number} is current.", "system")
+
+    async def action_revisions(self) -> None:
+        conversation = self.conversation
+        if conversation is None or not conversation.revisions:
+            await self.say("No revisions yet.", "system")
+            return
+        current = conversation.current.number if conversation.current else 0
+        options = revision_options(conversation.revisions, current)
+        self.push_screen(Picker("Revisions", options, highlighted=max(0, current - 1)), self._picked_revision)
+
+    async def _picked_revision(self, number: str | None) -> None:
+        if number:
+            await self.goto_revision(number)
+
+    async def goto_revision(self, argument: str) -> None:
+        async def goto(conversation: Conversation) -> None:
+            revision = conversation.goto(argument)
+            self.show_revision(revision)
+            await self.say(f"Revision {revision.number} is current.", "system")
+
+        await self._attempt(goto)
+
+    # --- sessions -----------------------------------------------------------------------------------
+    async def action_new(self) -> None:
+        await self._forget_runs()  # first: a test-run going on must not repair the new flow
+        if self.conversation is not None:
+            self.conversation.new()  # the last session keeps its revisions, resumable
+        self.show_revision(None)
+        self.refresh_status()
+        await self.say("New flow: the next request starts from scratch, in a new session.", "system")
+
+    async def _forget_runs(self) -> None:
+        """Another flow (a new one, a resumed session): a reply streaming is stopped, then a test-run going on
+        (its execution killed, its test copy removed); the Run tab and the status bar start afresh."""
+        await self.stop_reply()
+        if self.conversation is not None and self.conversation.test_running:
+            self.conversation.generation += 1  # its clean-up is not the next flow's to show
+            for worker in self.workers:
+                if worker.group == "kestra":
+                    worker.cancel()
+            await self.say("The test-run was stopped: its execution is killed, its test copy removed.", "system")
+        for pane in self.query("#run").results(RunLog):  # the Run tab, once mounted
+            pane.clear()
+
+    async def action_sessions(self) -> None:
+        if self.conversation is None or self.conversation.store is None:
+            await self.say("Sessions are not available yet (the engine is loading, or the store failed).", "error")
+            return
+        self.push_screen(SessionsScreen(self.conversation.store), self._picked_session)
+
+    async def _picked_session(self, chosen: str | None) -> None:
+        if self.conversation is not None and self.conversation.forget_deleted_session():
+            await self.say("This flow's session was deleted: its next revision starts a new session.", "system")
+        if chosen:
+            await self.resume_session(chosen)
+
+    async def action_resume(self) -> None:
+        """Resume the most recent session other than this one."""
+        if self.conversation is None or self.conversation.store is None:
+            await self.say("Sessions are not available yet.", "error")
+            return
+        latest = self.conversation.latest_other_session()
+        if latest is None:
+            await self.say("No earlier session to resume.", "system")
+            return
+        await self.resume_session(latest)
+
+    async def resume_session(self, session_id: str) -> None:
+        conversation = self.conversation
+        if conversation is None or conversation.store is None:
+            await self.say("Sessions are not available yet.", "error")
+            return
+        if not session_id or not conversation.store.has_session(session_id):
+            await self.say(
+                f"No session `{session_id}` — `/sessions` lists them."
+                if session_id
+                else "Usage: `/resume ID` — `/sessions` lists them.",
+                "error",
+            )
+            return
+        await self._forget_runs()  # first: a test-run going on must not repair the resumed flow
+        turns = conversation.resume(session_id)
+        await self.chat.replace([(turn.request, turn.reply) for turn in turns])
+        self.show_revision(conversation.current)
+        self.refresh_status()
+        self.query_one(TabbedContent).active = "tab-flow"
+        at = f" at revision {conversation.current.number}." if conversation.current else "."
+        await self.say(f"Resumed session `{session_id}`{at}", "system")
+
+    # --- Kestra: diff, deploy, test-run, repair ------------------------------------------------------
+    def action_deploy(self) -> None:
+        self.deploy_flow()
+
+    def action_run(self) -> None:
+        self.run_flow("")
+
+    def action_diff_server(self) -> None:
+        self.diff_against("server")
+
+    @work(group="kestra")
+    async def diff_against(self, argument: str) -> None:
+        """`/diff N` against revision N; `/diff server` against the flow deployed on Kestra."""
+
+        async def compare(conversation: Conversation) -> None:
+            if argument == "server" and not self.workspace.settings.kestra_url:
+                raise CopilotError("No Kestra server: set KESTRA_URL.")
+            comparison = await conversation.compare(argument)
+            if comparison.diff is None:
+                await self.say("The server has no such flow yet: it would be new.", "system")
+                return
+            diff, where = comparison.diff, comparison.label
+            pane = self.query_one("#diff", Static)
+            pane.update(Syntax(diff.unified, "diff") if diff.changed else f"No differences with {where}.")
+            self.query_one(TabbedContent).active = "tab-diff"
+            if argument == "server":
+                changes = f"{len(diff.summary.changes)} change(s)" if diff.changed else "no differences"
+                await self.say(f"Against {where}: {changes} (Diff tab).", "system")
+
+        await self._attempt(compare)
+
+    @work(group="kestra")
+    async def deploy_flow(self) -> None:
+        """Deploy the current revision (the one review: the allow-list and the server's verdict first), after
+        a confirmation showing the diff against what the server has."""
+        conversation = await self._conversation_or_say()
+        if conversation is None:
+            return
+        try:
+            revision = conversation.deployable()
+        except CopilotError as exc:  # no server, no flow, a flow with problems, a test-run going on
+            await self.say(str(exc), "error")
+            return
+        try:
+            outcome = await conversation.deploy(lambda review, server: self._confirm_deploy(review, server, revision))
+        except CopilotError as exc:
+            await self.say_error(exc)
+            return
+        where = outcome.where
+        if outcome.refused:
+            found = "\n".join(f"- {d.format('flow')}" for d in outcome.review.problems)
+            await self.say(f"**Kestra refuses this flow; nothing was deployed.**\n\n{found}", "error")
+        elif outcome.review.up_to_date:
+            await self.say(f"{where} is already up to date on the server.", "system")
+        elif outcome.deployed is None:
+            await self.say("Not deployed.", "system")
         else:
-            self.query_one("#diff", Static).update("No changes against the previous revision.")
+            await self.say(f"Deployed {where}, server revision {outcome.deployed.revision}: {outcome.link}", "system")
 
-    async def show_sources(self, argument: str = "") -> None:
-        """The Sources tab; `/sources N` shows turn N's."""
-        pane = self.query_one(SourcesPane)
-        if argument and not (argument.isdigit() and pane.select_turn(int(argument))):
-            last = len(pane.turns)
-            await self.say(f"Usage: `/sources N` with N a turn from 1 to {last}." if last else "No turn yet.", "error")
+    async def _confirm_deploy(self, review: DeployReview, server: str, revision: Revision) -> bool:
+        from ..events import flow_ref
+
+        body: RenderableType
+        if review.deployed is not None and review.diff is not None:
+            body = Syntax(review.diff.unified, "diff")
+            what = f" (server revision {review.deployed.revision} → the diff below)"
+        else:
+            body, what = Syntax(revision.yaml, "yaml"), " (new flow)"
+        title = f"Deploy {flow_ref(review.namespace, review.flow_id)} to {server}?{what}"
+        capabilities = ["What it can do:", *(f"  {line}" for line in review.capabilities.lines())]
+        confirmed: bool = await self.push_screen_wait(ConfirmDeploy(title, body, capabilities=capabilities))
+        return confirmed
+
+    @work(group="kestra")
+    async def run_flow(self, argument: str) -> None:
+        """Test-run: deploy to the test namespace, run, follow, repair from failures (engine/testrun.py). One
+        at a time; a new flow or a resumed session stops it (its execution is killed)."""
+        from ..flows import parse_flow
+
+        conversation = await self._conversation_or_say()
+        if conversation is None:
             return
-        self.action_show_tab("tab-sources")
+        if self._run_asked:
+            await self.say(self._busy(), "error")
+            return
+        try:
+            revision = conversation.deployable()
+        except CopilotError as exc:
+            await self.say(str(exc), "error")
+            return
+        data = parse_flow(revision.yaml).data
+        inputs = data.get("inputs") if isinstance(data, dict) else None
+        specs = [spec for spec in inputs or [] if isinstance(spec, dict)] if isinstance(inputs, list) else []
+        argument, kept = re.subn(r"(?:^|\s)--keep(?=\s|$)", " ", argument)  # `/run --keep …`: keep the test copy
+        self._run_asked = True
+        try:
+            values = await self._run_inputs(specs, argument)
+        finally:
+            self._run_asked = False
+        if values is None:
+            return
+        self.query_one(TabbedContent).active = "tab-run"
+        run_log = self.query_one("#run", RunLog)
+        run_log.start()
+        repair = "Test-run repair"  # how the Sources tab names the repair turn
 
-    @on(SourcesPane.Open)
-    def open_source(self, event: SourcesPane.Open) -> None:
-        self.push_screen(SourceViewer(event.label, event.chunk))
+        def show(event: object) -> None:
+            nonlocal repair
+            from ..events import RepairStarted, RunFinished
+
+            if isinstance(event, RepairStarted):
+                repair = f"Test-run repair {event.number}"
+            if not run_log.show(event):
+                self.turn_event(event, repair)
+            if isinstance(event, RunFinished):
+                self.refresh_status()
+
+        try:
+            result = await conversation.test_run(consent=self._consent, inputs=values, keep=bool(kept), on_event=show)
+        except CopilotError as exc:  # Kestra's errors, a refused consent, a namespace outside the allow-list
+            await self.say_error(exc)
+            return
+        self.refresh_status()
+        if result.refused is not None:  # the conversation is back on the revision that last ran
+            self.show_revision(conversation.current)
+            number = conversation.current.number if conversation.current else 0
+            await self.say(
+                f"The repair (revision {result.refused_revision}) was not approved, so it was not run: revision "
+                f"{number}, the last one run, is current again ({self.key_label('redo')} shows the repair).",
+                "system",
+            )
+        repairs = f" after {len(result.repairs)} repair(s)" if result.repairs else ""
+        follow_up = "" if result.passed else f" {self.key_label('repair')} or `/repair` asks for a fix from its logs."
+        await self.say(f"Test run: **{result.state}**{repairs}.{follow_up}", "system" if result.passed else "error")
+
+    async def _run_inputs(self, specs: list[dict[str, object]], argument: str) -> dict[str, str] | None:
+        """The test-run's inputs: typed from `/run KEY=VALUE …`, or from a form when the flow has inputs."""
+        if argument.strip():
+            try:
+                return typed_inputs(specs, argument)
+            except (CopilotError, ValueError) as exc:
+                await self.say(f"{exc} Usage: `/run [--keep] KEY=VALUE …`, or `/run` for a form.", "error")
+                return None
+        if not specs:
+            return {}
+        chosen = await self.push_screen_wait(RunInputs(specs))
+        if chosen is None:
+            await self.say("Not run.", "system")
+            return None
+        return {name: wire(value) for name, value in chosen.items()}  # typed, in Kestra's text form
+
+    async def _consent(self, request: ConsentRequest) -> bool:
+        """A test-run's consent (engine/consent.py): the dialog with what the flow can do and the diff."""
+        from ..events import flow_ref
+
+        if self.workspace.settings.sandbox_test_runs:
+            return True
+        body = Syntax(request.diff.unified, "diff") if request.diff is not None else Syntax(request.flow_yaml, "yaml")
+        title = f"Test-run {flow_ref(request.namespace, request.flow_id)} on {request.server}?"
+        if not request.first:
+            title = f"A repair changed what the flow can do. {title}"
+        dialog = ConfirmDeploy(title, body, capabilities=request.summary()[1:], yes="Deploy and run")
+        confirmed: bool = await self.push_screen_wait(dialog)
+        return confirmed
+
+    async def action_repair(self) -> None:
+        """Repair from failure: the last failed test-run's error logs go to the model, as a chat turn."""
+
+        async def repair(conversation: Conversation) -> None:
+            conversation.check_not_busy()
+            if self.streaming:
+                raise _Calm(STREAMING)
+            if conversation.last_failure is None:
+                raise _Calm("No failed test-run to repair from: `/run` first.")
+            request = conversation.repair_request()
+            await self.say(request.shown, "user")
+            self.start_turn(request.request, request.shown)
+
+        await self._attempt(repair)
+
+    # --- files and the clipboard ---------------------------------------------------------------------
+    async def action_copy(self, block: str = "") -> None:
+        """The current flow, or with a number the conversation's code block N (`/blocks` lists them)."""
+        if block:
+            blocks = self.chat.code_blocks()
+            if not block.isdigit() or not 1 <= int(block) <= len(blocks):
+                await self.say(f"Usage: `/copy N` with N from 1 to {len(blocks)} — `/blocks` lists them.", "error")
+                return
+            self.copy_to_clipboard(blocks[int(block) - 1][1])
+            await self.say(f"Copied code block {block} to the clipboard.", "system")
+            return
+        current = self.conversation.current if self.conversation else None
+        if current is None:
+            await self.say("There is no flow to copy yet.", "error")
+            return
+        self.copy_to_clipboard(current.yaml)  # OSC 52: works over SSH and in most terminals
+        await self.say(f"Copied revision {current.number} to the clipboard.", "system")
+
+    async def action_blocks(self) -> None:
+        blocks = self.chat.code_blocks()
+        if not blocks:
+            await self.say("No code blocks in the conversation yet.", "system")
+            return
+        self.push_screen(Picker("Copy a code block", code_block_options(blocks)), self._picked_block)
+
+    async def _picked_block(self, number: str | None) -> None:
+        if number:
+            await self.action_copy(number)
+
+    async def action_save(self, path: str | None = None) -> None:
+        """The current flow to PATH, or by default to `flows/<namespace>/<id>.yml` (default_save_path)."""
+
+        async def save(conversation: Conversation) -> None:
+            try:
+                revision, target = conversation.save(Path(path) if path else None)
+            except CopilotError as exc:
+                raise CopilotError(f"Cannot save: {exc}" + (f" {exc.hint}" if exc.hint else "")) from exc
+            await self.say(f"Saved revision {revision.number} to `{target}`.", "system")
+
+        if self.conversation is None or self.conversation.current is None:
+            await self.say("There is no flow to save yet.", "error")
+            return
+        await self._attempt(save)
+
+    def action_load(self) -> None:
+        """A prompt for the file, listing the YAML files under the working directory."""
+        self.push_screen(FilePrompt("Load a flow", yaml_files(Path.cwd())), self._picked_file)
+
+    async def _picked_file(self, path: str | None) -> None:
+        if path:
+            await self.load_flow(path)
+
+    async def load_flow(self, path: str) -> None:
+        async def load(conversation: Conversation) -> None:
+            conversation.check_not_busy()
+            try:
+                revision = conversation.load(Path(path))
+            except CopilotError as exc:
+                raise CopilotError(f"Cannot load it: {exc}" + (f" {exc.hint}" if exc.hint else "")) from exc
+            self.show_revision(revision)
+            verdict = "valid" if revision.valid else f"{sum(d.blocking for d in revision.diagnostics)} problem(s)"
+            await self.say(f"Loaded `{path}` as revision {revision.number} ({verdict}). Ask for changes.", "system")
+
+        await self._attempt(load)
+
+    async def action_capture(self, path: str | None = None) -> None:
+        """The turn that made the current revision becomes a regression case (`eval capture`), its checks
+        proposed from the flow, appended to `evals/captured.yaml` (or PATH) for review."""
+
+        async def capture(conversation: Conversation) -> None:
+            try:
+                case_id, suite = conversation.capture(Path(path) if path else None)
+            except NoFlow as exc:
+                raise _Calm(str(exc)) from exc
+            await self.say(
+                f"Case `{case_id}` added to `{suite}`: review its checks, then `kestra-copilot eval run {suite}`.",
+                "system",
+            )
+
+        await self._attempt(capture)
+
+
+class _Calm(CopilotError):
+    """An action that cannot happen now, said as a note rather than an error."""

@@ -1,4 +1,5 @@
-"""The chat's dialogs: deploy confirmation, test-run inputs, sessions, a source chunk, pickers, a file to load."""
+"""The chat's dialogs: deploy confirmation, test-run inputs, sessions, a source chunk, pickers, a file to load.
+Their styles are in app.tcss."""
 
 from __future__ import annotations
 
@@ -32,19 +33,6 @@ __all__ = [
     "yaml_files",
 ]
 
-DIALOG_CSS = """
-{name} {{ align: center middle; }}
-{name} > Vertical {{ width: 90%; height: 85%; border: thick $accent; background: $surface; padding: 0 1; }}
-{name} .title {{ text-style: bold; height: auto; margin-bottom: 1; }}
-{name} .hint {{ color: $text-muted; height: auto; }}
-{name} OptionList {{ height: 1fr; }}
-{name} VerticalScroll {{ height: 1fr; }}
-"""
-
-
-def _css(name: str) -> str:
-    return DIALOG_CSS.format(name=name)
-
 
 class ConfirmDeploy(ModalScreen[bool]):
     """Before a deploy or a test-run: where it goes, what the flow can do, the diff against what the server
@@ -62,11 +50,6 @@ class ConfirmDeploy(ModalScreen[bool]):
         Binding("pageup", "scroll_body(-1)", show=False),
         Binding("pagedown", "scroll_body(1)", show=False),
     ]
-    DEFAULT_CSS = (
-        _css("ConfirmDeploy")
-        + "#dialog-buttons { height: 3; align: right middle; }"
-        + "#dialog-capabilities { height: auto; max-height: 50%; margin-bottom: 1; color: $text-warning; }"
-    )
 
     def __init__(self, title: str, diff: Any, *, capabilities: list[str] = (), yes: str = "Deploy") -> None:  # type: ignore[assignment]
         super().__init__()
@@ -111,17 +94,6 @@ class RunInputs(ModalScreen[dict[str, Any] | None]):
     typed by their declared type (inputs.InputField), and refuses to run until every one reads."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
-    DEFAULT_CSS = """
-    RunInputs { align: center middle; }
-    #form { width: 80%; height: auto; max-height: 90%; border: thick $accent; background: $surface; padding: 0 1; }
-    #form .title { text-style: bold; margin-bottom: 1; }
-    #form .field { height: auto; }
-    #form .field-label { width: 45%; height: 3; content-align: left middle; padding-right: 1; }
-    #form .field Input { width: 1fr; }
-    #form .field-error { color: $text-error; height: auto; padding-left: 1; display: none; }
-    #form .field-error.-shown { display: block; }
-    #form-buttons { height: 3; align: right middle; }
-    """
 
     def __init__(self, inputs: list[dict[str, Any]]) -> None:
         super().__init__()
@@ -194,7 +166,6 @@ class FilePrompt(ModalScreen[str | None]):
         Binding("escape", "dismiss(None)", "Close"),
         Binding("down", "pick", "Pick from the list", show=False),
     ]
-    DEFAULT_CSS = _css("FilePrompt")
 
     def __init__(self, title: str, candidates: list[str]) -> None:
         super().__init__()
@@ -258,7 +229,6 @@ class SessionsScreen(ModalScreen[str | None]):
         Binding("down", "move(1)", show=False, priority=True),
         Binding("up", "move(-1)", show=False, priority=True),
     ]
-    DEFAULT_CSS = _css("SessionsScreen")
 
     def __init__(self, store: Any) -> None:
         super().__init__()
@@ -331,7 +301,6 @@ class SourceViewer(ModalScreen[None]):
     """One retrieved chunk, in full: flows as YAML, docs as Markdown."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Close")]
-    DEFAULT_CSS = _css("SourceViewer")
 
     def __init__(self, label: str, chunk: Any) -> None:
         super().__init__()
@@ -353,7 +322,6 @@ class Picker(ModalScreen[str | None]):
     """Choose one of a list (code blocks, revisions): Enter picks, Esc closes."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Close")]
-    DEFAULT_CSS = _css("Picker")
 
     def __init__(self, title: str, options: list[Option], highlighted: int = 0) -> None:
         super().__init__()

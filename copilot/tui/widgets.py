@@ -62,7 +62,7 @@ class PromptInput(Input):
     """The input: history on up/down, and multi-line pastes kept whole.
 
     Textual's Input keeps only the first line of a paste. Here a paste of several lines shows as a
-    `[pasted text #1: 42 lines]` marker and `expand()` puts the text back when the message is sent —
+    `[pasted text #1: 42 lines]` marker and `expand_pastes()` puts the text back when the message is sent —
     so a flow or a stack trace can be pasted into a one-line input without losing a line. Pastes are
     numbered for the whole session, so a message recalled from the history still expands.
     """
@@ -100,7 +100,7 @@ class PromptInput(Input):
         self.pastes[marker] = text.strip("\n")
         self.insert_text_at_cursor(marker)
 
-    def expand(self, value: str) -> str:
+    def expand_pastes(self, value: str) -> str:
         """The message with every paste marker replaced by the pasted text (on its own lines)."""
         for marker, text in self.pastes.items():
             value = value.replace(marker, f"\n{text}\n")

@@ -172,7 +172,7 @@ def test_at_a_terminal_the_user_sees_what_it_can_do_and_no_means_nothing_runs(
     assert ask() == 2
     err = capsys.readouterr().err
     assert terminal.asked == 1 and writes(kestra) == []
-    assert "Test-run company.team.copilot_test.sneaky on" in err
+    assert "Test-run company.team.copilot_test/sneaky on" in err
     assert "io.kestra.plugin.scripts.shell.Commands — the Process runner: on the Kestra worker's own host" in err
     assert any(line.split()[:3] == ["connects", "to", "https://evil.example.com"] for line in err.splitlines())
     assert "triggers removed for the test: every_minute (Schedule)" in err
@@ -310,7 +310,7 @@ def test_the_chat_asks_before_a_test_run_and_again_when_a_repair_adds_a_capabili
             await send(pilot, "/run")
             title, can_do = await approve(app, pilot, "escape")  # no
             await settle(app, pilot)
-            assert title.startswith("Test-run company.team.copilot_test.sneaky on ")
+            assert title.startswith("Test-run company.team.copilot_test/sneaky on ")
             assert "the Process runner: on the Kestra worker's own host" in can_do
             assert "triggers removed for the test: every_minute (Schedule)" in can_do
             assert any("Not approved" in m for m in messages(app)) and writes(kestra) == []
@@ -339,7 +339,7 @@ def test_the_chat_deletes_the_test_copy_unless_run_with_keep(gemini: FakeGemini,
             await send(pilot, "/run")
             await approve(app, pilot)
             await settle(app, pilot)
-            assert "deleted the test flow company.team.copilot_test.report" in str(app.query_one("#run").content)
+            assert "deleted the test flow company.team.copilot_test/report" in str(app.query_one("#run").content)
             assert not kestra.flows
             await send(pilot, "/run --keep")  # approved already: not asked again
             await settle(app, pilot)
@@ -497,16 +497,18 @@ def test_the_chat_goes_back_to_the_last_run_revision_when_a_repair_is_refused_an
             await approve(app, pilot)
             await approve(app, pilot, "escape")  # the repair adds a Shell task: no
             await settle(app, pilot)
-            assert app.engine.current.number == 1 and "id: helper" not in flow_code(app)
+            assert app.conversation.engine.current.number == 1 and "id: helper" not in flow_code(app)
             assert any("The repair (revision 2) was not approved" in m for m in messages(app))
-            assert app.last_failure is not None  # F7 can still ask for another repair of the run that failed
+            assert (
+                app.conversation.last_failure is not None
+            )  # F7 can still ask for another repair of the run that failed
             await pilot.press("ctrl+y")  # the refused repair is still there to look at
-            assert app.engine.current.number == 2 and "id: helper" in flow_code(app)
+            assert app.conversation.engine.current.number == 2 and "id: helper" in flow_code(app)
 
             await pilot.press("ctrl+n")
             await settle(app, pilot)
-            assert app.last_failure is None and "Nothing run yet" in str(app.query_one("#run").content)
-            assert app.usage == []
+            assert app.conversation.last_failure is None and "Nothing run yet" in str(app.query_one("#run").content)
+            assert app.conversation.usage == []
             await send(pilot, "/repair")
             await settle(app, pilot)
             assert any("No failed test-run to repair from" in m for m in messages(app))
@@ -651,11 +653,13 @@ def test_the_chat_runs_one_test_at_a_time_and_a_new_flow_stops_it(
                 assert "A test-run is going on" in messages(app)[-1]
             await send(pilot, "and add a log task")
             await pilot.pause()
-            assert "A test-run is going on" in messages(app)[-1] and app.test_running and state() == "PAUSED"
+            assert (
+                "A test-run is going on" in messages(app)[-1] and app.conversation.test_running and state() == "PAUSED"
+            )
             await pilot.press("ctrl+n")
             await until(pilot, lambda: state() == "KILLED" and not kestra.flows, "the run to be stopped")
             await settle(app, pilot)
-            assert any("The test-run was stopped" in m for m in messages(app)) and not app.test_running
+            assert any("The test-run was stopped" in m for m in messages(app)) and not app.conversation.test_running
             assert "Nothing run yet" in str(app.query_one("#run").content)  # not refilled by its clean-up
 
     asyncio.run(scenario())

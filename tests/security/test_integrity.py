@@ -211,14 +211,14 @@ def test_a_new_flow_in_the_chat_starts_a_new_session_and_the_old_one_keeps_its_f
     async def scenario() -> None:
         async with running(settings(tmp_path)) as (app, pilot):
             await ask(app, pilot, gemini, VALID, "log hi then wait")
-            first = app.session
+            first = app.conversation.session
             await pilot.press("ctrl+n")
             await pilot.pause()
             await ask(app, pilot, gemini, RETRIED, "a flow that says hi again")
-            assert app.session != first and app.engine.current.number == 1
-            (kept,) = app.store.revisions(first)
+            assert app.conversation.session != first and app.conversation.engine.current.number == 1
+            (kept,) = app.conversation.store.revisions(first)
             assert "hi again" not in kept["yaml"] and "message: hi\n" in kept["yaml"]
-            assert "hi again" in app.store.revisions(app.session)[0]["yaml"]
+            assert "hi again" in app.conversation.store.revisions(app.conversation.session)[0]["yaml"]
 
     asyncio.run(scenario())
 
@@ -300,7 +300,7 @@ def test_a_damaged_sessions_db_in_the_chat_is_moved_aside_and_said(gemini: FakeG
     async def scenario() -> None:
         async with running(config) as (app, pilot):
             await pilot.pause()
-            assert app.store is not None
+            assert app.conversation.store is not None
             assert any("was damaged" in m and "moved to" in m for m in messages(app))
 
     asyncio.run(scenario())

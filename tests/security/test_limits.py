@@ -173,7 +173,7 @@ def test_the_chat_loads_only_regular_files(gemini: FakeGemini, fifo: Path, tmp_p
             await send(pilot, f"/load {latin1}")
             await pilot.pause()
             assert any("is not UTF-8 text: byte 0xe9 at offset 7" in m for m in messages(app))
-            assert app.engine.current is None
+            assert app.conversation.engine.current is None
 
     asyncio.run(scenario())
 

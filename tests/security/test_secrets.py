@@ -352,14 +352,14 @@ def test_the_tui_model_switch_keeps_the_vault_and_a_new_flow_drops_it(gemini: Fa
     async def scenario() -> None:
         async with running(settings(tmp_path)) as (app, pilot):
             await ask(app, pilot, gemini, VALID, "the password is C4naryTui1; log it")
-            vault = app.engine.vault
+            vault = app.conversation.engine.vault
             assert len(vault) == 1
             await send(pilot, "/model gemini-2.5-flash")
             await settle(app, pilot)
-            assert app.engine.model.name == "gemini-2.5-flash" and app.engine.vault is vault
+            assert app.conversation.engine.model.name == "gemini-2.5-flash" and app.conversation.engine.vault is vault
             await pilot.press("ctrl+n")
             await pilot.pause()
-            assert app.engine.vault is not vault and len(app.engine.vault) == 0
+            assert app.conversation.engine.vault is not vault and len(app.conversation.engine.vault) == 0
 
     asyncio.run(scenario())
     assert "C4nary" not in sent(gemini)

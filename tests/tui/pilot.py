@@ -54,7 +54,7 @@ async def until(pilot: Any, condition: Callable[[], Any], what: str, timeout: fl
 
 
 async def ready(app: CopilotApp, pilot: Any) -> None:
-    await until(pilot, lambda: app.engine is not None, "the engine to load")
+    await until(pilot, lambda: app.conversation is not None, "the engine to load")
     await pilot.pause()
 
 

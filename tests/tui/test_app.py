@@ -34,7 +34,7 @@ def test_generate_repair_edit_diff_undo(gemini: FakeGemini, tmp_path: Path) -> N
             assert isinstance(diff, Syntax) and "+    retry:" in diff.code
             await pilot.press("ctrl+z")
             await pilot.pause()
-            assert "retry" not in flow_code(app) and app.engine.current.number == 1
+            assert "retry" not in flow_code(app) and app.conversation.engine.current.number == 1
             await send(pilot, "/redo")
             await pilot.pause()
             assert "retry" in flow_code(app)
@@ -149,24 +149,30 @@ def test_new_starts_from_scratch_and_model_switches_the_next_turns(gemini: FakeG
             assert gemini.requests[-1].model == "gemini-3.8-flash"
             await send(pilot, "/model gemini-2.5-flash")
             await settle(app, pilot)
-            assert app.engine.model.name == "gemini-2.5-flash" and status(app).startswith("gemini-2.5-flash")
+            assert app.conversation.engine.model.name == "gemini-2.5-flash" and status(app).startswith(
+                "gemini-2.5-flash"
+            )
             assert any("Now using gemini-2.5-flash with recipe default" in m for m in messages(app))
-            assert app.engine.current.number == 1  # the revisions stay
+            assert app.conversation.engine.current.number == 1  # the revisions stay
             await ask(app, pilot, gemini, EDITED, "add a retry")
-            assert gemini.requests[-1].model == "gemini-2.5-flash" and app.engine.current.number == 2
+            assert gemini.requests[-1].model == "gemini-2.5-flash" and app.conversation.engine.current.number == 2
             asked = gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
             assert "id: taxi" in asked  # an edit: the current flow went with the request
 
             await pilot.press("ctrl+n")
             await pilot.pause()
-            assert app.engine.current is None and app.engine.revisions == [] and flow_code(app) == ""
+            assert (
+                app.conversation.engine.current is None
+                and app.conversation.engine.revisions == []
+                and flow_code(app) == ""
+            )
             assert str(app.query_one("#topology").root.label) == "No flow yet."
             assert str(app.query_one("#diff").content) == "No changes yet."
             assert any("New flow: the next request starts from scratch" in m for m in messages(app))
             await ask(app, pilot, gemini, VALID, "log hi")
             asked = gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
             assert "id: taxi" not in asked and len(gemini.requests[-1].body["contents"]) == 1  # no flow, no history
-            assert app.engine.current.number == 1
+            assert app.conversation.engine.current.number == 1
 
     asyncio.run(scenario())
 
@@ -182,10 +188,10 @@ def test_revisions_goto_diff_and_switching_recipe(gemini: FakeGemini, tmp_path: 
             assert listing.highlighted == 1 and "task hello" in str(listing.get_option_at_index(1).prompt)
             await pilot.press("up", "enter")
             await settle(app, pilot)
-            assert app.engine.current.number == 1 and "retry" not in flow_code(app)
+            assert app.conversation.engine.current.number == 1 and "retry" not in flow_code(app)
             await send(pilot, "/revision 2")
             await pilot.pause()
-            assert app.engine.current.number == 2
+            assert app.conversation.engine.current.number == 2
             await send(pilot, "/revision 1")
             await pilot.pause()
             await send(pilot, "/diff 2")
@@ -194,7 +200,7 @@ def test_revisions_goto_diff_and_switching_recipe(gemini: FakeGemini, tmp_path: 
             assert isinstance(diff, Syntax) and "-    retry:" in diff.code
             await send(pilot, "/recipe flows-only")
             await settle(app, pilot)
-            assert app.engine.recipe.name == "flows-only" and len(app.engine.revisions) == 2
+            assert app.conversation.engine.recipe.name == "flows-only" and len(app.conversation.engine.revisions) == 2
             assert "recipe flows-only" in status(app)
             await send(pilot, "/recipe nope")
             await settle(app, pilot)
@@ -215,7 +221,7 @@ def test_code_blocks_copy_and_configured_keys(gemini: FakeGemini, tmp_path: Path
             assert app.clipboard == "kestra flow run\n"
             await pilot.press("ctrl+t")  # [keys] copy = "ctrl+t": the flow
             await pilot.pause()
-            assert app.clipboard == app.engine.current.yaml
+            assert app.clipboard == app.conversation.engine.current.yaml
             await pilot.press("ctrl+b")
             await screen(app, pilot, "Picker")
             await pilot.press("down", "enter")  # newest first: the second is block 1, the flow
@@ -275,8 +281,8 @@ def test_the_command_palette_runs_actions_with_their_pickers(
             listing.highlighted = ids.index("flows-only")
             await pilot.press("enter")
             await settle(app, pilot)
-            assert app.engine.recipe.name == "flows-only" and "recipe flows-only" in status(app)
-            assert app.engine.current.number == 1  # the loaded flow stays
+            assert app.conversation.engine.recipe.name == "flows-only" and "recipe flows-only" in status(app)
+            assert app.conversation.engine.current.number == 1  # the loaded flow stays
 
             await run(app, pilot, "switch model", "Switch model")
             picker = await screen(app, pilot, "Picker")
@@ -285,7 +291,10 @@ def test_the_command_palette_runs_actions_with_their_pickers(
             picker.query_one("OptionList").highlighted = ids.index("gemini-2.5-flash")
             await pilot.press("enter")
             await settle(app, pilot)
-            assert app.engine.model.name == "gemini-2.5-flash" and app.engine.recipe.name == "flows-only"
+            assert (
+                app.conversation.engine.model.name == "gemini-2.5-flash"
+                and app.conversation.engine.recipe.name == "flows-only"
+            )
 
             titles = {command.title for command in app.get_system_commands(app.screen)}
             assert {"Diff against the server", "Resume the last session", "Load a flow file"} <= titles

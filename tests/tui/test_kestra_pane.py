@@ -50,12 +50,12 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
             await send(pilot, "compute a value")
             await settle(app, pilot)
             assert any("Repairing (attempt 2)" in m for m in messages(app))
-            assert flow_code(app) == flow_of(BROKEN) and app.engine.current.number == 1
+            assert flow_code(app) == flow_of(BROKEN) and app.conversation.engine.current.number == 1
             assert "Unknown property `colour`" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
 
             # edit, and the diff against the previous revision
             await ask(app, pilot, gemini, EDITED, "then log the value")
-            assert app.engine.current.number == 2 and "id: announce" in flow_code(app)
+            assert app.conversation.engine.current.number == 2 and "id: announce" in flow_code(app)
             await send(pilot, "/diff 1")
             await settle(app, pilot)
             diff: Any = app.query_one("#diff").content
@@ -66,30 +66,32 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
             await pilot.press("f6")
             dialog = await screen(app, pilot, "ConfirmDeploy")
             title = str(dialog.query_one("#dialog-title").content)
-            assert title == f"Deploy company.team.report to {kestra.url}? (new flow)"
+            assert title == f"Deploy company.team/report to {kestra.url}? (new flow)"
             assert body(dialog) == flow_of(EDITED)
             await until(pilot, lambda: not app.screen.query_one("#yes").disabled, "the yes button")
             await pilot.press("tab", "enter")  # no single key says yes: Tab to the button, Enter
             await settle(app, pilot)
-            assert any("Deployed company.team.report, server revision 1" in m for m in messages(app))
+            assert any("Deployed company.team/report, server revision 1" in m for m in messages(app))
             assert kestra.flows[("company.team", "report")] == flow_of(EDITED)
 
             # test-run: it fails at compute, the model repairs it from the logs, the second run succeeds
             gemini.script(Reply(FIXED))
             await send(pilot, "/run")
             title, _ = await approve(app, pilot)  # the test-run asks first: where, what the flow can do, the flow
-            assert title.startswith("Test-run company.team.copilot_test.report")
+            assert title.startswith("Test-run company.team.copilot_test/report")
             await settle(app, pilot)
             run_log = str(app.query_one("#run").content)
             assert "→ FAILED at task compute" in run_log and "→ SUCCESS" in run_log
             assert "ERROR ArithmeticException: / by zero" in run_log.split("→ FAILED")[0]  # streamed live
             assert any("Test run: **SUCCESS** after 1 repair(s)" in m for m in messages(app))
             assert "/ by zero" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
-            assert flow_code(app) == flow_of(FIXED) and app.engine.current.number == 3
+            assert flow_code(app) == flow_of(FIXED) and app.conversation.engine.current.number == 3
             assert kestra.flows[("company.team", "report")] == flow_of(EDITED)  # a test-run deploys elsewhere
-            turns = app.store.turns(app.session)  # the repair is a turn of the session, its revision too
+            turns = app.conversation.store.turns(
+                app.conversation.session
+            )  # the repair is a turn of the session, its revision too
             assert len(turns) == 3 and "/ by zero" in turns[-1]["request"] and turns[-1]["status"] == "done"
-            assert [r["turn"] for r in app.store.revisions(app.session)] == [1, 2, 3]
+            assert [r["turn"] for r in app.conversation.store.revisions(app.conversation.session)] == [1, 2, 3]
 
             # the repaired revision against the server, then deployed: the modal shows only what changed
             await send(pilot, "/diff server")
@@ -108,7 +110,7 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
             await until(pilot, lambda: not dialog.query_one("#yes").disabled, "the yes button")
             await pilot.click("#yes")
             await settle(app, pilot)
-            assert any("Deployed company.team.report, server revision 2" in m for m in messages(app))
+            assert any("Deployed company.team/report, server revision 2" in m for m in messages(app))
 
     with FakeKestra(outcome_rule=divides_by_zero, task_logs=logs) as kestra:
         asyncio.run(scenario(kestra))
@@ -142,7 +144,7 @@ def test_diff_server_and_deploy_say_what_the_server_has(gemini: FakeGemini, tmp_
             assert str(app.query_one("#diff").content) == "No differences with server revision 1."
             await send(pilot, "/deploy")
             await settle(app, pilot)
-            assert messages(app)[-1] == "company.team.report is already up to date on the server."
+            assert messages(app)[-1] == "company.team/report is already up to date on the server."
             assert type(app.screen).__name__ == "Screen" and kestra.revisions[("company.team", "report")] == 1
 
     with FakeKestra() as kestra:
@@ -159,7 +161,9 @@ def test_the_chat_deploy_checks_the_allow_list_and_the_servers_verdict(gemini: F
             await pilot.press("f6")
             await settle(app, pilot)
             assert "Namespace 'company.team' is not in the deploy allow-list (sandbox)" in messages(app)[-1]
-            app.settings = replace(app.settings, deploy_namespaces="company")  # children are allowed
+            app.workspace.settings = replace(
+                app.workspace.settings, deploy_namespaces="company"
+            )  # children are allowed
             kestra.validate_answer = [{"index": 0, "constraints": "tasks[0].format: must not be blank"}]
             await pilot.press("f6")
             await settle(app, pilot)
@@ -288,7 +292,7 @@ def test_repair_from_failure_after_the_automatic_repairs_gave_up(gemini: FakeGem
             await pilot.press("f7")
             await settle(app, pilot)
             assert "Repair from the failure of task `compute` (FAILED)." in messages(app)
-            assert app.engine.current.number == 4 and '"{{ 1 / 1 }}"' in flow_code(app)
+            assert app.conversation.engine.current.number == 4 and '"{{ 1 / 1 }}"' in flow_code(app)
             assert "3 / 0" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]  # the failing flow
             await send(pilot, "/run")
             await settle(app, pilot)

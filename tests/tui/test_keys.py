@@ -121,10 +121,10 @@ def test_the_old_readme_example_is_reported_at_start_up_and_every_key_does_one_t
             prompt.cursor_position = len(prompt.value)
             await pilot.press("ctrl+u")  # the input's: the line is cleared, the flow untouched
             await pilot.pause()
-            assert prompt.value == "" and app.engine.current.number == 2
+            assert prompt.value == "" and app.conversation.engine.current.number == 2
             await pilot.press("ctrl+z")  # undo kept its own key
             await pilot.pause()
-            assert app.engine.current.number == 1
+            assert app.conversation.engine.current.number == 1
             await pilot.press("f2")  # sessions, not resume
             await screen(app, pilot, "SessionsScreen")
             await pilot.press("escape")
@@ -134,7 +134,7 @@ def test_the_old_readme_example_is_reported_at_start_up_and_every_key_does_one_t
             assert app.clipboard == "" and type(app.screen).__name__ == "Screen"
             await pilot.press("ctrl+o")  # copy kept its own
             await pilot.pause()
-            assert app.clipboard == app.engine.current.yaml
+            assert app.clipboard == app.conversation.engine.current.yaml
             await pilot.press("f9")  # recipe kept its own
             await screen(app, pilot, "Picker")
             await pilot.press("escape")

@@ -16,18 +16,18 @@ OTHER = VALID.replace("id: taxi", "id: other")
 
 def stored(app: CopilotApp, session: str) -> list[str]:
     """Every revision recorded for `session`, in the order it was written."""
-    return [row["yaml"] for row in app.store.revisions(session, every=True)]
+    return [row["yaml"] for row in app.conversation.store.revisions(session, every=True)]
 
 
 def line(app: CopilotApp, session: str) -> list[str]:
-    return [row["yaml"] for row in app.store.revisions(session)]
+    return [row["yaml"] for row in app.conversation.store.revisions(session)]
 
 
 async def two_revisions(app: CopilotApp, pilot: Any, gemini: FakeGemini) -> tuple[str, list[str]]:
     await ask(app, pilot, gemini, VALID, "log hi then wait")
     await ask(app, pilot, gemini, EDITED, "add a retry")
-    assert app.session is not None and len(stored(app, app.session)) == 2
-    return app.session, stored(app, app.session)
+    assert app.conversation.session is not None and len(stored(app, app.conversation.session)) == 2
+    return app.conversation.session, stored(app, app.conversation.session)
 
 
 def test_a_new_flow_by_ctrl_n_or_slash_new_is_a_new_session_and_the_old_ones_keep_every_revision(
@@ -38,21 +38,21 @@ def test_a_new_flow_by_ctrl_n_or_slash_new_is_a_new_session_and_the_old_ones_kee
             first, kept = await two_revisions(app, pilot, gemini)
             await pilot.press("ctrl+n")
             await pilot.pause()
-            assert app.session is None  # the next turn opens a session of its own
+            assert app.conversation.session is None  # the next turn opens a session of its own
             await ask(app, pilot, gemini, OTHER, "another flow")
-            second = app.session
-            assert second not in (None, first) and app.engine.current.number == 1
+            second = app.conversation.session
+            assert second not in (None, first) and app.conversation.engine.current.number == 1
             assert stored(app, first) == kept and line(app, first) == kept  # both revisions, still its line
             assert stored(app, second) == [flow_of(OTHER)]
 
             await send(pilot, "/new")
             await settle(app, pilot)
             await ask(app, pilot, gemini, RETRIED, "a third one")
-            third = app.session
+            third = app.conversation.session
             assert third not in (None, first, second)
             assert stored(app, first) == kept and stored(app, second) == [flow_of(OTHER)]
             assert stored(app, third) == [flow_of(RETRIED)]
-            assert len({info.id for info in app.store.sessions()}) == 3
+            assert len({info.id for info in app.conversation.store.sessions()}) == 3
 
     asyncio.run(scenario())
 
@@ -65,17 +65,21 @@ def test_ctrl_n_while_a_reply_streams_stops_it_and_the_reply_stays_in_its_own_se
             first, kept = await two_revisions(app, pilot, gemini)
             gemini.script(Reply(RETRIED, chunks=40, chunk_delay=0.1))  # about 4 s of deltas
             await send(pilot, "say hi again")
-            await until(pilot, lambda: len(app.replies[-1]) > 20, "part of the reply")
+            await until(pilot, lambda: len(app.chat.replies[-1]) > 20, "part of the reply")
             assert app.streaming
             await pilot.press("ctrl+n")
             await settle(app, pilot)
-            assert not app.streaming and app.session is None
-            assert app.engine.current is None and app.engine.revisions == [] and flow_code(app) == ""
+            assert not app.streaming and app.conversation.session is None
+            assert (
+                app.conversation.engine.current is None
+                and app.conversation.engine.revisions == []
+                and flow_code(app) == ""
+            )
             assert stored(app, first) == kept and line(app, first) == kept  # the stopped turn made no revision
-            turns = app.store.turns(first)
+            turns = app.conversation.store.turns(first)
             assert [t["status"] for t in turns] == ["done", "done", "interrupted"]
             await ask(app, pilot, gemini, OTHER, "another flow")
-            assert app.session != first and line(app, app.session) == [flow_of(OTHER)]
+            assert app.conversation.session != first and line(app, app.conversation.session) == [flow_of(OTHER)]
             assert stored(app, first) == kept
 
     asyncio.run(scenario())
@@ -98,7 +102,7 @@ def test_undo_then_a_turn_resume_and_load_only_add_revisions(
 
             await send(pilot, "/load other.yml")  # a loaded file is a revision of the session too
             await settle(app, pilot)
-            assert app.engine.current.number == 3 and app.session == first
+            assert app.conversation.engine.current.number == 3 and app.conversation.session == first
             assert line(app, first) == [kept[0], flow_of(RETRIED), flow_of(OTHER)]
             await ask(app, pilot, gemini, EDITED, "add a retry")
             assert line(app, first) == [kept[0], flow_of(RETRIED), flow_of(OTHER), flow_of(EDITED)]
@@ -108,7 +112,9 @@ def test_undo_then_a_turn_resume_and_load_only_add_revisions(
             await ask(app, pilot, gemini, VALID, "a flow in a second session")
             await send(pilot, f"/resume {first}")
             await settle(app, pilot)
-            assert [r.yaml for r in app.engine.revisions] == line(app, first)  # the store's line, as it was
+            assert [r.yaml for r in app.conversation.engine.revisions] == line(
+                app, first
+            )  # the store's line, as it was
             await pilot.press("ctrl+z", "ctrl+z")
             await pilot.pause()
             await ask(app, pilot, gemini, OTHER, "back to the other flow")
@@ -127,15 +133,15 @@ def test_resume_while_a_reply_streams_stops_it_and_neither_session_loses_a_revis
             first, kept = await two_revisions(app, pilot, gemini)
             await pilot.press("ctrl+n")
             await ask(app, pilot, gemini, OTHER, "another flow")
-            second = app.session
+            second = app.conversation.session
             gemini.script(Reply(RETRIED, chunks=40, chunk_delay=0.1))
             await send(pilot, "say hi again")
-            await until(pilot, lambda: len(app.replies[-1]) > 20, "part of the reply")
+            await until(pilot, lambda: len(app.chat.replies[-1]) > 20, "part of the reply")
             await send(pilot, f"/resume {first}")
             await settle(app, pilot)
-            assert app.session == first and [r.yaml for r in app.engine.revisions] == kept
+            assert app.conversation.session == first and [r.yaml for r in app.conversation.engine.revisions] == kept
             assert line(app, first) == kept and stored(app, second) == [flow_of(OTHER)]
-            assert [t["status"] for t in app.store.turns(second)] == ["done", "interrupted"]
+            assert [t["status"] for t in app.conversation.store.turns(second)] == ["done", "interrupted"]
 
     asyncio.run(scenario())
 
@@ -148,10 +154,10 @@ def test_after_its_session_is_deleted_the_flow_goes_on_in_a_new_one(gemini: Fake
             await screen(app, pilot, "SessionsScreen")
             await pilot.press("ctrl+d", "escape")  # the only session: this flow's
             await settle(app, pilot)
-            assert app.store.sessions() == [] and app.session is None
+            assert app.conversation.store.sessions() == [] and app.conversation.session is None
             assert "its next revision starts a new session" in messages(app)[-1]
             await ask(app, pilot, gemini, EDITED, "add a retry")
-            (info,) = app.store.sessions()
-            assert info.id == app.session and line(app, app.session) == [flow_of(EDITED)]
+            (info,) = app.conversation.store.sessions()
+            assert info.id == app.conversation.session and line(app, app.conversation.session) == [flow_of(EDITED)]
 
     asyncio.run(scenario())

@@ -12,18 +12,18 @@ def test_the_sessions_screen_searches_deletes_and_resumes(gemini: FakeGemini, tm
     async def first() -> str:
         async with running(settings(tmp_path)) as (app, pilot):
             await ask(app, pilot, gemini, VALID, "log hi then wait")
-            return str(app.session)
+            return str(app.conversation.session)
 
     async def second(session: str) -> None:
         async with running(settings(tmp_path)) as (app, pilot):
-            app.store.create()  # an empty session, newer than the first
+            app.conversation.store.create()  # an empty session, newer than the first
             await pilot.press("ctrl+r")
             sessions = await screen(app, pilot, "SessionsScreen")
             listing = sessions.query_one("OptionList")
             assert listing.option_count == 2
             await pilot.press("ctrl+d")  # deletes the highlighted (newest, empty) session
             await pilot.pause()
-            assert listing.option_count == 1 and len(app.store.sessions()) == 1
+            assert listing.option_count == 1 and len(app.conversation.store.sessions()) == 1
             await pilot.press(*"nothing like it")
             await pilot.pause()
             assert listing.option_count == 0
@@ -34,10 +34,10 @@ def test_the_sessions_screen_searches_deletes_and_resumes(gemini: FakeGemini, tm
             assert listing.option_count == 1 and "log hi then wait" in label and "1 turn(s), 1 revision(s)" in label
             await pilot.press("enter")
             await settle(app, pilot)
-            assert "id: taxi" in flow_code(app) and app.engine.current.number == 1
+            assert "id: taxi" in flow_code(app) and app.conversation.engine.current.number == 1
             assert "log hi then wait" in messages(app) and any("Resumed session" in m for m in messages(app))
             await ask(app, pilot, gemini, EDITED, "add a retry")
-            assert app.engine.current.number == 2 and app.session == session
+            assert app.conversation.engine.current.number == 2 and app.conversation.session == session
             assert "log hi then wait" in str(gemini.requests[-1].body["contents"])  # the conversation goes on
 
     session = asyncio.run(first())
@@ -51,17 +51,17 @@ def test_f2_resumes_the_last_session(gemini: FakeGemini, tmp_path: Path) -> None
             await settle(app, pilot)
             assert messages(app)[-1] == "No earlier session to resume."
             await ask(app, pilot, gemini, EDITED, "log hi with a retry")
-            return str(app.session)
+            return str(app.conversation.session)
 
     async def second(session: str) -> None:
         async with running(settings(tmp_path)) as (app, pilot):
-            app.store.create()  # newer, but empty: not worth resuming
+            app.conversation.store.create()  # newer, but empty: not worth resuming
             await send(pilot, "/resume nosuchsession")
             await settle(app, pilot)
             assert messages(app)[-1] == "No session `nosuchsession` — `/sessions` lists them."
             await pilot.press("f2")
             await settle(app, pilot)
-            assert app.session == session and "retry" in flow_code(app)
+            assert app.conversation.session == session and "retry" in flow_code(app)
             assert messages(app)[-1] == f"Resumed session `{session}` at revision 1."
 
     session = asyncio.run(first())

@@ -1,6 +1,7 @@
 """Snapshots (pytest-textual-snapshot) of the main screen and the dialogs: `pytest --snapshot-update`
 refreshes them after a deliberate change of the layout — look at the report first."""
 
+import inspect
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -52,7 +53,9 @@ async def steady(pilot: Any) -> None:
 
 
 class Host(App[None]):
-    """One dialog on its own, as the app would show it."""
+    """One dialog on its own, as the app would show it (with the app's stylesheet)."""
+
+    CSS_PATH = Path(inspect.getfile(CopilotApp)).with_name(CopilotApp.CSS_PATH)
 
     def __init__(self, make: Callable[[], Screen[Any]]) -> None:
         super().__init__()

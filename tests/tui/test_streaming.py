@@ -20,15 +20,15 @@ def test_typing_while_the_reply_streams(gemini: FakeGemini, tmp_path: Path) -> N
         async with running(settings(tmp_path)) as (app, pilot):
             gemini.script(SLOW)
             await send(pilot, "log hi then wait")
-            await until(pilot, lambda: app.replies and app.replies[-1], "the first deltas")
+            await until(pilot, lambda: app.chat.replies and app.chat.replies[-1], "the first deltas")
             await pilot.press(*"add a retry")  # typing while deltas arrive
-            arrived = app.replies[-1]
+            arrived = app.chat.replies[-1]
             assert app.streaming, "the reply had already finished: nothing was typed during streaming"
             assert app.query_one("#prompt").value == "add a retry"
             assert 0 < len(arrived) < len(VALID) and VALID.startswith(arrived)
             assert replies(app)[-1] == arrived  # each delta is in the chat as it comes
             await settle(app, pilot)
-            assert app.replies[-1] == VALID and replies(app)[-1] == VALID  # the rest streamed in after the keys
+            assert app.chat.replies[-1] == VALID and replies(app)[-1] == VALID  # the rest streamed in after the keys
             assert app.query_one("#prompt").value == "add a retry"  # the typed text is still there to send
             assert "duration: PT1S" in flow_code(app)
 
@@ -40,18 +40,18 @@ def test_escape_mid_stream_keeps_the_partial_reply(gemini: FakeGemini, tmp_path:
         async with running(settings(tmp_path)) as (app, pilot):
             gemini.script(SLOW)
             await send(pilot, "log hi then wait")
-            await until(pilot, lambda: len(app.replies[-1] if app.replies else "") > 20, "part of the reply")
+            await until(pilot, lambda: len(app.chat.replies[-1] if app.chat.replies else "") > 20, "part of the reply")
             await pilot.press("escape")
             await settle(app, pilot)
             assert not app.streaming
-            partial = app.replies[-1]
+            partial = app.chat.replies[-1]
             assert 20 < len(partial) < len(VALID) and VALID.startswith(partial)
             assert replies(app)[-1] == partial  # shown, as far as it had arrived
             assert messages(app)[-1].startswith("*Stopped. The reply so far is kept above")
-            assert app.engine.current is None and flow_code(app) == ""  # a partial reply makes no revision
-            (turn,) = app.store.turns(app.session)
+            assert app.conversation.engine.current is None and flow_code(app) == ""  # a partial reply makes no revision
+            (turn,) = app.conversation.store.turns(app.conversation.session)
             assert (turn["request"], turn["reply"], turn["status"]) == ("log hi then wait", partial, "interrupted")
             await pilot.pause(0.5)
-            assert app.replies[-1] == partial  # nothing arrives after the stop
+            assert app.chat.replies[-1] == partial  # nothing arrives after the stop
 
     asyncio.run(scenario())

@@ -1,0 +1,463 @@
+"""The conversation a front end works in: the engine's revisions of one flow, the session they are recorded
+in, what the model calls cost, and the actions on them — a turn, undo/redo/go-to, diff, deploy, test-run,
+repair from a failure, save/load, a new session or a resumed one. Made by `Workspace.open`.
+
+Every action that changes the flow refuses while a test-run goes on (`Busy`): the run's repairs change it.
+Errors are CopilotErrors saying what happened and what to do; the revisions and the session stay as they were.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import CopilotError
+
+if TYPE_CHECKING:
+    from .engine.consent import Approvals, Consent
+    from .engine.sessions import SessionInfo, SessionStore
+    from .engine.testrun import RunFinished, TestRunResult
+    from .engine.turn import Engine, Revision, TurnEvent, TurnResult
+    from .flows import FlowDiff
+    from .llm.base import Usage
+    from .workspace import Confirm, DeployOutcome, EngineSetup, Workspace
+
+__all__ = [
+    "Busy",
+    "Comparison",
+    "Conversation",
+    "ModelCall",
+    "NoFlow",
+    "RepairRequest",
+    "Spent",
+    "default_save_path",
+]
+
+FLOWS_FOLDER = "flows"
+
+
+class Busy(CopilotError):
+    """The flow cannot change now: a test-run's repairs are changing it."""
+
+
+class NoFlow(CopilotError):
+    """The action needs a flow, and there is none yet."""
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    model: str
+    usage: Usage
+
+
+@dataclass(frozen=True)
+class Spent:
+    tokens: int
+    cost: float | None  # USD; None when a call's model has no known price (a local model)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    label: str  # what the current revision is compared with: "revision 2", "server revision 7"
+    diff: FlowDiff | None  # None: the server has no such flow (it would be new)
+
+
+@dataclass(frozen=True)
+class RepairRequest:
+    request: str  # what the model is sent: the failed run's state, failing task and logs (fenced as data)
+    shown: str  # what the user is shown in its place
+
+
+@dataclass(frozen=True)
+class ResumedTurn:
+    request: str
+    reply: str
+
+
+class Conversation:
+    def __init__(
+        self,
+        workspace: Workspace,
+        engine: Engine,
+        store: SessionStore | None,
+        *,
+        index_chunks: int = 0,
+        notes: list[str] | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.engine = engine
+        self.store = store  # None: not recorded (the store could not be opened, or a front end asked so)
+        self.index_chunks = index_chunks
+        self.notes = notes or []  # what is missing and how to fix it, for the front end to show once
+        self.session: str | None = None  # created at the flow's first revision
+        self.usage: list[ModelCall] = []  # every model call for this flow, for the cost
+        self.turn_usage: list[ModelCall] = []  # the calls of the last turn (or test-run)
+        self.last_failure: RunFinished | None = None  # the last failed test-run, to repair from
+        self.approvals: Approvals | None = None  # what the user said yes to for this flow's test-runs
+        self.test_running = False
+        self.generation = 0  # bumped when another flow is taken up: a stopped run's last events are dropped
+
+    # --- state ------------------------------------------------------------------------------------------
+    @property
+    def current(self) -> Revision | None:
+        return self.engine.current
+
+    @property
+    def revisions(self) -> list[Revision]:
+        return self.engine.revisions
+
+    @property
+    def model_name(self) -> str | None:
+        return self.engine.model.name if self.engine.model is not None else None
+
+    @property
+    def recipe_name(self) -> str:
+        return self.engine.recipe.name
+
+    @property
+    def retrieval(self) -> bool:
+        """Whether the recipe retrieves sources at all."""
+        return bool(self.engine.recipe.k)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+    def check_not_busy(self) -> None:
+        if self.test_running:
+            raise Busy("A test-run is going on: wait for its verdict (a new flow, Ctrl+N, stops it).")
+
+    def require_current(self, what: str = "There is no flow yet.") -> Revision:
+        if self.engine.current is None:
+            raise NoFlow(what)
+        return self.engine.current
+
+    # --- cost ---------------------------------------------------------------------------------------------
+    def spent(self, calls: list[ModelCall] | None = None) -> Spent:
+        """Tokens and USD of `calls` (default: the flow's), each priced by the model that made it."""
+        from .llm.prices import estimate_cost
+
+        calls = self.usage if calls is None else calls
+        costs = [estimate_cost(call.model, [call.usage], self.workspace.settings.prices) for call in calls]
+        total = None if not calls or None in costs else sum(c or 0.0 for c in costs)
+        return Spent(sum(call.usage.total for call in calls), total)
+
+    def _count(self, event: object) -> None:
+        from .llm.base import Usage
+
+        if isinstance(event, Usage):
+            call = ModelCall(self.model_name or "", event)
+            self.usage.append(call)
+            self.turn_usage.append(call)
+
+    # --- turns --------------------------------------------------------------------------------------------
+    async def turn(self, text: str, on_event: Callable[[TurnEvent], None] | None = None) -> TurnResult:
+        """One turn of the engine, recorded in the session as it streams, its model calls counted. Cancelled
+        (Esc, Ctrl+C), what had arrived is kept and the turn is recorded as interrupted; the flow is unchanged."""
+        self.check_not_busy()
+        record = self._recorder(text)
+        session = self.session  # the turn's, even if another flow is taken up while it is being stopped
+        self.turn_usage = []
+
+        def emit(event: TurnEvent) -> None:
+            if record is not None:
+                record(event)
+            self._count(event)
+            if on_event is not None:
+                on_event(event)
+
+        try:
+            return await self.engine.turn(text, on_event=emit)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            self.interrupted(session)
+            raise
+
+    def interrupted(self, session: str | None = None) -> None:
+        """The running turn of `session` (default: this one) is recorded as interrupted."""
+        session = session or self.session
+        if self.store is not None and session is not None:
+            self.store.mark_interrupted(session)
+
+    def repair_request(self) -> RepairRequest:
+        """The turn that asks for a fix from the last failed test-run's logs (used once)."""
+        from .engine.testrun import repair_request
+
+        self.check_not_busy()
+        failure = self.last_failure
+        if failure is None:
+            raise NoFlow("No failed test-run to repair from: `/run` first.")
+        self.last_failure = None
+        where = f"task `{failure.failing_task}`" if failure.failing_task else "the run"
+        shown = f"Repair from the failure of {where} ({failure.execution.state})."
+        return RepairRequest(repair_request(self.engine, failure), shown)
+
+    # --- the session --------------------------------------------------------------------------------------
+    def start_session(self) -> str | None:
+        """The session this flow is recorded in, created now if it is not yet; None without a store."""
+        return self._open_session()
+
+    def _open_session(self) -> str | None:
+        """The session this flow is recorded in, created at its first revision; None without a store."""
+        if self.store is None:
+            return None
+        if self.session is None:
+            self.session = self.store.create(
+                model=self.model_name or "", recipe=self.recipe_name, kestra_version=self.engine.kestra_version
+            )
+        return self.session
+
+    def _recorder(self, text: str) -> Callable[[TurnEvent], None] | None:
+        session = self._open_session()
+        return None if session is None or self.store is None else self.store.recorder(session, text)
+
+    def _record_revision(self, revision: Revision) -> None:
+        """A revision made outside a turn (a loaded file) goes into the session like a turn's: the store's line
+        stays the engine's, so the next turn's revision is recorded as made from it."""
+        session = self._open_session()
+        if session is not None and self.store is not None:
+            self.store.save_revision(session, revision)
+
+    def sessions(self) -> list[SessionInfo]:
+        return self.store.sessions() if self.store is not None else []
+
+    def forget_deleted_session(self) -> bool:
+        """After sessions were deleted (the sessions screen): if this flow's was, its next revision starts a new
+        one (else they would go to a session no one can list or resume). Whether it was."""
+        if self.session is not None and self.store is not None and not self.store.has_session(self.session):
+            self.session = None
+            return True
+        return False
+
+    def new(self) -> None:
+        """A new flow, in a new session (created at its first turn): the last one keeps its revisions."""
+        self.engine.reset()
+        self._forget_runs()
+        self.session = None
+
+    def latest_other_session(self) -> str | None:
+        """The most recent session with turns, other than this one."""
+        return next((s.id for s in self.sessions() if s.id != self.session and s.turns), None)
+
+    def resume(self, session_id: str) -> list[ResumedTurn]:
+        """Take up a recorded session: its revisions (the last current) and the conversation the model sees;
+        returns its turns, to show. Its recorded model calls count for the cost."""
+        import json
+
+        from .llm.base import Usage
+
+        if self.store is None:
+            raise CopilotError("Sessions are not recorded here (the session store could not be opened).")
+        if not session_id:
+            raise CopilotError("Usage: `/resume ID` — `/sessions` lists them.")
+        if not self.store.has_session(session_id):
+            raise CopilotError(f"No session `{session_id}` — `/sessions` lists them.")
+        self._forget_runs()
+        self.store.restore(session_id, self.engine)
+        self.session = session_id
+        turns = self.store.turns(session_id)
+        for turn in turns:
+            for call in json.loads(turn.get("usage") or "[]"):
+                usage = Usage(call["prompt"], call["output"], call["thoughts"], call["cached"])
+                self.usage.append(ModelCall(self.model_name or "", usage))
+        return [ResumedTurn(str(t["request"]), str(t["reply"] or "")) for t in turns]
+
+    def _forget_runs(self) -> None:
+        """Another flow: what the last one's runs, approvals and usage left behind is forgotten (a repair must
+        not come from another flow's logs); a test-run going on is the front end's to stop first."""
+        self.generation += 1
+        self.approvals = None  # a new flow is asked about afresh before it is test-run
+        self.last_failure = None
+        self.usage, self.turn_usage = [], []
+
+    # --- revisions ----------------------------------------------------------------------------------------
+    def undo(self) -> Revision | None:
+        """Back one revision (None: before the first)."""
+        self.check_not_busy()
+        return self.engine.undo()
+
+    def redo(self) -> Revision | None:
+        """Forward one revision (None: nothing to redo)."""
+        self.check_not_busy()
+        return self.engine.redo()
+
+    def goto(self, number: str | int) -> Revision:
+        self.check_not_busy()
+        try:
+            return self.engine.goto(int(number))
+        except (ValueError, IndexError) as exc:
+            raise CopilotError(f"Usage: `/revision N` — {exc}") from exc
+
+    def revision(self, number: str | int) -> Revision:
+        try:
+            index = int(number) - 1
+            if index < 0:
+                raise IndexError(number)
+            return self.engine.revisions[index]
+        except (ValueError, IndexError) as exc:
+            raise CopilotError("Usage: `/diff N` (a revision) or `/diff server`.") from exc
+
+    async def compare(self, against: str) -> Comparison:
+        """The current revision against revision N, or against the flow deployed on Kestra (`server`)."""
+        from .flows import diff_flows
+
+        current = self.require_current()
+        if against == "server":
+            deployed = await self.workspace.deployed(current.yaml)
+            if deployed is None:
+                return Comparison("the server", None)
+            old, label = deployed.source, f"server revision {deployed.revision}"
+        else:
+            other = self.revision(against)
+            old, label = other.yaml, f"revision {other.number}"
+        return Comparison(label, diff_flows(old, current.yaml, old_label=label, new_label=f"revision {current.number}"))
+
+    def load(self, path: Path, *, allow_stdin: bool = False) -> Revision:
+        """A flow file (`-` for stdin if `allow_stdin`) becomes the next revision; a FileError says why not."""
+        from .fileio import MAX_FLOW_BYTES, read_text
+
+        self.check_not_busy()
+        return self.start_from(read_text(path.expanduser(), limit=MAX_FLOW_BYTES, what="flow", allow_stdin=allow_stdin))
+
+    def start_from(self, flow_yaml: str) -> Revision:
+        """A flow written elsewhere becomes the next revision (validated), recorded in the session."""
+        self.check_not_busy()
+        revision = self.engine.start_from(flow_yaml)
+        self._record_revision(revision)
+        return revision
+
+    def save(self, path: Path | None = None) -> tuple[Revision, Path]:
+        """The current revision to `path`, or to `flows/<namespace>/<id>.yml` (default_save_path)."""
+        from .fileio import write_text
+        from .flows import FlowError, parse_flow
+
+        current = self.require_current("There is no flow to save yet.")
+        if path is None:
+            try:
+                data: object = parse_flow(current.yaml).data
+            except FlowError:
+                data = None
+            try:
+                target = default_save_path(data)
+            except ValueError as exc:
+                raise CopilotError(f"Cannot save: {exc}.", hint="Give a path: `/save PATH`.") from exc
+        else:
+            target = path.expanduser()
+        write_text(target, current.yaml, what="flow", make_parents=True)
+        return current, target
+
+    def capture(self, suite: Path | None = None) -> tuple[str, Path]:
+        """The turn that made the current revision becomes a regression case appended to `suite`
+        (`evals/captured.yaml`), its checks proposed from the flow: (the case id, the suite)."""
+        from .evaluation.capture import add_case, case_from_session
+
+        current = self.current
+        if current is None or self.store is None or self.session is None:
+            raise NoFlow("No turn to capture yet: ask for a flow first.")
+        made = [r["turn"] for r in self.store.revisions(self.session) if r["number"] == current.number]
+        if not made or made[0] is None:
+            raise CopilotError(f"Revision {current.number} was loaded, not written in a turn: nothing to capture.")
+        suite = (suite or Path("evals/captured.yaml")).expanduser()
+        try:
+            return add_case(suite, case_from_session(self.store, self.session, made[0])), suite
+        except OSError as exc:
+            raise CopilotError(f"Cannot capture the turn: {exc}") from exc
+
+    def switched(self, setup: EngineSetup) -> None:
+        """Another model or recipe for the next turns (`Workspace.engine`): the revisions, undone ones too, the
+        conversation and the vault (the history's placeholders keep their values) move to the new engine."""
+        old, new = self.engine, setup.engine
+        new.load(old.revisions, old.history, old.current.number if old.current else 0, vault=old.vault)
+        self.engine, self.index_chunks = new, setup.index_chunks
+        self.notes = list(setup.notes)
+
+    # --- Kestra -------------------------------------------------------------------------------------------
+    def deployable(self) -> Revision:
+        """The current revision, if it may be deployed or test-run now."""
+        if not self.workspace.settings.kestra_url:
+            from .errors import ConfigError
+            from .workspace import NO_KESTRA_HINT
+
+            raise ConfigError("No Kestra server is configured.", hint=NO_KESTRA_HINT)
+        current = self.require_current()
+        if not current.valid:
+            raise CopilotError(f"Revision {current.number} has problems; it is not deployed. Ask to fix them.")
+        self.check_not_busy()
+        return current
+
+    async def deploy(self, confirm: Confirm) -> DeployOutcome:
+        """Deploy the current revision: the one review (Workspace.deploy), then `confirm(review, server)`."""
+        revision = self.deployable()
+        return await self.workspace.deploy(revision.yaml, label=f"revision {revision.number}", confirm=confirm)
+
+    async def test_run(
+        self,
+        *,
+        consent: Consent,
+        inputs: Mapping[str, str] | None = None,
+        keep: bool = False,
+        max_repairs: int = 2,
+        on_event: Callable[[object], None] | None = None,
+    ) -> TestRunResult:
+        """Deploy the current revision as a test copy (after consent), run it, repair it from its logs; each
+        repair is recorded as a turn of the session, its model calls counted; the last failure is kept for
+        `repair_request`. One at a time: the flow cannot change meanwhile (Busy)."""
+        from .engine.consent import Approvals
+        from .engine.testrun import RunFinished, recording_repairs
+        from .kestra.models import GOOD_STATES
+
+        self.deployable()
+        self.test_running = True
+        self.turn_usage = []
+        self.approvals = self.approvals or Approvals()
+        generation = self.generation
+
+        def open_turn(request: str) -> Callable[[TurnEvent], None] | None:
+            return self._recorder(request)
+
+        record = recording_repairs(open_turn)
+
+        def emit(event: object) -> None:
+            if generation != self.generation:  # another flow was taken up: this run's clean-up is not its
+                return
+            record(event)
+            self._count(event)
+            if isinstance(event, RunFinished):  # the last failed run (even if a later step errs)
+                self.last_failure = None if event.execution.state in GOOD_STATES else event
+            if on_event is not None:
+                on_event(event)
+
+        try:
+            return await self.workspace.test_run(
+                self.engine,
+                consent=consent,
+                approvals=self.approvals,
+                inputs=inputs,
+                keep=keep,
+                max_repairs=max_repairs,
+                on_event=emit,
+            )
+        finally:
+            self.test_running = False
+
+
+def _file_name_part(value: object, fallback: str) -> str:
+    """A namespace or id as one safe path component: letters, digits, `_`, `-` and single dots inside."""
+    text = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(value)) if value is not None else ""
+    text = re.sub(r"\.{2,}", ".", text).strip("._-")
+    return text[:120] or fallback
+
+
+def default_save_path(data: object, root: Path | None = None) -> Path:
+    """`flows/<namespace>/<id>.yml` under `root` (the working directory), from parts a model may have
+    written: sanitised, and checked to resolve inside `flows/` (a linked folder cannot lead out either)."""
+    folder = (root or Path.cwd()) / FLOWS_FOLDER
+    fields = data if isinstance(data, dict) else {}
+    namespace, flow_id = _file_name_part(fields.get("namespace"), "default"), _file_name_part(fields.get("id"), "flow")
+    path = folder / namespace / f"{flow_id}.yml"
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise ValueError(f"{path} leads out of {folder}")
+    return path
