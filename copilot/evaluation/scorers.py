@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from ..flows import ValidationResult, plugin_types, redact_secrets, validate_flow
+from ..flows import ValidationResult, child_tasks, iter_tasks, plugin_types, redact_secrets, validate_flow
 from ..kestra.models import GOOD_STATES
 from .cases import Case, Check
 
@@ -311,40 +311,30 @@ def is_task_list(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(_is_task(item) for item in value)
 
 
-NOT_TASKS = ("triggers", "inputs", "outputs")  # keys whose mappings are never tasks, however typed
-
-
 def tasks_by_id(data: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(id, task) for every task under tasks/errors/finally/afterExecution and the blocks nested in them
-    (then/else/cases…), any depth, in document order; triggers, inputs and outputs are not walked."""
-
-    def walk(node: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-        if isinstance(node, dict):
-            if _is_task(node):
-                yield node["id"], node
-            for key, child in node.items():
-                if key not in NOT_TASKS:
-                    yield from walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                yield from walk(child)
-
-    for key in ("tasks", "errors", "finally", "afterExecution"):
-        yield from walk(data.get(key) if isinstance(data, dict) else None)
+    """(id, task) for every task of the flow's task tree (`flows.iter_tasks`: tasks/errors/finally/afterExecution
+    and the blocks nested in them, any depth) with a string id and type, in document order."""
+    for _, task in iter_tasks(data):
+        ident = task.get("id")
+        if isinstance(ident, str) and isinstance(task.get("type"), str):
+            yield ident, task
 
 
 def own_properties(task: Any) -> Any:
-    """A task without the tasks nested in it, wherever `tasks_by_id` finds them (its blocks, a Switch's
-    `cases`, a Dag's `tasks[].task`): a flowable is unchanged when these are, whatever its children do."""
+    """A task without the tasks nested in it (`flows.child_tasks`: its blocks, a Switch's `cases`, a Dag's
+    `tasks[].task`): a flowable is unchanged when these are, whatever its children do."""
+    if not isinstance(task, dict):
+        return task
+    children = {id(child) for _, child in child_tasks(task)}
 
     def strip(node: Any) -> Any:
         if isinstance(node, dict):
-            return {k: v if k in NOT_TASKS else strip(v) for k, v in node.items() if not _is_task(v)}
+            return {k: strip(v) for k, v in node.items() if id(v) not in children}
         if isinstance(node, list):
-            return [strip(item) for item in node if not _is_task(item)]
+            return [strip(item) for item in node if id(item) not in children]
         return node
 
-    return {k: strip(v) for k, v in task.items()} if isinstance(task, dict) else task
+    return strip(task)
 
 
 # --- DAG edges --------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ diff_flows(old, new)          unified diff + a semantic summary of what changed
 flow_capabilities(text)       what a flow can do when it runs (code, hosts, triggers, writes …), for consent
 set_top_level / remove_top_level   edits on the parsed document, proved by parsing the result again
 flow_topology(data)           the flow as a tree: inputs, triggers, nested tasks, errors/finally
+iter_tasks(data)              every task of the flow's task tree, with its path (the one task walk)
 SecretVault()                 redact credentials for a model (`REDACTED_1` …) and restore them in its flow
 redact_secrets(text)          (text, count): a one-off vault, for what is stored
 """
@@ -33,7 +34,9 @@ from ._secrets import (
     looks_like_secret_value,
     redact_secrets,
 )
+from ._tasks import child_tasks, iter_tasks
 from ._topology import TopologyNode, flow_topology
+from ._types import YamlList, YamlMap, YamlValue
 from ._validate import ValidationResult, validate_flow, validate_parsed
 from ._values import plugin_types
 
@@ -61,7 +64,11 @@ __all__ = [
     "TopologyNode",
     "TypeDef",
     "ValidationResult",
+    "YamlList",
+    "YamlMap",
+    "YamlValue",
     "bundled_schema",
+    "child_tasks",
     "diff_flows",
     "extract_flow_yaml",
     "extract_yaml_blocks",
@@ -73,6 +80,7 @@ __all__ = [
     "has_errors",
     "is_placeholder",
     "is_secret_key",
+    "iter_tasks",
     "lint_secrets",
     "load_catalog",
     "looks_like_secret_value",

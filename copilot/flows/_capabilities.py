@@ -28,10 +28,10 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from ._parse import parse_flow
-from ._rules import iter_tasks
+from ._tasks import iter_tasks
+from ._types import YamlMap, YamlValue
 from ._values import plugin_types
 
 __all__ = ["Capabilities", "Capability", "flow_capabilities"]
@@ -146,7 +146,7 @@ class Capabilities:
         return out
 
 
-def flow_capabilities(flow: str | dict[str, Any]) -> Capabilities:
+def flow_capabilities(flow: str | YamlMap) -> Capabilities:
     data = parse_flow(flow).data if isinstance(flow, str) else flow
     items: set[Capability] = set()
     types: set[str] = set()
@@ -182,17 +182,18 @@ def flow_capabilities(flow: str | dict[str, Any]) -> Capabilities:
     return Capabilities(tuple(sorted(items)), frozenset(t for t in types if t), whole)
 
 
-def _plugin_defaults(data: dict[str, Any]) -> list[tuple[str, dict[str, Any], bool]]:
+def _plugin_defaults(data: YamlMap) -> list[tuple[str, YamlMap, bool]]:
     """(type or package prefix, values, forced) for each of the flow's plugin defaults."""
     out = []
     for section in ("pluginDefaults", "taskDefaults"):
         for entry in _list(data.get(section)):
-            if isinstance(entry.get("type"), str) and isinstance(entry.get("values"), dict):
-                out.append((entry["type"], entry["values"], entry.get("forced") is True))
+            kind, values = entry.get("type"), entry.get("values")
+            if isinstance(kind, str) and isinstance(values, dict):
+                out.append((kind, values, entry.get("forced") is True))
     return out
 
 
-def _with_defaults(node: dict[str, Any], defaults: list[tuple[str, dict[str, Any], bool]]) -> dict[str, Any]:
+def _with_defaults(node: YamlMap, defaults: list[tuple[str, YamlMap, bool]]) -> YamlMap:
     """`node` as Kestra runs it (PluginDefaultService): a default whose type is a plain prefix of the node's
     type fills in what the node does not set, a `forced` one overrides what it sets, and the same goes for
     every typed map inside it (its `taskRunner`), so a default can switch a task to the Process runner."""
@@ -207,7 +208,7 @@ def _with_defaults(node: dict[str, Any], defaults: list[tuple[str, dict[str, Any
     return merged
 
 
-def _task_capabilities(task: dict[str, Any], kind: str, flow: dict[str, Any], where: str) -> Iterator[Capability]:
+def _task_capabilities(task: YamlMap, kind: str, flow: YamlMap, where: str) -> Iterator[Capability]:
     simple = kind.rsplit(".", 1)[-1]
     if _CODE.search(kind) or any(key in task for key in _RUNS_COMMANDS):
         yield Capability("code", kind, _runner(task, kind), where)
@@ -231,20 +232,21 @@ def _task_capabilities(task: dict[str, Any], kind: str, flow: dict[str, Any], wh
             yield Capability("code", "SQL COPY … PROGRAM", "a command run by the database server", where)
 
 
-def _runner(task: dict[str, Any], kind: str) -> str:
+def _runner(task: YamlMap, kind: str) -> str:
     if _IN_WORKER.search(kind):
         return "evaluated inside the Kestra worker's JVM, not isolated"
     runner = task.get("taskRunner")
     name = str(runner.get("type") or "") if isinstance(runner, dict) else ""
-    if not name and isinstance(task.get("runner"), str):  # the deprecated `runner: PROCESS | DOCKER`
-        name = task["runner"]
+    deprecated = task.get("runner")
+    if not name and isinstance(deprecated, str):  # the deprecated `runner: PROCESS | DOCKER`
+        name = deprecated
     if not name:
         return "the default runner (Docker for scripts)" if ".scripts." in kind else ""
     short = _short(name).lower()
     return _RUNNERS.get(short, f"the {_short(name)} runner")
 
 
-def _trigger_detail(trigger: dict[str, Any]) -> str:
+def _trigger_detail(trigger: YamlMap) -> str:
     parts = []
     if trigger.get("cron"):
         parts.append(f"cron {trigger['cron']}")
@@ -255,7 +257,7 @@ def _trigger_detail(trigger: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _hosts(node: Any, where: str) -> Iterator[Capability]:
+def _hosts(node: YamlValue, where: str) -> Iterator[Capability]:
     for key, value in _strings(node):
         for match in _URL.finditer(value):
             scheme, host = match.group(1), match.group(2)
@@ -271,7 +273,7 @@ def _hosts(node: Any, where: str) -> Iterator[Capability]:
             yield Capability("host", value.lower(), "", where)
 
 
-def _strings(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
+def _strings(node: YamlValue, key: str = "") -> Iterator[tuple[str, str]]:
     """(the nearest key, value) for every string under `node`, nested tasks excluded."""
     if isinstance(node, dict):
         for k, v in node.items():
@@ -285,13 +287,13 @@ def _strings(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
         yield key, node
 
 
-def _holds_tasks(value: Any) -> bool:
+def _holds_tasks(value: YamlValue) -> bool:
     if isinstance(value, dict):  # a Switch's cases: {case: [tasks]}
         return any(_holds_tasks(v) for v in value.values())
     return isinstance(value, list) and any(isinstance(v, dict) and "type" in v and "id" in v for v in value)
 
 
-def _list(value: Any) -> list[dict[str, Any]]:
+def _list(value: YamlValue) -> list[YamlMap]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 

@@ -10,11 +10,11 @@ import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
 
 import yaml
 
 from ._errors import SchemaLoadError
+from ._types import YamlMap, YamlValue
 
 __all__ = [
     "FAMILY_KINDS",
@@ -48,7 +48,7 @@ class PropertySpec:
     name: str
     type: str = "any"
     required: bool = False
-    enum: tuple[Any, ...] | None = None
+    enum: tuple[YamlValue, ...] | None = None
     dynamic: bool = True
     deprecated: bool = False
     since: int | None = None
@@ -125,13 +125,13 @@ def load_catalog(files: Iterable[tuple[str, str]] | None = None) -> Catalog:
     """Load and merge catalog files given as `(name, text)` pairs (default: the bundled ones)."""
     if files is None:
         return _bundled_catalog()
-    raw_bases: dict[str, dict[str, Any]] = {}
-    raw_objects: dict[str, dict[str, Any]] = {}
-    raw_types: dict[str, tuple[str, dict[str, Any]]] = {}
+    raw_bases: dict[str, YamlMap] = {}
+    raw_objects: dict[str, YamlMap] = {}
+    raw_types: dict[str, tuple[str, YamlMap]] = {}
     complete: list[str] = []
     for name, text in files:
         try:
-            data = yaml.safe_load(text) or {}
+            data: YamlValue = yaml.safe_load(text) or {}  # YAML data (safe_load builds nothing else)
         except yaml.YAMLError as exc:
             raise SchemaLoadError(f"Catalog file {name} is not valid YAML: {exc}") from exc
         if not isinstance(data, dict):
@@ -139,21 +139,20 @@ def load_catalog(files: Iterable[tuple[str, str]] | None = None) -> Catalog:
         unknown = set(data) - {"complete", "bases", "objects", "types"}
         if unknown:
             raise SchemaLoadError(f"Catalog file {name}: unknown section(s) {sorted(unknown)}.")
-        complete.extend(data.get("complete") or [])
+        complete.extend(_names(data.get("complete"), f"Catalog file {name}: complete"))
         for section, target in (("bases", raw_bases), ("objects", raw_objects)):
-            for key, value in (data.get(section) or {}).items():
+            for key, value in _mapping(data.get(section), f"Catalog file {name}: {section}").items():
                 if key in target:
                     raise SchemaLoadError(f"Catalog file {name}: {section[:-1]} '{key}' is defined twice.")
-                target[key] = value or {}
-        for key, value in (data.get("types") or {}).items():
+                target[key] = _mapping(value, f"Catalog file {name}: {section[:-1]} '{key}'")
+        for key, value in _mapping(data.get("types"), f"Catalog file {name}: types").items():
             if key in raw_types:
                 raise SchemaLoadError(f"Catalog file {name}: type '{key}' is also defined in {raw_types[key][0]}.")
-            raw_types[key] = (name, value or {})
+            raw_types[key] = (name, _mapping(value, f"Catalog file {name}: type '{key}'"))
 
     resolver = _BaseResolver(raw_bases)
     objects = {
-        key: ObjectDef(key, _properties(value.get("properties") or {}, f"object {key}"))
-        for key, value in raw_objects.items()
+        key: ObjectDef(key, _properties(value.get("properties"), f"object {key}")) for key, value in raw_objects.items()
     }
     types: dict[str, TypeDef] = {}
     for key, (filename, value) in raw_types.items():
@@ -162,20 +161,20 @@ def load_catalog(files: Iterable[tuple[str, str]] | None = None) -> Catalog:
         if unknown:
             raise SchemaLoadError(f"{where}: unknown key(s) {sorted(unknown)}.")
         kind = value.get("kind")
-        if kind not in _KNOWN_KINDS:
+        if not isinstance(kind, str) or kind not in _KNOWN_KINDS:
             raise SchemaLoadError(f"{where}: kind must be one of {sorted(_KNOWN_KINDS)}, not {kind!r}.")
         props: dict[str, PropertySpec] = {}
-        for base in value.get("extends") or []:
+        for base in _names(value.get("extends"), f"{where}: extends"):
             props.update(resolver.resolve(base, where))
-        props.update(_properties(value.get("properties") or {}, where))
+        props.update(_properties(value.get("properties"), where))
         types[key] = TypeDef(
             name=key,
             kind=kind,
             title=str(value.get("title") or "").strip(),
-            aliases=tuple(value.get("aliases") or ()),
+            aliases=tuple(_names(value.get("aliases"), f"{where}: aliases")),
             properties=props,
-            since=value.get("since"),
-            until=value.get("until"),
+            since=_whole(value.get("since"), f"{where}: since"),
+            until=_whole(value.get("until"), f"{where}: until"),
             deprecated=bool(value.get("deprecated", False)),
         )
     catalog = Catalog(types=types, objects=objects, complete_packages=tuple(complete))
@@ -184,7 +183,7 @@ def load_catalog(files: Iterable[tuple[str, str]] | None = None) -> Catalog:
 
 
 class _BaseResolver:
-    def __init__(self, raw: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, raw: dict[str, YamlMap]) -> None:
         self.raw = raw
         self.done: dict[str, dict[str, PropertySpec]] = {}
 
@@ -197,16 +196,45 @@ class _BaseResolver:
             raise SchemaLoadError(f"{where}: unknown base '{name}'.")
         value = self.raw[name]
         props: dict[str, PropertySpec] = {}
-        for parent in value.get("extends") or []:
+        for parent in _names(value.get("extends"), f"base {name}: extends"):
             props.update(self.resolve(parent, where, (*chain, name)))
-        props.update(_properties(value.get("properties") or {}, f"base {name}"))
+        props.update(_properties(value.get("properties"), f"base {name}"))
         self.done[name] = props
         return props
 
 
-def _properties(raw: Mapping[str, Any], where: str) -> dict[str, PropertySpec]:
+def _mapping(value: YamlValue, what: str) -> YamlMap:
+    """A section or an entry of a catalog file (empty when left empty)."""
+    mapping = value or {}
+    if not isinstance(mapping, dict):
+        raise SchemaLoadError(f"{what} must be a mapping.")
+    return mapping
+
+
+def _names(value: YamlValue, what: str) -> list[str]:
+    """`extends`, `aliases`, `complete`: a list of names (none when left empty)."""
+    items = value or []
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise SchemaLoadError(f"{what} must be a list of names.")
+    return [item for item in items if isinstance(item, str)]
+
+
+def _whole(value: YamlValue, what: str) -> int | None:
+    """`since`, `until`, `min_length` …: a whole number, or none."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise SchemaLoadError(f"{what} must be a whole number, not {value!r}.")
+
+
+def _text(value: YamlValue, what: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise SchemaLoadError(f"{what} must be text, not {value!r}.")
+
+
+def _properties(raw: YamlValue, where: str) -> dict[str, PropertySpec]:
     props: dict[str, PropertySpec] = {}
-    for name, spec in raw.items():
+    for name, spec in _mapping(raw, f"{where}: properties").items():
         if isinstance(spec, str):
             props[name] = PropertySpec(name=name, type=spec)
             continue
@@ -216,20 +244,21 @@ def _properties(raw: Mapping[str, Any], where: str) -> dict[str, PropertySpec]:
         if unknown:
             raise SchemaLoadError(f"{where}: property '{name}' has unknown key(s) {sorted(unknown)}.")
         enum = spec.get("enum")
+        what = f"{where}: property '{name}'"
         props[name] = PropertySpec(
             name=name,
             type=str(spec.get("type") or ("string" if enum else "any")),
             required=bool(spec.get("required", False)),
-            enum=tuple(enum) if enum else None,
+            enum=tuple(enum) if isinstance(enum, list) and enum else None,
             dynamic=bool(spec.get("dynamic", True)),
             deprecated=bool(spec.get("deprecated", False)),
-            since=spec.get("since"),
-            until=spec.get("until"),
-            pattern=spec.get("pattern"),
-            min_length=spec.get("min_length"),
-            max_length=spec.get("max_length"),
-            min_items=spec.get("min_items"),
-            title=spec.get("title"),
+            since=_whole(spec.get("since"), f"{what}: since"),
+            until=_whole(spec.get("until"), f"{what}: until"),
+            pattern=_text(spec.get("pattern"), f"{what}: pattern"),
+            min_length=_whole(spec.get("min_length"), f"{what}: min_length"),
+            max_length=_whole(spec.get("max_length"), f"{what}: max_length"),
+            min_items=_whole(spec.get("min_items"), f"{what}: min_items"),
+            title=_text(spec.get("title"), f"{what}: title"),
         )
     return props
 

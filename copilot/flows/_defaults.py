@@ -7,11 +7,11 @@ plugin's properties (rule F1, `PluginDefaultValidator`).
 
 from __future__ import annotations
 
-from typing import Any
-
-from ._diagnostics import Diagnostic, Severity
-from ._parse import ParsedFlow, Path, format_path
+from ._diagnostics import Diagnostic
+from ._parse import ParsedFlow, Path
 from ._schema import FlowSchema
+from ._types import YamlMap, YamlValue
+from ._values import as_dict
 from ._where import did_you_mean
 
 __all__ = ["check_plugin_defaults", "defaulted_keys"]
@@ -19,10 +19,10 @@ __all__ = ["check_plugin_defaults", "defaulted_keys"]
 _SECTIONS = ("pluginDefaults", "taskDefaults")
 
 
-def _entries(data: Any) -> list[tuple[Path, dict[str, Any]]]:
+def _entries(data: YamlValue) -> list[tuple[Path, YamlMap]]:
     if not isinstance(data, dict):
         return []
-    out: list[tuple[Path, dict[str, Any]]] = []
+    out: list[tuple[Path, YamlMap]] = []
     for section in _SECTIONS:
         items = data.get(section)
         if isinstance(items, list):
@@ -30,7 +30,7 @@ def _entries(data: Any) -> list[tuple[Path, dict[str, Any]]]:
     return out
 
 
-def defaulted_keys(data: Any, node_type: str, schema: FlowSchema) -> set[str]:
+def defaulted_keys(data: YamlValue, node_type: str, schema: FlowSchema) -> set[str]:
     """Keys the flow's plugin defaults supply to a node of `node_type`: Kestra matches a default whose
     type is the node's type, an alias of it, or a prefix of it (`io.kestra.plugin.jdbc`)."""
     definition = schema.type_index.get(node_type)
@@ -51,28 +51,17 @@ def _properties_of(schema: FlowSchema, type_name: str) -> list[str] | None:
         return None
     names: list[str] = []
     for member in schema.flatten({"$ref": f"#/definitions/{definition}"}):
-        names.extend(k for k in member.get("properties", {}) if k not in names)
+        names.extend(k for k in as_dict(member.get("properties")) if k not in names)
     return names
 
 
-def check_plugin_defaults(parsed: ParsedFlow, schema: FlowSchema, version: int) -> list[Diagnostic]:
+def check_plugin_defaults(parsed: ParsedFlow[YamlMap], schema: FlowSchema, version: int) -> list[Diagnostic]:
     if version >= 2:
         return []  # the whole section is refused in 2.x (reported as an unknown property)
     out: list[Diagnostic] = []
 
     def report(path: Path, message: str, hint: str) -> None:
-        pos = parsed.position(path)
-        out.append(
-            Diagnostic(
-                Severity.ERROR,
-                "invalid-plugin-default",
-                f"Invalid plugin default: {message}",
-                line=pos.line if pos else None,
-                column=pos.column if pos else None,
-                path=format_path(path),
-                hint=hint,
-            )
-        )
+        out.append(parsed.diagnostic("invalid-plugin-default", path, f"Invalid plugin default: {message}", hint))
 
     for path, entry in _entries(parsed.data):
         default_type, values = entry.get("type"), entry.get("values")

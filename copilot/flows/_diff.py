@@ -1,7 +1,7 @@
 """Compare two revisions of a flow: a unified text diff and a summary of what changed, by meaning.
 
-Tasks are matched by id across the whole tree (`tasks`, `then`, `else`, `cases.*`, `errors`, `finally`,
-Dag `tasks[].task` … any mapping with an `id` and a plugin `type` in a list), so a task wrapped into a
+Tasks are matched by id across the whole task tree (`tasks`, `then`, `else`, `cases.*`, `errors`, `finally`,
+Dag `tasks[].task` …: `iter_tasks`, each task with an `id` and a plugin `type`), so a task wrapped into a
 Parallel is reported as moved, not removed and added. Triggers, inputs and outputs are matched by id,
 variables and labels by key, plugin defaults by type; every other top-level key is a `flow` change.
 """
@@ -9,14 +9,16 @@ variables and labels by key, plugin defaults by type; every other top-level key 
 from __future__ import annotations
 
 import difflib
+import enum
 import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from ._errors import FlowSyntaxError
 from ._parse import Path, format_path, parse_flow
+from ._tasks import iter_tasks
+from ._types import YamlMap, YamlValue
 
 __all__ = ["Change", "DiffSummary", "FlowDiff", "diff_flows"]
 
@@ -60,7 +62,7 @@ class Change:
             return f"{text} at {self.path}" if self.section == "task" and self.path else text
         return f"{text}: {'; '.join(self.details)}" if self.details else text
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> YamlMap:
         return {
             "kind": self.kind,
             "section": self.section,
@@ -105,7 +107,7 @@ class DiffSummary:
     def __str__(self) -> str:
         return "\n".join(self.lines())
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> YamlMap:
         return {"changes": [change.to_dict() for change in self.changes], "note": self.note}
 
 
@@ -117,7 +119,7 @@ class FlowDiff:
     summary: DiffSummary = field(default_factory=DiffSummary)
     changed: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> YamlMap:
         return {"changed": self.changed, "summary": self.summary.to_dict(), "unified": self.unified}
 
 
@@ -141,7 +143,7 @@ def _unified(old: str, new: str, old_label: str, new_label: str) -> str:
 
 def _summarize(old: str, new: str, old_label: str, new_label: str) -> DiffSummary:
     notes: list[str] = []
-    flows: list[dict[str, Any]] = []
+    flows: list[YamlMap] = []
     for label, text in ((old_label, old), (new_label, new)):
         try:
             flows.append(parse_flow(text).data)
@@ -167,10 +169,10 @@ def _summarize(old: str, new: str, old_label: str, new_label: str) -> DiffSummar
 # --- the flow itself --------------------------------------------------------------------------------
 
 
-def _flow_changes(before: dict[str, Any], after: dict[str, Any]) -> Iterator[Change]:
+def _flow_changes(before: YamlMap, after: YamlMap) -> Iterator[Change]:
     """Top-level keys not compared item by item, with the tasks below them left out."""
 
-    def handled(key: str, value: Any) -> bool:
+    def handled(key: str, value: YamlValue) -> bool:
         if key == "variables":
             return _mapping(value) is not None
         if key == "labels":
@@ -183,7 +185,7 @@ def _flow_changes(before: dict[str, Any], after: dict[str, Any]) -> Iterator[Cha
         yield Change("changed", "flow", str(flow_id) if flow_id is not None else "", details=details)
 
 
-def _rest(flow: dict[str, Any], handled: Callable[[str, Any], bool]) -> dict[str, Any]:
+def _rest(flow: YamlMap, handled: Callable[[str, YamlValue], bool]) -> YamlMap:
     nodes = {id(task.node) for task in _walk_tasks(flow)}
     return _own({key: value for key, value in flow.items() if not handled(key, value)}, nodes)
 
@@ -193,47 +195,39 @@ def _rest(flow: dict[str, Any], handled: Callable[[str, Any], bool]) -> dict[str
 
 @dataclass(frozen=True, slots=True)
 class _Task:
+    id: str
+    type: str
     path: Path
-    node: dict[str, Any]
+    node: YamlMap
     container: tuple[str, tuple[str, ...]]  # (parent task id or "", keys from the parent to the list)
 
 
-def _walk_tasks(flow: dict[str, Any]) -> list[_Task]:
-    """Every task of the flow, in document order (a repeated id appears twice)."""
+def _walk_tasks(flow: YamlMap) -> list[_Task]:
+    """Every task of the flow with an id and a plugin type, in document order (a repeated id appears twice)."""
     found: list[_Task] = []
-
-    def visit(value: Any, path: Path, parent: str, parent_depth: int, in_list: bool) -> None:
-        if isinstance(value, dict):
-            if (in_list or path[-1] == "task") and _is_task(value):
-                keys = tuple(p for p in path[parent_depth:-1] if isinstance(p, str))
-                found.append(_Task(path, value, (parent, (*keys, "task") if path[-1] == "task" else keys)))
-                parent, parent_depth = value["id"], len(path)
-            for key, child in value.items():
-                visit(child, (*path, key), parent, parent_depth, False)
-        elif isinstance(value, list):
-            for index, child in enumerate(value):
-                visit(child, (*path, index), parent, parent_depth, True)
-
-    for key, value in flow.items():
-        if key not in _KEYED_SECTIONS and key not in ("variables", "labels"):
-            visit(value, (key,), "", 0, False)
+    parents: list[tuple[Path, str]] = []  # the tasks enclosing the current one: path, id
+    for path, node in iter_tasks(flow):
+        ident, kind = node.get("id"), node.get("type")
+        if not (isinstance(ident, str) and isinstance(kind, str) and "." in kind):
+            continue
+        while parents and path[: len(parents[-1][0])] != parents[-1][0]:
+            parents.pop()
+        parent_path, parent = parents[-1] if parents else ((), "")
+        keys = tuple(p for p in path[len(parent_path) :] if isinstance(p, str))
+        found.append(_Task(ident, kind, path, node, (parent, keys)))
+        parents.append((path, ident))
     return found
-
-
-def _is_task(node: dict[str, Any]) -> bool:
-    kind = node.get("type")
-    return isinstance(node.get("id"), str) and isinstance(kind, str) and "." in kind
 
 
 def _by_id(tasks: list[_Task]) -> dict[str, _Task]:
     """Tasks by id, in document order; the first one wins when an id is repeated."""
     found: dict[str, _Task] = {}
     for task in tasks:
-        found.setdefault(task.node["id"], task)
+        found.setdefault(task.id, task)
     return found
 
 
-def _task_changes(before: dict[str, Any], after: dict[str, Any]) -> Iterator[Change]:
+def _task_changes(before: YamlMap, after: YamlMap) -> Iterator[Change]:
     old_walk, new_walk = _walk_tasks(before), _walk_tasks(after)
     old_nodes, new_nodes = {id(task.node) for task in old_walk}, {id(task.node) for task in new_walk}
     old_tasks, new_tasks = _by_id(old_walk), _by_id(new_walk)
@@ -242,7 +236,7 @@ def _task_changes(before: dict[str, Any], after: dict[str, Any]) -> Iterator[Cha
         path = format_path(task.path)
         previous = old_tasks.get(task_id)
         if previous is None:
-            yield Change("added", "task", task_id, path, type=task.node["type"])
+            yield Change("added", "task", task_id, path, type=task.type)
             continue
         details = _compare(_own(previous.node, old_nodes), _own(task.node, new_nodes), skip=("id",))
         if previous.container != task.container or task_id in reordered:
@@ -251,7 +245,7 @@ def _task_changes(before: dict[str, Any], after: dict[str, Any]) -> Iterator[Cha
             yield Change("changed", "task", task_id, path, details=details)
     for task_id, task in old_tasks.items():
         if task_id not in new_tasks:
-            yield Change("removed", "task", task_id, format_path(task.path), type=task.node["type"])
+            yield Change("removed", "task", task_id, format_path(task.path), type=task.type)
 
 
 def _reordered(old_tasks: dict[str, _Task], new_tasks: dict[str, _Task]) -> set[str]:
@@ -267,16 +261,20 @@ def _reordered(old_tasks: dict[str, _Task], new_tasks: dict[str, _Task]) -> set[
     return moved
 
 
-_CHILD = object()  # a child task, compared on its own
+class _Child(enum.Enum):
+    CHILD = "a child task, compared on its own"
 
 
-def _own(node: dict[str, Any], task_nodes: set[int]) -> dict[str, Any]:
+_CHILD = _Child.CHILD
+
+
+def _own(node: YamlMap, task_nodes: set[int]) -> YamlMap:
     """The keys of a task (or of the flow) without the child tasks below it."""
     stripped = {key: _strip(value, task_nodes) for key, value in node.items()}
-    return {key: value for key, value in stripped.items() if value is not _CHILD}
+    return {key: value for key, value in stripped.items() if not isinstance(value, _Child)}
 
 
-def _strip(value: Any, task_nodes: set[int]) -> Any:
+def _strip(value: YamlValue, task_nodes: set[int]) -> YamlValue | _Child:
     """`value` without the child tasks inside it (a list of only child tasks disappears with them)."""
     if isinstance(value, dict):
         if id(value) in task_nodes:
@@ -284,7 +282,7 @@ def _strip(value: Any, task_nodes: set[int]) -> Any:
         return _own(value, task_nodes)
     if isinstance(value, list):
         items = [_strip(child, task_nodes) for child in value]
-        kept = [item for item in items if item is not _CHILD]
+        kept = [item for item in items if not isinstance(item, _Child)]
         return _CHILD if items and not kept else kept
     return value
 
@@ -292,11 +290,11 @@ def _strip(value: Any, task_nodes: set[int]) -> Any:
 # --- triggers, inputs, outputs, variables, labels, plugin defaults ---------------------------------------
 
 
-_Map = dict[str, Any]
+_Map = YamlMap
 _Items = dict[str, tuple[int, _Map]]  # id → (index in the list, item)
 
 
-def _keyed(value: Any, ident: str) -> _Items | None:
+def _keyed(value: YamlValue, ident: str) -> _Items | None:
     """A list of mappings by their `ident` (`id`, or `type` for plugin defaults); None if not such a list."""
     if value is None:
         return {}
@@ -305,7 +303,7 @@ def _keyed(value: Any, ident: str) -> _Items | None:
     items: _Items = {}
     for index, item in enumerate(value):
         key = item.get(ident, item.get("name")) if isinstance(item, dict) else None
-        if not isinstance(key, str):
+        if not isinstance(key, str) or not isinstance(item, dict):
             return None
         items.setdefault(key, (index, item))
     return items
@@ -327,21 +325,22 @@ def _item_changes(section: str, key: str, before: _Items, after: _Items) -> Iter
             yield Change("removed", section, ident, path, type=kind if isinstance(kind, str) else None)
 
 
-def _mapping(value: Any) -> dict[str, Any] | None:
+def _mapping(value: YamlValue) -> YamlMap | None:
     if value is None:
         return {}
     return value if isinstance(value, dict) else None
 
 
-def _labels(value: Any) -> dict[str, Any] | None:
+def _labels(value: YamlValue) -> YamlMap | None:
     """Labels as a mapping, whether written as a map or as a list of `{key, value}`."""
     if not isinstance(value, list):
         return _mapping(value)
-    labels: dict[str, Any] = {}
+    labels: YamlMap = {}
     for item in value:
-        if not (isinstance(item, dict) and isinstance(item.get("key"), str)):
+        key = item.get("key") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or not isinstance(key, str):
             return None
-        labels.setdefault(item["key"], item.get("value"))
+        labels.setdefault(key, item.get("value"))
     return labels
 
 
@@ -362,7 +361,7 @@ def _value_changes(section: str, prefix: str, before: _Map | None, after: _Map |
 # --- values -----------------------------------------------------------------------------------------
 
 
-def _compare(before: dict[str, Any], after: dict[str, Any], *, skip: tuple[str, ...] = ()) -> tuple[str, ...]:
+def _compare(before: YamlMap, after: YamlMap, *, skip: tuple[str, ...] = ()) -> tuple[str, ...]:
     """`key old → new`, `key changed`, `key added`, `key removed` for each key that differs."""
     details: list[str] = []
     for key, value in before.items():
@@ -376,20 +375,20 @@ def _compare(before: dict[str, Any], after: dict[str, Any], *, skip: tuple[str, 
     return tuple(details)
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same(a: YamlValue, b: YamlValue) -> bool:
     return _canonical(a) == _canonical(b)
 
 
-def _canonical(value: Any) -> str:
+def _canonical(value: YamlValue) -> str:
     return json.dumps(value, sort_keys=True, default=str)  # NaN equals NaN; True differs from 1
 
 
-def _transition(before: Any, after: Any) -> str:
+def _transition(before: YamlValue, after: YamlValue) -> str:
     old, new = _shown(before), _shown(after)
     return f"{old} → {new}" if old is not None and new is not None else "changed"
 
 
-def _shown(value: Any) -> str | None:
+def _shown(value: YamlValue) -> str | None:
     """A short scalar as it reads best (identifiers bare, other strings quoted); None if long or nested."""
     if isinstance(value, (dict, list)):
         return None

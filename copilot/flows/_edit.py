@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from ._errors import FlowSyntaxError
 from ._parse import _Loader, parse_flow
+from ._types import YamlMap, YamlValue
 
 __all__ = ["FlowEditError", "remove_top_level", "set_top_level"]
 
@@ -50,7 +50,7 @@ def _entries(root: MappingNode, key: str) -> list[tuple[Node, Node]]:
     return [(k, v) for k, v in root.value if isinstance(k, ScalarNode) and k.value == key]
 
 
-def _renderings(value: Any) -> list[str]:
+def _renderings(value: YamlValue) -> list[str]:
     """How `value` may be written, nicest first; the first that reads back as `value` is used."""
     quoted = json.dumps(value, ensure_ascii=False)  # JSON is YAML: a quoted string, or a flow collection
     return [value, quoted] if isinstance(value, str) and _PLAIN.match(value) else [quoted]
@@ -68,7 +68,7 @@ def _single(root: MappingNode, key: str) -> tuple[Node, Node] | None:
     return entries[0] if entries else None
 
 
-def _proved(edits: list[str], expected: dict[str, Any]) -> str:
+def _proved(edits: list[str], expected: YamlMap) -> str:
     """The first of `edits` that reads back as `expected`, else the whole document as JSON (which must)."""
     for edited in edits:
         try:
@@ -82,7 +82,7 @@ def _proved(edits: list[str], expected: dict[str, Any]) -> str:
     return whole
 
 
-def set_top_level(text: str, key: str, value: Any) -> str:
+def set_top_level(text: str, key: str, value: YamlValue) -> str:
     """The flow with its top-level `key` set to `value` (added as the first key when missing)."""
     original = parse_flow(text).data
     root = _root(text)

@@ -121,8 +121,8 @@ def _classify(block: _Block) -> _Candidate | None:
     except (FlowSyntaxError, ValueError):
         flow_keys = len({m.group(0).split(":")[0].strip() for m in _FLOW_KEY_LINE.finditer(block.text)})
     else:
-        mapping = isinstance(data, dict)
-        if mapping:
+        if isinstance(data, dict):
+            mapping = True
             flow_keys = sum(1 for key in _FLOW_KEYS if key in data)
     if not block.tagged and not mapping and not flow_keys:
         return None

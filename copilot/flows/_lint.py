@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
 from ._diagnostics import Diagnostic, Severity
 from ._parse import ParsedFlow, Path
 from ._secrets import PLACEHOLDER_PATTERN, is_placeholder, is_secret_key, looks_like_secret_value
+from ._types import YamlMap, YamlValue
 from ._where import describe_location
 
 __all__ = ["lint_secrets"]
 
 
-def _walk_strings(node: Any, path: Path) -> Iterator[tuple[Path, str]]:
+def _walk_strings(node: YamlValue, path: Path) -> Iterator[tuple[Path, str]]:
     if isinstance(node, dict):
         for key, value in node.items():
             yield from _walk_strings(value, (*path, key))
@@ -33,7 +33,7 @@ def _walk_strings(node: Any, path: Path) -> Iterator[tuple[Path, str]]:
         yield path, node
 
 
-def lint_secrets(parsed: ParsedFlow) -> list[Diagnostic]:
+def lint_secrets(parsed: ParsedFlow[YamlMap]) -> list[Diagnostic]:
     """`hardcoded-secret` for every credential written into the flow (the redactor's patterns, see
     `_secrets`), and a warning for a `REDACTED_<n>` placeholder left where a credential was redacted."""
     out: list[Diagnostic] = []
@@ -51,13 +51,13 @@ def lint_secrets(parsed: ParsedFlow) -> list[Diagnostic]:
         )
         if what is not None:
             message = f"{where[:1].upper()}{where[1:]} contains {what}; credentials must not be written into a flow."
-            out.append(parsed.diagnostic(Severity.POLICY, "hardcoded-secret", path, message, hint))
+            out.append(parsed.diagnostic("hardcoded-secret", path, message, hint, Severity.POLICY))
         elif placeholder := PLACEHOLDER_PATTERN.search(value):
             message = (
                 f"{where[:1].upper()}{where[1:]} holds {placeholder.group(0)}, the placeholder of a credential "
                 "redacted before it was sent to the model; the flow cannot use it as it is."
             )
-            out.append(parsed.diagnostic(Severity.WARNING, "redacted-placeholder", path, message, hint))
+            out.append(parsed.diagnostic("redacted-placeholder", path, message, hint, Severity.WARNING))
     return out
 
 

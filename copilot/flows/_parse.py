@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Generic, TypeVar
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -20,6 +20,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ..fileio import MAX_FLOW_BYTES
 from ._diagnostics import Diagnostic, Severity
 from ._errors import FlowSyntaxError
+from ._types import YamlMap, YamlValue, child
 
 __all__ = [
     "MAX_ALIAS_EXPANSION",
@@ -38,6 +39,7 @@ MAX_DEPTH = 200
 MAX_ALIAS_EXPANSION = 10_000  # values built through aliases, in total
 
 Path = tuple[str | int, ...]
+Data = TypeVar("Data", bound=YamlValue)  # the root: any value (`parse_yaml`) or a mapping (`parse_flow`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +49,11 @@ class Position:
 
 
 @dataclass
-class ParsedFlow:
+class ParsedFlow(Generic[Data]):
     """A parsed YAML document: plain JSON-like data plus the position of each key and value."""
 
     text: str
-    data: Any
+    data: Data
     key_positions: dict[Path, Position] = field(default_factory=dict)
     value_positions: dict[Path, Position] = field(default_factory=dict)
     problems: list[Diagnostic] = field(default_factory=list)
@@ -66,9 +68,10 @@ class ParsedFlow:
             path = path[:-1]
 
     def diagnostic(
-        self, severity: Severity, code: str, path: Path, message: str, hint: str | None = None
+        self, code: str, path: Path, message: str, hint: str | None = None, severity: Severity = Severity.ERROR
     ) -> Diagnostic:
-        """A finding about `path`, placed where it is written (see `position`)."""
+        """A finding about `path`, placed where it is written (see `position`): how every check of the toolkit
+        reports what it finds in a parsed flow."""
         pos = self.position(path)
         return Diagnostic(
             severity,
@@ -83,13 +86,11 @@ class ParsedFlow:
     def value_position(self, path: Path) -> Position | None:
         return self.value_positions.get(tuple(path)) or self.position(path)
 
-    def get(self, path: Path, default: Any = None) -> Any:
-        node = self.data
+    def get(self, path: Path) -> YamlValue:
+        """The value at `path`; None when there is none."""
+        node: YamlValue = self.data
         for part in path:
-            try:
-                node = node[part]
-            except (KeyError, IndexError, TypeError):
-                return default
+            node = child(node, part)
         return node
 
 
@@ -146,9 +147,9 @@ class _Loader(
         _Resolver.__init__(self)
 
 
-def _scalar_value(node: ScalarNode) -> Any:
+def _scalar_value(node: ScalarNode) -> YamlValue:
     tag = node.tag
-    text = node.value
+    text: str = node.value  # a scalar node's value is its text
     if tag == "tag:yaml.org,2002:str" or node.style:  # quoted or block (plain is None, or "" from libyaml)
         return text
     if tag == "tag:yaml.org,2002:null":
@@ -178,13 +179,13 @@ def _mark(node: Node) -> Position:
 class _Builder:
     """Turns a composed node graph into plain data, recording positions and guarding against abuse."""
 
-    def __init__(self, parsed: ParsedFlow) -> None:
+    def __init__(self, parsed: ParsedFlow[YamlValue]) -> None:
         self.parsed = parsed
         self.seen_nodes: set[int] = set()
         self.alias_expansion = 0
         self.active: set[int] = set()
 
-    def build(self, node: Node, path: Path, depth: int, via_alias: bool = False) -> Any:
+    def build(self, node: Node, path: Path, depth: int, via_alias: bool = False) -> YamlValue:
         if depth > MAX_DEPTH:
             raise FlowSyntaxError(
                 f"The YAML is nested more than {MAX_DEPTH} levels deep.",
@@ -225,8 +226,8 @@ class _Builder:
             self.active.discard(node_id)
         raise FlowSyntaxError(f"Unsupported YAML node {node!r}.", line=_mark(node).line)
 
-    def _build_mapping(self, node: MappingNode, path: Path, depth: int, expanding: bool) -> dict[str, Any]:
-        result: dict[str, Any] = {}
+    def _build_mapping(self, node: MappingNode, path: Path, depth: int, expanding: bool) -> YamlMap:
+        result: YamlMap = {}
         first_seen: dict[str, Position] = {}
         for key_node, value_node in node.value:
             key_value = (
@@ -243,28 +244,25 @@ class _Builder:
             key = _key_text(key_value, key_node)
             child: Path = (*path, key)
             key_pos = _mark(key_node)
-            if key in first_seen and not expanding:
-                self.parsed.problems.append(
-                    Diagnostic(
-                        Severity.ERROR,
-                        "duplicate-key",
-                        f"Duplicate key '{key}' (first defined on line {first_seen[key].line}); "
-                        f"Kestra refuses it: \"Duplicate field '{key}'\".",
-                        line=key_pos.line,
-                        column=key_pos.column,
-                        path=format_path(child),
-                        hint="Keep one of the two definitions.",
-                    )
-                )
-            first_seen.setdefault(key, key_pos)
             if not expanding:
                 self.parsed.key_positions[child] = key_pos
                 self.parsed.value_positions.pop(child, None)
+            if key in first_seen and not expanding:
+                self.parsed.problems.append(
+                    self.parsed.diagnostic(
+                        "duplicate-key",
+                        child,
+                        f"Duplicate key '{key}' (first defined on line {first_seen[key].line}); "
+                        f"Kestra refuses it: \"Duplicate field '{key}'\".",
+                        "Keep one of the two definitions.",
+                    )
+                )
+            first_seen.setdefault(key, key_pos)
             result[key] = self.build(value_node, child, depth + 1, expanding)
         return result
 
 
-def _key_text(value: Any, node: Node) -> str:
+def _key_text(value: YamlValue, node: Node) -> str:
     if isinstance(value, str):
         return value
     if value is None:
@@ -290,7 +288,7 @@ else:  # pragma: no cover - PyYAML wheels ship libyaml
 def _compose(text: str) -> Node | None:
     loader = _FastLoader(text)
     try:
-        node = loader.get_single_node()
+        node: Node | None = loader.get_single_node()
     except yaml.composer.ComposerError as exc:
         if "expected a single document" in str(exc):
             raise FlowSyntaxError(
@@ -332,7 +330,7 @@ def _syntax_error(exc: yaml.YAMLError) -> FlowSyntaxError:
     )
 
 
-def parse_yaml(text: str, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> ParsedFlow:
+def parse_yaml(text: str, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> ParsedFlow[YamlValue]:
     """Parse one YAML document of any shape; raises `FlowSyntaxError` on bad or hostile input."""
     if isinstance(text, bytes):  # pragma: no cover - defensive, callers pass str
         text = text.decode("utf-8", errors="replace")
@@ -343,7 +341,7 @@ def parse_yaml(text: str, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> ParsedFlow:
             hint="A flow this large is almost certainly not a flow; split it or check the input.",
         )
     text = text.lstrip("\ufeff")
-    parsed = ParsedFlow(text=text, data=None)
+    parsed: ParsedFlow[YamlValue] = ParsedFlow(text=text, data=None)
     node = _compose(text)
     if node is None:
         return parsed
@@ -356,7 +354,7 @@ def parse_yaml(text: str, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> ParsedFlow:
     return parsed
 
 
-def parse_flow(text: str, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> ParsedFlow:
+def parse_flow(text: str, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> ParsedFlow[YamlMap]:
     """Parse a flow: one YAML document whose root is a mapping."""
     parsed = parse_yaml(text, max_bytes=max_bytes)
     if parsed.data is None:
@@ -368,4 +366,4 @@ def parse_flow(text: str, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> ParsedFlow:
             line=1,
             hint="A flow is a YAML mapping with `id`, `namespace` and `tasks` keys.",
         )
-    return parsed
+    return ParsedFlow(parsed.text, parsed.data, parsed.key_positions, parsed.value_positions, parsed.problems)

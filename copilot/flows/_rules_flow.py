@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
 import regex
 
 from ._parse import Path
 from ._rules import FlowIndex, literal, type_is
+from ._types import YamlMap, YamlValue
 from ._values import as_dict
 
 __all__ = ["FLOW_RULES"]
@@ -21,7 +21,7 @@ RESERVED_FLOW_IDS = {"pause", "resume", "force-run", "change-status", "kill", "e
 _SCOPE = {"Task": " across the whole flow, nested tasks included"}
 
 
-def _duplicates(index: FlowIndex, items: list[tuple[Path, dict[str, Any]]], code: str, what: str, kestra: str) -> None:
+def _duplicates(index: FlowIndex, items: list[tuple[Path, YamlMap]], code: str, what: str, kestra: str) -> None:
     seen: dict[str, Path] = {}
     for path, item in items:
         ident = item.get("id")
@@ -107,7 +107,7 @@ def _find_cycle(graph: dict[str, list[str]], start: str) -> list[str] | None:
     return None
 
 
-def _labels(value: Any) -> list[tuple[Any, Any, Path]]:
+def _labels(value: YamlValue) -> list[tuple[YamlValue, YamlValue, Path]]:
     if isinstance(value, dict):
         return [(k, v, (k,)) for k, v in value.items()]
     if isinstance(value, list):
@@ -182,9 +182,9 @@ def dashed_references(index: FlowIndex) -> None:  # B6
                     )
 
 
-def _strings(node: Any, path: Path) -> list[tuple[Path, str]]:
+def _strings(node: YamlValue, path: Path) -> list[tuple[Path, str]]:
     out: list[tuple[Path, str]] = []
-    stack: list[tuple[Path, Any]] = [(path, node)]
+    stack: list[tuple[Path, YamlValue]] = [(path, node)]
     while stack:
         here, value = stack.pop()
         if isinstance(value, str):

@@ -11,18 +11,18 @@ import datetime as dt
 import json
 import math
 from collections.abc import Callable
-from typing import Any
 
 import regex
 
 from ._parse import Path
 from ._rules import FlowIndex, literal, type_is
 from ._rules_tasks import parse_duration
+from ._types import YamlList, YamlMap, YamlValue
 
 __all__ = ["INPUT_RULES", "value_problem"]
 
 
-def _number(value: Any, integer: bool) -> float | int | None:
+def _number(value: YamlValue, integer: bool) -> float | int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int) or (isinstance(value, float) and not integer and math.isfinite(value)):
@@ -35,7 +35,7 @@ def _number(value: Any, integer: bool) -> float | int | None:
     return None
 
 
-def _bounds(number: float, definition: dict[str, Any]) -> str | None:
+def _bounds(number: float, definition: YamlMap) -> str | None:
     low, high = definition.get("min"), definition.get("max")
     if isinstance(low, (int, float)) and not isinstance(low, bool) and number < low:
         return f"it is less than the minimum {low}"
@@ -44,7 +44,7 @@ def _bounds(number: float, definition: dict[str, Any]) -> str | None:
     return None
 
 
-def _parses(parser: Callable[[str], object], value: Any) -> bool:
+def _parses(parser: Callable[[str], object], value: YamlValue) -> bool:
     if not isinstance(value, str):
         return False
     try:
@@ -54,14 +54,14 @@ def _parses(parser: Callable[[str], object], value: Any) -> bool:
     return True
 
 
-def _choices(definition: dict[str, Any]) -> list[str] | None:
+def _choices(definition: YamlMap) -> list[str] | None:
     values = definition.get("values", definition.get("options"))
     if isinstance(values, list) and all(literal(v) for v in values):
         return [str(v) for v in values]
     return None
 
 
-def value_problem(kind: str, value: Any, definition: dict[str, Any]) -> str | None:
+def value_problem(kind: str, value: YamlValue, definition: YamlMap) -> str | None:
     """Why `value` is not a valid literal for an input (or output) of type `kind`, or None."""
     if kind in ("INT", "FLOAT"):
         number = _number(value, integer=kind == "INT")
@@ -115,7 +115,7 @@ def value_problem(kind: str, value: Any, definition: dict[str, Any]) -> str | No
     return None
 
 
-def _check(index: FlowIndex, path: Path, kind: Any, value: Any, definition: dict[str, Any], what: str) -> None:
+def _check(index: FlowIndex, path: Path, kind: YamlValue, value: YamlValue, definition: YamlMap, what: str) -> None:
     if not isinstance(kind, str) or not literal(value) or value is None:
         return
     if isinstance(value, (list, dict)) and any(not literal(v) for v in _leaves(value)):
@@ -125,7 +125,7 @@ def _check(index: FlowIndex, path: Path, kind: Any, value: Any, definition: dict
         index.report("invalid-literal-value", path, f"{what}: {problem}.", "Fix the value, or compute it with Pebble.")
 
 
-def _leaves(value: Any) -> list[Any]:
+def _leaves(value: YamlValue) -> YamlList:
     if isinstance(value, dict):
         return [leaf for v in value.values() for leaf in _leaves(v)]
     if isinstance(value, list):

@@ -6,13 +6,13 @@ import re
 import zoneinfo
 from collections.abc import Callable
 from functools import cache
-from typing import Any
 
 from ._catalog import load_catalog
 from ._cron import cron_error
 from ._diagnostics import Severity
 from ._parse import Path
 from ._rules import FlowIndex, literal, type_is
+from ._types import YamlValue
 from ._values import as_dict, as_list
 
 __all__ = ["TASK_RULES", "parse_duration"]
@@ -20,7 +20,7 @@ __all__ = ["TASK_RULES", "parse_duration"]
 _DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$", re.IGNORECASE)
 
 
-def parse_duration(value: Any) -> float | None:
+def parse_duration(value: YamlValue) -> float | None:
     """Seconds in an ISO-8601 duration (`PT5M`, `P1DT2H`) or a plain number of seconds; None if neither."""
     if isinstance(value, bool):
         return None
@@ -43,13 +43,15 @@ def dags(index: FlowIndex) -> None:  # C1
         if not isinstance(entries, list) or not entries:
             index.report("dag-empty", path, f"Dag '{task.get('id')}': No task defined.", "Add tasks to the Dag.")
             continue
-        ids = {e["task"].get("id") for e in entries if isinstance(e, dict) and isinstance(e.get("task"), dict)}
+        dag_tasks = {position: as_dict(entry).get("task") for position, entry in enumerate(entries)}
+        ids = {t.get("id") for t in dag_tasks.values() if isinstance(t, dict)}
         graph: dict[str, list[str]] = {}
         for position, entry in enumerate(entries):
-            if not isinstance(entry, dict) or not isinstance(entry.get("task"), dict):
+            own_task = dag_tasks[position]
+            if not isinstance(own_task, dict):
                 continue
-            own = str(entry["task"].get("id"))
-            depends = as_list(entry.get("dependsOn"))
+            own = str(own_task.get("id"))
+            depends = as_list(as_dict(entry).get("dependsOn"))
             graph[own] = [str(d) for d in depends]
             for d_index, dependency in enumerate(depends):
                 if dependency not in ids:
@@ -169,7 +171,7 @@ def working_directories(index: FlowIndex) -> None:  # C3
                 )
 
 
-def _retry_rules(index: FlowIndex, retry: Any, path: Path) -> None:  # C5
+def _retry_rules(index: FlowIndex, retry: YamlValue, path: Path) -> None:  # C5
     if not isinstance(retry, dict):
         return
     kind = retry.get("type")

@@ -4,10 +4,10 @@ preconditions and windows (B8, D4)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from ._parse import Path
 from ._rules import FlowIndex, type_is
+from ._types import YamlMap, YamlValue
 
 __all__ = ["TRIGGER_RULES"]
 
@@ -59,7 +59,7 @@ def webhooks(index: FlowIndex) -> None:  # D3
             )
 
 
-def _flow_triggers(index: FlowIndex) -> list[tuple[Path, dict[str, Any]]]:
+def _flow_triggers(index: FlowIndex) -> list[tuple[Path, YamlMap]]:
     return [(p, t) for p, t in index.triggers if type_is(t, "Flow")]
 
 
@@ -87,7 +87,7 @@ def preconditions(index: FlowIndex) -> None:  # B8, D4 (Kestra 1.x)
             _time_window(index, window, (*path, "preconditions", "timeWindow"))
 
 
-def _filters(index: FlowIndex, where: Any, path: Path) -> None:
+def _filters(index: FlowIndex, where: YamlValue, path: Path) -> None:
     for w_index, group in enumerate(where if isinstance(where, list) else []):
         filters = group.get("filters") if isinstance(group, dict) else None
         for f_index, item in enumerate(filters if isinstance(filters, list) else []):
@@ -121,7 +121,7 @@ def _filters(index: FlowIndex, where: Any, path: Path) -> None:
                     )
 
 
-def _time_window(index: FlowIndex, window: dict[str, Any], path: Path) -> None:
+def _time_window(index: FlowIndex, window: YamlMap, path: Path) -> None:
     kind = window.get("type")
     if not isinstance(kind, str) or kind not in _TIME_WINDOW_KEYS:
         return

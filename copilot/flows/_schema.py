@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from typing import Any
 
 import jsonschema
 import jsonschema_rs  # the compiled validator; python-jsonschema stays the reference (and explains errors)
@@ -21,6 +20,8 @@ from jsonschema.exceptions import ValidationError
 from ._catalog import Catalog, load_catalog
 from ._errors import SchemaLoadError
 from ._schemagen import generate_flow_schema
+from ._types import YamlList, YamlMap, YamlValue
+from ._values import as_dict, as_list
 
 __all__ = ["FlowSchema", "bundled_schema"]
 
@@ -32,9 +33,11 @@ def _java_regex(pattern: str) -> regex.Pattern[str]:
     return regex.compile(pattern)
 
 
-def _pattern_keyword(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+def _pattern_keyword(
+    validator: Draft7Validator, pattern: str, instance: YamlValue, schema: YamlMap
+) -> Iterator[ValidationError]:
     """`pattern` with Java regex syntax (`\\p{Ll}` …), which Python's `re` cannot compile."""
-    if validator.is_type(instance, "string") and not _java_regex(pattern).search(instance):
+    if isinstance(instance, str) and not _java_regex(pattern).search(instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
@@ -48,7 +51,7 @@ def _is_java_regex(instance: object) -> bool:
     return not isinstance(instance, str) or bool(_java_regex(instance))
 
 
-def _check_schema(schema: dict[str, Any]) -> None:
+def _check_schema(schema: YamlMap) -> None:
     """Draft-07 meta-schema check, reading `pattern`s as Java regexes."""
     meta = Draft7Validator(Draft7Validator.META_SCHEMA, format_checker=_META_FORMATS)
     error = jsonschema.exceptions.best_match(meta.iter_errors(schema))
@@ -61,13 +64,14 @@ class FlowSchema:
 
     def __init__(
         self,
-        schema: dict[str, Any],
+        schema: YamlMap,
         *,
         source: str,
         kestra_version: int = 1,
         catalog: Catalog | None = None,
     ) -> None:
-        if not isinstance(schema, dict) or not isinstance(schema.get("definitions"), dict):
+        definitions = schema.get("definitions") if isinstance(schema, dict) else None
+        if not isinstance(definitions, dict):
             raise SchemaLoadError(
                 f"{source} is not a Kestra flow schema: it has no `definitions`.",
                 hint="Give the JSON that /api/v1/plugins/schemas/flow returns.",
@@ -77,12 +81,12 @@ class FlowSchema:
         self.kestra_version = kestra_version
         # The catalog this schema was generated from, or None for a server's (or user's) schema.
         self.catalog = catalog
-        self.definitions: dict[str, Any] = schema["definitions"]
-        self._discriminators: dict[int, tuple[list[Any], list[tuple[str, ...]]]] = {}
+        self.definitions: YamlMap = definitions
+        self._discriminators: dict[int, tuple[YamlList, list[tuple[str, ...]]]] = {}
         try:
             _check_schema(schema)
             validator_class = jsonschema.validators.extend(KestraValidator, {"anyOf": self._any_of_keyword})
-            self._reference = validator_class(schema)
+            self._reference: Draft7Validator = validator_class(schema)
         except jsonschema.SchemaError as exc:
             raise SchemaLoadError(f"{source} is not a valid JSON schema: {exc.message}") from exc
         self._fast: jsonschema_rs.Draft7Validator | None
@@ -97,36 +101,39 @@ class FlowSchema:
         return self.catalog is not None
 
     # --- validation -------------------------------------------------------------------------------
-    def is_valid(self, instance: Any) -> bool:
+    def is_valid(self, instance: YamlValue) -> bool:
         if self._fast is not None:
             return bool(self._fast.is_valid(instance))
         return bool(self._reference.is_valid(instance))
 
-    def iter_errors(self, instance: Any, schema: dict[str, Any] | None = None) -> Iterator[ValidationError]:
+    def iter_errors(self, instance: YamlValue, schema: YamlMap | None = None) -> Iterator[ValidationError]:
         validator = self._reference if schema is None else self._reference.evolve(schema=schema)
         return validator.iter_errors(instance)
 
     def _any_of_keyword(
-        self, validator: Any, branches: list[Any], instance: Any, schema: Any
+        self, validator: Draft7Validator, branches: YamlList, instance: YamlValue, schema: YamlMap
     ) -> Iterator[ValidationError]:
         """`anyOf` that only tries the branches a typed node's `type:` can select. Same verdict and
         errors as draft-07's `anyOf` (a branch whose `type` const differs fails anyway), without building
         hundreds of "wrong type" errors for each task of a large schema."""
         all_errors: list[ValidationError] = []
         for index in self._candidate_branches(branches, instance):
-            errors = list(validator.descend(instance, branches[index], schema_path=index))
+            branch = branches[index]
+            if not isinstance(branch, (dict, bool)):
+                continue  # not a schema (the meta-schema check refuses it)
+            errors = list(validator.descend(instance, branch, schema_path=index))
             if not errors:
                 return
             all_errors.extend(errors)
         yield ValidationError(f"{instance!r} is not valid under any of the given schemas", context=all_errors)
 
-    def _candidate_branches(self, branches: list[Any], instance: Any) -> list[int] | range:
+    def _candidate_branches(self, branches: YamlList, instance: YamlValue) -> list[int] | range:
         type_name = instance.get("type") if isinstance(instance, dict) else None
         if not isinstance(type_name, str):
             return range(len(branches))
         return [i for i, values in enumerate(self.branch_type_values(branches)) if not values or type_name in values]
 
-    def branch_type_values(self, branches: list[Any]) -> list[tuple[str, ...]]:
+    def branch_type_values(self, branches: YamlList) -> list[tuple[str, ...]]:
         """`type_values` of each branch of an `anyOf`, computed once per branch list."""
         cached = self._discriminators.get(id(branches))
         if cached is None or cached[0] is not branches:  # the identity check guards against id reuse
@@ -138,7 +145,7 @@ class FlowSchema:
         return self._reference
 
     # --- schema navigation ------------------------------------------------------------------------
-    def resolve(self, schema: Any) -> Any:
+    def resolve(self, schema: YamlValue) -> YamlValue:
         """Follow `$ref`s to `#/definitions/…` until a concrete schema."""
         seen = 0
         while isinstance(schema, dict) and "$ref" in schema:
@@ -151,30 +158,29 @@ class FlowSchema:
                 return {}
         return schema
 
-    def flatten(self, schema: Any) -> list[dict[str, Any]]:
+    def flatten(self, schema: YamlValue) -> list[YamlMap]:
         """The schema and everything it `allOf`s, with references resolved."""
-        out: list[dict[str, Any]] = []
+        out: list[YamlMap] = []
         stack = [schema]
         while stack:
             current = self.resolve(stack.pop())
             if not isinstance(current, dict):
                 continue
             out.append(current)
-            stack.extend(reversed(current.get("allOf", [])))
+            stack.extend(reversed(as_list(current.get("allOf"))))
         return out
 
-    def type_values(self, schema: Any) -> tuple[str, ...]:
+    def type_values(self, schema: YamlValue) -> tuple[str, ...]:
         """The `type:` values a discriminated definition accepts ("" tuple when it is not one)."""
         consts: list[str] = []
         enums: list[str] = []
         for member in self.flatten(schema):
-            type_schema = self.resolve(member.get("properties", {}).get("type"))
-            if not isinstance(type_schema, dict):
-                continue
-            if isinstance(type_schema.get("const"), str):
-                consts.append(type_schema["const"])
-            elif isinstance(type_schema.get("enum"), list):
-                enums.extend(v for v in type_schema["enum"] if isinstance(v, str))
+            type_schema = as_dict(self.resolve(as_dict(member.get("properties")).get("type")))
+            const, enum = type_schema.get("const"), type_schema.get("enum")
+            if isinstance(const, str):
+                consts.append(const)
+            elif isinstance(enum, list):
+                enums.extend(v for v in enum if isinstance(v, str))
         return tuple(consts) if consts else tuple(enums)
 
     def _index_types(self) -> dict[str, str]:
@@ -183,16 +189,17 @@ class FlowSchema:
         by_const: dict[str, str] = {}
         by_enum: dict[str, str] = {}
         for name in self.definitions:
-            ref = {"$ref": f"#/definitions/{name}"}
+            ref: YamlMap = {"$ref": f"#/definitions/{name}"}
             values = self.type_values(ref)
             target = by_const if self._has_type_const(ref) else by_enum
             for value in values:
                 target.setdefault(value, name)
         return {**by_enum, **by_const}
 
-    def _has_type_const(self, schema: Any) -> bool:
+    def _has_type_const(self, schema: YamlValue) -> bool:
         return any(
-            "const" in self.resolve(member.get("properties", {}).get("type", {})) for member in self.flatten(schema)
+            "const" in as_dict(self.resolve(as_dict(member.get("properties")).get("type")))
+            for member in self.flatten(schema)
         )
 
     # --- construction -------------------------------------------------------------------------------

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
 
+from jsonschema._utils import Unset  # what the stubs type a field of an error made by hand as
 from jsonschema.exceptions import ValidationError
 
 from ._defaults import defaulted_keys
-from ._diagnostics import Diagnostic, Severity
+from ._diagnostics import Diagnostic
 from ._parse import ParsedFlow, Path
 from ._schema import FlowSchema
 from ._schemagen import PEBBLE_PATTERN
+from ._types import YamlMap, YamlValue
+from ._values import as_list
 from ._where import describe_location, did_you_mean, sentence
 
 __all__ = ["translate_errors"]
@@ -35,7 +37,7 @@ _ARTICLE_TYPES = {
 
 
 def translate_errors(
-    errors: Iterable[ValidationError], parsed: ParsedFlow, schema: FlowSchema, prefix: Path = ()
+    errors: Iterable[ValidationError], parsed: ParsedFlow[YamlMap], schema: FlowSchema, prefix: Path = ()
 ) -> list[Diagnostic]:
     translator = _Translator(parsed, schema, prefix)
     out: list[Diagnostic] = []
@@ -44,7 +46,7 @@ def translate_errors(
     return out
 
 
-def _describe_value(value: Any) -> str:
+def _describe_value(value: YamlValue) -> str:
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, (int, float)):
@@ -60,13 +62,10 @@ def _describe_value(value: Any) -> str:
 
 
 class _Translator:
-    def __init__(self, parsed: ParsedFlow, schema: FlowSchema, prefix: Path) -> None:
+    def __init__(self, parsed: ParsedFlow[YamlMap], schema: FlowSchema, prefix: Path) -> None:
         self.parsed = parsed
         self.schema = schema
         self.prefix = prefix
-
-    def _diag(self, code: str, path: Path, message: str, hint: str | None = None) -> Diagnostic:
-        return self.parsed.diagnostic(Severity.ERROR, code, path, message, hint)
 
     def _defaulted(self, path: Path, key: str) -> bool:
         node = self.parsed.get(path)
@@ -83,6 +82,7 @@ class _Translator:
 
     def translate(self, error: ValidationError) -> list[Diagnostic]:
         path: Path = (*self.prefix, *error.absolute_path)
+        instance = _instance(error)
         validator = error.validator
         if validator in ("anyOf", "oneOf"):
             return self._any_of(error, path)
@@ -95,7 +95,7 @@ class _Translator:
             if self._defaulted(path, missing):
                 return []  # a flow-level plugin default supplies it, as Kestra injects them first
             return [
-                self._diag(
+                self.parsed.diagnostic(
                     "missing-property",
                     path,
                     f"{sentence(self._where(path))} is missing the required property `{missing}`.",
@@ -105,28 +105,28 @@ class _Translator:
         if validator == "type":
             expected = _schema_value(error)
             names = [str(n) for n in (expected if isinstance(expected, list) else [expected])]
-            if "string" in names and isinstance(error.instance, (bool, int, float)):
+            if "string" in names and isinstance(instance, (bool, int, float)):
                 return []  # Jackson coerces a YAML number or boolean into a String property
             wanted = " or ".join(_ARTICLE_TYPES.get(n, n) for n in names)
             return [
-                self._diag(
+                self.parsed.diagnostic(
                     "wrong-type",
                     path,
-                    f"{sentence(self._where(path))} must be {wanted}, not {_describe_value(error.instance)}.",
-                    _type_hint(names, error.instance),
+                    f"{sentence(self._where(path))} must be {wanted}, not {_describe_value(instance)}.",
+                    _type_hint(names, instance),
                 )
             ]
         if validator in ("enum", "const"):
-            allowed: list[Any] = _schema_value(error) if validator == "enum" else [_schema_value(error)]
+            allowed = as_list(_schema_value(error)) if validator == "enum" else [_schema_value(error)]
             if path and path[-1] == "type":
                 return []  # the discriminator; the structure walker explains unknown types
-            suggestion = did_you_mean(str(error.instance), [str(a) for a in allowed])
+            suggestion = did_you_mean(str(instance), [str(a) for a in allowed])
             shown = ", ".join(str(a) for a in allowed[:12]) + ("…" if len(allowed) > 12 else "")
             return [
-                self._diag(
+                self.parsed.diagnostic(
                     "invalid-value",
                     path,
-                    f"{sentence(self._where(path))} must be one of {shown}; got {_describe_value(error.instance)}.",
+                    f"{sentence(self._where(path))} must be one of {shown}; got {_describe_value(instance)}.",
                     f"Did you mean `{suggestion}`?" if suggestion else None,
                 )
             ]
@@ -134,7 +134,7 @@ class _Translator:
             return [self._pattern(error, path)]
         if validator == "minItems":
             return [
-                self._diag(
+                self.parsed.diagnostic(
                     "empty-list",
                     path,
                     f"{sentence(self._where(path))} must not be empty.",
@@ -144,16 +144,18 @@ class _Translator:
         if validator in ("minLength", "maxLength"):
             limit = error.validator_value
             text = "must not be empty" if validator == "minLength" else f"is longer than {limit} characters"
-            return [self._diag("invalid-value", path, f"{sentence(self._where(path))} {text}.")]
+            return [self.parsed.diagnostic("invalid-value", path, f"{sentence(self._where(path))} {text}.")]
         if validator == "not":
-            if isinstance(error.instance, dict) and "type" in error.instance:
+            if isinstance(instance, dict) and "type" in instance:
                 return []  # an empty family: the structure walker reports the unknown type
-            return [self._diag("invalid-value", path, f"{sentence(self._where(path))} is not allowed here.")]
-        return [self._diag("schema", path, f"{sentence(self._where(path))}: {error.message}")]
+            return [
+                self.parsed.diagnostic("invalid-value", path, f"{sentence(self._where(path))} is not allowed here.")
+            ]
+        return [self.parsed.diagnostic("schema", path, f"{sentence(self._where(path))}: {error.message}")]
 
     def _pattern(self, error: ValidationError, path: Path) -> Diagnostic:
         key = path[-1] if path else ""
-        value = error.instance
+        value = _instance(error)
         if key in ("id", "namespace", "key"):
             rules = {
                 "id": "start with a letter or digit and use only letters, digits, `_` and `-`"
@@ -161,19 +163,19 @@ class _Translator:
                 "namespace": "be lower-case, start with a letter or digit and use only `a-z 0-9 . _ -`",
                 "key": "start with a lower-case letter and use only letters, digits, `.`, `_` and `-`",
             }[str(key)]
-            return self._diag(
+            return self.parsed.diagnostic(
                 "invalid-id",
                 path,
                 f"{sentence(self._where(path))} {value!r} is not valid: it must {rules}.",
                 f"For example `{_slug(str(value), lower=key != 'id')}`.",
             )
-        return self._diag(
+        return self.parsed.diagnostic(
             "invalid-value",
             path,
             f"{sentence(self._where(path))} {_describe_value(value)} does not match `{error.validator_value}`.",
         )
 
-    def _plain_string(self, branch: Any) -> bool:
+    def _plain_string(self, branch: YamlValue) -> bool:
         members = self.schema.flatten(branch)
         return bool(members) and all(
             m.get("type") == "string" and not {"pattern", "enum", "const"} & m.keys() for m in members
@@ -181,11 +183,11 @@ class _Translator:
 
     # --- anyOf ------------------------------------------------------------------------------------
     def _any_of(self, error: ValidationError, path: Path) -> list[Diagnostic]:
-        branches: list[Any] = _schema_value(error)
+        branches = as_list(_schema_value(error))
         by_branch: dict[int, list[ValidationError]] = defaultdict(list)
         for sub in error.context or []:
             by_branch[int(sub.schema_path[0])].append(sub)
-        instance = error.instance
+        instance = _instance(error)
         if isinstance(instance, (bool, int, float)) and any(self._plain_string(b) for b in branches):
             return []  # Jackson coerces a YAML number or boolean into a String property
         type_values = [self.schema.type_values(b) for b in branches]
@@ -202,7 +204,7 @@ class _Translator:
             return self._translate_all(by_branch[real[0]])
         wanted = " or ".join(dict.fromkeys(self._describe_schema(b) for b in branches))
         return [
-            self._diag(
+            self.parsed.diagnostic(
                 "wrong-type",
                 path,
                 f"{sentence(self._where(path))} must be {wanted}; got {_describe_value(instance)}.",
@@ -215,13 +217,13 @@ class _Translator:
             out.extend(self.translate(sub))
         return out
 
-    def _describe_schema(self, schema: Any) -> str:
+    def _describe_schema(self, schema: YamlValue) -> str:
         if _is_pebble_alternative(schema):
             return 'a Pebble expression such as "{{ inputs.x }}"'
         members = self.schema.flatten(schema)
         for member in members:
             if "enum" in member:
-                return "one of " + ", ".join(str(v) for v in member["enum"][:8])
+                return "one of " + ", ".join(str(v) for v in as_list(member.get("enum"))[:8])
             declared = member.get("type")
             if declared == "array":
                 items = member.get("items")
@@ -232,8 +234,8 @@ class _Translator:
             if "properties" in member:
                 values = self.schema.type_values(member)
                 return f"a `{values[0]}` object" if values else "a mapping"
-            if member.get("anyOf"):
-                return " or ".join(self._describe_schema(b) for b in member["anyOf"][:3])
+            if alternatives := as_list(member.get("anyOf")):
+                return " or ".join(self._describe_schema(b) for b in alternatives[:3])
         return "a value"
 
 
@@ -249,13 +251,13 @@ def _fails_at_root(errors: list[ValidationError], validators: tuple[str, ...]) -
     return any(e.validator in validators and not e.relative_path for e in errors)
 
 
-def _is_pebble_alternative(schema: Any) -> bool:
+def _is_pebble_alternative(schema: YamlValue) -> bool:
     return (
         isinstance(schema, dict) and schema.get("type") == "string" and PEBBLE_PATTERN in str(schema.get("pattern", ""))
     )
 
 
-def _type_hint(expected: list[str], value: Any) -> str | None:
+def _type_hint(expected: list[str], value: YamlValue) -> str | None:
     if "string" in expected and isinstance(value, (list, dict)):
         return "Write it as one string; use a YAML block (`|`) for several lines."
     if "array" in expected and not isinstance(value, list):
@@ -273,6 +275,19 @@ def _slug(value: str, *, lower: bool) -> str:
     return text or "my_id"
 
 
-def _schema_value(error: ValidationError) -> Any:
+def _schema_value(error: ValidationError) -> YamlValue:
     """The schema's value for the keyword that failed (a type name or list, an enum, anyOf's branches)."""
-    return error.validator_value
+    value = error.validator_value
+    if isinstance(value, Unset):  # only an error made by hand, never one the validator reports
+        return None
+    keyword: YamlValue = value  # a part of the schema: JSON
+    return keyword
+
+
+def _instance(error: ValidationError) -> YamlValue:
+    """The value that failed: a part of the flow."""
+    value = error.instance
+    if isinstance(value, Unset):  # only an error made by hand, never one the validator reports
+        return None
+    instance: YamlValue = value
+    return instance

@@ -9,10 +9,11 @@ unknown keys are caught by the validator's strict key check, which reads the sam
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from ._catalog import FAMILY_KINDS, Catalog, PropertySpec, TypeDef
 from ._typeexpr import ListOf, MapOf, Named, TypeExpr, Union, parse_type_expr, referenced_names
+from ._types import YamlList, YamlMap
 
 __all__ = ["FLOW_DEFINITION", "PEBBLE_PATTERN", "generate_flow_schema"]
 
@@ -41,14 +42,14 @@ def _family_definition(name: str) -> str:
     return f"copilot.family.{name}"
 
 
-def generate_flow_schema(catalog: Catalog, version: int) -> dict[str, Any]:
+def generate_flow_schema(catalog: Catalog, version: int) -> YamlMap:
     """The flow schema for Kestra major `version` (1 or 2)."""
-    definitions: dict[str, Any] = {}
+    definitions: YamlMap = {}
     for obj in catalog.objects.values():
         definitions[_object_definition(obj.name)] = _object_schema(obj.properties, version)
     for family in FAMILY_KINDS:
         members = catalog.family(family, version)
-        refs = [{"$ref": f"#/definitions/{definition_name(t)}"} for t in members]
+        refs: YamlList = [{"$ref": f"#/definitions/{definition_name(t)}"} for t in members]
         # A family with no member in this version (conditions in 2.x) accepts nothing.
         definitions[_family_definition(family)] = {"anyOf": refs} if refs else {"not": {}}
         for t in members:
@@ -60,11 +61,8 @@ def generate_flow_schema(catalog: Catalog, version: int) -> dict[str, Any]:
     }
 
 
-def _type_schema(t: TypeDef, version: int) -> dict[str, Any]:
-    schema = _object_schema(t.properties, version)
-    names = [t.name, *t.aliases] if version < 2 else [t.name]
-    schema["properties"]["type"] = {"const": t.name} if len(names) == 1 else {"enum": names}
-    schema["required"] = sorted({*schema.get("required", []), "type"})
+def _type_schema(t: TypeDef, version: int) -> YamlMap:
+    schema = _object_schema(t.properties, version, discriminator=(t.name, *t.aliases) if version < 2 else (t.name,))
     if t.title:
         schema["title"] = t.title
     if t.deprecated:
@@ -72,8 +70,11 @@ def _type_schema(t: TypeDef, version: int) -> dict[str, Any]:
     return schema
 
 
-def _object_schema(properties: dict[str, PropertySpec] | Any, version: int) -> dict[str, Any]:
-    props: dict[str, Any] = {}
+def _object_schema(
+    properties: Mapping[str, PropertySpec], version: int, discriminator: tuple[str, ...] = ()
+) -> YamlMap:
+    """An object's schema; a discriminated one (`discriminator`: its type names) requires its `type`."""
+    props: YamlMap = {}
     required: list[str] = []
     for prop in properties.values():
         if not prop.exists_in(version):
@@ -81,25 +82,27 @@ def _object_schema(properties: dict[str, PropertySpec] | Any, version: int) -> d
         props[prop.name] = _property_schema(prop)
         if prop.required:
             required.append(prop.name)
-    schema: dict[str, Any] = {"type": "object", "properties": props}
+    if discriminator:
+        props["type"] = {"const": discriminator[0]} if len(discriminator) == 1 else {"enum": [*discriminator]}
+        required.append("type")
+    schema: YamlMap = {"type": "object", "properties": props}
     if required:
-        schema["required"] = sorted(required)
+        schema["required"] = [*sorted(set(required))]
     return schema
 
 
-def _property_schema(prop: PropertySpec) -> dict[str, Any]:
+def _property_schema(prop: PropertySpec) -> YamlMap:
     expr = parse_type_expr(prop.type)
     base = _expr_schema(expr)
     if prop.enum is not None:
         base = {**base, "enum": list(prop.enum)}
         base.setdefault("type", "string")
-    for key, keyword in (
-        ("pattern", "pattern"),
-        ("min_length", "minLength"),
-        ("max_length", "maxLength"),
-        ("min_items", "minItems"),
+    for keyword, value in (
+        ("pattern", prop.pattern),
+        ("minLength", prop.min_length),
+        ("maxLength", prop.max_length),
+        ("minItems", prop.min_items),
     ):
-        value = getattr(prop, key)
         if value is not None:
             base[keyword] = value
     schema = base
@@ -115,7 +118,7 @@ def _property_schema(prop: PropertySpec) -> dict[str, Any]:
     return schema
 
 
-def _pebble_alternative(expr: TypeExpr, prop: PropertySpec) -> dict[str, Any] | None:
+def _pebble_alternative(expr: TypeExpr, prop: PropertySpec) -> YamlMap | None:
     """What a dynamic property accepts besides its own type: a Pebble expression in a string.
 
     Plain text that Jackson coerces (`"5"` for an integer, `"true"` for a boolean) is accepted too.
@@ -141,7 +144,7 @@ def _families(expr: TypeExpr) -> list[str]:
     return [name for name in referenced_names(expr) if not name.startswith("@")]
 
 
-def _expr_schema(expr: TypeExpr) -> dict[str, Any]:
+def _expr_schema(expr: TypeExpr) -> YamlMap:
     match expr:
         case Named("string" | "uri" | "datetime"):
             return {"type": "string"}
@@ -160,5 +163,6 @@ def _expr_schema(expr: TypeExpr) -> dict[str, Any]:
         case MapOf(value):
             return {"type": "object", "additionalProperties": _expr_schema(value)}
         case Union(options):
-            return {"anyOf": [_expr_schema(option) for option in options]}
+            branches: YamlList = [_expr_schema(option) for option in options]
+            return {"anyOf": branches}
     raise AssertionError(f"unhandled type expression {expr!r}")  # pragma: no cover

@@ -674,7 +674,7 @@ class SecretVault:
 
     def restore(self, text: str) -> str:
         """`text` (the model's flow) with each placeholder this vault issued put back where the user had the
-        value: as the whole value of a key of the same name, or on the same line as it was. Any other
+        value: as the whole value of a key of the same name, or on the same line as it was. Every other
         placeholder stays as it is."""
 
         def put_back(match: re.Match[str]) -> str:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any
 
 from ._diagnostics import Diagnostic, Severity
 from ._parse import ParsedFlow, Path
 from ._schema import FlowSchema
+from ._types import YamlList, YamlMap, YamlValue
+from ._values import as_dict, as_list
 from ._versions import replacement_hint
 from ._where import describe_location, did_you_mean, did_you_mean_type, element_kind, sentence
 
@@ -27,16 +28,16 @@ class StructureReport:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     # Typed nodes whose definition is unknown: the JSON-schema pass cannot see below them, so the
     # children that are themselves typed nodes are validated on their own: (path, value, schema).
-    detached: list[tuple[Path, Any, Any]] = field(default_factory=list)
+    detached: list[tuple[Path, YamlValue, YamlValue]] = field(default_factory=list)
 
 
-def check_structure(parsed: ParsedFlow, schema: FlowSchema, version: int) -> StructureReport:
+def check_structure(parsed: ParsedFlow[YamlMap], schema: FlowSchema, version: int) -> StructureReport:
     walker = _Walker(parsed, schema, version)
-    walker.walk(parsed.data, {"$ref": schema.raw.get("$ref", "")} if "$ref" in schema.raw else schema.raw, ())
+    walker.walk(parsed.data, schema.raw, ())
     return walker.report
 
 
-def _json_type(value: Any) -> str:
+def _json_type(value: YamlValue) -> str:
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int):
@@ -53,22 +54,24 @@ def _json_type(value: Any) -> str:
 
 
 class _Walker:
-    def __init__(self, parsed: ParsedFlow, schema: FlowSchema, version: int) -> None:
+    def __init__(self, parsed: ParsedFlow[YamlMap], schema: FlowSchema, version: int) -> None:
         self.parsed = parsed
         self.schema = schema
         self.version = version
         self.report = StructureReport()
 
     # --- diagnostics ------------------------------------------------------------------------------
-    def _add(self, severity: Severity, code: str, path: Path, message: str, hint: str | None = None) -> None:
-        self.report.diagnostics.append(self.parsed.diagnostic(severity, code, path, message, hint))
+    def _add(
+        self, code: str, path: Path, message: str, hint: str | None = None, severity: Severity = Severity.ERROR
+    ) -> None:
+        self.report.diagnostics.append(self.parsed.diagnostic(code, path, message, hint, severity))
 
     # --- walking ----------------------------------------------------------------------------------
-    def walk(self, value: Any, schema: Any, path: Path) -> None:
+    def walk(self, value: YamlValue, schema: YamlValue, path: Path) -> None:
         members = self.schema.flatten(schema)
-        resolved: list[dict[str, Any]] = []
+        resolved: list[YamlMap] = []
         for member in members:
-            branches = member.get("anyOf") or member.get("oneOf")
+            branches = as_list(member.get("anyOf")) or as_list(member.get("oneOf"))
             if member.get("not") == {} and isinstance(value, dict) and "type" in value:
                 branches = []  # an empty family (no such types in this version)
                 self._choose_by_type(value, [], path)
@@ -87,15 +90,16 @@ class _Walker:
                 for index, item in enumerate(value):
                     self.walk(item, items, (*path, index))
 
-    def _walk_mapping(self, value: dict[str, Any], members: list[dict[str, Any]], path: Path) -> None:
-        properties: dict[str, list[Any]] = {}
-        additional: Any = None
+    def _walk_mapping(self, value: YamlMap, members: list[YamlMap], path: Path) -> None:
+        properties: dict[str, YamlList] = {}
+        additional: YamlValue = None
         declares_properties = False
         open_object = False
         for member in members:
-            if isinstance(member.get("properties"), dict) and member["properties"]:
+            declared = as_dict(member.get("properties"))
+            if declared:
                 declares_properties = True
-                for key, sub in member["properties"].items():
+                for key, sub in declared.items():
                     properties.setdefault(key, []).append(sub)
             extra = member.get("additionalProperties")
             if isinstance(extra, dict):
@@ -110,18 +114,18 @@ class _Walker:
                 self.walk(child, subs[0] if len(subs) == 1 else {"allOf": subs}, child_path)
                 if key in deprecated_keys:
                     self._add(
-                        Severity.WARNING,
                         "deprecated-property",
                         child_path,
                         f"{describe_location(self.parsed.data, child_path)} is deprecated.",
                         "Kestra still accepts it; check the plugin docs for its replacement.",
+                        severity=Severity.WARNING,
                     )
             elif additional is not None:
                 self.walk(child, additional, child_path)
             elif declares_properties and not open_object:
                 self._unknown_key(key, child_path, list(properties))
 
-    def _is_deprecated(self, schema: Any) -> bool:
+    def _is_deprecated(self, schema: YamlValue) -> bool:
         return any(m.get("$deprecated") is True for m in self.schema.flatten(schema))
 
     def _unknown_key(self, key: str, path: Path, known: list[str]) -> None:
@@ -137,7 +141,6 @@ class _Walker:
         if version_hint:
             hint = version_hint
         self._add(
-            Severity.ERROR,
             "unknown-property",
             path,
             f'Unknown property `{key}` in {owner}; Kestra refuses it: "Unrecognized field \\"{key}\\"".',
@@ -145,7 +148,7 @@ class _Walker:
         )
 
     # --- anyOf ------------------------------------------------------------------------------------
-    def _choose(self, value: Any, branches: list[Any], path: Path) -> Any | None:
+    def _choose(self, value: YamlValue, branches: YamlList, path: Path) -> YamlValue | None:
         discriminated = list(zip(branches, self.schema.branch_type_values(branches), strict=True))
         if isinstance(value, dict) and any(values for _, values in discriminated):
             return self._choose_by_type(value, discriminated, path)
@@ -158,13 +161,13 @@ class _Walker:
             compatible.sort(key=lambda b: not any("properties" in m for m in self.schema.flatten(b)))
         return compatible[0]
 
-    def _accepts_json_type(self, schema: Any, kind: str) -> bool:
+    def _accepts_json_type(self, schema: YamlValue, kind: str) -> bool:
         for member in self.schema.flatten(schema):
             declared = member.get("type")
             if declared is None:
                 if "properties" in member and kind != "object":
                     return False
-                alternatives = member.get("anyOf") or member.get("oneOf") or []
+                alternatives = as_list(member.get("anyOf")) or as_list(member.get("oneOf"))
                 if alternatives and not any(self._accepts_json_type(b, kind) for b in alternatives):
                     return False
                 continue
@@ -176,13 +179,12 @@ class _Walker:
         return True
 
     def _choose_by_type(
-        self, value: dict[str, Any], discriminated: list[tuple[Any, tuple[str, ...]]], path: Path
-    ) -> Any | None:
+        self, value: YamlMap, discriminated: list[tuple[YamlValue, tuple[str, ...]]], path: Path
+    ) -> YamlValue | None:
         kind = element_kind(path) if path and isinstance(path[-1], int) else _kind_of_key(path)
         type_name = value.get("type")
         if type_name is None:
             self._add(
-                Severity.ERROR,
                 "missing-type",
                 path,
                 f"{sentence(describe_location(self.parsed.data, path))} has no `type`.",
@@ -190,24 +192,24 @@ class _Walker:
             )
             return None
         if not isinstance(type_name, str):
-            self._add(Severity.ERROR, "wrong-type", (*path, "type"), f"The `type` of {kind} must be a string.")
+            self._add("wrong-type", (*path, "type"), f"The `type` of {kind} must be a string.")
             return None
         for branch, values in discriminated:
             if type_name in values:
                 definition = self.schema.flatten(branch)
                 if any(m.get("$deprecated") is True for m in definition):
                     self._add(
-                        Severity.WARNING,
                         "deprecated-type",
                         (*path, "type"),
                         f"`{type_name}` is deprecated.",
                         replacement_hint(type_name, self.version) or "Check the plugin docs for its replacement.",
+                        severity=Severity.WARNING,
                     )
                 return branch
         self._unknown_type(type_name, value, [v for _, values in discriminated for v in values], kind, path)
         return None
 
-    def _unknown_type(self, type_name: str, value: dict[str, Any], known: list[str], kind: str, path: Path) -> None:
+    def _unknown_type(self, type_name: str, value: YamlMap, known: list[str], kind: str, path: Path) -> None:
         type_path = (*path, "type")
         where = describe_location(self.parsed.data, path)
         catalog = self.schema.catalog
@@ -224,10 +226,9 @@ class _Walker:
             else:
                 message = f"`{type_name}` does not exist in Kestra {self.version}.x ({where})."
                 hint = version_hint or f"It exists in Kestra {'2' if self.version == 1 else '1'}.x only."
-            self._add(Severity.ERROR, "unknown-type", type_path, message, hint)
+            self._add("unknown-type", type_path, message, hint)
         elif other_family is not None:
             self._add(
-                Severity.ERROR,
                 "wrong-kind",
                 type_path,
                 f"`{type_name}` cannot be used as a {kind} ({where}).",
@@ -238,7 +239,6 @@ class _Walker:
             hint = version_hint or (f"Did you mean `{suggestion}`?" if suggestion else None)
             source = "the server's plugins" if catalog is None else "Kestra"
             self._add(
-                Severity.ERROR,
                 "unknown-type",
                 type_path,
                 f'Unknown {kind} type `{type_name}` ({where}); it is not among {source}: "Invalid type: {type_name}".',
@@ -246,7 +246,6 @@ class _Walker:
             )
         elif _is_typo(type_name, suggestion := did_you_mean_type(type_name, known)):
             self._add(
-                Severity.ERROR,
                 "unknown-type",
                 type_path,
                 f"Unknown {kind} type `{type_name}` ({where}): no plugin has this name.",
@@ -254,16 +253,16 @@ class _Walker:
             )
         else:
             self._add(
-                Severity.WARNING,
                 "type-not-in-catalog",
                 type_path,
                 f"`{type_name}` is not in the offline catalog; its properties were not checked.",
                 (f"Did you mean `{suggestion}`? " if suggestion else "")
                 + "Validate against a Kestra server (--server or --schema) for a full check.",
+                severity=Severity.WARNING,
             )
         self._detach_children(value, path)
 
-    def _detach_children(self, value: dict[str, Any], path: Path) -> None:
+    def _detach_children(self, value: YamlMap, path: Path) -> None:
         """Below an unknown type, still check the typed children (its `tasks`, …) we do know."""
         family = _family_schema(self.schema, "task")
         if family is None:
@@ -291,13 +290,13 @@ def _kind_of_key(path: Path) -> str:
     return names.get(str(path[-1]), "object") if path else "object"
 
 
-def _family_schema(schema: FlowSchema, family: str) -> Any | None:
+def _family_schema(schema: FlowSchema, family: str) -> YamlMap | None:
     """The `anyOf` of every task definition, found where the flow's `tasks` items point."""
-    flow = schema.flatten({"$ref": schema.raw["$ref"]} if "$ref" in schema.raw else schema.raw)
-    for member in flow:
-        tasks = member.get("properties", {}).get("tasks")
+    for member in schema.flatten(schema.raw):
+        tasks = as_dict(member.get("properties")).get("tasks")
         if tasks is not None:
             for sub in schema.flatten(tasks):
-                if isinstance(sub.get("items"), dict):
-                    return sub["items"]
+                items = sub.get("items")
+                if isinstance(items, dict):
+                    return items
     return None

@@ -5,8 +5,8 @@ nesting (Parallel, ForEach/Loop, If branches, Switch cases, WorkingDirectory, Su
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from ._types import YamlValue
 from ._values import as_list
 
 __all__ = ["TopologyNode", "flow_topology"]
@@ -29,11 +29,11 @@ class TopologyNode:
         return out
 
 
-def _short(type_name: Any) -> str:
+def _short(type_name: YamlValue) -> str:
     return str(type_name).rsplit(".", 1)[-1] if type_name else "?"
 
 
-def _task(task: Any) -> TopologyNode:
+def _task(task: YamlValue) -> TopologyNode:
     if not isinstance(task, dict):
         return TopologyNode("(not a task)", "task")
     label = f"{task.get('id', '?')} ({_short(task.get('type'))})"
@@ -41,7 +41,7 @@ def _task(task: Any) -> TopologyNode:
         label += f" → {task['namespace']}.{task['flowId']}"
     node = TopologyNode(label, "task")
     for key, branch in _LIST_BRANCHES:
-        children = [_task(t) for t in task.get(key) or [] if isinstance(task.get(key), list)]
+        children = [_task(t) for t in as_list(task.get(key))]
         if children and branch:
             node.children.append(TopologyNode(branch, "branch", children))
         else:
@@ -49,21 +49,19 @@ def _task(task: Any) -> TopologyNode:
     cases = task.get("cases")
     if isinstance(cases, dict):
         for case, tasks in cases.items():
-            node.children.append(TopologyNode(f"case {case}", "branch", [_task(t) for t in tasks or []]))
+            node.children.append(TopologyNode(f"case {case}", "branch", [_task(t) for t in as_list(tasks)]))
     for key, branch in _FLOW_BRANCHES[:2]:
-        if isinstance(task.get(key), list) and task[key]:
-            node.children.append(TopologyNode(branch, "branch", [_task(t) for t in task[key]]))
+        if branch_tasks := as_list(task.get(key)):
+            node.children.append(TopologyNode(branch, "branch", [_task(t) for t in branch_tasks]))
     return node
 
 
-def flow_topology(data: Any) -> TopologyNode:
+def flow_topology(data: YamlValue) -> TopologyNode:
     """The tree of a parsed flow (a dict); anything malformed is shown, never raised."""
     if not isinstance(data, dict):
         return TopologyNode("(not a flow)", "flow")
     root = TopologyNode(f"{data.get('namespace', '?')}.{data.get('id', '?')}", "flow")
-    inputs = (
-        [i for i in data.get("inputs") or [] if isinstance(i, dict)] if isinstance(data.get("inputs"), list) else []
-    )
+    inputs = [i for i in as_list(data.get("inputs")) if isinstance(i, dict)]
     if inputs:
         root.children.append(
             TopologyNode(
@@ -95,6 +93,6 @@ def flow_topology(data: Any) -> TopologyNode:
     tasks = as_list(data.get("tasks"))
     root.children.append(TopologyNode("tasks", "section", [_task(t) for t in tasks]))
     for key, branch in _FLOW_BRANCHES:
-        if isinstance(data.get(key), list) and data[key]:
-            root.children.append(TopologyNode(branch, "section", [_task(t) for t in data[key]]))
+        if section := as_list(data.get(key)):
+            root.children.append(TopologyNode(branch, "section", [_task(t) for t in section]))
     return root

@@ -11,6 +11,7 @@ from ._parse import MAX_DOCUMENT_BYTES, ParsedFlow, parse_flow
 from ._schema import FlowSchema, bundled_schema
 from ._schema_errors import translate_errors
 from ._structure import check_structure
+from ._types import YamlMap, YamlValue
 
 __all__ = ["ValidationResult", "validate_flow", "validate_parsed"]
 
@@ -18,7 +19,7 @@ __all__ = ["ValidationResult", "validate_flow", "validate_parsed"]
 @dataclass(frozen=True)
 class ValidationResult:
     diagnostics: list[Diagnostic]
-    parsed: ParsedFlow | None = None
+    parsed: ParsedFlow[YamlMap] | None = None
     schema_source: str = ""
     kestra_version: int = 1
     extra: dict[str, object] = field(default_factory=dict)
@@ -63,7 +64,7 @@ def validate_flow(
     return ValidationResult(validate_parsed(parsed, schema, version), parsed, schema.source, version)
 
 
-def validate_parsed(parsed: ParsedFlow, schema: FlowSchema, version: int) -> list[Diagnostic]:
+def validate_parsed(parsed: ParsedFlow[YamlMap], schema: FlowSchema, version: int) -> list[Diagnostic]:
     from ._rules import check_rules  # semantic rules beyond the schema
 
     diagnostics = list(parsed.problems)
@@ -81,6 +82,6 @@ def validate_parsed(parsed: ParsedFlow, schema: FlowSchema, version: int) -> lis
     return sort_diagnostics(diagnostics)
 
 
-def _standalone(schema: FlowSchema, sub: object) -> dict[str, object]:
+def _standalone(schema: FlowSchema, sub: YamlValue) -> YamlMap:
     """A sub-schema that can still resolve `#/definitions/…` references."""
     return {**(sub if isinstance(sub, dict) else {}), "definitions": schema.definitions}

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from typing import Any
 
-from ._parse import ParsedFlow, Path, Position, format_path
+from ._parse import Path, format_path
+from ._types import YamlValue, child
 
 __all__ = [
     "describe_location",
     "did_you_mean",
     "did_you_mean_type",
     "element_kind",
-    "position_of",
     "sentence",
     "subject",
 ]
@@ -42,15 +41,12 @@ def element_kind(path: Path) -> str:
     return "task"
 
 
-def subject(data: Any, path: Path) -> tuple[str, Path]:
+def subject(data: YamlValue, path: Path) -> tuple[str, Path]:
     """The innermost task/trigger/input… that contains `path`, and the rest of the path below it."""
     best: tuple[str, Path] = ("the flow", tuple(path))
     node = data
     for depth, part in enumerate(path):
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            break
+        node = child(node, part)
         here = tuple(path[: depth + 1])
         if isinstance(part, int) and isinstance(node, dict):
             kind = element_kind(here)
@@ -64,16 +60,12 @@ def subject(data: Any, path: Path) -> tuple[str, Path]:
     return best
 
 
-def describe_location(data: Any, path: Path) -> str:
+def describe_location(data: YamlValue, path: Path) -> str:
     """`sql` of task 'load'  /  task 'load'  /  `namespace` of the flow."""
     name, rest = subject(data, path)
     if not rest:
         return name
     return f"`{format_path(rest)}` of {name}"
-
-
-def position_of(parsed: ParsedFlow, path: Path) -> Position | None:
-    return parsed.position(path)
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:

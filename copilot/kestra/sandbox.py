@@ -51,7 +51,8 @@ def test_copy(flow_yaml: str, namespace: str, *, keep: bool = False) -> TestCopy
     if original_namespace != namespace:
         text = set_top_level(text, "namespace", namespace)
         changes.append(f"namespace {original_namespace} → {namespace} (the team's own namespace is not touched)")
-    triggers = [t for t in parse_flow(text).data.get("triggers") or [] if isinstance(t, dict)]
+    listed = parse_flow(text).data.get("triggers")
+    triggers = [t for t in listed if isinstance(t, dict)] if isinstance(listed, list) else []
     if triggers:
         text = remove_top_level(text, "triggers")
         named = ", ".join(f"{t.get('id', '?')} ({str(t.get('type', '?')).rsplit('.', 1)[-1]})" for t in triggers)

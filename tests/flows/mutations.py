@@ -11,9 +11,8 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from copilot.flows import FlowSchema, ParsedFlow, parse_flow
+from copilot.flows import FlowSchema, ParsedFlow, iter_tasks, parse_flow
 from copilot.flows._defaults import defaulted_keys
-from copilot.flows._rules import iter_tasks
 
 
 @dataclass(frozen=True)
