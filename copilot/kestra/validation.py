@@ -10,7 +10,6 @@ at its line in the user's text; a message naming nothing is placed where the tex
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from ..flows import Diagnostic, ParsedFlow, Path, Severity, format_path
 from .client import ServerValidation
@@ -24,7 +23,7 @@ _PATH_PART = re.compile(r"\.?([A-Za-z_$][\w$-]*)|\[([^\]]+)\]")
 _QUOTED_TYPE = re.compile(r"Invalid type: ([\w.$]+)")
 
 
-def _path_from_text(data: Any, text: str) -> Path | None:
+def _path_from_text(data: object, text: str) -> Path | None:
     path: list[str | int] = []
     node = data
     for match in _PATH_PART.finditer(text):
