@@ -8,7 +8,8 @@ import signal
 import sys
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from types import FrameType
+from typing import TypeVar
 
 __all__ = ["end_live_stream", "run_to_a_clean_stop", "stop_after"]
 
@@ -16,7 +17,7 @@ T = TypeVar("T")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def run_to_a_clean_stop(coroutine: Coroutine[Any, Any, T], *, stopping: str) -> T:
+def run_to_a_clean_stop(coroutine: Coroutine[object, object, T], *, stopping: str) -> T:
     """`asyncio.run(coroutine)`, where Ctrl+C, SIGTERM or SIGHUP (a closed terminal, a cancelled CI job)
     cancel it once and then let it finish cleaning up — killing what it started on a server — instead of
     cutting the clean-up short as a second Ctrl+C would. Further signals only print `stopping`. After the
@@ -27,7 +28,7 @@ def run_to_a_clean_stop(coroutine: Coroutine[Any, Any, T], *, stopping: str) -> 
     task = loop.create_task(coroutine)
     received: list[int] = []
 
-    def handler(signum: int, frame: Any) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
         if not received:
             loop.call_soon_threadsafe(task.cancel)
         else:
@@ -51,7 +52,7 @@ def run_to_a_clean_stop(coroutine: Coroutine[Any, Any, T], *, stopping: str) -> 
         loop.close()
 
 
-async def stop_after(task: asyncio.Task[Any], grace: float) -> None:
+async def stop_after(task: asyncio.Task[T], grace: float) -> None:
     """Give `task` `grace` seconds to finish on its own (a log stream delivering its last lines:
     Kestra indexes logs asynchronously), then cancel it."""
     try:

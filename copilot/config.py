@@ -101,9 +101,9 @@ class Settings:
 
     config_file: Path | None = None
 
-    def redacted(self) -> dict[str, Any]:
+    def redacted(self) -> dict[str, object]:
         """All settings as plain values, secrets masked — safe to print or log."""
-        out: dict[str, Any] = {}
+        out: dict[str, object] = {}
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name in SECRET_FIELDS:
@@ -139,7 +139,7 @@ def load_settings(environ: Mapping[str, str] | None = None, path: Path | None = 
     """Read the config file (if any) then the environment."""
     environ = os.environ if environ is None else environ
     path = path or config_path(environ)
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
     origins: dict[str, str] = {}  # setting → the environment variable it came from
     if path.is_file():
         try:
@@ -165,7 +165,7 @@ def load_settings(environ: Mapping[str, str] | None = None, path: Path | None = 
 _TABLES = frozenset({"prices", "keys"})  # config tables kept whole, not flattened into settings
 
 
-def _prices(table: Any, path: Path) -> dict[str, Price]:
+def _prices(table: object, path: Path) -> dict[str, Price]:
     example = '[prices."gemini-3.8-flash"] input = 0.75, output = 3.75, cached = 0.075'
     if not isinstance(table, Mapping):
         raise ConfigError(f"[prices] in {path} must be a table of models.", hint=example)
@@ -178,9 +178,9 @@ def _prices(table: Any, path: Path) -> dict[str, Price]:
     return prices
 
 
-def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
+def _flatten(data: Mapping[str, object]) -> dict[str, object]:
     """`[kestra] url = …` → `kestra_url`; top-level keys stay as they are."""
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     for key, value in data.items():
         if key in _TABLES:
             out[key] = value
@@ -192,10 +192,10 @@ def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _seconds(value: Any, name: str) -> float:
+def _seconds(value: object, name: str) -> float:
     try:
-        seconds = float(value)
-    except (TypeError, ValueError):
+        seconds = float(value) if isinstance(value, int | float | str) else 0.0
+    except ValueError:
         seconds = 0.0
     if not 0 < seconds < float("inf"):  # nan, inf, 0 and below: not a timeout
         raise ConfigError(
@@ -205,7 +205,7 @@ def _seconds(value: Any, name: str) -> float:
     return seconds
 
 
-def _boolean(value: Any, name: str) -> bool:
+def _boolean(value: object, name: str) -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -219,7 +219,7 @@ def _boolean(value: Any, name: str) -> bool:
 _SEGMENT = r"[a-z0-9][a-z0-9_-]*"  # one part of a namespace (Kestra's pattern, without dots)
 
 
-def _suffix(value: Any) -> str:
+def _suffix(value: object) -> str:
     """The test namespace suffix: `.` and namespace segments, so a test-run never lands in the flow's own."""
     suffix = str(value).strip()
     if not isinstance(value, str) or not re.fullmatch(rf"(\.{_SEGMENT})+", suffix):
@@ -231,7 +231,7 @@ def _suffix(value: Any) -> str:
     return suffix
 
 
-def _namespaces(value: Any) -> str:
+def _namespaces(value: object) -> str:
     """`deploy_namespaces`: a comma-separated string or a TOML list of namespaces; an empty one is refused
     rather than read as "any namespace" (leave the setting out for that)."""
     items = value if isinstance(value, list) else str(value).split(",")
@@ -258,9 +258,11 @@ _URLS = {
 }
 
 
-def _coerce(values: dict[str, Any], path: Path, origins: Mapping[str, str] | None = None) -> dict[str, Any]:
+def _coerce(values: Mapping[str, object], path: Path, origins: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The settings' values checked and converted to their fields' types (Any: one type per field, for
+    `replace(settings, **values)`)."""
     origins = origins or {}
-    out = dict(values)
+    out: dict[str, Any] = dict(values)
     if "embeddings" in out:
         out["embeddings"] = str(out["embeddings"]).strip()
         kind, _, model = out["embeddings"].partition(":")

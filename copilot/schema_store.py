@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -19,6 +19,9 @@ from .flows import FlowSchema, SchemaLoadError, bundled_schema
 from .private_files import private_dir, write_private
 from .tls import ssl_context, tls_failure
 from .urls import display_url
+
+if TYPE_CHECKING:
+    from .kestra import KestraClient
 
 __all__ = ["LoadedSchema", "load_schema", "schema_from_server"]
 
@@ -81,8 +84,9 @@ def _from_url(
     try:
         verify = ssl_context() if transport is None else True  # SSL_CERT_FILE / SSL_CERT_DIR honoured
         follow = auth is None  # credentials never travel with a redirect
-        options: dict[str, Any] = {"timeout": timeout, "transport": transport, "verify": verify, "auth": auth}
-        with httpx.Client(follow_redirects=follow, **options) as client:
+        with httpx.Client(
+            follow_redirects=follow, timeout=timeout, transport=transport, verify=verify, auth=auth
+        ) as client:
             response = client.get(url, headers={"Accept": "application/json"})
             response.raise_for_status()
             text = response.text
@@ -105,7 +109,7 @@ def _from_url(
     return LoadedSchema(schema)
 
 
-async def schema_from_server(client: Any, cache_dir: Path) -> dict[str, Any]:
+async def schema_from_server(client: KestraClient, cache_dir: Path) -> dict[str, object]:
     """A connected server's flow schema, cached per server URL and version: a server's plugins change
     when it is upgraded, and only then, so the multi-MB schema is fetched once per version."""
     version = (await client.server_info()).version
@@ -113,9 +117,12 @@ async def schema_from_server(client: Any, cache_dir: Path) -> dict[str, Any]:
     path = cache_dir / "schemas" / f"server-{key}.json"
     if path.is_file():
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            cached: object = json.loads(path.read_text(encoding="utf-8"))
         except ValueError:
-            pass  # a damaged cache file is fetched again
+            cached = None
+        if isinstance(cached, dict):
+            return cached
+        # a damaged cache file is fetched again
     schema = await client.flow_schema()
     private_dir(path.parent)
     write_private(path, json.dumps(schema))

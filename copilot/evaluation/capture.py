@@ -124,9 +124,11 @@ def _edit_checks(
         if old is None:
             checks.append(_expect(f"{where}.type", new["type"]))
             continue
-        new, old = own_properties(new), own_properties(old)  # nested tasks have checks of their own
-        checks += [_expect(f"{where}.{key}", value) for key, value in new.items() if old.get(key) != value]
-        checks += [{"property": {"path": f"{where}.{key}", "exists": False}} for key in old if key not in new]
+        mine, before = own_properties(new), own_properties(old)  # nested tasks have checks of their own
+        if not isinstance(mine, dict) or not isinstance(before, dict):
+            continue
+        checks += [_expect(f"{where}.{key}", value) for key, value in mine.items() if before.get(key) != value]
+        checks += [{"property": {"path": f"{where}.{key}", "exists": False}} for key in before if key not in mine]
     return checks
 
 

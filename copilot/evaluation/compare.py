@@ -68,7 +68,7 @@ def mcnemar_exact(worse: int, better: int) -> float:
     n = worse + better
     if n == 0:
         return 1.0
-    tail = sum(comb(n, i) for i in range(min(worse, better) + 1)) / 2**n
+    tail = sum(comb(n, i) for i in range(min(worse, better) + 1)) / (1 << n)
     return min(1.0, 2 * tail)
 
 
@@ -90,7 +90,7 @@ class CaseComparison:
 
     @staticmethod
     def _passes(samples: list[dict[str, Any]]) -> bool:
-        return sum(s["passed"] for s in samples) * 2 > len(samples)
+        return sum(bool(s["passed"]) for s in samples) * 2 > len(samples)
 
     @property
     def base_passed(self) -> bool:
@@ -108,7 +108,7 @@ class CaseComparison:
 
     def mean_score(self, side: str) -> float:
         samples = self.base if side == "base" else self.candidate
-        return sum(s["score"] for s in samples) / len(samples)
+        return sum(float(s["score"]) for s in samples) / len(samples)
 
 
 @dataclass

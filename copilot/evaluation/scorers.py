@@ -18,14 +18,23 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeGuard, TypeVar
 
 import yaml
 
-from ..flows import ValidationResult, child_tasks, iter_tasks, plugin_types, redact_secrets, validate_flow
+from ..flows import (
+    ValidationResult,
+    YamlMap,
+    YamlValue,
+    child_tasks,
+    iter_tasks,
+    plugin_types,
+    redact_secrets,
+    validate_flow,
+)
 from ..kestra.models import GOOD_STATES
 from .cases import Case, Check
 
@@ -42,6 +51,9 @@ __all__ = [
     "tasks_by_id",
     "unrunnable",
 ]
+
+
+_Item = TypeVar("_Item", bound=Hashable)  # what `similar` counts: plugin types, or edges between them
 
 
 @dataclass(frozen=True)
@@ -91,16 +103,17 @@ def score_case(case: Case, output: Output) -> CaseScore:
     return CaseScore(tuple(_score(check, case, output, data) for check in case.checks))
 
 
-def _load(text: str | None) -> Any:
+def _load(text: str | None) -> object:
     if text is None:
         return None
     try:
-        return yaml.safe_load(text)
+        data: object = yaml.safe_load(text)
     except yaml.YAMLError:
         return None
+    return data
 
 
-def _score(check: Check, case: Case, output: Output, data: Any) -> Score:
+def _score(check: Check, case: Case, output: Output, data: object) -> Score:
     if check.kind == "test_run":
         return _test_run(check, output)
     if check.kind == "rubric":
@@ -179,7 +192,7 @@ def _assert(value: Any, options: dict[str, Any]) -> bool:
     return True
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
 
 
@@ -187,7 +200,7 @@ def _wanted(options: dict[str, Any]) -> str:
     return ", ".join(f"{k} {options[k]!r}" for k in ("equals", "matches", "contains") if k in options) or "present"
 
 
-def _short(value: Any, limit: int = 60) -> str:
+def _short(value: object, limit: int = 60) -> str:
     text = _text(value).replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -202,7 +215,7 @@ def _secrets(options: dict[str, Any], case: Case, output: Output, data: dict[str
     return 1.0, "no credentials in the flow", 1.0
 
 
-def _f1(got: Counter[Any], want: Counter[Any]) -> float:
+def _f1(got: Counter[_Item], want: Counter[_Item]) -> float:
     if not got and not want:
         return 1.0
     overlap = sum((got & want).values())
@@ -296,22 +309,22 @@ SCORERS: dict[str, Scorer] = {
 
 
 # --- flow structure ---------------------------------------------------------------------------------
-def flow_types(data: Any) -> list[str]:
+def flow_types(data: YamlValue) -> list[str]:
     """Every plugin `type:` in the flow (tasks, triggers, conditions, runners), in document order."""
     return plugin_types(data)
 
 
-def _is_task(node: Any) -> bool:
+def _is_task(node: object) -> bool:
     """A task: a mapping with a string `id` and a string `type`."""
     return isinstance(node, dict) and isinstance(node.get("id"), str) and isinstance(node.get("type"), str)
 
 
-def is_task_list(value: Any) -> bool:
+def is_task_list(value: object) -> TypeGuard[list[dict[str, object]]]:
     """A block of tasks (`tasks`, `then`, `errors`…): a non-empty list of tasks and nothing else."""
     return isinstance(value, list) and bool(value) and all(_is_task(item) for item in value)
 
 
-def tasks_by_id(data: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+def tasks_by_id(data: YamlValue) -> Iterator[tuple[str, YamlMap]]:
     """(id, task) for every task of the flow's task tree (`flows.iter_tasks`: tasks/errors/finally/afterExecution
     and the blocks nested in them, any depth) with a string id and type, in document order."""
     for _, task in iter_tasks(data):
@@ -320,14 +333,14 @@ def tasks_by_id(data: Any) -> Iterator[tuple[str, dict[str, Any]]]:
             yield ident, task
 
 
-def own_properties(task: Any) -> Any:
+def own_properties(task: object) -> object:
     """A task without the tasks nested in it (`flows.child_tasks`: its blocks, a Switch's `cases`, a Dag's
     `tasks[].task`): a flowable is unchanged when these are, whatever its children do."""
     if not isinstance(task, dict):
         return task
     children = {id(child) for _, child in child_tasks(task)}
 
-    def strip(node: Any) -> Any:
+    def strip(node: object) -> object:
         if isinstance(node, dict):
             return {k: strip(v) for k, v in node.items() if id(v) not in children}
         if isinstance(node, list):
@@ -344,7 +357,7 @@ PARALLEL_TYPES = ("Parallel", "EachParallel")  # their children are branches, no
 DAG_TYPES = ("Dag",)  # their children say what they wait for (`dependsOn`)
 
 
-def flow_edges(data: Any) -> list[Edge]:
+def flow_edges(data: object) -> list[Edge]:
     """(from type, to type) for each step of the flow's task graph, the shape compared by `similar`.
 
     A flowable leads to the first task of each of its blocks (`tasks`, `then`, `else`, `cases`…), and its
@@ -359,13 +372,13 @@ def flow_edges(data: Any) -> list[Edge]:
     return edges
 
 
-def _short_type(task: dict[str, Any]) -> str:
+def _short_type(task: Mapping[str, object]) -> str:
     return str(task["type"]).rsplit(".", 1)[-1]
 
 
-def _blocks(task: dict[str, Any]) -> list[list[dict[str, Any]]]:
+def _blocks(task: Mapping[str, object]) -> list[list[dict[str, object]]]:
     """The task lists nested in a flowable: `tasks`, `then`, `else`, `defaults`, each of `cases`…"""
-    found: list[list[dict[str, Any]]] = []
+    found: list[list[dict[str, object]]] = []
     for value in task.values():
         if is_task_list(value):
             found.append(value)
@@ -374,7 +387,7 @@ def _blocks(task: dict[str, Any]) -> list[list[dict[str, Any]]]:
     return found
 
 
-def _sequence(tasks: Any, edges: list[Edge]) -> Ends:
+def _sequence(tasks: object, edges: list[Edge]) -> Ends:
     entries: list[str] = []
     exits: list[str] = []
     for number, task in enumerate(t for t in (tasks if isinstance(tasks, list) else []) if _is_task(t)):
@@ -387,10 +400,10 @@ def _sequence(tasks: Any, edges: list[Edge]) -> Ends:
     return entries, exits
 
 
-def _task(task: dict[str, Any], edges: list[Edge]) -> Ends:
-    kind = task["type"]
-    if _short_type(task) in DAG_TYPES and isinstance(task.get("tasks"), list):
-        return [kind], _dag(kind, task["tasks"], edges)
+def _task(task: Mapping[str, object], edges: list[Edge]) -> Ends:
+    kind, children = str(task["type"]), task.get("tasks")
+    if _short_type(task) in DAG_TYPES and isinstance(children, list):
+        return [kind], _dag(kind, children, edges)
     if _short_type(task) in PARALLEL_TYPES:
         branches = [[child] for block in _blocks(task) for child in block]
     else:
@@ -403,7 +416,7 @@ def _task(task: dict[str, Any], edges: list[Edge]) -> Ends:
     return [kind], exits or [kind]
 
 
-def _dag(kind: str, items: list[Any], edges: list[Edge]) -> list[str]:
+def _dag(kind: str, items: list[object], edges: list[Edge]) -> list[str]:
     """A Dag's `[{task: …, dependsOn: [ids]}]`: edges follow `dependsOn`; it is left by the tasks
     nothing depends on."""
     ends: dict[str, Ends] = {}
@@ -425,7 +438,7 @@ _SEGMENT = re.compile(r"(?P<name>\*\*|\*|[^.\[\]]+)?(?P<filters>(?:\[[^\]]*\])*)
 _FILTER = re.compile(r"\[([^\]]*)\]")
 
 
-def select(data: Any, path: str) -> Iterator[Any]:
+def select(data: object, path: str) -> Iterator[object]:
     """The values at `path`: `a.b`, `list[0]`, `tasks[id=load]`, `triggers[type~=Schedule]` (regex),
     `*` (any child) and `**` (the node and every descendant)."""
     nodes = [data]
@@ -457,27 +470,27 @@ def _split(path: str) -> list[str]:
     return [*parts, current]
 
 
-def _children(node: Any) -> list[Any]:
+def _children(node: object) -> list[object]:
     if isinstance(node, dict):
         return list(node.values())
     return list(node) if isinstance(node, list) else []
 
 
-def _descendants(node: Any) -> list[Any]:
+def _descendants(node: object) -> list[object]:
     found = [node]
     for child in _children(node):
         found += _descendants(child)
     return found
 
 
-def _filter(nodes: list[Any], condition: str) -> list[Any]:
+def _filter(nodes: list[object], condition: str) -> list[object]:
     """`[N]` indexes a list; `[key=value]` / `[key~=regex]` keep mappings (or list items) that match."""
     if condition.strip().lstrip("-").isdigit():
         index = int(condition)
         return [n[index] for n in nodes if isinstance(n, list) and -len(n) <= index < len(n)]
     key, op, wanted = re.split(r"(~?=)", condition, maxsplit=1) if "=" in condition else (condition, "", "")
     items = list({id(i): i for n in nodes for i in (n if isinstance(n, list) else [n])}.values())
-    kept = []
+    kept: list[object] = []
     for item in items:
         if not isinstance(item, dict) or key.strip() not in item:
             continue

@@ -16,10 +16,11 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator
+import ssl
+from collections.abc import AsyncIterator, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO, TypedDict, Unpack
 
 import httpx
 
@@ -37,7 +38,7 @@ from .errors import (
     KestraUnavailable,
     error_from_response,
 )
-from .models import DeployedFlow, Execution, LogEntry, flow_ref
+from .models import DeployedFlow, Execution, LogEntry, flow_ref, json_int, json_strings, json_text
 
 __all__ = ["URL_EXAMPLE", "KestraClient", "ServerInfo", "ServerValidation", "kestra_auth"]
 
@@ -48,6 +49,18 @@ READ_ATTEMPTS = 3
 RETRY_PAUSE = 0.5  # seconds, times the attempt number
 LOG_POLL_SECONDS = 0.25  # between two reads of logs not indexed yet
 URL_EXAMPLE = "http://localhost:8080 or https://kestra.example.com:8443"
+
+# A multipart part: (name, (file name, content, content type)).
+FilePart = tuple[str, tuple[str | None, bytes | BinaryIO, str]]
+
+
+class RequestOptions(TypedDict, total=False):
+    """What the client's calls hand to httpx besides the method and path."""
+
+    content: bytes
+    headers: dict[str, str]
+    params: Mapping[str, str | int | list[str]]  # a list: the parameter repeated, once per item
+    files: Sequence[FilePart] | None
 
 
 @dataclass(frozen=True)
@@ -79,16 +92,16 @@ class ServerValidation:
         return not self.constraints
 
     @classmethod
-    def from_json(cls, item: dict[str, Any]) -> ServerValidation:
+    def from_json(cls, item: Mapping[str, object]) -> ServerValidation:
         constraints = item.get("constraints") or ""
         return cls(
-            index=int(item.get("index") or 0),
-            flow=item.get("flow"),
-            namespace=item.get("namespace"),
+            index=json_int(item.get("index")),
+            flow=json_text(item.get("flow")),
+            namespace=json_text(item.get("namespace")),
             constraints=[line for line in str(constraints).splitlines() if line.strip()],
-            warnings=[str(w) for w in item.get("warnings") or []],
-            infos=[str(i) for i in item.get("infos") or []],
-            deprecation_paths=[str(p) for p in item.get("deprecationPaths") or []],
+            warnings=json_strings(item.get("warnings")),
+            infos=json_strings(item.get("infos")),
+            deprecation_paths=json_strings(item.get("deprecationPaths")),
             outdated=bool(item.get("outdated")),
         )
 
@@ -97,7 +110,7 @@ class _BearerToken(httpx.Auth):
     def __init__(self, token: str) -> None:
         self._header = f"Bearer {token}"
 
-    def auth_flow(self, request: httpx.Request) -> Any:
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = self._header
         yield request
 
@@ -138,7 +151,7 @@ class KestraClient:
         self._server: ServerInfo | None = None
         self._supported: ServerInfo | None = None  # the server once its version has passed the check
         self._version_lock = asyncio.Lock()
-        tls: dict[str, Any] = {"verify": ssl_context(ca_bundle)} if transport is None else {}
+        verify: ssl.SSLContext | bool = ssl_context(ca_bundle) if transport is None else True
         self._http = httpx.AsyncClient(
             base_url=self.url,
             headers=headers,
@@ -146,7 +159,7 @@ class KestraClient:
             timeout=timeout,
             transport=transport,
             follow_redirects=False,  # a redirect must not carry the credentials anywhere: it is reported
-            **tls,
+            verify=verify,
         )
 
     async def __aenter__(self) -> KestraClient:
@@ -162,14 +175,14 @@ class KestraClient:
     def tenant_path(self, path: str) -> str:
         return f"/api/v1/{self.tenant}/{path.lstrip('/')}"
 
-    async def request(self, method: str, path: str, action: str, **kwargs: Any) -> httpx.Response:
+    async def request(self, method: str, path: str, action: str, **kwargs: Unpack[RequestOptions]) -> httpx.Response:
         """One call, after the server's version is known to be one this client speaks. A read (GET) is
         retried on a connection error, a 502/503/504, twice with a short pause — writes never are, since
         Kestra may have done them before the answer was lost."""
         await self.ensure_supported(action)
         return await self._request(method, path, action, **kwargs)
 
-    async def _request(self, method: str, path: str, action: str, **kwargs: Any) -> httpx.Response:
+    async def _request(self, method: str, path: str, action: str, **kwargs: Unpack[RequestOptions]) -> httpx.Response:
         attempts = READ_ATTEMPTS if method == "GET" else 1
         for attempt in range(1, attempts + 1):
             try:
@@ -182,7 +195,9 @@ class KestraClient:
                 await asyncio.sleep(RETRY_PAUSE * attempt)
         raise AssertionError("unreachable")
 
-    async def _request_once(self, method: str, path: str, action: str, **kwargs: Any) -> httpx.Response:
+    async def _request_once(
+        self, method: str, path: str, action: str, **kwargs: Unpack[RequestOptions]
+    ) -> httpx.Response:
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
@@ -221,11 +236,20 @@ class KestraClient:
         )
 
     @staticmethod
-    def _json(response: httpx.Response, action: str) -> Any:
+    def _json(response: httpx.Response, action: str) -> object:
         try:
-            return response.json()
+            body: object = response.json()
         except ValueError as exc:
             raise KestraError(f"Kestra answered {action} with something that is not JSON.") from exc
+        return body
+
+    @classmethod
+    def _json_object(cls, response: httpx.Response, action: str) -> dict[str, object]:
+        """An answer that must be one JSON object (a flow, an execution …)."""
+        body = cls._json(response, action)
+        if not isinstance(body, dict):
+            raise KestraError(f"Kestra's {action} answer is not a JSON object.")
+        return body
 
     # --- API ----------------------------------------------------------------------------------------
     async def server_info(self, action: str = "read the server version") -> ServerInfo:
@@ -285,7 +309,7 @@ class KestraClient:
         return result
 
     # --- plugins and blueprints (the retrieval corpus of a connected server) ------------------------
-    async def plugins(self) -> list[dict[str, Any]]:
+    async def plugins(self) -> list[dict[str, object]]:
         """`GET /api/v1/plugins`: every installed plugin with its task, trigger, condition … classes."""
         body = self._json(await self.request("GET", "/api/v1/plugins", "list the installed plugins"), "plugins")
         if isinstance(body, dict):  # 2.x pages the list: {results, total}
@@ -298,19 +322,19 @@ class KestraClient:
         body = self._json(response, "plugin documentation")
         return str(body.get("markdown") or "") if isinstance(body, dict) else ""
 
-    async def community_blueprints(self, *, page_size: int = 100) -> list[dict[str, Any]]:
+    async def community_blueprints(self, *, page_size: int = 100) -> list[dict[str, object]]:
         """Every community flow blueprint's summary (id, title, description, tags), all pages."""
         path = self.tenant_path("blueprints/community/flow")
-        items: list[dict[str, Any]] = []
+        items: list[dict[str, object]] = []
         page = 1
         while True:
             params = {"page": page, "size": page_size}
             body = self._json(await self.request("GET", path, "list the blueprints", params=params), "blueprints")
             results = body.get("results") if isinstance(body, dict) else None
-            if not results:
+            if not isinstance(body, dict) or not isinstance(results, list) or not results:
                 return items
             items.extend(r for r in results if isinstance(r, dict))
-            if len(items) >= int(body.get("total") or 0) or len(results) < page_size:
+            if len(items) >= json_int(body.get("total")) or len(results) < page_size:
                 return items
             page += 1
 
@@ -329,7 +353,7 @@ class KestraClient:
             )
         except KestraNotFound:
             return None
-        return DeployedFlow.from_json(self._json(response, "flow"))
+        return DeployedFlow.from_json(self._json_object(response, "flow"))
 
     async def deploy(self, flow_yaml: str, namespace: str, flow_id: str, *, update: bool = True) -> DeployedFlow:
         """Create the flow, or update it when it exists (409 on 2.x, 422 "already exists" on 1.x). With
@@ -349,7 +373,7 @@ class KestraClient:
                 ) from exc
             path = self.tenant_path(f"flows/{namespace}/{flow_id}")
             response = await self.request("PUT", path, action, content=flow_yaml.encode(), headers=headers)
-        return DeployedFlow.from_json(self._json(response, "deploy"))
+        return DeployedFlow.from_json(self._json_object(response, "deploy"))
 
     async def delete_flow(self, namespace: str, flow_id: str) -> None:
         await self.request(
@@ -367,10 +391,8 @@ class KestraClient:
         labels: dict[str, str] | None = None,
     ) -> Execution:
         """Start an execution: inputs as multipart parts (files as file parts), labels as `key:value`."""
-        parts: list[tuple[str, tuple[str | None, bytes | BinaryIO, str]]] = [
-            (name, (None, value.encode(), "text/plain")) for name, value in (inputs or {}).items()
-        ]
-        params = [("labels", f"{key}:{value}") for key, value in (labels or {}).items()]
+        parts: list[FilePart] = [(name, (None, value.encode(), "text/plain")) for name, value in (inputs or {}).items()]
+        params = {"labels": [f"{key}:{value}" for key, value in (labels or {}).items()]}
         with contextlib.ExitStack() as opened:
             for name, file in (files or {}).items():
                 try:  # regular files only, streamed by httpx: a data file may be larger than memory allows
@@ -384,14 +406,14 @@ class KestraClient:
                 self.tenant_path(f"executions/{namespace}/{flow_id}"),
                 f"run {flow_ref(namespace, flow_id)}",
                 params=params,
-                **({"files": parts} if parts else {}),
+                files=parts or None,
             )
-        return Execution.from_json(self._json(response, "execution"))
+        return Execution.from_json(self._json_object(response, "execution"))
 
     async def execution(self, execution_id: str) -> Execution:
         path = self.tenant_path(f"executions/{execution_id}")
         return Execution.from_json(
-            self._json(await self.request("GET", path, f"read execution {execution_id}"), "execution")
+            self._json_object(await self.request("GET", path, f"read execution {execution_id}"), "execution")
         )
 
     async def follow(self, execution_id: str) -> AsyncIterator[Execution]:
@@ -456,7 +478,7 @@ class KestraClient:
 
     async def _sse(
         self, path: str, action: str, params: dict[str, str] | None = None
-    ) -> AsyncIterator[tuple[str, Any]]:
+    ) -> AsyncIterator[tuple[str, object]]:
         """(event kind, parsed data) for each Server-Sent Event; Kestra puts the kind in the `id:` field."""
         await self.ensure_supported(action)
         kind, data_lines = "", list[str]()
@@ -492,7 +514,7 @@ class KestraClient:
             ) from exc
 
     # --- KV store, namespace files, schema -----------------------------------------------------------
-    async def kv_get(self, namespace: str, key: str) -> Any:
+    async def kv_get(self, namespace: str, key: str) -> object:
         """A KV value (decoded JSON: strings, numbers, objects …), or None when the key is not set."""
         path = self.tenant_path(f"namespaces/{namespace}/kv/{key}")
         try:
@@ -501,7 +523,7 @@ class KestraClient:
             return None
         return body.get("value") if isinstance(body, dict) else None
 
-    async def kv_set(self, namespace: str, key: str, value: Any, *, ttl: str | None = None) -> None:
+    async def kv_set(self, namespace: str, key: str, value: object, *, ttl: str | None = None) -> None:
         """Store a value; Kestra parses the body as JSON, so strings are sent JSON-quoted."""
         headers = {"Content-Type": "text/plain", **({"ttl": ttl} if ttl else {})}
         path = self.tenant_path(f"namespaces/{namespace}/kv/{key}")
@@ -519,20 +541,18 @@ class KestraClient:
             files=[("fileContent", (path.rsplit("/", 1)[-1], content, "application/octet-stream"))],
         )
 
-    async def flow_schema(self) -> dict[str, Any]:
+    async def flow_schema(self) -> dict[str, object]:
         """The flow JSON schema of every plugin this server has (`/api/v1/plugins/schemas/flow`)."""
         response = await self.request("GET", "/api/v1/plugins/schemas/flow", "read the flow schema")
-        body = self._json(response, "schema")
-        if not isinstance(body, dict):
-            raise KestraError("Kestra's flow schema answer is not a JSON object.")
-        return body
+        return self._json_object(response, "flow schema")
 
 
-def _parse_event(lines: list[str]) -> Any:
+def _parse_event(lines: list[str]) -> object:
     try:
-        return json.loads("\n".join(lines))
+        event: object = json.loads("\n".join(lines))
     except ValueError:
         return None
+    return event
 
 
 def _unreachable(exc: httpx.TransportError) -> str:

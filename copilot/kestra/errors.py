@@ -13,7 +13,7 @@ CopilotError
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 import httpx
 
@@ -72,7 +72,7 @@ def _detail(response: httpx.Response) -> str:
     """Kestra's own words: `message` (1.x JsonError) or `detail`/`title` (2.x problem+json), then each
     per-field error either shape carries that the text does not already say, then a 5xx's traceId."""
     try:
-        body: Any = response.json()
+        body: object = response.json()
     except ValueError:
         return response.text.strip()[:500]
     if not isinstance(body, dict):
@@ -91,7 +91,7 @@ def _detail(response: httpx.Response) -> str:
     return (f"{said} (traceId {trace})" if trace else said)[:1000]
 
 
-def _field_error(item: dict[str, Any]) -> str:
+def _field_error(item: Mapping[str, object]) -> str:
     """`path: what is wrong` for one entry: 1.x `{message, path}`, 2.x `{detail, pointer, path}` (the
     2.x `path` names list items by id, friendlier than the pointer)."""
     what = item.get("message") or item.get("detail")
@@ -99,7 +99,7 @@ def _field_error(item: dict[str, Any]) -> str:
     return "" if not what else f"{where}: {what}" if where else str(what)
 
 
-def _said_by_index(item: dict[str, Any], text: str) -> bool:
+def _said_by_index(item: Mapping[str, object], text: str) -> bool:
     """Whether `text` already says this error with the item's JSON pointer as a path (`/tasks/0/uri`
     as `tasks[0].uri`), as a ConstraintViolationException's message does."""
     what, pointer = item.get("message") or item.get("detail"), item.get("pointer")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 __all__ = [
     "GOOD_STATES",
@@ -16,6 +16,10 @@ __all__ = [
     "TaskRun",
     "error_lines",
     "flow_ref",
+    "json_int",
+    "json_object",
+    "json_strings",
+    "json_text",
 ]
 
 # State.Type values that end an execution or a task run (core/…/models/flows/State.java).
@@ -24,6 +28,26 @@ TERMINAL_STATES = frozenset(
 )
 GOOD_STATES = frozenset({"SUCCESS", "WARNING"})  # the ends that count as a run that worked
 _ISO_DURATION = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?")
+
+
+def json_object(value: object) -> dict[str, object]:
+    """A JSON object of an answer, or an empty one when the answer holds something else there."""
+    return value if isinstance(value, dict) else {}
+
+
+def json_text(value: object) -> str | None:
+    """A JSON value as text, None when it is absent (null)."""
+    return None if value is None else str(value)
+
+
+def json_int(value: object) -> int:
+    """A JSON number (or a numeric string), 0 when it is absent or empty."""
+    return int(value) if isinstance(value, int | float | str) and value else 0
+
+
+def json_strings(value: object) -> list[str]:
+    """A JSON list's items as text, empty when the value is not a list."""
+    return [str(item) for item in value] if isinstance(value, list) else []
 
 
 @dataclass(frozen=True)
@@ -35,11 +59,11 @@ class DeployedFlow:
     disabled: bool = False
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> DeployedFlow:
+    def from_json(cls, body: Mapping[str, object]) -> DeployedFlow:
         return cls(
             namespace=str(body.get("namespace") or ""),
             id=str(body.get("id") or ""),
-            revision=int(body.get("revision") or 0),
+            revision=json_int(body.get("revision")),
             source=str(body.get("source") or ""),
             disabled=bool(body.get("disabled")),
         )
@@ -66,7 +90,7 @@ class Execution:
     task_runs: tuple[TaskRun, ...] = ()
     duration: str | None = None
     url: str | None = None
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    raw: Mapping[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def terminal(self) -> bool:
@@ -82,7 +106,7 @@ class Execution:
     def seconds(self) -> float | None:
         """How long it ran: the state's ISO-8601 `duration` (`PT1M2.5S`), else its end date less its start
         date; None when the answer says neither (`duration` is nullable in Kestra's spec)."""
-        state = self.raw.get("state") or {}
+        state = json_object(self.raw.get("state"))
         found = _ISO_DURATION.fullmatch(self.duration or "")
         if self.duration and found:
             days, hours, minutes, seconds = (float(part or 0) for part in found.groups())
@@ -94,16 +118,17 @@ class Execution:
             return None
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> Execution:
-        state = body.get("state") or {}
+    def from_json(cls, body: Mapping[str, object]) -> Execution:
+        state = json_object(body.get("state"))
+        task_runs = body.get("taskRunList")
         runs = tuple(
             TaskRun(
                 id=str(run.get("id") or ""),
                 task_id=str(run.get("taskId") or ""),
-                state=str((run.get("state") or {}).get("current") or ""),
-                value=run.get("value"),
+                state=str(json_object(run.get("state")).get("current") or ""),
+                value=json_text(run.get("value")),
             )
-            for run in body.get("taskRunList") or []
+            for run in (task_runs if isinstance(task_runs, list) else [])
             if isinstance(run, dict)
         )
         return cls(
@@ -112,8 +137,8 @@ class Execution:
             flow_id=str(body.get("flowId") or ""),
             state=str(state.get("current") or ""),
             task_runs=runs,
-            duration=state.get("duration"),
-            url=body.get("url"),
+            duration=json_text(state.get("duration")),
+            url=json_text(body.get("url")),
             raw=body,
         )
 
@@ -127,13 +152,13 @@ class LogEntry:
     task_run_id: str | None = None
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> LogEntry:
+    def from_json(cls, body: Mapping[str, object]) -> LogEntry:
         return cls(
             timestamp=str(body.get("timestamp") or ""),
             level=str(body.get("level") or "INFO"),
             message=str(body.get("message") or ""),
-            task_id=body.get("taskId"),
-            task_run_id=body.get("taskRunId"),
+            task_id=json_text(body.get("taskId")),
+            task_run_id=json_text(body.get("taskRunId")),
         )
 
 

@@ -13,10 +13,9 @@ overwritten or deleted by a test-run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import CopilotError
-from ..flows import parse_flow, remove_top_level, set_top_level
+from ..flows import YamlValue, parse_flow, remove_top_level, set_top_level
 from .models import DeployedFlow
 from .review import check_namespace, flow_key
 
@@ -63,7 +62,8 @@ def test_copy(flow_yaml: str, namespace: str, *, keep: bool = False) -> TestCopy
     return TestCopy(text, namespace, flow_id, tuple(changes))
 
 
-def _labelled(labels: Any) -> Any:
+def _labelled(labels: YamlValue) -> YamlValue:
+    """The flow's labels (a list of key/value items or a mapping) with the test label set."""
     key, value = TEST_LABEL
     if isinstance(labels, list):
         return [*(item for item in labels if not (isinstance(item, dict) and item.get("key") == key)),

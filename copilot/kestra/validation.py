@@ -10,9 +10,8 @@ at its line in the user's text; a message naming nothing is placed where the tex
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from ..flows import Diagnostic, ParsedFlow, Path, Severity, format_path
+from ..flows import Diagnostic, ParsedFlow, Path, Severity, YamlMap, format_path
 from .client import ServerValidation
 
 __all__ = ["server_diagnostics"]
@@ -24,7 +23,7 @@ _PATH_PART = re.compile(r"\.?([A-Za-z_$][\w$-]*)|\[([^\]]+)\]")
 _QUOTED_TYPE = re.compile(r"Invalid type: ([\w.$]+)")
 
 
-def _path_from_text(data: Any, text: str) -> Path | None:
+def _path_from_text(data: object, text: str) -> Path | None:
     path: list[str | int] = []
     node = data
     for match in _PATH_PART.finditer(text):
@@ -46,7 +45,9 @@ def _path_from_text(data: Any, text: str) -> Path | None:
     return tuple(path)
 
 
-def _locate(parsed: ParsedFlow | None, text: str, message: str) -> tuple[int | None, int | None, str | None, str]:
+def _locate(
+    parsed: ParsedFlow[YamlMap] | None, text: str, message: str
+) -> tuple[int | None, int | None, str | None, str]:
     """(line, column, path, message) for one constraint."""
     if parsed is None:
         return None, None, None, message
@@ -76,7 +77,7 @@ def _locate(parsed: ParsedFlow | None, text: str, message: str) -> tuple[int | N
     return 1, 1, None, message
 
 
-def server_diagnostics(result: ServerValidation, parsed: ParsedFlow | None, server: str) -> list[Diagnostic]:
+def server_diagnostics(result: ServerValidation, parsed: ParsedFlow[YamlMap] | None, server: str) -> list[Diagnostic]:
     """The server's constraints (errors), warnings and infos for one flow, placed at their lines."""
     out: list[Diagnostic] = []
     for constraint in _whole_messages(result.constraints):

@@ -14,7 +14,7 @@ import asyncio
 import os
 import re
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .base import (
     Event,
@@ -33,6 +33,10 @@ from .base import (
     Usage,
 )
 from .retry import RetryPolicy, stream_with_retries
+
+if TYPE_CHECKING:  # the SDK is imported when a model is first used: it is slow to import
+    from google import genai
+    from google.genai import errors, types
 
 __all__ = ["DEFAULT_MODEL", "GeminiModel", "gemini_client", "translate_error", "vertex_ai"]
 
@@ -64,14 +68,14 @@ class GeminiModel:
         self.base_url = base_url
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
-        self._client: Any = None  # kept referenced while streaming: the SDK closes its session with it
+        self._client: genai.Client | None = None  # kept referenced while streaming: the SDK closes its session with it
 
-    def _sdk(self) -> Any:
+    def _sdk(self) -> genai.Client:
         if self._client is None:
             self._client = gemini_client(self.api_key, base_url=self.base_url, timeout=self.timeout)
         return self._client
 
-    def _config(self, system: str, settings: GenerationSettings) -> Any:
+    def _config(self, system: str, settings: GenerationSettings) -> types.GenerateContentConfig:
         from google.genai import types
 
         thinking = None
@@ -88,7 +92,7 @@ class GeminiModel:
         self, messages: Sequence[Message], *, system: str = "", settings: GenerationSettings | None = None
     ) -> AsyncIterator[Event]:
         client = self._sdk()
-        contents = [{"role": m.role, "parts": [{"text": m.text}]} for m in messages]
+        contents: list[types.ContentDict] = [{"role": m.role, "parts": [{"text": m.text}]} for m in messages]
         config = self._config(system, settings or GenerationSettings())
         async for event in stream_with_retries(
             lambda: self._one_attempt(client, contents, config),
@@ -98,9 +102,11 @@ class GeminiModel:
         ):
             yield event
 
-    async def _one_attempt(self, client: Any, contents: list[dict[str, Any]], config: Any) -> AsyncIterator[Event]:
+    async def _one_attempt(
+        self, client: genai.Client, contents: list[types.ContentDict], config: types.GenerateContentConfig
+    ) -> AsyncIterator[Event]:
         streamed = False
-        usage: Any = None
+        usage: types.GenerateContentResponseUsageMetadata | None = None
         finish = None
         block_reason = None
         stream = await client.aio.models.generate_content_stream(model=self.name, contents=contents, config=config)
@@ -145,7 +151,7 @@ def vertex_ai() -> bool:
     return os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "").lower() in ("1", "true")
 
 
-def gemini_client(api_key: str | None, *, base_url: str | None = None, timeout: float | None = None) -> Any:
+def gemini_client(api_key: str | None, *, base_url: str | None = None, timeout: float | None = None) -> genai.Client:
     """A google-genai client making one attempt per call (retries are ours: the SDK's implicit aiohttp
     retry sleeps 1-10 s, its tenacity retry ignores the server's retry delay). Set-up problems — no key,
     no Vertex AI credentials — become ModelErrors that say what to do."""
@@ -169,14 +175,14 @@ def gemini_client(api_key: str | None, *, base_url: str | None = None, timeout: 
         ) from exc
 
 
-def _enum_name(value: Any) -> str:
+def _enum_name(value: object) -> str:
     return str(getattr(value, "name", value))
 
 
 _RETRY_IN = re.compile(r"retry in ([\d.]+)\s*s", re.I)
 
 
-def _retry_after(exc: Any) -> float | None:
+def _retry_after(exc: errors.APIError) -> float | None:
     """The wait the server asks for: RetryInfo.retryDelay, the message's "retry in Ns", or Retry-After."""
     body = getattr(exc, "details", None)
     details = body.get("error", {}).get("details", []) if isinstance(body, dict) else []

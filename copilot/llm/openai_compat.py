@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 import httpx
 
@@ -97,7 +96,7 @@ class OpenAICompatModel:
         settings = settings or GenerationSettings()
         chat = [{"role": "system", "content": system}] if system else []
         chat += [{"role": "assistant" if m.role == "model" else "user", "content": m.text} for m in messages]
-        payload: dict[str, Any] = {
+        payload: dict[str, object] = {
             "model": self.name,
             "messages": chat,
             "stream": True,
@@ -112,7 +111,7 @@ class OpenAICompatModel:
         ):
             yield event
 
-    async def _one_attempt(self, payload: dict[str, Any]) -> AsyncIterator[Event]:
+    async def _one_attempt(self, payload: dict[str, object]) -> AsyncIterator[Event]:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         thinking = ThinkFilter()
         finish, usage, streamed = None, None, False
@@ -130,10 +129,12 @@ class OpenAICompatModel:
                 if data == "[DONE]":
                     break
                 try:
-                    chunk = json.loads(data)
+                    chunk: object = json.loads(data)
                 except ValueError as exc:
                     raise ModelUnavailable(f"{self.name} sent a malformed event: {data[:80]!r}") from exc
-                if isinstance(chunk, dict) and "error" in chunk:
+                if not isinstance(chunk, dict):
+                    raise ModelUnavailable(f"{self.name} sent a malformed event: {data[:80]!r}")
+                if "error" in chunk:
                     raise _failure(500, json.dumps(chunk), None)
                 usage = chunk.get("usage") or usage
                 for choice in (chunk.get("choices") or [])[:1]:

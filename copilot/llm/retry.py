@@ -31,7 +31,7 @@ class RetryPolicy:
         asked = error.retry_after if isinstance(error, ModelRateLimited) else None
         if asked is not None:
             return asked if asked <= self.max_delay else None
-        backoff = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
+        backoff = min(self.max_delay, self.initial_delay * 2.0 ** (attempt - 1))
         return backoff + random.uniform(0, self.initial_delay)
 
 

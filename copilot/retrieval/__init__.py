@@ -13,7 +13,24 @@ does not pull in numpy, onnxruntime or Chroma.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the names as the checker sees them; at run time each is imported on first use
+    from .chunks import KINDS as KINDS
+    from .chunks import Chunk as Chunk
+    from .embeddings import MiniLMEmbedder as MiniLMEmbedder
+    from .hybrid import Hit as Hit
+    from .hybrid import fit_budget as fit_budget
+    from .hybrid import search as search
+    from .index import BuildReport as BuildReport
+    from .index import Index as Index
+    from .index import IndexError_ as IndexError_
+    from .loaders import load_source as load_source
+    from .sources import Source as Source
+    from .sources import SourceError as SourceError
+    from .sources import default_sources as default_sources
+    from .sources import load as load
+    from .sources import parse_source as parse_source
 
 _EXPORTS = {
     "KINDS": "chunks",
@@ -36,7 +53,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'copilot.retrieval' has no attribute {name!r}")

@@ -7,8 +7,8 @@ downloads its model. Registering ours under a stable name keeps reopened collect
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
@@ -34,9 +34,9 @@ class CopilotMiniLM(EmbeddingFunction[Documents]):
     def default_space(self) -> str:  # type: ignore[override]
         return "cosine"
 
-    def get_config(self) -> dict[str, Any]:
+    def get_config(self) -> dict[str, object]:
         return {"cache_dir": self.cache_dir}
 
     @staticmethod
-    def build_from_config(config: dict[str, Any]) -> CopilotMiniLM:
+    def build_from_config(config: Mapping[str, object]) -> CopilotMiniLM:
         return CopilotMiniLM(cache_dir=str(config["cache_dir"]))

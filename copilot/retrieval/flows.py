@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import yaml
 
-from ..flows import plugin_types
+from ..flows import YamlValue, plugin_types
 from .chunks import Chunk, plugin_types_in
 
 __all__ = ["MAX_FLOW_CHARS", "flow_chunk", "flows_from_jsonl", "is_flow", "yaml_problem"]
@@ -19,11 +18,12 @@ _TYPE_LINE = re.compile(r"^\s*-?\s*type:\s*[\"']?([\w.$]+)", re.M)
 _FLOW_KEYS = ("id", "namespace", "tasks")  # what every Kestra flow has at its top level
 
 
-def _parse(text: str) -> Any:
+def _parse(text: str) -> YamlValue:
     try:
-        return yaml.safe_load(text)
+        data: YamlValue = yaml.safe_load(text)  # dates and non-string keys are narrowed away where it is read
     except yaml.YAMLError:
         return None
+    return data
 
 
 def yaml_problem(text: str) -> str | None:
@@ -47,14 +47,14 @@ def is_flow(text: str) -> bool:
     return data is None and all(re.search(rf"^{key}[ \t]*:", text, re.M) for key in _FLOW_KEYS)
 
 
-def _types_used(text: str, data: Any) -> tuple[str, ...]:
+def _types_used(text: str, data: YamlValue) -> tuple[str, ...]:
     """The `type:` values of a flow; a regex when the YAML does not parse."""
     named = plugin_types(data) if data is not None else _TYPE_LINE.findall(text)
     found = [t for t in named if t.startswith("io.kestra.")]
     return tuple(dict.fromkeys([*found, *plugin_types_in(text)]))
 
 
-def _title(text: str, data: Any) -> str:
+def _title(text: str, data: object) -> str:
     """`Flow <id>`, with the first sentence of the flow's own description when it has one."""
     match = re.search(r"^id:\s*(\S+)", text, re.M)
     title = f"Flow {match.group(1)}" if match else "Flow"

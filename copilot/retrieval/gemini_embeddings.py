@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..llm.base import ModelError, ModelNotFound
 from ..llm.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from google import genai
+
+    from .embeddings import Vectors
 
 __all__ = ["GEMINI_EMBEDDING_MODEL", "GeminiEmbedder"]
 
@@ -37,13 +42,13 @@ class GeminiEmbedder:
         dimension: int = 768,
         base_url: str | None = None,
         retry: RetryPolicy | None = None,
-        sleep: Any = time.sleep,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.name, self.dimension = model, dimension
         self.api_key, self.base_url = api_key, base_url
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
-        self._client: Any = None
+        self._client: genai.Client | None = None
         self._client_lock = threading.Lock()  # queries are embedded in worker threads, several at once
 
     @property
@@ -54,7 +59,7 @@ class GeminiEmbedder:
     def describe(self) -> str:
         return f"{self.name} ({self.dimension}d, Gemini API)"
 
-    def _sdk(self) -> Any:
+    def _sdk(self) -> genai.Client:
         with self._client_lock:
             if self._client is None:
                 from ..llm.gemini import gemini_client
@@ -62,19 +67,21 @@ class GeminiEmbedder:
                 self._client = gemini_client(self.api_key, base_url=self.base_url)
             return self._client
 
-    def embed(self, texts: Sequence[str], *, task: str = "RETRIEVAL_DOCUMENT") -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, task: str = "RETRIEVAL_DOCUMENT") -> Vectors:
         """Unit-length float32 vectors, one row per text, in the order given."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for start in range(0, len(texts), BATCH):
             batch = [text[:MAX_CHARS] or " " for text in texts[start : start + BATCH]]
             out[start : start + len(batch)] = self._call(batch, task)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.clip(norms, 1e-12, None)
+        unit: Vectors = out / np.clip(norms, 1e-12, None)
+        return unit
 
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.embed([text], task="RETRIEVAL_QUERY")[0]
+    def embed_query(self, text: str) -> Vectors:
+        row: Vectors = self.embed([text], task="RETRIEVAL_QUERY")[0]
+        return row
 
-    def _call(self, batch: list[str], task: str) -> np.ndarray:
+    def _call(self, batch: list[str], task: str) -> Vectors:
         from google.genai import types
 
         from ..llm.gemini import translate_error
@@ -91,7 +98,7 @@ class GeminiEmbedder:
                         f"Gemini answered {len(vectors)} embedding(s) for {len(batch)} text(s), or of the wrong size.",
                         hint='Try again; if it persists, set embeddings = "minilm".',
                     )
-                return np.asarray(vectors, dtype=np.float32)
+                return np.array(vectors, dtype=np.float32)
             except ModelError:
                 raise
             except Exception as exc:  # every SDK error is translated here, at this one boundary

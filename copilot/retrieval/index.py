@@ -28,13 +28,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any  # for Chroma's clients and collections only: chromadb ships no types (see pyproject)
 from urllib.parse import urlparse
 
 from ..errors import CopilotError
 from ..private_files import private_dir, private_tree, write_private
 from .chunks import Chunk
-from .embeddings import MiniLMEmbedder
+from .embeddings import Embedder, MiniLMEmbedder
 from .lexical import LexicalIndex
 
 __all__ = ["CHUNKER_VERSION", "BuildReport", "Index", "IndexError_"]
@@ -74,12 +74,15 @@ class Index:
     what is loaded on first use (the chunks, the BM25 indexes, the embedder, the Chroma collection) is
     loaded once, under a lock."""
 
-    def __init__(self, folder: Path, *, cache_dir: Path, chroma_url: str | None = None, embedder: Any = None) -> None:
+    def __init__(
+        self, folder: Path, *, cache_dir: Path, chroma_url: str | None = None, embedder: Embedder | None = None
+    ) -> None:
         self.folder = Path(folder)
         self.cache_dir = Path(cache_dir)
         self.chroma_url = chroma_url
         self._embedder = embedder  # None: MiniLM, built on first use; else e.g. a GeminiEmbedder
-        self._local = embedder is None or isinstance(embedder, MiniLMEmbedder)  # the default collection
+        # Another model than the default has a collection of its own; None: MiniLM's, the default collection.
+        self._other_model = None if isinstance(embedder, MiniLMEmbedder) else embedder
         self._collection: Any = None
         self._chunks: dict[str, Chunk] | None = None
         self._lexical: dict[str, LexicalIndex] = {}
@@ -91,10 +94,10 @@ class Index:
     def manifest_path(self) -> Path:
         return self.folder / "manifest.json"
 
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> dict[str, object]:
         """The index's fingerprint; {} when there is none yet."""
         try:
-            manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            manifest: object = json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except (FileNotFoundError, NotADirectoryError):
             return {}
         except (OSError, ValueError) as exc:
@@ -107,7 +110,7 @@ class Index:
         return IndexError_(f"The retrieval index at {self.folder} is damaged: {what}.", hint=REBUILD_HINT)
 
     @property
-    def embedder(self) -> Any:
+    def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
                 self._embedder = MiniLMEmbedder.shared(self.cache_dir)
@@ -116,7 +119,7 @@ class Index:
     @property
     def embedding_model(self) -> str:
         """The configured embedder's description, without loading it."""
-        return MiniLMEmbedder.description if self._local else self._embedder.describe()
+        return MiniLMEmbedder.description if self._other_model is None else self._other_model.describe()
 
     def embeddings_mismatch(self) -> str | None:
         """Why dense search cannot answer yet: the index was embedded with another model."""
@@ -133,8 +136,8 @@ class Index:
         """One collection per index folder (on a shared Chroma server, indexes must not mix) and per
         embedding model other than the default (vectors of two models never mix)."""
         name = COLLECTION
-        if not self._local:
-            name += "-" + re.sub(r"[^A-Za-z0-9_-]", "-", self._embedder.key)
+        if self._other_model is not None:
+            name += "-" + re.sub(r"[^A-Za-z0-9_-]", "-", self._other_model.key)
         if self.chroma_url:
             name += f"-{hashlib.sha1(str(self.folder.resolve()).encode()).hexdigest()[:10]}"
         return name
@@ -149,7 +152,9 @@ class Index:
                     # MiniLM collection never falls back to Chroma's downloading default.
                     self._collection = self._client().get_or_create_collection(
                         self.collection_name,
-                        embedding_function=CopilotMiniLM(cache_dir=str(self.cache_dir)) if self._local else None,
+                        embedding_function=CopilotMiniLM(cache_dir=str(self.cache_dir))
+                        if self._other_model is None
+                        else None,
                         metadata={"hnsw:space": "cosine"},
                     )
             return self._collection
@@ -203,7 +208,7 @@ class Index:
                     raise self._damaged(f"line {number} of {path.name} is not a chunk ({exc!r})") from exc
         return chunks
 
-    def _save_chunks(self, chunks: dict[str, Chunk], manifest: dict[str, Any]) -> None:
+    def _save_chunks(self, chunks: dict[str, Chunk], manifest: dict[str, object]) -> None:
         private_dir(self.folder)
         lines = (json.dumps({"id": i, "text": c.text, "metadata": c.metadata()}) for i, c in chunks.items())
         try:
@@ -304,7 +309,7 @@ class Index:
         report.seconds = time.perf_counter() - started
         return report
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> dict[str, object]:
         """What `index status` shows: the manifest plus live counts."""
         manifest = self.manifest()
         return {

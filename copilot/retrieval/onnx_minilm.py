@@ -44,7 +44,8 @@ def build_onnx_model(weights_path: Path, out_path: Path) -> None:
         initializers.append(numpy_helper.from_array(np.asarray(array), name))
         return name
 
-    def node(op: str, inputs: list[str], **attrs: Any) -> str:  # ONNX attributes: ints, floats, lists
+    # Any: onnx's make_node takes its attributes as **kwargs: Any, after keyword parameters of other types.
+    def node(op: str, inputs: list[str], **attrs: Any) -> str:
         out = f"t{next(counter)}"
         nodes.append(helper.make_node(op, inputs, [out], **attrs))
         return out

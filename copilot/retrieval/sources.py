@@ -221,6 +221,11 @@ def _load_tarball(archive: Path, source: Source) -> LoadResult:
 
 
 # --- a Kestra server ------------------------------------------------------------------------------------
+def _items(value: object) -> list[object]:
+    """A plugin's list of classes of one group (tasks, triggers …); none when the answer holds no list."""
+    return value if isinstance(value, list) else []
+
+
 async def _load_kestra(source: Source, kestra: Callable[[], KestraClient]) -> LoadResult:
     from ..kestra import KestraError
 
@@ -234,7 +239,7 @@ async def _load_kestra(source: Source, kestra: Callable[[], KestraClient]) -> Lo
                     str(element["cls"])
                     for plugin in plugins
                     for group in PLUGIN_GROUPS
-                    for element in plugin.get(group) or []
+                    for element in _items(plugin.get(group))
                     if isinstance(element, dict) and element.get("cls") and not element.get("deprecated")
                 }
             )

@@ -60,6 +60,7 @@ from .widgets import FlowPane, PromptInput, SourcesPane, StatusBar, TopologyTree
 
 if TYPE_CHECKING:
     from ..events import ConsentRequest, DeployReview, Revision, TurnEvent
+    from ..flows import YamlMap
 
 __all__ = ["ACTIONS", "CopilotApp"]
 
@@ -733,7 +734,7 @@ class CopilotApp(App[None]):
         follow_up = "" if result.passed else f" {self.key_label('repair')} or `/repair` asks for a fix from its logs."
         await self.say(f"Test run: **{result.state}**{repairs}.{follow_up}", "system" if result.passed else "error")
 
-    async def _run_inputs(self, specs: list[dict[str, object]], argument: str) -> dict[str, str] | None:
+    async def _run_inputs(self, specs: list[YamlMap], argument: str) -> dict[str, str] | None:
         """The test-run's inputs: typed from `/run KEY=VALUE …`, or from a form when the flow has inputs."""
         if argument.strip():
             try:
