@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .cli_args import Commands, add_policy_option, nonblank, parse_pairs, positive_seconds
 from .cli_confirm import ask_yes_no
@@ -25,7 +26,7 @@ from .exitcodes import EXIT_FAILED, EXIT_OK
 from .terminal import printable
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from .events import DeployReview, Execution, Finished
 
 __all__ = ["add_parsers"]
 
@@ -50,12 +51,6 @@ def add_parsers(commands: Commands) -> None:
     run.set_defaults(handler=run_command)
 
 
-def _client(settings: Settings) -> Any:
-    from .workspace import Workspace
-
-    return Workspace(settings).kestra()
-
-
 # --- deploy ------------------------------------------------------------------------------------------------
 def _refused_by_policy(text: str, name: str, *, warn: bool) -> bool:
     """A literal credential is refused before anything reaches the server, as `validate` and the chat's
@@ -75,57 +70,44 @@ def deploy_command(args: argparse.Namespace) -> int:
     import asyncio
 
     from .config import load_settings
+    from .events import flow_ref
     from .fileio import MAX_FLOW_BYTES, read_text
-    from .kestra import flow_ref, with_namespace
+    from .workspace import Workspace
 
     settings = load_settings()
     text = read_text(args.file, limit=MAX_FLOW_BYTES, what="flow", allow_stdin=True)
-    if args.namespace:
-        text = with_namespace(text, args.namespace)  # on the parsed document: see kestra/review.py
     if _refused_by_policy(text, str(args.file), warn=args.policy == "warn"):
         return EXIT_FAILED
-    review = asyncio.run(_review(settings, text, str(args.file)))
-    where = flow_ref(review.namespace, review.flow_id)
-    if review.problems:
+
+    async def confirm(review: DeployReview, server: str) -> bool:
+        """The diff (or `new flow`) and what the flow can do, then a yes unless --yes."""
+        where = flow_ref(review.namespace, review.flow_id)
+        shown = [f"new flow {where}" if review.diff is None else review.diff.unified.rstrip("\n")]
+        shown += ["What it can do:", *(f"  {line}" for line in review.capabilities.lines())]
+        print(printable("\n".join(shown)))
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise CopilotError("Deploying needs a confirmation, and there is no terminal to ask.", hint="Pass --yes.")
+        seen = sys.stdout.isatty()  # with stdout in a file, what is approved is shown with the question
+        return ask_yes_no(f"Deploy {where} to {settings.kestra_url}? [y/N] ", [] if seen else shown)
+
+    deploy = Workspace(settings).deploy(text, label=str(args.file), confirm=confirm, namespace=args.namespace)
+    outcome = asyncio.run(deploy)
+    review = outcome.review
+    if outcome.refused:
         for diagnostic in review.problems:
             print(printable(diagnostic.format(str(args.file))), file=sys.stderr)
         print(f"{args.file}: Kestra refuses this flow; nothing was deployed.", file=sys.stderr)
         return EXIT_FAILED
-    shown: list[str] = []
-    if review.deployed is None:
-        shown.append(f"new flow {where}")
-    elif review.up_to_date:
-        print(printable(f"{where} is already up to date (revision {review.deployed.revision})."))
+    if review.up_to_date and review.deployed is not None:
+        print(printable(f"{outcome.where} is already up to date (revision {review.deployed.revision})."))
         return EXIT_OK
-    else:
-        shown.append(review.diff.unified.rstrip("\n"))
-    shown += ["What it can do:", *(f"  {line}" for line in review.capabilities.lines())]
-    print(printable("\n".join(shown)))
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise CopilotError("Deploying needs a confirmation, and there is no terminal to ask.", hint="Pass --yes.")
-        seen = sys.stdout.isatty()  # with stdout in a file, what is approved is shown with the question
-        if not ask_yes_no(f"Deploy {where} to {settings.kestra_url}? [y/N] ", [] if seen else shown):
-            print("Not deployed.", file=sys.stderr)
-            return EXIT_FAILED
-    result, link = asyncio.run(_deploy(settings, text, review))
-    print(printable(f"deployed {where} revision {result.revision} — {link}"))
+    if outcome.deployed is None:
+        print("Not deployed.", file=sys.stderr)
+        return EXIT_FAILED
+    print(printable(f"deployed {outcome.where} revision {outcome.deployed.revision} — {outcome.link}"))
     return EXIT_OK
-
-
-async def _review(settings: Settings, text: str, label: str) -> Any:
-    from .kestra import review_deploy
-
-    async with _client(settings) as client:
-        return await review_deploy(client, text, allow=settings.deploy_namespaces, label=label)
-
-
-async def _deploy(settings: Settings, text: str, review: Any) -> tuple[Any, str]:
-    from .kestra import deploy_reviewed, ui_link
-
-    async with _client(settings) as client:
-        deployed = await deploy_reviewed(client, review, text)
-        return deployed, ui_link(client, review.namespace, review.flow_id)
 
 
 # --- run ---------------------------------------------------------------------------------------------------
@@ -133,7 +115,9 @@ def run_command(args: argparse.Namespace) -> int:
     import asyncio
 
     from .config import load_settings
+    from .events import GOOD_STATES
     from .fileio import open_regular
+    from .workspace import Workspace
 
     namespace, _, flow_id = args.flow.rpartition("/")
     if not namespace or not flow_id:
@@ -147,48 +131,39 @@ def run_command(args: argparse.Namespace) -> int:
             )
         open_regular(path, what="input").close()  # a FIFO, device or folder is refused here, never read
     labels = parse_pairs(args.label, ":", "--label")
-    settings = load_settings()
-    from .kestra import check_flow_id, check_namespace, ensure_allowed
+    workspace = Workspace(load_settings())
+    started: list[str | None] = []
 
-    check_flow_id(flow_id)
-    ensure_allowed(check_namespace(namespace), settings.deploy_namespaces, nothing="run")
-    from .kestra import GOOD_STATES
-
-    verdict = asyncio.run(_run(settings, namespace, flow_id, inputs, files, labels, args.timeout))
-    return EXIT_OK if verdict in GOOD_STATES else EXIT_FAILED
-
-
-async def _run(
-    settings: Settings,
-    namespace: str,
-    flow_id: str,
-    inputs: dict[str, str],
-    files: dict[str, Path],
-    labels: dict[str, str],
-    timeout: float,
-) -> str:
-    from .kestra.watch import StillRunning, follow_to_end
-
-    async with _client(settings) as client:
-        execution = await client.execute(namespace, flow_id, inputs=inputs, files=files, labels=labels)
+    def on_started(execution: Execution) -> None:
+        started.append(execution.url)
         print(printable(f"execution {execution.id} — {execution.url or ''}".rstrip(" —")))
-        try:
-            finished = await follow_to_end(client, execution, _live_printer(), timeout=timeout)
-        except StillRunning:  # left running: it is the user's execution, not a test copy
-            print(f"still running after {_span(timeout)}; follow it in the Kestra UI.", file=sys.stderr)
-            return "RUNNING"
-        _verdict(finished, execution.url)
-        return finished.execution.state
+
+    finished = asyncio.run(
+        workspace.execute(
+            namespace,
+            flow_id,
+            inputs=inputs,
+            files=files,
+            labels=labels,
+            timeout=args.timeout,
+            on_started=on_started,
+            on_event=_live_printer(),
+        )
+    )
+    if finished is None:  # left running: it is the user's execution, not a test copy
+        print(f"still running after {_span(args.timeout)}; follow it in the Kestra UI.", file=sys.stderr)
+        return EXIT_FAILED
+    _verdict(finished, started[0] if started else None)
+    return EXIT_OK if finished.execution.state in GOOD_STATES else EXIT_FAILED
 
 
-def _live_printer() -> Any:
+def _live_printer() -> Callable[[object], None]:
     """Each task run's state as it changes and each log line as Kestra writes it."""
-    from .kestra import Execution, LogEntry
-    from .kestra.watch import LiveLogsStopped
+    from .events import Execution, LiveLogsStopped, LogEntry
 
     states: dict[str, str] = {}
 
-    def show(event: Any) -> None:
+    def show(event: object) -> None:
         if isinstance(event, LogEntry):
             print(printable(f"    {event.task_id or '':<20} {event.level:<5} {event.message}"))
         elif isinstance(event, LiveLogsStopped):  # the verdict still comes: the failing task's logs are read again
@@ -202,7 +177,7 @@ def _live_printer() -> Any:
     return show
 
 
-def _verdict(finished: Any, url: str | None) -> None:
+def _verdict(finished: Finished, url: str | None) -> None:
     """The end state, the failing task and how long it took, then that task's error lines."""
     final, failed = finished.execution, finished.failing_run
     where = f" at task {failed.task_id}" if failed else ""

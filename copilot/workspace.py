@@ -203,12 +203,17 @@ class Workspace:
         async with self.kestra() as client:
             return await client.get_flow(*flow_key(flow_yaml))
 
-    async def deploy(self, flow_yaml: str, *, label: str, confirm: Confirm) -> DeployOutcome:
+    async def deploy(
+        self, flow_yaml: str, *, label: str, confirm: Confirm, namespace: str | None = None
+    ) -> DeployOutcome:
         """The one deploy review — the allow-list, the server's verdict, the diff against what it has — then
         `confirm(review, server)`, then the deploy of exactly what was reviewed. Nothing is deployed when the
-        server refuses the flow, when it is up to date, or without a yes."""
-        from .kestra.review import deploy_reviewed, review_deploy, ui_link
+        server refuses the flow, when it is up to date, or without a yes. `namespace` deploys into another
+        namespace than the flow's own (set on the parsed document, the rest of the text kept)."""
+        from .kestra.review import deploy_reviewed, review_deploy, ui_link, with_namespace
 
+        if namespace:
+            flow_yaml = with_namespace(flow_yaml, namespace)
         allow = self.settings.deploy_namespaces
         async with self.kestra() as client:
             review = await review_deploy(client, flow_yaml, allow=allow, label=label)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from tests.engine.test_turn import EDITED, VALID
 from tests.fakes.gemini import FakeGemini
-from tests.tui.pilot import ask, flow_code, messages, running, screen, send, settings, settle
+from tests.tui.pilot import ask, flow_code, messages, running, screen, send, settings, settle, status
 
 
 def test_the_sessions_screen_searches_deletes_and_resumes(gemini: FakeGemini, tmp_path: Path) -> None:
@@ -51,6 +51,7 @@ def test_f2_resumes_the_last_session(gemini: FakeGemini, tmp_path: Path) -> None
             await settle(app, pilot)
             assert messages(app)[-1] == "No earlier session to resume."
             await ask(app, pilot, gemini, EDITED, "log hi with a retry")
+            assert "session 0 tokens" not in status(app)
             return str(app.conversation.session)
 
     async def second(session: str) -> None:
@@ -63,6 +64,7 @@ def test_f2_resumes_the_last_session(gemini: FakeGemini, tmp_path: Path) -> None
             await settle(app, pilot)
             assert app.conversation.session == session and "retry" in flow_code(app)
             assert messages(app)[-1] == f"Resumed session `{session}` at revision 1."
+            assert app.conversation.spent().tokens > 0 and "session 0 tokens" not in status(app)  # its cost counts
 
     session = asyncio.run(first())
     asyncio.run(second(session))

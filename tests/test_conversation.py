@@ -1,0 +1,150 @@
+"""The application layer without a front end: a Workspace opens a Conversation, and every action a chat or
+`ask` takes is a call on it — against the loopback Gemini and Kestra, with the real session store."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from copilot.config import load_settings
+from copilot.conversation import Busy, Conversation, NoFlow, default_save_path
+from copilot.errors import CopilotError
+from copilot.events import DeployReview, Usage
+from copilot.workspace import Workspace
+from tests.engine.test_turn import EDITED, VALID, flow_of
+from tests.fakes.gemini import FakeGemini, Reply
+from tests.fakes.kestra import FakeKestra
+
+
+def opened(record: bool = True) -> Conversation:
+    workspace = Workspace(load_settings())
+    return workspace.open(workspace.engine(recipe="no-retrieval"), record=record)
+
+
+def test_a_turn_is_recorded_and_counted_and_a_resumed_session_brings_back_its_revisions_and_cost(
+    gemini: FakeGemini,
+) -> None:
+    gemini.script(Reply(VALID), Reply(EDITED))
+    conversation = opened()
+    seen: list[object] = []
+    asyncio.run(conversation.turn("log hi then wait", on_event=seen.append))
+    asyncio.run(conversation.turn("add a retry"))
+    assert conversation.current is not None and conversation.current.number == 2
+    assert any(isinstance(event, Usage) for event in seen)
+    calls, spent = len(conversation.usage), conversation.spent()
+    assert calls == 2 and spent.tokens > 0 and spent.cost is not None
+    session = conversation.session
+    conversation.close()
+
+    later = opened()  # another process, another day
+    turns = later.resume(str(session))
+    assert [turn.request for turn in turns] == ["log hi then wait", "add a retry"]
+    assert later.current is not None and later.current.yaml == flow_of(EDITED)
+    assert later.spent() == spent  # the status bar's session cost does not start from zero
+    assert later.undo() is not None and later.current.number == 1
+
+
+def test_a_new_flow_is_a_new_session_and_the_last_one_keeps_its_revisions(gemini: FakeGemini) -> None:
+    gemini.script(Reply(VALID))
+    conversation = opened()
+    asyncio.run(conversation.turn("log hi"))
+    first = conversation.session
+    conversation.new()
+    assert conversation.current is None and conversation.session is None and conversation.usage == []
+    asyncio.run(conversation.turn("log hi again"))
+    assert conversation.session not in (None, first)
+    assert conversation.store is not None and len(conversation.store.revisions(str(first))) == 1
+
+
+def test_while_a_test_run_goes_on_nothing_changes_the_flow(gemini: FakeGemini, tmp_path: Path) -> None:
+    gemini.script(Reply(VALID))
+    conversation = opened()
+    asyncio.run(conversation.turn("log hi"))
+    conversation.test_running = True
+    flow = tmp_path / "other.yml"
+    flow.write_text(flow_of(EDITED))
+    for action in (conversation.undo, lambda: conversation.goto(1), lambda: conversation.load(flow)):
+        with pytest.raises(Busy):
+            action()
+    with pytest.raises(Busy):
+        asyncio.run(conversation.turn("and more"))
+    assert [r.number for r in conversation.revisions] == [1] and len(gemini.requests) == 1
+
+
+def test_revisions_compare_load_and_save(gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    conversation = opened()
+    with pytest.raises(NoFlow):
+        conversation.save()
+    source = tmp_path / "mine.yml"
+    source.write_text(flow_of(VALID))
+    loaded = conversation.load(source)
+    assert loaded.number == 1 and loaded.valid and conversation.session is not None  # recorded
+    gemini.script(Reply(EDITED))
+    asyncio.run(conversation.turn("add a retry"))
+    comparison = asyncio.run(conversation.compare("1"))
+    assert comparison.label == "revision 1" and comparison.diff is not None and "+    retry:" in comparison.diff.unified
+    with pytest.raises(CopilotError, match="/diff N"):
+        asyncio.run(conversation.compare("7"))
+    revision, path = conversation.save()
+    assert path == tmp_path / "flows" / "company.team" / "taxi.yml" and path.read_text() == revision.yaml
+    written = default_save_path({"namespace": "../..", "id": "../../etc/passwd"}, tmp_path)  # a model's words
+    assert written.is_relative_to(tmp_path / "flows") and ".." not in written.parts
+
+
+LOGS = """```yaml
+id: taxi
+namespace: company.team
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message: hi
+```
+"""
+MORE_LOGS = LOGS.replace(
+    "    message: hi\n", "    message: hi\n  - id: bye\n    type: io.kestra.plugin.core.log.Log\n    message: bye\n"
+)
+
+
+def test_deploy_is_one_review_then_a_yes(gemini: FakeGemini, kestra: FakeKestra) -> None:
+    gemini.script(Reply(VALID), Reply(LOGS), Reply(MORE_LOGS))
+    conversation = opened()
+    asked: list[DeployReview] = []
+
+    async def no(review: DeployReview, server: str) -> bool:
+        asked.append(review)
+        return False
+
+    async def yes(review: DeployReview, server: str) -> bool:
+        asked.append(review)
+        return True
+
+    asyncio.run(conversation.turn("log hi then wait"))  # a Sleep this server does not have
+    outcome = asyncio.run(conversation.deploy(no))
+    assert outcome.refused and outcome.deployed is None and not asked and not kestra.flows  # the server said no
+    asyncio.run(conversation.turn("log hi"))
+    outcome = asyncio.run(conversation.deploy(no))
+    assert outcome.deployed is None and not kestra.flows and asked[-1].deployed is None  # a new flow: no diff
+    outcome = asyncio.run(conversation.deploy(yes))
+    assert outcome.deployed is not None and outcome.where == "company.team/taxi"
+    assert outcome.link.endswith("/flows/edit/company.team/taxi") and ("company.team", "taxi") in kestra.flows
+    outcome = asyncio.run(conversation.deploy(yes))
+    assert outcome.review.up_to_date and len(asked) == 2  # nothing to confirm
+    asyncio.run(conversation.turn("and say bye"))
+    outcome = asyncio.run(conversation.deploy(no))
+    assert outcome.review.diff is not None and outcome.review.diff.changed and outcome.deployed is None
+    comparison = asyncio.run(conversation.compare("server"))
+    assert comparison.label == "server revision 1"
+
+
+def test_nothing_is_deployed_without_a_server_or_from_a_flow_with_problems(gemini: FakeGemini) -> None:
+    conversation = opened(record=False)
+    with pytest.raises(NoFlow):
+        conversation.require_current()
+    gemini.script(Reply(VALID))
+    asyncio.run(conversation.turn("log hi"))
+    with pytest.raises(CopilotError, match="No Kestra server is configured"):
+        conversation.deployable()
+    assert conversation.store is None and conversation.session is None  # not recorded, as asked
