@@ -21,17 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.console import RenderableType
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.lazy import Lazy
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Input
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
@@ -43,7 +40,7 @@ from ..workspace import EngineSetup, Workspace
 from .chat import ChatLog
 from .inputs import typed_inputs, wire
 from .keys import ACTIONS, label, plan_keys
-from .runlog import RunLog
+from .panes import SidePanel
 from .screens import (
     ConfirmDeploy,
     FilePrompt,
@@ -56,7 +53,7 @@ from .screens import (
     yaml_files,
 )
 from .status import StatusPart, compact_count
-from .widgets import FlowPane, PromptInput, SourcesPane, StatusBar, TopologyTree
+from .widgets import PromptInput, SourcesPane, StatusBar
 
 if TYPE_CHECKING:
     from ..events import ConsentRequest, DeployReview, Revision, TurnEvent
@@ -102,24 +99,17 @@ class CopilotApp(App[None]):
             with Vertical(id="chat-column"):
                 yield ChatLog(id="chat")
                 yield PromptInput(placeholder="Describe a flow, or a change to it — /help", id="prompt")
-            with TabbedContent(id="side"):
-                with TabPane("Flow", id="tab-flow"):
-                    yield FlowPane(id="flow-pane")
-                # The hidden tabs are mounted just after the first frame (Lazy): the screen takes keys sooner.
-                with TabPane("Topology", id="tab-topology"):
-                    yield Lazy(TopologyTree("No flow yet.", id="topology"))
-                with TabPane("Diff", id="tab-diff"):
-                    yield Lazy(VerticalScroll(Static("No changes yet.", id="diff")))
-                with TabPane("Sources", id="tab-sources"):
-                    yield Lazy(SourcesPane(id="sources-pane"))
-                with TabPane("Run", id="tab-run"):
-                    yield Lazy(VerticalScroll(RunLog(id="run")))
+            yield SidePanel(id="side")
         yield StatusBar("starting…", id="status")
         yield Footer()
 
     @property
     def chat(self) -> ChatLog:
         return self.query_one("#chat", ChatLog)
+
+    @property
+    def side(self) -> SidePanel:
+        return self.query_one(SidePanel)
 
     async def say(self, text: str, kind: str) -> None:
         await self.chat.say(text, kind)
@@ -308,7 +298,7 @@ class CopilotApp(App[None]):
             await result
 
     def action_show_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        self.side.active = tab
 
     async def action_help(self) -> None:
         await self.say(self.help_text(), "system")
@@ -390,12 +380,12 @@ class CopilotApp(App[None]):
         from ..events import Revision, Sources, Usage, Validated
 
         if isinstance(event, Sources):
-            self.query_one(SourcesPane).add_turn(request, event.hits)
+            self.side.sources.add_turn(request, event.hits)
         elif isinstance(event, Revision):
             self.show_revision(event)
         elif isinstance(event, Validated):
             verdict = "valid" if event.valid else "invalid, repairing…"
-            self.query_one(FlowPane).note(f"Attempt {event.attempt}: {verdict}")
+            self.side.note(f"Attempt {event.attempt}: {verdict}")
         elif isinstance(event, Usage):
             self.refresh_status()
 
@@ -413,23 +403,11 @@ class CopilotApp(App[None]):
 
     # --- panes --------------------------------------------------------------------------------------
     def show_revision(self, revision: Revision | None) -> None:
-        """Every pane on `revision`; None (before the first revision, a new flow) empties them."""
-        diff = self.query_one("#diff", Static)
-        if revision is None:
-            self.query_one(FlowPane).clear()
-            self.query_one(TopologyTree).clear().root.set_label("No flow yet.")
-            diff.update("No changes yet.")
-            return
-        self.query_one(FlowPane).show(revision)
-        self.query_one(TopologyTree).show(revision.yaml)
-        if revision.diff is not None and revision.diff.changed:
-            diff.update(Syntax(revision.diff.unified, "diff"))
-        else:
-            diff.update("No changes against the previous revision.")
+        self.side.show_revision(revision)
 
     async def show_sources(self, argument: str = "") -> None:
         """The Sources tab; `/sources N` shows turn N's."""
-        pane = self.query_one(SourcesPane)
+        pane = self.side.sources
         if argument and not (argument.isdigit() and pane.select_turn(int(argument))):
             last = len(pane.turns)
             await self.say(f"Usage: `/sources N` with N a turn from 1 to {last}." if last else "No turn yet.", "error")
@@ -551,8 +529,7 @@ class CopilotApp(App[None]):
                 if worker.group == "kestra":
                     worker.cancel()
             await self.say("The test-run was stopped: its execution is killed, its test copy removed.", "system")
-        for pane in self.query("#run").results(RunLog):  # the Run tab, once mounted
-            pane.clear()
+        self.side.forget_runs()
 
     async def action_sessions(self) -> None:
         if self.conversation is None or self.conversation.store is None:
@@ -595,7 +572,7 @@ class CopilotApp(App[None]):
         await self.chat.replace([(turn.request, turn.reply) for turn in turns])
         self.show_revision(conversation.current)
         self.refresh_status()
-        self.query_one(TabbedContent).active = "tab-flow"
+        self.side.active = "tab-flow"
         at = f" at revision {conversation.current.number}." if conversation.current else "."
         await self.say(f"Resumed session `{session_id}`{at}", "system")
 
@@ -621,9 +598,7 @@ class CopilotApp(App[None]):
                 await self.say("The server has no such flow yet: it would be new.", "system")
                 return
             diff, where = comparison.diff, comparison.label
-            pane = self.query_one("#diff", Static)
-            pane.update(Syntax(diff.unified, "diff") if diff.changed else f"No differences with {where}.")
-            self.query_one(TabbedContent).active = "tab-diff"
+            self.side.show_diff(diff, where)
             if argument == "server":
                 changes = f"{len(diff.summary.changes)} change(s)" if diff.changed else "no differences"
                 await self.say(f"Against {where}: {changes} (Diff tab).", "system")
@@ -659,17 +634,7 @@ class CopilotApp(App[None]):
             await self.say(f"Deployed {where}, server revision {outcome.deployed.revision}: {outcome.link}", "system")
 
     async def _confirm_deploy(self, review: DeployReview, server: str, revision: Revision) -> bool:
-        from ..events import flow_ref
-
-        body: RenderableType
-        if review.deployed is not None and review.diff is not None:
-            body = Syntax(review.diff.unified, "diff")
-            what = f" (server revision {review.deployed.revision} → the diff below)"
-        else:
-            body, what = Syntax(revision.yaml, "yaml"), " (new flow)"
-        title = f"Deploy {flow_ref(review.namespace, review.flow_id)} to {server}?{what}"
-        capabilities = ["What it can do:", *(f"  {line}" for line in review.capabilities.lines())]
-        confirmed: bool = await self.push_screen_wait(ConfirmDeploy(title, body, capabilities=capabilities))
+        confirmed: bool = await self.push_screen_wait(ConfirmDeploy.for_deploy(review, server, revision.yaml))
         return confirmed
 
     @work(group="kestra")
@@ -700,8 +665,8 @@ class CopilotApp(App[None]):
             self._run_asked = False
         if values is None:
             return
-        self.query_one(TabbedContent).active = "tab-run"
-        run_log = self.query_one("#run", RunLog)
+        self.side.active = "tab-run"
+        run_log = self.side.run_log
         run_log.start()
         repair = "Test-run repair"  # how the Sources tab names the repair turn
 
@@ -752,16 +717,9 @@ class CopilotApp(App[None]):
 
     async def _consent(self, request: ConsentRequest) -> bool:
         """A test-run's consent (engine/consent.py): the dialog with what the flow can do and the diff."""
-        from ..events import flow_ref
-
         if self.workspace.settings.sandbox_test_runs:
             return True
-        body = Syntax(request.diff.unified, "diff") if request.diff is not None else Syntax(request.flow_yaml, "yaml")
-        title = f"Test-run {flow_ref(request.namespace, request.flow_id)} on {request.server}?"
-        if not request.first:
-            title = f"A repair changed what the flow can do. {title}"
-        dialog = ConfirmDeploy(title, body, capabilities=request.summary()[1:], yes="Deploy and run")
-        confirmed: bool = await self.push_screen_wait(dialog)
+        confirmed: bool = await self.push_screen_wait(ConfirmDeploy.for_test_run(request))
         return confirmed
 
     async def action_repair(self) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.syntax import Syntax
 from rich.text import Text
@@ -19,6 +19,9 @@ from textual.widgets import Button, Input, Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
 from .inputs import InputField
+
+if TYPE_CHECKING:
+    from ..events import ConsentRequest, DeployReview
 
 __all__ = [
     "ConfirmDeploy",
@@ -54,6 +57,32 @@ class ConfirmDeploy(ModalScreen[bool]):
     def __init__(self, title: str, diff: Any, *, capabilities: list[str] = (), yes: str = "Deploy") -> None:  # type: ignore[assignment]
         super().__init__()
         self.title_text, self.diff, self.capabilities, self.yes = title, diff, list(capabilities), yes
+
+    @classmethod
+    def for_deploy(cls, review: DeployReview, server: str, flow_yaml: str) -> ConfirmDeploy:
+        """A deploy: the diff against the server's revision (or the whole flow, a new one) and what it can do."""
+        from ..events import flow_ref
+
+        if review.deployed is not None and review.diff is not None:
+            body = Syntax(review.diff.unified, "diff")
+            what = f" (server revision {review.deployed.revision} → the diff below)"
+        else:
+            body, what = Syntax(flow_yaml, "yaml"), " (new flow)"
+        title = f"Deploy {flow_ref(review.namespace, review.flow_id)} to {server}?{what}"
+        return cls(
+            title, body, capabilities=["What it can do:", *(f"  {line}" for line in review.capabilities.lines())]
+        )
+
+    @classmethod
+    def for_test_run(cls, request: ConsentRequest) -> ConfirmDeploy:
+        """A test-run's consent (engine/consent.py): what the flow can do, the diff or the whole flow."""
+        from ..events import flow_ref
+
+        body = Syntax(request.diff.unified, "diff") if request.diff is not None else Syntax(request.flow_yaml, "yaml")
+        title = f"Test-run {flow_ref(request.namespace, request.flow_id)} on {request.server}?"
+        if not request.first:
+            title = f"A repair changed what the flow can do. {title}"
+        return cls(title, body, capabilities=request.summary()[1:], yes="Deploy and run")
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
