@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .workspace import Confirm, DeployOutcome, EngineSetup, Workspace
 
 __all__ = [
+    "BUSY",
     "Busy",
     "Comparison",
     "Conversation",
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 FLOWS_FOLDER = "flows"
+BUSY = "A test-run is going on: wait for its verdict (a new flow, Ctrl+N, stops it)."
 
 
 class Busy(CopilotError):
@@ -129,7 +131,7 @@ class Conversation:
 
     def check_not_busy(self) -> None:
         if self.test_running:
-            raise Busy("A test-run is going on: wait for its verdict (a new flow, Ctrl+N, stops it).")
+            raise Busy(BUSY)
 
     def require_current(self, what: str = "There is no flow yet.") -> Revision:
         if self.engine.current is None:

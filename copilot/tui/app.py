@@ -33,7 +33,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from ..config import Settings, load_settings
-from ..conversation import Busy, Conversation, ModelCall, NoFlow
+from ..conversation import BUSY, Busy, Conversation, ModelCall, NoFlow
 from ..errors import CopilotError
 from ..urls import display_url
 from ..workspace import EngineSetup, Workspace
@@ -255,7 +255,7 @@ class CopilotApp(App[None]):
             await self.say(STREAMING, "system")
             return
         if self.conversation is not None and self.conversation.test_running:  # its repairs change the flow
-            await self.say(f"{self._busy()} Your request is kept in the input history (↑).", "system")
+            await self.say(f"{BUSY} Your request is kept in the input history (↑).", "system")
             return
         await self.say(text, "user")
         if self.conversation is None:
@@ -308,9 +308,6 @@ class CopilotApp(App[None]):
         if self.conversation is None:
             await self.say(LOADING, "system")
         return self.conversation
-
-    def _busy(self) -> str:
-        return "A test-run is going on: wait for its verdict (a new flow, Ctrl+N, stops it)."
 
     async def _attempt(self, action: Callable[[Conversation], Awaitable[None] | None]) -> None:
         """Run an action on the conversation; its CopilotError (Busy, no flow, a bad argument…) is said."""
@@ -647,7 +644,7 @@ class CopilotApp(App[None]):
         if conversation is None:
             return
         if self._run_asked:
-            await self.say(self._busy(), "error")
+            await self.say(BUSY, "error")
             return
         try:
             revision = conversation.deployable()
