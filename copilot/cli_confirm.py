@@ -9,12 +9,14 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from .terminal import printable
 
 if TYPE_CHECKING:
     from .config import Settings
+    from .engine.consent import Consent, ConsentRequest
 
 __all__ = ["TTY", "ask_yes_no", "consent_for"]
 
@@ -58,7 +60,7 @@ def _interruptible() -> Iterator[None]:
         yield
         return
 
-    def ended(signum: int, frame: Any) -> None:
+    def ended(signum: int, frame: FrameType | None) -> None:
         raise SystemExit(128 + signum)
 
     previous = {
@@ -73,7 +75,7 @@ def _interruptible() -> Iterator[None]:
             signal.signal(number, handler)
 
 
-def consent_for(settings: Settings, *, yes: bool, command: str) -> Any:
+def consent_for(settings: Settings, *, yes: bool, command: str) -> Consent:
     """How a command asks before it deploys and runs a model's flow (engine/consent.py): `--yes` approves the
     flow as written (and repairs that add nothing); the `sandbox_test_runs` setting approves everything —
     both print what they approved, for the log; otherwise the user is asked in the terminal, and without a
@@ -84,7 +86,7 @@ def consent_for(settings: Settings, *, yes: bool, command: str) -> Any:
         decide = consent.sandbox() if settings.sandbox_test_runs else consent.unattended()
         by = "sandbox_test_runs" if settings.sandbox_test_runs else "--yes"
 
-        async def logged(request: Any) -> bool:
+        async def logged(request: ConsentRequest) -> bool:
             approved = await decide(request)  # raises when --yes does not cover a repair
             print(printable("\n".join([f"approved by {by}:", *request.summary()])), file=sys.stderr)
             return approved
@@ -98,7 +100,7 @@ def consent_for(settings: Settings, *, yes: bool, command: str) -> Any:
             "sandbox_test_runs = true for a Kestra kept for trials (README: Safety).",
         )
 
-    async def ask(request: Any) -> bool:
+    async def ask(request: ConsentRequest) -> bool:
         shown = request.summary()
         if request.diff is not None:
             shown.append(request.diff.unified)

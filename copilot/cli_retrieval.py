@@ -8,7 +8,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .cli_args import Commands, nonblank, positive_int
 from .exitcodes import EXIT_OK
@@ -16,6 +16,10 @@ from .terminal import printable
 
 if TYPE_CHECKING:
     from .config import Settings
+    from .retrieval.hybrid import Hit
+    from .retrieval.index import BuildReport, Index
+    from .retrieval.loaders import LoadResult
+    from .retrieval.sources import Source
 
 __all__ = ["add_eval_parsers", "add_parsers", "build_index"]
 
@@ -89,7 +93,7 @@ def _index_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _open_index(args: argparse.Namespace, settings: Settings, default: Path | None = None) -> Any:
+def _open_index(args: argparse.Namespace, settings: Settings, default: Path | None = None) -> Index:
     from .config import with_embeddings
     from .retrieval.index import Index
     from .workspace import Workspace
@@ -127,7 +131,7 @@ class ProgressBar:
         self.stream.flush()
 
 
-def _loaded(result: Any) -> str:
+def _loaded(result: LoadResult) -> str:
     """`  10 chunks from 10 files`, and the YAML files left out because they are not flows, counted."""
     line = f"  {len(result.chunks)} chunks from {result.files} files"
     if skipped := result.not_flows:
@@ -137,7 +141,7 @@ def _loaded(result: Any) -> str:
     return line
 
 
-def build_index(index: Any, sources: list[Any], settings: Settings, *, rebuild: bool = False) -> Any:
+def build_index(index: Index, sources: list[Source], settings: Settings, *, rebuild: bool = False) -> BuildReport:
     """Load every source, then bring the index to exactly those chunks. A source that cannot be read
     stops the build (nothing changed), unless it is optional: then its chunks already indexed are kept.
     `rebuild` drops what the index holds first, whatever state it is in (a damaged index is not read)."""
@@ -197,13 +201,13 @@ def _index_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _no_docs_note(index: Any, sources: list[Any]) -> str | None:
+def _no_docs_note(index: Index, sources: list[Source]) -> str | None:
     """What an index without documentation means, and how to add some: offline, the default build holds only
     corpus/'s example flows, and a doc search finds nothing."""
     chunks = index.chunks().values()
     if any(chunk.kind in ("doc", "plugin-doc") for chunk in chunks):
         return None
-    kept = index.manifest().get("sources") or {}
+    kept = index.sources()
     skipped = [source.name for source in sources if source.name not in kept]
     command = [shlex.quote(f"{name}={where}") for name, where in kept.items() if "://" not in where]
     return (
@@ -236,7 +240,7 @@ def _index_status(args: argparse.Namespace) -> int:
         print(f"warning:    {mismatch}")
     print(f"kestra:     {status.get('kestra_version') or 'no server source'}")
     print(f"built:      {status.get('built_at')}")
-    for name, where in (status.get("sources") or {}).items():
+    for name, where in index.sources().items():
         print(printable(f"source:     {name} = {where}"))
     return EXIT_OK
 
@@ -272,7 +276,7 @@ def search_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _hit_json(rank: int, hit: Any) -> dict[str, Any]:
+def _hit_json(rank: int, hit: Hit) -> dict[str, object]:
     chunk = hit.chunk
     return {
         "rank": rank,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -45,7 +44,7 @@ class Recipe:
     history_turns: int = 4  # earlier exchanges of the conversation sent along (their flows elided)
     folder: Path = field(default_factory=prompts_dir, compare=False)
 
-    def render(self, role: str, **values: Any) -> str:
+    def render(self, role: str, **values: object) -> str:
         try:
             return string.Template(self.templates[role]).substitute(values).strip()
         except KeyError as exc:

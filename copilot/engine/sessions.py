@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple, NotRequired, TypedDict
 
 from ..errors import CopilotError
 from ..flows import Diagnostic, Severity, diff_flows, redact_secrets
@@ -43,7 +43,7 @@ from ..private_files import private_dir, tighten
 from .processes import is_gone, this_process
 from .turn import Attempt, Engine, ErrorEvent, Revision, Sources, TurnEnded, TurnEvent
 
-__all__ = ["SessionInfo", "SessionStore", "StoreError"]
+__all__ = ["RevisionRow", "SessionInfo", "SessionStore", "StoreError", "TurnRow"]
 
 BUSY_SECONDS = 30.0  # how long a writer waits for another process's transaction before giving up
 FLUSH_GROWTH = 4  # a streamed reply is written again once it grew by 1/FLUSH_GROWTH of what is written…
@@ -96,6 +96,62 @@ class SessionInfo:
     revisions: int
     model: str
     recipe: str
+
+
+class TurnRow(TypedDict):
+    """A recorded turn, as `turns()` lists it; the lists (prompt hashes and parts, sources, usage) are JSON text."""
+
+    session_id: str
+    number: int
+    request: str
+    reply: str
+    status: str  # running, done, failed or interrupted
+    attempts: int
+    recipe: str
+    prompt_hashes: str
+    prompt_parts: str
+    sources: str
+    usage: str
+    error: str | None
+    started: float
+    ended: float | None
+    owner: str | None  # the process recording it (engine/processes.py)
+
+
+class RevisionRow(TypedDict):
+    """A recorded revision, as `revisions()` lists it."""
+
+    number: int | None  # its place in the session's line; None off the line (`every=True`)
+    id: int  # the store's own number, never reused
+    previous: int | None  # the id it was made from
+    turn: int | None  # the turn that made it; None for a loaded file
+    yaml: str
+    valid: bool
+
+
+class _StoredRevision(NamedTuple):
+    """A row of the revisions table (REVISION_COLUMNS)."""
+
+    number: int
+    turn: int | None
+    yaml: str
+    valid: int
+    diagnostics: str  # JSON: a list of _StoredDiagnostic
+    recipe: str
+    prompt_hash: str
+    previous: int | None
+
+
+class _StoredDiagnostic(TypedDict):
+    """A diagnostic as `Diagnostic.to_dict` writes it; older stores lack the optional keys."""
+
+    severity: str
+    code: str
+    message: str
+    line: NotRequired[int | None]
+    column: NotRequired[int | None]
+    path: NotRequired[str]
+    hint: NotRequired[str | None]
 
 
 def _clean(text: str) -> str:
@@ -193,27 +249,34 @@ class SessionStore:
         self._lines.pop(session_id, None)
         return bool(deleted)
 
-    def turns(self, session_id: str) -> list[dict[str, Any]]:
+    def turns(self, session_id: str) -> list[TurnRow]:
         cursor = self.db.execute("SELECT * FROM turns WHERE session_id = ? ORDER BY number", (session_id,))
-        names = [c[0] for c in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        cursor.row_factory = sqlite3.Row
+        return [_turn(row) for row in cursor]
 
-    def revisions(self, session_id: str, *, every: bool = False) -> list[dict[str, Any]]:
+    def revisions(self, session_id: str, *, every: bool = False) -> list[RevisionRow]:
         """The session's line of revisions, as `restore` brings it back: `number` (its place in the line, as the
         engine numbers it), `turn` (the turn that made it; None for a loaded file), `yaml`, `valid`, and `id`
         (the store's own number, never reused) with `previous` (the id it was made from). `every=True` lists
         every revision recorded, in order, those off the line (undone, then replaced) with `number` None."""
         rows = self._rows(session_id)
         line = _line(rows)
-        place = {row[0]: position for position, row in enumerate(line, 1)}
+        place = {row.number: position for position, row in enumerate(line, 1)}
         return [
-            {"number": place.get(n), "id": n, "previous": p, "turn": t, "yaml": y, "valid": bool(v)}
-            for n, t, y, v, _, _, _, p in (rows.values() if every else line)
+            RevisionRow(
+                number=place.get(r.number),
+                id=r.number,
+                previous=r.previous,
+                turn=r.turn,
+                yaml=r.yaml,
+                valid=bool(r.valid),
+            )
+            for r in (rows.values() if every else line)
         ]
 
-    def _rows(self, session_id: str) -> dict[int, tuple[Any, ...]]:
+    def _rows(self, session_id: str) -> dict[int, _StoredRevision]:
         query = f"SELECT {REVISION_COLUMNS} FROM revisions WHERE session_id = ? ORDER BY number"
-        return {row[0]: row for row in self.db.execute(query, (session_id,)).fetchall()}
+        return {row[0]: _StoredRevision(*row) for row in self.db.execute(query, (session_id,)).fetchall()}
 
     # --- recording a turn ---------------------------------------------------------------------------
     def recorder(self, session_id: str, request: str) -> Callable[[TurnEvent], None]:
@@ -243,7 +306,7 @@ class SessionStore:
         Nothing recorded is replaced: after an undo, the revision starts a branch."""
         line = self._lines.get(session_id)
         if line is None:
-            line = [row[0] for row in _line(self._rows(session_id))]
+            line = [row.number for row in _line(self._rows(session_id))]
         made_from = line[: max(revision.number - 1, 0)]
         diagnostics = json.dumps([d.to_dict() for d in revision.diagnostics])
         with self._transaction():
@@ -293,11 +356,11 @@ class SessionStore:
             raise KeyError(session_id)
         line = _line(rows)
         revisions: list[Revision] = []
-        for position, (_, _, yaml, _, diagnostics, recipe, prompt_hash, _) in enumerate(line, 1):
-            found = tuple(_diagnostic(d) for d in json.loads(diagnostics))
-            diff = diff_flows(revisions[-1].yaml, yaml) if revisions else None
-            revisions.append(Revision(position, yaml, found, diff, recipe, prompt_hash))
-        self._lines[session_id] = [row[0] for row in line]
+        for position, row in enumerate(line, 1):
+            found = tuple(_diagnostic(d) for d in json.loads(row.diagnostics))
+            diff = diff_flows(revisions[-1].yaml, row.yaml) if revisions else None
+            revisions.append(Revision(position, row.yaml, found, diff, row.recipe, row.prompt_hash))
+        self._lines[session_id] = [row.number for row in line]
         exchanges = self.db.execute(
             "SELECT request, reply FROM turns WHERE session_id = ? AND reply != '' ORDER BY number", (session_id,)
         ).fetchall()
@@ -318,7 +381,7 @@ class _TurnRecorder:
         self.parts: list[dict[str, str]] = []
         self.usage: list[dict[str, int]] = []
 
-    def update(self, sql: str, *values: Any) -> None:
+    def update(self, sql: str, *values: str | int | float | None) -> None:
         if self.store._closed:  # the app closed the store while the turn was being stopped: it was marked then
             return
         self.store.db.execute(
@@ -381,13 +444,33 @@ class _TurnRecorder:
             self.store._recording.pop((self.session_id, self.number), None)
 
 
-def _line(rows: dict[int, tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """The chain of revisions that ends at the latest one, oldest first (each row's last column: `previous`)."""
-    line: list[tuple[Any, ...]] = []
+def _turn(row: sqlite3.Row) -> TurnRow:
+    return TurnRow(
+        session_id=row["session_id"],
+        number=row["number"],
+        request=row["request"],
+        reply=row["reply"],
+        status=row["status"],
+        attempts=row["attempts"],
+        recipe=row["recipe"],
+        prompt_hashes=row["prompt_hashes"],
+        prompt_parts=row["prompt_parts"],
+        sources=row["sources"],
+        usage=row["usage"],
+        error=row["error"],
+        started=row["started"],
+        ended=row["ended"],
+        owner=row["owner"],
+    )
+
+
+def _line(rows: dict[int, _StoredRevision]) -> list[_StoredRevision]:
+    """The chain of revisions that ends at the latest one, oldest first (each made from its `previous`)."""
+    line: list[_StoredRevision] = []
     number = max(rows, default=None)
     while number is not None and number in rows:
         line.append(rows[number])
-        previous = rows[number][-1]
+        previous = rows[number].previous
         number = previous if previous is not None and previous < number else None
     return line[::-1]
 
@@ -467,7 +550,7 @@ def _store_error(path: Path, exc: sqlite3.Error | OSError) -> StoreError:
     )
 
 
-def _diagnostic(data: dict[str, Any]) -> Diagnostic:
+def _diagnostic(data: _StoredDiagnostic) -> Diagnostic:
     return Diagnostic(
         Severity(data["severity"]), data["code"], data["message"], data.get("line"), data.get("column"),
         data.get("path", ""), data.get("hint"),

@@ -22,7 +22,6 @@ import contextlib
 import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, get_args
 
 from ..config import Settings
 from ..errors import CopilotError
@@ -39,6 +38,7 @@ from ..kestra import (
     flow_key,
 )
 from ..kestra.sandbox import TEST_LABEL, TestCopy, is_test_deploy, test_copy, test_namespace
+from ..kestra.watch import Event as WatchEvent
 from ..kestra.watch import StillRunning, follow_to_end
 from .consent import Approvals, Consent, ConsentRefused, ConsentRequest
 from .prompt import as_data
@@ -52,6 +52,7 @@ __all__ = [
     "RepairStarted",
     "RunFinished",
     "RunTimedOut",
+    "TestRunEvent",
     "TestRunResult",
     "recording_repairs",
     "repair_request",
@@ -107,17 +108,23 @@ class RepairStarted:
     number: int  # 1 = the first repair
 
 
-def recording_repairs(open_turn: Callable[[str], Callable[[Any], None] | None]) -> Callable[[Any], None]:
+# What `test_run` emits: the deploy, the execution with its live logs, the verdict, each repair turn's events
+# (after its RepairStarted), the clean-up.
+TestRunEvent = Deployed | WatchEvent | RunFinished | RepairStarted | TurnEvent | CleanedUp
+
+
+def recording_repairs(
+    open_turn: Callable[[str], Callable[[TurnEvent], None] | None],
+) -> Callable[[object], None]:
     """An event handler for `test_run` that records each repair as a turn of its own: `open_turn(request)`
     (e.g. a session store's recorder) is called at each RepairStarted and gets that turn's events."""
-    record: Callable[[Any], None] | None = None
-    turn_events = get_args(TurnEvent)
+    record: Callable[[TurnEvent], None] | None = None
 
-    def on_event(event: Any) -> None:
+    def on_event(event: object) -> None:
         nonlocal record
         if isinstance(event, RepairStarted):
             record = open_turn(event.request)
-        elif record is not None and isinstance(event, turn_events):
+        elif record is not None and isinstance(event, TurnEvent):
             record(event)
 
     return on_event
@@ -176,7 +183,7 @@ async def test_run(
     keep: bool = False,
     max_repairs: int = 2,
     follow_timeout: float = FOLLOW_TIMEOUT,
-    on_event: Callable[[Any], None] | None = None,
+    on_event: Callable[[TestRunEvent], None] | None = None,
 ) -> TestRunResult:
     """Deploy the current revision as a test copy (after consent), run it, repair it; see the module doc.
     `approvals` carries what the user already said yes to (a chat keeps one for the conversation)."""
@@ -249,7 +256,11 @@ def _runnable(revision: Revision | None) -> Revision:
 
 
 async def _deploy(
-    client: KestraClient, copy: TestCopy, number: int, deployed: set[tuple[str, str]], emit: Callable[[Any], None]
+    client: KestraClient,
+    copy: TestCopy,
+    number: int,
+    deployed: set[tuple[str, str]],
+    emit: Callable[[TestRunEvent], None],
 ) -> None:
     """Deploy the approved copy. The place is checked again after the yes (a person may take minutes): only a
     test copy is ever replaced, and where there was none only a creation is sent, so a flow made meanwhile is
@@ -311,7 +322,7 @@ async def _execute(
     number: int,
     inputs: dict[str, str],
     timeout: float,
-    emit: Callable[[Any], None],
+    emit: Callable[[TestRunEvent], None],
 ) -> RunFinished:
     started = await client.execute(copy.namespace, copy.flow_id, inputs=inputs, labels=dict([TEST_LABEL]))
     emit(started)

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any  # for Chroma's clients and collections only: chromadb ships no types (see pyproject)
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from ..errors import CopilotError
@@ -36,6 +36,12 @@ from ..private_files import private_dir, private_tree, write_private
 from .chunks import Chunk
 from .embeddings import Embedder, MiniLMEmbedder
 from .lexical import LexicalIndex
+
+if TYPE_CHECKING:  # chromadb is imported on first use: it takes seconds
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import Where
+    from chromadb.base_types import InclusionExclusionOperator, LiteralValue
 
 __all__ = ["CHUNKER_VERSION", "BuildReport", "Index", "IndexError_"]
 
@@ -83,7 +89,7 @@ class Index:
         self._embedder = embedder  # None: MiniLM, built on first use; else e.g. a GeminiEmbedder
         # Another model than the default has a collection of its own; None: MiniLM's, the default collection.
         self._other_model = None if isinstance(embedder, MiniLMEmbedder) else embedder
-        self._collection: Any = None
+        self._collection: Collection | None = None
         self._chunks: dict[str, Chunk] | None = None
         self._lexical: dict[str, LexicalIndex] = {}
         self._order: list[str] = []
@@ -105,6 +111,11 @@ class Index:
         if not isinstance(manifest, dict):
             raise self._damaged(f"{self.manifest_path.name} is not a JSON object")
         return manifest
+
+    def sources(self) -> dict[str, str]:
+        """What the index was built from, as its manifest records it: source name → where (a path, a URL)."""
+        sources = self.manifest().get("sources")
+        return {str(name): str(where) for name, where in sources.items()} if isinstance(sources, dict) else {}
 
     def _damaged(self, what: str) -> IndexError_:
         return IndexError_(f"The retrieval index at {self.folder} is damaged: {what}.", hint=REBUILD_HINT)
@@ -142,7 +153,7 @@ class Index:
             name += f"-{hashlib.sha1(str(self.folder.resolve()).encode()).hexdigest()[:10]}"
         return name
 
-    def collection(self) -> Any:
+    def collection(self) -> Collection:
         with _CHROMA_LOCK:
             if self._collection is None:
                 from .chroma_function import CopilotMiniLM
@@ -150,16 +161,17 @@ class Index:
                 with self._chroma():
                     # Vectors are always computed here and passed in; the function is registered so a reopened
                     # MiniLM collection never falls back to Chroma's downloading default.
+                    function = CopilotMiniLM(cache_dir=str(self.cache_dir)) if self._other_model is None else None
                     self._collection = self._client().get_or_create_collection(
                         self.collection_name,
-                        embedding_function=CopilotMiniLM(cache_dir=str(self.cache_dir))
-                        if self._other_model is None
-                        else None,
+                        # Chroma asks for a function of texts or images, and types its own text functions
+                        # (EmbeddingFunction[Documents], as ours) with this same ignore.
+                        embedding_function=function,  # type: ignore[arg-type]
                         metadata={"hnsw:space": "cosine"},
                     )
             return self._collection
 
-    def _client(self) -> Any:
+    def _client(self) -> ClientAPI:
         if self.chroma_url:
             return _http_client(self.chroma_url)
         import chromadb
@@ -348,14 +360,17 @@ class Index:
         if not available:
             return []
         vector = self.embedder.embed_query(query)
-        where = None
-        if kinds:
-            where = {"kind": kinds[0]} if len(kinds) == 1 else {"kind": {"$in": list(kinds)}}
         with self._chroma():
             result = self.collection().query(
-                query_embeddings=[vector.tolist()], n_results=min(k, available), where=where, include=["distances"]
+                query_embeddings=[vector.tolist()],
+                n_results=min(k, available),
+                where=_of_kinds(kinds or ()),
+                include=["distances"],
             )
-        return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
+        distances = result["distances"]
+        if distances is None:  # asked for in `include`: a store that answers without them is broken
+            raise self._damaged("its Chroma store answered a search without distances")
+        return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], distances[0], strict=True)]
 
     def require_built(self) -> None:
         if not self.chunks():
@@ -365,7 +380,7 @@ class Index:
             )
 
 
-def _http_client(url: str) -> Any:
+def _http_client(url: str) -> ClientAPI:
     import chromadb
 
     parsed = urlparse(url)
@@ -382,11 +397,21 @@ def _http_client(url: str) -> Any:
         ) from exc
 
 
-def _all_ids(collection: Any) -> list[str]:
+def _of_kinds(kinds: Sequence[str]) -> Where | None:
+    """Chroma's filter on chunks of these kinds; None (no filter) for every kind."""
+    if len(kinds) == 1:
+        return {"kind": kinds[0]}
+    if not kinds:
+        return None
+    one_of: dict[InclusionExclusionOperator, list[LiteralValue]] = {"$in": [*kinds]}
+    return {"kind": one_of}
+
+
+def _all_ids(collection: Collection) -> list[str]:
     return list(collection.get(include=[])["ids"])
 
 
-def _delete(collection: Any, ids: Sequence[str]) -> None:
+def _delete(collection: Collection, ids: Sequence[str]) -> None:
     for start in range(0, len(ids), 5000):  # Chroma caps the batch size
         collection.delete(ids=list(ids[start : start + 5000]))
 

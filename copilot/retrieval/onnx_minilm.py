@@ -13,7 +13,6 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -44,10 +43,12 @@ def build_onnx_model(weights_path: Path, out_path: Path) -> None:
         initializers.append(numpy_helper.from_array(np.asarray(array), name))
         return name
 
-    # Any: onnx's make_node takes its attributes as **kwargs: Any, after keyword parameters of other types.
-    def node(op: str, inputs: list[str], **attrs: Any) -> str:
+    def node(op: str, inputs: list[str], **attrs: int | float | list[int]) -> str:
         out = f"t{next(counter)}"
-        nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        made = helper.make_node(op, inputs, [out])
+        # make_node's own way with its **kwargs, which it takes after keyword parameters of other types
+        made.attribute.extend(helper.make_attribute(key, value) for key, value in sorted(attrs.items()))
+        nodes.append(made)
         return out
 
     def linear(x: str, prefix: str) -> str:  # x @ W.T + b, W as stored by PyTorch (out, in)

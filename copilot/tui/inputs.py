@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..flows import YamlMap, YamlValue
 
 __all__ = ["InputField", "typed_inputs", "wire"]
 
@@ -37,7 +40,7 @@ PLACEHOLDERS = {
 }
 
 
-def wire(value: Any) -> str:
+def wire(value: YamlValue) -> str:
     """The text Kestra parses back into `value` for the input's type."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -46,7 +49,7 @@ def wire(value: Any) -> str:
     return str(value)
 
 
-def typed_inputs(specs: list[dict[str, Any]], argument: str) -> dict[str, str]:
+def typed_inputs(specs: list[YamlMap], argument: str) -> dict[str, str]:
     """`/run month=2024-01 count=3`: each value read as its input's type (as the form reads it), in the
     text Kestra parses. ValueError (or CopilotError for a token without `=`) says what is wrong."""
     from ..cli_kestra import parse_pairs
@@ -66,21 +69,22 @@ class InputField:
     name: str
     type: str = "STRING"
     required: bool = False
-    default: Any = None
+    default: YamlValue = None
     values: tuple[str, ...] = ()  # SELECT, ENUM, MULTISELECT
     item_type: str = "STRING"  # ARRAY
     description: str = ""
-    definition: dict[str, Any] = field(default_factory=dict, compare=False)  # the input as the flow declares it
+    definition: YamlMap = field(default_factory=dict, compare=False)  # the input as the flow declares it
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> InputField:
+    def from_spec(cls, spec: YamlMap) -> InputField:
         default = spec.get("defaults", spec.get("default"))
+        choices = spec.get("values", spec.get("options"))
         return cls(
             name=str(spec.get("id") or spec.get("name")),
             type=str(spec.get("type") or "STRING").upper(),
             required=bool(spec.get("required", True)) and default is None,
             default=default,
-            values=tuple(str(v) for v in spec.get("values", spec.get("options")) or ()),
+            values=tuple(str(v) for v in choices) if isinstance(choices, list) else (),
             item_type=str(spec.get("itemType") or "STRING").upper(),
             description=str(spec.get("description") or ""),
             definition=dict(spec),
@@ -104,7 +108,7 @@ class InputField:
     def placeholder(self) -> str:
         return PLACEHOLDERS.get(self.type, "")
 
-    def coerce(self, raw: str) -> Any:
+    def coerce(self, raw: str) -> YamlValue:
         """The value typed as the input's type; None for an empty optional field. ValueError says why not."""
         text = raw.strip()
         if not text:
@@ -122,7 +126,7 @@ class InputField:
             raise ValueError(f"{self.name}: {problem}.")
         return value
 
-    def _one(self, kind: str, text: str) -> Any:
+    def _one(self, kind: str, text: str) -> YamlValue:
         """The text parsed as a value of `kind` (text stays text for the types Kestra reads as text)."""
         if kind == "INT":
             try:
@@ -140,12 +144,14 @@ class InputField:
             raise ValueError(f"a {kind} is true or false, not {text!r}.")
         if kind == "JSON":
             try:
-                return json.loads(text)
+                value: YamlValue = json.loads(text)
             except ValueError as exc:
                 raise ValueError(f"not valid JSON ({exc}).") from None
+            return value
         return text
 
-    def _items(self, text: str) -> list[Any]:
+    def _items(self, text: str) -> list[YamlValue]:
+        items: YamlValue
         if text.startswith("["):
             try:
                 items = json.loads(text)
@@ -159,7 +165,7 @@ class InputField:
             return [str(item) for item in items]
         return [self._item(item) for item in items]
 
-    def _item(self, item: Any) -> Any:
+    def _item(self, item: YamlValue) -> YamlValue:
         """An ARRAY item as its `itemType`: text is parsed, a JSON value must already be of the type."""
         kind = self.item_type
         if isinstance(item, str):
@@ -173,4 +179,6 @@ class InputField:
         }.get(kind, not isinstance(item, list | dict))
         if not fits:
             raise ValueError(f"{json.dumps(item)} is not an item of type {kind}.")
-        return float(item) if kind == "FLOAT" else item if kind != "STRING" else wire(item)
+        if kind == "FLOAT" and isinstance(item, int | float):
+            return float(item)
+        return wire(item) if kind == "STRING" else item

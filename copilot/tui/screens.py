@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal
 
+from rich.console import RenderableType
 from rich.syntax import Syntax
 from rich.text import Text
 from textual import on
@@ -18,10 +20,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
+from ..flows import YamlValue
 from .inputs import InputField
 
 if TYPE_CHECKING:
-    from ..events import ConsentRequest, DeployReview
+    from ..engine.sessions import SessionStore
+    from ..events import ConsentRequest, DeployReview, Revision
+    from ..flows import YamlMap
+    from ..retrieval.chunks import Chunk
 
 __all__ = [
     "ConfirmDeploy",
@@ -54,7 +60,9 @@ class ConfirmDeploy(ModalScreen[bool]):
         Binding("pagedown", "scroll_body(1)", show=False),
     ]
 
-    def __init__(self, title: str, diff: Any, *, capabilities: list[str] = (), yes: str = "Deploy") -> None:  # type: ignore[assignment]
+    def __init__(
+        self, title: str, diff: RenderableType, *, capabilities: Sequence[str] = (), yes: str = "Deploy"
+    ) -> None:
         super().__init__()
         self.title_text, self.diff, self.capabilities, self.yes = title, diff, list(capabilities), yes
 
@@ -118,13 +126,13 @@ class ConfirmDeploy(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
-class RunInputs(ModalScreen[dict[str, Any] | None]):
+class RunInputs(ModalScreen[dict[str, YamlValue] | None]):
     """A form from the flow's `inputs`: one field per input with its type and default; returns the values
     typed by their declared type (inputs.InputField), and refuses to run until every one reads."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, inputs: list[dict[str, Any]]) -> None:
+    def __init__(self, inputs: Sequence[YamlMap]) -> None:
         super().__init__()
         self.fields = [InputField.from_spec(spec) for spec in inputs]
 
@@ -134,16 +142,17 @@ class RunInputs(ModalScreen[dict[str, Any] | None]):
             for field in self.fields:
                 with Horizontal(classes="field"):
                     yield Static(field_label(field), classes="field-label", id=f"label-{field.name}")
-                    kind: Any = {"INT": "integer", "FLOAT": "number"}.get(field.type, "text")  # typing restricted
-                    yield Input(field.initial, placeholder=field.placeholder, type=kind, id=f"input-{field.name}")
+                    yield Input(
+                        field.initial, placeholder=field.placeholder, type=_input_type(field), id=f"input-{field.name}"
+                    )
                 yield Static("", classes="field-error", id=f"error-{field.name}")
             with Horizontal(id="form-buttons"):
                 yield Button("Run", variant="primary", id="run")
                 yield Button("Cancel", id="cancel")
 
-    def values(self) -> dict[str, Any] | None:
+    def values(self) -> dict[str, YamlValue] | None:
         """Every filled field, typed; None (and the reasons shown under the fields) if one does not read."""
-        values: dict[str, Any] = {}
+        values: dict[str, YamlValue] = {}
         wrong = False
         for field in self.fields:
             error = self.query_one(f"#error-{field.name}", Static)
@@ -174,6 +183,11 @@ class RunInputs(ModalScreen[dict[str, Any] | None]):
             self._run()
         else:
             self.dismiss(None)
+
+
+def _input_type(field: InputField) -> Literal["integer", "number", "text"]:
+    """What the field's Input lets be typed: digits for a number, anything for the rest."""
+    return "integer" if field.type == "INT" else "number" if field.type == "FLOAT" else "text"
 
 
 def field_label(field: InputField) -> Text:
@@ -259,7 +273,7 @@ class SessionsScreen(ModalScreen[str | None]):
         Binding("up", "move(-1)", show=False, priority=True),
     ]
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: SessionStore) -> None:
         super().__init__()
         self.store = store
 
@@ -331,7 +345,7 @@ class SourceViewer(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Close")]
 
-    def __init__(self, label: str, chunk: Any) -> None:
+    def __init__(self, label: str, chunk: Chunk) -> None:
         super().__init__()
         self.label, self.chunk = label, chunk
 
@@ -383,7 +397,7 @@ def code_block_options(blocks: list[tuple[str, str]]) -> list[Option]:
     return options
 
 
-def revision_options(revisions: list[Any], current: int) -> list[Option]:
+def revision_options(revisions: Sequence[Revision], current: int) -> list[Option]:
     """Every revision: validity, recipe and what changed against the previous one."""
     from ..flows import has_errors
 

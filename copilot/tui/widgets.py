@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypedDict, Unpack
 
 from textual import events, on
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
@@ -17,9 +18,16 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Markdown, OptionList, Select, Static, Tree
 from textual.widgets.option_list import Option
+from textual.widgets.tree import TreeNode
 
 from ..terminal import printable, strip_controls_in_textual
 from .status import StatusPart, fit
+
+if TYPE_CHECKING:
+    from ..events import Revision
+    from ..flows import Diagnostic, TopologyNode
+    from ..retrieval.chunks import Chunk
+    from ..retrieval.hybrid import Hit
 
 strip_controls_in_textual()  # the net under `printable` below, for every widget of the app
 
@@ -32,8 +40,18 @@ __all__ = [
     "StatusBar",
     "TopologyTree",
     "TurnSources",
+    "WidgetOptions",
     "code_blocks",
 ]
+
+
+class WidgetOptions(TypedDict, total=False):
+    """What every Textual widget takes to be found and styled; the widgets here pass it on as given."""
+
+    name: str | None
+    id: str | None
+    classes: str | None
+
 
 _FENCE = re.compile(
     r"^(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+.-]*)[^\n]*\n(?P<code>.*?)^(?P=fence)[ \t]*$", re.M | re.S
@@ -48,13 +66,13 @@ def code_blocks(markdown: str) -> list[tuple[str, str]]:
 class ChatMessage(Markdown):
     """One message of the conversation: model text, errors quoting servers and files — shown printable."""
 
-    def __init__(self, markdown: str | None = None, **kwargs: Any) -> None:
-        super().__init__(printable(markdown) if markdown else markdown, **kwargs)
+    def __init__(self, markdown: str | None = None, **options: Unpack[WidgetOptions]) -> None:
+        super().__init__(printable(markdown) if markdown else markdown, **options)
 
-    def update(self, markdown: str) -> Any:
+    def update(self, markdown: str) -> AwaitComplete:
         return super().update(printable(markdown))
 
-    def append(self, markdown: str) -> Any:  # the streamed reply, piece by piece
+    def append(self, markdown: str) -> AwaitComplete:  # the streamed reply, piece by piece
         return super().append(printable(markdown))
 
 
@@ -72,8 +90,8 @@ class PromptInput(Input):
         Binding("down", "history(1)", "Later input", show=False),
     ]
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *, placeholder: str = "", **options: Unpack[WidgetOptions]) -> None:
+        super().__init__(placeholder=placeholder, **options)
         self.history: list[str] = []
         self._cursor = 0
         self.pastes: dict[str, str] = {}
@@ -112,7 +130,7 @@ MARKS = {"error": "●", "policy": "◆", "warning": "▲"}
 TONES = {"error": "error", "policy": "error", "warning": "warning"}  # the theme colour of each severity
 
 
-def _shown(diagnostics: Sequence[Any]) -> list[Any]:
+def _shown(diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:
     """Errors, policy findings and warnings (infos are for the eval reports), in the validator's order: by
     line, errors first."""
     return [d for d in diagnostics if d.severity.value in MARKS]
@@ -125,8 +143,8 @@ class FlowView(VerticalScroll, can_focus=True):
     line with diagnostics is a block of its own, so `jump(line)` brings exactly that line into view.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, **options: Unpack[WidgetOptions]) -> None:
+        super().__init__(**options)
         self.code = ""  # the YAML shown, "" for none
         self.marked: dict[int, Static] = {}  # line → its block
 
@@ -137,7 +155,7 @@ class FlowView(VerticalScroll, can_focus=True):
         self.code, self.marked = "", {}
         self._replace([Static(message, classes="flow-empty")])
 
-    def show(self, code: str, diagnostics: Sequence[Any]) -> None:
+    def show(self, code: str, diagnostics: Sequence[Diagnostic]) -> None:
         from textual.highlight import highlight
 
         code = printable(code)  # `self.code` keeps what is shown; the revision keeps the flow as written
@@ -145,7 +163,7 @@ class FlowView(VerticalScroll, can_focus=True):
         if lines and not lines[-1].plain:
             lines.pop()  # the newline that ends the file
         width = max(2, len(str(len(lines))))
-        by_line: dict[int, list[Any]] = {}
+        by_line: dict[int, list[Diagnostic]] = {}
         for d in _shown(diagnostics):
             by_line.setdefault(d.line if d.line and d.line <= len(lines) else 0, []).append(d)
         blocks: list[Widget] = [self._note(d, 0) for d in by_line.pop(0, [])]  # no line: above the flow
@@ -176,7 +194,7 @@ class FlowView(VerticalScroll, can_focus=True):
         flush()
         self._replace(blocks or [Static("(empty flow)", classes="flow-empty")])
 
-    def _note(self, diagnostic: Any, indent: int) -> Static:
+    def _note(self, diagnostic: Diagnostic, indent: int) -> Static:
         severity = diagnostic.severity.value
         where = "" if diagnostic.line else "flow: "
         text = Content.assemble(
@@ -213,7 +231,7 @@ class FlowPane(Vertical):
     def on_mount(self) -> None:
         self.query_one("#problem-list").display = False
 
-    def show(self, revision: Any) -> None:
+    def show(self, revision: Revision) -> None:
         self.query_one(FlowView).show(revision.yaml, revision.diagnostics)
         self.show_problems(revision.diagnostics, f"Revision {revision.number}")
 
@@ -225,7 +243,7 @@ class FlowPane(Vertical):
         """A word over the problems while a turn validates and repairs."""
         self.query_one("#problems", Static).update(text)
 
-    def show_problems(self, diagnostics: Sequence[Any], title: str) -> None:
+    def show_problems(self, diagnostics: Sequence[Diagnostic], title: str) -> None:
         shown = _shown(diagnostics)
         listing = self.query_one("#problem-list", OptionList)
         listing.clear_options()
@@ -273,7 +291,7 @@ class TopologyTree(Tree[None]):
             return
         self.root.set_label(root.label)
 
-        def add(node: Any, parent: Any) -> None:
+        def add(node: TopologyNode, parent: TreeNode[None]) -> None:
             for child in node.children:
                 branch = parent.add(child.label, expand=True) if child.children else parent.add_leaf(child.label)
                 add(child, branch)
@@ -287,7 +305,7 @@ class TopologyTree(Tree[None]):
 class TurnSources:
     number: int  # the turn, 1-based in this conversation
     request: str
-    hits: tuple[Any, ...]
+    hits: tuple[Hit, ...]
 
 
 class SourcesPane(Vertical):
@@ -298,10 +316,10 @@ class SourcesPane(Vertical):
         """The user opened a source: show it in full."""
 
         label: str
-        chunk: Any
+        chunk: Chunk
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, **options: Unpack[WidgetOptions]) -> None:
+        super().__init__(**options)
         self.turns: list[TurnSources] = []
         self.selected: TurnSources | None = None
 
@@ -313,7 +331,7 @@ class SourcesPane(Vertical):
     def on_mount(self) -> None:
         self.query_one("#source-list").display = False
 
-    def add_turn(self, request: str, hits: Sequence[Any]) -> TurnSources:
+    def add_turn(self, request: str, hits: Sequence[Hit]) -> TurnSources:
         turn = TurnSources(len(self.turns) + 1, request, tuple(hits))
         self.turns.append(turn)
         options = [
@@ -372,8 +390,8 @@ class SourcesPane(Vertical):
 class StatusBar(Static):
     """One line: model, recipe, tokens and cost, index, Kestra — shortened to fit (status.fit)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, content: str = "", **options: Unpack[WidgetOptions]) -> None:
+        super().__init__(content, **options)
         self.parts: tuple[StatusPart, ...] = ()
 
     def show(self, parts: Sequence[StatusPart]) -> None:
