@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .cli_args import Commands, non_negative_int, nonblank, parse_pairs
 from .errors import CopilotError
@@ -20,7 +20,8 @@ from .terminal import printable
 
 if TYPE_CHECKING:
     from .conversation import Conversation
-    from .events import TestRunResult
+    from .engine.turn import Engine
+    from .events import Revision, TestRunResult, TurnResult
 
 __all__ = ["add_parsers"]
 
@@ -194,7 +195,7 @@ def _session(conversation: Conversation, args: argparse.Namespace) -> str:
     return session
 
 
-def _progress(event: Any) -> None:
+def _progress(event: object) -> None:
     from .engine.turn import Attempt, Notice, Validated
 
     if isinstance(event, Notice):
@@ -208,7 +209,7 @@ def _progress(event: Any) -> None:
         print(f"attempt {event.attempt}: {'valid' if event.valid else verdict}", file=sys.stderr)
 
 
-def _report(result: Any, args: argparse.Namespace, engine: Any, session: str) -> int:
+def _report(result: TurnResult, args: argparse.Namespace, engine: Engine, session: str) -> int:
     if result.redacted:
         note = f"note: {result.redacted} credential(s) were redacted before sending; use {{{{ secret('NAME') }}}}."
         print(note, file=sys.stderr)
@@ -231,7 +232,7 @@ def _report(result: Any, args: argparse.Namespace, engine: Any, session: str) ->
         if refusal is not None:
             print(printable(refusal), file=sys.stderr)
     if args.json:
-        print(json.dumps({"session": session, **_as_json(result)}, indent=2))  # to continue with --session
+        print(json.dumps({"session": session, **_as_json(result, revision)}, indent=2))  # to continue with --session
     elif not written:
         sys.stdout.write(printable(revision.yaml if revision.yaml.endswith("\n") else revision.yaml + "\n"))
     if result.error is not None:
@@ -245,7 +246,7 @@ def _report(result: Any, args: argparse.Namespace, engine: Any, session: str) ->
     return EXIT_OK if revision.valid and (written or args.output is None) else EXIT_FAILED
 
 
-def _overwrite_refusal(args: argparse.Namespace, revision: Any, engine: Any) -> str | None:
+def _overwrite_refusal(args: argparse.Namespace, revision: Revision, engine: Engine) -> str | None:
     """Why `-o FILE` is not written (`--force` writes anyway): the new flow is invalid and FILE holds a valid
     one; or the new flow holds credential placeholders FILE does not (their values were redacted in an
     earlier process: writing would put `REDACTED_1` over a real password). Over a missing, invalid or
@@ -299,8 +300,7 @@ def sessions_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _as_json(result: Any) -> dict[str, Any]:
-    revision = result.revision
+def _as_json(result: TurnResult, revision: Revision) -> dict[str, object]:
     usage = {
         "prompt_tokens": sum(u.prompt_tokens for u in result.usage),
         "output_tokens": sum(u.output_tokens for u in result.usage),
