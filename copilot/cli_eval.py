@@ -7,7 +7,7 @@ import datetime
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .cli_args import Commands, fraction, nonblank, positive_int
 from .errors import CopilotError
@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from .config import Settings
     from .evaluation.cache import ReplayOnlyModel
     from .evaluation.cases import Case
-    from .llm.base import ChatModel
+    from .evaluation.records import ResultRecord, Summary
+    from .events import ChatModel
+    from .workspace import Workspace
 
 __all__ = ["add_parsers"]
 
@@ -101,7 +103,7 @@ def add_parsers(evaluations: Commands) -> None:
 
 def _capture(args: argparse.Namespace) -> int:
     from .config import load_settings
-    from .evaluation.capture import add_case, case_from_session
+    from .evaluation.capture import add_case, case_from_session, check_names
     from .workspace import Workspace
 
     store = Workspace(load_settings()).sessions()
@@ -114,7 +116,7 @@ def _capture(args: argparse.Namespace) -> int:
     if args.id:
         case["id"] = args.id
     case_id = add_case(args.suite, case)
-    checks = ", ".join(next(iter(c)) if isinstance(c, dict) else c for c in case["checks"])
+    checks = ", ".join(check_names(case))
     print(printable(f"case {case_id} added to {args.suite} ({checks}); review its checks, then run it with"))
     print(printable(f"  kestra-copilot eval run {args.suite}"))
     return EXIT_OK
@@ -141,8 +143,9 @@ def _run(args: argparse.Namespace) -> int:
         raise CopilotError(f"No cases in {args.suite}" + (f" with tags {args.tag}." if args.tag else "."))
     _refuse_impossible(args, settings, cases)
     recipe = load_recipe(args.recipe)
-    model = _model(args, settings)
-    grounding = Workspace(settings).grounding() if recipe.k else Grounding(None)
+    workspace = Workspace(settings)
+    model = _model(args, workspace)
+    grounding = workspace.grounding() if recipe.k else Grounding(None)
     if recipe.k and grounding.retrieve is None:
         print("note: no retrieval index: cases run without sources (`kestra-copilot index build`).", file=sys.stderr)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -158,22 +161,22 @@ def _run(args: argparse.Namespace) -> int:
         replay_only=args.replay_only,
     )
 
-    def progress(done: int, total: int, record: dict[str, Any]) -> None:
+    def progress(done: int, total: int, record: ResultRecord) -> None:
         case = f"{record['case']}#{record['sample']}"
-        if record["error"]:
-            line = f"[{done}/{total}] ERROR {case} not produced: {record['error']}"
+        if error := record.get("error"):
+            line = f"[{done}/{total}] ERROR {case} not produced: {error}"
         else:
             mark = "pass" if record["passed"] else "FAIL"
-            source = "cached" if record["cache_misses"] == 0 and record["cache_hits"] else "fresh"
+            source = "cached" if record.get("cache_misses") == 0 and record.get("cache_hits") else "fresh"
             line = f"[{done}/{total}] {mark} {record['score']:.2f} {case} ({source})"
         print(printable(line), file=sys.stderr)  # case ids and reasons quote suites and servers
-        for notice in record["notices"]:
+        for notice in record.get("notices", []):
             print(printable(f"  note: {notice}"), file=sys.stderr)
 
     summary = asyncio.run(
         run_suite(
             cases,
-            settings,
+            workspace,
             options,
             out,
             model=model,
@@ -187,14 +190,13 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_FAILED if summary["errors"] else EXIT_OK  # not produced: the run directory is complete all the same
 
 
-def _model(args: argparse.Namespace, settings: Settings) -> ChatModel | ReplayOnlyModel:
+def _model(args: argparse.Namespace, workspace: Workspace) -> ChatModel | ReplayOnlyModel:
     """The configured model, or a stand-in that only names it when every reply must come from the cache."""
     from .evaluation.cache import ReplayOnlyModel
-    from .workspace import Workspace
 
     if args.replay_only:
-        return ReplayOnlyModel(args.model or settings.model)
-    return Workspace(settings).model(args.model)
+        return ReplayOnlyModel(args.model or workspace.settings.model)
+    return workspace.model(args.model)
 
 
 def _refuse_impossible(args: argparse.Namespace, settings: Settings, cases: list[Case]) -> None:
@@ -222,7 +224,7 @@ def _refuse_impossible(args: argparse.Namespace, settings: Settings, cases: list
         )
 
 
-def _print_summary(out: Path, summary: dict[str, Any]) -> None:
+def _print_summary(out: Path, summary: Summary) -> None:
     print(
         printable(
             f"{out}: {summary['cases']} case(s), {summary['samples']} sample(s): "
@@ -230,7 +232,7 @@ def _print_summary(out: Path, summary: dict[str, Any]) -> None:
             + _unproduced_text(summary)
         )
     )
-    for hint in dict.fromkeys(r["hint"] for r in summary.get("unproduced", [])[:SHOWN_REASONS] if r["hint"]):
+    for hint in dict.fromkeys(r["hint"] for r in summary["unproduced"][:SHOWN_REASONS] if r["hint"]):
         print(printable(f"  hint: {hint}"))
     from .evaluation.reports import money
 
@@ -253,11 +255,11 @@ def _print_summary(out: Path, summary: dict[str, Any]) -> None:
         print(f"  rubric (apart, not in the score): mean grade {rubric['mean_grade']:.2f}/5 over {rubric['graded']}")
 
 
-def _unproduced_text(summary: dict[str, Any]) -> str:
+def _unproduced_text(summary: Summary) -> str:
     """How many samples could not be produced, and why (runs written before reasons were kept: how many)."""
     if not summary["errors"]:
         return "every sample produced"
-    reasons = summary.get("unproduced")
+    reasons = summary["unproduced"]
     if not reasons:
         return f"{summary['errors']} not produced"
     why = "; ".join(f"{r['reason']} (×{r['samples']})" for r in reasons[:SHOWN_REASONS])

@@ -1,6 +1,9 @@
 """What front ends render and handle, in one place: a turn's events, a test-run's and a run's, a deploy's
 review, a consent request, and the errors a model raises. Front ends import these from here, not from
-`copilot.kestra` or `copilot.llm` (the application layer, workspace.py, is how they reach those)."""
+`copilot.kestra` or `copilot.llm` (the application layer, workspace.py, is how they reach those).
+
+The model's own types are here too (`ChatModel`, `Message`, `GenerationSettings`, `estimate_cost`): the eval
+runner wraps the model it is given in its reply cache, asks it for a rubric grade and prices its calls."""
 
 from __future__ import annotations
 
@@ -10,11 +13,13 @@ from .engine.turn import Attempt, ErrorEvent, Notice, Revision, Sources, TurnEnd
 from .kestra.models import GOOD_STATES, Execution, LogEntry, flow_ref
 from .kestra.review import DeployReview
 from .kestra.watch import Finished, LiveLogsStopped
-from .llm.base import ModelError, TextDelta, Usage
+from .llm.base import ChatModel, GenerationSettings, Message, ModelError, TextDelta, Usage
+from .llm.prices import estimate_cost
 
 __all__ = [
     "GOOD_STATES",
     "Attempt",
+    "ChatModel",
     "CleanedUp",
     "ConsentRefused",
     "ConsentRequest",
@@ -23,8 +28,10 @@ __all__ = [
     "ErrorEvent",
     "Execution",
     "Finished",
+    "GenerationSettings",
     "LiveLogsStopped",
     "LogEntry",
+    "Message",
     "ModelError",
     "Notice",
     "RepairStarted",
@@ -38,5 +45,6 @@ __all__ = [
     "TurnResult",
     "Usage",
     "Validated",
+    "estimate_cost",
     "flow_ref",
 ]

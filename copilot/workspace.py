@@ -15,7 +15,8 @@ on the conversation's revisions is a Conversation's (conversation.py).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -109,6 +110,7 @@ class Workspace:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._conversation: Conversation | None = None
+        self._client: KestraClient | None = None  # while `connected`: the one client test-runs share
 
     @property
     def conversation(self) -> Conversation:
@@ -191,6 +193,17 @@ class Workspace:
             )
         return client
 
+    @asynccontextmanager
+    async def connected(self) -> AsyncIterator[None]:
+        """One Kestra client for the test-runs made inside (one connection pool, one version check): what a
+        batch of them shares, such as an eval run's. Outside, each test-run opens its own."""
+        async with self.kestra() as client:
+            self._client = client
+            try:
+                yield
+            finally:
+                self._client = None
+
     async def server_info(self) -> ServerInfo:
         """The configured server's version (a cheap check that it answers and takes the credentials)."""
         async with self.kestra() as client:
@@ -269,7 +282,10 @@ class Workspace:
         from .engine.testrun import test_run
 
         settings = self.settings
-        async with self.kestra() as client:
+        async with AsyncExitStack() as stack:
+            client = self._client
+            if client is None:
+                client = await stack.enter_async_context(self.kestra())
             return await test_run(
                 engine,
                 client,

@@ -15,9 +15,9 @@ import hashlib
 import json
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from ..llm.base import ChatModel, Event, Finish, GenerationSettings, Message, ModelError, TextDelta, Usage
 from ..private_files import private_dir, write_private
@@ -27,6 +27,19 @@ __all__ = ["CachedModel", "NotInCache", "ReplayOnlyModel", "ReplyCache"]
 
 class NotInCache(ModelError):
     pass
+
+
+class CacheEntry(TypedDict):
+    """One cached reply: its text, usage (Usage's fields), finish reason and, since they are kept, the
+    seconds the call took."""
+
+    text: str
+    usage: dict[str, int]
+    finish: str
+    seconds: NotRequired[float]
+
+
+USAGE_FIELDS = frozenset(f.name for f in fields(Usage))
 
 
 @dataclass(frozen=True)
@@ -57,14 +70,26 @@ class ReplyCache:
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.json"
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def get(self, key: str) -> CacheEntry | None:
+        """The entry under `key`; None when there is none, or one this version cannot read (a miss)."""
         try:
-            entry: object = json.loads(self._path(key).read_text(encoding="utf-8"))
+            data: object = json.loads(self._path(key).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        return entry if isinstance(entry, dict) else None
+        if not isinstance(data, dict):
+            return None
+        text, usage, finish, seconds = data.get("text"), data.get("usage"), data.get("finish"), data.get("seconds")
+        if not (isinstance(text, str) and isinstance(finish, str) and isinstance(usage, dict)):
+            return None
+        counts = {str(name): count for name, count in usage.items() if isinstance(count, int)}
+        if len(counts) != len(usage) or not counts.keys() <= USAGE_FIELDS:
+            return None
+        entry: CacheEntry = {"text": text, "usage": counts, "finish": finish}
+        if isinstance(seconds, int | float):
+            entry["seconds"] = seconds
+        return entry
 
-    def put(self, key: str, entry: dict[str, Any]) -> None:
+    def put(self, key: str, entry: CacheEntry) -> None:
         path = self._path(key)
         private_dir(path.parent)  # replies hold the user's requests and flows: only the user reads them
         write_private(path, json.dumps(entry))
@@ -135,10 +160,11 @@ class CachedModel:
             self.fresh_usage.append(usage)  # an interrupted call may still have been billed
         if self.enabled:
             seconds = round(time.perf_counter() - started, 3)
-            entry = {"text": "".join(text), "usage": asdict(usage), "finish": finish.reason, "seconds": seconds}
-            self.cache.put(key, entry)
+            self.cache.put(
+                key, {"text": "".join(text), "usage": asdict(usage), "finish": finish.reason, "seconds": seconds}
+            )
 
-    async def _replay(self, entry: dict[str, Any]) -> AsyncIterator[Event]:
+    async def _replay(self, entry: CacheEntry) -> AsyncIterator[Event]:
         started = time.perf_counter()
         usage = Usage(**entry["usage"])
         self.replayed_usage.append(usage)

@@ -25,13 +25,16 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from math import comb
 from pathlib import Path
-from typing import Any
+from typing import Literal, TypedDict
 
-from .runner import load_run, rubric_summary, skipped_checks, usage_totals
+from .records import Manifest, ResultRecord, RubricSummary, UsageTotals, load_run
+from .runner import rubric_summary, skipped_checks, usage_totals
 
 __all__ = [
     "CaseComparison",
     "Comparison",
+    "RubricRow",
+    "Side",
     "compare_runs",
     "mcnemar_exact",
     "paired_bootstrap",
@@ -39,6 +42,9 @@ __all__ = [
     "pass_hat_k",
     "shared_ks",
 ]
+
+Side = Literal["base", "candidate"]
+SIDES: tuple[Side, Side] = ("base", "candidate")
 
 K_STEPS = (1, 2, 3, 5, 10, 20, 50, 100)
 
@@ -82,15 +88,26 @@ def paired_bootstrap(diffs: list[float], *, resamples: int = 10_000, seed: int =
     return sum(diffs) / n, means[int(0.025 * resamples)], means[int(0.975 * resamples) - 1]
 
 
+class RubricRow(TypedDict):
+    """A graded case's mean grade in both runs (None where that run has no grade)."""
+
+    case: str
+    base: float | None
+    candidate: float | None
+
+
 @dataclass
 class CaseComparison:
     case: str
-    base: list[dict[str, Any]]  # the samples' results
-    candidate: list[dict[str, Any]]
+    base: list[ResultRecord]  # the samples' results
+    candidate: list[ResultRecord]
 
     @staticmethod
-    def _passes(samples: list[dict[str, Any]]) -> bool:
+    def _passes(samples: list[ResultRecord]) -> bool:
         return sum(bool(s["passed"]) for s in samples) * 2 > len(samples)
+
+    def samples(self, side: Side) -> list[ResultRecord]:
+        return self.base if side == "base" else self.candidate
 
     @property
     def base_passed(self) -> bool:
@@ -106,8 +123,8 @@ class CaseComparison:
             return None
         return "fixed" if self.candidate_passed else "broken"
 
-    def mean_score(self, side: str) -> float:
-        samples = self.base if side == "base" else self.candidate
+    def mean_score(self, side: Side) -> float:
+        samples = self.samples(side)
         return sum(float(s["score"]) for s in samples) / len(samples)
 
 
@@ -115,8 +132,8 @@ class CaseComparison:
 class Comparison:
     base_dir: str
     candidate_dir: str
-    base_manifest: dict[str, Any]
-    candidate_manifest: dict[str, Any]
+    base_manifest: Manifest
+    candidate_manifest: Manifest
     cases: list[CaseComparison]
     alpha: float = 0.05
     only_base: list[str] = field(default_factory=list)
@@ -138,17 +155,17 @@ class Comparison:
     def score_diff(self) -> tuple[float, float, float]:
         return paired_bootstrap([c.mean_score("candidate") - c.mean_score("base") for c in self.cases])
 
-    def _sides(self, side: str) -> list[list[dict[str, Any]]]:
-        return [c.base if side == "base" else c.candidate for c in self.cases]
+    def _sides(self, side: Side) -> list[list[ResultRecord]]:
+        return [c.samples(side) for c in self.cases]
 
     @property
     def ks(self) -> list[int]:
         """The k reported for both runs (a case's sample count is its smallest in that run)."""
         if not self.cases:
             return [1]
-        return shared_ks(*(min(len(s) for s in self._sides(side)) for side in ("base", "candidate")))
+        return shared_ks(*(min(len(s) for s in self._sides(side)) for side in SIDES))
 
-    def rates(self, side: str) -> dict[str, float]:
+    def rates(self, side: Side) -> dict[str, float]:
         """pass@k (and pass^k for k > 1) over `ks`, averaged over cases, and the mean score."""
         per_case = self._sides(side)
         if not per_case:
@@ -162,27 +179,33 @@ class Comparison:
         out["mean_score"] = sum(c.mean_score(side) for c in self.cases) / len(self.cases)
         return out
 
-    def _samples(self, side: str) -> list[dict[str, Any]]:
+    def _samples(self, side: Side) -> list[ResultRecord]:
         return [sample for samples in self._sides(side) for sample in samples]
 
-    def totals(self, side: str) -> dict[str, Any]:
+    def totals(self, side: Side) -> UsageTotals:
         """Usage figures: `recorded_*` (compared), fresh and replayed apart, cache use."""
         return usage_totals(self._samples(side))
 
-    def rubric(self, side: str) -> dict[str, Any] | None:
+    def rubric(self, side: Side) -> RubricSummary | None:
         """The rubric grades of one side (live runs only; reported apart, never part of a verdict)."""
         return rubric_summary(self._samples(side))
 
-    def rubric_by_case(self) -> list[dict[str, Any]]:
+    def rubric_by_case(self) -> list[RubricRow]:
         """Each graded case's mean grade in both runs (None where that run has no grade)."""
-        rows = []
+        rows: list[RubricRow] = []
         for case in self.cases:
-            grades = {side: rubric_summary(getattr(case, side)) for side in ("base", "candidate")}
-            if any(grades.values()):
-                rows.append({"case": case.case, **{k: v["mean_grade"] if v else None for k, v in grades.items()}})
+            base, candidate = (rubric_summary(case.samples(side)) for side in SIDES)
+            if base or candidate:
+                rows.append(
+                    {
+                        "case": case.case,
+                        "base": base["mean_grade"] if base else None,
+                        "candidate": candidate["mean_grade"] if candidate else None,
+                    }
+                )
         return rows
 
-    def skipped(self, side: str) -> int:
+    def skipped(self, side: Side) -> int:
         """Checks skipped in that run (live-only checks of an offline run)."""
         return sum(skipped_checks(self._samples(side)).values())
 
@@ -192,7 +215,7 @@ class Comparison:
         _, _, high = self.score_diff
         return worse_flips or (len(self.cases) > 1 and high < 0)
 
-    def side_json(self, side: str) -> dict[str, Any]:
+    def side_json(self, side: Side) -> dict[str, object]:
         return {
             "dir": self.base_dir if side == "base" else self.candidate_dir,
             "manifest": self.base_manifest if side == "base" else self.candidate_manifest,
@@ -202,7 +225,7 @@ class Comparison:
             "rubric": self.rubric(side),
         }
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         mean, low, high = self.score_diff
         return {
             "base": self.side_json("base"),
@@ -222,22 +245,21 @@ class Comparison:
 
 
 def compare_runs(base_dir: Path, candidate_dir: Path, *, alpha: float = 0.05) -> Comparison:
-    base_manifest, _, base_results = load_run(base_dir)
-    cand_manifest, _, cand_results = load_run(candidate_dir)
+    base_run, candidate_run = load_run(base_dir), load_run(candidate_dir)
 
-    def by_case(results: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-        grouped: dict[str, list[dict[str, Any]]] = {}
+    def by_case(results: list[ResultRecord]) -> dict[str, list[ResultRecord]]:
+        grouped: dict[str, list[ResultRecord]] = {}
         for record in results:
             grouped.setdefault(record["case"], []).append(record)
         return grouped
 
-    base, cand = by_case(base_results), by_case(cand_results)
+    base, cand = by_case(base_run.results), by_case(candidate_run.results)
     shared = sorted(set(base) & set(cand))
     return Comparison(
         base_dir=str(base_dir),
         candidate_dir=str(candidate_dir),
-        base_manifest=base_manifest,
-        candidate_manifest=cand_manifest,
+        base_manifest=base_run.manifest,
+        candidate_manifest=candidate_run.manifest,
         cases=[CaseComparison(case, base[case], cand[case]) for case in shared],
         alpha=alpha,
         only_base=sorted(set(base) - set(cand)),

@@ -6,10 +6,10 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
-from typing import Any
 from xml.etree import ElementTree as ET
 
-from .compare import CaseComparison, Comparison
+from .compare import SIDES, CaseComparison, Comparison, RubricRow
+from .records import Manifest, RubricSummary, ScoreRecord
 
 __all__ = ["html_report", "junit_report", "markdown_report", "money", "write_reports"]
 
@@ -24,13 +24,12 @@ def _delta(base: float | None, candidate: float | None, fmt: str = "{:+,.0f}") -
     return fmt.format(candidate - base)
 
 
-def _label(manifest: dict[str, Any]) -> str:
+def _label(manifest: Manifest) -> str:
     return f"{manifest.get('recipe', '?')} · {manifest.get('model', '?')} · {manifest.get('commit', '?')}"
 
 
 def markdown_report(comparison: Comparison) -> str:
-    data = comparison.to_json()
-    base, cand = data["base"], data["candidate"]
+    base, cand = comparison.rates("base"), comparison.rates("candidate")
     mean, low, high = comparison.score_diff
     verdict = "**significant regression**" if comparison.significant_regression else "no significant regression"
     lines = [
@@ -45,7 +44,7 @@ def markdown_report(comparison: Comparison) -> str:
     ]
     for key in [k for k in base if k.startswith("pass")] + ["mean_score"]:
         lines.append(f"| {key} | {_pct(base[key])} | {_pct(cand[key])} | {100 * (cand[key] - base[key]):+.1f} pt |")
-    lines += _usage_rows(base, cand)
+    lines += _usage_rows(comparison)
     lines += [
         "",
         f"Flips: {len(comparison.broken)} pass→fail, {len(comparison.fixed)} fail→pass; "
@@ -54,7 +53,7 @@ def markdown_report(comparison: Comparison) -> str:
         "Tokens, cost and latency are as recorded (a replayed reply counts what it cost and took when it was "
         "made); the run's own spending is its fresh calls.",
     ]
-    lines += _rubric_section(base["rubric"], cand["rubric"], data["rubric_by_case"])
+    lines += _rubric_section(comparison.rubric("base"), comparison.rubric("candidate"), comparison.rubric_by_case())
     for title, group in (("Broken (pass → fail)", comparison.broken), ("Fixed (fail → pass)", comparison.fixed)):
         if group:
             lines += ["", f"## {title}", ""]
@@ -77,30 +76,30 @@ def money(value: float | None, currency: str = "") -> str:
     return currency + ("–" if value is None else f"{value:.4f}")
 
 
-def _usage_rows(base: dict[str, Any], cand: dict[str, Any]) -> list[str]:
+def _usage_rows(comparison: Comparison) -> list[str]:
     """Deltas on the recorded figures; what each run spent itself and its cache use, without a delta."""
-    tokens, cost, latency = "recorded_tokens", "recorded_cost", "recorded_latency_p50"
+    base, cand = comparison.totals("base"), comparison.totals("candidate")
+    tokens = base["recorded_tokens"], cand["recorded_tokens"]
+    cost = base["recorded_cost"], cand["recorded_cost"]
+    latency = base["recorded_latency_p50"], cand["recorded_latency_p50"]
     return [
-        f"| tokens | {base[tokens]:,.0f} | {cand[tokens]:,.0f} | {_delta(base[tokens], cand[tokens])} |",
-        f"| cost (USD) | {money(base[cost])} | {money(cand[cost])} | {_delta(base[cost], cand[cost], '{:+.4f}')} |",
-        f"| latency p50 (s) | {_hundredths(base[latency])} | {_hundredths(cand[latency])} | "
-        f"{_delta(base[latency], cand[latency], '{:+.2f}')} |",
+        f"| tokens | {tokens[0]:,.0f} | {tokens[1]:,.0f} | {_delta(*tokens)} |",
+        f"| cost (USD) | {money(cost[0])} | {money(cost[1])} | {_delta(*cost, '{:+.4f}')} |",
+        f"| latency p50 (s) | {_hundredths(latency[0])} | {_hundredths(latency[1])} | {_delta(*latency, '{:+.2f}')} |",
         f"| this run: fresh tokens / USD | {base['fresh_tokens']:,.0f} / {money(base['fresh_cost'])} | "
         f"{cand['fresh_tokens']:,.0f} / {money(cand['fresh_cost'])} | |",
         f"| this run: latency p50 (s) | {base['latency_p50']:.2f} | {cand['latency_p50']:.2f} | |",
         f"| cache hits / fresh calls | {base['cache_hits']:.0f} / {base['fresh_calls']:.0f} | "
         f"{cand['cache_hits']:.0f} / {cand['fresh_calls']:.0f} | |",
-        f"| skipped checks (live only) | {base['skipped_checks']} | {cand['skipped_checks']} | |",
+        f"| skipped checks (live only) | {comparison.skipped('base')} | {comparison.skipped('candidate')} | |",
     ]
 
 
-def _grade(rubric: dict[str, Any] | None) -> str:
+def _grade(rubric: RubricSummary | None) -> str:
     return "–" if rubric is None else f"{rubric['mean_grade']:.2f}/5 ({rubric['graded']} graded)"
 
 
-def _rubric_section(
-    base: dict[str, Any] | None, cand: dict[str, Any] | None, by_case: list[dict[str, Any]]
-) -> list[str]:
+def _rubric_section(base: RubricSummary | None, cand: RubricSummary | None, by_case: list[RubricRow]) -> list[str]:
     """The rubric grades, apart: they are in no pass rate, score or verdict."""
     if base is None and cand is None:
         return []
@@ -161,13 +160,13 @@ h3 { margin-top: 2em; }
 """
 
 
-def _check_label(score: dict[str, Any]) -> str:
+def _check_label(score: ScoreRecord) -> str:
     if score.get("skipped"):
         return f"{score['check']} (skipped)"
     return f"{score['check']} (apart)" if score.get("apart") else score["check"]
 
 
-def _verdict_class(score: dict[str, Any]) -> str:
+def _verdict_class(score: ScoreRecord) -> str:
     if score.get("skipped") or score.get("apart"):
         return "apart"
     return "pass" if score["passed"] else "fail"
@@ -179,8 +178,8 @@ def html_report(comparison: Comparison) -> str:
     for case in comparison.broken + comparison.fixed:
         body.append(f"<h3>{e(case.case)} — {'pass → fail' if case.flip == 'broken' else 'fail → pass'}</h3>")
         body.append('<div class="pair">')
-        for side, samples in (("base", case.base), ("candidate", case.candidate)):
-            first = samples[0]
+        for side in SIDES:
+            first = case.samples(side)[0]
             rows = "".join(
                 f"<tr><td>{e(_check_label(s))}</td><td class='{_verdict_class(s)}'>{s['value']:.2f}</td>"
                 f"<td>{e(s['detail'])}</td></tr>"

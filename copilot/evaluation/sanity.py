@@ -11,63 +11,73 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from ..errors import CopilotError
+from ..flows import YamlMap, YamlValue
 from .cases import Case, Check
 from .scorers import Output, score_case
 
-__all__ = ["CORRUPTIONS", "blueprint_case", "distributions", "run_sanity"]
+__all__ = ["CORRUPTIONS", "Blueprint", "blueprint_case", "distributions", "run_sanity"]
 
 
-def blueprint_case(record: dict[str, Any]) -> Case:
+@dataclass(frozen=True)
+class Blueprint:
+    """A line of the flows file: a real flow, its title and its plugin types."""
+
+    id: str
+    title: str
+    yaml: str
+    task_types: tuple[str, ...] = ()
+
+
+def blueprint_case(record: Blueprint) -> Case:
     checks = (
         Check("parses"),
         Check("valid"),
-        Check("types", {"required": list(record.get("task_types") or [])}),
+        Check("types", {"required": [*record.task_types]}),
         Check("secrets"),
         Check("similar", {"threshold": 0.6}),
     )
-    return Case(id=record["id"], turns=(record.get("title") or record["id"],), checks=checks, reference=record["yaml"])
+    return Case(id=record.id, turns=(record.title or record.id,), checks=checks, reference=record.yaml)
 
 
-def _tasks(data: dict[str, Any]) -> list[Any]:
+def _with_first_task(data: YamlMap, change: Callable[[YamlMap], YamlMap | None]) -> YamlMap | None:
+    """The flow with its first task changed (None when it has none, or `change` does not apply)."""
     tasks = data.get("tasks")
-    return tasks if isinstance(tasks, list) else []
+    if not isinstance(tasks, list) or not tasks or not isinstance(tasks[0], dict):
+        return None
+    changed = change(tasks[0])
+    return None if changed is None else {**data, "tasks": [changed, *tasks[1:]]}
 
 
-def _drop_task(data: dict[str, Any]) -> dict[str, Any] | None:
-    tasks = _tasks(data)
-    if len(tasks) < 2:
+def _drop_task(data: YamlMap) -> YamlMap | None:
+    tasks = data.get("tasks")
+    if not isinstance(tasks, list) or len(tasks) < 2:
         return None
     return {**data, "tasks": tasks[:-1]}
 
 
-def _invent_property(data: dict[str, Any]) -> dict[str, Any] | None:
-    tasks = _tasks(data)
-    if not tasks or not isinstance(tasks[0], dict):
-        return None
-    return {**data, "tasks": [{**tasks[0], "colour": "red"}, *tasks[1:]]}
+def _invent_property(data: YamlMap) -> YamlMap | None:
+    return _with_first_task(data, lambda task: {**task, "colour": "red"})
 
 
-def _misspell_type(data: dict[str, Any]) -> dict[str, Any] | None:
-    tasks = _tasks(data)
-    if not tasks or not isinstance(tasks[0], dict) or not isinstance(tasks[0].get("type"), str):
-        return None
-    return {**data, "tasks": [{**tasks[0], "type": tasks[0]["type"] + "Task"}, *tasks[1:]]}
+def _misspell_type(data: YamlMap) -> YamlMap | None:
+    def misspell(task: YamlMap) -> YamlMap | None:
+        kind = task.get("type")
+        return {**task, "type": kind + "Task"} if isinstance(kind, str) else None
+
+    return _with_first_task(data, misspell)
 
 
-def _hardcode_password(data: dict[str, Any]) -> dict[str, Any] | None:
-    tasks = _tasks(data)
-    if not tasks or not isinstance(tasks[0], dict):
-        return None
-    return {**data, "tasks": [{**tasks[0], "password": "Sup3r-s3cret-pa55word"}, *tasks[1:]]}
+def _hardcode_password(data: YamlMap) -> YamlMap | None:
+    return _with_first_task(data, lambda task: {**task, "password": "Sup3r-s3cret-pa55word"})
 
 
-CORRUPTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
+CORRUPTIONS: dict[str, Callable[[YamlMap], YamlMap | None]] = {
     "drop-last-task": _drop_task,
     "invented-property": _invent_property,
     "misspelt-type": _misspell_type,
@@ -82,37 +92,47 @@ def run_sanity(path: Path, *, limit: int | None = None) -> dict[str, list[float]
     scores: dict[str, list[float]] = {"original": [], **{name: [] for name in CORRUPTIONS}, "cut-mid-way": []}
     for record in records:
         case = blueprint_case(record)
-        scores["original"].append(score_case(case, Output(record["yaml"])).value)
-        data = yaml.safe_load(record["yaml"])
+        scores["original"].append(score_case(case, Output(record.yaml)).value)
+        data: YamlValue = yaml.safe_load(record.yaml)
         for name, corrupt in CORRUPTIONS.items():
             changed = corrupt(data) if isinstance(data, dict) else None
             if changed is not None:
                 text = yaml.safe_dump(changed, sort_keys=False, allow_unicode=True)
                 scores[name].append(score_case(case, Output(text)).value)
-        half = record["yaml"][: len(record["yaml"]) // 2]
+        half = record.yaml[: len(record.yaml) // 2]
         scores["cut-mid-way"].append(score_case(case, Output(half)).value)
     return scores
 
 
-def _read_flows(path: Path) -> list[dict[str, Any]]:
+def _read_flows(path: Path) -> list[Blueprint]:
     from ..fileio import MAX_DATASET_BYTES, read_text
 
     lines = read_text(path, limit=MAX_DATASET_BYTES, what="flows").splitlines()
     try:
-        records = [json.loads(line) for line in lines if line.strip()]
+        records: list[object] = [json.loads(line) for line in lines if line.strip()]
     except ValueError as exc:
         raise CopilotError(
             f"Cannot read the flows in {path}: {exc}",
             hint="Give a JSONL file with one {id, title, yaml, task_types} object a line (kestra-flows/dev.jsonl).",
         ) from exc
-    if not all(isinstance(r, dict) and isinstance(r.get("yaml"), str) and "id" in r for r in records):
+    return [_blueprint(record, path) for record in records]
+
+
+def _blueprint(record: object, path: Path) -> Blueprint:
+    if not isinstance(record, dict) or not isinstance(record.get("yaml"), str) or "id" not in record:
         raise CopilotError(f"{path}: every line needs an `id` and the flow's `yaml`.")
-    return records
+    types = record.get("task_types") or []
+    return Blueprint(
+        id=str(record["id"]),
+        title=str(record.get("title") or ""),
+        yaml=str(record["yaml"]),
+        task_types=tuple(str(t) for t in types) if isinstance(types, list) else (),
+    )
 
 
-def distributions(scores: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+def distributions(scores: dict[str, list[float]]) -> dict[str, dict[str, float | list[int]]]:
     """Count, mean, median, 10th percentile, share at 1.0 and a 5-bucket histogram per variant."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, dict[str, float | list[int]]] = {}
     for name, values in scores.items():
         if not values:
             continue

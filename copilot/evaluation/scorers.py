@@ -21,10 +21,11 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, TypeGuard, TypeVar
+from typing import TypeGuard, TypeVar
 
 import yaml
 
+from ..events import GOOD_STATES
 from ..flows import (
     ValidationResult,
     YamlMap,
@@ -35,8 +36,8 @@ from ..flows import (
     redact_secrets,
     validate_flow,
 )
-from ..kestra.models import GOOD_STATES
 from .cases import Case, Check
+from .records import LiveResults, ScoreRecord
 
 __all__ = [
     "CaseScore",
@@ -62,7 +63,7 @@ class Output:
 
     flow: str | None
     kestra_version: int = 1
-    live: dict[str, Any] = field(default_factory=dict)  # test_run: {"state": …}, rubric: {"grade": …}
+    live: LiveResults = field(default_factory=LiveResults)  # what a live run recorded
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,16 @@ class Score:
     skipped: bool = False  # a live-only check in an offline run
     apart: bool = False  # reported, not part of the case score (rubric)
 
-    def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+    def to_json(self) -> ScoreRecord:
+        return {
+            "check": self.check,
+            "weight": self.weight,
+            "value": self.value,
+            "passed": self.passed,
+            "detail": self.detail,
+            "skipped": self.skipped,
+            "apart": self.apart,
+        }
 
 
 @dataclass(frozen=True)
@@ -103,17 +112,17 @@ def score_case(case: Case, output: Output) -> CaseScore:
     return CaseScore(tuple(_score(check, case, output, data) for check in case.checks))
 
 
-def _load(text: str | None) -> object:
+def _load(text: str | None) -> YamlValue:
     if text is None:
         return None
     try:
-        data: object = yaml.safe_load(text)
+        data: YamlValue = yaml.safe_load(text)
     except yaml.YAMLError:
         return None
     return data
 
 
-def _score(check: Check, case: Case, output: Output, data: object) -> Score:
+def _score(check: Check, case: Case, output: Output, data: YamlValue) -> Score:
     if check.kind == "test_run":
         return _test_run(check, output)
     if check.kind == "rubric":
@@ -121,14 +130,14 @@ def _score(check: Check, case: Case, output: Output, data: object) -> Score:
     if not isinstance(data, dict):
         why = "no flow in the output" if output.flow is None else "the output is not a YAML mapping"
         return Score(check.name, check.weight, 0.0, False, why)
-    value, detail, threshold = SCORERS[check.kind](check.options, case, output, data)
+    value, detail, threshold = SCORERS[check.kind](check, case, output, data)
     return Score(check.name, check.weight, round(value, 4), value >= threshold, detail)
 
 
-Scorer = Callable[[dict[str, Any], Case, Output, dict[str, Any]], tuple[float, str, float]]
+Scorer = Callable[[Check, Case, Output, YamlMap], tuple[float, str, float]]  # (value, detail, threshold)
 
 
-def _parses(options: dict[str, Any], case: Case, output: Output, data: dict[str, Any]) -> tuple[float, str, float]:
+def _parses(check: Check, case: Case, output: Output, data: YamlMap) -> tuple[float, str, float]:
     return 1.0, "a YAML mapping", 1.0
 
 
@@ -138,8 +147,8 @@ def _validate(text: str, kestra_version: int) -> ValidationResult:
     return validate_flow(text, kestra_version=kestra_version)
 
 
-def _valid(options: dict[str, Any], case: Case, output: Output, data: dict[str, Any]) -> tuple[float, str, float]:
-    result = _validate(output.flow or "", int(options.get("kestra_version", output.kestra_version)))
+def _valid(check: Check, case: Case, output: Output, data: YamlMap) -> tuple[float, str, float]:
+    result = _validate(output.flow or "", int(check.number("kestra_version", output.kestra_version)))
     errors = result.errors
     if not errors:
         return 1.0, "valid", 1.0
@@ -151,10 +160,9 @@ def _matches_type(used: str, wanted: str) -> bool:
     return used == wanted or (("." not in wanted) and used.rsplit(".", 1)[-1] == wanted)
 
 
-def _types(options: dict[str, Any], case: Case, output: Output, data: dict[str, Any]) -> tuple[float, str, float]:
+def _types(check: Check, case: Case, output: Output, data: YamlMap) -> tuple[float, str, float]:
     used = set(flow_types(data))
-    required = [str(t) for t in options.get("required") or []]
-    forbidden = [str(t) for t in options.get("forbidden") or []]
+    required, forbidden = check.texts("required"), check.texts("forbidden")
     missing = [t for t in required if not any(_matches_type(u, t) for u in used)]
     present = [t for t in forbidden if any(_matches_type(u, t) for u in used)]
     total = len(required) + len(forbidden)
@@ -165,8 +173,8 @@ def _types(options: dict[str, Any], case: Case, output: Output, data: dict[str, 
     return value, "; ".join(parts) or "all types as expected", 1.0
 
 
-def _property(options: dict[str, Any], case: Case, output: Output, data: dict[str, Any]) -> tuple[float, str, float]:
-    path = options["path"]
+def _property(check: Check, case: Case, output: Output, data: YamlMap) -> tuple[float, str, float]:
+    path, options = check.text("path"), check.options
     found = list(select(data, path))
     if not found:
         wants_absent = options.get("exists") is False
@@ -179,7 +187,7 @@ def _property(options: dict[str, Any], case: Case, output: Output, data: dict[st
     return 0.0, f"{path} = {_short(found[0])}, wanted {_wanted(options)}", 1.0
 
 
-def _assert(value: Any, options: dict[str, Any]) -> bool:
+def _assert(value: object, options: YamlMap) -> bool:
     if "equals" in options and not (value == options["equals"] or str(value) == str(options["equals"])):
         return False
     if "matches" in options and not re.search(str(options["matches"]), _text(value)):
@@ -196,7 +204,7 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
 
 
-def _wanted(options: dict[str, Any]) -> str:
+def _wanted(options: YamlMap) -> str:
     return ", ".join(f"{k} {options[k]!r}" for k in ("equals", "matches", "contains") if k in options) or "present"
 
 
@@ -205,7 +213,7 @@ def _short(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _secrets(options: dict[str, Any], case: Case, output: Output, data: dict[str, Any]) -> tuple[float, str, float]:
+def _secrets(check: Check, case: Case, output: Output, data: YamlMap) -> tuple[float, str, float]:
     result = _validate(output.flow or "", output.kestra_version)
     leaks = [d for d in result.diagnostics if d.code == "hardcoded-secret"]
     redacted = redact_secrets(output.flow or "")[1]
@@ -225,24 +233,24 @@ def _f1(got: Counter[_Item], want: Counter[_Item]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _similar(options: dict[str, Any], case: Case, output: Output, data: dict[str, Any]) -> tuple[float, str, float]:
+def _similar(check: Check, case: Case, output: Output, data: YamlMap) -> tuple[float, str, float]:
     reference = _load(case.reference)
     if not isinstance(reference, dict):
         return 0.0, "the reference flow does not parse", 1.0
     type_f1 = _f1(Counter(flow_types(data)), Counter(flow_types(reference)))
     edge_f1 = _f1(Counter(flow_edges(data)), Counter(flow_edges(reference)))
     value = (type_f1 + edge_f1) / 2
-    return value, f"types F1 {type_f1:.2f}, edges F1 {edge_f1:.2f}", float(options.get("threshold", 0.5))
+    return value, f"types F1 {type_f1:.2f}, edges F1 {edge_f1:.2f}", check.number("threshold", 0.5)
 
 
-def _preserves(options: dict[str, Any], case: Case, output: Output, data: dict[str, Any]) -> tuple[float, str, float]:
+def _preserves(check: Check, case: Case, output: Output, data: YamlMap) -> tuple[float, str, float]:
     before = _load(case.flow)
     if not isinstance(before, dict):
         return 0.0, "the starting flow does not parse", 1.0
-    allowed = {str(x) for x in options.get("except") or []}
+    allowed = set(check.texts("except"))
     after_tasks = dict(tasks_by_id(data))
     kept, changed = 0, []
-    expected: list[tuple[str, Any]] = [(tid, task) for tid, task in tasks_by_id(before) if tid not in allowed]
+    expected: list[tuple[str, YamlValue]] = [(tid, task) for tid, task in tasks_by_id(before) if tid not in allowed]
     for task_id, task in expected:
         if own_properties(after_tasks.get(task_id)) == own_properties(task):
             kept += 1
@@ -268,7 +276,7 @@ def _test_run(check: Check, output: Output) -> Score:
         if why:
             return Score(check.name, check.weight, 0.0, False, f"cannot run: {why}")
         return Score(check.name, check.weight, 0.0, False, "live only: not run (eval run --live)", skipped=True)
-    state = str(result.get("state"))
+    state = result["state"]
     passed = state in GOOD_STATES
     why = f": {result['error']}" if result.get("error") else ""
     return Score(check.name, check.weight, float(passed), passed, f"execution {state}{why}")
@@ -291,10 +299,11 @@ def _rubric(check: Check, output: Output) -> Score:
     result = output.live.get("rubric")
     if result is None:
         return Score(check.name, check.weight, 0.0, False, "live only: not graded", skipped=True, apart=True)
-    grade = float(result.get("grade", 0.0))  # 1..5
+    grade = float(result["grade"])  # 1..5
     value = max(0.0, (grade - 1) / 4)
-    return Score(check.name, check.weight, value, grade >= float(check.options.get("threshold", 4)),
-                 str(result.get("reason", "")), apart=True)  # fmt: skip
+    return Score(
+        check.name, check.weight, value, grade >= check.number("threshold", 4), result.get("reason", ""), apart=True
+    )
 
 
 SCORERS: dict[str, Scorer] = {
