@@ -214,7 +214,9 @@ class Conversation:
 
     def _recorder(self, text: str) -> Callable[[TurnEvent], None] | None:
         session = self._open_session()
-        return None if session is None or self.store is None else self.store.recorder(session, text)
+        if session is None or self.store is None:
+            return None
+        return self.store.recorder(session, text, model=self.model_name or "")
 
     def _record_revision(self, revision: Revision) -> None:
         """A revision made outside a turn (a loaded file) goes into the session like a turn's: the store's line
@@ -261,10 +263,12 @@ class Conversation:
         self.store.restore(session_id, self.engine)
         self.session = session_id
         turns = self.store.turns(session_id)
+        # Each call priced by the model that made it: recorded with it, else the session's first model.
+        made_with = next((s.model for s in self.store.sessions() if s.id == session_id), "") or self.model_name or ""
         for turn in turns:
-            for call in json.loads(turn.get("usage") or "[]"):
+            for call in json.loads(turn["usage"] or "[]"):
                 usage = Usage(call["prompt"], call["output"], call["thoughts"], call["cached"])
-                self.usage.append(ModelCall(self.model_name or "", usage))
+                self.usage.append(ModelCall(str(call.get("model") or made_with), usage))
         return [ResumedTurn(str(t["request"]), str(t["reply"] or "")) for t in turns]
 
     def _forget_runs(self) -> None:
@@ -288,10 +292,12 @@ class Conversation:
 
     def goto(self, number: str | int) -> Revision:
         self.check_not_busy()
+        last = len(self.engine.revisions)
         try:
             return self.engine.goto(int(number))
         except (ValueError, IndexError) as exc:
-            raise CopilotError(f"Usage: `/revision N` — {exc}") from exc
+            which = f"a revision from 1 to {last}" if last else "a revision (there is none yet)"
+            raise CopilotError(f"Usage: `/revision N` with N {which}.") from exc
 
     def revision(self, number: str | int) -> Revision:
         try:
@@ -345,7 +351,7 @@ class Conversation:
             try:
                 target = default_save_path(data)
             except ValueError as exc:
-                raise CopilotError(f"Cannot save: {exc}.", hint="Give a path: `/save PATH`.") from exc
+                raise CopilotError(f"{exc}.", hint="Give a path: `/save PATH`.") from exc
         else:
             target = path.expanduser()
         write_text(target, current.yaml, what="flow", make_parents=True)

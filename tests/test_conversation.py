@@ -148,3 +148,16 @@ def test_nothing_is_deployed_without_a_server_or_from_a_flow_with_problems(gemin
     with pytest.raises(CopilotError, match="No Kestra server is configured"):
         conversation.deployable()
     assert conversation.store is None and conversation.session is None  # not recorded, as asked
+
+
+def test_a_resumed_session_prices_each_call_by_the_model_that_made_it(gemini: FakeGemini) -> None:
+    gemini.script(Reply(VALID))
+    workspace = Workspace(load_settings())
+    conversation = workspace.open(workspace.engine(recipe="no-retrieval", model="gemini-3.5-flash-lite"))
+    asyncio.run(conversation.turn("log hi"))
+    spent, session = conversation.spent(), str(conversation.session)
+    conversation.close()
+    later = Workspace(load_settings())  # the settings' model is another, dearer one
+    resumed = later.open(later.engine(recipe="no-retrieval"))
+    resumed.resume(session)
+    assert resumed.model_name != "gemini-3.5-flash-lite" and resumed.spent() == spent

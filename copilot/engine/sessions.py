@@ -279,8 +279,9 @@ class SessionStore:
         return {row[0]: _StoredRevision(*row) for row in self.db.execute(query, (session_id,)).fetchall()}
 
     # --- recording a turn ---------------------------------------------------------------------------
-    def recorder(self, session_id: str, request: str) -> Callable[[TurnEvent], None]:
-        """An `on_event` callback that writes the turn as its events arrive."""
+    def recorder(self, session_id: str, request: str, *, model: str = "") -> Callable[[TurnEvent], None]:
+        """An `on_event` callback that writes the turn as its events arrive; `model` names the model its calls
+        are made with (their cost is priced by it, also after a resume under another model)."""
         now = time.time()
         request = _clean(request)
         title = " ".join(request.split())[:80]
@@ -297,7 +298,7 @@ class SessionStore:
                 "UPDATE sessions SET updated = ?, title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
                 (now, title, session_id),
             )
-        recorder = _TurnRecorder(self, session_id, number)
+        recorder = _TurnRecorder(self, session_id, number, model)
         self._recording[(session_id, number)] = recorder
         return recorder
 
@@ -371,15 +372,15 @@ class SessionStore:
 class _TurnRecorder:
     """Writes one turn as its events arrive (see SessionStore.recorder)."""
 
-    def __init__(self, store: SessionStore, session_id: str, number: int) -> None:
-        self.store, self.session_id, self.number = store, session_id, number
+    def __init__(self, store: SessionStore, session_id: str, number: int, model: str = "") -> None:
+        self.store, self.session_id, self.number, self.model = store, session_id, number, model
         self.pieces: list[str] = []  # the current attempt's reply
         self.size = 0  # its length so far
         self.written = 0  # its length when last written
         self.last_write = time.monotonic()
         self.hashes: list[str] = []
         self.parts: list[dict[str, str]] = []
-        self.usage: list[dict[str, int]] = []
+        self.usage: list[dict[str, int | str]] = []
 
     def update(self, sql: str, *values: str | int | float | None) -> None:
         if self.store._closed:  # the app closed the store while the turn was being stopped: it was marked then
@@ -431,6 +432,7 @@ class _TurnRecorder:
                     "output": event.output_tokens,
                     "thoughts": event.thought_tokens,
                     "cached": event.cached_tokens,
+                    **({"model": self.model} if self.model else {}),
                 }
             )
             self.update("usage = ?", json.dumps(self.usage))

@@ -37,7 +37,7 @@ from ..conversation import BUSY, Busy, Conversation, ModelCall, NoFlow
 from ..errors import CopilotError
 from ..urls import display_url
 from ..workspace import EngineSetup, Workspace
-from .chat import ChatLog
+from .chat import ChatLog, first_sentence
 from .inputs import typed_inputs, wire
 from .keys import ACTIONS, label, plan_keys
 from .panes import SidePanel
@@ -56,7 +56,7 @@ from .status import StatusPart, compact_count
 from .widgets import PromptInput, SourcesPane, StatusBar
 
 if TYPE_CHECKING:
-    from ..events import ConsentRequest, DeployReview, Revision, TurnEvent
+    from ..events import ConsentRequest, DeployReview, Revision, TurnEvent, Validated
     from ..flows import YamlMap
 
 __all__ = ["ACTIONS", "CopilotApp"]
@@ -309,17 +309,26 @@ class CopilotApp(App[None]):
             await self.say(LOADING, "system")
         return self.conversation
 
-    async def _attempt(self, action: Callable[[Conversation], Awaitable[None] | None]) -> None:
-        """Run an action on the conversation; its CopilotError (Busy, no flow, a bad argument…) is said."""
+    async def _attempt(
+        self, action: Callable[[Conversation], Awaitable[None] | None], *, changes_flow: bool = False
+    ) -> None:
+        """Run an action on the conversation; its CopilotError (Busy, no flow, a bad argument, Kestra's) is
+        said, with its hint. An action that `changes_flow` waits for a reply streaming: the reply was written
+        against the current flow, and its revision must follow it."""
         conversation = await self._conversation_or_say()
         if conversation is None:
+            return
+        if changes_flow and self.streaming:
+            await self.say(STREAMING, "system")
             return
         try:
             result = action(conversation)
             if result is not None:
                 await result
+        except (_Calm, Busy) as exc:
+            await self.say(str(exc), "system")
         except CopilotError as exc:
-            await self.say(str(exc), "system" if isinstance(exc, _Calm | Busy) else "error")
+            await self.say(f"{exc} {exc.hint or ''}".strip(), "error")
 
     # --- a turn -------------------------------------------------------------------------------------
     def start_turn(self, text: str, shown: str | None = None) -> None:
@@ -331,8 +340,10 @@ class CopilotApp(App[None]):
 
     @work(exclusive=True, group="turn")
     async def run_turn(self, text: str, shown: str) -> None:
-        """The conversation's turn in a task; its events rendered as they come (deltas appended to the reply)."""
-        from ..events import Attempt, ErrorEvent, Notice, TextDelta
+        """The conversation's turn in a task; its events rendered as they come: a progress line until the first
+        token, the reply streaming in (its flow folded into a pointer to the Flow tab), each repair attempt
+        folded under what it fixed, and the revision the turn made, with what changed."""
+        from ..events import Attempt, ErrorEvent, Notice, Revision, Sources, TextDelta, Validated
 
         conversation = self.conversation
         if conversation is None:
@@ -340,17 +351,34 @@ class CopilotApp(App[None]):
         queue: asyncio.Queue[TurnEvent] = asyncio.Queue()
         task = asyncio.create_task(conversation.turn(text, on_event=queue.put_nowait))
         chat = self.chat
+        waiting = f"Waiting for {conversation.model_name or 'the model'}…"
+        await chat.progress("Retrieving sources…" if conversation.retrieval else waiting)
         try:
             while not (task.done() and queue.empty()):
                 try:
                     event = await asyncio.wait_for(queue.get(), 0.1)
                 except TimeoutError:
                     continue
-                if isinstance(event, Attempt):
-                    await chat.start_reply("" if event.number == 1 else f"*Repairing (attempt {event.number})…*\n\n")
+                if isinstance(event, Sources):
+                    found = f"{len(event.hits)} source{'' if len(event.hits) == 1 else 's'} · " if event.hits else ""
+                    await chat.progress(f"{found}{waiting}")
+                    self.turn_event(event, shown)
+                elif isinstance(event, Attempt):
+                    if event.number == 1:
+                        await chat.start_reply()
+                    else:
+                        await chat.start_reply(repair_title=f"Repairing (attempt {event.number})…")
+                        await chat.progress(f"Asking for a fix (attempt {event.number}) · {waiting}")
                 elif isinstance(event, TextDelta):
                     await chat.append(event.text)
                     chat.scroll_end(animate=False)
+                elif isinstance(event, Validated):
+                    await chat.end_reply()
+                    await self._validated(event)
+                    self.turn_event(event, shown)
+                elif isinstance(event, Revision):
+                    self.turn_event(event, shown)
+                    await self.say(revision_line(event), "system")
                 elif isinstance(event, ErrorEvent):
                     hint = f"\n\n{event.error.hint}" if event.error.hint else ""
                     await self.say(f"**{event.error}**{hint}", "error")
@@ -371,6 +399,23 @@ class CopilotApp(App[None]):
             raise
         finally:
             await chat.end_reply()
+            await chat.clear_progress()
+
+    async def _validated(self, event: Validated) -> None:
+        """An attempt's verdict: a repair's folded block is titled with what it came to; problems that send the
+        turn into a repair are listed, compactly (each at its line in the Flow tab)."""
+        chat = self.chat
+        if chat.repair is not None:
+            verdict = "valid ✓" if event.valid else f"{sum(d.blocking for d in event.diagnostics)} problem(s) left"
+            said = first_sentence(chat.replies[-1])
+            chat.repair.title = f"Repair (attempt {event.attempt}): {verdict}" + (f" — {said}" if said else "")
+            chat.repair = None
+        if event.valid:
+            return
+        blocking = [d for d in event.diagnostics if d.blocking]
+        listed = "\n".join(f"- `{d.line or '-'}:{d.column or 1}` {d.code}: {d.message}" for d in blocking[:5])
+        more = f"\n- … and {len(blocking) - 5} more (Flow tab)" if len(blocking) > 5 else ""
+        await self.say(f"**Attempt {event.attempt}: {len(blocking)} problem(s)**\n\n{listed}{more}", "system")
 
     def turn_event(self, event: object, request: str) -> None:
         """Events that update the panes and the status bar (chat turns and test-run repairs)."""
@@ -474,10 +519,10 @@ class CopilotApp(App[None]):
 
     # --- revisions ----------------------------------------------------------------------------------
     async def action_undo(self) -> None:
-        await self._attempt(lambda c: self._moved(c.undo(), "undo"))
+        await self._attempt(lambda c: self._moved(c.undo(), "undo"), changes_flow=True)
 
     async def action_redo(self) -> None:
-        await self._attempt(lambda c: self._moved(c.redo(), "redo"))
+        await self._attempt(lambda c: self._moved(c.redo(), "redo"), changes_flow=True)
 
     async def _moved(self, revision: Revision | None, what: str) -> None:
         self.show_revision(revision)
@@ -505,7 +550,7 @@ class CopilotApp(App[None]):
             self.show_revision(revision)
             await self.say(f"Revision {revision.number} is current.", "system")
 
-        await self._attempt(goto)
+        await self._attempt(goto, changes_flow=True)
 
     # --- sessions -----------------------------------------------------------------------------------
     async def action_new(self) -> None:
@@ -770,7 +815,7 @@ class CopilotApp(App[None]):
             try:
                 revision, target = conversation.save(Path(path) if path else None)
             except CopilotError as exc:
-                raise CopilotError(f"Cannot save: {exc}" + (f" {exc.hint}" if exc.hint else "")) from exc
+                raise CopilotError(f"Cannot save: {exc}", hint=exc.hint) from exc
             await self.say(f"Saved revision {revision.number} to `{target}`.", "system")
 
         if self.conversation is None or self.conversation.current is None:
@@ -792,12 +837,12 @@ class CopilotApp(App[None]):
             try:
                 revision = conversation.load(Path(path))
             except CopilotError as exc:
-                raise CopilotError(f"Cannot load it: {exc}" + (f" {exc.hint}" if exc.hint else "")) from exc
+                raise CopilotError(f"Cannot load it: {exc}", hint=exc.hint) from exc
             self.show_revision(revision)
             verdict = "valid" if revision.valid else f"{sum(d.blocking for d in revision.diagnostics)} problem(s)"
             await self.say(f"Loaded `{path}` as revision {revision.number} ({verdict}). Ask for changes.", "system")
 
-        await self._attempt(load)
+        await self._attempt(load, changes_flow=True)
 
     async def action_capture(self, path: str | None = None) -> None:
         """The turn that made the current revision becomes a regression case (`eval capture`), its checks
@@ -814,6 +859,22 @@ class CopilotApp(App[None]):
             )
 
         await self._attempt(capture)
+
+
+def revision_line(revision: Revision) -> str:
+    """What a turn's revision changed, in a line: the flow itself is in the Flow tab."""
+    verdict = "valid ✓" if revision.valid else f"{sum(d.blocking for d in revision.diagnostics)} problem(s)"
+    diff = revision.diff
+    if diff is None:
+        return f"**Revision {revision.number}**: a new flow, {verdict} — in the Flow tab."
+    if not diff.changed:
+        return f"**Revision {revision.number}**: the same flow as before, {verdict}."
+    changes = [change.line() for change in diff.summary.changes]
+    listed = "; ".join(changes[:4]) + (f"; … {len(changes) - 4} more" if len(changes) > 4 else "")
+    return (
+        f"**Revision {revision.number}**: {listed or 'changed'} — {verdict} "
+        f"(Flow tab; `/diff {revision.number - 1}` shows the diff)."
+    )
 
 
 class _Calm(CopilotError):

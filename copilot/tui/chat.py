@@ -1,58 +1,104 @@
 """The conversation pane: the messages, and each reply streamed in as Markdown (appended, never re-rendered).
-It keeps the replies' text, for their code blocks (`/copy N`, `/blocks`)."""
+
+The flow is not pasted here (fold.py: its block becomes a pointer to the Flow tab). A repair attempt is a
+folded block titled with what it fixed, its full text a click away. Before the first token, a progress line
+says what the turn is doing. The replies' raw text is kept, for their code blocks (`/copy N`, `/blocks`)."""
 
 from __future__ import annotations
 
+import re
+from typing import Unpack
+
 from textual.containers import VerticalScroll
-from textual.widgets import Markdown
+from textual.widgets import Collapsible, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
-from .widgets import ChatMessage, code_blocks
+from .fold import FlowFold, fold_flows
+from .widgets import ChatMessage, WidgetOptions, code_blocks
 
-__all__ = ["ChatLog"]
+__all__ = ["ChatLog", "first_sentence"]
+
+_FENCED = re.compile(r"^(`{3,}|~{3,}).*?^\1[ \t]*$", re.M | re.S)
+
+
+def first_sentence(reply: str, limit: int = 100) -> str:
+    """The reply's first line of prose (code blocks left out), cut at `limit` characters."""
+    prose = _FENCED.sub("", reply)
+    line = next((line.strip(" #*>-") for line in prose.splitlines() if line.strip(" #*>-")), "")
+    return line if len(line) <= limit else line[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 class ChatLog(VerticalScroll):
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+    def __init__(self, **options: Unpack[WidgetOptions]) -> None:
+        super().__init__(**options)
         self.replies: list[str] = []  # the assistant's replies, as they arrived
         self._stream: MarkdownStream | None = None
+        self._fold = FlowFold()
+        self._progress: Static | None = None
+        self.repair: Collapsible | None = None  # the repair attempt streaming, folded
 
     async def say(self, text: str, kind: str) -> ChatMessage:
         """A message at the end: `kind` is user, assistant, system or error."""
         message = ChatMessage(text, classes=kind)
-        await self.mount(message)
+        await self.mount(message, before=self._progress)
         self.scroll_end(animate=False)
         return message
 
-    async def start_reply(self, note: str = "") -> None:
-        """A new reply (each attempt of a turn is one), `note` above what streams in."""
+    async def progress(self, text: str) -> None:
+        """What the turn is doing before its first token (retrieving, N sources, waiting for the model)."""
+        if self._progress is None:
+            self._progress = Static(text, classes="progress")
+            await self.mount(self._progress)
+        else:
+            self._progress.update(text)
+        self.scroll_end(animate=False)
+
+    async def clear_progress(self) -> None:
+        if self._progress is not None:
+            progress, self._progress = self._progress, None
+            await progress.remove()
+
+    async def start_reply(self, repair_title: str | None = None) -> None:
+        """A new reply: each attempt of a turn is one; a repair attempt (`repair_title`) is folded."""
         await self.end_reply()
         self.replies.append("")
-        self._stream = Markdown.get_stream(await self.say(note, "assistant"))
+        self._fold = FlowFold()
+        message = ChatMessage("", classes="assistant")
+        if repair_title is None:
+            await self.mount(message, before=self._progress)
+        else:
+            self.repair = Collapsible(message, title=repair_title, classes="repair")
+            await self.mount(self.repair, before=self._progress)
+        self._stream = Markdown.get_stream(message)
+        self.scroll_end(animate=False)
 
     async def append(self, text: str) -> None:
         """A piece of the reply streaming in."""
         if self._stream is not None:
+            await self.clear_progress()
             self.replies[-1] += text
-            await self._stream.write(text)
+            if shown := self._fold.feed(text):
+                await self._stream.write(shown)
 
     async def end_reply(self) -> None:
         if self._stream is not None:
             stream, self._stream = self._stream, None
+            if rest := self._fold.end():
+                await stream.write(rest)
             await stream.stop()
         self.scroll_end(animate=False)  # after the last block is laid out
 
     async def replace(self, turns: list[tuple[str, str]]) -> None:
         """Another conversation (a resumed session): its requests and replies."""
         await self.end_reply()
+        await self.clear_progress()
         await self.remove_children()
         self.replies.clear()
         for request, reply in turns:
             await self.say(request, "user")
             if reply:
                 self.replies.append(reply)
-                await self.say(reply, "assistant")
+                await self.say(fold_flows(reply), "assistant")
 
     def code_blocks(self) -> list[tuple[str, str]]:
         """Every fenced code block of the replies, in order, as (language, code)."""

@@ -21,7 +21,12 @@ def test_generate_repair_edit_diff_undo(gemini: FakeGemini, tmp_path: Path) -> N
             await settle(app, pilot)
             assert "duration: PT1S" in flow_code(app) and "colour" not in flow_code(app)
             chat = messages(app)
-            assert "log hi then wait a second" in chat and any("Repairing (attempt 2)" in m for m in chat)
+            assert "log hi then wait a second" in chat
+            assert any(m.startswith("**Attempt 1: 2 problem(s)**") and "`colour`" in m for m in chat)  # what was wrong
+            (repair,) = app.query("Collapsible.repair")  # the repair's reply, folded under what it came to
+            assert str(repair.title).startswith("Repair (attempt 2): valid ✓")
+            assert any(m.startswith("**Revision 1**: a new flow, valid ✓") for m in chat)
+            assert not any("namespace: company.team" in m for m in chat)  # the flow is in its tab, not the chat
             assert "Revision 1: valid ✓" in str(app.query_one("#problems").content)
             topology = app.query_one("#topology")
             assert str(topology.root.label) == "company.team.taxi"

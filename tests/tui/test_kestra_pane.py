@@ -49,7 +49,7 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
             gemini.script(Reply(INVALID), Reply(BROKEN))
             await send(pilot, "compute a value")
             await settle(app, pilot)
-            assert any("Repairing (attempt 2)" in m for m in messages(app))
+            assert str(app.query("Collapsible.repair").last().title).startswith("Repair (attempt 2): valid ✓")
             assert flow_code(app) == flow_of(BROKEN) and app.conversation.engine.current.number == 1
             assert "Unknown property `colour`" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
 

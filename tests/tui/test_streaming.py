@@ -4,6 +4,7 @@ import asyncio
 from pathlib import Path
 
 from copilot.tui.app import CopilotApp
+from copilot.tui.fold import FlowFold, fold_flows
 from tests.engine.test_turn import VALID
 from tests.fakes.gemini import FakeGemini, Reply
 from tests.tui.pilot import flow_code, messages, running, send, settings, settle, until
@@ -26,9 +27,10 @@ def test_typing_while_the_reply_streams(gemini: FakeGemini, tmp_path: Path) -> N
             assert app.streaming, "the reply had already finished: nothing was typed during streaming"
             assert app.query_one("#prompt").value == "add a retry"
             assert 0 < len(arrived) < len(VALID) and VALID.startswith(arrived)
-            assert replies(app)[-1] == arrived  # each delta is in the chat as it comes
+            assert replies(app)[-1] == FlowFold().feed(arrived)  # each delta is in the chat as it comes (flow folded)
             await settle(app, pilot)
-            assert app.chat.replies[-1] == VALID and replies(app)[-1] == VALID  # the rest streamed in after the keys
+            assert app.chat.replies[-1] == VALID  # the rest streamed in after the keys
+            assert replies(app)[-1] == fold_flows(VALID) and "namespace:" not in replies(app)[-1]  # the flow: its tab
             assert app.query_one("#prompt").value == "add a retry"  # the typed text is still there to send
             assert "duration: PT1S" in flow_code(app)
 
@@ -46,12 +48,28 @@ def test_escape_mid_stream_keeps_the_partial_reply(gemini: FakeGemini, tmp_path:
             assert not app.streaming
             partial = app.chat.replies[-1]
             assert 20 < len(partial) < len(VALID) and VALID.startswith(partial)
-            assert replies(app)[-1] == partial  # shown, as far as it had arrived
+            assert replies(app)[-1] == fold_flows(partial)  # shown, as far as it had arrived
             assert messages(app)[-1].startswith("*Stopped. The reply so far is kept above")
             assert app.conversation.engine.current is None and flow_code(app) == ""  # a partial reply makes no revision
             (turn,) = app.conversation.store.turns(app.conversation.session)
             assert (turn["request"], turn["reply"], turn["status"]) == ("log hi then wait", partial, "interrupted")
             await pilot.pause(0.5)
             assert app.chat.replies[-1] == partial  # nothing arrives after the stop
+
+    asyncio.run(scenario())
+
+
+def test_a_turn_says_what_it_waits_for_before_the_first_token(gemini: FakeGemini, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running(settings(tmp_path)) as (app, pilot):
+            gemini.script(Reply(VALID, delay=1.5))  # a slow first token
+            await send(pilot, "log hi then wait")
+            await until(pilot, lambda: app.query(".progress"), "the progress line")
+            await until(
+                pilot, lambda: "Waiting for gemini-3.8-flash" in str(app.query_one(".progress").content), "the wait"
+            )
+            assert not app.chat.replies or not app.chat.replies[-1]  # nothing had arrived yet
+            await settle(app, pilot)
+            assert not app.query(".progress")  # gone once the reply came
 
     asyncio.run(scenario())
