@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 FLOWS_FOLDER = "flows"
+TEST_RUN_REPAIR = "Repair from the failed test-run (asked by the test-run)."
 BUSY = "A test-run is going on: wait for its verdict (a new flow, Ctrl+N, stops it)."
 
 
@@ -157,11 +158,14 @@ class Conversation:
             self.turn_usage.append(call)
 
     # --- turns --------------------------------------------------------------------------------------------
-    async def turn(self, text: str, on_event: Callable[[TurnEvent], None] | None = None) -> TurnResult:
+    async def turn(
+        self, text: str, on_event: Callable[[TurnEvent], None] | None = None, *, shown: str | None = None
+    ) -> TurnResult:
         """One turn of the engine, recorded in the session as it streams, its model calls counted. Cancelled
-        (Esc, Ctrl+C), what had arrived is kept and the turn is recorded as interrupted; the flow is unchanged."""
+        (Esc, Ctrl+C), what had arrived is kept and the turn is recorded as interrupted; the flow is unchanged.
+        `shown` is what the user saw in place of `text` (a repair request), as a resumed session shows it."""
         self.check_not_busy()
-        record = self._recorder(text)
+        record = self._recorder(text, shown)
         session = self.session  # the turn's, even if another flow is taken up while it is being stopped
         self.turn_usage = []
 
@@ -212,11 +216,11 @@ class Conversation:
             )
         return self.session
 
-    def _recorder(self, text: str) -> Callable[[TurnEvent], None] | None:
+    def _recorder(self, text: str, shown: str | None = None) -> Callable[[TurnEvent], None] | None:
         session = self._open_session()
         if session is None or self.store is None:
             return None
-        return self.store.recorder(session, text, model=self.model_name or "")
+        return self.store.recorder(session, text, model=self.model_name or "", shown=shown)
 
     def _record_revision(self, revision: Revision) -> None:
         """A revision made outside a turn (a loaded file) goes into the session like a turn's: the store's line
@@ -269,7 +273,7 @@ class Conversation:
             for call in json.loads(turn["usage"] or "[]"):
                 usage = Usage(call["prompt"], call["output"], call["thoughts"], call["cached"])
                 self.usage.append(ModelCall(str(call.get("model") or made_with), usage))
-        return [ResumedTurn(str(t["request"]), str(t["reply"] or "")) for t in turns]
+        return [ResumedTurn(t["shown"] or t["request"], t["reply"] or "") for t in turns]
 
     def _forget_runs(self) -> None:
         """Another flow: what the last one's runs, approvals and usage left behind is forgotten (a repair must
@@ -424,7 +428,7 @@ class Conversation:
         generation = self.generation
 
         def open_turn(request: str) -> Callable[[TurnEvent], None] | None:
-            return self._recorder(request)
+            return self._recorder(request, shown=TEST_RUN_REPAIR)
 
         record = recording_repairs(open_turn)
 

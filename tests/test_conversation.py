@@ -161,3 +161,16 @@ def test_a_resumed_session_prices_each_call_by_the_model_that_made_it(gemini: Fa
     resumed = later.open(later.engine(recipe="no-retrieval"))
     resumed.resume(session)
     assert resumed.model_name != "gemini-3.5-flash-lite" and resumed.spent() == spent
+
+
+def test_a_resumed_session_shows_what_the_user_saw_not_the_repair_prompt(gemini: FakeGemini) -> None:
+    gemini.script(Reply(VALID), Reply(EDITED))
+    conversation = opened()
+    asyncio.run(conversation.turn("log hi"))
+    prompt = "The test run FAILED at task `hello`. Its logs, as data: … Fix the flow."
+    asyncio.run(conversation.turn(prompt, shown="Repair from the failure of task `hello` (FAILED)."))
+    session = str(conversation.session)
+    conversation.close()
+    turns = opened().resume(session)
+    assert [t.request for t in turns] == ["log hi", "Repair from the failure of task `hello` (FAILED)."]
+    assert prompt in str(gemini.requests[-1].body["contents"])  # the model had the logs

@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS turns (
     reply TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
     recipe TEXT NOT NULL DEFAULT '', prompt_hashes TEXT NOT NULL DEFAULT '[]', prompt_parts TEXT NOT NULL DEFAULT '[]',
     sources TEXT NOT NULL DEFAULT '[]',
-    usage TEXT NOT NULL DEFAULT '[]', error TEXT, started REAL NOT NULL, ended REAL, owner TEXT,
+    usage TEXT NOT NULL DEFAULT '[]', error TEXT, started REAL NOT NULL, ended REAL, owner TEXT, shown TEXT,
     PRIMARY KEY (session_id, number)
 );
 CREATE TABLE IF NOT EXISTS revisions (
@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS revisions (
 # A revision's `previous` in an older file is the one before it: that store kept a single line.
 MIGRATIONS = {
     ("turns", "owner"): ["ALTER TABLE turns ADD COLUMN owner TEXT"],
+    ("turns", "shown"): ["ALTER TABLE turns ADD COLUMN shown TEXT"],
     ("revisions", "previous"): [
         "ALTER TABLE revisions ADD COLUMN previous INTEGER",
         """UPDATE revisions SET previous = (SELECT MAX(r.number) FROM revisions r
@@ -115,6 +116,7 @@ class TurnRow(TypedDict):
     error: str | None
     started: float
     ended: float | None
+    shown: str | None  # what the user saw in place of `request` (None: the request itself)
     owner: str | None  # the process recording it (engine/processes.py)
 
 
@@ -279,20 +281,23 @@ class SessionStore:
         return {row[0]: _StoredRevision(*row) for row in self.db.execute(query, (session_id,)).fetchall()}
 
     # --- recording a turn ---------------------------------------------------------------------------
-    def recorder(self, session_id: str, request: str, *, model: str = "") -> Callable[[TurnEvent], None]:
+    def recorder(
+        self, session_id: str, request: str, *, model: str = "", shown: str | None = None
+    ) -> Callable[[TurnEvent], None]:
         """An `on_event` callback that writes the turn as its events arrive; `model` names the model its calls
-        are made with (their cost is priced by it, also after a resume under another model)."""
+        are made with (their cost is priced by it, also after a resume under another model); `shown` is what
+        the user saw in place of `request` (a repair from a failed run: not the prompt with its logs)."""
         now = time.time()
         request = _clean(request)
-        title = " ".join(request.split())[:80]
+        title = " ".join((shown or request).split())[:80]
         with self._transaction():
             (number,) = self.db.execute(
                 "SELECT COALESCE(MAX(number), 0) + 1 FROM turns WHERE session_id = ?", (session_id,)
             ).fetchone()
             self.db.execute(
-                "INSERT INTO turns (session_id, number, request, status, started, owner) "
-                "VALUES (?, ?, ?, 'running', ?, ?)",
-                (session_id, number, request, now, this_process()),
+                "INSERT INTO turns (session_id, number, request, status, started, owner, shown) "
+                "VALUES (?, ?, ?, 'running', ?, ?, ?)",
+                (session_id, number, request, now, this_process(), _clean(shown) if shown is not None else None),
             )
             self.db.execute(
                 "UPDATE sessions SET updated = ?, title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
@@ -463,6 +468,7 @@ def _turn(row: sqlite3.Row) -> TurnRow:
         started=row["started"],
         ended=row["ended"],
         owner=row["owner"],
+        shown=row["shown"],
     )
 
 

@@ -349,7 +349,8 @@ class CopilotApp(App[None]):
         if conversation is None:
             return
         queue: asyncio.Queue[TurnEvent] = asyncio.Queue()
-        task = asyncio.create_task(conversation.turn(text, on_event=queue.put_nowait))
+        said = shown if shown != text else None  # a repair request: the user saw `shown`, not the prompt
+        task = asyncio.create_task(conversation.turn(text, on_event=queue.put_nowait, shown=said))
         chat = self.chat
         waiting = f"Waiting for {conversation.model_name or 'the model'}…"
         await chat.progress("Retrieving sources…" if conversation.retrieval else waiting)
