@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import difflib
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 __all__ = ["ACTIONS", "CopilotApp"]
 
 HELP = """**Commands** — `/deploy`, `/run [--keep] [KEY=VALUE …]`, `/repair`, `/undo`, `/redo`, `/revisions`,
-`/revision N`, `/diff N|server`, `/new`, `/save [PATH]`, `/load [PATH]`, `/copy [N]`, `/blocks`, `/sessions`,
+`/revision N`, `/diff N|server`, `/edit`, `/new`, `/save [PATH]`, `/load [PATH]`, `/copy [N]`, `/blocks`, `/sessions`,
 `/resume [ID]`, `/model [NAME]`, `/recipe [NAME]`, `/sources [N]`, `/case [SUITE]`, `/help`.
 Keys: Enter sends, {stop} stops a reply (what arrived is kept), {keys}; Ctrl+P opens the command palette.
 Pasting several lines keeps them all (shown as a `[pasted text]` marker)."""
@@ -279,6 +279,7 @@ class CopilotApp(App[None]):
             "revisions": self.action_revisions,
             "revision": lambda: self.goto_revision(argument),
             "diff": lambda: self.diff_against(argument),
+            "edit": self.action_edit,
             "deploy": self.deploy_flow,
             "run": lambda: self.run_flow(argument),
             "model": lambda: self.switch(model=argument) if argument else self.action_model(),
@@ -552,6 +553,36 @@ class CopilotApp(App[None]):
             await self.say(f"Revision {revision.number} is current.", "system")
 
         await self._attempt(goto, changes_flow=True)
+
+    async def action_edit(self) -> None:
+        """The current revision in the user's editor; what comes back is validated and recorded as the next
+        revision, so a hand fix and the model's share one history."""
+        from textual.app import SuspendNotSupported
+
+        from .editor import edit_text
+
+        @contextlib.contextmanager
+        def suspended() -> Iterator[None]:
+            try:
+                with self.suspend():
+                    yield
+            except SuspendNotSupported:  # no terminal to hand over (a headless app): the editor needs none
+                yield
+
+        async def edit(conversation: Conversation) -> None:
+            current = conversation.require_current("There is no flow to edit yet.")
+            conversation.check_not_busy()
+            edited = edit_text(current.yaml, "flow.yml", suspended)
+            self.refresh()
+            if edited is None:
+                await self.say(f"No change: revision {current.number} is current.", "system")
+                return
+            revision = conversation.start_from(edited)
+            self.show_revision(revision)
+            verdict = "valid ✓" if revision.valid else f"{sum(d.blocking for d in revision.diagnostics)} problem(s)"
+            await self.say(f"Your edit is revision {revision.number} ({verdict}).", "system")
+
+        await self._attempt(edit, changes_flow=True)
 
     # --- sessions -----------------------------------------------------------------------------------
     async def action_new(self) -> None:

@@ -40,6 +40,7 @@ ACTIONS: dict[str, tuple[str, str, str, bool]] = {
     "sessions": ("ctrl+r", "sessions", "Sessions", True),
     "resume": ("f2", "resume", "Resume the last session", False),
     "revisions": ("ctrl+g", "revisions", "Revisions", False),
+    "edit": ("ctrl+f", "edit", "Edit the flow in $EDITOR", False),
     "diff": ("f4", "diff_server", "Diff against the server", False),
     "deploy": ("f6", "deploy", "Deploy", True),
     "run": ("f5", "run", "Test-run", True),
