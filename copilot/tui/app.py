@@ -433,9 +433,11 @@ class CopilotApp(App[None]):
         elif isinstance(event, Usage):
             self.refresh_status()
 
-    def action_cancel(self) -> None:
+    async def action_cancel(self) -> None:
         if self._turn is not None and self.streaming:
             self._turn.cancel()
+        elif self.conversation is not None and self.conversation.test_running:  # Esc must not go unanswered
+            await self.say(f"Esc stops a reply; this is a test-run and its repairs. {BUSY}", "system")
 
     async def stop_reply(self) -> None:
         """Stop a reply that is streaming and wait until it is recorded as interrupted: another flow taken up

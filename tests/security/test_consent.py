@@ -646,7 +646,7 @@ def test_the_chat_runs_one_test_at_a_time_and_a_new_flow_stops_it(
             await send(pilot, "/run")
             await approve(app, pilot)
             await until(pilot, lambda: state() == "PAUSED", "the test execution to start")
-            for attempt in ("f6", "f5", "ctrl+z", "f7"):  # deploy, another run, undo, a repair
+            for attempt in ("f6", "f5", "ctrl+z", "f7", "escape"):  # deploy, another run, undo, a repair, stop
                 count = len(messages(app))
                 await pilot.press(attempt)
                 await until(pilot, lambda n=count: len(messages(app)) > n, "an answer")
