@@ -1,6 +1,7 @@
 """What front ends render and handle, in one place: a turn's events, a test-run's and a run's, a deploy's
-review, a consent request, and the errors a model raises. Front ends import these from here, not from
-`copilot.kestra` or `copilot.llm` (the application layer, workspace.py, is how they reach those).
+review, a consent request, and the errors they tell apart (a model's, Kestra refusing the credentials). Front
+ends import these from here, not from `copilot.kestra` or `copilot.llm` (the application layer, workspace.py,
+is how they reach those).
 
 The model's own types are here too (`ChatModel`, `Message`, `GenerationSettings`, `estimate_cost`): the eval
 runner wraps the model it is given in its reply cache, asks it for a rubric grade and prices its calls."""
@@ -10,6 +11,7 @@ from __future__ import annotations
 from .engine.consent import ConsentRefused, ConsentRequest
 from .engine.testrun import CleanedUp, Deployed, RepairStarted, RunFinished, TestRunResult
 from .engine.turn import Attempt, ErrorEvent, Notice, Revision, Sources, TurnEnded, TurnEvent, TurnResult, Validated
+from .kestra.errors import KestraAuthError
 from .kestra.models import GOOD_STATES, Execution, LogEntry, flow_ref
 from .kestra.review import DeployReview
 from .kestra.watch import Finished, LiveLogsStopped
@@ -29,6 +31,7 @@ __all__ = [
     "Execution",
     "Finished",
     "GenerationSettings",
+    "KestraAuthError",
     "LiveLogsStopped",
     "LogEntry",
     "Message",

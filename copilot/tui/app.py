@@ -214,7 +214,12 @@ class CopilotApp(App[None]):
             info = await self.workspace.server_info()
             self.server_status = (f"Kestra {info.version} at {url}", f"Kestra {info.version}")
         except CopilotError as exc:  # a KestraError, or a ConfigError (an SSL_CERT_FILE that is missing …)
-            self.server_status = (f"Kestra unreachable ({url})", "Kestra unreachable")
+            from ..events import KestraAuthError
+
+            if isinstance(exc, KestraAuthError):  # it answers: the credentials are what to fix
+                self.server_status = (f"Kestra refused the credentials ({url})", "Kestra: credentials refused")
+            else:
+                self.server_status = (f"Kestra unreachable ({url})", "Kestra unreachable")
             await self.say(f"**Kestra server: {exc}** {exc.hint or ''} Deploy and test-run will not work.", "error")
         self.refresh_status()
 

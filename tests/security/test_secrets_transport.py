@@ -503,3 +503,14 @@ def test_the_model_server_and_the_schema_url_name_a_certificate_problem_too(pki:
         with pytest.raises(SchemaLoadError) as refused:
             load_schema(schema_url, cache_dir=tmp_path)
         assert "the server's TLS certificate is rejected" in str(refused.value) and PASSWORD not in str(refused.value)
+
+
+def test_the_tui_says_kestra_refused_the_credentials_rather_than_unreachable(tmp_path: Path) -> None:
+    with FakeKestra() as fake:
+        settings = Settings(
+            kestra_url=fake.url, kestra_username=fake.username, kestra_password="wrong",
+            data_dir=tmp_path / "d", cache_dir=tmp_path / "c",
+        )  # fmt: skip
+        shown, said, _ = the_tui_on(settings, "credentials")
+    assert "Kestra refused the credentials" in shown and "unreachable" not in shown
+    assert any("KESTRA_PASSWORD" in message for message in said)  # and what to check
