@@ -157,9 +157,13 @@ class Conversation:
             self.turn_usage.append(call)
 
     # --- turns --------------------------------------------------------------------------------------------
-    async def turn(self, text: str, on_event: Callable[[TurnEvent], None] | None = None) -> TurnResult:
-        """One turn of the engine, recorded in the session as it streams, its model calls counted. Cancelled
-        (Esc, Ctrl+C), what had arrived is kept and the turn is recorded as interrupted; the flow is unchanged."""
+    async def turn(
+        self, text: str, on_event: Callable[[TurnEvent], None] | None = None, *, question: bool = False
+    ) -> TurnResult:
+        """One turn of the engine, recorded in the session as it streams, its model calls counted; `question`:
+        a question, answered without a flow (an answer is recorded with its reply and usage, no revision).
+        Cancelled (Esc, Ctrl+C), what had arrived is kept and the turn is recorded as interrupted; the flow is
+        unchanged."""
         self.check_not_busy()
         record = self._recorder(text)
         session = self.session  # the turn's, even if another flow is taken up while it is being stopped
@@ -173,7 +177,7 @@ class Conversation:
                 on_event(event)
 
         try:
-            return await self.engine.turn(text, on_event=emit)
+            return await self.engine.turn(text, on_event=emit, question=question)
         except (asyncio.CancelledError, KeyboardInterrupt):
             self.interrupted(session)
             raise
