@@ -64,10 +64,13 @@ __all__ = ["ACTIONS", "CopilotApp"]
 HELP = """**Commands** — `/deploy`, `/run [--keep] [KEY=VALUE …]`, `/repair`, `/undo`, `/redo`, `/revisions`,
 `/revision N`, `/diff N|server`, `/new`, `/save [PATH]`, `/load [PATH]`, `/copy [N]`, `/blocks`, `/sessions`,
 `/resume [ID]`, `/model [NAME]`, `/recipe [NAME]`, `/sources [N]`, `/case [SUITE]`, `/help`.
+Ask for a flow or a change and the model writes the flow; ask a question and it answers, the flow as it was
+(`/ask QUESTION` always answers, never changes the flow).
 Keys: Enter sends, {stop} stops a reply (what arrived is kept), {keys}; Ctrl+P opens the command palette.
 Pasting several lines keeps them all (shown as a `[pasted text]` marker)."""
 LOADING = "Still loading the engine; try again in a moment."
 STREAMING = "A reply is still streaming: wait for it, or press Esc to stop it."
+ASK_USAGE = "Usage: `/ask QUESTION` — the answer leaves the flow as it is."
 
 
 class CopilotApp(App[None]):
@@ -251,6 +254,11 @@ class CopilotApp(App[None]):
         if text.startswith("/"):
             await self.command(text)
             return
+        await self.send_turn(text)
+
+    async def send_turn(self, text: str, *, question: bool = False) -> None:
+        """A request to the model (`question`: a question, answered without a flow: `/ask`), once nothing else
+        is changing the flow."""
         if self.streaming:
             await self.say(STREAMING, "system")
             return
@@ -261,12 +269,13 @@ class CopilotApp(App[None]):
         if self.conversation is None:
             await self.say(LOADING, "system")
             return
-        self.start_turn(text)
+        self.start_turn(text, question=question)
 
     async def command(self, text: str) -> None:
         name, _, argument = text[1:].partition(" ")
         argument = argument.strip()
         actions: dict[str, Callable[[], object]] = {
+            "ask": lambda: self.send_turn(argument, question=True) if argument else self.say(ASK_USAGE, "error"),
             "undo": self.action_undo,
             "redo": self.action_redo,
             "new": self.action_new,
@@ -322,23 +331,24 @@ class CopilotApp(App[None]):
             await self.say(str(exc), "system" if isinstance(exc, _Calm | Busy) else "error")
 
     # --- a turn -------------------------------------------------------------------------------------
-    def start_turn(self, text: str, shown: str | None = None) -> None:
-        self._turn = self.run_turn(text, shown if shown is not None else text)
+    def start_turn(self, text: str, shown: str | None = None, *, question: bool = False) -> None:
+        self._turn = self.run_turn(text, shown if shown is not None else text, question)
 
     @property
     def streaming(self) -> bool:
         return self._turn is not None and self._turn.is_running
 
     @work(exclusive=True, group="turn")
-    async def run_turn(self, text: str, shown: str) -> None:
-        """The conversation's turn in a task; its events rendered as they come (deltas appended to the reply)."""
+    async def run_turn(self, text: str, shown: str, question: bool = False) -> None:
+        """The conversation's turn in a task; its events rendered as they come (deltas appended to the reply).
+        A reply without a flow is an answer: shown as the reply, and the flow stays as it is."""
         from ..events import Attempt, ErrorEvent, Notice, TextDelta
 
         conversation = self.conversation
         if conversation is None:
             return
         queue: asyncio.Queue[TurnEvent] = asyncio.Queue()
-        task = asyncio.create_task(conversation.turn(text, on_event=queue.put_nowait))
+        task = asyncio.create_task(conversation.turn(text, on_event=queue.put_nowait, question=question))
         chat = self.chat
         try:
             while not (task.done() and queue.empty()):
