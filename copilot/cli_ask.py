@@ -1,8 +1,9 @@
 """`kestra-copilot ask "…"`: one assistant turn without the TUI.
 
-Prints the flow YAML (or, with --json, the flow with its diagnostics, diff, sources and usage). Progress
-(attempts, validation) goes to stderr. Exit 0 valid flow, 1 the final flow is invalid, 2 no flow
-(no model configured, outage, usage error).
+Prints the flow YAML (or, with --json, the flow with its diagnostics, diff, sources and usage), or, when
+the model answered a question (`--question` asks one outright), the answer: the flow stays as it was.
+Progress (attempts, validation) goes to stderr. Exit 0 valid flow or an answer, 1 the final flow is
+invalid, 2 no flow (no model configured, outage, usage error).
 """
 
 from __future__ import annotations
@@ -27,11 +28,18 @@ __all__ = ["add_parsers"]
 
 
 def add_parsers(commands: Commands) -> None:
-    ask = commands.add_parser("ask", help="one turn: describe a flow (or a change to --flow) and get the YAML")
+    ask = commands.add_parser(
+        "ask", help="one turn: describe a flow (or a change to --flow) and get the YAML, or ask a question"
+    )
     ask.add_argument(
         "request",
-        type=nonblank("what the flow should do, or what to change"),
-        help="what the flow should do, or what to change",
+        type=nonblank("what the flow should do, what to change, or a question"),
+        help="what the flow should do, what to change, or a question (answered on stdout; the flow stays)",
+    )
+    ask.add_argument(
+        "--question",
+        action="store_true",
+        help="the request is a question: the model answers it and never changes the flow",
     )
     ask.add_argument("--flow", type=Path, metavar="FILE", help="edit this flow instead of writing a new one")
     ask.add_argument(
@@ -83,6 +91,11 @@ def ask_command(args: argparse.Namespace) -> int:
 
     if (args.yes or args.keep_test_flow or args.input) and not args.test_run:
         raise CopilotError("--yes, --keep-test-flow and --input are about a test-run: use them with --test-run.")
+    if args.question and (args.output is not None or args.force or args.test_run):
+        raise CopilotError(
+            "--question is answered without a flow: -o, --force and --test-run have nothing to write or run.",
+            hint="Drop them, or ask for the change without --question.",
+        )
     inputs = parse_pairs(args.input, "=", "--input")  # a malformed one fails before any model call
     settings = load_settings()
     workspace = Workspace(settings)
@@ -103,8 +116,8 @@ def ask_command(args: argparse.Namespace) -> int:
         trial = None
         trial_error: CopilotError | None = None
         try:
-            result = asyncio.run(conversation.turn(args.request, on_event=_progress))
-            if args.test_run and result.valid:
+            result = asyncio.run(conversation.turn(args.request, on_event=_progress, question=args.question))
+            if args.test_run and result.revision is not None and result.valid:  # an answer changes nothing to run
                 try:
                     trial = run_to_a_clean_stop(
                         _test_run(conversation, args, inputs),
@@ -213,6 +226,8 @@ def _report(result: TurnResult, args: argparse.Namespace, engine: Engine, sessio
     if result.redacted:
         note = f"note: {result.redacted} credential(s) were redacted before sending; use {{{{ secret('NAME') }}}}."
         print(note, file=sys.stderr)
+    if result.answer is not None:
+        return _answer(result, args, session)
     if result.revision is None:
         if result.error is not None:
             raise result.error
@@ -244,6 +259,20 @@ def _report(result: TurnResult, args: argparse.Namespace, engine: Engine, sessio
     if write_failed:
         return EXIT_ERROR
     return EXIT_OK if revision.valid and (written or args.output is None) else EXIT_FAILED
+
+
+def _answer(result: TurnResult, args: argparse.Namespace, session: str) -> int:
+    """A question answered: the answer on stdout (or in the JSON report); the flow, if any, is as it was."""
+    if args.json:
+        print(json.dumps({"session": session, **_as_json(result, None)}, indent=2))
+    else:
+        answer = result.answer or ""
+        sys.stdout.write(printable(answer if answer.endswith("\n") else answer + "\n"))
+    unchanged = [f"{args.output} was not written"] if args.output is not None else []
+    unchanged += ["nothing was test-run"] if args.test_run else []
+    if unchanged:
+        print(f"note: the model answered without a flow: {' and '.join(unchanged)}.", file=sys.stderr)
+    return EXIT_OK
 
 
 def _overwrite_refusal(args: argparse.Namespace, revision: Revision, engine: Engine) -> str | None:
@@ -300,7 +329,8 @@ def sessions_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _as_json(result: TurnResult, revision: Revision) -> dict[str, object]:
+def _as_json(result: TurnResult, revision: Revision | None) -> dict[str, object]:
+    """The turn as JSON: its flow (`revision`), or None with the `answer` when it answered a question."""
     usage = {
         "prompt_tokens": sum(u.prompt_tokens for u in result.usage),
         "output_tokens": sum(u.output_tokens for u in result.usage),
@@ -308,10 +338,11 @@ def _as_json(result: TurnResult, revision: Revision) -> dict[str, object]:
         "cached_tokens": sum(u.cached_tokens for u in result.usage),
     }
     return {
-        "valid": revision.valid,
-        "yaml": revision.yaml,
-        "diagnostics": [d.to_dict() for d in revision.diagnostics],
-        "diff": revision.diff.to_dict() if revision.diff else None,
+        "valid": result.valid,
+        "yaml": revision.yaml if revision else None,
+        "answer": result.answer,
+        "diagnostics": [d.to_dict() for d in revision.diagnostics] if revision else [],
+        "diff": revision.diff.to_dict() if revision and revision.diff else None,
         "sources": [
             {"id": f"S{n}", "kind": h.chunk.kind, "title": h.chunk.title, "location": h.chunk.location}
             for n, h in enumerate(result.sources, 1)

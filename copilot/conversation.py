@@ -159,11 +159,18 @@ class Conversation:
 
     # --- turns --------------------------------------------------------------------------------------------
     async def turn(
-        self, text: str, on_event: Callable[[TurnEvent], None] | None = None, *, shown: str | None = None
+        self,
+        text: str,
+        on_event: Callable[[TurnEvent], None] | None = None,
+        *,
+        shown: str | None = None,
+        question: bool = False,
     ) -> TurnResult:
-        """One turn of the engine, recorded in the session as it streams, its model calls counted. Cancelled
-        (Esc, Ctrl+C), what had arrived is kept and the turn is recorded as interrupted; the flow is unchanged.
-        `shown` is what the user saw in place of `text` (a repair request), as a resumed session shows it."""
+        """One turn of the engine, recorded in the session as it streams, its model calls counted; `question`:
+        a question, answered without a flow (an answer is recorded with its reply and usage, no revision).
+        Cancelled (Esc, Ctrl+C), what had arrived is kept and the turn is recorded as interrupted; the flow is
+        unchanged. `shown` is what the user saw in place of `text` (a repair request), as a resumed session
+        shows it."""
         self.check_not_busy()
         record = self._recorder(text, shown)
         session = self.session  # the turn's, even if another flow is taken up while it is being stopped
@@ -177,7 +184,7 @@ class Conversation:
                 on_event(event)
 
         try:
-            return await self.engine.turn(text, on_event=emit)
+            return await self.engine.turn(text, on_event=emit, question=question)
         except (asyncio.CancelledError, KeyboardInterrupt):
             self.interrupted(session)
             raise

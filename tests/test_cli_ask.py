@@ -8,7 +8,7 @@ import pytest
 
 from copilot.cli import main
 from copilot.engine.sessions import SessionStore
-from tests.engine.test_turn import INVALID, VALID, flow_of
+from tests.engine.test_turn import ANSWER, EDITED, INVALID, VALID, flow_of
 from tests.fakes.gemini import FakeGemini, Fault, Reply
 from tests.fakes.openai_server import Chat, FakeOpenAI
 
@@ -113,6 +113,41 @@ def test_ask_records_a_session_that_a_later_ask_continues(
     assert f"{session}" in (listing := capsys.readouterr().out) and "2 turn(s), 2 revision(s)" in listing
     assert main(["ask", "x", "--session", "nope"]) == 2
     assert "No session 'nope'" in capsys.readouterr().err
+
+
+def test_a_question_is_answered_on_stdout_and_the_flow_stays(
+    gemini: FakeGemini, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gemini.script(Reply(VALID))
+    assert main(["ask", "log hi then wait", "--recipe", "no-retrieval"]) == 0
+    session = capsys.readouterr().err.split("continue with --session ")[1].split(")")[0]
+    gemini.script(Reply(ANSWER), Reply(EDITED))  # a repair would take the flow
+    target = tmp_path / "flow.yml"
+    asked = ["ask", "Why a MERGE instead of a plain INSERT?", "--session", session, "--recipe", "no-retrieval"]
+    assert main([*asked, "-o", str(target)]) == 0
+    out, err = capsys.readouterr()
+    assert out == ANSWER + "\n" and "repairing" not in err and "attempt" not in err
+    assert f"note: the model answered without a flow: {target} was not written." in err and not target.exists()
+    assert len(gemini.requests) == 2
+    assert main(["sessions"]) == 0
+    assert "2 turn(s), 1 revision(s)" in capsys.readouterr().out  # the answer is recorded, no revision
+
+    # --question asks outright: an answer even when it quotes a flow; --json says so
+    gemini.script(Reply("It could retry:\n" + EDITED))
+    assert main(["ask", "Would a retry help?", "--question", "--session", session, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["answer"].startswith("It could retry") and report["yaml"] is None and report["valid"]
+    assert report["usage"]["prompt_tokens"] == 120 and report["session"] == session
+    assert "Question: Would a retry help?" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
+    assert main(["ask", "why?", "--question", "-o", str(target)]) == 2
+    assert "--question is answered without a flow" in capsys.readouterr().err and len(gemini.requests) == 3
+
+
+def test_a_first_question_without_a_flow_is_answered(gemini: FakeGemini, capsys: pytest.CaptureFixture[str]) -> None:
+    gemini.script(Reply("A Flow trigger starts a flow when another one ends."))
+    assert main(["ask", "What does a Flow trigger do?"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "A Flow trigger starts a flow when another one ends.\n" and "error" not in err
 
 
 def test_ask_test_run_repairs_from_the_run_and_passes(

@@ -123,6 +123,13 @@ COMMANDS: dict[str, Run | Skip] = {
     'kestra-copilot ask "now add a Slack alert on failure" --session 3f2a…': Run(
         'kestra-copilot ask "now add a Slack alert on failure" --session $SESSION'
     ),
+    # (the loopback model always writes the flow: the question gets it, `--question` prints it as the answer)
+    'kestra-copilot ask "Why a MERGE instead of a plain INSERT?" --session 3f2a…': Run(
+        'kestra-copilot ask "Why a MERGE instead of a plain INSERT?" --session $SESSION'
+    ),
+    'kestra-copilot ask --question "Would a retry help here?" --session 3f2a…': Run(
+        'kestra-copilot ask --question "Would a retry help here?" --session $SESSION', piped=True, says="Here it is"
+    ),
     "kestra-copilot sessions": Run(piped=True),
     # Deploy and run (the loopback Kestra; without a terminal, deploy asks for --yes).
     # (set from the start: the validate examples before it ask the same server)

@@ -118,7 +118,10 @@ def build_prompt(
     revision: int = 0,
     kestra_version: int = 1,
     history: Sequence[Exchange] = (),
+    question: bool = False,
 ) -> Prompt:
+    """The prompt of a turn: a request (the model writes the flow, or answers when it is asked a question),
+    or with `question` a question to answer in prose, never with a flow (`/ask`)."""
     system = recipe.render(
         "system", kestra_version=f"{kestra_version}.x", version_rules=recipe.version_rules(kestra_version)
     )
@@ -128,8 +131,15 @@ def build_prompt(
         system += "\n\nSources (cite them as [S1], [S2] …):\n\n" + sources
         parts["sources"] = _digest(sources)
     user = request.strip()
+    flow = None
     if current_flow and recipe.include_current_flow:
         flow = as_data(f"```yaml\n{current_flow.rstrip()}\n```", "the current flow", budget=len(current_flow) + 20)
+    if question:
+        missing = "(The current flow is left out.)" if current_flow else "(There is no flow yet.)"
+        asked = recipe.render("question", flow=flow or missing)
+        parts["question"] = _digest(asked)
+        user = f"{asked}\n\nQuestion: {user}"
+    elif flow is not None:
         edit = recipe.render("edit", flow=flow, revision=revision)
         parts["flow"] = _digest(edit)
         user = f"{edit}\n\nRequest: {user}"

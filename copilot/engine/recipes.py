@@ -18,7 +18,8 @@ from ..retrieval.chunks import KINDS
 
 __all__ = ["TEMPLATE_ROLES", "Recipe", "RecipeError", "list_recipes", "load_recipe", "prompts_dir"]
 
-TEMPLATE_ROLES = ("system", "edit", "repair_validation", "repair_run_logs")
+TEMPLATE_ROLES = ("system", "edit", "repair_validation", "repair_run_logs", "question")
+DEFAULT_TEMPLATES = {"question": "question.md"}  # roles added since: a recipe written before them gets these
 
 
 class RecipeError(CopilotError):
@@ -85,7 +86,7 @@ def load_recipe(name_or_path: str = "default", folder: Path | None = None) -> Re
         raise RecipeError(f"The recipe {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise RecipeError(f"The recipe {path} must be a mapping.")
-    templates = data.get("templates") or {}
+    templates = {**DEFAULT_TEMPLATES, **(data.get("templates") or {})}
     missing = [role for role in TEMPLATE_ROLES if role not in templates]
     if missing:
         raise RecipeError(f"The recipe {path} names no template for: {', '.join(missing)}.")

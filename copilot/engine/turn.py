@@ -4,6 +4,12 @@
     result = await engine.turn("load the taxi CSV into Postgres", on_event=print)
     result.revision.yaml, result.revision.diagnostics, result.revision.diff
 
+A reply without a flow is an answer, not a failed flow: the prompt tells the model to answer a question
+in prose and to write the whole flow when asked for one or for a change, so "Why a MERGE?" gets
+`result.answer`, no repair and no revision (the current flow stays as it is). `turn(…, question=True)`
+(the chat's `/ask`, `ask --question`) asks a question outright: its reply is an answer even if it quotes
+a flow. Only a repair, having asked for the fixed flow, treats a reply without one as a failure.
+
 Front ends (TUI, `ask`, evals) render the events; none re-implements a step. A model error ends the
 turn with `result.error` set: the conversation and every earlier revision are kept.
 
@@ -118,8 +124,10 @@ TurnEvent = Notice | Sources | Attempt | TextDelta | Usage | Validated | Revisio
 class TurnResult:
     request: str
     recipe: str
-    revision: Revision | None = None
+    revision: Revision | None = None  # the revision the turn made
     reply: str = ""  # the last model reply, explanation included
+    answer: str | None = None  # the reply, when it answered without a flow: no revision, the flow as it was
+    kept: Revision | None = None  # after an answer, the current revision it left as it was (None: no flow yet)
     attempts: int = 0
     sources: tuple[Hit, ...] = ()
     usage: list[Usage] = field(default_factory=list)
@@ -130,7 +138,9 @@ class TurnResult:
 
     @property
     def valid(self) -> bool:
-        return self.revision is not None and self.revision.valid
+        """The turn's flow passes: the revision it made, or after an answer the one it kept."""
+        flow = self.revision if self.answer is None else self.kept
+        return flow is not None and flow.valid
 
 
 def _no_yaml() -> tuple[Diagnostic, ...]:
@@ -226,9 +236,11 @@ class Engine:
         self._position = len(self.revisions)
         return revision
 
-    async def turn(self, text: str, on_event: Callable[[TurnEvent], None] | None = None) -> TurnResult:
-        """One assistant turn (see the module docstring). Without a model (no API key), the result
-        carries the error; revisions stay as they are."""
+    async def turn(
+        self, text: str, on_event: Callable[[TurnEvent], None] | None = None, *, question: bool = False
+    ) -> TurnResult:
+        """One assistant turn (see the module docstring); `question`: the reply is an answer, never a flow.
+        Without a model (no API key), the result carries the error; revisions stay as they are."""
         emit = on_event or (lambda event: None)
         if self.model is None:
             error = self.no_model or ModelError("No model is configured.", hint="Give the Engine a chat model.")
@@ -253,6 +265,7 @@ class Engine:
             revision=current.number if current else 0,
             kestra_version=self.kestra_version,
             history=self.history,
+            question=question,
         )
         settings = GenerationSettings(temperature=recipe.temperature)
         candidate: tuple[str, tuple[Diagnostic, ...], str] | None = None  # yaml, diagnostics, its prompt hash
@@ -269,7 +282,10 @@ class Engine:
                 emit(ErrorEvent(error))
                 break
             result.reply = reply
-            flow_yaml = extract_flow_yaml(reply)
+            flow_yaml = None if question else extract_flow_yaml(reply)
+            if flow_yaml is None and attempt == 1:  # an answer: nothing to validate, repair or record as a flow
+                result.answer, result.kept = reply, current
+                break
             if flow_yaml is not None:  # the user's own values back, before validation: lines and checks are real
                 flow_yaml = self.vault.restore(flow_yaml)
             if flow_yaml is None:

@@ -14,12 +14,22 @@ checks its output must pass:
       - property: {path: "**[type~=Schedule].cron", equals: "0 9 1 * *"}
       - similar: {threshold: 0.5, weight: 2}
 
+A question case asks something and checks the answer: `answer` passes when the last turn answered without
+writing a flow (no revision), its text matching `matches` if given:
+
+    id: question-why-merge
+    flow: ../../corpus/flows/gcs_bigquery_elt.yaml
+    turns: [Why a MERGE instead of a plain INSERT?]
+    checks:
+      - answer: {matches: "(?i)duplicate"}
+
 A suite is a YAML file (a list of cases, or `{defaults: {checks: […]}, cases: […]}`) or a folder of them.
 Suite defaults' checks are added to every case of that file (unless the case lists the same check).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
@@ -57,7 +67,7 @@ class CaseJson(TypedDict):
 
 @dataclass(frozen=True)
 class Check:
-    kind: str  # parses | valid | types | property | secrets | similar | preserves | test_run | rubric
+    kind: str  # parses | valid | types | property | secrets | similar | preserves | test_run | rubric | answer
     options: YamlMap = field(default_factory=dict)
     weight: float = 1.0
 
@@ -172,7 +182,7 @@ class Case:
         )
 
 
-KINDS = ("parses", "valid", "types", "property", "secrets", "similar", "preserves", "test_run", "rubric")
+KINDS = ("parses", "valid", "types", "property", "secrets", "similar", "preserves", "test_run", "rubric", "answer")
 
 
 def load_suite(path: Path, *, tags: set[str] | None = None) -> list[Case]:
@@ -287,6 +297,11 @@ def _check(spec: YamlValue, where: str) -> Check:
         raise CaseError(f"{where}: {exc}") from None
     if kind == "property" and not isinstance(options.get("path"), str):
         raise CaseError(f"{where}: a property check needs a `path`.")
+    if kind == "answer":
+        try:
+            re.compile(check.text("matches"))
+        except re.error as exc:
+            raise CaseError(f"{where}: the answer check's `matches` is not a regular expression: {exc}.") from None
     return check
 
 

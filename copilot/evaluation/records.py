@@ -78,6 +78,7 @@ class ResultRecord(TypedDict):
     tags: NotRequired[list[str]]
     output: str | None  # the flow made, None when there is none
     reply: NotRequired[str]
+    answer: NotRequired[str | None]  # the last turn's answer to a question, None when it wrote a flow
     error: NotRequired[str | None]
     error_hint: NotRequired[str | None]
     traceback: NotRequired[str]
@@ -299,6 +300,8 @@ def _checked_result(data: dict[str, object]) -> ResultRecord:
         record["tags"] = _texts(data, "tags")
     if "reply" in data:
         record["reply"] = _text(data, "reply")
+    if "answer" in data:
+        record["answer"] = _maybe_text(data, "answer")
     if "error" in data:
         record["error"] = _maybe_text(data, "error")
     if "error_hint" in data:

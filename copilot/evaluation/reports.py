@@ -186,6 +186,9 @@ def html_report(comparison: Comparison) -> str:
                 for s in first["scores"]
             )
             flow = first["output"] if first["output"] is not None else f"(no flow) {first.get('error') or ''}"
+            answer = first.get("answer")
+            if answer is not None:  # a question case: what it answered is what was judged
+                flow = f"(answer) {answer}"
             heading = f"<h4>{side}: score {case.mean_score(side):.2f}</h4>"
             body.append(f"<div>{heading}<table>{rows}</table><pre>{e(flow)}</pre></div>")
         body.append("</div>")

@@ -195,7 +195,7 @@ async def _run_case(
         if isinstance(event, Notice) and event.message not in notices:
             notices.append(event.message)
 
-    attempts, reply = 0, ""
+    attempts, reply, answer = 0, "", None
     failure: Failure = {"error": None, "error_hint": None}
     for turn in case.turns:
         try:
@@ -204,6 +204,7 @@ async def _run_case(
             failure = _failure(exc)
             break
         reply = result.reply[:MAX_REPLY_CHARS]
+        answer = None if result.answer is None else result.answer[:MAX_REPLY_CHARS]
         attempts += result.attempts
         if result.error is not None:
             failure = _failure(result.error)
@@ -215,7 +216,7 @@ async def _run_case(
     fresh, replayed = [*model.fresh_usage], [*model.replayed_usage]  # calls made, replies replayed
     made = engine.current is not None and len(engine.revisions) > start_revisions
     flow = engine.current.yaml if made and engine.current else None
-    output = Output(flow, engine.kestra_version)
+    output = Output(flow, engine.kestra_version, answer=answer)
     if options.live and flow is not None:
         output = replace(output, live=await _live_checks(case, output, engine, model, workspace, test_runs))
     scored = score_case(case, output)
@@ -226,6 +227,7 @@ async def _run_case(
         "tags": list(case.tags),
         "output": flow,
         "reply": reply,
+        "answer": answer,
         **failure,
         "notices": notices,
         "live": output.live,
@@ -472,7 +474,8 @@ def rescore(run_dir: Path, cases: list[Case] | None = None) -> Summary:
         case = by_id.get(record["case"])
         if case is None:
             continue
-        output = Output(record["output"], run.manifest.get("kestra_version", 1), record.get("live") or {})
+        live = record.get("live") or {}
+        output = Output(record["output"], run.manifest.get("kestra_version", 1), live, record.get("answer"))
         scored = score_case(case, output)
         record["scores"] = [s.to_json() for s in scored.scores]
         record["score"], record["passed"] = round(scored.value, 4), scored.passed

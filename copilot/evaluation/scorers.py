@@ -10,6 +10,8 @@
     test_run    the flow ran on a Kestra server (live runs only, recorded at run time); a missing or
                 invalid flow fails it (it cannot run), a valid one is skipped offline
     rubric      a model's grade against a rubric (live runs only; reported apart, never in the score)
+    answer      the last turn answered a question without writing a flow (no revision), its text matching
+                `matches` if given
 
 A case passes when every scored check passes; its score is the weighted mean of the scored checks.
 """
@@ -59,11 +61,13 @@ _Item = TypeVar("_Item", bound=Hashable)  # what `similar` counts: plugin types,
 
 @dataclass(frozen=True)
 class Output:
-    """What a case produced: the final flow (None when there was none), and live results if any."""
+    """What a case produced: the final flow (None when there was none), the last turn's answer (None when it
+    wrote a flow or failed), and live results if any."""
 
     flow: str | None
     kestra_version: int = 1
     live: LiveResults = field(default_factory=LiveResults)  # what a live run recorded
+    answer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,8 @@ def _score(check: Check, case: Case, output: Output, data: YamlValue) -> Score:
         return _test_run(check, output)
     if check.kind == "rubric":
         return _rubric(check, output)
+    if check.kind == "answer":
+        return _answer(check, output)
     if not isinstance(data, dict):
         why = "no flow in the output" if output.flow is None else "the output is not a YAML mapping"
         return Score(check.name, check.weight, 0.0, False, why)
@@ -293,6 +299,19 @@ def unrunnable(output: Output) -> str:
     if result.policy:  # Kestra would run it; the assistant does not deploy a flow the policy refuses
         return f"the flow is refused by policy ({len(result.policy)} finding(s), first: {result.policy[0].code})"
     return ""
+
+
+def _answer(check: Check, output: Output) -> Score:
+    """A question is answered, not turned into a revision; `matches`, a regular expression, says what a right
+    answer mentions."""
+    if output.answer is None:
+        return Score(check.name, check.weight, 0.0, False, "no answer: the last turn wrote a flow (or failed)")
+    pattern = check.text("matches")
+    if pattern and not re.search(pattern, output.answer):
+        return Score(
+            check.name, check.weight, 0.0, False, f"the answer does not match {pattern!r}: {_short(output.answer)}"
+        )
+    return Score(check.name, check.weight, 1.0, True, f"answered: {_short(output.answer)}")
 
 
 def _rubric(check: Check, output: Output) -> Score:

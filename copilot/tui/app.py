@@ -64,10 +64,13 @@ __all__ = ["ACTIONS", "CopilotApp"]
 HELP = """**Commands** — `/deploy`, `/run [--keep] [KEY=VALUE …]`, `/repair`, `/undo`, `/redo`, `/revisions`,
 `/revision N`, `/diff N|server`, `/edit`, `/new`, `/save [PATH]`, `/load [PATH]`, `/copy [N]`, `/blocks`, `/sessions`,
 `/resume [ID]`, `/model [NAME]`, `/recipe [NAME]`, `/sources [N]`, `/case [SUITE]`, `/help`.
+Ask for a flow or a change and the model writes the flow; ask a question and it answers, the flow as it was
+(`/ask QUESTION` always answers, never changes the flow).
 Keys: Enter sends, {stop} stops a reply (what arrived is kept), {keys}; Ctrl+P opens the command palette.
 Pasting several lines keeps them all (shown as a `[pasted text]` marker)."""
 LOADING = "Still loading the engine; try again in a moment."
 STREAMING = "A reply is still streaming: wait for it, or press Esc to stop it."
+ASK_USAGE = "Usage: `/ask QUESTION` — the answer leaves the flow as it is."
 
 
 class CopilotApp(App[None]):
@@ -256,6 +259,11 @@ class CopilotApp(App[None]):
         if text.startswith("/"):
             await self.command(text)
             return
+        await self.send_turn(text)
+
+    async def send_turn(self, text: str, *, question: bool = False) -> None:
+        """A request to the model (`question`: a question, answered without a flow: `/ask`), once nothing else
+        is changing the flow."""
         if self.streaming:
             await self.say(STREAMING, "system")
             return
@@ -266,12 +274,13 @@ class CopilotApp(App[None]):
         if self.conversation is None:
             await self.say(LOADING, "system")
             return
-        self.start_turn(text)
+        self.start_turn(text, question=question)
 
     async def command(self, text: str) -> None:
         name, _, argument = text[1:].partition(" ")
         argument = argument.strip()
         actions: dict[str, Callable[[], object]] = {
+            "ask": lambda: self.send_turn(argument, question=True) if argument else self.say(ASK_USAGE, "error"),
             "undo": self.action_undo,
             "redo": self.action_redo,
             "new": self.action_new,
@@ -337,18 +346,19 @@ class CopilotApp(App[None]):
             await self.say(f"{exc} {exc.hint or ''}".strip(), "error")
 
     # --- a turn -------------------------------------------------------------------------------------
-    def start_turn(self, text: str, shown: str | None = None) -> None:
-        self._turn = self.run_turn(text, shown if shown is not None else text)
+    def start_turn(self, text: str, shown: str | None = None, *, question: bool = False) -> None:
+        self._turn = self.run_turn(text, shown if shown is not None else text, question)
 
     @property
     def streaming(self) -> bool:
         return self._turn is not None and self._turn.is_running
 
     @work(exclusive=True, group="turn")
-    async def run_turn(self, text: str, shown: str) -> None:
+    async def run_turn(self, text: str, shown: str, question: bool = False) -> None:
         """The conversation's turn in a task; its events rendered as they come: a progress line until the first
         token, the reply streaming in (its flow folded into a pointer to the Flow tab), each repair attempt
-        folded under what it fixed, and the revision the turn made, with what changed."""
+        folded under what it fixed, and the revision the turn made, with what changed. A reply without a flow
+        is an answer: shown as the reply, and the flow stays as it is."""
         from ..events import Attempt, ErrorEvent, Notice, Revision, Sources, TextDelta, Validated
 
         conversation = self.conversation
@@ -356,7 +366,8 @@ class CopilotApp(App[None]):
             return
         queue: asyncio.Queue[TurnEvent] = asyncio.Queue()
         said = shown if shown != text else None  # a repair request: the user saw `shown`, not the prompt
-        task = asyncio.create_task(conversation.turn(text, on_event=queue.put_nowait, shown=said))
+        turn = conversation.turn(text, on_event=queue.put_nowait, shown=said, question=question)
+        task = asyncio.create_task(turn)
         chat = self.chat
         waiting = f"Waiting for {conversation.model_name or 'the model'}…"
         await chat.progress("Retrieving sources…" if conversation.retrieval else waiting)

@@ -30,6 +30,7 @@ def test_every_shipped_recipe_loads() -> None:
             "edit",
             "repair_validation",
             "repair_run_logs",
+            "question",
         }
     default = load_recipe()
     assert (default.k, default.budget_tokens, default.repair_attempts) == (8, 6000, 2)
@@ -85,3 +86,18 @@ def test_repair_prompt_appends_the_reply_and_the_diagnostics() -> None:
 
 def test_render_sources_is_empty_without_hits() -> None:
     assert render_sources([]) == ""
+
+
+def test_a_question_prompt_asks_for_an_answer_with_or_without_a_flow(tmp_path: Path) -> None:
+    recipe = load_recipe()
+    asked = build_prompt(recipe, "why a merge?", current_flow=FLOW, revision=2, question=True)
+    text = asked.messages[-1].text
+    assert "Do not write or change the flow" in text and FLOW.strip() in text
+    assert text.endswith("Question: why a merge?")
+    assert "question" in asked.parts and "flow" not in asked.parts  # not the edit template
+    first = build_prompt(recipe, "what is a flow trigger?", question=True).messages[-1].text
+    assert "(There is no flow yet.)" in first
+    # a recipe written before questions had a template of their own gets the shipped one
+    older = (prompts_dir() / "recipes" / "default.yaml").read_text().replace("  question: question.md\n", "")
+    (tmp_path / "older.yaml").write_text(older)
+    assert load_recipe(str(tmp_path / "older.yaml")).templates["question"] == recipe.templates["question"]

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from copilot.engine.recipes import load_recipe
-from copilot.engine.turn import Engine, ErrorEvent, TurnEvent, TurnResult, Validated
+from copilot.engine.turn import Engine, ErrorEvent, Revision, TurnEnded, TurnEvent, TurnResult, Validated
 from copilot.llm.base import ModelStreamCut, TextDelta
 from copilot.llm.gemini import GeminiModel
 from copilot.llm.retry import RetryPolicy
@@ -155,12 +155,63 @@ def test_a_cut_stream_keeps_the_partial_reply(gemini: FakeGemini) -> None:
     assert isinstance(result.error, ModelStreamCut) and result.reply and VALID.startswith(result.reply)
 
 
-def test_a_reply_without_yaml_is_asked_again(gemini: FakeGemini) -> None:
-    gemini.script(Reply("I would use a Log task."), Reply(VALID))
+ANSWER = "A MERGE updates the rows already loaded, so a re-run adds no duplicates; an INSERT would add them again."
+
+
+def test_a_question_after_a_flow_is_answered_without_a_repair_or_a_revision(gemini: FakeGemini) -> None:
+    chat = engine(gemini)
+    gemini.script(Reply(VALID))
+    turn(chat, "log hi then wait a second")
+    gemini.script(Reply(ANSWER), Reply(EDITED))  # a repair would take the flow
+    result, events = turn(chat, "Why a MERGE instead of a plain INSERT?")
+    assert result.answer == ANSWER == result.reply and result.revision is None and result.attempts == 1
+    assert len(gemini.requests) == 2 and len(chat.revisions) == 1 and chat.current is result.kept
+    assert result.valid and result.usage  # the flow kept is valid; the call is counted
+    assert not [e for e in events if isinstance(e, Validated | Revision)]
+    assert isinstance(events[-1], TurnEnded) and events[-1].valid
+    assert chat.history[-1] == ("Why a MERGE instead of a plain INSERT?", ANSWER)  # the next turn sees it
+
+
+def test_a_question_before_any_flow_is_an_answer(gemini: FakeGemini) -> None:
+    chat = engine(gemini)
+    gemini.script(Reply("A Schedule trigger starts a flow at set times; a Flow trigger when another flow ends."))
+    result, _ = turn(chat, "What is the difference between a Schedule and a Flow trigger?")
+    assert result.answer and result.revision is None and result.kept is None and not result.valid
+    assert chat.revisions == [] and len(gemini.requests) == 1
+
+
+def test_the_prompt_says_when_to_answer_and_when_to_write_the_flow(gemini: FakeGemini) -> None:
+    chat = engine(gemini)
+    gemini.script(Reply(VALID))
+    turn(chat, "log hi")
+    system = gemini.requests[-1].body["systemInstruction"]["parts"][0]["text"]
+    assert "When the user asks a question" in system and "write no flow" in system
+    gemini.script(Reply(ANSWER))
+    turn(chat, "why?")
+    request = gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
+    assert "If the request only asks a question, answer it without writing the flow" in " ".join(request.split())
+
+
+def test_an_asked_question_never_makes_a_revision(gemini: FakeGemini) -> None:
+    """`/ask`: the reply is an answer even when it quotes a whole flow."""
+    chat = engine(gemini)
+    gemini.script(Reply(VALID))
+    turn(chat, "log hi")
+    gemini.script(Reply("It could retry:\n" + EDITED))
+    result = asyncio.run(chat.turn("Would a retry help?", question=True))
+    assert result.answer is not None and "retry:" in result.answer and result.revision is None
+    assert len(chat.revisions) == 1 and len(gemini.requests) == 2
+    request = gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
+    assert "Do not write or change the flow" in request and "id: taxi" in request
+    assert request.endswith("Question: Would a retry help?")
+
+
+def test_a_repair_reply_without_yaml_is_still_a_failed_repair(gemini: FakeGemini) -> None:
+    gemini.script(Reply(INVALID), Reply("I would use a Log task."), Reply(VALID))
     result, events = turn(engine(gemini), "log hi")
-    assert result.valid and result.attempts == 2
-    first = next(e for e in events if isinstance(e, Validated))
-    assert first.diagnostics[0].code == "no-flow"
+    assert result.valid and result.attempts == 3 and result.answer is None
+    second = [e for e in events if isinstance(e, Validated)][1]
+    assert [d.code for d in second.diagnostics] == ["no-flow"]
 
 
 def test_start_from_an_existing_flow(gemini: FakeGemini) -> None:

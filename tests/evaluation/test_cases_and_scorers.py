@@ -44,7 +44,10 @@ def test_the_core_suite_covers_what_data_engineers_ask_for() -> None:
     assert len(cases) >= 40
     tags = {t for c in cases for t in c.tags}
     assert {"edit", "postgres", "bigquery", "schedule", "kv", "subflow", "foreach", "webhook", "cache"} <= tags
-    assert all(any(ch.kind == "valid" for ch in c.checks) for c in cases)  # the suite defaults apply
+    questions = [c for c in cases if any(ch.kind == "answer" for ch in c.checks)]
+    assert len(questions) >= 4 and any(c.flow is None and len(c.turns) == 1 for c in questions)  # no flow yet too
+    flows = [c for c in cases if c not in questions]
+    assert all(any(ch.kind == "valid" for ch in c.checks) for c in flows)  # the suite defaults apply
     edits = [c for c in cases if "edit" in c.tags and c.flow]
     assert len(edits) >= 5 and all(any(ch.kind == "preserves" for ch in c.checks) for c in edits)
     for edit in edits:  # the starting flow is valid and keeps everything: only the asked change is missing

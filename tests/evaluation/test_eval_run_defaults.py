@@ -73,7 +73,7 @@ def test_the_core_suite_at_the_defaults_searches_the_index_in_every_case(
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["concurrency"] == 2 and manifest["index"]["sources"]  # the defaults, with the index
     records = results(run)
-    assert len(records) == manifest["cases"] == 50 and not any(r["error"] for r in records)
+    assert len(records) == manifest["cases"] == 56 and not any(r["error"] for r in records)
     # two cases opening the embedded Chroma store at once made dense search fail ("Could not connect to
     # tenant default_tenant", "'RustBindingsAPI' object has no attribute 'bindings'"), unseen
     assert [r["case"] for r in records if r["notices"]] == [] and "note:" not in err
