@@ -474,15 +474,21 @@ class CopilotApp(App[None]):
 
     # --- revisions ----------------------------------------------------------------------------------
     async def action_undo(self) -> None:
-        await self._attempt(lambda c: self._moved(c.undo(), "undo"))
+        await self._attempt(lambda c: self._moved(c, c.undo, "undo"))
 
     async def action_redo(self) -> None:
-        await self._attempt(lambda c: self._moved(c.redo(), "redo"))
+        await self._attempt(lambda c: self._moved(c, c.redo, "redo"))
 
-    async def _moved(self, revision: Revision | None, what: str) -> None:
+    async def _moved(self, conversation: Conversation, move: Callable[[], Revision | None], what: str) -> None:
+        """Undo or redo, said as it went: a step to a revision, back before the first, or nowhere to go."""
+        before = conversation.current
+        revision = move()
+        if revision is before:  # at the newest revision (redo), or already before the first (undo)
+            await self.say(f"Nothing to {what}.", "system")
+            return
         self.show_revision(revision)
         if revision is None:
-            await self.say(f"Nothing to {what}." if what == "redo" else "Back before the first revision.", "system")
+            await self.say(f"Back before the first revision ({self.key_label('redo')} brings it back).", "system")
             return
         await self.say(f"{what.capitalize()}: revision {revision.number} is current.", "system")
 
