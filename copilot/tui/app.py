@@ -35,11 +35,12 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed
 from ..config import Settings, load_settings
 from ..conversation import BUSY, Busy, Conversation, ModelCall, NoFlow
 from ..errors import CopilotError
+from ..terminal import printable
 from ..urls import display_url
 from ..workspace import EngineSetup, Workspace
 from .chat import ChatLog
 from .inputs import typed_inputs, wire
-from .keys import ACTIONS, label, plan_keys
+from .keys import ACTIONS, QUIT, label, plan_keys
 from .panes import SidePanel
 from .screens import (
     ConfirmDeploy,
@@ -53,7 +54,7 @@ from .screens import (
     yaml_files,
 )
 from .status import StatusPart, compact_count
-from .widgets import PromptInput, SourcesPane, StatusBar
+from .widgets import ChatMessage, PromptInput, SourcesPane, StatusBar
 
 if TYPE_CHECKING:
     from ..events import ConsentRequest, DeployReview, Revision, TurnEvent
@@ -61,11 +62,35 @@ if TYPE_CHECKING:
 
 __all__ = ["ACTIONS", "CopilotApp"]
 
-HELP = """**Commands** — `/deploy`, `/run [--keep] [KEY=VALUE …]`, `/repair`, `/undo`, `/redo`, `/revisions`,
-`/revision N`, `/diff N|server`, `/new`, `/save [PATH]`, `/load [PATH]`, `/copy [N]`, `/blocks`, `/sessions`,
-`/resume [ID]`, `/model [NAME]`, `/recipe [NAME]`, `/sources [N]`, `/case [SUITE]`, `/help`.
-Keys: Enter sends, {stop} stops a reply (what arrived is kept), {keys}; Ctrl+P opens the command palette.
-Pasting several lines keeps them all (shown as a `[pasted text]` marker)."""
+# Each action's slash command(s), for the help: one line per action, with its key.
+COMMANDS = {
+    "cancel": "",
+    "undo": "`/undo`",
+    "redo": "`/redo`",
+    "revisions": "`/revisions`, `/revision N`",
+    "save": "`/save [PATH]`",
+    "load": "`/load [PATH]`",
+    "new": "`/new`",
+    "copy": "`/copy`",
+    "blocks": "`/blocks`, `/copy N`",
+    "sessions": "`/sessions`",
+    "resume": "`/resume [ID]`",
+    "diff": "`/diff server`, `/diff N` (a revision)",
+    "deploy": "`/deploy`",
+    "run": "`/run [--keep] [KEY=VALUE …]`",
+    "repair": "`/repair`",
+    "model": "`/model [NAME]`",
+    "recipe": "`/recipe [NAME]`",
+    "sources": "`/sources [N]`",
+    "capture": "`/case [SUITE]`",
+    "help": "`/help`",
+}
+HELP = """**Keys and commands** — Enter sends; ↑/↓ recall earlier inputs; pasting several lines keeps them all
+(a `[pasted text]` marker).
+
+{actions}
+- Ctrl+P the command palette: every action, by name
+- {quit} quit"""
 LOADING = "Still loading the engine; try again in a moment."
 STREAMING = "A reply is still streaming: wait for it, or press Esc to stop it."
 
@@ -74,8 +99,11 @@ class CopilotApp(App[None]):
     TITLE = "kestra-copilot"
     CSS_PATH = "app.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(key, action, title, show=shown, id=binding_id)
-        for binding_id, (key, action, title, shown) in ACTIONS.items()
+        *(
+            Binding(key, action, footer or title, show=bool(footer), tooltip=title, id=binding_id)
+            for binding_id, (key, action, title, footer) in ACTIONS.items()
+        ),
+        Binding(QUIT, "quit", "Quit", priority=True),  # Textual's own key, shown in the footer
     ]
 
     def __init__(self, settings: Settings | None = None, *, recipe: str = "default") -> None:
@@ -101,7 +129,7 @@ class CopilotApp(App[None]):
                 yield PromptInput(placeholder="Describe a flow, or a change to it — /help", id="prompt")
             yield SidePanel(id="side")
         yield StatusBar("starting…", id="status")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def chat(self) -> ChatLog:
@@ -225,13 +253,15 @@ class CopilotApp(App[None]):
         return label(key) if key else f"Ctrl+P “{ACTIONS[action_id][2]}”"
 
     def help_text(self) -> str:
-        keys = ", ".join(
-            f"{label(self.keys.keys[i])} {title.lower()}" if self.keys.keys[i] else f"{title.lower()} (no key: Ctrl+P)"
-            for i, (_, _, title, _) in ACTIONS.items()
-            if i != "cancel"  # said first, with what it keeps
-        )
-        stop = self.keys.keys["cancel"]
-        return HELP.format(stop=label(stop).replace("Escape", "Esc") if stop else "Ctrl+P → Stop reply", keys=keys)
+        """Every action once: its key (or where to find it without one), what it does, its slash command."""
+        lines = []
+        for action_id, (_, _, title, _) in ACTIONS.items():
+            key = self.keys.keys[action_id]
+            what = "stop a reply (what arrived is kept)" if action_id == "cancel" else title.lower()
+            command = f" · {COMMANDS[action_id]}" if COMMANDS[action_id] else ""
+            shown = label(key).replace("Escape", "Esc")
+            lines.append(f"- {shown} {what}{command}" if key else f"- {what} (no key: Ctrl+P){command}")
+        return HELP.format(actions="\n".join(lines), quit=label(QUIT))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The command palette (Ctrl+P): every action, with its key (Esc's stop only if [keys] took Esc away)."""
@@ -301,7 +331,13 @@ class CopilotApp(App[None]):
         self.side.active = tab
 
     async def action_help(self) -> None:
-        await self.say(self.help_text(), "system")
+        """The help, at the end of the chat; when it is there already, it is scrolled into view, not repeated."""
+        text = self.help_text()
+        said = self.chat.query(ChatMessage)
+        if said and said.last().source == printable(text):
+            self.chat.scroll_to_widget(said.last(), top=True, animate=False)
+            return
+        await self.say(text, "system")
 
     async def _conversation_or_say(self) -> Conversation | None:
         """The conversation, or None after saying it is still loading."""
