@@ -341,7 +341,7 @@ class SessionsScreen(ModalScreen[str | None]):
 
 
 class SourceViewer(ModalScreen[None]):
-    """One retrieved chunk, in full: flows as YAML, docs as Markdown."""
+    """One retrieved chunk, in full, as the Markdown it is: a flow's description, then its YAML as code."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Close")]
 
@@ -352,13 +352,10 @@ class SourceViewer(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         chunk = self.chunk
         with Vertical():
-            yield Static(f"{self.label} {chunk.title or 'untitled'}", classes="title")
-            yield Static(f"{chunk.kind} · {chunk.source}: {chunk.location} — Esc closes", classes="hint")
+            yield Static(f"{self.label} {chunk.title or 'untitled'}", classes="title", markup=False)  # `[S1]`
+            yield Static(f"{chunk.kind} · {chunk.source}: {chunk.location} — Esc closes", classes="hint", markup=False)
             with VerticalScroll():
-                if chunk.kind in ("flow", "blueprint"):
-                    yield Static(Syntax(chunk.text, "yaml", word_wrap=True))
-                else:
-                    yield Markdown(chunk.text)
+                yield Markdown(chunk.text)  # a flow chunk fences its YAML (retrieval.flows): shown as code
 
 
 class Picker(ModalScreen[str | None]):

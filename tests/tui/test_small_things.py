@@ -3,13 +3,16 @@ sources in score order, Ctrl+S before overwriting, what "copied" means, and keys
 from the input."""
 
 import asyncio
+import html
 import re
 from pathlib import Path
 
+from copilot.retrieval.flows import flow_chunk
 from copilot.tui.keys import ACTIONS, QUIT, label
-from tests.engine.test_turn import EDITED, VALID
+from copilot.tui.widgets import SourcesPane
+from tests.engine.test_turn import EDITED, VALID, flow_of
 from tests.fakes.gemini import FakeGemini
-from tests.tui.pilot import ask, messages, running, settings
+from tests.tui.pilot import ask, messages, running, screen, send, settings, with_index
 
 README = Path(__file__).parents[2] / "README.md"
 
@@ -64,3 +67,51 @@ def test_the_readme_key_table_names_every_key() -> None:
     keys = {key.strip() for row in table for key in row.split("|")[1].split(" / ")}
     wanted = {label(default).replace("Escape", "Esc") for default, *_ in ACTIONS.values()} | {label(QUIT), "Ctrl+P"}
     assert wanted <= keys, wanted - keys
+
+
+def test_sources_best_first_under_the_numbers_the_model_saw_and_the_picker_names_the_turn_shown(
+    gemini: FakeGemini, tmp_path: Path, built_index: Path, model_cache: Path
+) -> None:
+    async def scenario() -> None:
+        async with running(with_index(settings(tmp_path), built_index, model_cache)) as (app, pilot):
+            pane = app.query_one(SourcesPane)
+            select = pane.query_one("#source-turn")
+            assert select.selection == 0  # "No turn yet", the only entry
+            await ask(app, pilot, gemini, VALID, "log a message then sleep for a duration")
+            await ask(app, pilot, gemini, EDITED, "run it on a cron schedule")
+            await send(pilot, "/sources 1")
+            await pilot.pause()
+            (turn, listing) = (pane.turns[0], pane.query_one("#source-list"))
+            shown = [int(listing.get_option_at_index(i).id) for i in range(listing.option_count)]
+            scores = [turn.hits[number - 1].score for number in shown]
+            assert scores == sorted(scores, reverse=True) and shown != sorted(shown)  # reordered, best first
+            first_line = str(listing.get_option_at_index(2).prompt).split("\n")[0]
+            assert first_line == f"[S{shown[2]}] {turn.hits[shown[2] - 1].chunk.title}"  # as the prompt named it
+            select.focus()
+            await pilot.press("enter")  # the picker: the two turns, no blank entry, the one shown highlighted
+            await pilot.pause()
+            overlay = select.query_one("SelectOverlay")
+            entries = [str(overlay.get_option_at_index(i).prompt) for i in range(overlay.option_count)]
+            assert [entry.split(":")[0] for entry in entries] == ["Turn 2", "Turn 1"] and overlay.highlighted == 1
+            await pilot.press("escape")
+            assert select.value == 1 and pane.selected.number == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_flow_source_shows_its_yaml_as_code_not_a_fence(gemini: FakeGemini, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running(settings(tmp_path)) as (app, pilot):
+            chunk = flow_chunk(
+                flow_of(VALID), source="blueprints", location="taxi.yml", description="Log, then wait a second."
+            )
+            assert chunk.text.startswith("Log, then wait a second.\n\n```yaml\n")  # what the index keeps
+            app.query_one(SourcesPane).post_message(SourcesPane.Open("[S1] (turn 1)", chunk))
+            viewer = await screen(app, pilot, "SourceViewer")
+            fence = viewer.query_one("MarkdownFence")
+            assert fence.code.strip() == flow_of(VALID).strip() and fence.lexer == "yaml"
+            shown = html.unescape(app.export_screenshot()).replace("\xa0", " ")
+            assert "```" not in shown and "Log, then wait a second." in shown
+            assert "[S1] (turn 1) Flow taxi" in shown  # the title's [S1] is text, not markup
+
+    asyncio.run(scenario())
