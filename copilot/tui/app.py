@@ -33,7 +33,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from ..config import Settings, load_settings
-from ..conversation import BUSY, Busy, Conversation, ModelCall, NoFlow
+from ..conversation import BUSY, Busy, Conversation, FileDiffers, ModelCall, NoFlow, Saved
 from ..errors import CopilotError
 from ..terminal import printable
 from ..urls import display_url
@@ -806,19 +806,43 @@ class CopilotApp(App[None]):
             await self.action_copy(number)
 
     async def action_save(self, path: str | None = None) -> None:
-        """The current flow to PATH, or by default to `flows/<namespace>/<id>.yml` (default_save_path)."""
+        """The current flow to PATH, or by default to `flows/<namespace>/<id>.yml` (default_save_path); a file
+        there holding something else is overwritten only after a dialog showing the difference."""
 
         async def save(conversation: Conversation) -> None:
             try:
-                revision, target = conversation.save(Path(path) if path else None)
+                saved = conversation.save(Path(path) if path else None)
+            except FileDiffers as exc:
+                revision, target = conversation.require_current(), exc.path
+                dialog = ConfirmDeploy.for_overwrite(target, exc.held, revision)
+                self.push_screen(dialog, lambda yes: self._overwrite(conversation, revision, target, bool(yes)))
+                return
             except CopilotError as exc:
                 raise CopilotError(f"Cannot save: {exc}" + (f" {exc.hint}" if exc.hint else "")) from exc
-            await self.say(f"Saved revision {revision.number} to `{target}`.", "system")
+            await self._saved(saved)
 
         if self.conversation is None or self.conversation.current is None:
             await self.say("There is no flow to save yet.", "error")
             return
         await self._attempt(save)
+
+    async def _overwrite(self, conversation: Conversation, revision: Revision, path: Path, yes: bool) -> None:
+        if not yes:
+            await self.say(f"Not saved: `{path}` is kept as it was.", "system")
+        elif conversation.current is not revision:
+            await self.say(f"The flow changed meanwhile, so `{path}` is kept: save again to see the change.", "system")
+        else:
+            try:
+                await self._saved(conversation.save(path, overwrite=True))
+            except CopilotError as exc:
+                await self.say(f"Cannot save: {exc}" + (f" {exc.hint}" if exc.hint else ""), "error")
+
+    async def _saved(self, saved: Saved) -> None:
+        number, where = saved.revision.number, saved.path
+        done = (
+            f"Saved revision {number} to `{where}`." if saved.written else f"`{where}` holds revision {number} already."
+        )
+        await self.say(done, "system")
 
     def action_load(self) -> None:
         """A prompt for the file, listing the YAML files under the working directory."""

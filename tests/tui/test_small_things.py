@@ -7,12 +7,14 @@ import html
 import re
 from pathlib import Path
 
+import pytest
+
 from copilot.retrieval.flows import flow_chunk
 from copilot.tui.keys import ACTIONS, QUIT, label
 from copilot.tui.widgets import SourcesPane
 from tests.engine.test_turn import EDITED, VALID, flow_of
 from tests.fakes.gemini import FakeGemini
-from tests.tui.pilot import ask, messages, running, screen, send, settings, with_index
+from tests.tui.pilot import approve, ask, messages, running, screen, send, settings, settle, with_index
 
 README = Path(__file__).parents[2] / "README.md"
 
@@ -113,5 +115,40 @@ def test_a_flow_source_shows_its_yaml_as_code_not_a_fence(gemini: FakeGemini, tm
             shown = html.unescape(app.export_screenshot()).replace("\xa0", " ")
             assert "```" not in shown and "Log, then wait a second." in shown
             assert "[S1] (turn 1) Flow taxi" in shown  # the title's [S1] is text, not markup
+
+    asyncio.run(scenario())
+
+
+def test_ctrl_s_asks_before_overwriting_a_file_that_holds_something_else(
+    gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    saved = tmp_path / "flows" / "company.team" / "taxi.yml"  # the default path, said in full
+
+    async def scenario() -> None:
+        async with running(settings(tmp_path)) as (app, pilot):
+            await ask(app, pilot, gemini, VALID, "log hi then wait")
+            await pilot.press("ctrl+s")
+            await settle(app, pilot)
+            assert messages(app)[-1] == f"Saved revision 1 to `{saved}`." and saved.read_text() == flow_of(VALID)
+            await pilot.press("ctrl+s")  # the same flow: nothing to ask, nothing written
+            await settle(app, pilot)
+            assert messages(app)[-1] == f"`{saved}` holds revision 1 already."
+
+            await ask(app, pilot, gemini, EDITED, "add a retry")
+            await pilot.press("ctrl+s")
+            dialog = await screen(app, pilot, "ConfirmDeploy")
+            assert str(dialog.query_one("#dialog-title").content).startswith(f"Overwrite {saved} with revision 2?")
+            assert "+    retry:" in dialog.query_one("#dialog-body").content.code  # what changes, as a diff
+            await pilot.press("escape")
+            await settle(app, pilot)
+            assert messages(app)[-1] == f"Not saved: `{saved}` is kept as it was." and saved.read_text() == flow_of(
+                VALID
+            )
+
+            await pilot.press("ctrl+s")
+            await approve(app, pilot)
+            await settle(app, pilot)
+            assert messages(app)[-1] == f"Saved revision 2 to `{saved}`." and saved.read_text() == flow_of(EDITED)
 
     asyncio.run(scenario())
