@@ -784,15 +784,23 @@ class CopilotApp(App[None]):
             if not block.isdigit() or not 1 <= int(block) <= len(blocks):
                 await self.say(f"Usage: `/copy N` with N from 1 to {len(blocks)} — `/blocks` lists them.", "error")
                 return
-            self.copy_to_clipboard(blocks[int(block) - 1][1])
-            await self.say(f"Copied code block {block} to the clipboard.", "system")
+            await self._copy(f"code block {block}", blocks[int(block) - 1][1], "select it in the chat")
             return
         current = self.conversation.current if self.conversation else None
         if current is None:
             await self.say("There is no flow to copy yet.", "error")
             return
-        self.copy_to_clipboard(current.yaml)  # OSC 52: works over SSH and in most terminals
-        await self.say(f"Copied revision {current.number} to the clipboard.", "system")
+        await self._copy(f"revision {current.number}", current.yaml, "`/save` writes it to a file")
+
+    async def _copy(self, what: str, text: str, otherwise: str) -> None:
+        """To the clipboard through the terminal (OSC 52: over SSH too): the app cannot see whether the
+        terminal took it, so it says what it sent, and what to do if nothing pastes."""
+        self.copy_to_clipboard(text)
+        await self.say(
+            f"Sent {what} to the terminal's clipboard (OSC 52). If nothing pastes, the terminal does not take "
+            f"OSC 52: {otherwise} instead.",
+            "system",
+        )
 
     async def action_blocks(self) -> None:
         blocks = self.chat.code_blocks()

@@ -152,3 +152,25 @@ def test_ctrl_s_asks_before_overwriting_a_file_that_holds_something_else(
             assert messages(app)[-1] == f"Saved revision 2 to `{saved}`." and saved.read_text() == flow_of(EDITED)
 
     asyncio.run(scenario())
+
+
+def test_copy_says_it_was_sent_to_the_terminals_clipboard_not_that_it_worked(
+    gemini: FakeGemini, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        async with running(settings(tmp_path)) as (app, pilot):
+            await ask(app, pilot, gemini, VALID, "log hi then wait")
+            await pilot.press("ctrl+o")
+            await pilot.pause()
+            assert app.clipboard == flow_of(VALID)
+            assert messages(app)[-1] == (
+                "Sent revision 1 to the terminal's clipboard (OSC 52). If nothing pastes, the terminal does not take "
+                "OSC 52: `/save` writes it to a file instead."
+            )
+            await send(pilot, "/copy 1")
+            await pilot.pause()
+            assert messages(app)[-1].startswith("Sent code block 1 to the terminal's clipboard (OSC 52).")
+            assert "select it in the chat instead." in messages(app)[-1]
+            assert not any("Copied" in m for m in messages(app))
+
+    asyncio.run(scenario())
