@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -269,6 +269,19 @@ class CopilotApp(App[None]):
         for action_id, (_, action, title, _) in ACTIONS.items():
             if action_id != "cancel" or not self.keys.keys[action_id]:
                 yield SystemCommand(title, label(self.keys.keys[action_id]), lambda a=action: self.run_action(a))
+
+    def on_key(self, event: events.Key) -> None:
+        """A character typed while the focus is elsewhere on the main screen (the flow, a tab, a list, the
+        chat) is not lost: it goes to the input, which takes the focus back. A key the focused widget binds
+        (Space in the topology) stays its own; the dialogs keep their keys."""
+        prompts = self.screen.query(PromptInput)
+        if not (event.is_printable and event.character) or not prompts or event.key in self.screen.active_bindings:
+            return
+        prompt = prompts.first()
+        if not prompt.has_focus:
+            event.stop()
+            prompt.focus()
+            prompt.insert_text_at_cursor(event.character)
 
     @on(Input.Submitted, "#prompt")
     async def submitted(self, event: Input.Submitted) -> None:

@@ -91,7 +91,8 @@ class PromptInput(Input):
     ]
 
     def __init__(self, *, placeholder: str = "", **options: Unpack[WidgetOptions]) -> None:
-        super().__init__(placeholder=placeholder, **options)
+        # Focus coming back (a click, a key typed elsewhere) keeps the draft: no select-all for a key to replace.
+        super().__init__(placeholder=placeholder, select_on_focus=False, **options)
         self.history: list[str] = []
         self._cursor = 0
         self.pastes: dict[str, str] = {}

@@ -174,3 +174,33 @@ def test_copy_says_it_was_sent_to_the_terminals_clipboard_not_that_it_worked(
             assert not any("Copied" in m for m in messages(app))
 
     asyncio.run(scenario())
+
+
+def test_typing_with_the_focus_elsewhere_goes_to_the_input(gemini: FakeGemini, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running(settings(tmp_path)) as (app, pilot):
+            await ask(app, pilot, gemini, VALID, "log hi then wait")
+            prompt = app.query_one("#prompt")
+            for elsewhere in ("#flow", "ContentTabs", "#chat"):
+                app.query_one(elsewhere).focus()
+                await pilot.pause()
+                await pilot.press("a", "d", "d", "space", "1")
+                await pilot.pause()
+                assert app.focused is prompt and prompt.value == "add 1", elsewhere
+                prompt.value = ""
+            prompt.value = "a draft"  # kept when a key typed elsewhere brings the focus back
+            prompt.cursor_position = len(prompt.value)
+            app.query_one("#flow").focus()
+            await pilot.pause()
+            await pilot.press("s")
+            await pilot.pause()
+            assert prompt.value == "a drafts"
+            prompt.value = ""
+            await pilot.press("ctrl+g")  # a dialog keeps its keys
+            await screen(app, pilot, "Picker")
+            await pilot.press("x")
+            await pilot.pause()
+            assert prompt.value == ""
+            await pilot.press("escape")
+
+    asyncio.run(scenario())
