@@ -839,7 +839,7 @@ class CopilotApp(App[None]):
                 self.push_screen(dialog, lambda yes: self._overwrite(conversation, revision, target, bool(yes)))
                 return
             except CopilotError as exc:
-                raise CopilotError(f"Cannot save: {exc}" + (f" {exc.hint}" if exc.hint else "")) from exc
+                raise CopilotError(_cannot_save(exc)) from exc
             await self._saved(saved)
 
         if self.conversation is None or self.conversation.current is None:
@@ -856,7 +856,7 @@ class CopilotApp(App[None]):
             try:
                 await self._saved(conversation.save(path, overwrite=True))
             except CopilotError as exc:
-                await self.say(f"Cannot save: {exc}" + (f" {exc.hint}" if exc.hint else ""), "error")
+                await self.say(_cannot_save(exc), "error")
 
     async def _saved(self, saved: Saved) -> None:
         number, where = saved.revision.number, saved.path
@@ -901,6 +901,10 @@ class CopilotApp(App[None]):
             )
 
         await self._attempt(capture)
+
+
+def _cannot_save(error: CopilotError) -> str:
+    return f"Cannot save: {error}" + (f" {error.hint}" if error.hint else "")
 
 
 class _Calm(CopilotError):

@@ -25,7 +25,7 @@ from textual.screen import Screen
 
 from .widgets import PromptInput
 
-__all__ = ["ACTIONS", "KeyPlan", "label", "plan_keys"]
+__all__ = ["ACTIONS", "QUIT", "KeyPlan", "label", "plan_keys"]
 
 # Every action: binding id (the `[keys]` config name) → (default key, action, title, its short word in the
 # footer — "" for an action the footer leaves to the help and the command palette).
