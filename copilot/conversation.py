@@ -31,9 +31,11 @@ __all__ = [
     "Busy",
     "Comparison",
     "Conversation",
+    "FileDiffers",
     "ModelCall",
     "NoFlow",
     "RepairRequest",
+    "Saved",
     "Spent",
     "default_save_path",
 ]
@@ -49,6 +51,22 @@ class Busy(CopilotError):
 
 class NoFlow(CopilotError):
     """The action needs a flow, and there is none yet."""
+
+
+class FileDiffers(CopilotError):
+    """The file to save to holds something else: overwriting it is the user's call (`save(overwrite=True)`)."""
+
+    def __init__(self, path: Path, held: str | None) -> None:
+        super().__init__(f"`{path}` holds something else: it was kept.", hint="Give another path, or overwrite it.")
+        self.path = path
+        self.held = held  # what the file holds (None: too large or unreadable to show)
+
+
+@dataclass(frozen=True)
+class Saved:
+    revision: Revision
+    path: Path
+    written: bool  # False: the file held this revision already
 
 
 @dataclass(frozen=True)
@@ -348,9 +366,10 @@ class Conversation:
         self._record_revision(revision)
         return revision
 
-    def save(self, path: Path | None = None) -> tuple[Revision, Path]:
-        """The current revision to `path`, or to `flows/<namespace>/<id>.yml` (default_save_path)."""
-        from .fileio import write_text
+    def save(self, path: Path | None = None, *, overwrite: bool = False) -> Saved:
+        """The current revision to `path`, or to `flows/<namespace>/<id>.yml` (default_save_path). A file
+        there holding something else is kept unless `overwrite`: FileDiffers says what it holds."""
+        from .fileio import MAX_FLOW_BYTES, FileError, check_writable, read_bytes, write_text
         from .flows import FlowError, parse_flow
 
         current = self.require_current("There is no flow to save yet.")
@@ -365,8 +384,18 @@ class Conversation:
                 raise CopilotError(f"{exc}.", hint="Give a path: `/save PATH`.") from exc
         else:
             target = path.expanduser()
+        landed = check_writable(target, what="flow", make_parents=True)  # a folder, a FIFO … said first
+        if landed.exists():
+            try:
+                held: bytes | None = read_bytes(landed, limit=MAX_FLOW_BYTES, what="flow")
+            except FileError:
+                held = None  # too large or unreadable: something else all the same
+            if held == current.yaml.encode("utf-8"):
+                return Saved(current, target, written=False)
+            if not overwrite:
+                raise FileDiffers(target, None if held is None else held.decode("utf-8", "replace"))
         write_text(target, current.yaml, what="flow", make_parents=True)
-        return current, target
+        return Saved(current, target, written=True)
 
     def capture(self, suite: Path | None = None) -> tuple[str, Path]:
         """The turn that made the current revision becomes a regression case appended to `suite`

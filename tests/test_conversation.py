@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from copilot.config import load_settings
-from copilot.conversation import Busy, Conversation, NoFlow, default_save_path
+from copilot.conversation import Busy, Conversation, FileDiffers, NoFlow, default_save_path
 from copilot.errors import CopilotError
 from copilot.events import DeployReview, Usage
 from copilot.workspace import Workspace
@@ -88,8 +88,15 @@ def test_revisions_compare_load_and_save(gemini: FakeGemini, tmp_path: Path, mon
     assert comparison.label == "revision 1" and comparison.diff is not None and "+    retry:" in comparison.diff.unified
     with pytest.raises(CopilotError, match="/diff N"):
         asyncio.run(conversation.compare("7"))
-    revision, path = conversation.save()
-    assert path == tmp_path / "flows" / "company.team" / "taxi.yml" and path.read_text() == revision.yaml
+    saved = conversation.save()
+    path = tmp_path / "flows" / "company.team" / "taxi.yml"
+    assert saved.path == path and saved.written and path.read_text() == saved.revision.yaml
+    assert not conversation.save().written  # the same flow: nothing to write
+    conversation.undo()
+    with pytest.raises(FileDiffers) as differs:  # another flow there: kept until the caller says so
+        conversation.save()
+    assert differs.value.held == saved.revision.yaml and path.read_text() == saved.revision.yaml
+    assert conversation.save(overwrite=True).written and path.read_text() == flow_of(VALID)
     written = default_save_path({"namespace": "../..", "id": "../../etc/passwd"}, tmp_path)  # a model's words
     assert written.is_relative_to(tmp_path / "flows") and ".." not in written.parts
 

@@ -123,17 +123,23 @@ class _Walker:
             elif additional is not None:
                 self.walk(child, additional, child_path)
             elif declares_properties and not open_object:
-                self._unknown_key(key, child_path, list(properties))
+                self._unknown_key(key, child_path, properties)
 
     def _is_deprecated(self, schema: YamlValue) -> bool:
         return any(m.get("$deprecated") is True for m in self.schema.flatten(schema))
 
-    def _unknown_key(self, key: str, path: Path, known: list[str]) -> None:
+    def _unknown_key(self, key: str, path: Path, properties: dict[str, YamlList]) -> None:
         owner = describe_location(self.parsed.data, path[:-1])
-        suggestion = did_you_mean(key, [k for k in known if k != "type"])
-        hint = (
-            f"Did you mean `{suggestion}`?" if suggestion else "Remove it; only the documented properties are allowed."
-        )
+        known = list(properties)
+        homes = self._nested_homes(key, properties)
+        suggestion = None if homes else did_you_mean(key, [k for k in known if k != "type"])
+        if homes:
+            places = " or ".join(f"`{home}.{key}`" for home in homes)
+            hint = f"It belongs under `{homes[0]}`: {places}." if len(homes) == 1 else f"It belongs under {places}."
+        elif suggestion:
+            hint = f"Did you mean `{suggestion}`?"
+        else:
+            hint = "Remove it; only the documented properties are allowed."
         if suggestion is None and known:
             shown = ", ".join(sorted(k for k in known if k not in ("id", "type"))[:12])
             hint += f" Known properties: {shown}{'…' if len(known) > 14 else ''}."
@@ -146,6 +152,21 @@ class _Walker:
             f'Unknown property `{key}` in {owner}; Kestra refuses it: "Unrecognized field \\"{key}\\"".',
             hint,
         )
+
+    def _nested_homes(self, key: str, properties: dict[str, YamlList]) -> list[str]:
+        """The known properties whose own object declares `key` (`skipLeadingRows` → `csvOptions`): a property
+        written one level too high. Plain objects only: a typed family (a task, a retry) is not a place to
+        guess at, since its properties depend on the `type` chosen."""
+        homes = []
+        for name, subs in properties.items():
+            members = [m for sub in subs for m in self.schema.flatten(sub)]
+            for member in list(members):
+                branches = as_list(member.get("anyOf")) or as_list(member.get("oneOf"))
+                if branches and not any(self.schema.branch_type_values(branches)):
+                    members.extend(m for branch in branches for m in self.schema.flatten(branch))
+            if any(key in as_dict(member.get("properties")) for member in members):
+                homes.append(name)
+        return sorted(homes)
 
     # --- anyOf ------------------------------------------------------------------------------------
     def _choose(self, value: YamlValue, branches: YamlList, path: Path) -> YamlValue | None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -33,13 +33,14 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from ..config import Settings, load_settings
-from ..conversation import BUSY, Busy, Conversation, ModelCall, NoFlow
+from ..conversation import BUSY, Busy, Conversation, FileDiffers, ModelCall, NoFlow, Saved
 from ..errors import CopilotError
+from ..terminal import printable
 from ..urls import display_url
 from ..workspace import EngineSetup, Workspace
 from .chat import ChatLog, first_sentence
 from .inputs import typed_inputs, wire
-from .keys import ACTIONS, label, plan_keys
+from .keys import ACTIONS, QUIT, label, plan_keys
 from .panes import SidePanel
 from .screens import (
     ConfirmDeploy,
@@ -53,7 +54,7 @@ from .screens import (
     yaml_files,
 )
 from .status import StatusPart, compact_count
-from .widgets import PromptInput, SourcesPane, StatusBar
+from .widgets import ChatMessage, PromptInput, SourcesPane, StatusBar
 
 if TYPE_CHECKING:
     from ..events import ConsentRequest, DeployReview, Revision, TurnEvent, Validated
@@ -61,13 +62,37 @@ if TYPE_CHECKING:
 
 __all__ = ["ACTIONS", "CopilotApp"]
 
-HELP = """**Commands** — `/deploy`, `/run [--keep] [KEY=VALUE …]`, `/repair`, `/undo`, `/redo`, `/revisions`,
-`/revision N`, `/diff N|server`, `/edit`, `/new`, `/save [PATH]`, `/load [PATH]`, `/copy [N]`, `/blocks`, `/sessions`,
-`/resume [ID]`, `/model [NAME]`, `/recipe [NAME]`, `/sources [N]`, `/case [SUITE]`, `/help`.
-Ask for a flow or a change and the model writes the flow; ask a question and it answers, the flow as it was
-(`/ask QUESTION` always answers, never changes the flow).
-Keys: Enter sends, {stop} stops a reply (what arrived is kept), {keys}; Ctrl+P opens the command palette.
-Pasting several lines keeps them all (shown as a `[pasted text]` marker)."""
+# Each action's slash command(s), for the help: one line per action, with its key.
+COMMANDS = {
+    "cancel": "",
+    "undo": "`/undo`",
+    "redo": "`/redo`",
+    "revisions": "`/revisions`, `/revision N`",
+    "save": "`/save [PATH]`",
+    "load": "`/load [PATH]`",
+    "new": "`/new`",
+    "copy": "`/copy`",
+    "blocks": "`/blocks`, `/copy N`",
+    "sessions": "`/sessions`",
+    "resume": "`/resume [ID]`",
+    "edit": "`/edit`",
+    "diff": "`/diff server`, `/diff N` (a revision)",
+    "deploy": "`/deploy`",
+    "run": "`/run [--keep] [KEY=VALUE …]`",
+    "repair": "`/repair`",
+    "model": "`/model [NAME]`",
+    "recipe": "`/recipe [NAME]`",
+    "sources": "`/sources [N]`",
+    "capture": "`/case [SUITE]`",
+    "help": "`/help`",
+}
+HELP = """**Keys and commands** — Enter sends; ↑/↓ recall earlier inputs; pasting several lines keeps them all
+(a `[pasted text]` marker). Ask for a flow or a change and the model writes the flow; ask a question and it
+answers, the flow as it was (`/ask QUESTION` always answers, never changes the flow).
+
+{actions}
+- Ctrl+P the command palette: every action, by name
+- {quit} quit"""
 LOADING = "Still loading the engine; try again in a moment."
 STREAMING = "A reply is still streaming: wait for it, or press Esc to stop it."
 ASK_USAGE = "Usage: `/ask QUESTION` — the answer leaves the flow as it is."
@@ -77,8 +102,11 @@ class CopilotApp(App[None]):
     TITLE = "kestra-copilot"
     CSS_PATH = "app.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(key, action, title, show=shown, id=binding_id)
-        for binding_id, (key, action, title, shown) in ACTIONS.items()
+        *(
+            Binding(key, action, footer or title, show=bool(footer), tooltip=title, id=binding_id)
+            for binding_id, (key, action, title, footer) in ACTIONS.items()
+        ),
+        Binding(QUIT, "quit", "Quit", priority=True),  # Textual's own key, shown in the footer
     ]
 
     def __init__(self, settings: Settings | None = None, *, recipe: str = "default") -> None:
@@ -104,7 +132,7 @@ class CopilotApp(App[None]):
                 yield PromptInput(placeholder="Describe a flow, or a change to it — /help", id="prompt")
             yield SidePanel(id="side")
         yield StatusBar("starting…", id="status")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def chat(self) -> ChatLog:
@@ -233,13 +261,15 @@ class CopilotApp(App[None]):
         return label(key) if key else f"Ctrl+P “{ACTIONS[action_id][2]}”"
 
     def help_text(self) -> str:
-        keys = ", ".join(
-            f"{label(self.keys.keys[i])} {title.lower()}" if self.keys.keys[i] else f"{title.lower()} (no key: Ctrl+P)"
-            for i, (_, _, title, _) in ACTIONS.items()
-            if i != "cancel"  # said first, with what it keeps
-        )
-        stop = self.keys.keys["cancel"]
-        return HELP.format(stop=label(stop).replace("Escape", "Esc") if stop else "Ctrl+P → Stop reply", keys=keys)
+        """Every action once: its key (or where to find it without one), what it does, its slash command."""
+        lines = []
+        for action_id, (_, _, title, _) in ACTIONS.items():
+            key = self.keys.keys[action_id]
+            what = "stop a reply (what arrived is kept)" if action_id == "cancel" else title.lower()
+            command = f" · {COMMANDS[action_id]}" if COMMANDS[action_id] else ""
+            shown = label(key).replace("Escape", "Esc")
+            lines.append(f"- {shown} {what}{command}" if key else f"- {what} (no key: Ctrl+P){command}")
+        return HELP.format(actions="\n".join(lines), quit=label(QUIT))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The command palette (Ctrl+P): every action, with its key (Esc's stop only if [keys] took Esc away)."""
@@ -247,6 +277,19 @@ class CopilotApp(App[None]):
         for action_id, (_, action, title, _) in ACTIONS.items():
             if action_id != "cancel" or not self.keys.keys[action_id]:
                 yield SystemCommand(title, label(self.keys.keys[action_id]), lambda a=action: self.run_action(a))
+
+    def on_key(self, event: events.Key) -> None:
+        """A character typed while the focus is elsewhere on the main screen (the flow, a tab, a list, the
+        chat) is not lost: it goes to the input, which takes the focus back. A key the focused widget binds
+        (Space in the topology) stays its own; the dialogs keep their keys."""
+        prompts = self.screen.query(PromptInput)
+        if not (event.is_printable and event.character) or not prompts or event.key in self.screen.active_bindings:
+            return
+        prompt = prompts.first()
+        if not prompt.has_focus:
+            event.stop()
+            prompt.focus()
+            prompt.insert_text_at_cursor(event.character)
 
     @on(Input.Submitted, "#prompt")
     async def submitted(self, event: Input.Submitted) -> None:
@@ -316,7 +359,13 @@ class CopilotApp(App[None]):
         self.side.active = tab
 
     async def action_help(self) -> None:
-        await self.say(self.help_text(), "system")
+        """The help, at the end of the chat; when it is there already, it is scrolled into view, not repeated."""
+        text = self.help_text()
+        said = self.chat.query(ChatMessage)
+        if said and said.last().source == printable(text):
+            self.chat.scroll_to_widget(said.last(), top=True, animate=False)
+            return
+        await self.say(text, "system")
 
     async def _conversation_or_say(self) -> Conversation | None:
         """The conversation, or None after saying it is still loading."""
@@ -539,15 +588,21 @@ class CopilotApp(App[None]):
 
     # --- revisions ----------------------------------------------------------------------------------
     async def action_undo(self) -> None:
-        await self._attempt(lambda c: self._moved(c.undo(), "undo"), changes_flow=True)
+        await self._attempt(lambda c: self._moved(c, c.undo, "undo"), changes_flow=True)
 
     async def action_redo(self) -> None:
-        await self._attempt(lambda c: self._moved(c.redo(), "redo"), changes_flow=True)
+        await self._attempt(lambda c: self._moved(c, c.redo, "redo"), changes_flow=True)
 
-    async def _moved(self, revision: Revision | None, what: str) -> None:
+    async def _moved(self, conversation: Conversation, move: Callable[[], Revision | None], what: str) -> None:
+        """Undo or redo, said as it went: a step to a revision, back before the first, or nowhere to go."""
+        before = conversation.current
+        revision = move()
+        if revision is before:  # at the newest revision (redo), or already before the first (undo)
+            await self.say(f"Nothing to {what}.", "system")
+            return
         self.show_revision(revision)
         if revision is None:
-            await self.say(f"Nothing to {what}." if what == "redo" else "Back before the first revision.", "system")
+            await self.say(f"Back before the first revision ({self.key_label('redo')} brings it back).", "system")
             return
         await self.say(f"{what.capitalize()}: revision {revision.number} is current.", "system")
 
@@ -837,15 +892,23 @@ class CopilotApp(App[None]):
             if not block.isdigit() or not 1 <= int(block) <= len(blocks):
                 await self.say(f"Usage: `/copy N` with N from 1 to {len(blocks)} — `/blocks` lists them.", "error")
                 return
-            self.copy_to_clipboard(blocks[int(block) - 1][1])
-            await self.say(f"Copied code block {block} to the clipboard.", "system")
+            await self._copy(f"code block {block}", blocks[int(block) - 1][1], "select it in the chat")
             return
         current = self.conversation.current if self.conversation else None
         if current is None:
             await self.say("There is no flow to copy yet.", "error")
             return
-        self.copy_to_clipboard(current.yaml)  # OSC 52: works over SSH and in most terminals
-        await self.say(f"Copied revision {current.number} to the clipboard.", "system")
+        await self._copy(f"revision {current.number}", current.yaml, "`/save` writes it to a file")
+
+    async def _copy(self, what: str, text: str, otherwise: str) -> None:
+        """To the clipboard through the terminal (OSC 52: over SSH too): the app cannot see whether the
+        terminal took it, so it says what it sent, and what to do if nothing pastes."""
+        self.copy_to_clipboard(text)
+        await self.say(
+            f"Sent {what} to the terminal's clipboard (OSC 52). If nothing pastes, the terminal does not take "
+            f"OSC 52: {otherwise} instead.",
+            "system",
+        )
 
     async def action_blocks(self) -> None:
         blocks = self.chat.code_blocks()
@@ -859,19 +922,43 @@ class CopilotApp(App[None]):
             await self.action_copy(number)
 
     async def action_save(self, path: str | None = None) -> None:
-        """The current flow to PATH, or by default to `flows/<namespace>/<id>.yml` (default_save_path)."""
+        """The current flow to PATH, or by default to `flows/<namespace>/<id>.yml` (default_save_path); a file
+        there holding something else is overwritten only after a dialog showing the difference."""
 
         async def save(conversation: Conversation) -> None:
             try:
-                revision, target = conversation.save(Path(path) if path else None)
+                saved = conversation.save(Path(path) if path else None)
+            except FileDiffers as exc:
+                revision, target = conversation.require_current(), exc.path
+                dialog = ConfirmDeploy.for_overwrite(target, exc.held, revision)
+                self.push_screen(dialog, lambda yes: self._overwrite(conversation, revision, target, bool(yes)))
+                return
             except CopilotError as exc:
-                raise CopilotError(f"Cannot save: {exc}", hint=exc.hint) from exc
-            await self.say(f"Saved revision {revision.number} to `{target}`.", "system")
+                raise CopilotError(_cannot_save(exc)) from exc
+            await self._saved(saved)
 
         if self.conversation is None or self.conversation.current is None:
             await self.say("There is no flow to save yet.", "error")
             return
         await self._attempt(save)
+
+    async def _overwrite(self, conversation: Conversation, revision: Revision, path: Path, yes: bool) -> None:
+        if not yes:
+            await self.say(f"Not saved: `{path}` is kept as it was.", "system")
+        elif conversation.current is not revision:
+            await self.say(f"The flow changed meanwhile, so `{path}` is kept: save again to see the change.", "system")
+        else:
+            try:
+                await self._saved(conversation.save(path, overwrite=True))
+            except CopilotError as exc:
+                await self.say(_cannot_save(exc), "error")
+
+    async def _saved(self, saved: Saved) -> None:
+        number, where = saved.revision.number, saved.path
+        done = (
+            f"Saved revision {number} to `{where}`." if saved.written else f"`{where}` holds revision {number} already."
+        )
+        await self.say(done, "system")
 
     def action_load(self) -> None:
         """A prompt for the file, listing the YAML files under the working directory."""
@@ -925,6 +1012,10 @@ def revision_line(revision: Revision) -> str:
         f"**Revision {revision.number}**: {listed or 'changed'} — {verdict} "
         f"(Flow tab; `/diff {revision.number - 1}` shows the diff)."
     )
+
+
+def _cannot_save(error: CopilotError) -> str:
+    return f"Cannot save: {error}" + (f" {error.hint}" if error.hint else "")
 
 
 class _Calm(CopilotError):

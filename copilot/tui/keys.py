@@ -25,32 +25,35 @@ from textual.screen import Screen
 
 from .widgets import PromptInput
 
-__all__ = ["ACTIONS", "KeyPlan", "label", "plan_keys"]
+__all__ = ["ACTIONS", "QUIT", "KeyPlan", "label", "plan_keys"]
 
-# Every action: binding id (the `[keys]` config name) → (default key, action, title, shown in the footer).
-ACTIONS: dict[str, tuple[str, str, str, bool]] = {
-    "cancel": ("escape", "cancel", "Stop reply", True),
-    "undo": ("ctrl+z", "undo", "Undo", True),
-    "redo": ("ctrl+y", "redo", "Redo", True),
-    "save": ("ctrl+s", "save", "Save flow", True),
-    "load": ("ctrl+l", "load", "Load a flow file", False),
-    "new": ("ctrl+n", "new", "New flow", False),
-    "copy": ("ctrl+o", "copy", "Copy flow", True),
-    "blocks": ("ctrl+b", "blocks", "Copy a code block", False),
-    "sessions": ("ctrl+r", "sessions", "Sessions", True),
-    "resume": ("f2", "resume", "Resume the last session", False),
-    "revisions": ("ctrl+g", "revisions", "Revisions", False),
-    "edit": ("ctrl+f", "edit", "Edit the flow in $EDITOR", False),
-    "diff": ("f4", "diff_server", "Diff against the server", False),
-    "deploy": ("f6", "deploy", "Deploy", True),
-    "run": ("f5", "run", "Test-run", True),
-    "repair": ("f7", "repair", "Repair from failure", False),
-    "model": ("f8", "model", "Switch model", False),
-    "recipe": ("f9", "recipe", "Switch recipe", False),
-    "sources": ("f3", "show_tab('tab-sources')", "Sources", False),
-    "capture": ("f12", "capture", "Save the turn as an eval case", False),
-    "help": ("f1", "help", "Help", False),
+# Every action: binding id (the `[keys]` config name) → (default key, action, title, its short word in the
+# footer — "" for an action the footer leaves to the help and the command palette).
+ACTIONS: dict[str, tuple[str, str, str, str]] = {
+    "cancel": ("escape", "cancel", "Stop reply", "Stop reply"),
+    "undo": ("ctrl+z", "undo", "Undo", "Undo"),
+    "redo": ("ctrl+y", "redo", "Redo", "Redo"),
+    "revisions": ("ctrl+g", "revisions", "Revisions", "Revisions"),
+    "save": ("ctrl+s", "save", "Save flow", "Save"),
+    "load": ("ctrl+l", "load", "Load a flow file", ""),
+    "new": ("ctrl+n", "new", "New flow", ""),
+    "copy": ("ctrl+o", "copy", "Copy flow", "Copy"),
+    "blocks": ("ctrl+b", "blocks", "Copy a code block", ""),
+    "sessions": ("ctrl+r", "sessions", "Sessions", "Sessions"),
+    "resume": ("f2", "resume", "Resume the last session", ""),
+    "edit": ("ctrl+f", "edit", "Edit the flow in $EDITOR", ""),
+    "diff": ("f4", "diff_server", "Diff against the server", ""),
+    "deploy": ("f6", "deploy", "Deploy", "Deploy"),
+    "run": ("f5", "run", "Test-run", "Test-run"),
+    "repair": ("f7", "repair", "Repair from failure", ""),
+    "model": ("f8", "model", "Switch model", ""),
+    "recipe": ("f9", "recipe", "Switch recipe", ""),
+    "sources": ("f3", "show_tab('tab-sources')", "Sources", ""),
+    "capture": ("f12", "capture", "Save the turn as an eval case", ""),
+    "help": ("f1", "help", "Help", ""),
 }
+
+QUIT = "ctrl+q"  # Textual's own: not an action of [keys], but shown with them (the footer, the help)
 
 MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
 NAMED = frozenset(value.rpartition("+")[2] for value in Keys)  # escape, f10, pageup, space …

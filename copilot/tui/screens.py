@@ -3,6 +3,7 @@ Their styles are in app.tcss."""
 
 from __future__ import annotations
 
+import difflib
 import os
 import time
 from collections.abc import Sequence
@@ -92,9 +93,25 @@ class ConfirmDeploy(ModalScreen[bool]):
             title = f"A repair changed what the flow can do. {title}"
         return cls(title, body, capabilities=request.summary()[1:], yes="Deploy and run")
 
+    @classmethod
+    def for_overwrite(cls, path: Path, held: str | None, revision: Revision) -> ConfirmDeploy:
+        """Saving over a file that holds something else: what it holds against the revision saved."""
+        if held is None:
+            body: RenderableType = Text("(The file is too large or unreadable to compare.)")
+        else:
+            lines = difflib.unified_diff(
+                held.splitlines(keepends=True),
+                revision.yaml.splitlines(keepends=True),
+                fromfile=str(path),
+                tofile=f"revision {revision.number}",
+            )
+            body = Syntax("".join(lines), "diff")
+        title = f"Overwrite {path} with revision {revision.number}? (what it holds → the diff below)"
+        return cls(title, body, yes="Overwrite")
+
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(self.title_text, id="dialog-title", classes="title")
+            yield Static(self.title_text, id="dialog-title", classes="title", markup=False)  # paths, URLs
             if self.capabilities:
                 capabilities = VerticalScroll(
                     Static(Text("\n".join(self.capabilities)), id="dialog-capabilities-text"), id="dialog-capabilities"
@@ -341,7 +358,7 @@ class SessionsScreen(ModalScreen[str | None]):
 
 
 class SourceViewer(ModalScreen[None]):
-    """One retrieved chunk, in full: flows as YAML, docs as Markdown."""
+    """One retrieved chunk, in full, as the Markdown it is: a flow's description, then its YAML as code."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Close")]
 
@@ -352,13 +369,10 @@ class SourceViewer(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         chunk = self.chunk
         with Vertical():
-            yield Static(f"{self.label} {chunk.title or 'untitled'}", classes="title")
-            yield Static(f"{chunk.kind} · {chunk.source}: {chunk.location} — Esc closes", classes="hint")
+            yield Static(f"{self.label} {chunk.title or 'untitled'}", classes="title", markup=False)  # `[S1]`
+            yield Static(f"{chunk.kind} · {chunk.source}: {chunk.location} — Esc closes", classes="hint", markup=False)
             with VerticalScroll():
-                if chunk.kind in ("flow", "blueprint"):
-                    yield Static(Syntax(chunk.text, "yaml", word_wrap=True))
-                else:
-                    yield Markdown(chunk.text)
+                yield Markdown(chunk.text)  # a flow chunk fences its YAML (retrieval.flows): shown as code
 
 
 class Picker(ModalScreen[str | None]):

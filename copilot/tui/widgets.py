@@ -91,7 +91,8 @@ class PromptInput(Input):
     ]
 
     def __init__(self, *, placeholder: str = "", **options: Unpack[WidgetOptions]) -> None:
-        super().__init__(placeholder=placeholder, **options)
+        # Focus coming back (a click, a key typed elsewhere) keeps the draft: no select-all for a key to replace.
+        super().__init__(placeholder=placeholder, select_on_focus=False, **options)
         self.history: list[str] = []
         self._cursor = 0
         self.pastes: dict[str, str] = {}
@@ -309,7 +310,8 @@ class TurnSources:
 
 
 class SourcesPane(Vertical):
-    """The retrieved chunks of the selected turn (the newest by default), with score and source."""
+    """The retrieved chunks of the selected turn (the newest by default), best score first. Each keeps the
+    number the model saw it under (`[S3]`, as the reply cites it); the turn picker always names the turn shown."""
 
     @dataclass
     class Open(Message):
@@ -324,7 +326,8 @@ class SourcesPane(Vertical):
         self.selected: TurnSources | None = None
 
     def compose(self) -> ComposeResult:
-        yield Select[int]([], prompt="No turn yet", id="source-turn")
+        # No blank entry: the picker always shows the turn listed (a placeholder until the first turn).
+        yield Select[int]([("No turn yet", 0)], allow_blank=False, value=0, id="source-turn")
         yield Static("No sources yet.", id="sources")
         yield OptionList(id="source-list")
 
@@ -339,7 +342,8 @@ class SourcesPane(Vertical):
             for t in self.turns
         ]
         select = self.query_one("#source-turn", Select)
-        select.set_options(reversed(options))
+        with self.prevent(Select.Changed):
+            select.set_options(reversed(options))
         self.select_turn(turn.number)
         return turn
 
@@ -359,8 +363,8 @@ class SourcesPane(Vertical):
         if not turn.hits:
             about.update(f"No sources for turn {number} (is the index built?).")
             return True
-        about.update(f"Turn {number}: {len(turn.hits)} source(s) — Enter or click opens one.")
-        for index, hit in enumerate(turn.hits, 1):
+        about.update(f"Turn {number}: {len(turn.hits)} source(s), best first — Enter or click opens one.")
+        for index, hit in sorted(enumerate(turn.hits, 1), key=lambda numbered: -numbered[1].score):
             chunk = hit.chunk
             label = Content.assemble(
                 (f"[S{index}] ", "bold"),

@@ -112,6 +112,37 @@ def test_unknown_key_in_a_nested_object_is_caught(schema: FlowSchema) -> None:
     assert check(schema, text) == [(20, "unknown-property")]
 
 
+def test_a_property_one_level_too_high_is_sent_where_it_belongs(schema: FlowSchema) -> None:
+    text = GOOD.replace(
+        "        uri: https://example.com\n", "        uri: https://example.com\n        followRedirects: true\n"
+    )
+    [diagnostic] = validate_flow(text, schema).errors
+    assert diagnostic.code == "unknown-property" and diagnostic.path == "tasks[1].tasks[0].followRedirects"
+    assert diagnostic.hint is not None and diagnostic.hint.startswith(
+        "It belongs under `options`: `options.followRedirects`. Known properties: "
+    )
+
+
+def test_the_bundled_catalog_knows_where_skip_leading_rows_goes() -> None:
+    text = """\
+id: taxi
+namespace: company.team
+tasks:
+  - id: load
+    type: io.kestra.plugin.gcp.bigquery.LoadFromGcs
+    from: ["gs://bucket/trips.csv"]
+    destinationTable: project.dataset.trips
+    format: CSV
+    skipLeadingRows: 1
+    maxAttempts: 3
+"""
+    skip, attempts = validate_flow(text).errors
+    assert (skip.line, skip.code) == (9, "unknown-property")
+    assert skip.hint is not None and "It belongs under `csvOptions`: `csvOptions.skipLeadingRows`." in skip.hint
+    # A typed family (retry) is not guessed at: its properties depend on the `type` chosen.
+    assert attempts.hint is not None and attempts.hint.startswith("Remove it;") and "retry." not in attempts.hint
+
+
 def test_misspelled_core_type_is_an_error_with_did_you_mean(schema: FlowSchema) -> None:
     [diagnostic] = validate_flow(GOOD.replace("core.log.Log", "core.log.Lgo"), schema).errors
     assert (diagnostic.line, diagnostic.code) == (9, "unknown-type")

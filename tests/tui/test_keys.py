@@ -89,7 +89,7 @@ def test_the_readme_example_keys_do_what_it_says(gemini: FakeGemini, tmp_path: P
             await ask(app, pilot, gemini, VALID, "log hi then wait")
             await pilot.press("ctrl+t")  # help
             await settle(app, pilot)
-            assert messages(app)[-1].startswith("**Commands**") and "Ctrl+T help" in messages(app)[-1]
+            assert messages(app)[-1].startswith("**Keys and commands**") and "- Ctrl+T help" in messages(app)[-1]
             await pilot.press("f2")  # the sessions list
             sessions = await screen(app, pilot, "SessionsScreen")
             assert sessions.query_one("OptionList").option_count == 1
