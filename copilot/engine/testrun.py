@@ -10,7 +10,10 @@ the run unless `keep`. On a failure, the failing task's error logs — fenced as
 and the flow go back to the model (the recipe's `repair_run_logs` template) through a normal engine turn:
 validated, repaired from diagnostics if need be, a new revision with its diff. The new revision is run
 again, up to `max_repairs` times, after consent is asked again if it can do more than what was approved; a
-repair that is refused ends the run there, with the engine back on the revision that last ran.
+repair that is refused ends the run there, with the engine back on the revision that last ran. A repair
+that gives the flow back unchanged says the cause is outside the flow (a permission, a secret, a table
+to create): the loop stops with the model's advice (`TestRunResult.advice`), no revision added, nothing
+run again.
 An execution still going after `follow_timeout` seconds (paused, never started, hung) is killed and
 RunTimedOut raised; the engine keeps every revision.
 """
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 
 from ..config import Settings
 from ..errors import CopilotError
-from ..flows import diff_flows, flow_capabilities, has_errors
+from ..flows import diff_flows, flow_capabilities, has_errors, reply_prose
 from ..kestra import (
     GOOD_STATES,
     DeployedFlow,
@@ -49,6 +52,7 @@ __all__ = [
     "TEST_SUFFIX",
     "CleanedUp",
     "Deployed",
+    "OutsideTheFlow",
     "RepairStarted",
     "RunFinished",
     "RunTimedOut",
@@ -63,6 +67,11 @@ TEST_SUFFIX = ".copilot_test"
 MAX_LOG_LINES = 30
 MAX_LOG_CHARS = 4000  # of the failing task's log lines sent to the model (the last ones)
 FOLLOW_TIMEOUT = Settings.test_run_timeout  # seconds a test execution may take before it is killed
+MAX_ADVICE_CHARS = 1500  # of the model's explanation when the cause is outside the flow
+NO_ADVICE = (
+    "The repair gave the flow back unchanged without saying why: the cause is likely outside the flow "
+    "(a permission, a secret, a missing table). Read the failing task's logs in the Run tab."
+)
 
 
 class RunTimedOut(KestraError):
@@ -108,9 +117,18 @@ class RepairStarted:
     number: int  # 1 = the first repair
 
 
+@dataclass(frozen=True)
+class OutsideTheFlow:
+    """The repair gave the flow back unchanged: the cause is outside it, and the loop stops with the model's
+    advice (what the user must do: grant a permission, set a secret, create a table)."""
+
+    advice: str
+    revision: int  # the engine's revision that ran, and stays current
+
+
 # What `test_run` emits: the deploy, the execution with its live logs, the verdict, each repair turn's events
-# (after its RepairStarted), the clean-up.
-TestRunEvent = Deployed | WatchEvent | RunFinished | RepairStarted | TurnEvent | CleanedUp
+# (after its RepairStarted), the advice when the cause is outside the flow, the clean-up.
+TestRunEvent = Deployed | WatchEvent | RunFinished | RepairStarted | TurnEvent | OutsideTheFlow | CleanedUp
 
 
 def recording_repairs(
@@ -139,6 +157,8 @@ class TestRunResult:
     # revision that last ran (the refused one stays in the engine's redo and in the session).
     refused: ConsentRefused | None = None
     refused_revision: int | None = None
+    # The repair found the cause outside the flow (it gave the flow back unchanged): the model's advice.
+    advice: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -216,8 +236,12 @@ async def test_run(
                     return result
                 request = repair_request(engine, finished)
                 emit(RepairStarted(request, attempt + 1))
-                repair = await engine.turn(request, on_event=emit)
+                repair = await engine.turn(request, on_event=emit, keep_unchanged=False)
                 result.repairs.append(repair)
+                if repair.unchanged:  # nothing to run again: the same flow would fail the same way
+                    result.advice = _advice(engine, repair)
+                    emit(OutsideTheFlow(result.advice, revision.number))
+                    return result
                 if repair.revision is None or not repair.valid:
                     return result  # the model could not produce a valid fix: stop, keep everything
             return result
@@ -354,6 +378,12 @@ async def _clean_up(client: KestraClient, namespace: str, flow_id: str, keep: bo
     except KestraError as exc:
         return CleanedUp(namespace, flow_id, False, f"deleting it failed: {exc}")
     return CleanedUp(namespace, flow_id, deleted=True)
+
+
+def _advice(engine: Engine, repair: TurnResult) -> str:
+    """What the model said when it gave the flow back unchanged: its reply without the flow, trimmed."""
+    text = reply_prose(engine.vault.restore(repair.reply)) or NO_ADVICE
+    return text if len(text) <= MAX_ADVICE_CHARS else text[: MAX_ADVICE_CHARS - 1].rstrip() + "…"
 
 
 def repair_request(engine: Engine, finished: RunFinished) -> str:

@@ -92,10 +92,47 @@ def test_repairs_are_bounded(gemini: FakeGemini) -> None:
     chat = engine(gemini)
     gemini.script(Reply(BROKEN))
     asyncio.run(chat.turn("return a computed value"))
+    gemini.script(Reply(FIXED))  # a change, that fails too
     with FakeKestra(outcome_rule=lambda task: "FAILED") as kestra:
         result, events = run(kestra, chat, max_repairs=1)
     assert not result.passed and len(result.runs) == 2 and len(result.repairs) == 1
     assert sum(isinstance(e, RunFinished) for e in events) == 2
+
+
+OUTSIDE = """The table `company.trips` does not exist: the cause is outside the flow. Create the table in
+BigQuery (or give the service account bigquery.tables.create), then run the flow again.
+
+```yaml
+id: report
+namespace: company.team
+tasks:
+  - id: compute   # unchanged
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ 1 / 0 }}"
+```
+"""
+
+
+def test_a_repair_that_gives_the_flow_back_unchanged_stops_the_loop_with_its_advice(gemini: FakeGemini) -> None:
+    """The cause is outside the flow: the same flow is neither recorded again nor deployed and run again."""
+    from copilot.engine.testrun import OutsideTheFlow
+
+    chat = engine(gemini)
+    gemini.script(Reply(BROKEN))
+    asyncio.run(chat.turn("return a computed value"))
+    gemini.script(Reply(OUTSIDE))
+    logs = {"compute": [("ERROR", "Not found: Table company.trips")]}
+    with FakeKestra(outcome_rule=lambda task: "FAILED", task_logs=logs) as kestra:
+        result, events = run(kestra, chat)
+        executions = len(kestra.executions)
+    assert executions == 1 and len(result.runs) == 1 and sum(isinstance(e, Deployed) for e in events) == 1
+    assert [r.number for r in chat.revisions] == [1] and result.repairs[0].unchanged
+    assert result.state == "FAILED" and not result.passed
+    assert result.advice is not None and result.advice.startswith("The table `company.trips` does not exist")
+    assert "```" not in result.advice and "id: report" not in result.advice
+    assert [e for e in events if isinstance(e, OutsideTheFlow)] == [OutsideTheFlow(result.advice, 1)]
+    # the repair prompt told the model to say so and give the flow back unchanged
+    assert "outside the flow" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
 
 
 def test_an_invalid_revision_is_never_deployed(gemini: FakeGemini) -> None:
