@@ -120,6 +120,8 @@ def ask_command(args: argparse.Namespace) -> int:
                     result = trial.repairs[-1]  # report the repair turn that made the last revision
                 if conversation.current is not None:
                     result.revision = conversation.current  # the last revision the test run produced (or ran)
+                if trial is not None and trial.advice is not None:
+                    _print_advice(trial.advice)
                 if trial is not None and not trial.passed:
                     print(f"test run: {trial.state}; the last revision is shown.", file=sys.stderr)
         except KeyboardInterrupt:
@@ -178,6 +180,14 @@ async def _test_run(conversation: Conversation, args: argparse.Namespace, inputs
     return await conversation.test_run(
         consent=consent, inputs=inputs, keep=args.keep_test_flow, max_repairs=args.max_repairs, on_event=show
     )
+
+
+def _print_advice(advice: str) -> None:
+    """The repair found the cause outside the flow: what the user must do, set apart from the run's lines."""
+    print("test run: stopped: the cause is outside the flow (the repair left it unchanged; nothing was run again).",
+          file=sys.stderr)  # fmt: skip
+    for line in advice.splitlines():
+        print(printable(f"  advice: {line}" if line.strip() else "  advice:"), file=sys.stderr)
 
 
 def _session(conversation: Conversation, args: argparse.Namespace) -> str:

@@ -10,6 +10,7 @@ from copilot.cli import main
 from copilot.engine.sessions import SessionStore
 from tests.engine.test_turn import INVALID, VALID, flow_of
 from tests.fakes.gemini import FakeGemini, Fault, Reply
+from tests.fakes.kestra import FakeKestra
 from tests.fakes.openai_server import Chat, FakeOpenAI
 
 
@@ -139,6 +140,24 @@ def test_ask_test_run_repairs_from_the_run_and_passes(
     assert "1 / 1" in turns[1]["reply"] and json.loads(turns[1]["usage"])  # the repair turn in full
     assert [r["turn"] for r in store.revisions(session.id)] == [1, 2]
     store.close()
+
+
+def test_ask_test_run_prints_the_advice_when_the_cause_is_outside_the_flow(
+    gemini: FakeGemini, kestra: FakeKestra, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.engine.test_testrun import BROKEN, OUTSIDE
+
+    kestra.outcome_rule = lambda task: "FAILED"
+    kestra.task_logs = {"compute": [("ERROR", "Not found: Table company.trips")]}
+    gemini.script(Reply(BROKEN), Reply(OUTSIDE))
+    assert main(["ask", "compute a value", "--test-run", "--yes", "--recipe", "no-retrieval"]) == 1
+    out, err = capsys.readouterr()
+    assert "test run: stopped: the cause is outside the flow" in err
+    assert "  advice: The table `company.trips` does not exist" in err and "```" not in err
+    assert len(kestra.executions) == 1 and err.count("test run: FAILED at task compute") == 1
+    assert out.startswith("id: report\n")  # the flow that ran, the only revision
+    (session,) = SessionStore.open(Path(os.environ["KESTRA_COPILOT_DATA_DIR"]) / "sessions.db").sessions()
+    assert session.revisions == 1
 
 
 def test_ask_test_run_against_a_server_that_is_down_still_prints_the_flow(

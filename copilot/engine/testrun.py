@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import weakref
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..config import Settings
 from ..errors import CopilotError
@@ -38,6 +38,7 @@ from ..kestra import (
     check_deployed,
     ensure_allowed,
     ensure_calls_allowed,
+    execution_link,
     flow_key,
 )
 from ..kestra.sandbox import TEST_LABEL, TestCopy, is_test_deploy, test_copy, test_namespace
@@ -349,6 +350,7 @@ async def _execute(
     emit: Callable[[TestRunEvent], None],
 ) -> RunFinished:
     started = await client.execute(copy.namespace, copy.flow_id, inputs=inputs, labels=dict([TEST_LABEL]))
+    started = replace(started, url=execution_link(client, started))  # where to watch it in Kestra's UI
     emit(started)
     try:
         finished = await follow_to_end(client, started, emit, timeout=timeout)

@@ -681,6 +681,7 @@ class CopilotApp(App[None]):
         try:
             result = await conversation.test_run(consent=self._consent, inputs=values, keep=bool(kept), on_event=show)
         except CopilotError as exc:  # Kestra's errors, a refused consent, a namespace outside the allow-list
+            run_log.finish(f"stopped: {exc}")
             await self.say_error(exc)
             return
         self.refresh_status()
@@ -693,6 +694,16 @@ class CopilotApp(App[None]):
                 "system",
             )
         repairs = f" after {len(result.repairs)} repair(s)" if result.repairs else ""
+        run_log.finish(
+            f"verdict: {result.state}{repairs}" + (" — the cause is outside the flow" if result.advice else "")
+        )
+        if result.advice is not None:  # the repair left the flow unchanged: what the user must do, not a re-run
+            await self.say(
+                f"Test run: **{result.state}** — **the cause is outside the flow**: the repair left it unchanged, so "
+                f"it was not run again.\n\n{result.advice}",
+                "error",
+            )
+            return
         follow_up = "" if result.passed else f" {self.key_label('repair')} or `/repair` asks for a fix from its logs."
         await self.say(f"Test run: **{result.state}**{repairs}.{follow_up}", "system" if result.passed else "error")
 

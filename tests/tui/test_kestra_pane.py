@@ -302,3 +302,46 @@ def test_repair_from_failure_after_the_automatic_repairs_gave_up(gemini: FakeGem
 
     with FakeKestra(outcome_rule=divides_by_zero) as kestra:
         asyncio.run(scenario(kestra))
+
+
+TWO_TASKS = BROKEN.replace(
+    "tasks:\n", "tasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: starting\n"
+)
+
+
+def test_the_run_tab_follows_the_run_and_the_advice_stops_the_loop(gemini: FakeGemini, tmp_path: Path) -> None:
+    """The Run tab: the execution's link, each task's state once per change, the newest line in view, the
+    verdict last. A repair that leaves the flow unchanged ends the loop with its advice, shown as an error."""
+    from tests.engine.test_testrun import OUTSIDE
+
+    outside = OUTSIDE.split("```yaml")[0] + TWO_TASKS
+    logs = {"compute": [("INFO", f"reading batch {n}") for n in range(60)] + [("ERROR", "Not found: Table trips")]}
+
+    async def scenario(kestra: FakeKestra) -> None:
+        async with running(with_kestra(settings(tmp_path, sandbox_test_runs=True), kestra)) as (app, pilot):
+            await ask(app, pilot, gemini, TWO_TASKS, "compute a value")
+            gemini.script(Reply(outside))
+            await send(pilot, "/run")
+            await settle(app, pilot)
+            lines = str(app.query_one("#run").content).splitlines()
+            (execution,) = kestra.executions
+            link = f"{kestra.url}/ui/main/executions/company.team.copilot_test/report/{execution}"
+            assert f"execution {execution} — {link}" in lines
+            assert [line for line in lines if line.startswith("  compute:")] == [
+                "  compute: RUNNING",
+                "  compute: FAILED",
+            ]
+            assert [line for line in lines if line.startswith("  hello:")] == ["  hello: RUNNING", "  hello: SUCCESS"]
+            assert lines.count("  execution RUNNING") == 1 and lines.count("  execution FAILED") == 1
+            assert "→ the cause is outside the flow: revision 1 is not run again" in lines
+            assert lines[-1] == "verdict: FAILED after 1 repair(s) — the cause is outside the flow"
+            scroll = app.query_one("#run").parent
+            await until(pilot, lambda: scroll.max_scroll_y > 0 and scroll.scroll_y == scroll.max_scroll_y, "the end")
+            advice = app.query("ChatMessage").last()
+            assert advice.has_class("error") and "the cause is outside the flow" in advice.source
+            assert "The table `company.trips` does not exist" in advice.source and "```" not in advice.source
+            assert [r.number for r in app.conversation.revisions] == [1] and flow_code(app) == flow_of(TWO_TASKS)
+
+    with FakeKestra(outcome_rule=divides_by_zero, task_logs=logs) as kestra:
+        asyncio.run(scenario(kestra))
+        assert len(kestra.executions) == 1
