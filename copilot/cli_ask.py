@@ -149,10 +149,14 @@ def ask_command(args: argparse.Namespace) -> int:
 async def _test_run(conversation: Conversation, args: argparse.Namespace, inputs: dict[str, str]) -> TestRunResult:
     """Deploy, run and repair; each repair is recorded as a turn of the session as it happens."""
     from .cli_confirm import consent_for
-    from .events import CleanedUp, Deployed, RepairStarted, RunFinished, flow_ref
+    from .events import CleanedUp, Deployed, RepairStarted, RunFinished, ServerChecked, flow_ref
 
     def show(event: object) -> None:
-        if isinstance(event, RepairStarted):
+        if isinstance(event, ServerChecked):
+            for line in event.needs.lines():
+                print(printable(f"test run: {line.strip()}" if not line.startswith(" ") else f"  {line.strip()}"),
+                      file=sys.stderr)  # fmt: skip
+        elif isinstance(event, RepairStarted):
             print(f"test run: asking for a repair from the run ({event.number})…", file=sys.stderr)
         elif isinstance(event, Deployed):
             where = flow_ref(event.namespace, event.flow_id)

@@ -8,7 +8,15 @@ runner wraps the model it is given in its reply cache, asks it for a rubric grad
 from __future__ import annotations
 
 from .engine.consent import ConsentRefused, ConsentRequest
-from .engine.testrun import CleanedUp, Deployed, OutsideTheFlow, RepairStarted, RunFinished, TestRunResult
+from .engine.testrun import (
+    CleanedUp,
+    Deployed,
+    OutsideTheFlow,
+    RepairStarted,
+    RunFinished,
+    ServerChecked,
+    TestRunResult,
+)
 from .engine.turn import Attempt, ErrorEvent, Notice, Revision, Sources, TurnEnded, TurnEvent, TurnResult, Validated
 from .kestra.models import GOOD_STATES, Execution, LogEntry, flow_ref
 from .kestra.review import DeployReview
@@ -38,6 +46,7 @@ __all__ = [
     "RepairStarted",
     "Revision",
     "RunFinished",
+    "ServerChecked",
     "Sources",
     "TestRunResult",
     "TextDelta",

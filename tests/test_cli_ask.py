@@ -160,6 +160,21 @@ def test_ask_test_run_prints_the_advice_when_the_cause_is_outside_the_flow(
     assert session.revisions == 1
 
 
+def test_ask_test_run_says_what_the_server_lacks_and_deploys_nothing(
+    gemini: FakeGemini, kestra: FakeKestra, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.engine.test_testrun import NEEDS
+
+    gemini.script(Reply(f"```yaml\n{NEEDS}```"))
+    assert main(["ask", "query the trips", "--test-run", "--yes", "--recipe", "no-retrieval"]) == 2
+    out, err = capsys.readouterr()
+    assert "test run: checked the server: 2 KV key(s), 2 plugin type(s) — 2 missing" in err
+    assert "  note: The flow reads the secret(s) GCP_SERVICE_ACCOUNT" in err
+    assert "error: the test run did not finish: Revision 1 needs what the server does not have" in err
+    assert "- plugin type io.kestra.plugin.gcp.bigquery.Query is not installed" in err
+    assert out.startswith("id: report\n") and not kestra.flows and not kestra.executions
+
+
 def test_ask_test_run_against_a_server_that_is_down_still_prints_the_flow(
     gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

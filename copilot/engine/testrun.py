@@ -2,18 +2,20 @@
 
     result = await test_run(engine, client, consent=ask_the_user, inputs={"month": "2024-01"}, on_event=print)
 
-The revision is deployed as a test copy (kestra/sandbox.py): in a test namespace (`<namespace>.copilot_test`
-by default, so nothing the team runs is touched, and within the `deploy_namespaces` allow-list), with its
-triggers removed and a label that marks it as the tool's — and only after `consent` said yes to what it
-can do (engine/consent.py). It is executed with the test inputs, followed to its end, and deleted after
-the run unless `keep`. On a failure, the failing task's error logs — fenced as data, never instructions —
-and the flow go back to the model (the recipe's `repair_run_logs` template) through a normal engine turn:
-validated, repaired from diagnostics if need be, a new revision with its diff. The new revision is run
-again, up to `max_repairs` times, after consent is asked again if it can do more than what was approved; a
-repair that is refused ends the run there, with the engine back on the revision that last ran. A repair
-that gives the flow back unchanged says the cause is outside the flow (a permission, a secret, a table
-to create): the loop stops with the model's advice (`TestRunResult.advice`), no revision added, nothing
-run again.
+First, what the flow needs from the server and the server can tell is checked (kestra/needs.py): a KV key it
+reads or a plugin type the server lacks stops the run before anything is deployed; the secrets it reads are
+named (they cannot be listed). The revision is deployed as a test copy (kestra/sandbox.py): in a test
+namespace (`<namespace>.copilot_test` by default, so nothing the team runs is touched, and within the
+`deploy_namespaces` allow-list), with its triggers removed and a label that marks it as the tool's — and
+only after `consent` said yes to what it can do (engine/consent.py). It is executed with the test inputs,
+followed to its end, and deleted after the run unless `keep`. On a failure, the failing task's error logs —
+fenced as data, never instructions — and the flow go back to the model (the recipe's `repair_run_logs`
+template) through a normal engine turn: validated, repaired from diagnostics if need be, a new revision with
+its diff. The new revision is run again, up to `max_repairs` times, after consent is asked again if it can
+do more than what was approved; a repair that is refused ends the run there, with the engine back on the
+revision that last ran. A repair that gives the flow back unchanged says the cause is outside the flow (a
+permission, a secret, a table to create): the loop stops with the model's advice (`TestRunResult.advice`),
+no revision added, nothing run again.
 An execution still going after `follow_timeout` seconds (paused, never started, hung) is killed and
 RunTimedOut raised; the engine keeps every revision.
 """
@@ -35,7 +37,9 @@ from ..kestra import (
     Execution,
     KestraClient,
     KestraError,
+    ServerNeeds,
     check_deployed,
+    check_needs,
     ensure_allowed,
     ensure_calls_allowed,
     execution_link,
@@ -57,6 +61,7 @@ __all__ = [
     "RepairStarted",
     "RunFinished",
     "RunTimedOut",
+    "ServerChecked",
     "TestRunEvent",
     "TestRunResult",
     "recording_repairs",
@@ -81,6 +86,14 @@ class RunTimedOut(KestraError):
     def __init__(self, message: str, *, execution: Execution, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.execution = execution
+
+
+@dataclass(frozen=True)
+class ServerChecked:
+    """Before the deploy: what the flow needs from the server (KV keys, plugins, secrets) and what is missing."""
+
+    needs: ServerNeeds
+    local_revision: int
 
 
 @dataclass(frozen=True)
@@ -127,9 +140,11 @@ class OutsideTheFlow:
     revision: int  # the engine's revision that ran, and stays current
 
 
-# What `test_run` emits: the deploy, the execution with its live logs, the verdict, each repair turn's events
-# (after its RepairStarted), the advice when the cause is outside the flow, the clean-up.
-TestRunEvent = Deployed | WatchEvent | RunFinished | RepairStarted | TurnEvent | OutsideTheFlow | CleanedUp
+# What `test_run` emits: the server check, the deploy, the execution with its live logs, the verdict, each
+# repair turn's events (after its RepairStarted), the advice when the cause is outside the flow, the clean-up.
+TestRunEvent = (
+    ServerChecked | Deployed | WatchEvent | RunFinished | RepairStarted | TurnEvent | OutsideTheFlow | CleanedUp
+)
 
 
 def recording_repairs(
@@ -220,6 +235,9 @@ async def test_run(
                 target = test_namespace(namespace, namespace_suffix)
                 ensure_allowed(target, allow)
                 copy = test_copy(revision.yaml, target, keep=keep)
+                needs = await check_needs(client, copy.yaml, copy.namespace, home=namespace)
+                emit(ServerChecked(needs, revision.number))
+                needs.refuse(f"Revision {revision.number}")
                 try:
                     await _approve(client, copy, consent, approvals, revision.number, allow)
                 except ConsentRefused as refusal:

@@ -23,6 +23,7 @@ from .errors import (
     KestraUnavailable,
 )
 from .models import GOOD_STATES, TERMINAL_STATES, DeployedFlow, Execution, LogEntry, TaskRun, error_lines, flow_ref
+from .needs import MissingOnServer, ServerNeeds, check_needs
 from .review import (
     DeployReview,
     allowed_namespace,
@@ -55,13 +56,16 @@ __all__ = [
     "KestraServerError",
     "KestraUnavailable",
     "LogEntry",
+    "MissingOnServer",
     "ServerInfo",
+    "ServerNeeds",
     "ServerValidation",
     "TaskRun",
     "allowed_namespace",
     "check_deployed",
     "check_flow_id",
     "check_namespace",
+    "check_needs",
     "deploy_reviewed",
     "ensure_allowed",
     "ensure_calls_allowed",

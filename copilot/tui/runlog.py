@@ -41,11 +41,14 @@ class RunLog(Static):
             OutsideTheFlow,
             RepairStarted,
             RunFinished,
+            ServerChecked,
             flow_ref,
         )
 
         lines = self.lines
-        if isinstance(event, RepairStarted):
+        if isinstance(event, ServerChecked):
+            lines.extend(event.needs.lines())
+        elif isinstance(event, RepairStarted):
             lines.append(f"→ asking for a repair from the run ({event.number})")
         elif isinstance(event, Deployed):
             lines.append(f"deployed {flow_ref(event.namespace, event.flow_id)} (server revision {event.revision})")
