@@ -133,6 +133,8 @@ def ask_command(args: argparse.Namespace) -> int:
                     result = trial.repairs[-1]  # report the repair turn that made the last revision
                 if conversation.current is not None:
                     result.revision = conversation.current  # the last revision the test run produced (or ran)
+                if trial is not None and trial.advice is not None:
+                    _print_advice(trial.advice)
                 if trial is not None and not trial.passed:
                     print(f"test run: {trial.state}; the last revision is shown.", file=sys.stderr)
         except KeyboardInterrupt:
@@ -160,10 +162,14 @@ def ask_command(args: argparse.Namespace) -> int:
 async def _test_run(conversation: Conversation, args: argparse.Namespace, inputs: dict[str, str]) -> TestRunResult:
     """Deploy, run and repair; each repair is recorded as a turn of the session as it happens."""
     from .cli_confirm import consent_for
-    from .events import CleanedUp, Deployed, RepairStarted, RunFinished, flow_ref
+    from .events import CleanedUp, Deployed, RepairStarted, RunFinished, ServerChecked, flow_ref
 
     def show(event: object) -> None:
-        if isinstance(event, RepairStarted):
+        if isinstance(event, ServerChecked):
+            for line in event.needs.lines():
+                print(printable(f"test run: {line.strip()}" if not line.startswith(" ") else f"  {line.strip()}"),
+                      file=sys.stderr)  # fmt: skip
+        elif isinstance(event, RepairStarted):
             print(f"test run: asking for a repair from the run ({event.number})…", file=sys.stderr)
         elif isinstance(event, Deployed):
             where = flow_ref(event.namespace, event.flow_id)
@@ -191,6 +197,14 @@ async def _test_run(conversation: Conversation, args: argparse.Namespace, inputs
     return await conversation.test_run(
         consent=consent, inputs=inputs, keep=args.keep_test_flow, max_repairs=args.max_repairs, on_event=show
     )
+
+
+def _print_advice(advice: str) -> None:
+    """The repair found the cause outside the flow: what the user must do, set apart from the run's lines."""
+    print("test run: stopped: the cause is outside the flow (the repair left it unchanged; nothing was run again).",
+          file=sys.stderr)  # fmt: skip
+    for line in advice.splitlines():
+        print(printable(f"  advice: {line}" if line.strip() else "  advice:"), file=sys.stderr)
 
 
 def _session(conversation: Conversation, args: argparse.Namespace) -> str:

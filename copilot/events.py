@@ -9,7 +9,15 @@ runner wraps the model it is given in its reply cache, asks it for a rubric grad
 from __future__ import annotations
 
 from .engine.consent import ConsentRefused, ConsentRequest
-from .engine.testrun import CleanedUp, Deployed, RepairStarted, RunFinished, TestRunResult
+from .engine.testrun import (
+    CleanedUp,
+    Deployed,
+    OutsideTheFlow,
+    RepairStarted,
+    RunFinished,
+    ServerChecked,
+    TestRunResult,
+)
 from .engine.turn import Attempt, ErrorEvent, Notice, Revision, Sources, TurnEnded, TurnEvent, TurnResult, Validated
 from .kestra.errors import KestraAuthError
 from .kestra.models import GOOD_STATES, Execution, LogEntry, flow_ref
@@ -37,9 +45,11 @@ __all__ = [
     "Message",
     "ModelError",
     "Notice",
+    "OutsideTheFlow",
     "RepairStarted",
     "Revision",
     "RunFinished",
+    "ServerChecked",
     "Sources",
     "TestRunResult",
     "TextDelta",

@@ -10,6 +10,7 @@ from copilot.cli import main
 from copilot.engine.sessions import SessionStore
 from tests.engine.test_turn import ANSWER, EDITED, INVALID, VALID, flow_of
 from tests.fakes.gemini import FakeGemini, Fault, Reply
+from tests.fakes.kestra import FakeKestra
 from tests.fakes.openai_server import Chat, FakeOpenAI
 
 
@@ -174,6 +175,39 @@ def test_ask_test_run_repairs_from_the_run_and_passes(
     assert "1 / 1" in turns[1]["reply"] and json.loads(turns[1]["usage"])  # the repair turn in full
     assert [r["turn"] for r in store.revisions(session.id)] == [1, 2]
     store.close()
+
+
+def test_ask_test_run_prints_the_advice_when_the_cause_is_outside_the_flow(
+    gemini: FakeGemini, kestra: FakeKestra, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.engine.test_testrun import BROKEN, OUTSIDE
+
+    kestra.outcome_rule = lambda task: "FAILED"
+    kestra.task_logs = {"compute": [("ERROR", "Not found: Table company.trips")]}
+    gemini.script(Reply(BROKEN), Reply(OUTSIDE))
+    assert main(["ask", "compute a value", "--test-run", "--yes", "--recipe", "no-retrieval"]) == 1
+    out, err = capsys.readouterr()
+    assert "test run: stopped: the cause is outside the flow" in err
+    assert "  advice: The table `company.trips` does not exist" in err and "```" not in err
+    assert len(kestra.executions) == 1 and err.count("test run: FAILED at task compute") == 1
+    assert out.startswith("id: report\n")  # the flow that ran, the only revision
+    (session,) = SessionStore.open(Path(os.environ["KESTRA_COPILOT_DATA_DIR"]) / "sessions.db").sessions()
+    assert session.revisions == 1
+
+
+def test_ask_test_run_says_what_the_server_lacks_and_deploys_nothing(
+    gemini: FakeGemini, kestra: FakeKestra, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.engine.test_testrun import NEEDS
+
+    gemini.script(Reply(f"```yaml\n{NEEDS}```"))
+    assert main(["ask", "query the trips", "--test-run", "--yes", "--recipe", "no-retrieval"]) == 2
+    out, err = capsys.readouterr()
+    assert "test run: checked the server: 2 KV key(s), 2 plugin type(s) — 2 missing" in err
+    assert "  note: The flow reads the secret(s) GCP_SERVICE_ACCOUNT" in err
+    assert "error: the test run did not finish: Revision 1 needs what the server does not have" in err
+    assert "- plugin type io.kestra.plugin.gcp.bigquery.Query is not installed" in err
+    assert out.startswith("id: report\n") and not kestra.flows and not kestra.executions
 
 
 def test_ask_test_run_against_a_server_that_is_down_still_prints_the_flow(

@@ -2,15 +2,20 @@
 
     result = await test_run(engine, client, consent=ask_the_user, inputs={"month": "2024-01"}, on_event=print)
 
-The revision is deployed as a test copy (kestra/sandbox.py): in a test namespace (`<namespace>.copilot_test`
-by default, so nothing the team runs is touched, and within the `deploy_namespaces` allow-list), with its
-triggers removed and a label that marks it as the tool's — and only after `consent` said yes to what it
-can do (engine/consent.py). It is executed with the test inputs, followed to its end, and deleted after
-the run unless `keep`. On a failure, the failing task's error logs — fenced as data, never instructions —
-and the flow go back to the model (the recipe's `repair_run_logs` template) through a normal engine turn:
-validated, repaired from diagnostics if need be, a new revision with its diff. The new revision is run
-again, up to `max_repairs` times, after consent is asked again if it can do more than what was approved; a
-repair that is refused ends the run there, with the engine back on the revision that last ran.
+First, what the flow needs from the server and the server can tell is checked (kestra/needs.py): a KV key it
+reads or a plugin type the server lacks stops the run before anything is deployed; the secrets it reads are
+named (they cannot be listed). The revision is deployed as a test copy (kestra/sandbox.py): in a test
+namespace (`<namespace>.copilot_test` by default, so nothing the team runs is touched, and within the
+`deploy_namespaces` allow-list), with its triggers removed and a label that marks it as the tool's — and
+only after `consent` said yes to what it can do (engine/consent.py). It is executed with the test inputs,
+followed to its end, and deleted after the run unless `keep`. On a failure, the failing task's error logs —
+fenced as data, never instructions — and the flow go back to the model (the recipe's `repair_run_logs`
+template) through a normal engine turn: validated, repaired from diagnostics if need be, a new revision with
+its diff. The new revision is run again, up to `max_repairs` times, after consent is asked again if it can
+do more than what was approved; a repair that is refused ends the run there, with the engine back on the
+revision that last ran. A repair that gives the flow back unchanged says the cause is outside the flow (a
+permission, a secret, a table to create): the loop stops with the model's advice (`TestRunResult.advice`),
+no revision added, nothing run again.
 An execution still going after `follow_timeout` seconds (paused, never started, hung) is killed and
 RunTimedOut raised; the engine keeps every revision.
 """
@@ -21,20 +26,23 @@ import asyncio
 import contextlib
 import weakref
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..config import Settings
 from ..errors import CopilotError
-from ..flows import diff_flows, flow_capabilities, has_errors
+from ..flows import diff_flows, flow_capabilities, has_errors, reply_prose
 from ..kestra import (
     GOOD_STATES,
     DeployedFlow,
     Execution,
     KestraClient,
     KestraError,
+    ServerNeeds,
     check_deployed,
+    check_needs,
     ensure_allowed,
     ensure_calls_allowed,
+    execution_link,
     flow_key,
 )
 from ..kestra.sandbox import TEST_LABEL, TestCopy, is_test_deploy, test_copy, test_namespace
@@ -49,9 +57,11 @@ __all__ = [
     "TEST_SUFFIX",
     "CleanedUp",
     "Deployed",
+    "OutsideTheFlow",
     "RepairStarted",
     "RunFinished",
     "RunTimedOut",
+    "ServerChecked",
     "TestRunEvent",
     "TestRunResult",
     "recording_repairs",
@@ -63,6 +73,11 @@ TEST_SUFFIX = ".copilot_test"
 MAX_LOG_LINES = 30
 MAX_LOG_CHARS = 4000  # of the failing task's log lines sent to the model (the last ones)
 FOLLOW_TIMEOUT = Settings.test_run_timeout  # seconds a test execution may take before it is killed
+MAX_ADVICE_CHARS = 1500  # of the model's explanation when the cause is outside the flow
+NO_ADVICE = (
+    "The repair gave the flow back unchanged without saying why: the cause is likely outside the flow "
+    "(a permission, a secret, a missing table). Read the failing task's logs in the Run tab."
+)
 
 
 class RunTimedOut(KestraError):
@@ -71,6 +86,14 @@ class RunTimedOut(KestraError):
     def __init__(self, message: str, *, execution: Execution, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.execution = execution
+
+
+@dataclass(frozen=True)
+class ServerChecked:
+    """Before the deploy: what the flow needs from the server (KV keys, plugins, secrets) and what is missing."""
+
+    needs: ServerNeeds
+    local_revision: int
 
 
 @dataclass(frozen=True)
@@ -108,9 +131,20 @@ class RepairStarted:
     number: int  # 1 = the first repair
 
 
-# What `test_run` emits: the deploy, the execution with its live logs, the verdict, each repair turn's events
-# (after its RepairStarted), the clean-up.
-TestRunEvent = Deployed | WatchEvent | RunFinished | RepairStarted | TurnEvent | CleanedUp
+@dataclass(frozen=True)
+class OutsideTheFlow:
+    """The repair gave the flow back unchanged: the cause is outside it, and the loop stops with the model's
+    advice (what the user must do: grant a permission, set a secret, create a table)."""
+
+    advice: str
+    revision: int  # the engine's revision that ran, and stays current
+
+
+# What `test_run` emits: the server check, the deploy, the execution with its live logs, the verdict, each
+# repair turn's events (after its RepairStarted), the advice when the cause is outside the flow, the clean-up.
+TestRunEvent = (
+    ServerChecked | Deployed | WatchEvent | RunFinished | RepairStarted | TurnEvent | OutsideTheFlow | CleanedUp
+)
 
 
 def recording_repairs(
@@ -139,6 +173,8 @@ class TestRunResult:
     # revision that last ran (the refused one stays in the engine's redo and in the session).
     refused: ConsentRefused | None = None
     refused_revision: int | None = None
+    # The repair found the cause outside the flow (it gave the flow back unchanged): the model's advice.
+    advice: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -199,6 +235,9 @@ async def test_run(
                 target = test_namespace(namespace, namespace_suffix)
                 ensure_allowed(target, allow)
                 copy = test_copy(revision.yaml, target, keep=keep)
+                needs = await check_needs(client, copy.yaml, copy.namespace, home=namespace)
+                emit(ServerChecked(needs, revision.number))
+                needs.refuse(f"Revision {revision.number}")
                 try:
                     await _approve(client, copy, consent, approvals, revision.number, allow)
                 except ConsentRefused as refusal:
@@ -216,8 +255,12 @@ async def test_run(
                     return result
                 request = repair_request(engine, finished)
                 emit(RepairStarted(request, attempt + 1))
-                repair = await engine.turn(request, on_event=emit)
+                repair = await engine.turn(request, on_event=emit, keep_unchanged=False)
                 result.repairs.append(repair)
+                if repair.unchanged:  # nothing to run again: the same flow would fail the same way
+                    result.advice = _advice(engine, repair)
+                    emit(OutsideTheFlow(result.advice, revision.number))
+                    return result
                 if repair.revision is None or not repair.valid:
                     return result  # the model could not produce a valid fix: stop, keep everything
             return result
@@ -325,6 +368,7 @@ async def _execute(
     emit: Callable[[TestRunEvent], None],
 ) -> RunFinished:
     started = await client.execute(copy.namespace, copy.flow_id, inputs=inputs, labels=dict([TEST_LABEL]))
+    started = replace(started, url=execution_link(client, started))  # where to watch it in Kestra's UI
     emit(started)
     try:
         finished = await follow_to_end(client, started, emit, timeout=timeout)
@@ -354,6 +398,12 @@ async def _clean_up(client: KestraClient, namespace: str, flow_id: str, keep: bo
     except KestraError as exc:
         return CleanedUp(namespace, flow_id, False, f"deleting it failed: {exc}")
     return CleanedUp(namespace, flow_id, deleted=True)
+
+
+def _advice(engine: Engine, repair: TurnResult) -> str:
+    """What the model said when it gave the flow back unchanged: its reply without the flow, trimmed."""
+    text = reply_prose(engine.vault.restore(repair.reply)) or NO_ADVICE
+    return text if len(text) <= MAX_ADVICE_CHARS else text[: MAX_ADVICE_CHARS - 1].rstrip() + "…"
 
 
 def repair_request(engine: Engine, finished: RunFinished) -> str:

@@ -35,6 +35,7 @@ from ..flows import (
     diff_flows,
     extract_flow_yaml,
     passes,
+    same_flow,
     validate_flow,
 )
 from ..llm.base import ChatModel, Finish, GenerationSettings, ModelError, ModelStreamCut, TextDelta, Usage
@@ -135,6 +136,7 @@ class TurnResult:
     error: ModelError | None = None
     seconds: float = 0.0
     redacted: int = 0  # credentials replaced before anything was sent to the model
+    unchanged: bool = False  # the model gave back the current flow as it was (not kept: `keep_unchanged`)
 
     @property
     def valid(self) -> bool:
@@ -237,10 +239,17 @@ class Engine:
         return revision
 
     async def turn(
-        self, text: str, on_event: Callable[[TurnEvent], None] | None = None, *, question: bool = False
+        self,
+        text: str,
+        on_event: Callable[[TurnEvent], None] | None = None,
+        *,
+        question: bool = False,
+        keep_unchanged: bool = True,
     ) -> TurnResult:
         """One assistant turn (see the module docstring); `question`: the reply is an answer, never a flow.
-        Without a model (no API key), the result carries the error; revisions stay as they are."""
+        Without a model (no API key), the result carries the error; revisions stay as they are. With
+        `keep_unchanged` False, a flow the same as the current one (same_flow) is not made a revision:
+        `result.unchanged` says so (a test-run's repair that found the cause outside the flow)."""
         emit = on_event or (lambda event: None)
         if self.model is None:
             error = self.no_model or ModelError("No model is configured.", hint="Give the Engine a chat model.")
@@ -301,7 +310,9 @@ class Engine:
             diagnostics_text = format_diagnostics(diagnostics) if recipe.include_diagnostics else "The flow is invalid."
             # Findings on the restored flow may quote a restored value: they go back through the vault.
             prompt = repair_prompt(recipe, prompt, self.vault.redact(reply)[0], self.vault.redact(diagnostics_text)[0])
-        if candidate is not None:  # the best flow the turn produced, valid or not, becomes a revision
+        if candidate is not None and not keep_unchanged and current is not None:
+            result.unchanged = same_flow(current.yaml, candidate[0])
+        if candidate is not None and not result.unchanged:  # the best flow the turn produced becomes a revision
             flow_yaml, diagnostics, prompt_hash = candidate
             result.revision = self._add(flow_yaml, diagnostics, recipe.name, prompt_hash)
             emit(result.revision)

@@ -4,8 +4,9 @@ extract_flow_yaml(reply)      the flow YAML in a model reply
 parse_flow(text)              data + the line/column of every key; refuses hostile YAML
 bundled_schema(version)       the flow JSON schema generated from the offline catalog
 validate_flow(text, schema)   diagnostics: schema, strict keys, types, semantic rules, lints
-diff_flows(old, new)          unified diff + a semantic summary of what changed
+diff_flows(old, new)          unified diff + a semantic summary of what changed (same_flow: no change at all)
 flow_capabilities(text)       what a flow can do when it runs (code, hosts, triggers, writes …), for consent
+flow_needs(text)              the KV keys and secrets its expressions read from the server
 set_top_level / remove_top_level   edits on the parsed document, proved by parsing the result again
 flow_topology(data)           the flow as a tree: inputs, triggers, nested tasks, errors/finally
 iter_tasks(data)              every task of the flow's task tree, with its path (the one task walk)
@@ -16,11 +17,12 @@ redact_secrets(text)          (text, count): a one-off vault, for what is stored
 from ._capabilities import Capabilities, Capability, flow_capabilities
 from ._catalog import Catalog, ObjectDef, PropertySpec, TypeDef, load_catalog
 from ._diagnostics import Diagnostic, Severity, has_errors, passes, sort_diagnostics
-from ._diff import Change, DiffSummary, FlowDiff, diff_flows
+from ._diff import Change, DiffSummary, FlowDiff, diff_flows, same_flow
 from ._edit import FlowEditError, remove_top_level, set_top_level
 from ._errors import FlowError, FlowSyntaxError, SchemaLoadError
-from ._extract import extract_flow_yaml, extract_yaml_blocks
+from ._extract import extract_flow_yaml, extract_yaml_blocks, reply_prose
 from ._lint import lint_secrets
+from ._needs import FlowNeeds, KvRead, flow_needs
 from ._parse import ParsedFlow, Path, Position, format_path, parse_flow, parse_yaml
 from ._rules_inputs import value_problem
 from ._schema import FlowSchema, bundled_schema
@@ -51,8 +53,10 @@ __all__ = [
     "FlowDiff",
     "FlowEditError",
     "FlowError",
+    "FlowNeeds",
     "FlowSchema",
     "FlowSyntaxError",
+    "KvRead",
     "ObjectDef",
     "ParsedFlow",
     "Path",
@@ -74,6 +78,7 @@ __all__ = [
     "extract_yaml_blocks",
     "find_secrets",
     "flow_capabilities",
+    "flow_needs",
     "flow_topology",
     "format_path",
     "generate_flow_schema",
@@ -90,6 +95,8 @@ __all__ = [
     "plugin_types",
     "redact_secrets",
     "remove_top_level",
+    "reply_prose",
+    "same_flow",
     "set_top_level",
     "sort_diagnostics",
     "validate_flow",

@@ -131,6 +131,17 @@ def diff_flows(old: str, new: str, *, old_label: str = "previous", new_label: st
     return FlowDiff(unified=unified, summary=_summarize(old, new, old_label, new_label), changed=old != new)
 
 
+def same_flow(old: str, new: str) -> bool:
+    """Whether two flow texts are the same flow: equal text (line endings and trailing blanks aside), or
+    equal once parsed (only comments, quoting or layout differ)."""
+    if old.replace("\r\n", "\n").rstrip() == new.replace("\r\n", "\n").rstrip():
+        return True
+    try:
+        return parse_flow(old).data == parse_flow(new).data
+    except (FlowSyntaxError, ValueError):
+        return False
+
+
 def _unified(old: str, new: str, old_label: str, new_label: str) -> str:
     out: list[str] = []
     lines = difflib.unified_diff(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ._errors import FlowSyntaxError
 from ._parse import parse_yaml
 
-__all__ = ["extract_flow_yaml", "extract_yaml_blocks"]
+__all__ = ["extract_flow_yaml", "extract_yaml_blocks", "reply_prose"]
 
 _FLOW_KEYS = ("id", "namespace", "tasks")
 # Keys a flow may have at its top level: an unfenced flow is read on while its lines start with one.
@@ -101,6 +101,15 @@ def extract_flow_yaml(reply: str) -> str | None:
     if not scored:
         return None
     return max(scored, key=lambda item: (item[0], item[1]))[2].text
+
+
+def reply_prose(reply: str) -> str:
+    """A reply's text without its fenced blocks (and without unfenced flow YAML): what the model said."""
+    text = reply.replace("\r\n", "\n").replace("\r", "\n")
+    _, outside = _scan(text.split("\n"))
+    for block in _bare_blocks(outside):
+        outside = "\n".join(outside).replace(block.text.rstrip("\n"), "").split("\n")
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(outside)).strip()
 
 
 def _candidates(reply: str) -> list[_Candidate]:

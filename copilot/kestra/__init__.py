@@ -23,6 +23,7 @@ from .errors import (
     KestraUnavailable,
 )
 from .models import GOOD_STATES, TERMINAL_STATES, DeployedFlow, Execution, LogEntry, TaskRun, error_lines, flow_ref
+from .needs import MissingOnServer, ServerNeeds, check_needs
 from .review import (
     DeployReview,
     allowed_namespace,
@@ -32,6 +33,7 @@ from .review import (
     deploy_reviewed,
     ensure_allowed,
     ensure_calls_allowed,
+    execution_link,
     flow_key,
     review_deploy,
     ui_link,
@@ -54,17 +56,21 @@ __all__ = [
     "KestraServerError",
     "KestraUnavailable",
     "LogEntry",
+    "MissingOnServer",
     "ServerInfo",
+    "ServerNeeds",
     "ServerValidation",
     "TaskRun",
     "allowed_namespace",
     "check_deployed",
     "check_flow_id",
     "check_namespace",
+    "check_needs",
     "deploy_reviewed",
     "ensure_allowed",
     "ensure_calls_allowed",
     "error_lines",
+    "execution_link",
     "flow_key",
     "flow_ref",
     "review_deploy",

@@ -21,7 +21,7 @@ from ..errors import CopilotError
 from ..flows import Capabilities, Diagnostic, FlowDiff, diff_flows, flow_capabilities, parse_flow, set_top_level
 from .client import KestraClient
 from .errors import KestraError
-from .models import DeployedFlow, flow_ref
+from .models import DeployedFlow, Execution, flow_ref
 from .validation import server_diagnostics
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "deploy_reviewed",
     "ensure_allowed",
     "ensure_calls_allowed",
+    "execution_link",
     "flow_key",
     "review_deploy",
     "ui_link",
@@ -136,6 +137,12 @@ def check_deployed(deployed: DeployedFlow, namespace: str, flow_id: str) -> None
 
 def ui_link(client: KestraClient, namespace: str, flow_id: str) -> str:
     return f"{client.url}/ui/{client.tenant}/flows/edit/{namespace}/{flow_id}"
+
+
+def execution_link(client: KestraClient, execution: Execution) -> str:
+    """The execution's page in Kestra's UI: the server's own `url` for it, or the one the UI uses."""
+    ui = f"{client.url}/ui/{client.tenant}/executions/{execution.namespace}/{execution.flow_id}/{execution.id}"
+    return execution.url or ui
 
 
 @dataclass

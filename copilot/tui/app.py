@@ -123,6 +123,7 @@ class CopilotApp(App[None]):
         )
         self._turn: Worker[None] | None = None  # the running turn
         self._run_asked = False  # a test-run's inputs form is open: a second F5 waits for it
+        self._last_inputs: dict[tuple[str, str], dict[str, str]] = {}  # (namespace, id) → what its form last ran
 
     # --- layout -------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -146,7 +147,10 @@ class CopilotApp(App[None]):
         await self.chat.say(text, kind)
 
     async def say_error(self, error: CopilotError, prefix: str = "") -> None:
-        await self.say(f"{prefix}**{error}** {error.hint or ''}".rstrip(), "error")
+        """The error's first line in bold, the lines after it (a list of what is missing) below, then the hint."""
+        first, _, rest = str(error).partition("\n")
+        below = f"\n\n{rest}\n\n" if rest else " "
+        await self.say(f"{prefix}**{first}**{below}{error.hint or ''}".rstrip(), "error")
 
     async def on_mount(self) -> None:
         self.set_keymap(self.keys.keymap)
@@ -807,7 +811,8 @@ class CopilotApp(App[None]):
         argument, kept = re.subn(r"(?:^|\s)--keep(?=\s|$)", " ", argument)  # `/run --keep …`: keep the test copy
         self._run_asked = True
         try:
-            values = await self._run_inputs(specs, argument)
+            flow = (str(data.get("namespace")), str(data.get("id"))) if isinstance(data, dict) else ("", "")
+            values = await self._run_inputs(specs, argument, self._last_inputs.setdefault(flow, {}))
         finally:
             self._run_asked = False
         if values is None:
@@ -831,6 +836,7 @@ class CopilotApp(App[None]):
         try:
             result = await conversation.test_run(consent=self._consent, inputs=values, keep=bool(kept), on_event=show)
         except CopilotError as exc:  # Kestra's errors, a refused consent, a namespace outside the allow-list
+            run_log.finish(f"stopped: {exc}")
             await self.say_error(exc)
             return
         self.refresh_status()
@@ -843,10 +849,20 @@ class CopilotApp(App[None]):
                 "system",
             )
         repairs = f" after {len(result.repairs)} repair(s)" if result.repairs else ""
+        run_log.finish(
+            f"verdict: {result.state}{repairs}" + (" — the cause is outside the flow" if result.advice else "")
+        )
+        if result.advice is not None:  # the repair left the flow unchanged: what the user must do, not a re-run
+            await self.say(
+                f"Test run: **{result.state}** — **the cause is outside the flow**: the repair left it unchanged, so "
+                f"it was not run again.\n\n{result.advice}",
+                "error",
+            )
+            return
         follow_up = "" if result.passed else f" {self.key_label('repair')} or `/repair` asks for a fix from its logs."
         await self.say(f"Test run: **{result.state}**{repairs}.{follow_up}", "system" if result.passed else "error")
 
-    async def _run_inputs(self, specs: list[YamlMap], argument: str) -> dict[str, str] | None:
+    async def _run_inputs(self, specs: list[YamlMap], argument: str, last: dict[str, str]) -> dict[str, str] | None:
         """The test-run's inputs: typed from `/run KEY=VALUE …`, or from a form when the flow has inputs."""
         if argument.strip():
             try:
@@ -856,7 +872,7 @@ class CopilotApp(App[None]):
                 return None
         if not specs:
             return {}
-        chosen = await self.push_screen_wait(RunInputs(specs))
+        chosen = await self.push_screen_wait(RunInputs(specs, last))
         if chosen is None:
             await self.say("Not run.", "system")
             return None

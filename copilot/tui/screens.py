@@ -145,13 +145,16 @@ class ConfirmDeploy(ModalScreen[bool]):
 
 class RunInputs(ModalScreen[dict[str, YamlValue] | None]):
     """A form from the flow's `inputs`: one field per input with its type and default; returns the values
-    typed by their declared type (inputs.InputField), and refuses to run until every one reads."""
+    typed by their declared type (inputs.InputField), and refuses to run until every one reads. The first
+    field has the focus. `last` holds what was typed the last time this flow ran (input → text): the fields
+    start from it, and it is updated when the form runs."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, inputs: Sequence[YamlMap]) -> None:
+    def __init__(self, inputs: Sequence[YamlMap], last: dict[str, str] | None = None) -> None:
         super().__init__()
         self.fields = [InputField.from_spec(spec) for spec in inputs]
+        self.last = last if last is not None else {}
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="form"):
@@ -160,7 +163,10 @@ class RunInputs(ModalScreen[dict[str, YamlValue] | None]):
                 with Horizontal(classes="field"):
                     yield Static(field_label(field), classes="field-label", id=f"label-{field.name}")
                     yield Input(
-                        field.initial, placeholder=field.placeholder, type=_input_type(field), id=f"input-{field.name}"
+                        self.last.get(field.name, field.initial),
+                        placeholder=field.placeholder,
+                        type=_input_type(field),
+                        id=f"input-{field.name}",
                     )
                 yield Static("", classes="field-error", id=f"error-{field.name}")
             with Horizontal(id="form-buttons"):
@@ -185,9 +191,13 @@ class RunInputs(ModalScreen[dict[str, YamlValue] | None]):
                 values[field.name] = value
         return None if wrong else values
 
+    def on_mount(self) -> None:
+        self.query(Input).first().focus()  # type, Enter runs
+
     def _run(self) -> None:
         values = self.values()
         if values is not None:
+            self.last.update({field.name: self.query_one(f"#input-{field.name}", Input).value for field in self.fields})
             self.dismiss(values)
 
     @on(Input.Submitted)

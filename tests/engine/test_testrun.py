@@ -92,10 +92,97 @@ def test_repairs_are_bounded(gemini: FakeGemini) -> None:
     chat = engine(gemini)
     gemini.script(Reply(BROKEN))
     asyncio.run(chat.turn("return a computed value"))
+    gemini.script(Reply(FIXED))  # a change, that fails too
     with FakeKestra(outcome_rule=lambda task: "FAILED") as kestra:
         result, events = run(kestra, chat, max_repairs=1)
     assert not result.passed and len(result.runs) == 2 and len(result.repairs) == 1
     assert sum(isinstance(e, RunFinished) for e in events) == 2
+
+
+OUTSIDE = """The table `company.trips` does not exist: the cause is outside the flow. Create the table in
+BigQuery (or give the service account bigquery.tables.create), then run the flow again.
+
+```yaml
+id: report
+namespace: company.team
+tasks:
+  - id: compute   # unchanged
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ 1 / 0 }}"
+```
+"""
+
+
+def test_a_repair_that_gives_the_flow_back_unchanged_stops_the_loop_with_its_advice(gemini: FakeGemini) -> None:
+    """The cause is outside the flow: the same flow is neither recorded again nor deployed and run again."""
+    from copilot.engine.testrun import OutsideTheFlow
+
+    chat = engine(gemini)
+    gemini.script(Reply(BROKEN))
+    asyncio.run(chat.turn("return a computed value"))
+    gemini.script(Reply(OUTSIDE))
+    logs = {"compute": [("ERROR", "Not found: Table company.trips")]}
+    with FakeKestra(outcome_rule=lambda task: "FAILED", task_logs=logs) as kestra:
+        result, events = run(kestra, chat)
+        executions = len(kestra.executions)
+    assert executions == 1 and len(result.runs) == 1 and sum(isinstance(e, Deployed) for e in events) == 1
+    assert [r.number for r in chat.revisions] == [1] and result.repairs[0].unchanged
+    assert result.state == "FAILED" and not result.passed
+    assert result.advice is not None and result.advice.startswith("The table `company.trips` does not exist")
+    assert "```" not in result.advice and "id: report" not in result.advice
+    assert [e for e in events if isinstance(e, OutsideTheFlow)] == [OutsideTheFlow(result.advice, 1)]
+    # the repair prompt told the model to say so and give the flow back unchanged
+    assert "outside the flow" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
+
+
+NEEDS = """id: report
+namespace: company.team
+tasks:
+  - id: remember
+    type: io.kestra.plugin.core.kv.Set
+    key: LAST_RUN
+    value: "{{ execution.id }}"
+  - id: query
+    type: io.kestra.plugin.gcp.bigquery.Query
+    sql: "SELECT * FROM `{{ kv('DATASET') }}.trips` -- {{ kv('LAST_RUN') }} {{ kv('LIMIT', errorOnMissing=false) }}"
+    serviceAccount: "{{ secret('GCP_SERVICE_ACCOUNT') }}"
+"""
+
+
+def test_what_the_flow_needs_from_the_server_is_checked_before_anything_is_deployed(gemini: FakeGemini) -> None:
+    """A KV key it reads and a plugin the server lacks stop the run; the secrets it reads are named."""
+    from copilot.kestra import MissingOnServer
+
+    chat = engine(gemini)
+    chat.start_from(NEEDS)
+    with FakeKestra(kv={("company.team", "DATASET"): "analytics"}) as kestra:
+        with pytest.raises(MissingOnServer) as caught:
+            run(kestra, chat)
+        assert not kestra.flows and not kestra.executions
+    message = str(caught.value)
+    assert message.startswith("Revision 1 needs what the server does not have, so it was not deployed or run:")
+    assert "KV key DATASET is not set in company.team.copilot_test" in message
+    assert "It is set in company.team, but kv('DATASET') reads the namespace the flow runs in" in message
+    assert "plugin type io.kestra.plugin.gcp.bigquery.Query is not installed" in message
+    assert "LAST_RUN" not in message  # the flow sets it itself
+    assert "test-run again" in (caught.value.hint or "")
+
+
+def test_secrets_and_optional_keys_are_notes_and_the_run_goes_on(gemini: FakeGemini) -> None:
+    from copilot.engine.testrun import ServerChecked
+
+    chat = engine(gemini)
+    chat.start_from(NEEDS.replace("io.kestra.plugin.gcp.bigquery.Query", "io.kestra.plugin.core.debug.Return")
+                    .replace("sql:", "format:").replace("    serviceAccount:", "    description:"))  # fmt: skip
+    with FakeKestra(kv={("company.team.copilot_test", "DATASET"): "analytics"}) as kestra:
+        result, events = run(kestra, chat)
+    assert result.passed
+    (checked,) = [e for e in events if isinstance(e, ServerChecked)]
+    assert not checked.needs.missing and checked.needs.secrets == ("GCP_SERVICE_ACCOUNT",)
+    lines = checked.needs.lines()
+    assert lines[0] == "checked the server: 2 KV key(s), 2 plugin type(s) — all there"
+    assert any("KV key LIMIT is not set in company.team.copilot_test" in line for line in lines)
+    assert any("secret(s) GCP_SERVICE_ACCOUNT" in line and "SECRET_<NAME>" in line for line in lines)
 
 
 def test_an_invalid_revision_is_never_deployed(gemini: FakeGemini) -> None:

@@ -33,6 +33,7 @@ from tests.fakes.loopback import LoopbackServer, QuietHandler
 PLUGINS: dict[str, tuple[set[str], set[str]]] = {
     "io.kestra.plugin.core.log.Log": ({"message"}, {"level"}),
     "io.kestra.plugin.core.debug.Return": (set(), {"format"}),
+    "io.kestra.plugin.core.kv.Set": ({"key", "value"}, {"namespace", "overwrite", "ttl"}),
     "io.kestra.plugin.core.flow.Subflow": ({"namespace", "flowId"}, {"inputs", "wait", "transmitFailed"}),
     "io.kestra.plugin.core.flow.Pause": (set(), {"pauseDuration", "behavior"}),  # here: paused until killed
     "io.kestra.plugin.acme.Private": ({"endpoint"}, set()),  # a plugin only this server has
@@ -43,6 +44,8 @@ PLUGINS: dict[str, tuple[set[str], set[str]]] = {
     "io.kestra.plugin.jdbc.clickhouse.ClickHouseLocalCLI": ({"commands"}, {"taskRunner", "beforeCommands"}),
 }
 ALIASES = {"io.kestra.core.tasks.log.Log": "io.kestra.plugin.core.log.Log"}
+# Task runners it lists among its plugins (and does not check: a task's taskRunner is not validated here).
+TASK_RUNNERS = ("io.kestra.plugin.core.runner.Process", "io.kestra.plugin.scripts.runner.docker.Docker")
 COMMON = {"id", "type", "description", "disabled", "allowFailure", "retry", "timeout", "runIf", "logLevel"}
 
 # 2.x answers errors as RFC 9457 problems (webserver/errors/ProblemTypes.java): status → (type slug, title).
@@ -866,17 +869,21 @@ class _Handler(QuietHandler):  # no Nagle delay, as Netty: each SSE frame leaves
 
     def _plugins(self, cls: str) -> None:
         docs = self.kestra.plugin_docs
+        installed = {**dict.fromkeys([*PLUGINS, *TASK_RUNNERS], ""), **docs}  # what it runs, and what it documents
         if not cls:  # one plugin per package, its classes listed as tasks or triggers
             plugins: dict[str, dict[str, Any]] = {}
-            for name in docs:
+            for name in installed:
                 package = name.rsplit(".", 1)[0]
                 plugin = plugins.setdefault(package, {"name": package, "title": package, "tasks": [], "triggers": []})
-                group = "triggers" if name.endswith("Trigger") else "tasks"
-                plugin[group].append({"cls": name, "deprecated": False, "title": name.rsplit(".", 1)[1]})
+                group = "triggers" if name.endswith("Trigger") else "taskRunners" if name in TASK_RUNNERS else "tasks"
+                plugin.setdefault(group, []).append({"cls": name, "deprecated": False, "title": name.rsplit(".", 1)[1]})
             listing = list(plugins.values())
             self._send(200, {"results": listing, "total": len(listing)} if self.kestra.major >= 2 else listing)
-        elif cls in docs:
-            self._send(200, {"markdown": docs[cls], "schema": {"properties": {}, "outputs": {}, "definitions": {}}})
+        elif cls in installed or cls in ALIASES:
+            self._send(
+                200,
+                {"markdown": installed.get(cls, ""), "schema": {"properties": {}, "outputs": {}, "definitions": {}}},
+            )
         else:
             self._error(404, f"Unable to find plugin '{cls}'")
 

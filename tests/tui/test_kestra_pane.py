@@ -302,3 +302,99 @@ def test_repair_from_failure_after_the_automatic_repairs_gave_up(gemini: FakeGem
 
     with FakeKestra(outcome_rule=divides_by_zero) as kestra:
         asyncio.run(scenario(kestra))
+
+
+TWO_TASKS = BROKEN.replace(
+    "tasks:\n", "tasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: starting\n"
+)
+
+
+def test_the_run_tab_follows_the_run_and_the_advice_stops_the_loop(gemini: FakeGemini, tmp_path: Path) -> None:
+    """The Run tab: the execution's link, each task's state once per change, the newest line in view, the
+    verdict last. A repair that leaves the flow unchanged ends the loop with its advice, shown as an error."""
+    from tests.engine.test_testrun import OUTSIDE
+
+    outside = OUTSIDE.split("```yaml")[0] + TWO_TASKS
+    logs = {"compute": [("INFO", f"reading batch {n}") for n in range(60)] + [("ERROR", "Not found: Table trips")]}
+
+    async def scenario(kestra: FakeKestra) -> None:
+        async with running(with_kestra(settings(tmp_path, sandbox_test_runs=True), kestra)) as (app, pilot):
+            await ask(app, pilot, gemini, TWO_TASKS, "compute a value")
+            gemini.script(Reply(outside))
+            await send(pilot, "/run")
+            await settle(app, pilot)
+            lines = str(app.query_one("#run").content).splitlines()
+            (execution,) = kestra.executions
+            link = f"{kestra.url}/ui/main/executions/company.team.copilot_test/report/{execution}"
+            assert f"execution {execution} — {link}" in lines
+            assert [line for line in lines if line.startswith("  compute:")] == [
+                "  compute: RUNNING",
+                "  compute: FAILED",
+            ]
+            assert [line for line in lines if line.startswith("  hello:")] == ["  hello: RUNNING", "  hello: SUCCESS"]
+            assert lines.count("  execution RUNNING") == 1 and lines.count("  execution FAILED") == 1
+            assert "→ the cause is outside the flow: revision 1 is not run again" in lines
+            assert lines[-1] == "verdict: FAILED after 1 repair(s) — the cause is outside the flow"
+            scroll = app.query_one("#run").parent
+            await until(pilot, lambda: scroll.max_scroll_y > 0 and scroll.scroll_y == scroll.max_scroll_y, "the end")
+            advice = app.query("ChatMessage").last()
+            assert advice.has_class("error") and "the cause is outside the flow" in advice.source
+            assert "The table `company.trips` does not exist" in advice.source and "```" not in advice.source
+            assert [r.number for r in app.conversation.revisions] == [1] and flow_code(app) == flow_of(TWO_TASKS)
+
+    with FakeKestra(outcome_rule=divides_by_zero, task_logs=logs) as kestra:
+        asyncio.run(scenario(kestra))
+        assert len(kestra.executions) == 1
+
+
+def test_a_test_run_says_what_the_server_lacks_before_deploying(gemini: FakeGemini, tmp_path: Path) -> None:
+    from tests.engine.test_testrun import NEEDS
+
+    async def scenario(kestra: FakeKestra) -> None:
+        async with running(with_kestra(settings(tmp_path, sandbox_test_runs=True), kestra)) as (app, pilot):
+            await ask(app, pilot, gemini, f"```yaml\n{NEEDS}```", "query the trips")
+            await send(pilot, "/run")
+            await settle(app, pilot)
+            said = app.query("ChatMessage").last()
+            assert said.has_class("error")
+            assert said.source.startswith("**Revision 1 needs what the server does not have, so it was not deployed")
+            assert "- KV key DATASET is not set in company.team.copilot_test" in said.source
+            assert "- plugin type io.kestra.plugin.gcp.bigquery.Query is not installed" in said.source
+            run_log = str(app.query_one("#run").content)
+            assert "checked the server: 2 KV key(s), 2 plugin type(s) — 2 missing" in run_log
+            assert "secret(s) GCP_SERVICE_ACCOUNT" in run_log
+
+    with FakeKestra() as kestra:
+        asyncio.run(scenario(kestra))
+        assert not kestra.flows and not kestra.executions
+
+
+def test_the_run_form_has_the_focus_and_remembers_the_last_values_of_each_flow(
+    gemini: FakeGemini, tmp_path: Path
+) -> None:
+    async def form_for(app: Any, pilot: Any) -> Any:
+        await pilot.press("f5")
+        return await screen(app, pilot, "RunInputs")
+
+    async def scenario(kestra: FakeKestra) -> None:
+        async with running(with_kestra(settings(tmp_path, sandbox_test_runs=True), kestra)) as (app, pilot):
+            await ask(app, pilot, gemini, f"```yaml\n{TYPED}```", "greet with typed inputs")
+            form = await form_for(app, pilot)
+            assert form.focused is form.query_one("#input-who")  # typed at once, Enter runs
+            await pilot.press(*["backspace"] * len("world"), "A", "d", "a", "enter")
+            await settle(app, pilot)
+            assert any("Test run: **SUCCESS**" in m for m in messages(app))
+            form = await form_for(app, pilot)
+            assert form.query_one("#input-who").value == "Ada" and form.query_one("#input-count").value == "3"
+            await pilot.press("enter")
+            await settle(app, pilot)
+            # another flow has its own values
+            await ask(app, pilot, gemini, f"```yaml\n{TYPED.replace('id: typed', 'id: other')}```", "another one")
+            form = await form_for(app, pilot)
+            assert form.query_one("#input-who").value == "world"
+            await pilot.press("escape")
+            await settle(app, pilot)
+
+    with FakeKestra() as kestra:
+        asyncio.run(scenario(kestra))
+        assert [e["inputs"]["who"] for e in kestra.executions.values()] == ["Ada", "Ada"]
