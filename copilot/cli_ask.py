@@ -242,11 +242,13 @@ def _report(result: TurnResult, args: argparse.Namespace, engine: Engine, sessio
         print(note, file=sys.stderr)
     if result.answer is not None:
         return _answer(result, args, session)
-    if result.revision is None:
+    if result.unchanged and result.kept is not None:  # the same flow again: nothing new is recorded
+        print(f"note: the model gave the flow back unchanged (revision {result.kept.number}).", file=sys.stderr)
+    revision = result.kept if result.unchanged else result.revision
+    if revision is None:
         if result.error is not None:
             raise result.error
         raise CopilotError("The model wrote no flow.", hint="Rephrase the request and ask again.")
-    revision = result.revision
     written, write_failed = False, False
     if args.output is not None:
         from .fileio import FileError, write_text

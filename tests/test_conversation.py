@@ -181,3 +181,19 @@ def test_a_resumed_session_shows_what_the_user_saw_not_the_repair_prompt(gemini:
     turns = opened().resume(session)
     assert [t.request for t in turns] == ["log hi", "Repair from the failure of task `hello` (FAILED)."]
     assert prompt in str(gemini.requests[-1].body["contents"])  # the model had the logs
+
+
+def test_the_same_flow_again_is_not_recorded_twice(gemini: FakeGemini) -> None:
+    reformatted = (
+        VALID.replace("  - id: hello", "  -   id: hello")
+        .replace("    type: io.kestra.plugin.core.log.Log", "      type: io.kestra.plugin.core.log.Log")
+        .replace("    message: hi", "      message: hi")
+    )
+    gemini.script(Reply(VALID), Reply(reformatted))
+    conversation = opened()
+    asyncio.run(conversation.turn("log hi then wait"))
+    result = asyncio.run(conversation.turn("make it log hi then wait"))  # the same flow, laid out otherwise
+    assert result.unchanged and result.revision is None and result.kept is conversation.current
+    assert [r.number for r in conversation.revisions] == [1] and result.valid
+    assert conversation.store is not None and len(conversation.store.revisions(str(conversation.session))) == 1
+    assert len(conversation.store.turns(str(conversation.session))) == 2  # the turn itself is recorded

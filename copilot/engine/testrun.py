@@ -255,7 +255,7 @@ async def test_run(
                     return result
                 request = repair_request(engine, finished)
                 emit(RepairStarted(request, attempt + 1))
-                repair = await engine.turn(request, on_event=emit, keep_unchanged=False)
+                repair = await engine.turn(request, on_event=emit)
                 result.repairs.append(repair)
                 if repair.unchanged:  # nothing to run again: the same flow would fail the same way
                     result.advice = _advice(engine, repair)

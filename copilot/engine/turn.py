@@ -128,7 +128,7 @@ class TurnResult:
     revision: Revision | None = None  # the revision the turn made
     reply: str = ""  # the last model reply, explanation included
     answer: str | None = None  # the reply, when it answered without a flow: no revision, the flow as it was
-    kept: Revision | None = None  # after an answer, the current revision it left as it was (None: no flow yet)
+    kept: Revision | None = None  # after an answer or an unchanged flow, the current revision it left as it was
     attempts: int = 0
     sources: tuple[Hit, ...] = ()
     usage: list[Usage] = field(default_factory=list)
@@ -136,12 +136,12 @@ class TurnResult:
     error: ModelError | None = None
     seconds: float = 0.0
     redacted: int = 0  # credentials replaced before anything was sent to the model
-    unchanged: bool = False  # the model gave back the current flow as it was (not kept: `keep_unchanged`)
+    unchanged: bool = False  # the model gave back the current flow as it was: no revision, `kept` is current
 
     @property
     def valid(self) -> bool:
-        """The turn's flow passes: the revision it made, or after an answer the one it kept."""
-        flow = self.revision if self.answer is None else self.kept
+        """The turn's flow passes: the revision it made, or the one it kept (an answer, the same flow)."""
+        flow = self.kept if self.answer is not None or self.unchanged else self.revision
         return flow is not None and flow.valid
 
 
@@ -244,12 +244,13 @@ class Engine:
         on_event: Callable[[TurnEvent], None] | None = None,
         *,
         question: bool = False,
-        keep_unchanged: bool = True,
+        keep_unchanged: bool = False,
     ) -> TurnResult:
         """One assistant turn (see the module docstring); `question`: the reply is an answer, never a flow.
-        Without a model (no API key), the result carries the error; revisions stay as they are. With
-        `keep_unchanged` False, a flow the same as the current one (same_flow) is not made a revision:
-        `result.unchanged` says so (a test-run's repair that found the cause outside the flow)."""
+        Without a model (no API key), the result carries the error; revisions stay as they are. A flow the
+        same as the current one (same_flow) is not recorded again (unless `keep_unchanged`): `result.unchanged`
+        says so, `result.kept` is the current revision (a test-run's repair that found the cause outside the
+        flow stops there)."""
         emit = on_event or (lambda event: None)
         if self.model is None:
             error = self.no_model or ModelError("No model is configured.", hint="Give the Engine a chat model.")
@@ -312,6 +313,7 @@ class Engine:
             prompt = repair_prompt(recipe, prompt, self.vault.redact(reply)[0], self.vault.redact(diagnostics_text)[0])
         if candidate is not None and not keep_unchanged and current is not None:
             result.unchanged = same_flow(current.yaml, candidate[0])
+            result.kept = current if result.unchanged else None
         if candidate is not None and not result.unchanged:  # the best flow the turn produced becomes a revision
             flow_yaml, diagnostics, prompt_hash = candidate
             result.revision = self._add(flow_yaml, diagnostics, recipe.name, prompt_hash)

@@ -457,7 +457,9 @@ class CopilotApp(App[None]):
                     await self.say(f"{event.message} {event.hint or ''}".strip(), "system")
                 else:
                     self.turn_event(event, shown)
-            await task
+            result = await task
+            if result.unchanged and result.kept is not None:  # the same flow: not recorded again
+                await self.say(f"The flow came back unchanged: revision {result.kept.number} is current.", "system")
         except asyncio.CancelledError:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
