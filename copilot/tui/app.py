@@ -233,7 +233,19 @@ class CopilotApp(App[None]):
             forms = ("no index",)
         parts.append(StatusPart("index", forms))
         parts.append(StatusPart("kestra", self.server_status))
+        if conversation is not None:
+            parts.append(StatusPart("flow", self._flow_forms(conversation)))
         self.query_one(StatusBar).show(parts)
+
+    @staticmethod
+    def _flow_forms(conversation: Conversation) -> tuple[str, ...]:
+        """Which flow this is: its session (where its revisions are recorded) and the revision shown."""
+        current, total = conversation.current, len(conversation.revisions)
+        if current is None:
+            return ("new flow", "") if not total else (f"before revision 1 of {total}", f"rev 0/{total}", "")
+        session = f"session {conversation.session} · " if conversation.session else ""
+        at = f"{current.number}/{total}"
+        return (f"{session}revision {current.number} of {total}", f"revision {at}", f"rev {at}", "")
 
     @staticmethod
     def _spent(conversation: Conversation, calls: list[ModelCall]) -> tuple[int, str]:
@@ -436,7 +448,7 @@ class CopilotApp(App[None]):
                     self.turn_event(event, shown)
                 elif isinstance(event, Attempt):
                     if event.number == 1:
-                        await chat.start_reply()
+                        await chat.start_reply(fold=not question)
                     else:
                         await chat.start_reply(repair_title=f"Repairing (attempt {event.number})…")
                         await chat.progress(f"Asking for a fix (attempt {event.number}) · {waiting}")
@@ -521,6 +533,7 @@ class CopilotApp(App[None]):
     # --- panes --------------------------------------------------------------------------------------
     def show_revision(self, revision: Revision | None) -> None:
         self.side.show_revision(revision)
+        self.refresh_status()  # which revision of which session
 
     async def show_sources(self, argument: str = "") -> None:
         """The Sources tab; `/sources N` shows turn N's."""

@@ -58,11 +58,12 @@ class ChatLog(VerticalScroll):
             progress, self._progress = self._progress, None
             await progress.remove()
 
-    async def start_reply(self, repair_title: str | None = None) -> None:
-        """A new reply: each attempt of a turn is one; a repair attempt (`repair_title`) is folded."""
+    async def start_reply(self, repair_title: str | None = None, *, fold: bool = True) -> None:
+        """A new reply: each attempt of a turn is one; a repair attempt (`repair_title`) is folded. `fold`
+        False keeps its YAML in the text (an answer quoting a flow: that is not the flow in the Flow tab)."""
         await self.end_reply()
         self.replies.append("")
-        self._fold = FlowFold()
+        self._fold = FlowFold(enabled=fold)
         message = ChatMessage("", classes="assistant")
         if repair_title is None:
             await self.mount(message, before=self._progress)

@@ -16,12 +16,15 @@ class FlowFold:
     """Feed the reply's pieces as they arrive; each call returns what to show now. Lines are decided whole,
     except a partial line that cannot open a fence, shown at once so the reply still streams live."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled  # False: everything is shown as it comes
         self._pending = ""  # the current line, held while it may still open a fence
         self._fence: str | None = None  # inside a folded block: its closing fence
         self._shown_partial = 0  # characters of the current line already shown
 
     def feed(self, text: str) -> str:
+        if not self.enabled:
+            return text
         out: list[str] = []
         self._pending += text
         while "\n" in self._pending:
@@ -36,6 +39,8 @@ class FlowFold:
     def end(self) -> str:
         """What is left when the reply ends (a last line without a newline)."""
         rest, self._pending = self._pending, ""
+        if not self.enabled:
+            return ""
         if self._fence is not None or not rest:
             return ""
         return rest[self._shown_partial :] if not _OPENING.match(rest) else POINTER

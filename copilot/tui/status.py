@@ -17,12 +17,27 @@ SEPARATOR = " · "
 
 @dataclass(frozen=True)
 class StatusPart:
-    name: str  # model, recipe, turn, session, index, kestra
+    name: str  # flow, model, recipe, turn, session, index, kestra
     forms: tuple[str, ...]  # fullest first; "" drops the part
 
 
 # Which part loses detail next, step by step (a name appears once per shorter form it has).
-SHORTEN = ("kestra", "index", "turn", "session", "recipe", "turn", "session", "kestra", "turn", "index", "model")
+SHORTEN = (
+    "flow",
+    "flow",
+    "flow",
+    "kestra",
+    "index",
+    "turn",
+    "session",
+    "recipe",
+    "turn",
+    "session",
+    "kestra",
+    "turn",
+    "index",
+    "model",
+)  # fmt: skip  (which flow and revision goes first: the Flow tab says it too)
 
 
 def compact_count(count: int) -> str:

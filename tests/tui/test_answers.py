@@ -41,6 +41,7 @@ def test_slash_ask_answers_even_when_the_reply_quotes_a_flow(gemini: FakeGemini,
             assert messages(app)[-1].startswith("Usage: `/ask QUESTION`") and len(gemini.requests) == 1
             await ask(app, pilot, gemini, "A retry would help the download:\n" + EDITED, "/ask Would a retry help?")
             assert messages(app)[-2] == "Would a retry help?" and "A retry would help" in messages(app)[-1]
+            assert "retry:" in messages(app)[-1]  # the flow it quotes is shown: it is not the Flow tab's
             assert len(app.conversation.revisions) == 1 and "retry" not in flow_code(app)
             asked = gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
             assert "Do not write or change the flow" in asked and asked.endswith("Question: Would a retry help?")

@@ -17,3 +17,21 @@ def test_the_same_flow_again_is_said_not_recorded(gemini: FakeGemini, tmp_path: 
             assert len(app.conversation.revisions) == 1
 
     asyncio.run(scenario())
+
+
+def test_a_wide_status_bar_says_which_session_and_revision_the_flow_is_at(gemini: FakeGemini, tmp_path: Path) -> None:
+    from tests.engine.test_turn import EDITED
+    from tests.tui.pilot import send, settle, status
+
+    async def scenario() -> None:
+        async with running(settings(tmp_path), size=(200, 40)) as (app, pilot):
+            assert status(app).endswith("new flow")
+            await ask(app, pilot, gemini, VALID, "log hi then wait")
+            await ask(app, pilot, gemini, EDITED, "add a retry")
+            session = app.conversation.session
+            assert status(app).endswith(f"session {session} · revision 2 of 2")
+            await send(pilot, "/undo")
+            await settle(app, pilot)
+            assert status(app).endswith(f"session {session} · revision 1 of 2")
+
+    asyncio.run(scenario())
