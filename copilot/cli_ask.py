@@ -201,8 +201,8 @@ async def _test_run(conversation: Conversation, args: argparse.Namespace, inputs
 
 def _print_advice(advice: str) -> None:
     """The repair found the cause outside the flow: what the user must do, set apart from the run's lines."""
-    print("test run: stopped: the cause is outside the flow (the repair left it unchanged; nothing was run again).",
-          file=sys.stderr)  # fmt: skip
+    said = "the cause is outside the flow (the repair changed nothing in the flow; nothing was run again)"
+    print(f"test run: stopped: {said}.", file=sys.stderr)
     for line in advice.splitlines():
         print(printable(f"  advice: {line}" if line.strip() else "  advice:"), file=sys.stderr)
 
@@ -286,8 +286,9 @@ def _answer(result: TurnResult, args: argparse.Namespace, session: str) -> int:
         sys.stdout.write(printable(answer if answer.endswith("\n") else answer + "\n"))
     unchanged = [f"{args.output} was not written"] if args.output is not None else []
     unchanged += ["nothing was test-run"] if args.test_run else []
-    if unchanged:
+    if unchanged:  # a script asked for a flow (a file, a run) and did not get one
         print(f"note: the model answered without a flow: {' and '.join(unchanged)}.", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -359,10 +359,11 @@ class Conversation:
         self.check_not_busy()
         return self.start_from(read_text(path.expanduser(), limit=MAX_FLOW_BYTES, what="flow", allow_stdin=allow_stdin))
 
-    def start_from(self, flow_yaml: str) -> Revision:
-        """A flow written elsewhere becomes the next revision (validated), recorded in the session."""
+    def start_from(self, flow_yaml: str, source: str = "(file)") -> Revision:
+        """A flow written elsewhere (a file, `source` "(file)"; a hand edit, "(by hand)") becomes the next
+        revision (validated), recorded in the session."""
         self.check_not_busy()
-        revision = self.engine.start_from(flow_yaml)
+        revision = self.engine.start_from(flow_yaml, source)
         self._record_revision(revision)
         return revision
 

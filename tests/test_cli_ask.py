@@ -125,7 +125,7 @@ def test_a_question_is_answered_on_stdout_and_the_flow_stays(
     gemini.script(Reply(ANSWER), Reply(EDITED))  # a repair would take the flow
     target = tmp_path / "flow.yml"
     asked = ["ask", "Why a MERGE instead of a plain INSERT?", "--session", session, "--recipe", "no-retrieval"]
-    assert main([*asked, "-o", str(target)]) == 0
+    assert main([*asked, "-o", str(target)]) == 1  # -o asked for a flow: a script must not take it as written
     out, err = capsys.readouterr()
     assert out == ANSWER + "\n" and "repairing" not in err and "attempt" not in err
     assert f"note: the model answered without a flow: {target} was not written." in err and not target.exists()

@@ -257,7 +257,9 @@ async def test_run(
                 emit(RepairStarted(request, attempt + 1))
                 repair = await engine.turn(request, on_event=emit)
                 result.repairs.append(repair)
-                if repair.unchanged:  # nothing to run again: the same flow would fail the same way
+                # The flow back unchanged, or an answer in prose with no flow: the cause is outside the flow, and
+                # the same flow would fail the same way. What the model said is the advice, not a repair.
+                if repair.unchanged or repair.answer is not None:
                     result.advice = _advice(engine, repair)
                     emit(OutsideTheFlow(result.advice, revision.number))
                     return result
@@ -401,7 +403,8 @@ async def _clean_up(client: KestraClient, namespace: str, flow_id: str, keep: bo
 
 
 def _advice(engine: Engine, repair: TurnResult) -> str:
-    """What the model said when it gave the flow back unchanged: its reply without the flow, trimmed."""
+    """What the model said when it gave the flow back unchanged, or answered without one: its reply without
+    the flow, trimmed."""
     text = reply_prose(engine.vault.restore(repair.reply)) or NO_ADVICE
     return text if len(text) <= MAX_ADVICE_CHARS else text[: MAX_ADVICE_CHARS - 1].rstrip() + "…"
 

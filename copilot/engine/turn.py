@@ -224,10 +224,11 @@ class Engine:
         self._position = number
         return self.revisions[number - 1]
 
-    def start_from(self, flow_yaml: str) -> Revision:
-        """Edit an existing flow (`ask --flow FILE`): it becomes revision 1, validated as it is."""
+    def start_from(self, flow_yaml: str, source: str = "(file)") -> Revision:
+        """A flow written elsewhere (`ask --flow FILE`, a file loaded, a hand edit) becomes the next revision,
+        validated as it is; `source` stands where a turn's revision names its recipe."""
         result = validate_flow(flow_yaml, self.schema, kestra_version=self.kestra_version)
-        return self._add(flow_yaml, tuple(result.diagnostics), "(file)", "")
+        return self._add(flow_yaml, tuple(result.diagnostics), source, "")
 
     def _add(self, yaml: str, diagnostics: tuple[Diagnostic, ...], recipe: str, prompt_hash: str) -> Revision:
         previous = self.current

@@ -471,6 +471,7 @@ class CopilotApp(App[None]):
                     self.turn_event(event, shown)
             result = await task
             if result.unchanged and result.kept is not None:  # the same flow: not recorded again
+                self.show_revision(result.kept)
                 await self.say(f"The flow came back unchanged: revision {result.kept.number} is current.", "system")
         except asyncio.CancelledError:
             task.cancel()
@@ -669,7 +670,7 @@ class CopilotApp(App[None]):
             if edited is None:
                 await self.say(f"No change: revision {current.number} is current.", "system")
                 return
-            revision = conversation.start_from(edited)
+            revision = conversation.start_from(edited, "(by hand)")
             self.show_revision(revision)
             verdict = "valid ✓" if revision.valid else f"{sum(d.blocking for d in revision.diagnostics)} problem(s)"
             await self.say(f"Your edit is revision {revision.number} ({verdict}).", "system")
@@ -863,14 +864,14 @@ class CopilotApp(App[None]):
                 f"{number}, the last one run, is current again ({self.key_label('redo')} shows the repair).",
                 "system",
             )
-        repairs = f" after {len(result.repairs)} repair(s)" if result.repairs else ""
+        repairs = f" after {len(result.repairs)} repair(s)" if result.repairs and result.advice is None else ""
         run_log.finish(
             f"verdict: {result.state}{repairs}" + (" — the cause is outside the flow" if result.advice else "")
         )
         if result.advice is not None:  # the repair left the flow unchanged: what the user must do, not a re-run
             await self.say(
-                f"Test run: **{result.state}** — **the cause is outside the flow**: the repair left it unchanged, so "
-                f"it was not run again.\n\n{result.advice}",
+                f"Test run: **{result.state}** — **the cause is outside the flow**: the repair changed nothing in "
+                f"the flow, so it was not run again.\n\n{result.advice}",
                 "error",
             )
             return

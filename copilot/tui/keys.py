@@ -41,7 +41,7 @@ ACTIONS: dict[str, tuple[str, str, str, str]] = {
     "blocks": ("ctrl+b", "blocks", "Copy a code block", ""),
     "sessions": ("ctrl+r", "sessions", "Sessions", "Sessions"),
     "resume": ("f2", "resume", "Resume the last session", ""),
-    "edit": ("ctrl+f", "edit", "Edit the flow in $EDITOR", ""),
+    "edit": ("ctrl+f", "edit", "Edit the flow yourself", ""),
     "diff": ("f4", "diff_server", "Diff against the server", ""),
     "deploy": ("f6", "deploy", "Deploy", "Deploy"),
     "run": ("f5", "run", "Test-run", "Test-run"),

@@ -231,3 +231,17 @@ def test_an_execution_that_does_not_finish_is_killed_at_the_timeout(
     assert ("Pause task" if state == "PAUSED" else "never started") in (caught.value.hint or "")
     assert caught.value.execution.state == state
     assert chat.current.number == 1  # the flow being worked on is kept
+
+
+def test_a_repair_answered_in_prose_is_advice_too(gemini: FakeGemini) -> None:
+    """Models often answer a failed run without a flow ("create the table first"): that is the advice, shown
+    as such, not a repair that failed; nothing is run again."""
+    chat = engine(gemini)
+    gemini.script(Reply(BROKEN))
+    asyncio.run(chat.turn("return a computed value"))
+    gemini.script(Reply("The flow itself is fine. The cause is outside the flow: create the table `company.trips`."))
+    with FakeKestra(outcome_rule=lambda task: "FAILED") as kestra:
+        result, _ = run(kestra, chat)
+        executions = len(kestra.executions)
+    assert executions == 1 and [r.number for r in chat.revisions] == [1]
+    assert result.advice is not None and "create the table `company.trips`" in result.advice

@@ -112,7 +112,7 @@ def test_the_status_bar_shows_the_index_and_fits_in_80_columns(
             # Each call at its model's price: 178 tokens at 3.8-flash's test price, then 178 at 2.5-flash's.
             assert status(app) == (
                 "gemini-2.5-flash · recipe default · turn 178 tokens $0.0002 · session 356 tokens $0.0005"
-                f" · index 5 chunks · Kestra {kestra.version} at {kestra.url}"
+                f" · index 5 chunks · Kestra {kestra.version} at {kestra.url} · rev 1/1"  # the same flow: no revision 2
             )
 
     with FakeKestra() as kestra:
