@@ -95,8 +95,10 @@ class RepairRequest:
 
 @dataclass(frozen=True)
 class ResumedTurn:
-    request: str
+    request: str  # as the user saw it
     reply: str
+    revisions: tuple[int, ...] = ()  # the revisions (on the session's line) the turn made
+    by_test_run: bool = False  # a test-run's repair: asked by the run, not by the user
 
 
 class Conversation:
@@ -298,7 +300,19 @@ class Conversation:
             for call in json.loads(turn["usage"] or "[]"):
                 usage = Usage(call["prompt"], call["output"], call["thoughts"], call["cached"])
                 self.usage.append(ModelCall(str(call.get("model") or made_with), usage))
-        return [ResumedTurn(t["shown"] or t["request"], t["reply"] or "") for t in turns]
+        made: dict[int, list[int]] = {}
+        for row in self.store.revisions(session_id):
+            if row["turn"] is not None and row["number"] is not None:
+                made.setdefault(row["turn"], []).append(row["number"])
+        return [
+            ResumedTurn(
+                t["shown"] or t["request"],
+                t["reply"] or "",
+                tuple(made.get(t["number"], ())),
+                by_test_run=t["shown"] == TEST_RUN_REPAIR,
+            )
+            for t in turns
+        ]
 
     def _forget_runs(self) -> None:
         """Another flow: what the last one's runs, approvals and usage left behind is forgotten (a repair must

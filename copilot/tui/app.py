@@ -435,6 +435,7 @@ class CopilotApp(App[None]):
         task = asyncio.create_task(turn)
         chat = self.chat
         waiting = f"Waiting for {conversation.model_name or 'the model'}…"
+        attempts: list[str | None] = []  # each attempt's flow, for a repair's diff
         await chat.progress("Retrieving sources…" if conversation.retrieval else waiting)
         try:
             while not (task.done() and queue.empty()):
@@ -457,7 +458,7 @@ class CopilotApp(App[None]):
                     chat.scroll_end(animate=False)
                 elif isinstance(event, Validated):
                     await chat.end_reply()
-                    await self._validated(event)
+                    await self._validated(event, attempts)
                     self.turn_event(event, shown)
                 elif isinstance(event, Revision):
                     self.turn_event(event, shown)
@@ -487,10 +488,23 @@ class CopilotApp(App[None]):
             await chat.end_reply()
             await chat.clear_progress()
 
-    async def _validated(self, event: Validated) -> None:
-        """An attempt's verdict: a repair's folded block is titled with what it came to; problems that send the
-        turn into a repair are listed, compactly (each at its line in the Flow tab)."""
+    async def _validated(self, event: Validated, attempts: list[str | None]) -> None:
+        """An attempt's verdict: a repair's folded block is titled with what it came to and holds what it changed
+        (the diff against the attempt it repairs); problems that send the turn into a repair are listed,
+        compactly (each at its line in the Flow tab). `attempts`: each attempt's flow, this one's added."""
+        from rich.syntax import Syntax
+        from textual.widgets import Static
+
+        from ..flows import diff_flows, extract_flow_yaml
+
         chat = self.chat
+        attempts.append(extract_flow_yaml(chat.replies[-1]) if chat.replies else None)
+        before, now = (attempts[-2], attempts[-1]) if len(attempts) > 1 else (None, None)
+        if chat.repair is not None and before is not None and now is not None:
+            labels = {"old_label": f"attempt {event.attempt - 1}", "new_label": f"attempt {event.attempt}"}
+            diff = diff_flows(before, now, **labels)
+            shown = Syntax(diff.unified, "diff") if diff.changed else "The repair changed nothing in the flow."
+            await chat.add_to_repair(Static(shown, classes="repair-diff"))
         if chat.repair is not None:
             verdict = "valid ✓" if event.valid else f"{sum(d.blocking for d in event.diagnostics)} problem(s) left"
             said = first_sentence(chat.replies[-1])
@@ -736,7 +750,14 @@ class CopilotApp(App[None]):
             return
         await self._forget_runs()  # first: a test-run going on must not repair the resumed flow
         turns = conversation.resume(session_id)
-        await self.chat.replace([(turn.request, turn.reply) for turn in turns])
+        chat = self.chat
+        await chat.clear()
+        for turn in turns:  # as the chat showed it: requests, replies, the revisions they made
+            await chat.say(turn.request, "system" if turn.by_test_run else "user")
+            if turn.reply:
+                await chat.add_reply(turn.reply)
+            for number in turn.revisions:
+                await chat.say(revision_line(conversation.revisions[number - 1]), "system")
         self.show_revision(conversation.current)
         self.refresh_status()
         self.side.active = "tab-flow"

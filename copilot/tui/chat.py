@@ -10,6 +10,7 @@ import re
 from typing import Unpack
 
 from textual.containers import VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Collapsible, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
@@ -53,6 +54,11 @@ class ChatLog(VerticalScroll):
             self._progress.update(text)
         self.scroll_end(animate=False)
 
+    async def add_to_repair(self, widget: Widget) -> None:
+        """More of the repair attempt streaming (its diff against the attempt it repairs), inside its fold."""
+        if self.repair is not None:
+            await self.repair.query_one(Collapsible.Contents).mount(widget)
+
     async def clear_progress(self) -> None:
         if self._progress is not None:
             progress, self._progress = self._progress, None
@@ -89,17 +95,17 @@ class ChatLog(VerticalScroll):
             await stream.stop()
         self.scroll_end(animate=False)  # after the last block is laid out
 
-    async def replace(self, turns: list[tuple[str, str]]) -> None:
-        """Another conversation (a resumed session): its requests and replies."""
+    async def clear(self) -> None:
+        """Another conversation is taken up (a resumed session): this one's messages go."""
         await self.end_reply()
         await self.clear_progress()
         await self.remove_children()
         self.replies.clear()
-        for request, reply in turns:
-            await self.say(request, "user")
-            if reply:
-                self.replies.append(reply)
-                await self.say(fold_flows(reply), "assistant")
+
+    async def add_reply(self, reply: str) -> None:
+        """A whole reply (a resumed session's), its flow folded."""
+        self.replies.append(reply)
+        await self.say(fold_flows(reply), "assistant")
 
     def code_blocks(self) -> list[tuple[str, str]]:
         """Every fenced code block of the replies, in order, as (language, code)."""

@@ -25,6 +25,10 @@ def test_generate_repair_edit_diff_undo(gemini: FakeGemini, tmp_path: Path) -> N
             assert any(m.startswith("**Attempt 1: 2 problem(s)**") and "`colour`" in m for m in chat)  # what was wrong
             (repair,) = app.query("Collapsible.repair")  # the repair's reply, folded under what it came to
             assert str(repair.title).startswith("Repair (attempt 2): valid ✓")
+            fixed: Any = repair.query_one(".repair-diff").content  # what the repair changed, in its fold
+            assert "--- attempt 1" in fixed.code and any(
+                line.startswith("-") and "colour" in line for line in fixed.code.splitlines()
+            )
             assert any(m.startswith("**Revision 1**: a new flow, valid ✓") for m in chat)
             assert not any("namespace: company.team" in m for m in chat)  # the flow is in its tab, not the chat
             assert "Revision 1: valid ✓" in str(app.query_one("#problems").content)

@@ -68,3 +68,22 @@ def test_f2_resumes_the_last_session(gemini: FakeGemini, tmp_path: Path) -> None
 
     session = asyncio.run(first())
     asyncio.run(second(session))
+
+
+def test_a_resumed_session_shows_the_revisions_its_turns_made(gemini: FakeGemini, tmp_path: Path) -> None:
+    async def first() -> str:
+        async with running(settings(tmp_path)) as (app, pilot):
+            await ask(app, pilot, gemini, VALID, "log hi then wait")
+            await ask(app, pilot, gemini, EDITED, "add a retry")
+            return str(app.conversation.session)
+
+    async def second(session: str) -> None:
+        async with running(settings(tmp_path)) as (app, pilot):
+            await send(pilot, f"/resume {session}")
+            await settle(app, pilot)
+            said = messages(app)
+            assert said.index("log hi then wait") < said.index("**Revision 1**: a new flow, valid ✓ — in the Flow tab.")
+            assert any(m.startswith("**Revision 2**:") and "retry" in m for m in said)  # as the chat said it
+
+    session = asyncio.run(first())
+    asyncio.run(second(session))
