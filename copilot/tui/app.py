@@ -304,7 +304,7 @@ class CopilotApp(App[None]):
         prompt = prompts.first()
         if not prompt.has_focus:
             event.stop()
-            prompt.focus()
+            self.set_focus(prompt)  # at once, not later (as focus() does): an Enter right behind goes to it too
             prompt.insert_text_at_cursor(event.character)
 
     @on(Input.Submitted, "#prompt")

@@ -334,7 +334,7 @@ def test_the_run_tab_follows_the_run_and_the_advice_stops_the_loop(gemini: FakeG
             assert [line for line in lines if line.startswith("  hello:")] == ["  hello: RUNNING", "  hello: SUCCESS"]
             assert lines.count("  execution RUNNING") == 1 and lines.count("  execution FAILED") == 1
             assert "→ the cause is outside the flow: revision 1 is not run again" in lines
-            assert lines[-1] == "verdict: FAILED after 1 repair(s) — the cause is outside the flow"
+            assert lines[-1] == "verdict: FAILED — the cause is outside the flow"  # no repair was made
             scroll = app.query_one("#run").parent
             await until(pilot, lambda: scroll.max_scroll_y > 0 and scroll.scroll_y == scroll.max_scroll_y, "the end")
             advice = app.query("ChatMessage").last()

@@ -204,3 +204,18 @@ def test_typing_with_the_focus_elsewhere_goes_to_the_input(gemini: FakeGemini, t
             await pilot.press("escape")
 
     asyncio.run(scenario())
+
+
+def test_typing_elsewhere_then_enter_sends_it(gemini: FakeGemini, tmp_path: Path) -> None:
+    """Keys typed with the focus on the flow, Enter right behind them: the Enter sends what was typed."""
+
+    async def scenario() -> None:
+        async with running(settings(tmp_path)) as (app, pilot):
+            await ask(app, pilot, gemini, VALID, "log hi then wait")
+            app.query_one("#flow").focus()
+            await pilot.pause()
+            await pilot.press(*"/revisions", "enter")
+            await screen(app, pilot, "Picker")  # sent: the revisions picker opened
+            assert app.query_one("#prompt").value == ""
+
+    asyncio.run(scenario())
