@@ -53,7 +53,7 @@ from .screens import (
     revision_options,
     yaml_files,
 )
-from .status import StatusPart, compact_count
+from .status import StatusPart, compact_count, counted
 from .widgets import ChatMessage, PromptInput, SourcesPane, StatusBar
 
 if TYPE_CHECKING:
@@ -506,7 +506,9 @@ class CopilotApp(App[None]):
             shown = Syntax(diff.unified, "diff") if diff.changed else "The repair changed nothing in the flow."
             await chat.add_to_repair(Static(shown, classes="repair-diff"))
         if chat.repair is not None:
-            verdict = "valid ✓" if event.valid else f"{sum(d.blocking for d in event.diagnostics)} problem(s) left"
+            verdict = (
+                "valid ✓" if event.valid else f"{counted(sum(d.blocking for d in event.diagnostics), 'problem')} left"
+            )
             said = first_sentence(chat.replies[-1])
             chat.repair.title = f"Repair (attempt {event.attempt}): {verdict}" + (f" — {said}" if said else "")
             chat.repair = None
@@ -515,7 +517,7 @@ class CopilotApp(App[None]):
         blocking = [d for d in event.diagnostics if d.blocking]
         listed = "\n".join(f"- `{d.line or '-'}:{d.column or 1}` {d.code}: {d.message}" for d in blocking[:5])
         more = f"\n- … and {len(blocking) - 5} more (Flow tab)" if len(blocking) > 5 else ""
-        await self.say(f"**Attempt {event.attempt}: {len(blocking)} problem(s)**\n\n{listed}{more}", "system")
+        await self.say(f"**Attempt {event.attempt}: {counted(len(blocking), 'problem')}**\n\n{listed}{more}", "system")
 
     def turn_event(self, event: object, request: str) -> None:
         """Events that update the panes and the status bar (chat turns and test-run repairs)."""
@@ -686,7 +688,7 @@ class CopilotApp(App[None]):
                 return
             revision = conversation.start_from(edited, "(by hand)")
             self.show_revision(revision)
-            verdict = "valid ✓" if revision.valid else f"{sum(d.blocking for d in revision.diagnostics)} problem(s)"
+            verdict = revision_verdict(revision)
             await self.say(f"Your edit is revision {revision.number} ({verdict}).", "system")
 
         await self._attempt(edit, changes_flow=True)
@@ -788,7 +790,7 @@ class CopilotApp(App[None]):
             diff, where = comparison.diff, comparison.label
             self.side.show_diff(diff, where)
             if argument == "server":
-                changes = f"{len(diff.summary.changes)} change(s)" if diff.changed else "no differences"
+                changes = counted(len(diff.summary.changes), "change") if diff.changed else "no differences"
                 await self.say(f"Against {where}: {changes} (Diff tab).", "system")
 
         await self._attempt(compare)
@@ -885,7 +887,7 @@ class CopilotApp(App[None]):
                 f"{number}, the last one run, is current again ({self.key_label('redo')} shows the repair).",
                 "system",
             )
-        repairs = f" after {len(result.repairs)} repair(s)" if result.repairs and result.advice is None else ""
+        repairs = f" after {counted(len(result.repairs), 'repair')}" if result.repairs and result.advice is None else ""
         run_log.finish(
             f"verdict: {result.state}{repairs}" + (" — the cause is outside the flow" if result.advice else "")
         )
@@ -1029,7 +1031,7 @@ class CopilotApp(App[None]):
             except CopilotError as exc:
                 raise CopilotError(f"Cannot load it: {exc}", hint=exc.hint) from exc
             self.show_revision(revision)
-            verdict = "valid" if revision.valid else f"{sum(d.blocking for d in revision.diagnostics)} problem(s)"
+            verdict = revision_verdict(revision)
             await self.say(f"Loaded `{path}` as revision {revision.number} ({verdict}). Ask for changes.", "system")
 
         await self._attempt(load, changes_flow=True)
@@ -1051,9 +1053,14 @@ class CopilotApp(App[None]):
         await self._attempt(capture)
 
 
+def revision_verdict(revision: Revision) -> str:
+    """`valid ✓`, or how many problems keep it from Kestra (or the policy)."""
+    return "valid ✓" if revision.valid else counted(sum(d.blocking for d in revision.diagnostics), "problem")
+
+
 def revision_line(revision: Revision) -> str:
     """What a turn's revision changed, in a line: the flow itself is in the Flow tab."""
-    verdict = "valid ✓" if revision.valid else f"{sum(d.blocking for d in revision.diagnostics)} problem(s)"
+    verdict = revision_verdict(revision)
     diff = revision.diff
     if diff is None:
         return f"**Revision {revision.number}**: a new flow, {verdict} — in the Flow tab."

@@ -22,7 +22,7 @@ def test_generate_repair_edit_diff_undo(gemini: FakeGemini, tmp_path: Path) -> N
             assert "duration: PT1S" in flow_code(app) and "colour" not in flow_code(app)
             chat = messages(app)
             assert "log hi then wait a second" in chat
-            assert any(m.startswith("**Attempt 1: 2 problem(s)**") and "`colour`" in m for m in chat)  # what was wrong
+            assert any(m.startswith("**Attempt 1: 2 problems**") and "`colour`" in m for m in chat)  # what was wrong
             (repair,) = app.query("Collapsible.repair")  # the repair's reply, folded under what it came to
             assert str(repair.title).startswith("Repair (attempt 2): valid ✓")
             fixed: Any = repair.query_one(".repair-diff").content  # what the repair changed, in its fold

@@ -83,7 +83,7 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
             run_log = str(app.query_one("#run").content)
             assert "→ FAILED at task compute" in run_log and "→ SUCCESS" in run_log
             assert "ERROR ArithmeticException: / by zero" in run_log.split("→ FAILED")[0]  # streamed live
-            assert any("Test run: **SUCCESS** after 1 repair(s)" in m for m in messages(app))
+            assert any("Test run: **SUCCESS** after 1 repair" in m for m in messages(app))
             assert "/ by zero" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
             assert flow_code(app) == flow_of(FIXED) and app.conversation.engine.current.number == 3
             assert kestra.flows[("company.team", "report")] == flow_of(EDITED)  # a test-run deploys elsewhere
@@ -99,7 +99,7 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
             diff = app.query_one("#diff").content
             assert isinstance(diff, Syntax)
             assert '-    format: "{{ 1 / 0 }}"' in diff.code and '+    format: "{{ 1 / 1 }}"' in diff.code
-            assert any("Against server revision 1: 1 change(s)" in m for m in messages(app))
+            assert any("Against server revision 1: 1 change" in m for m in messages(app))
             await send(pilot, "/deploy")
             dialog = await screen(app, pilot, "ConfirmDeploy")
             assert "(server revision 1 → the diff below)" in str(dialog.query_one("#dialog-title").content)
@@ -287,7 +287,7 @@ def test_repair_from_failure_after_the_automatic_repairs_gave_up(gemini: FakeGem
             await pilot.press("f5")  # test-run: fails, the two automatic repairs fail too
             await approve(app, pilot)  # asked once: the repairs add nothing to what the flow can do
             await settle(app, pilot)
-            assert any("Test run: **FAILED** after 2 repair(s). F7 or `/repair`" in m for m in messages(app))
+            assert any("Test run: **FAILED** after 2 repairs. F7 or `/repair`" in m for m in messages(app))
             gemini.script(Reply(fixed))
             await pilot.press("f7")
             await settle(app, pilot)
