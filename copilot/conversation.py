@@ -295,7 +295,7 @@ class Conversation:
         self.session = session_id
         turns = self.store.turns(session_id)
         # Each call priced by the model that made it: recorded with it, else the session's first model.
-        made_with = next((s.model for s in self.store.sessions() if s.id == session_id), "") or self.model_name or ""
+        made_with = self.store.model_of(session_id) or self.model_name or ""
         for turn in turns:
             for call in json.loads(turn["usage"] or "[]"):
                 usage = Usage(call["prompt"], call["output"], call["thoughts"], call["cached"])
@@ -313,6 +313,14 @@ class Conversation:
             )
             for t in turns
         ]
+
+    def abandon_test_run(self) -> bool:
+        """Another flow is taken up while a test-run goes on (the front end cancels it): what it still reports
+        (its clean-up) is not the next flow's. Whether one was going on."""
+        if not self.test_running:
+            return False
+        self.generation += 1
+        return True
 
     def _forget_runs(self) -> None:
         """Another flow: what the last one's runs, approvals and usage left behind is forgotten (a repair must

@@ -23,6 +23,11 @@ class CopilotError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    @property
+    def explained(self) -> str:
+        """What happened, then what to do: the message and its hint, as one line of text."""
+        return f"{self.message} {self.hint}" if self.hint else self.message
+
 
 class ConfigError(CopilotError):
     """A setting, environment variable or config file is invalid."""

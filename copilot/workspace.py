@@ -348,7 +348,7 @@ class Workspace:
             chat_model = chat or self.model(model)
         except ModelError as exc:
             chat_model, no_model = None, exc
-            notes.append(f"{exc} {exc.hint or ''}".strip())
+            notes.append(exc.explained)
         chosen = load_recipe(recipe)
         grounding = self.grounding() if chosen.k else Grounding(None)
         notes += grounding.notes
@@ -384,7 +384,7 @@ class Workspace:
             try:
                 store = self.sessions()
             except CopilotError as exc:
-                notes.append(f"Sessions are not recorded: {exc} {exc.hint or ''}".strip())
+                notes.append(f"Sessions are not recorded: {exc.explained}")
             except (sqlite3.Error, OSError) as exc:
                 notes.append(f"Sessions are not recorded: {exc}.")
             else:

@@ -13,6 +13,7 @@ from copilot.conversation import Busy, Conversation, FileDiffers, NoFlow, defaul
 from copilot.errors import CopilotError
 from copilot.events import DeployReview, Usage
 from copilot.workspace import Workspace
+from tests.engine.test_testrun import BROKEN, FIXED
 from tests.engine.test_turn import EDITED, VALID, flow_of
 from tests.fakes.gemini import FakeGemini, Reply
 from tests.fakes.kestra import FakeKestra
@@ -101,22 +102,8 @@ def test_revisions_compare_load_and_save(gemini: FakeGemini, tmp_path: Path, mon
     assert written.is_relative_to(tmp_path / "flows") and ".." not in written.parts
 
 
-LOGS = """```yaml
-id: taxi
-namespace: company.team
-tasks:
-  - id: hello
-    type: io.kestra.plugin.core.log.Log
-    message: hi
-```
-"""
-MORE_LOGS = LOGS.replace(
-    "    message: hi\n", "    message: hi\n  - id: bye\n    type: io.kestra.plugin.core.log.Log\n    message: bye\n"
-)
-
-
 def test_deploy_is_one_review_then_a_yes(gemini: FakeGemini, kestra: FakeKestra) -> None:
-    gemini.script(Reply(VALID), Reply(LOGS), Reply(MORE_LOGS))
+    gemini.script(Reply(VALID), Reply(BROKEN), Reply(FIXED))  # Return tasks: this server has them
     conversation = opened()
     asked: list[DeployReview] = []
 
@@ -135,11 +122,11 @@ def test_deploy_is_one_review_then_a_yes(gemini: FakeGemini, kestra: FakeKestra)
     outcome = asyncio.run(conversation.deploy(no))
     assert outcome.deployed is None and not kestra.flows and asked[-1].deployed is None  # a new flow: no diff
     outcome = asyncio.run(conversation.deploy(yes))
-    assert outcome.deployed is not None and outcome.where == "company.team/taxi"
-    assert outcome.link.endswith("/flows/edit/company.team/taxi") and ("company.team", "taxi") in kestra.flows
+    assert outcome.deployed is not None and outcome.where == "company.team/report"
+    assert outcome.link.endswith("/flows/edit/company.team/report") and ("company.team", "report") in kestra.flows
     outcome = asyncio.run(conversation.deploy(yes))
     assert outcome.review.up_to_date and len(asked) == 2  # nothing to confirm
-    asyncio.run(conversation.turn("and say bye"))
+    asyncio.run(conversation.turn("and divide by one"))
     outcome = asyncio.run(conversation.deploy(no))
     assert outcome.review.diff is not None and outcome.review.diff.changed and outcome.deployed is None
     comparison = asyncio.run(conversation.compare("server"))

@@ -242,6 +242,11 @@ class SessionStore:
         ).fetchall()
         return [SessionInfo(r[0], r[1], r[2], r[3], r[6], r[7], r[4], r[5]) for r in rows]
 
+    def model_of(self, session_id: str) -> str:
+        """The model a session was started with ("" when unknown, or no such session)."""
+        row = self.db.execute("SELECT model FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        return str(row[0]) if row else ""
+
     def delete(self, session_id: str) -> bool:
         """Remove a session with its turns and revisions; False when there was none."""
         with self._transaction():

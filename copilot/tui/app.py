@@ -408,7 +408,7 @@ class CopilotApp(App[None]):
         except (_Calm, Busy) as exc:
             await self.say(str(exc), "system")
         except CopilotError as exc:
-            await self.say(f"{exc} {exc.hint or ''}".strip(), "error")
+            await self.say(exc.explained, "error")
 
     # --- a turn -------------------------------------------------------------------------------------
     def start_turn(self, text: str, shown: str | None = None, *, question: bool = False) -> None:
@@ -609,7 +609,7 @@ class CopilotApp(App[None]):
                 recipe=recipe or conversation.recipe_name, model=model or conversation.model_name
             )
         except CopilotError as exc:  # an unknown or broken recipe
-            self.post_message(self.Said(f"{exc} {exc.hint or ''}", "error"))
+            self.post_message(self.Said(exc.explained, "error"))
             return
         self.post_message(self.EngineBuilt(setup, switched=conversation))
 
@@ -706,8 +706,7 @@ class CopilotApp(App[None]):
         """Another flow (a new one, a resumed session): a reply streaming is stopped, then a test-run going on
         (its execution killed, its test copy removed); the Run tab and the status bar start afresh."""
         await self.stop_reply()
-        if self.conversation is not None and self.conversation.test_running:
-            self.conversation.generation += 1  # its clean-up is not the next flow's to show
+        if self.conversation is not None and self.conversation.abandon_test_run():
             for worker in self.workers:
                 if worker.group == "kestra":
                     worker.cancel()
@@ -1075,7 +1074,7 @@ def revision_line(revision: Revision) -> str:
 
 
 def _cannot_save(error: CopilotError) -> str:
-    return f"Cannot save: {error}" + (f" {error.hint}" if error.hint else "")
+    return f"Cannot save: {error.explained}"
 
 
 class _Calm(CopilotError):
