@@ -19,7 +19,7 @@ from .errors import CopilotError
 
 if TYPE_CHECKING:
     from .engine.consent import Approvals, Consent
-    from .engine.sessions import SessionInfo, SessionStore
+    from .engine.sessions import JudgedAttempt, SessionInfo, SessionStore
     from .engine.testrun import RunFinished, TestRunResult
     from .engine.turn import Engine, Revision, TurnEvent, TurnResult
     from .flows import FlowDiff
@@ -35,7 +35,9 @@ __all__ = [
     "ModelCall",
     "NoFlow",
     "RepairRequest",
+    "ResumedTurn",
     "Saved",
+    "SessionNote",
     "Spent",
     "default_save_path",
 ]
@@ -95,10 +97,48 @@ class RepairRequest:
 
 @dataclass(frozen=True)
 class ResumedTurn:
+    """A recorded turn, as the user saw it: what was asked, each attempt and what the validator found, the
+    revisions it made."""
+
     request: str  # as the user saw it
-    reply: str
-    revisions: tuple[int, ...] = ()  # the revisions (on the session's line) the turn made
+    reply: str  # the last attempt's reply
+    revisions: tuple[Revision, ...] = ()  # the revisions (on the session's line) the turn made
     by_test_run: bool = False  # a test-run's repair: asked by the run, not by the user
+    attempts: tuple[JudgedAttempt, ...] = ()  # the attempts the validator judged, in order
+    tried: int = 0  # how many attempts were made (one more than judged: an answer, or one cut short)
+    question: bool = False  # asked as a question (`/ask`)
+    status: str = "done"  # done, failed, interrupted (stopped), running (by another process)
+    error: str | None = None  # why it failed
+    error_hint: str | None = None  # and what to do
+
+    def events(self) -> list[TurnEvent]:
+        """The turn again, as the events a front end renders live: each attempt, its reply, its verdict, the
+        revisions made, the error it ended on (no sources, no usage: those are the panes')."""
+        from .engine.turn import Attempt, ErrorEvent, Validated
+        from .llm.base import ModelError, TextDelta
+
+        events: list[TurnEvent] = []
+        for number, judged in enumerate(self.attempts, 1):
+            events += [
+                Attempt(number, ""),
+                TextDelta(judged.reply),
+                Validated(number, judged.diagnostics, judged.valid),
+            ]
+        if self.tried > len(self.attempts) and self.reply:  # an answer, or a reply cut short or stopped
+            events += [Attempt(len(self.attempts) + 1, ""), TextDelta(self.reply)]
+        events += self.revisions
+        if self.error:
+            events.append(ErrorEvent(ModelError(self.error, hint=self.error_hint)))
+        return events
+
+
+@dataclass(frozen=True)
+class SessionNote:
+    """What a front end told the user about the session's flow (a test-run's verdict, a deploy, a file
+    loaded), where it was said among the turns."""
+
+    text: str
+    kind: str  # system or error
 
 
 class Conversation:
@@ -192,7 +232,7 @@ class Conversation:
         unchanged. `shown` is what the user saw in place of `text` (a repair request), as a resumed session
         shows it."""
         self.check_not_busy()
-        record = self._recorder(text, shown)
+        record = self._recorder(text, shown, question)
         session = self.session  # the turn's, even if another flow is taken up while it is being stopped
         self.turn_usage = []
 
@@ -243,11 +283,13 @@ class Conversation:
             )
         return self.session
 
-    def _recorder(self, text: str, shown: str | None = None) -> Callable[[TurnEvent], None] | None:
+    def _recorder(
+        self, text: str, shown: str | None = None, question: bool = False
+    ) -> Callable[[TurnEvent], None] | None:
         session = self._open_session()
         if session is None or self.store is None:
             return None
-        return self.store.recorder(session, text, model=self.model_name or "", shown=shown)
+        return self.store.recorder(session, text, model=self.model_name or "", shown=shown, question=question)
 
     def _record_revision(self, revision: Revision) -> None:
         """A revision made outside a turn (a loaded file) goes into the session like a turn's: the store's line
@@ -277,11 +319,13 @@ class Conversation:
         """The most recent session with turns, other than this one."""
         return next((s.id for s in self.sessions() if s.id != self.session and s.turns), None)
 
-    def resume(self, session_id: str) -> list[ResumedTurn]:
+    def resume(self, session_id: str) -> list[ResumedTurn | SessionNote]:
         """Take up a recorded session: its revisions (the last current) and the conversation the model sees;
-        returns its turns, to show. Its recorded model calls count for the cost."""
+        returns what to show: its turns, and the notes said among them, in order. Its recorded model calls
+        count for the cost."""
         import json
 
+        from .engine.sessions import judged_attempts
         from .llm.base import Usage
 
         if self.store is None:
@@ -300,19 +344,37 @@ class Conversation:
             for call in json.loads(turn["usage"] or "[]"):
                 usage = Usage(call["prompt"], call["output"], call["thoughts"], call["cached"])
                 self.usage.append(ModelCall(str(call.get("model") or made_with), usage))
-        made: dict[int, list[int]] = {}
-        for row in self.store.revisions(session_id):
-            if row["turn"] is not None and row["number"] is not None:
-                made.setdefault(row["turn"], []).append(row["number"])
-        return [
-            ResumedTurn(
-                t["shown"] or t["request"],
-                t["reply"] or "",
-                tuple(made.get(t["number"], ())),
-                by_test_run=t["shown"] == TEST_RUN_REPAIR,
-            )
-            for t in turns
+        made: dict[int, list[Revision]] = {}
+        for stored in self.store.revisions(session_id):
+            if stored["turn"] is not None and stored["number"] is not None:
+                made.setdefault(stored["turn"], []).append(self.engine.revisions[stored["number"] - 1])
+        notes = self.store.notes_of(session_id)
+        resumed: list[ResumedTurn | SessionNote] = [
+            SessionNote(n["text"], n["kind"]) for n in notes if not n["after_turn"]
         ]
+        for row in turns:  # each turn, then the notes said after it
+            resumed.append(
+                ResumedTurn(
+                    row["shown"] or row["request"],
+                    row["reply"] or "",
+                    tuple(made.get(row["number"], ())),
+                    by_test_run=row["shown"] == TEST_RUN_REPAIR,
+                    attempts=tuple(judged_attempts(row)),
+                    tried=row["attempts"],
+                    question=row["question"],
+                    status=row["status"],
+                    error=row["error"],
+                    error_hint=row["error_hint"],
+                )
+            )
+            resumed += [SessionNote(n["text"], n["kind"]) for n in notes if n["after_turn"] == row["number"]]
+        return resumed
+
+    def note(self, text: str, kind: str = "system") -> None:
+        """Record what a front end told the user about this flow (a test-run's verdict, a deploy, a file
+        loaded): a resumed session shows it where it was said. Nothing without a session."""
+        if self.store is not None and self.session is not None:
+            self.store.add_note(self.session, text, kind)
 
     def abandon_test_run(self) -> bool:
         """Another flow is taken up while a test-run goes on (the front end cancels it): what it still reports
@@ -494,12 +556,14 @@ class Conversation:
         def emit(event: object) -> None:
             if generation != self.generation:  # another flow was taken up: this run's clean-up is not its
                 return
-            record(event)
-            self._count(event)
             if isinstance(event, RunFinished):  # the last failed run (even if a later step errs)
                 self.last_failure = None if event.execution.state in GOOD_STATES else event
+            self._count(event)
+            # The front end hears an event before the session records it: what it notes of a failed run
+            # (note) comes before the repair turn the event opens.
             if on_event is not None:
                 on_event(event)
+            record(event)
 
         try:
             return await self.workspace.test_run(

@@ -34,16 +34,26 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, NotRequired, TypedDict
+from typing import NamedTuple, NotRequired, TypedDict, cast
 
 from ..errors import CopilotError
 from ..flows import Diagnostic, Severity, diff_flows, redact_secrets
 from ..llm.base import TextDelta, Usage
 from ..private_files import private_dir, tighten
 from .processes import is_gone, this_process
-from .turn import Attempt, Engine, ErrorEvent, Revision, Sources, TurnEnded, TurnEvent
+from .turn import Attempt, Engine, ErrorEvent, Revision, Sources, TurnEnded, TurnEvent, Validated
 
-__all__ = ["RevisionRow", "SessionInfo", "SessionStore", "StoreError", "TurnRow"]
+__all__ = [
+    "JudgedAttempt",
+    "NoteRow",
+    "RevisionRow",
+    "SessionInfo",
+    "SessionStore",
+    "StoreError",
+    "StoredAttempt",
+    "TurnRow",
+    "judged_attempts",
+]
 
 BUSY_SECONDS = 30.0  # how long a writer waits for another process's transaction before giving up
 FLUSH_GROWTH = 4  # a streamed reply is written again once it grew by 1/FLUSH_GROWTH of what is written…
@@ -61,6 +71,7 @@ CREATE TABLE IF NOT EXISTS turns (
     recipe TEXT NOT NULL DEFAULT '', prompt_hashes TEXT NOT NULL DEFAULT '[]', prompt_parts TEXT NOT NULL DEFAULT '[]',
     sources TEXT NOT NULL DEFAULT '[]',
     usage TEXT NOT NULL DEFAULT '[]', error TEXT, started REAL NOT NULL, ended REAL, owner TEXT, shown TEXT,
+    question INTEGER NOT NULL DEFAULT 0, attempt_log TEXT NOT NULL DEFAULT '[]', error_hint TEXT,
     PRIMARY KEY (session_id, number)
 );
 CREATE TABLE IF NOT EXISTS revisions (
@@ -68,12 +79,19 @@ CREATE TABLE IF NOT EXISTS revisions (
     yaml TEXT NOT NULL, valid INTEGER NOT NULL, diagnostics TEXT NOT NULL, recipe TEXT NOT NULL,
     prompt_hash TEXT NOT NULL, created REAL NOT NULL, previous INTEGER, PRIMARY KEY (session_id, number)
 );
+CREATE TABLE IF NOT EXISTS notes (
+    session_id TEXT NOT NULL REFERENCES sessions(id), number INTEGER NOT NULL, after_turn INTEGER NOT NULL,
+    kind TEXT NOT NULL, text TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (session_id, number)
+);
 """
 # Columns added since the first schema: an older sessions.db gets them on open (ALTER TABLE … ADD COLUMN).
 # A revision's `previous` in an older file is the one before it: that store kept a single line.
 MIGRATIONS = {
     ("turns", "owner"): ["ALTER TABLE turns ADD COLUMN owner TEXT"],
     ("turns", "shown"): ["ALTER TABLE turns ADD COLUMN shown TEXT"],
+    ("turns", "question"): ["ALTER TABLE turns ADD COLUMN question INTEGER NOT NULL DEFAULT 0"],
+    ("turns", "attempt_log"): ["ALTER TABLE turns ADD COLUMN attempt_log TEXT NOT NULL DEFAULT '[]'"],
+    ("turns", "error_hint"): ["ALTER TABLE turns ADD COLUMN error_hint TEXT"],
     ("revisions", "previous"): [
         "ALTER TABLE revisions ADD COLUMN previous INTEGER",
         """UPDATE revisions SET previous = (SELECT MAX(r.number) FROM revisions r
@@ -118,6 +136,42 @@ class TurnRow(TypedDict):
     ended: float | None
     shown: str | None  # what the user saw in place of `request` (None: the request itself)
     owner: str | None  # the process recording it (engine/processes.py)
+    question: bool  # asked as a question (`/ask`): its reply is an answer, never a flow
+    attempt_log: str  # JSON: each validated attempt, a list of StoredAttempt
+    error_hint: str | None  # what to do about `error`
+
+
+class StoredAttempt(TypedDict):
+    """An attempt of a turn the validator judged: its reply and what it found (an answer, a reply cut short or
+    stopped is never judged: it is the turn's `reply`)."""
+
+    reply: str
+    valid: bool
+    diagnostics: list[_StoredDiagnostic]
+
+
+@dataclass(frozen=True)
+class JudgedAttempt:
+    """A recorded attempt the validator judged (StoredAttempt, read back)."""
+
+    reply: str
+    valid: bool
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def judged_attempts(turn: TurnRow) -> list[JudgedAttempt]:
+    """The attempts of a recorded turn that were validated, in order (a store older than the log: none)."""
+    stored: list[StoredAttempt] = json.loads(turn["attempt_log"] or "[]")
+    return [JudgedAttempt(a["reply"], a["valid"], tuple(_diagnostic(d) for d in a["diagnostics"])) for a in stored]
+
+
+class NoteRow(TypedDict):
+    """Something a front end told the user about the session's flow (a test-run's verdict, a deploy, a file
+    loaded), recorded so a resumed session shows it where it was said: after turn `after_turn`."""
+
+    after_turn: int  # the number of the last turn recorded when it was said (0: before the first)
+    kind: str  # system or error
+    text: str
 
 
 class RevisionRow(TypedDict):
@@ -158,6 +212,12 @@ class _StoredDiagnostic(TypedDict):
 
 def _clean(text: str) -> str:
     return redact_secrets(text)[0]
+
+
+def _clean_diagnostic(found: dict[str, object]) -> _StoredDiagnostic:
+    """A diagnostic to store, its texts redacted (a message may quote the value it found)."""
+    stored = cast(_StoredDiagnostic, {k: _clean(v) if isinstance(v, str) else v for k, v in found.items()})
+    return stored
 
 
 class SessionStore:
@@ -252,9 +312,27 @@ class SessionStore:
         with self._transaction():
             self.db.execute("DELETE FROM turns WHERE session_id = ?", (session_id,))
             self.db.execute("DELETE FROM revisions WHERE session_id = ?", (session_id,))
+            self.db.execute("DELETE FROM notes WHERE session_id = ?", (session_id,))
             deleted = self.db.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount
         self._lines.pop(session_id, None)
         return bool(deleted)
+
+    def add_note(self, session_id: str, text: str, kind: str = "system") -> None:
+        """Record what a front end told the user about the session's flow, after the turns recorded so far."""
+        with self._transaction():
+            self.db.execute(
+                """INSERT INTO notes (session_id, number, after_turn, kind, text, created) VALUES (?1,
+                   (SELECT COALESCE(MAX(number), 0) + 1 FROM notes WHERE session_id = ?1),
+                   (SELECT COALESCE(MAX(number), 0) FROM turns WHERE session_id = ?1), ?2, ?3, ?4)""",
+                (session_id, kind, _clean(text), time.time()),
+            )
+
+    def notes_of(self, session_id: str) -> list[NoteRow]:
+        """The notes recorded in a session (add_note), in order."""
+        rows = self.db.execute(
+            "SELECT after_turn, kind, text FROM notes WHERE session_id = ? ORDER BY number", (session_id,)
+        ).fetchall()
+        return [NoteRow(after_turn=r[0], kind=r[1], text=r[2]) for r in rows]
 
     def turns(self, session_id: str) -> list[TurnRow]:
         cursor = self.db.execute("SELECT * FROM turns WHERE session_id = ? ORDER BY number", (session_id,))
@@ -287,11 +365,12 @@ class SessionStore:
 
     # --- recording a turn ---------------------------------------------------------------------------
     def recorder(
-        self, session_id: str, request: str, *, model: str = "", shown: str | None = None
+        self, session_id: str, request: str, *, model: str = "", shown: str | None = None, question: bool = False
     ) -> Callable[[TurnEvent], None]:
         """An `on_event` callback that writes the turn as its events arrive; `model` names the model its calls
         are made with (their cost is priced by it, also after a resume under another model); `shown` is what
-        the user saw in place of `request` (a repair from a failed run: not the prompt with its logs)."""
+        the user saw in place of `request` (a repair from a failed run: not the prompt with its logs);
+        `question`: asked as a question (its reply is an answer)."""
         now = time.time()
         request = _clean(request)
         title = " ".join((shown or request).split())[:80]
@@ -300,9 +379,17 @@ class SessionStore:
                 "SELECT COALESCE(MAX(number), 0) + 1 FROM turns WHERE session_id = ?", (session_id,)
             ).fetchone()
             self.db.execute(
-                "INSERT INTO turns (session_id, number, request, status, started, owner, shown) "
-                "VALUES (?, ?, ?, 'running', ?, ?, ?)",
-                (session_id, number, request, now, this_process(), _clean(shown) if shown is not None else None),
+                "INSERT INTO turns (session_id, number, request, status, started, owner, shown, question) "
+                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+                (
+                    session_id,
+                    number,
+                    request,
+                    now,
+                    this_process(),
+                    _clean(shown) if shown is not None else None,
+                    int(question),
+                ),
             )
             self.db.execute(
                 "UPDATE sessions SET updated = ?, title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
@@ -391,6 +478,7 @@ class _TurnRecorder:
         self.hashes: list[str] = []
         self.parts: list[dict[str, str]] = []
         self.usage: list[dict[str, int | str]] = []
+        self.judged: list[StoredAttempt] = []  # the attempts validated so far
 
     def update(self, sql: str, *values: str | int | float | None) -> None:
         if self.store._closed:  # the app closed the store while the turn was being stopped: it was marked then
@@ -446,8 +534,15 @@ class _TurnRecorder:
                 }
             )
             self.update("usage = ?", json.dumps(self.usage))
+        elif isinstance(event, Validated):
+            found = [_clean_diagnostic(d.to_dict()) for d in event.diagnostics]
+            self.judged.append(StoredAttempt(reply=_clean("".join(self.pieces)), valid=event.valid, diagnostics=found))
+            self.update("attempt_log = ?", json.dumps(self.judged))
         elif isinstance(event, ErrorEvent):
-            self.update("status = 'failed', error = ?, ended = ?", _clean(str(event.error)), time.time())
+            hint = _clean(event.error.hint) if event.error.hint else None
+            self.update(
+                "status = 'failed', error = ?, error_hint = ?, ended = ?", _clean(str(event.error)), hint, time.time()
+            )
             self.store._recording.pop((self.session_id, self.number), None)
         elif isinstance(event, Revision):
             self.store.save_revision(self.session_id, event, self.number)
@@ -474,6 +569,9 @@ def _turn(row: sqlite3.Row) -> TurnRow:
         ended=row["ended"],
         owner=row["owner"],
         shown=row["shown"],
+        question=bool(row["question"]),
+        attempt_log=row["attempt_log"],
+        error_hint=row["error_hint"],
     )
 
 

@@ -33,12 +33,22 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from ..config import Settings, load_settings
-from ..conversation import BUSY, Busy, Conversation, FileDiffers, ModelCall, NoFlow, Saved
+from ..conversation import (
+    BUSY,
+    TEST_RUN_REPAIR,
+    Busy,
+    Conversation,
+    FileDiffers,
+    ModelCall,
+    NoFlow,
+    Saved,
+    SessionNote,
+)
 from ..errors import CopilotError
 from ..terminal import printable
 from ..urls import display_url
 from ..workspace import EngineSetup, Workspace
-from .chat import ChatLog, first_sentence
+from .chat import ChatLog
 from .inputs import typed_inputs, wire
 from .keys import ACTIONS, QUIT, label, plan_keys
 from .panes import SidePanel
@@ -54,10 +64,11 @@ from .screens import (
     yaml_files,
 )
 from .status import StatusPart, compact_count, counted
+from .turnview import TurnView, revision_verdict
 from .widgets import ChatMessage, PromptInput, SourcesPane, StatusBar
 
 if TYPE_CHECKING:
-    from ..events import ConsentRequest, DeployReview, Revision, TurnEvent, Validated
+    from ..events import ConsentRequest, DeployReview, Revision, RunFinished, TurnEvent
     from ..flows import YamlMap
 
 __all__ = ["ACTIONS", "CopilotApp"]
@@ -96,6 +107,7 @@ answers, the flow as it was (`/ask QUESTION` always answers, never changes the f
 LOADING = "Still loading the engine; try again in a moment."
 STREAMING = "A reply is still streaming: wait for it, or press Esc to stop it."
 ASK_USAGE = "Usage: `/ask QUESTION` — the answer leaves the flow as it is."
+STOPPED = "*Stopped. The reply so far is kept above; the flow is unchanged.*"
 
 
 class CopilotApp(App[None]):
@@ -146,11 +158,21 @@ class CopilotApp(App[None]):
     async def say(self, text: str, kind: str) -> None:
         await self.chat.say(text, kind)
 
-    async def say_error(self, error: CopilotError, prefix: str = "") -> None:
-        """The error's first line in bold, the lines after it (a list of what is missing) below, then the hint."""
+    async def tell(self, text: str, kind: str = "system", *, kept: str | None = None) -> None:
+        """Say something that happened to the flow (a test-run's verdict, a deploy, a file loaded), and record
+        it in the session — or `kept` in its place (without a follow-up that holds only now): a resumed session
+        shows it where it was said."""
+        await self.say(text, kind)
+        if self.conversation is not None:
+            self.conversation.note(kept if kept is not None else text, kind)
+
+    async def say_error(self, error: CopilotError, prefix: str = "", *, record: bool = False) -> None:
+        """The error's first line in bold, the lines after it (a list of what is missing) below, then the hint;
+        `record`: in the session too (tell)."""
         first, _, rest = str(error).partition("\n")
         below = f"\n\n{rest}\n\n" if rest else " "
-        await self.say(f"{prefix}**{first}**{below}{error.hint or ''}".rstrip(), "error")
+        text = f"{prefix}**{first}**{below}{error.hint or ''}".rstrip()
+        await (self.tell(text, "error") if record else self.say(text, "error"))
 
     async def on_mount(self) -> None:
         self.set_keymap(self.keys.keymap)
@@ -420,11 +442,10 @@ class CopilotApp(App[None]):
 
     @work(exclusive=True, group="turn")
     async def run_turn(self, text: str, shown: str, question: bool = False) -> None:
-        """The conversation's turn in a task; its events rendered as they come: a progress line until the first
-        token, the reply streaming in (its flow folded into a pointer to the Flow tab), each repair attempt
-        folded under what it fixed, and the revision the turn made, with what changed. A reply without a flow
-        is an answer: shown as the reply, and the flow stays as it is."""
-        from ..events import Attempt, ErrorEvent, Notice, Revision, Sources, TextDelta, Validated
+        """The conversation's turn in a task; its events rendered as they come (turnview.py), after a progress
+        line until the first token. A reply without a flow is an answer: shown as the reply, and the flow stays
+        as it is."""
+        from ..events import Sources, TextDelta
 
         conversation = self.conversation
         if conversation is None:
@@ -435,7 +456,7 @@ class CopilotApp(App[None]):
         task = asyncio.create_task(turn)
         chat = self.chat
         waiting = f"Waiting for {conversation.model_name or 'the model'}…"
-        attempts: list[str | None] = []  # each attempt's flow, for a repair's diff
+        view = TurnView(chat, self.say, question=question, waiting=waiting)
         await chat.progress("Retrieving sources…" if conversation.retrieval else waiting)
         try:
             while not (task.done() and queue.empty()):
@@ -446,34 +467,12 @@ class CopilotApp(App[None]):
                 if isinstance(event, Sources):
                     found = f"{len(event.hits)} source{'' if len(event.hits) == 1 else 's'} · " if event.hits else ""
                     await chat.progress(f"{found}{waiting}")
-                    self.turn_event(event, shown)
-                elif isinstance(event, Attempt):
-                    if event.number == 1:
-                        await chat.start_reply(fold=not question)
-                    else:
-                        await chat.start_reply(repair_title=f"Repairing (attempt {event.number})…")
-                        await chat.progress(f"Asking for a fix (attempt {event.number}) · {waiting}")
-                elif isinstance(event, TextDelta):
-                    await chat.append(event.text)
-                    chat.scroll_end(animate=False)
-                elif isinstance(event, Validated):
-                    await chat.end_reply()
-                    await self._validated(event, attempts)
-                    self.turn_event(event, shown)
-                elif isinstance(event, Revision):
-                    self.turn_event(event, shown)
-                    await self.say(revision_line(event), "system")
-                elif isinstance(event, ErrorEvent):
-                    hint = f"\n\n{event.error.hint}" if event.error.hint else ""
-                    await self.say(f"**{event.error}**{hint}", "error")
-                elif isinstance(event, Notice):  # retrieval degraded: the turn goes on
-                    await self.say(f"{event.message} {event.hint or ''}".strip(), "system")
-                else:
-                    self.turn_event(event, shown)
+                self.turn_event(event, shown)
+                await view.show(event)
             result = await task
             if result.unchanged and result.kept is not None:  # the same flow: not recorded again
                 self.show_revision(result.kept)
-                await self.say(f"The flow came back unchanged: revision {result.kept.number} is current.", "system")
+                await self.tell(f"The flow came back unchanged: revision {result.kept.number} is current.")
         except asyncio.CancelledError:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -482,42 +481,11 @@ class CopilotApp(App[None]):
             while not queue.empty():
                 if isinstance(event := queue.get_nowait(), TextDelta):
                     await chat.append(event.text)
-            await self.say("*Stopped. The reply so far is kept above; the flow is unchanged.*", "system")
+            await self.say(STOPPED, "system")
             raise
         finally:
             await chat.end_reply()
             await chat.clear_progress()
-
-    async def _validated(self, event: Validated, attempts: list[str | None]) -> None:
-        """An attempt's verdict: a repair's folded block is titled with what it came to and holds what it changed
-        (the diff against the attempt it repairs); problems that send the turn into a repair are listed,
-        compactly (each at its line in the Flow tab). `attempts`: each attempt's flow, this one's added."""
-        from rich.syntax import Syntax
-        from textual.widgets import Static
-
-        from ..flows import diff_flows, extract_flow_yaml
-
-        chat = self.chat
-        attempts.append(extract_flow_yaml(chat.replies[-1]) if chat.replies else None)
-        before, now = (attempts[-2], attempts[-1]) if len(attempts) > 1 else (None, None)
-        if chat.repair is not None and before is not None and now is not None:
-            labels = {"old_label": f"attempt {event.attempt - 1}", "new_label": f"attempt {event.attempt}"}
-            diff = diff_flows(before, now, **labels)
-            shown = Syntax(diff.unified, "diff") if diff.changed else "The repair changed nothing in the flow."
-            await chat.add_to_repair(Static(shown, classes="repair-diff"))
-        if chat.repair is not None:
-            verdict = (
-                "valid ✓" if event.valid else f"{counted(sum(d.blocking for d in event.diagnostics), 'problem')} left"
-            )
-            said = first_sentence(chat.replies[-1])
-            chat.repair.title = f"Repair (attempt {event.attempt}): {verdict}" + (f" — {said}" if said else "")
-            chat.repair = None
-        if event.valid:
-            return
-        blocking = [d for d in event.diagnostics if d.blocking]
-        listed = "\n".join(f"- `{d.line or '-'}:{d.column or 1}` {d.code}: {d.message}" for d in blocking[:5])
-        more = f"\n- … and {len(blocking) - 5} more (Flow tab)" if len(blocking) > 5 else ""
-        await self.say(f"**Attempt {event.attempt}: {counted(len(blocking), 'problem')}**\n\n{listed}{more}", "system")
 
     def turn_event(self, event: object, request: str) -> None:
         """Events that update the panes and the status bar (chat turns and test-run repairs)."""
@@ -689,7 +657,7 @@ class CopilotApp(App[None]):
             revision = conversation.start_from(edited, "(by hand)")
             self.show_revision(revision)
             verdict = revision_verdict(revision)
-            await self.say(f"Your edit is revision {revision.number} ({verdict}).", "system")
+            await self.tell(f"Your edit is revision {revision.number} ({verdict}).")
 
         await self._attempt(edit, changes_flow=True)
 
@@ -710,7 +678,7 @@ class CopilotApp(App[None]):
             for worker in self.workers:
                 if worker.group == "kestra":
                     worker.cancel()
-            await self.say("The test-run was stopped: its execution is killed, its test copy removed.", "system")
+            await self.tell("The test-run was stopped: its execution is killed, its test copy removed.")
         self.side.forget_runs()
 
     async def action_sessions(self) -> None:
@@ -750,15 +718,23 @@ class CopilotApp(App[None]):
             )
             return
         await self._forget_runs()  # first: a test-run going on must not repair the resumed flow
-        turns = conversation.resume(session_id)
+        resumed = conversation.resume(session_id)
         chat = self.chat
         await chat.clear()
-        for turn in turns:  # as the chat showed it: requests, replies, the revisions they made
-            await chat.say(turn.request, "system" if turn.by_test_run else "user")
-            if turn.reply:
-                await chat.add_reply(turn.reply)
-            for number in turn.revisions:
-                await chat.say(revision_line(conversation.revisions[number - 1]), "system")
+        repairs = 0  # a test-run's repairs so far
+        for entry in resumed:  # as the chat showed it live: requests, attempts, revisions, the notes among them
+            if isinstance(entry, SessionNote):
+                await self.say(entry.text, entry.kind)
+                continue
+            await chat.say(entry.request, "system" if entry.by_test_run else "user")
+            repairs = repairs + 1 if entry.by_test_run else 0
+            folded = test_run_repair(repairs) if entry.by_test_run else None
+            view = TurnView(chat, self.say, question=entry.question, folded=folded)
+            for event in entry.events():
+                await view.show(event)
+            await view.end()
+            if entry.status == "interrupted":
+                await self.say(STOPPED, "system")
         self.show_revision(conversation.current)
         self.refresh_status()
         self.side.active = "tab-flow"
@@ -814,13 +790,16 @@ class CopilotApp(App[None]):
         where = outcome.where
         if outcome.refused:
             found = "\n".join(f"- {d.format('flow')}" for d in outcome.review.problems)
-            await self.say(f"**Kestra refuses this flow; nothing was deployed.**\n\n{found}", "error")
+            await self.tell(f"**Kestra refuses this flow; nothing was deployed.**\n\n{found}", "error")
         elif outcome.review.up_to_date:
             await self.say(f"{where} is already up to date on the server.", "system")
         elif outcome.deployed is None:
             await self.say("Not deployed.", "system")
         else:
-            await self.say(f"Deployed {where}, server revision {outcome.deployed.revision}: {outcome.link}", "system")
+            await self.tell(
+                f"Deployed revision {revision.number} as {where}, server revision "
+                f"{outcome.deployed.revision}: {outcome.link}"
+            )
 
     async def _confirm_deploy(self, review: DeployReview, server: str, revision: Revision) -> bool:
         confirmed: bool = await self.push_screen_wait(ConfirmDeploy.for_deploy(review, server, revision.yaml))
@@ -859,46 +838,85 @@ class CopilotApp(App[None]):
         run_log = self.side.run_log
         run_log.start()
         repair = "Test-run repair"  # how the Sources tab names the repair turn
+        narrated: asyncio.Queue[object] = asyncio.Queue()  # for the chat, in order
+        last_run: RunFinished | None = None
 
         def show(event: object) -> None:
-            nonlocal repair
+            nonlocal repair, last_run
             from ..events import RepairStarted, RunFinished
 
-            if isinstance(event, RepairStarted):
+            if isinstance(event, RunFinished):
+                last_run = event
+                self.refresh_status()
+            elif isinstance(event, RepairStarted):  # the run failed: the chat says so, then shows the repair
                 repair = f"Test-run repair {event.number}"
+                if last_run is not None:
+                    failed = run_failed(last_run)
+                    conversation.note(failed, "error")  # now, before the repair's turn is recorded
+                    narrated.put_nowait((failed, "error"))
+                narrated.put_nowait(event)
             if not run_log.show(event):
                 self.turn_event(event, repair)
-            if isinstance(event, RunFinished):
-                self.refresh_status()
+                narrated.put_nowait(event)
 
+        narrator = asyncio.create_task(self._narrate(narrated))
         try:
             result = await conversation.test_run(consent=self._consent, inputs=values, keep=bool(kept), on_event=show)
         except CopilotError as exc:  # Kestra's errors, a refused consent, a namespace outside the allow-list
             run_log.finish(f"stopped: {exc}")
-            await self.say_error(exc)
+            await self._narrated(narrated, narrator)
+            await self.say_error(exc, record=True)
             return
+        finally:
+            if not narrator.done():
+                await self._narrated(narrated, narrator)
         self.refresh_status()
         if result.refused is not None:  # the conversation is back on the revision that last ran
             self.show_revision(conversation.current)
             number = conversation.current.number if conversation.current else 0
-            await self.say(
+            await self.tell(
                 f"The repair (revision {result.refused_revision}) was not approved, so it was not run: revision "
-                f"{number}, the last one run, is current again ({self.key_label('redo')} shows the repair).",
-                "system",
+                f"{number}, the last one run, is current again ({self.key_label('redo')} shows the repair)."
             )
         repairs = f" after {counted(len(result.repairs), 'repair')}" if result.repairs and result.advice is None else ""
         run_log.finish(
             f"verdict: {result.state}{repairs}" + (" — the cause is outside the flow" if result.advice else "")
         )
+        ran = f" of revision {conversation.current.number}" if conversation.current else ""
         if result.advice is not None:  # the repair left the flow unchanged: what the user must do, not a re-run
-            await self.say(
-                f"Test run: **{result.state}** — **the cause is outside the flow**: the repair changed nothing in "
+            await self.tell(
+                f"Test run{ran}: **{result.state}** — **the cause is outside the flow**: the repair changed nothing in "
                 f"the flow, so it was not run again.\n\n{result.advice}",
                 "error",
             )
             return
+        verdict = f"Test run{ran}: **{result.state}**{repairs}."
         follow_up = "" if result.passed else f" {self.key_label('repair')} or `/repair` asks for a fix from its logs."
-        await self.say(f"Test run: **{result.state}**{repairs}.{follow_up}", "system" if result.passed else "error")
+        await self.tell(verdict + follow_up, "system" if result.passed else "error", kept=verdict)
+
+    async def _narrate(self, narrated: asyncio.Queue[object]) -> None:
+        """A test-run in the chat: each failed run that is repaired, and the repair as a folded turn of its own
+        (its flow to the Flow tab, the revision it made), as a resumed session shows them."""
+        from ..events import RepairStarted, TurnEvent
+
+        view: TurnView | None = None
+        while (item := await narrated.get()) is not None:
+            if isinstance(item, tuple):
+                await self.say(str(item[0]), str(item[1]))
+            elif isinstance(item, RepairStarted):
+                if view is not None:
+                    await view.end()
+                await self.say(TEST_RUN_REPAIR, "system")
+                view = TurnView(self.chat, self.say, folded=test_run_repair(item.number))
+            elif view is not None and isinstance(item, TurnEvent):
+                await view.show(item)
+        if view is not None:
+            await view.end()
+
+    @staticmethod
+    async def _narrated(narrated: asyncio.Queue[object], narrator: asyncio.Task[None]) -> None:
+        narrated.put_nowait(None)
+        await narrator
 
     async def _run_inputs(self, specs: list[YamlMap], argument: str, last: dict[str, str]) -> dict[str, str] | None:
         """The test-run's inputs: typed from `/run KEY=VALUE …`, or from a form when the flow has inputs."""
@@ -1012,7 +1030,7 @@ class CopilotApp(App[None]):
         done = (
             f"Saved revision {number} to `{where}`." if saved.written else f"`{where}` holds revision {number} already."
         )
-        await self.say(done, "system")
+        await self.tell(done)
 
     def action_load(self) -> None:
         """A prompt for the file, listing the YAML files under the working directory."""
@@ -1031,7 +1049,8 @@ class CopilotApp(App[None]):
                 raise CopilotError(f"Cannot load it: {exc}", hint=exc.hint) from exc
             self.show_revision(revision)
             verdict = revision_verdict(revision)
-            await self.say(f"Loaded `{path}` as revision {revision.number} ({verdict}). Ask for changes.", "system")
+            loaded = f"Loaded `{path}` as revision {revision.number} ({verdict})."
+            await self.tell(f"{loaded} Ask for changes.", kept=loaded)
 
         await self._attempt(load, changes_flow=True)
 
@@ -1052,25 +1071,15 @@ class CopilotApp(App[None]):
         await self._attempt(capture)
 
 
-def revision_verdict(revision: Revision) -> str:
-    """`valid ✓`, or how many problems keep it from Kestra (or the policy)."""
-    return "valid ✓" if revision.valid else counted(sum(d.blocking for d in revision.diagnostics), "problem")
+def test_run_repair(number: int) -> str:
+    """The title of a test-run's repair, folded in the chat."""
+    return f"Repair {number} from the test-run"
 
 
-def revision_line(revision: Revision) -> str:
-    """What a turn's revision changed, in a line: the flow itself is in the Flow tab."""
-    verdict = revision_verdict(revision)
-    diff = revision.diff
-    if diff is None:
-        return f"**Revision {revision.number}**: a new flow, {verdict} — in the Flow tab."
-    if not diff.changed:
-        return f"**Revision {revision.number}**: the same flow as before, {verdict}."
-    changes = [change.line() for change in diff.summary.changes]
-    listed = "; ".join(changes[:4]) + (f"; … {len(changes) - 4} more" if len(changes) > 4 else "")
-    return (
-        f"**Revision {revision.number}**: {listed or 'changed'} — {verdict} "
-        f"(Flow tab; `/diff {revision.number - 1}` shows the diff)."
-    )
+def run_failed(run: RunFinished) -> str:
+    """A failed test-run, in a line: which revision, its state, the task it failed at."""
+    where = f" at task `{run.failing_task}`" if run.failing_task else ""
+    return f"Test run of revision {run.revision}: **{run.execution.state}**{where}."
 
 
 def _cannot_save(error: CopilotError) -> str:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from copilot.engine.sessions import SessionStore
+from copilot.engine.sessions import SessionStore, judged_attempts
 from copilot.engine.turn import Engine, TurnEvent
 from copilot.llm.base import TextDelta
-from tests.engine.test_turn import EDITED, VALID, engine, flow_of
+from tests.engine.test_turn import EDITED, INVALID, VALID, engine, flow_of
 from tests.fakes.gemini import FakeGemini, Reply
 
 
@@ -50,6 +50,25 @@ def test_a_turn_is_recorded_with_its_revision_and_no_secrets(gemini: FakeGemini,
     stored = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))  # the WAL too
     assert b"log hi" in stored  # the check below reads real data
     assert b"pa55word" not in stored
+
+
+def test_each_judged_attempt_is_recorded_with_its_findings_and_notes_where_they_were_said(
+    gemini: FakeGemini, store: SessionStore
+) -> None:
+    chat = engine(gemini)
+    session = store.create()
+    store.add_note(session, "Loaded `flows/taxi.yml` as revision 1 (valid ✓).")  # before any turn
+    leaked = INVALID.replace("message: hi", "message: postgresql://bob:pa55word@db:5432/app")
+    gemini.script(Reply(leaked), Reply(VALID))
+    run_turn(chat, store, session, "log hi then wait")
+    store.add_note(session, "Test run of revision 1: **FAILED** at task `hello`.", "error")
+    (turn,) = store.turns(session)
+    first, second = judged_attempts(turn)
+    assert not first.valid and second.valid and second.reply == turn["reply"] == VALID
+    assert {d.code for d in first.diagnostics} >= {"unknown-property"} and first.diagnostics[0].line
+    assert "pa55word" not in first.reply and "REDACTED_" in first.reply  # replies are redacted as a whole
+    assert [(n["after_turn"], n["kind"]) for n in store.notes_of(session)] == [(0, "system"), (1, "error")]
+    assert store.delete(session) and store.notes_of(session) == []
 
 
 def test_ctrl_c_mid_stream_keeps_the_partial_reply_and_the_session_resumes(gemini: FakeGemini, tmp_path: Path) -> None:
@@ -179,6 +198,9 @@ def test_an_older_sessions_db_is_read_and_upgraded_in_place(gemini: FakeGemini, 
 
     store = SessionStore.open(path)
     assert [t["status"] for t in store.turns("s1")] == ["done", "interrupted"]  # no owner: taken for gone
+    assert [judged_attempts(t) for t in store.turns("s1")] == [[], []]  # not recorded then: none judged
+    store.add_note("s1", "Deployed revision 2.")
+    assert store.notes_of("s1") == [{"after_turn": 2, "kind": "system", "text": "Deployed revision 2."}]
     fresh = engine(gemini)
     current = store.restore("s1", fresh)
     assert current.number == 2 and current.yaml == flow_of(EDITED) and current.diff is not None

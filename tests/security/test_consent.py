@@ -343,7 +343,7 @@ def test_the_chat_deletes_the_test_copy_unless_run_with_keep(gemini: FakeGemini,
             assert not kestra.flows
             await send(pilot, "/run --keep")  # approved already: not asked again
             await settle(app, pilot)
-            assert any("Test run: **SUCCESS**" in m for m in messages(app)[-1:])
+            assert any(": **SUCCESS**" in m for m in messages(app)[-1:])
             assert list(kestra.flows) == [("company.team.copilot_test", "report")]
 
     with FakeKestra() as kestra:

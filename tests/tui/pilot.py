@@ -110,3 +110,11 @@ async def screen(app: CopilotApp, pilot: Any, name: str) -> Any:
     await until(pilot, lambda: type(app.screen).__name__ == name, f"the {name} screen")
     await pilot.pause()
     return app.screen
+
+
+async def resumed(config: Settings, session: str | None) -> tuple[list[str], list[str]]:
+    """Session `session` resumed in a new app (another day): the chat's messages, and its folds' titles."""
+    async with running(config) as (app, pilot):
+        await send(pilot, f"/resume {session}")
+        await settle(app, pilot)
+        return messages(app), [str(fold.title) for fold in app.query("Collapsible")]

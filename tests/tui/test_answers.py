@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.engine.test_turn import ANSWER, EDITED, VALID
 from tests.fakes.gemini import FakeGemini
-from tests.tui.pilot import ask, flow_code, messages, running, send, settings, settle, status
+from tests.tui.pilot import ask, flow_code, messages, resumed, running, send, settings, status
 
 
 def test_a_question_after_a_flow_is_answered_and_the_flow_stays(gemini: FakeGemini, tmp_path: Path) -> None:
@@ -45,8 +45,12 @@ def test_slash_ask_answers_even_when_the_reply_quotes_a_flow(gemini: FakeGemini,
             assert len(app.conversation.revisions) == 1 and "retry" not in flow_code(app)
             asked = gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
             assert "Do not write or change the flow" in asked and asked.endswith("Question: Would a retry help?")
-            await send(pilot, "/help")
-            await settle(app, pilot)
-            assert "`/ask QUESTION`" in messages(app)[-1]
+            live, session = messages(app), app.conversation.session
+
+        told, _ = await resumed(settings(tmp_path), session)  # the answer as it was shown: its flow not folded
+        assert told == [
+            *[m for m in live[2:] if not m.startswith("Usage")],
+            f"Resumed session `{session}` at revision 1.",
+        ]
 
     asyncio.run(scenario())

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.syntax import Syntax
+from textual.widgets import Static
 
 from tests.engine.test_testrun import BROKEN, divides_by_zero
 from tests.engine.test_turn import flow_of
@@ -15,6 +16,7 @@ from tests.tui.pilot import (
     ask,
     flow_code,
     messages,
+    resumed,
     running,
     screen,
     send,
@@ -71,7 +73,7 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
             await until(pilot, lambda: not app.screen.query_one("#yes").disabled, "the yes button")
             await pilot.press("tab", "enter")  # no single key says yes: Tab to the button, Enter
             await settle(app, pilot)
-            assert any("Deployed company.team/report, server revision 1" in m for m in messages(app))
+            assert "Deployed revision 2 as company.team/report, server revision 1" in "\n".join(messages(app))
             assert kestra.flows[("company.team", "report")] == flow_of(EDITED)
 
             # test-run: it fails at compute, the model repairs it from the logs, the second run succeeds
@@ -83,7 +85,7 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
             run_log = str(app.query_one("#run").content)
             assert "→ FAILED at task compute" in run_log and "→ SUCCESS" in run_log
             assert "ERROR ArithmeticException: / by zero" in run_log.split("→ FAILED")[0]  # streamed live
-            assert any("Test run: **SUCCESS** after 1 repair" in m for m in messages(app))
+            assert "Test run of revision 3: **SUCCESS** after 1 repair." in messages(app)
             assert "/ by zero" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
             assert flow_code(app) == flow_of(FIXED) and app.conversation.engine.current.number == 3
             assert kestra.flows[("company.team", "report")] == flow_of(EDITED)  # a test-run deploys elsewhere
@@ -110,7 +112,24 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
             await until(pilot, lambda: not dialog.query_one("#yes").disabled, "the yes button")
             await pilot.click("#yes")
             await settle(app, pilot)
-            assert any("Deployed company.team/report, server revision 2" in m for m in messages(app))
+            assert "Deployed revision 3 as company.team/report, server revision 2" in "\n".join(messages(app))
+
+            live = messages(app)
+            session = app.conversation.session
+
+        # another day: the session resumed shows the conversation as it was — the invalid first attempt and
+        # its problems, the repair folded under what it came to, the deploys, the test-run and its verdict
+        async with running(with_kestra(settings(tmp_path), kestra)) as (app, pilot):
+            await send(pilot, f"/resume {session}")
+            await settle(app, pilot)
+            resumed = messages(app)
+            told = [m for m in live[2:] if not m.startswith("Against server")]  # not the greeting, nor a /diff
+            assert resumed == [*told, f"Resumed session `{session}` at revision 3."]  # word for word
+            assert "Test run of revision 2: **FAILED** at task `compute`." in told
+            first, second = app.query("Collapsible.repair")
+            assert str(first.title).startswith("Repair (attempt 2): valid ✓")
+            assert "colour" in str(first.query_one(".repair-diff", Static).content.code)  # the diff it made
+            assert str(second.title).startswith("Repair (attempt 1): valid ✓")  # the test-run's, folded
 
     with FakeKestra(outcome_rule=divides_by_zero, task_logs=logs) as kestra:
         asyncio.run(scenario(kestra))
@@ -256,7 +275,7 @@ def test_the_run_form_shows_types_and_defaults_and_sends_typed_values(gemini: Fa
             await pilot.click("#run")
             await approve(app, pilot)
             await settle(app, pilot)
-            assert any("Test run: **SUCCESS**" in m for m in messages(app))
+            assert any(": **SUCCESS**" in m for m in messages(app))
 
     with FakeKestra() as kestra:
         asyncio.run(scenario(kestra))
@@ -287,7 +306,7 @@ def test_repair_from_failure_after_the_automatic_repairs_gave_up(gemini: FakeGem
             await pilot.press("f5")  # test-run: fails, the two automatic repairs fail too
             await approve(app, pilot)  # asked once: the repairs add nothing to what the flow can do
             await settle(app, pilot)
-            assert any("Test run: **FAILED** after 2 repairs. F7 or `/repair`" in m for m in messages(app))
+            assert any(": **FAILED** after 2 repairs. F7 or `/repair`" in m for m in messages(app))
             gemini.script(Reply(fixed))
             await pilot.press("f7")
             await settle(app, pilot)
@@ -296,7 +315,7 @@ def test_repair_from_failure_after_the_automatic_repairs_gave_up(gemini: FakeGem
             assert "3 / 0" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]  # the failing flow
             await send(pilot, "/run")
             await settle(app, pilot)
-            assert any("Test run: **SUCCESS**." in m for m in messages(app))
+            assert any(": **SUCCESS**." in m for m in messages(app))
             turns = [turn.request for turn in app.query_one("#sources-pane").turns]
             assert turns[-1] == "Repair from the failure of task `compute` (FAILED)."  # its sources, by its name
 
@@ -341,6 +360,11 @@ def test_the_run_tab_follows_the_run_and_the_advice_stops_the_loop(gemini: FakeG
             assert advice.has_class("error") and "the cause is outside the flow" in advice.source
             assert "The table `company.trips` does not exist" in advice.source and "```" not in advice.source
             assert [r.number for r in app.conversation.revisions] == [1] and flow_code(app) == flow_of(TWO_TASKS)
+            live, session = messages(app), app.conversation.session
+
+        told, folds = await resumed(with_kestra(settings(tmp_path), kestra), session)
+        assert told == [*live[2:], f"Resumed session `{session}` at revision 1."]  # the advice too, word for word
+        assert folds[-1].startswith("Repair (attempt 1): valid ✓ — The table `company.trips` does not exist")
 
     with FakeKestra(outcome_rule=divides_by_zero, task_logs=logs) as kestra:
         asyncio.run(scenario(kestra))
@@ -383,7 +407,7 @@ def test_the_run_form_has_the_focus_and_remembers_the_last_values_of_each_flow(
             assert form.focused is form.query_one("#input-who")  # typed at once, Enter runs
             await pilot.press(*["backspace"] * len("world"), "A", "d", "a", "enter")
             await settle(app, pilot)
-            assert any("Test run: **SUCCESS**" in m for m in messages(app))
+            assert any(": **SUCCESS**" in m for m in messages(app))
             form = await form_for(app, pilot)
             assert form.query_one("#input-who").value == "Ada" and form.query_one("#input-count").value == "3"
             await pilot.press("enter")
@@ -398,3 +422,39 @@ def test_the_run_form_has_the_focus_and_remembers_the_last_values_of_each_flow(
     with FakeKestra() as kestra:
         asyncio.run(scenario(kestra))
         assert [e["inputs"]["who"] for e in kestra.executions.values()] == ["Ada", "Ada"]
+
+
+def test_a_resumed_session_shows_the_file_loaded_the_advice_in_prose_and_a_cut_reply(
+    gemini: FakeGemini, tmp_path: Path
+) -> None:
+    """What the chat said of the flow comes back with the session, where it was said: a file loaded before any
+    turn, a failed test-run and its repair answered in prose (folded, titled with its first sentence), a reply
+    the stream cut."""
+    flow = tmp_path / "report.yml"
+    flow.write_text(flow_of(TWO_TASKS))
+    prose = "The flow itself is fine. The cause is outside the flow: create the table `company.trips`."
+
+    async def scenario(kestra: FakeKestra) -> None:
+        config = with_kestra(settings(tmp_path, sandbox_test_runs=True), kestra)
+        async with running(config) as (app, pilot):
+            await send(pilot, f"/load {flow}")
+            await settle(app, pilot)
+            gemini.script(Reply(prose))
+            await send(pilot, "/run")
+            await settle(app, pilot)
+            gemini.script(Reply(EDITED, chunks=4, cut_after=2))
+            await send(pilot, "then announce the value")
+            await settle(app, pilot)
+            live, session = messages(app), app.conversation.session
+            folds = [str(fold.title) for fold in app.query("Collapsible")]
+
+        told, folded = await resumed(config, session)
+        assert live[2].startswith(f"Loaded `{flow}` as revision 1 (valid ✓). Ask for changes.")
+        assert told[0] == f"Loaded `{flow}` as revision 1 (valid ✓)."  # without "ask for changes": that was then
+        assert told[1:] == [*live[3:], f"Resumed session `{session}` at revision 1."]
+        assert "Test run of revision 1: **FAILED** at task `hello`." in told
+        assert any("was cut off mid-way" in m and "ask again" in m for m in told[-3:])  # the error, its hint
+        assert folds == folded == [f"Repair 1 from the test-run: answered without a flow — {prose}"]
+
+    with FakeKestra(outcome_rule=lambda task: "FAILED") as kestra:
+        asyncio.run(scenario(kestra))

@@ -7,7 +7,7 @@ from copilot.tui.app import CopilotApp
 from copilot.tui.fold import FlowFold, fold_flows
 from tests.engine.test_turn import VALID
 from tests.fakes.gemini import FakeGemini, Reply
-from tests.tui.pilot import flow_code, messages, running, send, settings, settle, until
+from tests.tui.pilot import flow_code, messages, resumed, running, send, settings, settle, until
 
 SLOW = Reply(VALID, chunks=40, chunk_delay=0.1)  # about 4 s of deltas
 
@@ -55,6 +55,10 @@ def test_escape_mid_stream_keeps_the_partial_reply(gemini: FakeGemini, tmp_path:
             assert (turn["request"], turn["reply"], turn["status"]) == ("log hi then wait", partial, "interrupted")
             await pilot.pause(0.5)
             assert app.chat.replies[-1] == partial  # nothing arrives after the stop
+            live, session = messages(app), app.conversation.session
+
+        told, _ = await resumed(settings(tmp_path), session)
+        assert told == [*live[2:], f"Resumed session `{session}`."]  # the partial reply, and that it was stopped
 
     asyncio.run(scenario())
 
