@@ -18,6 +18,7 @@ from .cli_args import Commands, non_negative_int, nonblank, parse_pairs
 from .errors import CopilotError
 from .exitcodes import EXIT_ERROR, EXIT_FAILED, EXIT_OK
 from .terminal import printable
+from .wording import counted
 
 if TYPE_CHECKING:
     from .conversation import Conversation
@@ -232,13 +233,15 @@ def _progress(event: object) -> None:
     elif isinstance(event, Validated):
         errors = sum(d.is_error for d in event.diagnostics)
         policy = sum(d.blocking for d in event.diagnostics) - errors
-        verdict = f"{errors} error(s)" + (f", {policy} policy finding(s)" if policy else "")
+        verdict = counted(errors, "error") + (f", {counted(policy, 'policy finding')}" if policy else "")
         print(f"attempt {event.attempt}: {'valid' if event.valid else verdict}", file=sys.stderr)
 
 
 def _report(result: TurnResult, args: argparse.Namespace, engine: Engine, session: str) -> int:
     if result.redacted:
-        note = f"note: {result.redacted} credential(s) were redacted before sending; use {{{{ secret('NAME') }}}}."
+        were = "was" if result.redacted == 1 else "were"
+        redacted = counted(result.redacted, "credential")
+        note = f"note: {redacted} {were} redacted before sending; use {{{{ secret('NAME') }}}}."
         print(note, file=sys.stderr)
     if result.answer is not None:
         return _answer(result, args, session)
@@ -311,8 +314,9 @@ def _overwrite_refusal(args: argparse.Namespace, revision: Revision, engine: Eng
         return None  # missing, or not a flow: nothing to lose
     lost = [p for p in placeholders if p not in existing]
     if lost:
+        what = "a placeholder of a credential" if len(lost) == 1 else "placeholders of credentials"
         return (
-            f"error: the new flow holds {', '.join(lost)}, placeholder(s) of credentials redacted in an earlier "
+            f"error: the new flow holds {', '.join(lost)}, {what} redacted in an earlier "
             f"turn whose values this run does not have, where {args.output} has its own: it was not changed (the "
             f"new flow is printed instead). Pass --flow {args.output} to edit the file with its values, or --force."
         )
@@ -342,7 +346,8 @@ def sessions_command(args: argparse.Namespace) -> int:
         print('No sessions yet: `kestra-copilot ask "…"` starts one.')
     for info in sessions:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.updated))
-        print(printable(f"{info.id}  {when}  {info.turns} turn(s), {info.revisions} revision(s)  {info.title}"))
+        counts = f"{counted(info.turns, 'turn')}, {counted(info.revisions, 'revision')}"
+        print(printable(f"{info.id}  {when}  {counts}  {info.title}"))
     return EXIT_OK
 
 

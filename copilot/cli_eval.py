@@ -13,6 +13,7 @@ from .cli_args import Commands, fraction, nonblank, positive_int
 from .errors import CopilotError
 from .exitcodes import EXIT_FAILED, EXIT_OK
 from .terminal import printable
+from .wording import counted
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -227,7 +228,7 @@ def _refuse_impossible(args: argparse.Namespace, settings: Settings, cases: list
 def _print_summary(out: Path, summary: Summary) -> None:
     print(
         printable(
-            f"{out}: {summary['cases']} case(s), {summary['samples']} sample(s): "
+            f"{out}: {counted(summary['cases'], 'case')}, {counted(summary['samples'], 'sample')}: "
             f"pass {100 * summary['pass_rate']:.1f}%, mean score {summary['mean_score']:.3f}; "
             + _unproduced_text(summary)
         )
@@ -238,8 +239,8 @@ def _print_summary(out: Path, summary: Summary) -> None:
 
     fresh = f"{summary['fresh_tokens']:,} tokens, {money(summary['fresh_cost'], '$')}"
     print(
-        f"  {summary['fresh_calls']} fresh call(s): {fresh}; "
-        f"{summary['cache_hits']} cached repl(ies): {summary['replayed_tokens']:,} tokens, "
+        f"  {counted(summary['fresh_calls'], 'fresh call')}: {fresh}; "
+        f"{counted(summary['cache_hits'], 'cached reply', 'cached replies')}: {summary['replayed_tokens']:,} tokens, "
         f"{money(summary['replayed_cost'], '$')} when recorded"
     )
     recorded = summary["recorded_latency_p50"]
@@ -264,7 +265,7 @@ def _unproduced_text(summary: Summary) -> str:
         return f"{summary['errors']} not produced"
     why = "; ".join(f"{r['reason']} (×{r['samples']})" for r in reasons[:SHOWN_REASONS])
     if len(reasons) > SHOWN_REASONS:
-        why += f"; {len(reasons) - SHOWN_REASONS} other reason(s) in results.jsonl"
+        why += f"; {counted(len(reasons) - SHOWN_REASONS, 'other reason')} in results.jsonl"
     return f"{summary['errors']} not produced: {why}"
 
 

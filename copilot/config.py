@@ -156,7 +156,7 @@ def load_settings(environ: Mapping[str, str] | None = None, path: Path | None = 
     unknown = sorted(set(values) - known)
     if unknown:
         raise ConfigError(
-            f"Unknown setting(s) in {path}: {', '.join(unknown)}.",
+            f"Unknown {'setting' if len(unknown) == 1 else 'settings'} in {path}: {', '.join(unknown)}.",
             hint=f"Known settings: {', '.join(sorted(known - {'config_file'}))}.",
         )
     return replace(Settings(config_file=path if path.is_file() else None), **_coerce(values, path, origins))

@@ -25,7 +25,7 @@ def test_ask_prints_the_repaired_flow(gemini: FakeGemini, capsys: pytest.Capture
     assert main(["ask", "log hi then wait a second"]) == 0
     out, err = capsys.readouterr()
     assert out.startswith("id: taxi\n") and "duration: PT1S" in out and "```" not in out
-    assert "attempt 1: 2 error(s)" in err and "repairing (attempt 2)" in err and "attempt 2: valid" in err
+    assert "attempt 1: 2 errors" in err and "repairing (attempt 2)" in err and "attempt 2: valid" in err
     assert "No retrieval index yet" in err
     assert gemini.requests[0].headers.get("x-goog-api-key") == "test-key"
 
@@ -60,7 +60,7 @@ def test_a_literal_credential_is_repaired_as_a_policy_finding(
     gemini.script(Reply(literal), Reply(VALID.replace("tasks:", "variables:\n  db: \"{{ secret('DB') }}\"\ntasks:")))
     assert main(["ask", "log hi"]) == 0
     err = capsys.readouterr().err
-    assert "attempt 1: 0 error(s), 1 policy finding(s)" in err and "attempt 2: valid" in err
+    assert "attempt 1: 0 errors, 1 policy finding" in err and "attempt 2: valid" in err
     assert "policy[hardcoded-secret]" in json.dumps(gemini.requests[-1].body)
 
     gemini.script(*[Reply(literal)] * 3)
@@ -111,7 +111,7 @@ def test_ask_records_a_session_that_a_later_ask_continues(
     assert report["diff"]["changed"]  # edited the session's flow, not a new one
     assert "message: hi" in gemini.requests[-1].body["contents"][-1]["parts"][0]["text"]
     assert main(["sessions"]) == 0
-    assert f"{session}" in (listing := capsys.readouterr().out) and "2 turn(s), 2 revision(s)" in listing
+    assert f"{session}" in (listing := capsys.readouterr().out) and "2 turns, 2 revisions" in listing
     assert main(["ask", "x", "--session", "nope"]) == 2
     assert "No session 'nope'" in capsys.readouterr().err
 
@@ -131,7 +131,7 @@ def test_a_question_is_answered_on_stdout_and_the_flow_stays(
     assert f"note: the model answered without a flow: {target} was not written." in err and not target.exists()
     assert len(gemini.requests) == 2
     assert main(["sessions"]) == 0
-    assert "2 turn(s), 1 revision(s)" in capsys.readouterr().out  # the answer is recorded, no revision
+    assert "2 turns, 1 revision" in capsys.readouterr().out  # the answer is recorded, no revision
 
     # --question asks outright: an answer even when it quotes a flow; --json says so
     gemini.script(Reply("It could retry:\n" + EDITED))
@@ -203,8 +203,8 @@ def test_ask_test_run_says_what_the_server_lacks_and_deploys_nothing(
     gemini.script(Reply(f"```yaml\n{NEEDS}```"))
     assert main(["ask", "query the trips", "--test-run", "--yes", "--recipe", "no-retrieval"]) == 2
     out, err = capsys.readouterr()
-    assert "test run: checked the server: 2 KV key(s), 2 plugin type(s) — 2 missing" in err
-    assert "  note: The flow reads the secret(s) GCP_SERVICE_ACCOUNT" in err
+    assert "test run: checked the server: 2 KV keys, 2 plugin types — 2 missing" in err
+    assert "  note: The flow reads the secret GCP_SERVICE_ACCOUNT" in err
     assert "error: the test run did not finish: Revision 1 needs what the server does not have" in err
     assert "- plugin type io.kestra.plugin.gcp.bigquery.Query is not installed" in err
     assert out.startswith("id: report\n") and not kestra.flows and not kestra.executions

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+from ..wording import counted
 from .compare import SIDES, CaseComparison, Comparison, RubricRow
 from .records import Manifest, RubricSummary, ScoreRecord
 
@@ -37,7 +38,7 @@ def markdown_report(comparison: Comparison) -> str:
         "",
         f"- base: `{comparison.base_dir}` ({_label(comparison.base_manifest)})",
         f"- candidate: `{comparison.candidate_dir}` ({_label(comparison.candidate_manifest)})",
-        f"- {len(comparison.cases)} paired case(s); verdict: {verdict} (alpha {comparison.alpha})",
+        f"- {counted(len(comparison.cases), 'paired case')}; verdict: {verdict} (alpha {comparison.alpha})",
         "",
         "| | base | candidate | Δ |",
         "| --- | ---: | ---: | ---: |",

@@ -38,6 +38,7 @@ from ..flows import (
     redact_secrets,
     validate_flow,
 )
+from ..wording import counted
 from .cases import Case, Check
 from .records import LiveResults, ScoreRecord
 
@@ -159,7 +160,7 @@ def _valid(check: Check, case: Case, output: Output, data: YamlMap) -> tuple[flo
     if not errors:
         return 1.0, "valid", 1.0
     first = errors[0]
-    return 0.0, f"{len(errors)} error(s), first: {first.code} at line {first.line}: {first.message}", 1.0
+    return 0.0, f"{counted(len(errors), 'error')}, first: {first.code} at line {first.line}: {first.message}", 1.0
 
 
 def _matches_type(used: str, wanted: str) -> bool:
@@ -225,7 +226,7 @@ def _secrets(check: Check, case: Case, output: Output, data: YamlMap) -> tuple[f
     redacted = redact_secrets(output.flow or "")[1]
     if leaks or redacted:
         where = f" (line {leaks[0].line})" if leaks and leaks[0].line else ""
-        return 0.0, f"{max(len(leaks), redacted)} credential(s) written into the flow{where}", 1.0
+        return 0.0, f"{counted(max(len(leaks), redacted), 'credential')} written into the flow{where}", 1.0
     return 1.0, "no credentials in the flow", 1.0
 
 
@@ -295,9 +296,11 @@ def unrunnable(output: Output) -> str:
         return "no flow in the output" if output.flow is None else "the output is not a YAML mapping"
     result = _validate(output.flow or "", output.kestra_version)
     if result.errors:
-        return f"the flow is invalid ({len(result.errors)} error(s), first: {result.errors[0].code})"
+        return f"the flow is invalid ({counted(len(result.errors), 'error')}, first: {result.errors[0].code})"
     if result.policy:  # Kestra would run it; the assistant does not deploy a flow the policy refuses
-        return f"the flow is refused by policy ({len(result.policy)} finding(s), first: {result.policy[0].code})"
+        return (
+            f"the flow is refused by policy ({counted(len(result.policy), 'finding')}, first: {result.policy[0].code})"
+        )
     return ""
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..flows import YamlMap, flow_needs, iter_tasks, parse_flow, plugin_types
+from ..wording import counted
 from .client import KestraClient
 from .errors import KestraError, KestraNotFound
 
@@ -45,7 +46,7 @@ class ServerNeeds:
             )
 
     def lines(self) -> list[str]:
-        checked = f"checked the server: {self.kv_keys} KV key(s), {self.plugins} plugin type(s)"
+        checked = f"checked the server: {counted(self.kv_keys, 'KV key')}, {counted(self.plugins, 'plugin type')}"
         verdict = f"{checked} — {len(self.missing)} missing" if self.missing else f"{checked} — all there"
         return [verdict, *(f"    missing: {m}" for m in self.missing), *(f"    note: {n}" for n in self.notes)]
 
@@ -83,7 +84,8 @@ async def check_needs(client: KestraClient, flow_yaml: str, namespace: str, *, h
     if needs.secrets:
         names = ", ".join(needs.secrets)
         notes.append(
-            f"The flow reads the secret(s) {names}: Kestra cannot list secrets, so they are not checked. On "
+            f"The flow reads the {'secret' if len(needs.secrets) == 1 else 'secrets'} {names}: Kestra cannot list "
+            "secrets, so they are not checked. On "
             "open-source Kestra each is an environment variable of the server, SECRET_<NAME> with the value "
             f"base64-encoded; on Enterprise Edition, the Secrets of {home or namespace} (or a parent namespace)."
         )

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..llm.base import ModelError, ModelNotFound
 from ..llm.retry import RetryPolicy
+from ..wording import counted
 
 if TYPE_CHECKING:
     from google import genai
@@ -95,7 +96,8 @@ class GeminiEmbedder:
                 vectors = [e.values for e in result.embeddings or []]
                 if len(vectors) != len(batch) or any(len(v or []) != self.dimension for v in vectors):
                     raise ModelError(
-                        f"Gemini answered {len(vectors)} embedding(s) for {len(batch)} text(s), or of the wrong size.",
+                        f"Gemini answered {counted(len(vectors), 'embedding')} for "
+                        f"{counted(len(batch), 'text')}, or of the wrong size.",
                         hint='Try again; if it persists, set embeddings = "minilm".',
                     )
                 return np.array(vectors, dtype=np.float32)

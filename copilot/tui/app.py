@@ -47,6 +47,7 @@ from ..conversation import (
 from ..errors import CopilotError
 from ..terminal import printable
 from ..urls import display_url
+from ..wording import counted
 from ..workspace import EngineSetup, Workspace
 from .chat import ChatLog
 from .inputs import typed_inputs, wire
@@ -63,7 +64,7 @@ from .screens import (
     revision_options,
     yaml_files,
 )
-from .status import StatusPart, compact_count, counted
+from .status import StatusPart, compact_count
 from .turnview import TurnView, revision_verdict
 from .widgets import ChatMessage, PromptInput, SourcesPane, StatusBar
 

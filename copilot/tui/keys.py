@@ -125,7 +125,8 @@ def plan_keys(user: Mapping[str, str]) -> KeyPlan:
     notes: list[str] = []
     unknown = sorted(set(user) - set(ACTIONS))
     if unknown:
-        notes.append(f"Unknown action(s) in [keys]: {', '.join(unknown)}. Known: {', '.join(ACTIONS)}.")
+        actions = "action" if len(unknown) == 1 else "actions"
+        notes.append(f"Unknown {actions} in [keys]: {', '.join(unknown)}. Known: {', '.join(ACTIONS)}.")
     refused: dict[str, str] = {}  # action → why its [keys] entry is not used
     wanted: dict[str, str] = {}  # action → the user's key it gets
     for action, value in user.items():

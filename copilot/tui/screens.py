@@ -22,6 +22,7 @@ from textual.widgets import Button, Input, Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..flows import YamlValue
+from ..wording import counted
 from .inputs import InputField
 
 if TYPE_CHECKING:
@@ -248,7 +249,7 @@ class FilePrompt(ModalScreen[str | None]):
             yield Static(f"{self.title_text} — Enter opens, Tab completes, ↓ picks from the list", classes="title")
             yield Input(placeholder="path/to/flow.yml", suggester=SuggestFromList(self.candidates), id="path")
             yield OptionList(*(Option(path, id=path) for path in self.candidates), id="path-list")
-            yield Static(f"{len(self.candidates)} YAML file(s) under {Path.cwd()}", classes="hint")
+            yield Static(f"{counted(len(self.candidates), 'YAML file')} under {Path.cwd()}", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
@@ -322,18 +323,16 @@ class SessionsScreen(ModalScreen[str | None]):
         options.clear_options()
         for info in sessions:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.updated))
+            counts = f"{counted(info.turns, 'turn')}, {counted(info.revisions, 'revision')}"
             label = Text.assemble(
                 (f"{when}  ", "dim"),
                 (info.title or "(empty)", "bold"),
-                (
-                    f"  {info.turns} turn(s), {info.revisions} revision(s) · {info.model or 'no model'} · {info.id}",
-                    "dim",
-                ),
+                (f"  {counts} · {info.model or 'no model'} · {info.id}", "dim"),
             )
             options.add_option(Option(label, id=info.id))
         if sessions:
             options.highlighted = 0
-        found = f"{len(sessions)} session(s)" + (f" matching {search.strip()!r}" if search.strip() else "")
+        found = counted(len(sessions), "session") + (f" matching {search.strip()!r}" if search.strip() else "")
         self.query_one("#session-hint", Static).update(found)
 
     @on(Input.Changed, "#session-search")
@@ -416,7 +415,7 @@ def code_block_options(blocks: list[tuple[str, str]]) -> list[Option]:
         language, code = blocks[number - 1]
         first = next((line for line in code.splitlines() if line.strip()), "")
         lines = code.count("\n") + (not code.endswith("\n"))
-        about = f"{language or 'text'}, {lines} line(s)  "
+        about = f"{language or 'text'}, {counted(lines, 'line')}  "
         options.append(Option(Text.assemble((f"{number:>3}  ", "bold"), (about, "dim"), first), id=str(number)))
     return options
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["SEPARATOR", "StatusPart", "compact_count", "counted", "fit"]
+__all__ = ["SEPARATOR", "StatusPart", "compact_count", "fit"]
 
 SEPARATOR = " · "
 
@@ -38,11 +38,6 @@ SHORTEN = (
     "index",
     "model",
 )  # fmt: skip  (which flow and revision goes first: the Flow tab says it too)
-
-
-def counted(count: int, word: str, plural: str = "") -> str:
-    """`1 problem`, `2 problems` (`plural` when the word does not just take an s)."""
-    return f"{count} {word if count == 1 else plural or word + 's'}"
 
 
 def compact_count(count: int) -> str:

@@ -14,8 +14,8 @@ from rich.syntax import Syntax
 from textual.widgets import Static
 
 from ..flows import diff_flows, extract_flow_yaml
+from ..wording import counted
 from .chat import ChatLog, first_sentence
-from .status import counted
 
 if TYPE_CHECKING:  # copilot.events loads the Kestra client and the models: at the first turn, not at start
     from ..events import Revision, TurnEvent, Validated

@@ -21,6 +21,7 @@ from textual.widgets.option_list import Option
 from textual.widgets.tree import TreeNode
 
 from ..terminal import printable, strip_controls_in_textual
+from ..wording import counted
 from .status import StatusPart, fit
 
 if TYPE_CHECKING:
@@ -363,7 +364,7 @@ class SourcesPane(Vertical):
         if not turn.hits:
             about.update(f"No sources for turn {number} (is the index built?).")
             return True
-        about.update(f"Turn {number}: {len(turn.hits)} source(s), best first — Enter or click opens one.")
+        about.update(f"Turn {number}: {counted(len(turn.hits), 'source')}, best first — Enter or click opens one.")
         for index, hit in sorted(enumerate(turn.hits, 1), key=lambda numbered: -numbered[1].score):
             chunk = hit.chunk
             label = Content.assemble(

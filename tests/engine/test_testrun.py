@@ -180,9 +180,9 @@ def test_secrets_and_optional_keys_are_notes_and_the_run_goes_on(gemini: FakeGem
     (checked,) = [e for e in events if isinstance(e, ServerChecked)]
     assert not checked.needs.missing and checked.needs.secrets == ("GCP_SERVICE_ACCOUNT",)
     lines = checked.needs.lines()
-    assert lines[0] == "checked the server: 2 KV key(s), 2 plugin type(s) — all there"
+    assert lines[0] == "checked the server: 2 KV keys, 2 plugin types — all there"
     assert any("KV key LIMIT is not set in company.team.copilot_test" in line for line in lines)
-    assert any("secret(s) GCP_SERVICE_ACCOUNT" in line and "SECRET_<NAME>" in line for line in lines)
+    assert any("secret GCP_SERVICE_ACCOUNT" in line and "SECRET_<NAME>" in line for line in lines)
 
 
 def test_an_invalid_revision_is_never_deployed(gemini: FakeGemini) -> None:

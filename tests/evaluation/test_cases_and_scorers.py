@@ -129,7 +129,7 @@ def test_property_types_and_validity() -> None:
         FLOW.replace('"0 9 1 * *"', '"0 9 * * *"').replace("Schedule", "Webhook").replace("cron:", "key: k\n    cron:")
     )
     scores = {s.check: s for s in score_case(case(*checks), Output(wrong)).scores}
-    assert not scores["valid"].passed and "error(s), first:" in scores["valid"].detail
+    assert not scores["valid"].passed and "1 error, first:" in scores["valid"].detail
     assert scores["types"].value == pytest.approx(1 / 3, abs=1e-3) and "forbidden Webhook" in scores["types"].detail
     assert "nothing there" in scores["property triggers[type~=Schedule].cron"].detail
     nothing = score_case(case(*checks), Output(None))
@@ -154,7 +154,7 @@ def test_a_literal_credential_fails_the_secrets_check_not_the_valid_one() -> Non
     assert scores["valid"].passed and not scores["secrets"].passed
     test_run = scores["test_run"]
     assert not test_run.passed and not test_run.skipped
-    assert test_run.detail == "cannot run: the flow is refused by policy (1 finding(s), first: hardcoded-secret)"
+    assert test_run.detail == "cannot run: the flow is refused by policy (1 finding, first: hardcoded-secret)"
 
 
 def test_similarity_to_a_reference_and_edit_preservation() -> None:
@@ -207,7 +207,7 @@ def test_a_flow_that_cannot_run_fails_its_test_run_live_or_not() -> None:
     for output in (Output(invented), Output(invented, live={"test_run": {"state": "NOT_RUN"}})):
         test_run = score_case(case(*checks), output).scores[1]
         assert not test_run.passed and not test_run.skipped and test_run.value == 0.0
-    assert "cannot run: the flow is invalid (1 error(s)" in score_case(case(*checks), Output(invented)).scores[1].detail
+    assert "cannot run: the flow is invalid (1 error," in score_case(case(*checks), Output(invented)).scores[1].detail
     nothing = score_case(case(*checks), Output(None)).scores[1]
     assert not nothing.skipped and nothing.detail == "cannot run: no flow in the output"
     garbage = score_case(case(*checks), Output("tasks: [unclosed")).scores[1]

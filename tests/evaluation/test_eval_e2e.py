@@ -82,14 +82,14 @@ def test_two_recipes_whose_prompts_differ_flip_cases_and_gate_ci(
     base, candidate = tmp_path / "runs" / "base", tmp_path / "runs" / "candidate"
     assert main(["eval", "run", str(suite), "--recipe", "default", "--concurrency", "1", "-o", str(base)]) == 0
     out = capsys.readouterr()
-    assert f"{CASES} case(s), {CASES} sample(s): pass 100.0%" in out.out and f"{CASES} fresh call(s)" in out.out
+    assert f"{CASES} cases, {CASES} samples: pass 100.0%" in out.out and f"{CASES} fresh calls" in out.out
     assert "[1/8] pass 1.00 greet-0#0 (fresh)" in out.err
 
     # the experiment's system prompt differs, so nothing is replayed: the fake answers what it is sent
     # (two cases in flight at once: each reply still matches its own request)
     command = ["eval", "run", str(suite), "--recipe", "no-house-rules", "--concurrency", "2"]
     assert main([*command, "-o", str(candidate)]) == 0
-    assert f"{CASES} fresh call(s)" in capsys.readouterr().out
+    assert f"{CASES} fresh calls" in capsys.readouterr().out
     hashes = [json.loads((run / "manifest.json").read_text())["prompt_hashes"] for run in (base, candidate)]
     assert hashes[0]["system"] != hashes[1]["system"] and hashes[0]["edit"] == hashes[1]["edit"]
     assert len({system_text(r.body) for r in prompted.requests}) == 2 and len(prompted.requests) == 2 * CASES
@@ -122,7 +122,7 @@ def test_a_replay_reports_what_its_replies_cost_and_took_when_recorded(
     assert main(["eval", "run", str(suite), "--concurrency", "2", "-o", str(replay)]) == 0
     out = capsys.readouterr()
     assert len(prompted.requests) == sent and "(cached)" in out.err
-    assert f"{CASES} cached repl(ies)" in out.out and "0 fresh call(s): 0 tokens, $0.0000" in out.out
+    assert f"{CASES} cached replies" in out.out and "0 fresh calls: 0 tokens, $0.0000" in out.out
 
     fresh, replayed = (json.loads((run / "summary.json").read_text()) for run in (base, replay))
     assert fresh["fresh_tokens"] > 0 and fresh["replayed_tokens"] == 0 and fresh["cache_hits"] == 0
@@ -203,7 +203,7 @@ def test_live_checks_test_run_on_kestra_and_a_rubric_grade(
     # (it is not skipped), saying why as an offline run would
     assert "test_run" not in third["live"] and len(kestra.executions) == 2
     test_run = next(s for s in third["scores"] if s["check"] == "test_run")
-    assert test_run["detail"].startswith("cannot run: the flow is invalid (1 error(s), first: ")
+    assert test_run["detail"].startswith("cannot run: the flow is invalid (1 error, first: ")
     assert not test_run["passed"] and not test_run["skipped"] and third["score"] == 0.0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["rubric"] == {"graded": 3, "mean_grade": 4.0, "pass_rate": 1.0} and summary["skipped"] == {}
@@ -288,7 +288,7 @@ def test_ci_replays_a_committed_cache_without_a_model_key(
     monkeypatch.delenv("GEMINI_API_KEY")  # a CI job on a fork has no key
     replay = ["eval", "run", str(suite), "--cache-dir", str(replies), "--replay-only"]
     assert main([*replay, "-o", str(tmp_path / "candidate")]) == 0
-    assert f"{CASES} cached repl(ies)" in capsys.readouterr().out and len(prompted.requests) == sent
+    assert f"{CASES} cached replies" in capsys.readouterr().out and len(prompted.requests) == sent
     assert main(["eval", "compare", str(tmp_path / "baseline"), str(tmp_path / "candidate")]) == 0
     capsys.readouterr()
 

@@ -287,7 +287,7 @@ def test_a_damaged_sessions_db_is_moved_aside_and_the_ask_goes_on(
     assert "damaged" in err and str(aside) in err and ".recover" in err
     assert aside.read_bytes() == GARBAGE  # the user's history is moved, never deleted
     assert main(["sessions"]) == 0
-    assert "1 turn(s), 1 revision(s)  log hi" in capsys.readouterr().out
+    assert "1 turn, 1 revision  log hi" in capsys.readouterr().out
 
 
 def test_a_damaged_sessions_db_in_the_chat_is_moved_aside_and_said(gemini: FakeGemini, tmp_path: Path) -> None:

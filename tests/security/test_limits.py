@@ -408,7 +408,7 @@ def test_a_lone_surrogate_from_gemini_is_no_traceback(gemini: FakeGemini, capsys
     out = capsys.readouterr().out
     assert "message: h\ufffdi" in out
     assert main(["sessions"]) == 0  # the session was stored
-    assert "1 turn(s), 1 revision(s)" in capsys.readouterr().out
+    assert "1 turn, 1 revision" in capsys.readouterr().out
 
 
 def test_a_lone_surrogate_from_an_openai_server_is_no_traceback(

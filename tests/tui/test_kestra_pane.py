@@ -385,8 +385,8 @@ def test_a_test_run_says_what_the_server_lacks_before_deploying(gemini: FakeGemi
             assert "- KV key DATASET is not set in company.team.copilot_test" in said.source
             assert "- plugin type io.kestra.plugin.gcp.bigquery.Query is not installed" in said.source
             run_log = str(app.query_one("#run").content)
-            assert "checked the server: 2 KV key(s), 2 plugin type(s) — 2 missing" in run_log
-            assert "secret(s) GCP_SERVICE_ACCOUNT" in run_log
+            assert "checked the server: 2 KV keys, 2 plugin types — 2 missing" in run_log
+            assert "secret GCP_SERVICE_ACCOUNT" in run_log
 
     with FakeKestra() as kestra:
         asyncio.run(scenario(kestra))

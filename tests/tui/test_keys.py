@@ -73,7 +73,7 @@ def test_a_moved_default_a_swap_and_a_key_two_actions_ask_for() -> None:
     assert both.keys["copy"] == "" and both.keys["recipe"] == "f9" and both.keys["deploy"] == "ctrl+o"
     assert "copy and recipe both ask for F10, and a key runs one action. Recipe stays on F9." in both.notes[-1]
     assert "Copy has no key." in both.notes[-2] and both.notes[0].startswith("Ctrl+O is deploy now")
-    assert "Unknown action(s) in [keys]: nope." in plan_keys({"nope": "f10"}).notes[0]
+    assert "Unknown action in [keys]: nope." in plan_keys({"nope": "f10"}).notes[0]
 
 
 def test_the_readme_example_keys_do_what_it_says(gemini: FakeGemini, tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ def test_the_sessions_screen_searches_deletes_and_resumes(gemini: FakeGemini, tm
             await pilot.press(*"HI THEN")  # searches the requests, whatever the case
             await pilot.pause()
             label = str(listing.get_option_at_index(0).prompt)
-            assert listing.option_count == 1 and "log hi then wait" in label and "1 turn(s), 1 revision(s)" in label
+            assert listing.option_count == 1 and "log hi then wait" in label and "1 turn, 1 revision" in label
             await pilot.press("enter")
             await settle(app, pilot)
             assert "id: taxi" in flow_code(app) and app.conversation.engine.current.number == 1
