@@ -34,6 +34,7 @@ __all__ = [
     "FileDiffers",
     "ModelCall",
     "NoFlow",
+    "NoSuchRevision",
     "RepairRequest",
     "ResumedTurn",
     "Saved",
@@ -53,6 +54,15 @@ class Busy(CopilotError):
 
 class NoFlow(CopilotError):
     """The action needs a flow, and there is none yet."""
+
+
+class NoSuchRevision(CopilotError):
+    """The flow has no revision by that number."""
+
+    def __init__(self, number: int, last: int) -> None:
+        which = f"they go from 1 to {last}" if last else "there is none yet"
+        super().__init__(f"There is no revision {number}: {which}.")
+        self.number, self.last = number, last
 
 
 class FileDiffers(CopilotError):
@@ -262,7 +272,7 @@ class Conversation:
         self.check_not_busy()
         failure = self.last_failure
         if failure is None:
-            raise NoFlow("No failed test-run to repair from: `/run` first.")
+            raise NoFlow("No failed test-run to repair from: test-run the flow first.")
         self.last_failure = None
         where = f"task `{failure.failing_task}`" if failure.failing_task else "the run"
         shown = f"Repair from the failure of {where} ({failure.execution.state})."
@@ -330,10 +340,8 @@ class Conversation:
 
         if self.store is None:
             raise CopilotError("Sessions are not recorded here (the session store could not be opened).")
-        if not session_id:
-            raise CopilotError("Usage: `/resume ID` — `/sessions` lists them.")
         if not self.store.has_session(session_id):
-            raise CopilotError(f"No session `{session_id}` — `/sessions` lists them.")
+            raise CopilotError(f"No session `{session_id}`.")
         self._forget_runs()
         self.store.restore(session_id, self.engine)
         self.session = session_id
@@ -403,30 +411,24 @@ class Conversation:
         self.check_not_busy()
         return self.engine.redo()
 
-    def goto(self, number: str | int) -> Revision:
+    def goto(self, number: int) -> Revision:
+        """Revision `number` becomes current (NoSuchRevision: there is none)."""
         self.check_not_busy()
-        last = len(self.engine.revisions)
-        try:
-            return self.engine.goto(int(number))
-        except (ValueError, IndexError) as exc:
-            which = f"a revision from 1 to {last}" if last else "a revision (there is none yet)"
-            raise CopilotError(f"Usage: `/revision N` with N {which}.") from exc
+        self.revision(number)
+        return self.engine.goto(number)
 
-    def revision(self, number: str | int) -> Revision:
-        try:
-            index = int(number) - 1
-            if index < 0:
-                raise IndexError(number)
-            return self.engine.revisions[index]
-        except (ValueError, IndexError) as exc:
-            raise CopilotError("Usage: `/diff N` (a revision) or `/diff server`.") from exc
+    def revision(self, number: int) -> Revision:
+        """Revision `number` of this flow (NoSuchRevision: there is none)."""
+        if not 1 <= number <= len(self.engine.revisions):
+            raise NoSuchRevision(number, len(self.engine.revisions))
+        return self.engine.revisions[number - 1]
 
-    async def compare(self, against: str) -> Comparison:
-        """The current revision against revision N, or against the flow deployed on Kestra (`server`)."""
+    async def compare(self, against: int | None) -> Comparison:
+        """The current revision against revision `against`, or (None) against the flow deployed on Kestra."""
         from .flows import diff_flows
 
         current = self.require_current()
-        if against == "server":
+        if against is None:
             deployed = await self.workspace.deployed(current.yaml)
             if deployed is None:
                 return Comparison("the server", None)
@@ -466,7 +468,7 @@ class Conversation:
             try:
                 target = default_save_path(data)
             except ValueError as exc:
-                raise CopilotError(f"{exc}.", hint="Give a path: `/save PATH`.") from exc
+                raise CopilotError(f"{exc}.", hint="Give the path to save it to.") from exc
         else:
             target = path.expanduser()
         landed = check_writable(target, what="flow", make_parents=True)  # a folder, a FIFO … said first

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from copilot.config import load_settings
-from copilot.conversation import Busy, Conversation, FileDiffers, NoFlow, default_save_path
+from copilot.conversation import Busy, Conversation, FileDiffers, NoFlow, NoSuchRevision, default_save_path
 from copilot.errors import CopilotError
 from copilot.events import DeployReview, Usage
 from copilot.workspace import Workspace
@@ -85,10 +85,10 @@ def test_revisions_compare_load_and_save(gemini: FakeGemini, tmp_path: Path, mon
     assert loaded.number == 1 and loaded.valid and conversation.session is not None  # recorded
     gemini.script(Reply(EDITED))
     asyncio.run(conversation.turn("add a retry"))
-    comparison = asyncio.run(conversation.compare("1"))
+    comparison = asyncio.run(conversation.compare(1))
     assert comparison.label == "revision 1" and comparison.diff is not None and "+    retry:" in comparison.diff.unified
-    with pytest.raises(CopilotError, match="/diff N"):
-        asyncio.run(conversation.compare("7"))
+    with pytest.raises(NoSuchRevision, match="There is no revision 7: they go from 1 to 2"):
+        asyncio.run(conversation.compare(7))
     saved = conversation.save()
     path = tmp_path / "flows" / "company.team" / "taxi.yml"
     assert saved.path == path and saved.written and path.read_text() == saved.revision.yaml
@@ -129,7 +129,7 @@ def test_deploy_is_one_review_then_a_yes(gemini: FakeGemini, kestra: FakeKestra)
     asyncio.run(conversation.turn("and divide by one"))
     outcome = asyncio.run(conversation.deploy(no))
     assert outcome.review.diff is not None and outcome.review.diff.changed and outcome.deployed is None
-    comparison = asyncio.run(conversation.compare("server"))
+    comparison = asyncio.run(conversation.compare(None))
     assert comparison.label == "server revision 1"
 
 

@@ -626,7 +626,11 @@ class CopilotApp(App[None]):
 
     async def goto_revision(self, argument: str) -> None:
         async def goto(conversation: Conversation) -> None:
-            revision = conversation.goto(argument)
+            if not argument.strip().isdigit():
+                last = len(conversation.revisions)
+                which = f"a revision from 1 to {last}" if last else "a revision (there is none yet)"
+                raise CopilotError(f"Usage: `/revision N` with N {which}.")
+            revision = conversation.goto(int(argument))
             self.show_revision(revision)
             await self.say(f"Revision {revision.number} is current.", "system")
 
@@ -759,7 +763,9 @@ class CopilotApp(App[None]):
         async def compare(conversation: Conversation) -> None:
             if argument == "server" and not self.workspace.settings.kestra_url:
                 raise CopilotError("No Kestra server: set KESTRA_URL.")
-            comparison = await conversation.compare(argument)
+            if argument != "server" and not argument.strip().isdigit():
+                raise CopilotError("Usage: `/diff N` (a revision) or `/diff server`.")
+            comparison = await conversation.compare(None if argument == "server" else int(argument))
             if comparison.diff is None:
                 await self.say("The server has no such flow yet: it would be new.", "system")
                 return

@@ -203,6 +203,15 @@ def test_revisions_goto_diff_and_switching_recipe(gemini: FakeGemini, tmp_path: 
             assert app.conversation.engine.current.number == 2
             await send(pilot, "/revision 1")
             await pilot.pause()
+            for wrong, said in (
+                ("/revision abc", "Usage: `/revision N` with N a revision from 1 to 2."),
+                ("/revision 9", "There is no revision 9: they go from 1 to 2."),
+                ("/diff 9", "There is no revision 9: they go from 1 to 2."),
+                ("/diff two", "Usage: `/diff N` (a revision) or `/diff server`."),
+            ):
+                await send(pilot, wrong)
+                await settle(app, pilot)
+                assert messages(app)[-1] == said and app.conversation.engine.current.number == 1
             await send(pilot, "/diff 2")
             await settle(app, pilot)
             diff: Any = app.query_one("#diff").content
