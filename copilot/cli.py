@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from . import __version__, cli_ask, cli_eval, cli_kestra, cli_retrieval
+from . import __version__
 from .cli_args import Commands, Handler, add_policy_option, nonblank
 from .errors import CopilotError
 from .exitcodes import EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPE_CLOSED
@@ -30,9 +30,15 @@ if TYPE_CHECKING:
     from .flows import ValidationResult
 
 
-def _parser() -> argparse.ArgumentParser:
+# The commands this module registers itself: run by pre-commit hooks and editors once per file, they build
+# only their own parsers (the others' modules are not loaded).
+OWN_COMMANDS = ("validate", "diff", "schema", "config", "chat")
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
     """Every command, each registered with its handler (`set_defaults(handler=…)`) by the module that owns it;
-    `main` runs the handler of the command parsed. The order here is the order of `--help`."""
+    `main` runs the handler of the command parsed. The order here is the order of `--help`. With `command`
+    one of OWN_COMMANDS, only this module's commands."""
     parser = argparse.ArgumentParser(
         prog="kestra-copilot",
         description="Write, validate, review, deploy and test-run Kestra flows with an AI model.",
@@ -41,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_add_validate, _add_diff, _add_schema, _add_config, _add_chat):
         add(commands)
+    if command in OWN_COMMANDS:  # the other modules' parsers are not needed (nor their imports' time)
+        return parser
+    from . import cli_ask, cli_eval, cli_kestra, cli_retrieval
+
     cli_ask.add_parsers(commands)
     cli_kestra.add_parsers(commands)
     cli_retrieval.add_parsers(commands)
@@ -77,8 +87,8 @@ def _discard_closed_output() -> None:
 
 
 def _command(argv: Sequence[str] | None) -> int:
-    parser = _parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser(arguments[0] if arguments else None)
     if (problem := _undecodable(arguments)) is not None:
         _print_error(problem)
         return EXIT_ERROR
@@ -219,9 +229,11 @@ def _validate(args: argparse.Namespace) -> int:
             if server.hint:
                 print(printable(f"hint: {server.hint}"), file=sys.stderr)
     version = args.kestra_version or (server.major if server else None) or settings.kestra_version
-    from .workspace import Workspace
+    auth = None
+    if args.schema:  # the server's own schema goes with its credentials
+        from .workspace import Workspace
 
-    auth = Workspace(settings).kestra_auth(args.schema) if args.schema else None  # the server's own schema
+        auth = Workspace(settings).kestra_auth(args.schema)
     loaded = load_schema(args.schema, kestra_version=version, cache_dir=settings.cache_dir, auth=auth)
     if loaded.note:
         print(printable(f"note: {loaded.note}"), file=sys.stderr)

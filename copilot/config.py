@@ -16,13 +16,15 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
 from .errors import ConfigError
-from .llm.prices import Price
 from .urls import check_url, display_url, split_userinfo
+
+if TYPE_CHECKING:  # the model layer is loaded when a price is set, not for every command
+    from .llm.prices import Price
 
 __all__ = ["SECRET_FIELDS", "Settings", "config_path", "load_settings", "mask", "with_embeddings"]
 
@@ -166,6 +168,8 @@ _TABLES = frozenset({"prices", "keys"})  # config tables kept whole, not flatten
 
 
 def _prices(table: object, path: Path) -> dict[str, Price]:
+    from .llm.prices import Price
+
     example = '[prices."gemini-3.8-flash"] input = 0.75, output = 3.75, cached = 0.075'
     if not isinstance(table, Mapping):
         raise ConfigError(f"[prices] in {path} must be a table of models.", hint=example)

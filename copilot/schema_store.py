@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
-
-from .flows import FlowSchema, SchemaLoadError, bundled_schema
+from .flows import FlowSchema, SchemaLoadError, bundled_schema, use_cache
 from .private_files import private_dir, write_private
-from .tls import ssl_context, tls_failure
 from .urls import display_url
 
 if TYPE_CHECKING:
+    import httpx
+
     from .kestra import KestraClient
 
 __all__ = ["LoadedSchema", "load_schema", "schema_from_server"]
@@ -44,6 +43,8 @@ def load_schema(
     """`spec` is a path, an http(s) URL, or None for the bundled catalog. `auth` goes with a URL (the
     configured server's credentials, for its own schema); a redirect is then refused, never followed."""
     if not spec:
+        if cache_dir is not None:
+            use_cache(cache_dir / "catalog")
         return LoadedSchema(bundled_schema(kestra_version))
     if spec.startswith(("http://", "https://")):
         return _from_url(spec, kestra_version, cache_dir, timeout, transport, auth)
@@ -80,6 +81,10 @@ def _from_url(
     transport: httpx.BaseTransport | None,
     auth: httpx.Auth | None,
 ) -> LoadedSchema:
+    import httpx
+
+    from .tls import ssl_context, tls_failure
+
     cached = _cache_file(cache_dir, url) if cache_dir else None
     try:
         verify = ssl_context() if transport is None else True  # SSL_CERT_FILE / SSL_CERT_DIR honoured

@@ -108,7 +108,10 @@ class Workspace:
     chat or `ask` works in (`open`)."""
 
     def __init__(self, settings: Settings) -> None:
+        from .flows import use_cache
+
         self.settings = settings
+        use_cache(settings.cache_dir / "catalog")  # the bundled catalog and schemas, built once
         self._conversation: Conversation | None = None
         self._client: KestraClient | None = None  # while `connected`: the one client test-runs share
 

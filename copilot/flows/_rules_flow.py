@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
-
-import regex
 
 from ._parse import Path
 from ._rules import FlowIndex, literal, type_is
@@ -115,14 +114,26 @@ def _labels(value: YamlValue) -> list[tuple[YamlValue, YamlValue, Path]]:
     return []
 
 
-# Kestra's flow schema (1.3+) and its label validation (late 1.x): a lower-case identifier.
-_LABEL_KEY = regex.compile(r"^[\p{Ll}][\p{L}0-9._-]*$")
+def _is_label_key(key: str) -> bool:
+    """Kestra's flow schema (1.3+) and its label validation (late 1.x): a lower-case identifier,
+    `^[\\p{Ll}][\\p{L}0-9._-]*$` (`str.isalpha` is `\\p{L}`)."""
+    return bool(key) and unicodedata.category(key[0]) == "Ll" and all(_label_char(c) for c in key[1:])
+
+
+def _label_char(char: str) -> bool:
+    return char.isalpha() or char in "0123456789._-"
 
 
 def _label_key(key: str) -> str:
-    cleaned = regex.sub(r"[^\p{L}0-9._-]+", "_", key.strip()).strip("_.-") or "label"
+    pieces: list[str] = []
+    for char in key.strip():  # each run of other characters becomes one `_`
+        if _label_char(char):
+            pieces.append(char)
+        elif not pieces or pieces[-1] != "\0":
+            pieces.append("\0")
+    cleaned = "".join(pieces).replace("\0", "_").strip("_.-") or "label"
     cleaned = cleaned[0].lower() + cleaned[1:]
-    return cleaned if _LABEL_KEY.match(cleaned) else "label_" + cleaned.lower()
+    return cleaned if _is_label_key(cleaned) else "label_" + cleaned.lower()
 
 
 def system_labels(index: FlowIndex) -> None:  # B5, D5
@@ -137,7 +148,7 @@ def system_labels(index: FlowIndex) -> None:  # B5, D5
         elif value in ("", None) and key is not None:
             index.report("empty-label", ("labels", *rel), f"Label '{key}' has an empty value; Kestra refuses it.")
         # list-form keys carry the pattern in the schema itself (reported as invalid-id)
-        if isinstance(key, str) and isinstance(index.data.get("labels"), dict) and not _LABEL_KEY.match(key):
+        if isinstance(key, str) and isinstance(index.data.get("labels"), dict) and not _is_label_key(key):
             index.report(
                 "invalid-label-key",
                 ("labels", *rel),
@@ -216,6 +227,8 @@ def input_definitions(index: FlowIndex) -> None:  # E1–E4
         kind = item.get("type")
         validator = item.get("validator")
         if kind in ("STRING", "SECRET") and isinstance(validator, str):
+            import regex  # Java's regex syntax, which `re` lacks
+
             try:
                 regex.compile(validator)
             except regex.error as exc:

@@ -12,8 +12,6 @@ import json
 import math
 from collections.abc import Callable
 
-import regex
-
 from ._parse import Path
 from ._rules import FlowIndex, literal, type_is
 from ._rules_tasks import parse_duration
@@ -87,6 +85,8 @@ def value_problem(kind: str, value: YamlValue, definition: YamlMap) -> str | Non
     if kind in ("STRING", "SECRET") and isinstance(value, str):
         pattern = definition.get("validator")
         if isinstance(pattern, str):
+            import regex  # Java's regex syntax, which `re` lacks; loaded for a flow whose input has a validator
+
             try:
                 if not regex.fullmatch(pattern, value):
                     return f"{value!r} does not match the validator {pattern!r}"

@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections.abc import Callable
-from functools import cache
 
-from ._catalog import load_catalog
 from ._cron import cron_error
 from ._diagnostics import Severity
 from ._parse import Path
@@ -129,12 +127,10 @@ def switches(index: FlowIndex) -> None:  # C2
                 )
 
 
-@cache
 def _flowable_types() -> frozenset[str]:
-    catalog = load_catalog()
-    names = {t.name for t in catalog.types.values() if t.kind == "flowable"}
-    names |= {a for t in catalog.types.values() if t.kind == "flowable" for a in t.aliases}
-    return frozenset(names)
+    from ._bundled import bundled
+
+    return bundled().flowable
 
 
 def working_directories(index: FlowIndex) -> None:  # C3

@@ -9,58 +9,98 @@ gives, or the one generated from the bundled catalog. This module only turns a s
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-import jsonschema
 import jsonschema_rs  # the compiled validator; python-jsonschema stays the reference (and explains errors)
-import regex
-from jsonschema import Draft7Validator
-from jsonschema.exceptions import ValidationError
 
-from ._catalog import Catalog, load_catalog
 from ._errors import SchemaLoadError
-from ._schemagen import generate_flow_schema
 from ._types import YamlList, YamlMap, YamlValue
 from ._values import as_dict, as_list
 
-__all__ = ["FlowSchema", "bundled_schema"]
+if TYPE_CHECKING:  # python-jsonschema is loaded when a flow is invalid (to explain why) or a schema is checked
+    from jsonschema import Draft7Validator, FormatChecker
+    from jsonschema.exceptions import ValidationError
+
+    from ._catalog import Catalog
+
+__all__ = ["FlowSchema", "SchemaFacts", "bundled_schema"]
+
+# What the validator derives from a schema, kept with the bundled one: its type index (type value →
+# definition) and the definitions a pruned schema may leave out (definition → the `type:` values it requires).
+SchemaFacts = tuple[dict[str, str], dict[str, frozenset[str]]]
 
 KESTRA_VERSIONS = (1, 2)
+# A few documents are each checked by a validator compiled from the part of the schema they can reach (a
+# few milliseconds); from this many on, the whole schema is compiled once (~80 ms) and reused.
+WHOLE_AFTER = 8
+PRUNED_KEPT = 16  # compiled pruned validators kept, by the set of `type:` values they were pruned for
 
 
-@functools.lru_cache(maxsize=512)
-def _java_regex(pattern: str) -> regex.Pattern[str]:
-    return regex.compile(pattern)
+@functools.cache
+def _reference_classes() -> tuple[type[Draft7Validator], FormatChecker]:
+    """python-jsonschema's draft-07 validator reading `pattern`s as Java regexes, and the format checker of
+    the meta-schema check (its `regex` format, Java's too)."""
+    import jsonschema
+    import regex
 
+    java = functools.lru_cache(maxsize=512)(regex.compile)
 
-def _pattern_keyword(
-    validator: Draft7Validator, pattern: str, instance: YamlValue, schema: YamlMap
-) -> Iterator[ValidationError]:
-    """`pattern` with Java regex syntax (`\\p{Ll}` …), which Python's `re` cannot compile."""
-    if isinstance(instance, str) and not _java_regex(pattern).search(instance):
-        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+    def pattern_keyword(
+        validator: Draft7Validator, pattern: str, instance: YamlValue, schema: YamlMap
+    ) -> Iterator[ValidationError]:
+        """`pattern` with Java regex syntax (`\\p{Ll}` …), which Python's `re` cannot compile."""
+        if isinstance(instance, str) and not java(pattern).search(instance):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
+    formats = jsonschema.FormatChecker(formats=())
 
-KestraValidator = jsonschema.validators.extend(Draft7Validator, {"pattern": _pattern_keyword})
+    @formats.checks("regex", raises=regex.error)
+    def is_java_regex(instance: object) -> bool:
+        return not isinstance(instance, str) or bool(java(instance))
 
-_META_FORMATS = jsonschema.FormatChecker(formats=())
-
-
-@_META_FORMATS.checks("regex", raises=regex.error)
-def _is_java_regex(instance: object) -> bool:
-    return not isinstance(instance, str) or bool(_java_regex(instance))
+    kestra: type[Draft7Validator] = jsonschema.validators.extend(
+        jsonschema.Draft7Validator, {"pattern": pattern_keyword}
+    )
+    return kestra, formats
 
 
 def _check_schema(schema: YamlMap) -> None:
     """Draft-07 meta-schema check, reading `pattern`s as Java regexes."""
-    meta = Draft7Validator(Draft7Validator.META_SCHEMA, format_checker=_META_FORMATS)
+    import jsonschema
+
+    _, formats = _reference_classes()
+    meta = jsonschema.Draft7Validator(jsonschema.Draft7Validator.META_SCHEMA, format_checker=formats)
     error = jsonschema.exceptions.best_match(meta.iter_errors(schema))
     if error is not None:
         raise jsonschema.SchemaError.create_from(error)
 
 
+def _compiled(schema: YamlMap) -> jsonschema_rs.Draft7Validator | None:
+    try:
+        return jsonschema_rs.Draft7Validator(schema, validate_formats=False)
+    except Exception:  # a schema the compiled validator cannot take: the reference one alone judges
+        return None
+
+
+def _type_values_in(instance: YamlValue, found: set[str]) -> set[str]:
+    """Every string a mapping of `instance` has under `type`: the only definitions it can select."""
+    stack = [instance]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            kind = node.get("type")
+            if isinstance(kind, str):
+                found.add(kind)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
 class FlowSchema:
-    """A compiled flow schema plus an index of its discriminated definitions (type value → definition)."""
+    """A compiled flow schema plus an index of its discriminated definitions (type value → definition).
+    `checked`: the schema is known to pass the draft-07 meta-schema (the bundled one: the tests check it)."""
 
     def __init__(
         self,
@@ -68,7 +108,9 @@ class FlowSchema:
         *,
         source: str,
         kestra_version: int = 1,
-        catalog: Catalog | None = None,
+        catalog: Catalog | Callable[[], Catalog] | None = None,
+        checked: bool = False,
+        facts: SchemaFacts | None = None,
     ) -> None:
         definitions = schema.get("definitions") if isinstance(schema, dict) else None
         if not isinstance(definitions, dict):
@@ -79,36 +121,148 @@ class FlowSchema:
         self.raw = schema
         self.source = source
         self.kestra_version = kestra_version
-        # The catalog this schema was generated from, or None for a server's (or user's) schema.
-        self.catalog = catalog
+        # The catalog this schema was generated from (or how to get it), None for a server's or a user's.
+        self._catalog = catalog
         self.definitions: YamlMap = definitions
         self._discriminators: dict[int, tuple[YamlList, list[tuple[str, ...]]]] = {}
-        try:
-            _check_schema(schema)
-            validator_class = jsonschema.validators.extend(KestraValidator, {"anyOf": self._any_of_keyword})
-            self._reference: Draft7Validator = validator_class(schema)
-        except jsonschema.SchemaError as exc:
-            raise SchemaLoadError(f"{source} is not a valid JSON schema: {exc.message}") from exc
-        self._fast: jsonschema_rs.Draft7Validator | None
-        try:
-            self._fast = jsonschema_rs.Draft7Validator(schema, validate_formats=False)
-        except Exception:  # a schema the compiled validator cannot take: the reference one alone judges
-            self._fast = None
-        self.type_index = self._index_types()
+        if not checked:  # a schema from a server or a file; the bundled one is checked by the tests
+            import jsonschema
+
+            try:
+                _check_schema(schema)
+            except jsonschema.SchemaError as exc:
+                raise SchemaLoadError(f"{source} is not a valid JSON schema: {exc.message}") from exc
+        self._reference: Draft7Validator | None = None
+        self._whole: jsonschema_rs.Draft7Validator | None = None
+        self._whole_failed = False
+        self._pruned: dict[frozenset[str], jsonschema_rs.Draft7Validator | None] = {}
+        self._prunable_definitions: dict[str, frozenset[str]] | None = facts[1] if facts else None
+        self._checked_documents = 0
+        self.type_index = facts[0] if facts else self._index_types()
+
+    @property
+    def catalog(self) -> Catalog | None:
+        """The catalog this schema was generated from; None for a server's or a user's schema."""
+        if callable(self._catalog):
+            self._catalog = self._catalog()
+        return self._catalog
+
+    def facts(self) -> SchemaFacts:
+        """What the validator derives from the schema, to keep with it (`facts=` gives it back)."""
+        return self.type_index, self._prunable()
 
     @property
     def is_bundled(self) -> bool:
-        return self.catalog is not None
+        return self._catalog is not None
 
     # --- validation -------------------------------------------------------------------------------
     def is_valid(self, instance: YamlValue) -> bool:
-        if self._fast is not None:
-            return bool(self._fast.is_valid(instance))
-        return bool(self._reference.is_valid(instance))
+        fast = self._fast_validator(instance)
+        if fast is not None:
+            return bool(fast.is_valid(instance))
+        return bool(self.reference_validator().is_valid(instance))
 
     def iter_errors(self, instance: YamlValue, schema: YamlMap | None = None) -> Iterator[ValidationError]:
-        validator = self._reference if schema is None else self._reference.evolve(schema=schema)
+        reference = self.reference_validator()
+        validator = reference if schema is None else reference.evolve(schema=schema)
         return validator.iter_errors(instance)
+
+    def reference_validator(self) -> Draft7Validator:
+        if self._reference is None:
+            import jsonschema
+
+            kestra, _ = _reference_classes()
+            validator_class = jsonschema.validators.extend(kestra, {"anyOf": self._any_of_keyword})
+            self._reference = validator_class(self.raw)
+        return self._reference
+
+    # --- the compiled validator, whole or pruned -----------------------------------------------------
+    def _fast_validator(self, instance: YamlValue) -> jsonschema_rs.Draft7Validator | None:
+        """The compiled validator for `instance`: the whole schema's once several documents were checked,
+        before that one compiled from the schema pruned to the definitions `instance` can select."""
+        self._checked_documents += 1
+        if self._whole is not None or self._whole_failed or self._checked_documents > WHOLE_AFTER:
+            return self._whole_validator()
+        types = frozenset(_type_values_in(instance, set()))
+        if types not in self._pruned:
+            pruned = self.pruned(types)
+            if len(self._pruned) >= PRUNED_KEPT:
+                self._pruned.pop(next(iter(self._pruned)))
+            self._pruned[types] = _compiled(pruned) if pruned is not None else None
+        return self._pruned[types] or self._whole_validator()
+
+    def _whole_validator(self) -> jsonschema_rs.Draft7Validator | None:
+        if self._whole is None and not self._whole_failed:
+            self._whole = _compiled(self.raw)
+            self._whole_failed = self._whole is None
+        return self._whole
+
+    def pruned(self, types: frozenset[str]) -> YamlMap | None:
+        """The schema with the `anyOf` branches no mapping typed with one of `types` can match left out, and
+        the definitions no longer reachable dropped: the same verdict for a document whose `type:` values
+        are among `types`, from a schema a fraction of the size. A branch is left out only when it is a
+        `$ref` to a definition that must be an object with a `type` among string values none of which is in
+        `types`. None when the schema refers to something other than its own definitions (not pruned)."""
+        prunable = self._prunable()
+        reachable: dict[str, YamlValue] = {}
+        queue: list[str] = []
+
+        def needed(branch: YamlValue) -> bool:
+            name = _definition_ref(branch)
+            return name is None or name not in prunable or bool(prunable[name] & types)
+
+        def copy(node: YamlValue) -> YamlValue:
+            if isinstance(node, list):
+                return [copy(item) for item in node]
+            if not isinstance(node, dict):
+                return node
+            out: YamlMap = {}
+            for key, value in node.items():
+                if key == "anyOf" and isinstance(value, list):
+                    kept = [branch for branch in value if needed(branch)]
+                    value = kept or [False]  # every branch needs a type the document lacks: none can match
+                elif key == "$ref":
+                    name = _definition_ref(node)
+                    if name is None:
+                        raise _NotPrunable
+                    if name not in reachable:
+                        reachable[name] = None
+                        queue.append(name)
+                elif key == "definitions" and node is self.raw:
+                    continue
+                out[key] = copy(value)
+            return out
+
+        try:
+            root = copy(self.raw)
+            while queue:
+                name = queue.pop()
+                reachable[name] = copy(self.definitions.get(name, {}))
+        except _NotPrunable:
+            return None
+        assert isinstance(root, dict)
+        root["definitions"] = reachable
+        return root
+
+    def _prunable(self) -> dict[str, frozenset[str]]:
+        """Definition → the `type:` values it requires, for the definitions a pruned schema may leave out:
+        an object that requires `type`, pinned by a string `const` or an `enum` of strings."""
+        if self._prunable_definitions is None:
+            found: dict[str, frozenset[str]] = {}
+            for name in self.definitions:
+                members = self.flatten({"$ref": f"#/definitions/{name}"})
+                if not any(m.get("type") == "object" for m in members):
+                    continue
+                if not any("type" in as_list(m.get("required")) for m in members):
+                    continue
+                pinned = [as_dict(self.resolve(as_dict(m.get("properties")).get("type"))) for m in members]
+                values = [p["const"] for p in pinned if "const" in p] + [
+                    v for p in pinned if "enum" in p for v in as_list(p["enum"])
+                ]
+                if values and all(isinstance(v, str) for v in values):
+                    found[name] = frozenset(v for v in values if isinstance(v, str))
+            self._prunable_definitions = found
+        return self._prunable_definitions
 
     def _any_of_keyword(
         self, validator: Draft7Validator, branches: YamlList, instance: YamlValue, schema: YamlMap
@@ -125,6 +279,8 @@ class FlowSchema:
             if not errors:
                 return
             all_errors.extend(errors)
+        from jsonschema import ValidationError
+
         yield ValidationError(f"{instance!r} is not valid under any of the given schemas", context=all_errors)
 
     def _candidate_branches(self, branches: YamlList, instance: YamlValue) -> list[int] | range:
@@ -140,9 +296,6 @@ class FlowSchema:
             cached = (branches, [self.type_values(branch) for branch in branches])
             self._discriminators[id(branches)] = cached
         return cached[1]
-
-    def reference_validator(self) -> Draft7Validator:
-        return self._reference
 
     # --- schema navigation ------------------------------------------------------------------------
     def resolve(self, schema: YamlValue) -> YamlValue:
@@ -205,6 +358,8 @@ class FlowSchema:
     # --- construction -------------------------------------------------------------------------------
     @classmethod
     def from_catalog(cls, catalog: Catalog, kestra_version: int = 1) -> FlowSchema:
+        from ._schemagen import generate_flow_schema
+
         if kestra_version not in KESTRA_VERSIONS:
             raise SchemaLoadError(f"Kestra version must be one of {KESTRA_VERSIONS}, not {kestra_version}.")
         return cls(
@@ -215,7 +370,23 @@ class FlowSchema:
         )
 
 
-@functools.cache
+class _NotPrunable(Exception):
+    """The schema refers to something other than its own definitions."""
+
+
+def _definition_ref(node: YamlValue) -> str | None:
+    """X of a `{"$ref": "#/definitions/X"}`, else None."""
+    ref = node.get("$ref") if isinstance(node, dict) else None
+    if isinstance(ref, str) and ref.startswith("#/definitions/") and "/" not in ref[len("#/definitions/") :]:
+        return ref[len("#/definitions/") :]
+    return None
+
+
 def bundled_schema(kestra_version: int = 1) -> FlowSchema:
-    """The schema generated from the bundled catalog, compiled once per Kestra major version."""
-    return FlowSchema.from_catalog(load_catalog(), kestra_version)
+    """The schema generated from the bundled catalog for Kestra `kestra_version`.x (read from the cache when
+    one is in use, _bundled.py), once per process."""
+    from ._bundled import bundled
+
+    if kestra_version not in KESTRA_VERSIONS:
+        raise SchemaLoadError(f"Kestra version must be one of {KESTRA_VERSIONS}, not {kestra_version}.")
+    return bundled().schema(kestra_version)

@@ -9,7 +9,6 @@ from ._diagnostics import Diagnostic, Severity, has_errors, passes, sort_diagnos
 from ._errors import FlowSyntaxError
 from ._parse import MAX_DOCUMENT_BYTES, ParsedFlow, parse_flow
 from ._schema import FlowSchema, bundled_schema
-from ._schema_errors import translate_errors
 from ._structure import check_structure
 from ._types import YamlMap, YamlValue
 
@@ -71,8 +70,12 @@ def validate_parsed(parsed: ParsedFlow[YamlMap], schema: FlowSchema, version: in
     structure = check_structure(parsed, schema, version)
     diagnostics.extend(structure.diagnostics)
     if not schema.is_valid(parsed.data):
+        from ._schema_errors import translate_errors  # python-jsonschema explains: loaded for an invalid flow
+
         diagnostics.extend(translate_errors(schema.iter_errors(parsed.data), parsed, schema))
     for path, value, family in structure.detached:
+        from ._schema_errors import translate_errors
+
         # Typed children under a node of unknown type: validate each on its own.
         diagnostics.extend(
             translate_errors(schema.iter_errors(value, _standalone(schema, family)), parsed, schema, path)

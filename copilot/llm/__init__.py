@@ -23,11 +23,15 @@ from .base import (
     TextDelta,
     Usage,
 )
-from .retry import RetryPolicy
 
-# The model clients pull in google-genai and httpx: imported on first use, so `copilot.config` (which
-# needs llm.prices) and the TUI's first frame stay fast.
-_LAZY = {"DEFAULT_MODEL": "gemini", "GeminiModel": "gemini", "OpenAICompatModel": "openai_compat"}
+# The model clients pull in google-genai and httpx, the retry policy asyncio: imported on first use, so
+# `copilot.config` (which needs llm.prices), `validate` and the TUI's first frame stay fast.
+_LAZY = {
+    "DEFAULT_MODEL": "gemini",
+    "GeminiModel": "gemini",
+    "OpenAICompatModel": "openai_compat",
+    "RetryPolicy": "retry",
+}
 
 
 def __getattr__(name: str) -> object:
