@@ -402,12 +402,12 @@ class Conversation:
 
     # --- revisions ----------------------------------------------------------------------------------------
     def undo(self) -> Revision | None:
-        """Back one revision (None: before the first)."""
+        """Back to the revision the current one was made from (None: before the first)."""
         self.check_not_busy()
         return self.engine.undo()
 
     def redo(self) -> Revision | None:
-        """Forward one revision (None: nothing to redo)."""
+        """Forward to the newest revision made from the current one (the current one again: nothing to redo)."""
         self.check_not_busy()
         return self.engine.redo()
 

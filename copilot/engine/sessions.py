@@ -14,10 +14,9 @@ allocated inside write transactions (BEGIN IMMEDIATE), a writer waits for anothe
 of failing, and each running turn records the process writing it, so opening the store marks as interrupted
 only the turns whose process is gone (a crash, a kill), never one another process is still writing.
 
-Revisions are append-only: recording never overwrites or deletes one (only deleting the session does).
-Each keeps the revision it was made from (`previous`), and the session's line is the chain that ends at its
-latest revision: what `restore` brings back and `revisions()` lists. A revision made after an undo starts a
-branch; the undone ones stay in the store, off the line (`revisions(every=True)`).
+Revisions are append-only: recording never overwrites, deletes or renumbers one (only deleting the session
+does). Each keeps the revision it was made from (`previous`): a revision made after an undo is one more, made
+from the revision the undo went back to, and the undone ones stay — `restore` brings back every one.
 
 A streamed reply is written when it has grown by a quarter or a couple of seconds have passed, and at every
 other event, so recording costs linear time; Ctrl+C (`mark_interrupted`) and `close` write what arrived.
@@ -177,7 +176,7 @@ class NoteRow(TypedDict):
 class RevisionRow(TypedDict):
     """A recorded revision, as `revisions()` lists it."""
 
-    number: int | None  # its place in the session's line; None off the line (`every=True`)
+    number: int  # its number, as the engine numbers it (the order revisions were made in)
     id: int  # the store's own number, never reused
     previous: int | None  # the id it was made from
     turn: int | None  # the turn that made it; None for a loaded file
@@ -225,7 +224,7 @@ class SessionStore:
         self.db = connection
         self.notes: list[str] = []  # what happened on open that the user should know (a damaged file moved aside)
         self._recording: dict[tuple[str, int], _TurnRecorder] = {}  # this store's running turns
-        self._lines: dict[str, list[int]] = {}  # session → the stored numbers of the engine's revisions, in order
+        self._ids: dict[str, list[int]] = {}  # session → the store's id of each of the engine's revisions, in order
         self._closed = False
 
     @classmethod
@@ -314,7 +313,7 @@ class SessionStore:
             self.db.execute("DELETE FROM revisions WHERE session_id = ?", (session_id,))
             self.db.execute("DELETE FROM notes WHERE session_id = ?", (session_id,))
             deleted = self.db.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount
-        self._lines.pop(session_id, None)
+        self._ids.pop(session_id, None)
         return bool(deleted)
 
     def add_note(self, session_id: str, text: str, kind: str = "system") -> None:
@@ -339,24 +338,22 @@ class SessionStore:
         cursor.row_factory = sqlite3.Row
         return [_turn(row) for row in cursor]
 
-    def revisions(self, session_id: str, *, every: bool = False) -> list[RevisionRow]:
-        """The session's line of revisions, as `restore` brings it back: `number` (its place in the line, as the
-        engine numbers it), `turn` (the turn that made it; None for a loaded file), `yaml`, `valid`, and `id`
-        (the store's own number, never reused) with `previous` (the id it was made from). `every=True` lists
-        every revision recorded, in order, those off the line (undone, then replaced) with `number` None."""
+    def revisions(self, session_id: str) -> list[RevisionRow]:
+        """Every revision of the session, in the order they were made, as `restore` brings them back: `number`
+        (as the engine numbers it), `turn` (the turn that made it; None for a loaded file or a hand edit),
+        `yaml`, `valid`, and `id` (the store's own number, never reused) with `previous` (the id it was made
+        from)."""
         rows = self._rows(session_id)
-        line = _line(rows)
-        place = {row.number: position for position, row in enumerate(line, 1)}
         return [
             RevisionRow(
-                number=place.get(r.number),
-                id=r.number,
-                previous=r.previous,
-                turn=r.turn,
-                yaml=r.yaml,
-                valid=bool(r.valid),
+                number=position,
+                id=stored,
+                previous=rows[stored].previous,
+                turn=rows[stored].turn,
+                yaml=rows[stored].yaml,
+                valid=bool(rows[stored].valid),
             )
-            for r in (rows.values() if every else line)
+            for position, stored in enumerate(sorted(rows), 1)
         ]
 
     def _rows(self, session_id: str) -> dict[int, _StoredRevision]:
@@ -400,12 +397,12 @@ class SessionStore:
         return recorder
 
     def save_revision(self, session_id: str, revision: Revision, turn: int | None = None) -> int:
-        """Append `revision` to the session, made from the revision before it in the engine; returns its id.
-        Nothing recorded is replaced: after an undo, the revision starts a branch."""
-        line = self._lines.get(session_id)
-        if line is None:
-            line = [row.number for row in _line(self._rows(session_id))]
-        made_from = line[: max(revision.number - 1, 0)]
+        """Append `revision` to the session, made from the one its `previous` names; returns its id. Nothing
+        recorded is replaced or renumbered: a revision made after an undo is one more."""
+        ids = self._ids.get(session_id)
+        if ids is None:
+            ids = self._ids[session_id] = sorted(self._rows(session_id))
+        made_from = ids[revision.previous - 1] if revision.previous and revision.previous <= len(ids) else None
         diagnostics = json.dumps([d.to_dict() for d in revision.diagnostics])
         with self._transaction():
             (number,) = self.db.execute(
@@ -422,11 +419,11 @@ class SessionStore:
                     diagnostics,
                     revision.recipe,
                     revision.prompt_hash,
-                    made_from[-1] if made_from else None,
+                    made_from,
                     time.time(),
                 ),
             )
-        self._lines[session_id] = [*made_from, number]
+        ids.append(number)
         return int(number)
 
     def mark_interrupted(self, session_id: str) -> None:
@@ -447,18 +444,21 @@ class SessionStore:
         return self.db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is not None
 
     def restore(self, session_id: str, engine: Engine) -> Revision | None:
-        """Put the session's line of revisions and its conversation back into `engine`; the last revision
-        becomes current."""
+        """Put the session's revisions (every one, in the order they were made) and its conversation back
+        into `engine`; the last revision made becomes current."""
         rows = self._rows(session_id)
         if not rows and not self.has_session(session_id):
             raise KeyError(session_id)
-        line = _line(rows)
+        ids = sorted(rows)
+        number_of = {stored: position for position, stored in enumerate(ids, 1)}
         revisions: list[Revision] = []
-        for position, row in enumerate(line, 1):
+        for position, stored in enumerate(ids, 1):
+            row = rows[stored]
             found = tuple(_diagnostic(d) for d in json.loads(row.diagnostics))
-            diff = diff_flows(revisions[-1].yaml, row.yaml) if revisions else None
-            revisions.append(Revision(position, row.yaml, found, diff, row.recipe, row.prompt_hash))
-        self._lines[session_id] = [row.number for row in line]
+            previous = number_of.get(row.previous) if row.previous is not None else None
+            diff = diff_flows(revisions[previous - 1].yaml, row.yaml) if previous else None
+            revisions.append(Revision(position, row.yaml, found, diff, row.recipe, row.prompt_hash, previous))
+        self._ids[session_id] = ids
         exchanges = self.db.execute(
             "SELECT request, reply FROM turns WHERE session_id = ? AND reply != '' ORDER BY number", (session_id,)
         ).fetchall()
@@ -573,17 +573,6 @@ def _turn(row: sqlite3.Row) -> TurnRow:
         attempt_log=row["attempt_log"],
         error_hint=row["error_hint"],
     )
-
-
-def _line(rows: dict[int, _StoredRevision]) -> list[_StoredRevision]:
-    """The chain of revisions that ends at the latest one, oldest first (each made from its `previous`)."""
-    line: list[_StoredRevision] = []
-    number = max(rows, default=None)
-    while number is not None and number in rows:
-        line.append(rows[number])
-        previous = rows[number].previous
-        number = previous if previous is not None and previous < number else None
-    return line[::-1]
 
 
 def _connect(path: Path) -> sqlite3.Connection:

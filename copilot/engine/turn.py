@@ -65,9 +65,10 @@ class Revision:
     number: int  # 1-based within the session
     yaml: str
     diagnostics: tuple[Diagnostic, ...]
-    diff: FlowDiff | None  # against the previous revision
+    diff: FlowDiff | None  # against the revision it was made from
     recipe: str
     prompt_hash: str
+    previous: int | None = None  # the revision it was made from (None: the first, or made from nothing)
 
     @property
     def valid(self) -> bool:
@@ -177,8 +178,10 @@ class Engine:
         self.retrieve = retrieve
         self.kestra_version = kestra_version
         self.schema = schema
+        # Every revision, in the order they were made: never removed, never renumbered. A revision made after
+        # an undo is the next number, made from the current one (`previous`); the undone ones stay reachable.
         self.revisions: list[Revision] = []
-        self._position = 0  # revisions[:position] are current; undo moves it back
+        self._current = 0  # the current revision's number; 0: none
         self.history: list[Exchange] = []  # the conversation so far, redacted: (request, reply) per turn
         self.vault = SecretVault()  # the conversation's credentials and their placeholders, in memory only
 
@@ -186,15 +189,15 @@ class Engine:
         self,
         revisions: Sequence[Revision],
         history: Sequence[Exchange],
-        position: int | None = None,
+        current: int | None = None,
         vault: SecretVault | None = None,
     ) -> None:
         """Take up a conversation where it was (a resumed session, another model): its revisions, with
-        revision `position` current (default: the last), its exchanges, and the vault that redacted them if
+        revision `current` current (default: the last), its exchanges, and the vault that redacted them if
         it is still in memory (another model: pass the old engine's). Without it, a new vault; placeholders
         already in the revisions and history (a stored session's) keep their numbers to themselves."""
         self.revisions, self.history = list(revisions), list(history)
-        self._position = len(self.revisions) if position is None else position
+        self._current = len(self.revisions) if current is None else current
         self.vault = vault if vault is not None else SecretVault()
         for text in (*(r.yaml for r in self.revisions), *(t for exchange in self.history for t in exchange)):
             self.vault.reserve(text)
@@ -205,23 +208,30 @@ class Engine:
 
     @property
     def current(self) -> Revision | None:
-        return self.revisions[self._position - 1] if self._position else None
+        return self.revisions[self._current - 1] if self._current else None
 
     def undo(self) -> Revision | None:
-        if self._position:
-            self._position -= 1
+        """Back to the revision the current one was made from (None: before the first)."""
+        current = self.current
+        if current is not None:
+            self._current = current.previous or 0
         return self.current
 
     def redo(self) -> Revision | None:
-        if self._position < len(self.revisions):
-            self._position += 1
+        """Forward to the newest revision made from the current one (the current one: there is none)."""
+        made = [r.number for r in self.revisions if (r.previous or 0) == self._current]
+        if made:
+            self._current = made[-1]
         return self.current
 
+    def can_redo(self) -> bool:
+        return any((r.previous or 0) == self._current for r in self.revisions)
+
     def goto(self, number: int) -> Revision:
-        """Make revision `number` current (the later ones stay reachable with redo)."""
+        """Make revision `number` current."""
         if not 1 <= number <= len(self.revisions):
             raise IndexError(f"There is no revision {number} (1–{len(self.revisions)}).")
-        self._position = number
+        self._current = number
         return self.revisions[number - 1]
 
     def start_from(self, flow_yaml: str, source: str = "(file)") -> Revision:
@@ -231,12 +241,13 @@ class Engine:
         return self._add(flow_yaml, tuple(result.diagnostics), source, "")
 
     def _add(self, yaml: str, diagnostics: tuple[Diagnostic, ...], recipe: str, prompt_hash: str) -> Revision:
-        previous = self.current
-        diff = diff_flows(previous.yaml, yaml) if previous else None
-        revision = Revision(self._position + 1, yaml, diagnostics, diff, recipe, prompt_hash)
-        del self.revisions[self._position :]  # a new revision after an undo drops the redo branch
+        """The next revision, made from the current one (after an undo too: nothing is dropped)."""
+        made_from = self.current
+        diff = diff_flows(made_from.yaml, yaml) if made_from else None
+        number, previous = len(self.revisions) + 1, made_from.number if made_from else None
+        revision = Revision(number, yaml, diagnostics, diff, recipe, prompt_hash, previous)
         self.revisions.append(revision)
-        self._position = len(self.revisions)
+        self._current = number
         return revision
 
     async def turn(

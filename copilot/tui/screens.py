@@ -421,7 +421,8 @@ def code_block_options(blocks: list[tuple[str, str]]) -> list[Option]:
 
 
 def revision_options(revisions: Sequence[Revision], current: int) -> list[Option]:
-    """Every revision: validity, recipe and what changed against the previous one."""
+    """Every revision: validity, recipe and what changed against the one it was made from (named when that is
+    not the one before it: made after an undo)."""
     from ..flows import has_errors
 
     options = []
@@ -430,8 +431,10 @@ def revision_options(revisions: Sequence[Revision], current: int) -> list[Option
         refused = "invalid" if has_errors(revision.diagnostics) else "policy"  # Kestra accepts it
         verdict = ("valid", "green") if revision.valid else (refused, "red")
         changes = "; ".join(c.line() for c in revision.diff.summary.changes[:3]) if revision.diff else "first"
+        made_from = revision.previous
+        branch = f"from {made_from}: " if made_from is not None and made_from != revision.number - 1 else ""
         label = Text.assemble(
-            (f"{mark}{revision.number:>3}  ", "bold"), verdict, (f"  {revision.recipe}  ", "dim"), changes
+            (f"{mark}{revision.number:>3}  ", "bold"), verdict, (f"  {revision.recipe}  ", "dim"), branch + changes
         )
         options.append(Option(label, id=str(revision.number)))
     return options

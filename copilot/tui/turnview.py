@@ -122,7 +122,9 @@ def revision_line(revision: Revision) -> str:
         return f"**Revision {revision.number}**: the same flow as before, {verdict}."
     changes = [change.line() for change in diff.summary.changes]
     listed = "; ".join(changes[:4]) + (f"; … {len(changes) - 4} more" if len(changes) > 4 else "")
+    made_from = revision.previous or revision.number - 1
+    after = f" from revision {made_from}" if made_from != revision.number - 1 else ""  # made after an undo
     return (
-        f"**Revision {revision.number}**: {listed or 'changed'} — {verdict} "
-        f"(Flow tab; `/diff {revision.number - 1}` shows the diff)."
+        f"**Revision {revision.number}**{after}: {listed or 'changed'} — {verdict} "
+        f"(Flow tab; `/diff {made_from}` shows the diff)."
     )

@@ -206,7 +206,7 @@ def test_an_older_sessions_db_is_read_and_upgraded_in_place(gemini: FakeGemini, 
     assert current.number == 2 and current.yaml == flow_of(EDITED) and current.diff is not None
     gemini.script(Reply(VALID))
     run_turn(fresh, store, "s1", "back to the first one")
-    every = store.revisions("s1", every=True)
+    every = store.revisions("s1")
     assert [(r["id"], r["previous"], r["number"], r["turn"]) for r in every] == [
         (1, None, 1, 1),
         (2, 1, 2, 2),

@@ -119,7 +119,9 @@ def test_a_follow_up_edit_changes_only_what_was_asked(gemini: FakeGemini) -> Non
     )
 
 
-def test_undo_redo_and_a_new_branch(gemini: FakeGemini) -> None:
+def test_undo_redo_and_a_revision_made_after_an_undo(gemini: FakeGemini) -> None:
+    """Nothing is dropped or renumbered: a revision made after an undo is the next number, made from the
+    current one; undo goes back to what a revision was made from, redo forward to the newest made from it."""
     chat = engine(gemini)
     gemini.script(Reply(VALID))
     turn(chat, "first")
@@ -128,7 +130,11 @@ def test_undo_redo_and_a_new_branch(gemini: FakeGemini) -> None:
     assert chat.undo().number == 1 and chat.undo() is None and chat.redo().number == 1
     gemini.script(Reply(VALID.replace("hi", "hello")))
     result, _ = turn(chat, "third")
-    assert result.revision.number == 2 and len(chat.revisions) == 2 and chat.redo().number == 2
+    assert result.revision.number == 3 and result.revision.previous == 1 and len(chat.revisions) == 3
+    assert "message hi → hello" in str(result.revision.diff.summary.to_dict())  # against 1, what it came from
+    assert chat.redo().number == 3 and not chat.can_redo()  # the newest: nothing to redo
+    assert chat.undo().number == 1 and chat.redo().number == 3  # redo: the newest made from 1
+    assert chat.goto(2).yaml == flow_of(EDITED) and chat.undo().number == 1  # the undone one, still there
 
 
 def test_giving_up_after_the_repair_budget_keeps_the_last_flow(gemini: FakeGemini) -> None:

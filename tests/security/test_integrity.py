@@ -68,15 +68,16 @@ def test_two_asks_continuing_one_session_at_once_both_keep_their_revision(gemini
 
     stored = first.db.execute("SELECT yaml FROM revisions WHERE session_id = ? ORDER BY number", (session,))
     assert len(stored.fetchall()) == 3  # nothing overwritten
-    every = first.revisions(session, every=True)
+    every = first.revisions(session)
     assert [(r["id"], r["previous"], r["turn"]) for r in every] == [(1, None, 1), (2, 1, 2), (3, 1, 3)]
     assert "retry" in every[1]["yaml"] and "hi again" in every[2]["yaml"]
-    assert [r["number"] for r in every] == [1, None, 2]  # the line ends at the latest; the other is kept beside
+    assert [r["number"] for r in every] == [1, 2, 3]  # both kept, each made from revision 1
     assert [t["number"] for t in first.turns(session)] == [1, 2, 3]
     resumed = engine(gemini)
     current = first.restore(session, resumed)
-    assert current.number == 2 and "hi again" in current.yaml and current.diff is not None
-    assert resumed.undo().yaml == every[0]["yaml"]
+    assert current.number == 3 and "hi again" in current.yaml and current.previous == 1 and current.diff is not None
+    assert resumed.undo().yaml == every[0]["yaml"]  # back to what it was made from
+    assert resumed.redo().number == 3  # the newest made from it
     for store in (first, a, b):
         store.close()
 
@@ -116,7 +117,7 @@ def test_parallel_writers_each_get_their_own_turn_and_revision_numbers(tmp_path:
     assert {t["status"] for t in turns} == {"done"}
     made = [(n, c) for n in range(writers) for c in range(turns_each)]
     assert {t["request"] for t in turns} == {f"w{n} {c}" for n, c in made}
-    every = setup.revisions(session, every=True)
+    every = setup.revisions(session)
     assert sorted(r["yaml"] for r in every) == sorted(f"id: w{n}_{c}\n" for n, c in made)
     setup.close()
 
@@ -191,15 +192,15 @@ def test_a_new_revision_after_an_undo_keeps_the_undone_one(gemini: FakeGemini, t
         turn(chat, store, session, text)
     chat.undo()
     gemini.script(Reply(RETRIED))
-    turn(chat, store, session, "say hi again instead")  # the engine drops its redo branch…
-    assert [r.number for r in chat.revisions] == [1, 2] and "hi again" in chat.current.yaml
+    turn(chat, store, session, "say hi again instead")  # one more revision, made from 1: 2 is kept
+    assert [r.number for r in chat.revisions] == [1, 2, 3] and "hi again" in chat.current.yaml
+    assert chat.current.previous == 1 and "retry" in chat.revisions[1].yaml
     stored = store.db.execute("SELECT yaml FROM revisions WHERE session_id = ? ORDER BY number", (session,))
-    assert len(stored.fetchall()) == 3  # …the store keeps it
-    every = store.revisions(session, every=True)
-    assert "retry" in every[1]["yaml"] and every[1]["number"] is None
-    assert [r["turn"] for r in store.revisions(session)] == [1, 3]  # the line, as the engine has it
+    assert len(stored.fetchall()) == 3
+    every = store.revisions(session)
+    assert [(r["number"], r["turn"], r["previous"]) for r in every] == [(1, 1, None), (2, 2, 1), (3, 3, 1)]
     fresh = engine(gemini)
-    assert store.restore(session, fresh).yaml == chat.current.yaml and len(fresh.revisions) == 2
+    assert store.restore(session, fresh).yaml == chat.current.yaml and len(fresh.revisions) == 3
     store.close()
 
 

@@ -16,10 +16,6 @@ OTHER = VALID.replace("id: taxi", "id: other")
 
 def stored(app: CopilotApp, session: str) -> list[str]:
     """Every revision recorded for `session`, in the order it was written."""
-    return [row["yaml"] for row in app.conversation.store.revisions(session, every=True)]
-
-
-def line(app: CopilotApp, session: str) -> list[str]:
     return [row["yaml"] for row in app.conversation.store.revisions(session)]
 
 
@@ -42,7 +38,7 @@ def test_a_new_flow_by_ctrl_n_or_slash_new_is_a_new_session_and_the_old_ones_kee
             await ask(app, pilot, gemini, OTHER, "another flow")
             second = app.conversation.session
             assert second not in (None, first) and app.conversation.engine.current.number == 1
-            assert stored(app, first) == kept and line(app, first) == kept  # both revisions, still its line
+            assert stored(app, first) == kept  # both revisions
             assert stored(app, second) == [flow_of(OTHER)]
 
             await send(pilot, "/new")
@@ -75,11 +71,11 @@ def test_ctrl_n_while_a_reply_streams_stops_it_and_the_reply_stays_in_its_own_se
                 and app.conversation.engine.revisions == []
                 and flow_code(app) == ""
             )
-            assert stored(app, first) == kept and line(app, first) == kept  # the stopped turn made no revision
+            assert stored(app, first) == kept  # the stopped turn made no revision
             turns = app.conversation.store.turns(first)
             assert [t["status"] for t in turns] == ["done", "done", "interrupted"]
             await ask(app, pilot, gemini, OTHER, "another flow")
-            assert app.conversation.session != first and line(app, app.conversation.session) == [flow_of(OTHER)]
+            assert app.conversation.session != first and stored(app, app.conversation.session) == [flow_of(OTHER)]
             assert stored(app, first) == kept
 
     asyncio.run(scenario())
@@ -96,30 +92,33 @@ def test_undo_then_a_turn_resume_and_load_only_add_revisions(
             first, kept = await two_revisions(app, pilot, gemini)
             await pilot.press("ctrl+z")
             await pilot.pause()
-            await ask(app, pilot, gemini, RETRIED, "say hi again instead")  # a branch: the undone one stays
+            await ask(app, pilot, gemini, RETRIED, "say hi again instead")  # revision 3, made from 1: 2 stays
             assert stored(app, first) == [*kept, flow_of(RETRIED)]
-            assert line(app, first) == [kept[0], flow_of(RETRIED)]
+            engine = app.conversation.engine
+            assert [r.number for r in engine.revisions] == [1, 2, 3] and engine.current.previous == 1
+            assert "**Revision 3** from revision 1:" in messages(app)[-1] and "`/diff 1`" in messages(app)[-1]
 
             await send(pilot, "/load other.yml")  # a loaded file is a revision of the session too
             await settle(app, pilot)
-            assert app.conversation.engine.current.number == 3 and app.conversation.session == first
-            assert line(app, first) == [kept[0], flow_of(RETRIED), flow_of(OTHER)]
+            assert app.conversation.engine.current.number == 4 and app.conversation.session == first
             await ask(app, pilot, gemini, EDITED, "add a retry")
-            assert line(app, first) == [kept[0], flow_of(RETRIED), flow_of(OTHER), flow_of(EDITED)]
+            assert stored(app, first) == [*kept, flow_of(RETRIED), flow_of(OTHER), flow_of(EDITED)]
 
             await pilot.press("ctrl+n")
             await pilot.pause()
             await ask(app, pilot, gemini, VALID, "a flow in a second session")
             await send(pilot, f"/resume {first}")
             await settle(app, pilot)
-            assert [r.yaml for r in app.conversation.engine.revisions] == line(
-                app, first
-            )  # the store's line, as it was
-            await pilot.press("ctrl+z", "ctrl+z")
+            assert [r.yaml for r in app.conversation.engine.revisions] == stored(app, first)  # every one
+            await pilot.press("ctrl+z", "ctrl+z")  # 5 → 4 → 3, each the one it was made from
             await pilot.pause()
+            assert app.conversation.engine.current.number == 3
             await ask(app, pilot, gemini, OTHER, "back to the other flow")
             assert stored(app, first) == [*kept, flow_of(RETRIED), flow_of(OTHER), flow_of(EDITED), flow_of(OTHER)]
-            assert line(app, first) == [kept[0], flow_of(RETRIED), flow_of(OTHER)]
+            assert app.conversation.engine.current.number == 6
+            await send(pilot, "/revision 2")  # the one undone long ago is still there
+            await settle(app, pilot)
+            assert flow_code(app) == kept[1]
             assert any("Resumed session" in m for m in messages(app))
 
     asyncio.run(scenario())
@@ -140,7 +139,7 @@ def test_resume_while_a_reply_streams_stops_it_and_neither_session_loses_a_revis
             await send(pilot, f"/resume {first}")
             await settle(app, pilot)
             assert app.conversation.session == first and [r.yaml for r in app.conversation.engine.revisions] == kept
-            assert line(app, first) == kept and stored(app, second) == [flow_of(OTHER)]
+            assert stored(app, first) == kept and stored(app, second) == [flow_of(OTHER)]
             assert [t["status"] for t in app.conversation.store.turns(second)] == ["done", "interrupted"]
 
     asyncio.run(scenario())
@@ -158,6 +157,6 @@ def test_after_its_session_is_deleted_the_flow_goes_on_in_a_new_one(gemini: Fake
             assert "its next revision starts a new session" in messages(app)[-1]
             await ask(app, pilot, gemini, EDITED, "add a retry")
             (info,) = app.conversation.store.sessions()
-            assert info.id == app.conversation.session and line(app, app.conversation.session) == [flow_of(EDITED)]
+            assert info.id == app.conversation.session and stored(app, app.conversation.session) == [flow_of(EDITED)]
 
     asyncio.run(scenario())
