@@ -59,7 +59,9 @@ def test_the_first_run_writes_the_cache_and_the_next_reads_it_without_building(
     assert later.schema(2).raw == built.schema(2).raw and later.flowable == built.flowable
     assert later.schema(2).facts() == built.schema(2).facts()  # read back, not derived again
     assert set(later.catalog.types) == set(built.catalog.types)
-    assert later.catalog.lookup("io.kestra.plugin.core.log.Log") == built.catalog.lookup("io.kestra.plugin.core.log.Log")
+    assert later.catalog.lookup("io.kestra.plugin.core.log.Log") == built.catalog.lookup(
+        "io.kestra.plugin.core.log.Log"
+    )
 
 
 def test_a_damaged_cache_file_is_built_again(fresh: None, tmp_path: Path) -> None:
