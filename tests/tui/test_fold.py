@@ -4,13 +4,26 @@ import random
 
 from copilot.tui.fold import POINTER, FlowFold, fold_flows
 
-REPLY = "Here is the flow:\n\n```yaml\nid: a\nnamespace: b\n```\nIt logs [S1].\n```python\nprint(1)\n```\nend"
+REPLY = (
+    "Here is the flow:\n\n```yaml\nid: a\nnamespace: b\n```\nIt logs [S1].\n```python\nprint(1)\n```\n"
+    "A retry looks like:\n```yaml\nretry:\n  type: constant\n```\nAnd plain:\n```\nid: c\nnamespace: d\n```\nend"
+)
 
 
 def test_the_flow_block_becomes_a_pointer_and_other_code_stays() -> None:
     shown = fold_flows(REPLY)
-    assert POINTER in shown and "namespace: b" not in shown
-    assert "```python\nprint(1)\n```" in shown and shown.endswith("It logs [S1].\n```python\nprint(1)\n```\nend")
+    assert shown.count(POINTER) == 2 and "namespace: b" not in shown and "namespace: d" not in shown  # untagged too
+    assert "It logs [S1].\n```python\nprint(1)\n```\n" in shown
+    assert "A retry looks like:\n```yaml\nretry:\n  type: constant\n```\n" in shown  # a snippet, not a flow
+
+
+def test_a_snippet_is_held_until_its_block_closes_and_a_flow_is_folded_at_its_id() -> None:
+    fold = FlowFold()
+    assert fold.feed("Retry:\n```yaml\nretry:\n") == "Retry:\n"  # may still be a flow
+    assert fold.feed("  type: constant\n```\n") == "```yaml\nretry:\n  type: constant\n```\n"
+    assert fold.feed("```\ntasks:\n") == ""
+    assert fold.feed("id: x\n") == f"{POINTER}\n\n"  # a top-level id: a flow
+    assert fold.feed("namespace: y\n```\ndone") == "done"
 
 
 def test_any_split_of_the_stream_shows_the_same() -> None:
