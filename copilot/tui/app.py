@@ -734,7 +734,9 @@ class CopilotApp(App[None]):
             await chat.say(entry.request, "system" if entry.by_test_run else "user")
             repairs = repairs + 1 if entry.by_test_run else 0
             folded = test_run_repair(repairs) if entry.by_test_run else None
-            view = TurnView(chat, self.say, question=entry.question, folded=folded)
+            made_from = entry.revisions[0].previous if entry.revisions else None  # the revision that ran
+            start = ran(conversation.revisions[made_from - 1]) if entry.by_test_run and made_from else None
+            view = TurnView(chat, self.say, question=entry.question, folded=folded, start=start)
             for event in entry.events():
                 await view.show(event)
             await view.end()
@@ -861,7 +863,7 @@ class CopilotApp(App[None]):
                     failed = run_failed(last_run)
                     conversation.note(failed, "error")  # now, before the repair's turn is recorded
                     narrated.put_nowait((failed, "error"))
-                narrated.put_nowait(event)
+                narrated.put_nowait(_RepairOf(event.number, conversation.current))
             if not run_log.show(event):
                 self.turn_event(event, repair)
                 narrated.put_nowait(event)
@@ -904,17 +906,17 @@ class CopilotApp(App[None]):
     async def _narrate(self, narrated: asyncio.Queue[object]) -> None:
         """A test-run in the chat: each failed run that is repaired, and the repair as a folded turn of its own
         (its flow to the Flow tab, the revision it made), as a resumed session shows them."""
-        from ..events import RepairStarted, TurnEvent
+        from ..events import TurnEvent
 
         view: TurnView | None = None
         while (item := await narrated.get()) is not None:
             if isinstance(item, tuple):
                 await self.say(str(item[0]), str(item[1]))
-            elif isinstance(item, RepairStarted):
+            elif isinstance(item, _RepairOf):
                 if view is not None:
                     await view.end()
                 await self.say(TEST_RUN_REPAIR, "system")
-                view = TurnView(self.chat, self.say, folded=test_run_repair(item.number))
+                view = TurnView(self.chat, self.say, folded=test_run_repair(item.number), start=ran(item.ran))
             elif view is not None and isinstance(item, TurnEvent):
                 await view.show(item)
         if view is not None:
@@ -1076,6 +1078,19 @@ class CopilotApp(App[None]):
             )
 
         await self._attempt(capture)
+
+
+@dataclass(frozen=True)
+class _RepairOf:
+    """A test-run's repair begins, of the revision that ran."""
+
+    number: int
+    ran: Revision | None
+
+
+def ran(revision: Revision | None) -> tuple[str, str] | None:
+    """The flow a test-run's repair starts from, labelled for its diff."""
+    return (f"revision {revision.number}", revision.yaml) if revision is not None else None
 
 
 def test_run_repair(number: int) -> str:

@@ -28,7 +28,8 @@ Say = Callable[[str, str], Awaitable[object]]
 class TurnView:
     """Renders one turn's events into the chat; `say` adds a note (text, kind); `waiting` is the progress
     line's text while a repair waits for the model (None: no progress lines, a resumed turn). `folded`: the
-    first attempt is folded too, under this title (a test-run's repair: the run's, not the user's turn)."""
+    first attempt is folded too, under this title (a test-run's repair: the run's, not the user's turn), its
+    diff against `start` (the flow that ran) as (label, yaml)."""
 
     def __init__(
         self,
@@ -38,8 +39,10 @@ class TurnView:
         question: bool = False,
         waiting: str | None = None,
         folded: str | None = None,
+        start: tuple[str, str] | None = None,
     ) -> None:
         self.chat, self.say, self.question, self.waiting, self.folded = chat, say, question, waiting, folded
+        self.start = start
         self.attempts: list[str | None] = []  # each attempt's flow, for a repair's diff
 
     async def show(self, event: TurnEvent) -> None:
@@ -86,10 +89,13 @@ class TurnView:
         chat = self.chat
         attempts = self.attempts
         attempts.append(extract_flow_yaml(chat.replies[-1]) if chat.replies else None)
-        before, now = (attempts[-2], attempts[-1]) if len(attempts) > 1 else (None, None)
-        if chat.repair is not None and before is not None and now is not None:
-            labels = {"old_label": f"attempt {event.attempt - 1}", "new_label": f"attempt {event.attempt}"}
-            diff = diff_flows(before, now, **labels)
+        if len(attempts) > 1:  # a repair of this turn's attempt before
+            before: tuple[str, str | None] = (f"attempt {event.attempt - 1}", attempts[-2])
+        else:  # a test-run's repair: of the flow that ran
+            before = self.start or ("", None)
+        if chat.repair is not None and before[1] is not None and attempts[-1] is not None:
+            labels = {"old_label": before[0], "new_label": f"attempt {event.attempt}"}
+            diff = diff_flows(before[1], attempts[-1], **labels)
             shown = Syntax(diff.unified, "diff") if diff.changed else "The repair changed nothing in the flow."
             await chat.add_to_repair(Static(shown, classes="repair-diff"))
         if chat.repair is not None:
@@ -97,7 +103,9 @@ class TurnView:
                 "valid ✓" if event.valid else f"{counted(sum(d.blocking for d in event.diagnostics), 'problem')} left"
             )
             said = first_sentence(chat.replies[-1])
-            chat.repair.title = f"Repair (attempt {event.attempt}): {verdict}" + (f" — {said}" if said else "")
+            named = f"Repair (attempt {event.attempt})" if not self.folded else self.folded
+            named += f", attempt {event.attempt}" if self.folded and event.attempt > 1 else ""
+            chat.repair.title = f"{named}: {verdict}" + (f" — {said}" if said else "")
             chat.repair = None
         if event.valid:
             return

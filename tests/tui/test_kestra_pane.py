@@ -129,7 +129,9 @@ def test_a_whole_conversation_generate_repair_edit_diff_deploy_run_fail_repair_s
             first, second = app.query("Collapsible.repair")
             assert str(first.title).startswith("Repair (attempt 2): valid ✓")
             assert "colour" in str(first.query_one(".repair-diff", Static).content.code)  # the diff it made
-            assert str(second.title).startswith("Repair (attempt 1): valid ✓")  # the test-run's, folded
+            assert str(second.title).startswith("Repair 1 from the test-run: valid ✓")  # the test-run's, folded
+            diff = second.query_one(".repair-diff", Static).content.code
+            assert "--- revision 2" in diff and '+    format: "{{ 1 / 1 }}"' in diff  # against the flow that ran
 
     with FakeKestra(outcome_rule=divides_by_zero, task_logs=logs) as kestra:
         asyncio.run(scenario(kestra))
@@ -364,7 +366,7 @@ def test_the_run_tab_follows_the_run_and_the_advice_stops_the_loop(gemini: FakeG
 
         told, folds = await resumed(with_kestra(settings(tmp_path), kestra), session)
         assert told == [*live[2:], f"Resumed session `{session}` at revision 1."]  # the advice too, word for word
-        assert folds[-1].startswith("Repair (attempt 1): valid ✓ — The table `company.trips` does not exist")
+        assert folds[-1].startswith("Repair 1 from the test-run: valid ✓ — The table `company.trips` does not exist")
 
     with FakeKestra(outcome_rule=divides_by_zero, task_logs=logs) as kestra:
         asyncio.run(scenario(kestra))
