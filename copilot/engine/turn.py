@@ -57,6 +57,7 @@ __all__ = [
 ]
 
 Retrieve = Callable[[str, Recipe], Sequence[Hit]]
+REPAIR_UNCHANGED = "The repair gave back the same flow, so the model was not asked again."
 MAX_REPLY_CHARS = 256 * 1024  # a flow and its explanation fit many times over; past it the model is looping
 
 
@@ -291,6 +292,7 @@ class Engine:
         )
         settings = GenerationSettings(temperature=recipe.temperature)
         candidate: tuple[str, tuple[Diagnostic, ...], str] | None = None  # yaml, diagnostics, its prompt hash
+        tried: str | None = None  # the last attempt's flow: a repair that gives it back ends the repairs
         for attempt in range(1, recipe.repair_attempts + 2):
             result.attempts = attempt
             result.prompt_hashes.append(prompt.hash)
@@ -320,6 +322,10 @@ class Engine:
             emit(Validated(attempt, diagnostics, valid))
             if valid or attempt > recipe.repair_attempts:
                 break
+            if flow_yaml is not None and tried is not None and same_flow(tried, flow_yaml):
+                emit(Notice(REPAIR_UNCHANGED, "Say what to change, or fix the flow yourself."))
+                break  # asking again for the same flow would cost a call and bring the same flow
+            tried = flow_yaml
             diagnostics_text = format_diagnostics(diagnostics) if recipe.include_diagnostics else "The flow is invalid."
             # Findings on the restored flow may quote a restored value: they go back through the vault.
             prompt = repair_prompt(recipe, prompt, self.vault.redact(reply)[0], self.vault.redact(diagnostics_text)[0])

@@ -6,7 +6,17 @@ from collections.abc import Iterator
 import pytest
 
 from copilot.engine.recipes import load_recipe
-from copilot.engine.turn import Engine, ErrorEvent, Revision, TurnEnded, TurnEvent, TurnResult, Validated
+from copilot.engine.turn import (
+    REPAIR_UNCHANGED,
+    Engine,
+    ErrorEvent,
+    Notice,
+    Revision,
+    TurnEnded,
+    TurnEvent,
+    TurnResult,
+    Validated,
+)
 from copilot.llm.base import ModelStreamCut, TextDelta
 from copilot.llm.gemini import GeminiModel
 from copilot.llm.retry import RetryPolicy
@@ -138,10 +148,18 @@ def test_undo_redo_and_a_revision_made_after_an_undo(gemini: FakeGemini) -> None
 
 
 def test_giving_up_after_the_repair_budget_keeps_the_last_flow(gemini: FakeGemini) -> None:
-    gemini.script(Reply(INVALID))
+    gemini.script(Reply(INVALID), Reply(INVALID.replace("red", "blue")), Reply(INVALID.replace("red", "green")))
     result, _ = turn(engine(gemini), "log hi")
     assert result.attempts == 3 and not result.valid and result.revision is not None
-    assert len(gemini.requests) == 3
+    assert len(gemini.requests) == 3 and "colour: green" in result.revision.yaml
+
+
+def test_a_repair_that_gives_back_the_same_flow_ends_the_repairs(gemini: FakeGemini) -> None:
+    """Asking again would cost a call and bring the same flow: the turn stops, says so, keeps the flow."""
+    gemini.script(Reply(INVALID))  # every attempt: the same invalid flow
+    result, events = turn(engine(gemini), "log hi")
+    assert result.attempts == 2 and len(gemini.requests) == 2 and not result.valid and result.revision is not None
+    assert [e.message for e in events if isinstance(e, Notice)] == [REPAIR_UNCHANGED]
 
 
 def test_a_model_outage_ends_the_turn_cleanly_and_keeps_the_flow(gemini: FakeGemini) -> None:

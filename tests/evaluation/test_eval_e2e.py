@@ -189,7 +189,8 @@ def test_live_checks_test_run_on_kestra_and_a_rubric_grade(
         monkeypatch.setenv("KESTRA_PASSWORD", kestra.password)
         monkeypatch.setenv("KESTRA_COPILOT_SANDBOX_TEST_RUNS", "1")  # model flows run unreviewed: a sandbox only
         grade = Reply("GRADE: 4\nREASON: computes it")
-        gemini.script(Reply(FIXED), grade, Reply(BROKEN), grade, Reply(invalid), Reply(invalid), Reply(invalid), grade)
+        # the third case: an invalid flow, and a repair that gives it back (no third attempt), then the grade
+        gemini.script(Reply(FIXED), grade, Reply(BROKEN), grade, Reply(invalid), Reply(invalid), grade)
         assert main(["eval", "run", str(suite), "--live", "--concurrency", "1", "-o", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
     first, second, third = results(tmp_path / "run")

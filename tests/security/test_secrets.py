@@ -283,12 +283,12 @@ def test_ask_flow_o_flow_keeps_the_users_password_and_sends_none(
     vault = SecretVault()  # the engine's numbering: the file is the first text its vault sees
     as_sent = vault.redact(USER_FLOW)[0]
     reply = "```yaml\n" + as_sent.replace("sql: select 1", "sql: select 2") + "```\nIt now selects 2."
-    gemini.script(Reply(reply), Reply(reply), Reply(reply))  # the literal password stays a policy finding: 2 repairs
+    gemini.script(Reply(reply))  # the literal password stays a policy finding: one repair, the same flow back
     assert main(["ask", "select 2 instead", "--flow", str(target), "-o", str(target), "--recipe", "no-retrieval"]) == 1
     written = target.read_text()
     assert written == USER_FLOW.replace("sql: select 1", "sql: select 2")  # the user's values, every one
     assert "REDACTED" not in written
-    assert len(gemini.requests) == 3 and "C4nary" not in sent(gemini)  # first request and both repairs
+    assert len(gemini.requests) == 2 and "C4nary" not in sent(gemini)  # the first request and the repair
     assert 'password: \\"REDACTED_' in sent(gemini)
     stored = b"".join(path.read_bytes() for path in (tmp_path / "data").glob("sessions.db*"))
     assert stored and b"C4nary" not in stored
