@@ -38,7 +38,16 @@ from ..flows import (
     same_flow,
     validate_flow,
 )
-from ..llm.base import ChatModel, Finish, GenerationSettings, ModelError, ModelStreamCut, TextDelta, Usage
+from ..llm.base import (
+    STREAMED_USAGE,
+    ChatModel,
+    Finish,
+    GenerationSettings,
+    ModelError,
+    ModelStreamCut,
+    TextDelta,
+    Usage,
+)
 from ..retrieval.hybrid import DenseUnavailable, Hit, fit_budget
 from .prompt import Exchange, Prompt, build_prompt, repair_prompt
 from .recipes import Recipe
@@ -368,6 +377,8 @@ class Engine:
         size = 0
         assert self.model is not None
         stream = self.model.stream(prompt.messages, system=prompt.system, settings=settings)
+        STREAMED_USAGE.set(None)
+        counted = False  # the call's usage arrived (at its end)
         try:
             async for event in stream:
                 if isinstance(event, TextDelta):
@@ -386,10 +397,17 @@ class Engine:
                     size += len(event.text)
                     emit(event)
                 elif isinstance(event, Usage):
+                    counted = True
                     result.usage.append(event)
                     emit(event)
                 elif isinstance(event, Finish):
                     pass
+        except BaseException:  # stopped (Esc, Ctrl+C) or cut: what the model reported so far was still spent
+            streamed = STREAMED_USAGE.get()
+            if not counted and streamed is not None:
+                result.usage.append(streamed)
+                emit(streamed)
+            raise
         finally:
             close = getattr(stream, "aclose", None)
             if close is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -84,6 +85,12 @@ class Finish:
 
 
 Event = TextDelta | Usage | Finish
+
+
+# The usage a stream has reported so far (cumulative), set by a model that reports it as it streams (Gemini):
+# what a reply stopped mid-way (Esc, a cut connection) has cost. A context variable: each turn's task sees its
+# own stream's, also when an eval runs several at once.
+STREAMED_USAGE: ContextVar[Usage | None] = ContextVar("streamed_usage", default=None)
 
 
 class ChatModel(Protocol):

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
 from .base import (
+    STREAMED_USAGE,
     Event,
     Finish,
     GenerationSettings,
@@ -114,7 +115,9 @@ class GeminiModel:
             feedback = getattr(chunk, "prompt_feedback", None)
             if feedback is not None and feedback.block_reason:
                 block_reason = str(_enum_name(feedback.block_reason))
-            usage = chunk.usage_metadata or usage
+            if chunk.usage_metadata is not None:
+                usage = chunk.usage_metadata
+                STREAMED_USAGE.set(_usage(usage))
             for candidate in (chunk.candidates or [])[:1]:
                 if candidate.finish_reason:
                     finish = _enum_name(candidate.finish_reason)
@@ -129,12 +132,7 @@ class GeminiModel:
                 hint="Rephrase the request; nothing in it was sent back.",
             )
         if usage is not None:
-            yield Usage(
-                prompt_tokens=usage.prompt_token_count or 0,
-                output_tokens=usage.candidates_token_count or 0,
-                thought_tokens=usage.thoughts_token_count or 0,
-                cached_tokens=usage.cached_content_token_count or 0,
-            )
+            yield _usage(usage)
         if finish in BLOCKING_FINISH:
             raise ModelBlocked(
                 f"Gemini stopped its reply for {finish}.",
@@ -258,3 +256,12 @@ def _is_transport_error(exc: BaseException) -> bool:
     except (ImportError, AttributeError):
         pass
     return isinstance(exc, tuple(kinds))
+
+
+def _usage(usage: types.GenerateContentResponseUsageMetadata) -> Usage:
+    return Usage(
+        prompt_tokens=usage.prompt_token_count or 0,
+        output_tokens=usage.candidates_token_count or 0,
+        thought_tokens=usage.thoughts_token_count or 0,
+        cached_tokens=usage.cached_content_token_count or 0,
+    )

@@ -173,10 +173,12 @@ def test_a_model_outage_ends_the_turn_cleanly_and_keeps_the_flow(gemini: FakeGem
     assert chat.current is not None and chat.current.number == 1
 
 
-def test_a_cut_stream_keeps_the_partial_reply(gemini: FakeGemini) -> None:
+def test_a_cut_stream_keeps_the_partial_reply_and_counts_what_it_cost(gemini: FakeGemini) -> None:
     gemini.script(Reply(VALID, chunks=6, cut_after=3))
-    result, _ = turn(engine(gemini), "first")
+    result, events = turn(engine(gemini), "first")
     assert isinstance(result.error, ModelStreamCut) and result.reply and VALID.startswith(result.reply)
+    (spent,) = result.usage  # the usage the stream reported before it was cut
+    assert spent.prompt_tokens > 0 and spent.output_tokens > 0 and spent in events
 
 
 ANSWER = "A MERGE updates the rows already loaded, so a re-run adds no duplicates; an INSERT would add them again."

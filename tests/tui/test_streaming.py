@@ -1,13 +1,14 @@
 """While a reply streams: the input takes keys, and Esc stops the reply keeping what had arrived."""
 
 import asyncio
+import json
 from pathlib import Path
 
 from copilot.tui.app import CopilotApp
 from copilot.tui.fold import FlowFold, fold_flows
 from tests.engine.test_turn import VALID
 from tests.fakes.gemini import FakeGemini, Reply
-from tests.tui.pilot import flow_code, messages, resumed, running, send, settings, settle, until
+from tests.tui.pilot import flow_code, messages, resumed, running, send, settings, settle, status, until
 
 SLOW = Reply(VALID, chunks=40, chunk_delay=0.1)  # about 4 s of deltas
 
@@ -53,6 +54,8 @@ def test_escape_mid_stream_keeps_the_partial_reply(gemini: FakeGemini, tmp_path:
             assert app.conversation.engine.current is None and flow_code(app) == ""  # a partial reply makes no revision
             (turn,) = app.conversation.store.turns(app.conversation.session)
             assert (turn["request"], turn["reply"], turn["status"]) == ("log hi then wait", partial, "interrupted")
+            assert json.loads(turn["usage"]) and app.conversation.spent().tokens > 0  # what it cost so far
+            assert "session" in status(app) and "tokens" in status(app)
             await pilot.pause(0.5)
             assert app.chat.replies[-1] == partial  # nothing arrives after the stop
             live, session = messages(app), app.conversation.session
