@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # the heavy parts are imported when asked for: a light comman
     from .retrieval.gemini_embeddings import GeminiEmbedder
     from .retrieval.hybrid import Hit
 
+INPUTS_FILE = "test-run-inputs.json"  # in the data dir: what each flow's test-run form last ran with
+
 __all__ = [
     "NO_KESTRA_HINT",
     "NO_MODEL_HINT",
@@ -367,6 +369,42 @@ class Workspace:
             no_model=no_model,
         )
         return EngineSetup(engine, notes, grounding.chunks)
+
+    # --- a test-run's inputs, remembered per flow ----------------------------------------------------
+    def last_inputs(self, namespace: str, flow_id: str) -> dict[str, str]:
+        """What the test-run form of flow namespace/id was last run with (input → text), across sessions and
+        restarts; {} when never, or the file cannot be read."""
+        import json
+
+        try:
+            kept = json.loads((self.settings.data_dir / INPUTS_FILE).read_text(encoding="utf-8"))
+            values = kept.get(f"{namespace}/{flow_id}", {}) if isinstance(kept, dict) else {}
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in values.items()} if isinstance(values, dict) else {}
+
+    def remember_inputs(self, namespace: str, flow_id: str, values: Mapping[str, str], secret: set[str]) -> None:
+        """Keep what the form ran with, for the next test-run of this flow: not the `secret` inputs (SECRET
+        type), nor a value that looks like a credential. Failing to write is not an error: it is a convenience."""
+        import json
+
+        from .flows import looks_like_secret_value
+        from .private_files import private_dir, write_private
+
+        kept_values = {k: v for k, v in values.items() if k not in secret and not looks_like_secret_value(v)}
+        path = self.settings.data_dir / INPUTS_FILE
+        try:
+            kept = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        except (OSError, ValueError):
+            kept = {}
+        if not isinstance(kept, dict):
+            kept = {}
+        kept[f"{namespace}/{flow_id}"] = kept_values
+        try:
+            private_dir(path.parent)
+            write_private(path, json.dumps(kept, indent=1, sort_keys=True))
+        except (OSError, CopilotError):
+            pass
 
     # --- the session store and the conversation -------------------------------------------------------
     def sessions(self) -> SessionStore:

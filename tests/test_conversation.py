@@ -184,3 +184,18 @@ def test_the_same_flow_again_is_not_recorded_twice(gemini: FakeGemini) -> None:
     assert [r.number for r in conversation.revisions] == [1] and result.valid
     assert conversation.store is not None and len(conversation.store.revisions(str(conversation.session))) == 1
     assert len(conversation.store.turns(str(conversation.session))) == 2  # the turn itself is recorded
+
+
+def test_a_test_runs_inputs_are_remembered_per_flow_but_never_a_secret(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    workspace = Workspace(replace(load_settings(), data_dir=tmp_path / "data"))
+    assert workspace.last_inputs("company.team", "report") == {}  # never run
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    values = {"day": "2024-02-01", "password": "hunter2", "token": token}
+    workspace.remember_inputs("company.team", "report", values, secret={"password"})
+    later = Workspace(replace(load_settings(), data_dir=tmp_path / "data"))  # another process
+    assert later.last_inputs("company.team", "report") == {"day": "2024-02-01"}  # no SECRET, no credential
+    assert later.last_inputs("company.team", "other") == {}
+    (tmp_path / "data" / "test-run-inputs.json").write_text("{not json")
+    assert later.last_inputs("company.team", "report") == {}  # a damaged file is no error: a convenience

@@ -838,11 +838,17 @@ class CopilotApp(App[None]):
         self._run_asked = True
         try:
             flow = (str(data.get("namespace")), str(data.get("id"))) if isinstance(data, dict) else ("", "")
-            values = await self._run_inputs(specs, argument, self._last_inputs.setdefault(flow, {}))
+            if flow not in self._last_inputs:  # what this flow last ran with, in an earlier session too
+                self._last_inputs[flow] = self.workspace.last_inputs(*flow)
+            last = self._last_inputs[flow]
+            values = await self._run_inputs(specs, argument, last)
         finally:
             self._run_asked = False
         if values is None:
             return
+        if specs and not argument.strip():  # the form ran: kept for the next time (not SECRET inputs)
+            secret = {str(spec.get("id")) for spec in specs if spec.get("type") == "SECRET"}
+            self.workspace.remember_inputs(*flow, last, secret)
         self.side.active = "tab-run"
         run_log = self.side.run_log
         run_log.start()

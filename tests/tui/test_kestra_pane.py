@@ -421,9 +421,19 @@ def test_the_run_form_has_the_focus_and_remembers_the_last_values_of_each_flow(
             await pilot.press("escape")
             await settle(app, pilot)
 
+        # another day, another process: the first flow's form starts from what it last ran with
+        async with running(with_kestra(settings(tmp_path, sandbox_test_runs=True), kestra)) as (app, pilot):
+            await ask(app, pilot, gemini, f"```yaml\n{TYPED}```", "greet with typed inputs, again")
+            form = await form_for(app, pilot)
+            assert form.query_one("#input-who").value == "Ada" and form.query_one("#input-count").value == "3"
+            await pilot.press("escape")
+            await settle(app, pilot)
+
     with FakeKestra() as kestra:
         asyncio.run(scenario(kestra))
         assert [e["inputs"]["who"] for e in kestra.executions.values()] == ["Ada", "Ada"]
+    kept = (tmp_path / "data" / "test-run-inputs.json").read_text()
+    assert '"who": "Ada"' in kept and oct((tmp_path / "data" / "test-run-inputs.json").stat().st_mode & 0o777) == "0o600"
 
 
 def test_a_resumed_session_shows_the_file_loaded_the_advice_in_prose_and_a_cut_reply(
