@@ -528,6 +528,12 @@ class Conversation:
         revision = self.deployable()
         return await self.workspace.deploy(revision.yaml, label=f"revision {revision.number}", confirm=confirm)
 
+    async def check_test_run(self) -> None:
+        """What a test-run of the current revision would refuse before deploying (a namespace outside the
+        allow-list, a KV key or a plugin the server lacks), said now: before a form for its inputs."""
+        self.deployable()
+        await self.workspace.check_test_run(self.engine)
+
     async def test_run(
         self,
         *,

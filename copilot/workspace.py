@@ -305,6 +305,20 @@ class Workspace:
                 on_event=on_event,
             )
 
+    async def check_test_run(self, engine: Engine) -> None:
+        """What a test-run of the engine's current revision checks before deploying (the allow-list, the KV
+        keys and plugins it needs), without deploying: raises what it would refuse with."""
+        from .engine.testrun import check_before_test_run
+
+        settings = self.settings
+        async with AsyncExitStack() as stack:
+            client = self._client
+            if client is None:
+                client = await stack.enter_async_context(self.kestra())
+            await check_before_test_run(
+                engine, client, namespace_suffix=settings.test_namespace_suffix, allow=settings.deploy_namespaces
+            )
+
     # --- grounding and the engine ---------------------------------------------------------------------
     def grounding(self) -> Grounding:
         """Hybrid search over the user's index, or nothing when there is no index yet, or a damaged one (a

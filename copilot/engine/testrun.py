@@ -231,11 +231,7 @@ async def test_run(
         try:
             for attempt in range(max_repairs + 1):
                 revision = _runnable(engine.current)
-                namespace, _ = flow_key(revision.yaml)
-                target = test_namespace(namespace, namespace_suffix)
-                ensure_allowed(target, allow)
-                copy = test_copy(revision.yaml, target, keep=keep)
-                needs = await check_needs(client, copy.yaml, copy.namespace, home=namespace)
+                copy, needs = await _checked_copy(client, revision, namespace_suffix, allow, keep)
                 emit(ServerChecked(needs, revision.number))
                 needs.refuse(f"Revision {revision.number}")
                 try:
@@ -269,6 +265,29 @@ async def test_run(
         finally:
             for namespace, flow_id in sorted(deployed):
                 emit(await _clean_up(client, namespace, flow_id, keep))
+
+
+async def check_before_test_run(
+    engine: Engine, client: KestraClient, *, namespace_suffix: str = TEST_SUFFIX, allow: str | None = None
+) -> ServerNeeds:
+    """What a test-run of the current revision would check first — the allow-list, then what the flow needs
+    from the server — without deploying anything: a front end asks it before a form for the flow's inputs,
+    so what is missing is said before the user fills it in. Raises what the test-run would refuse with."""
+    revision = _runnable(engine.current)
+    _, needs = await _checked_copy(client, revision, namespace_suffix, allow, keep=False)
+    needs.refuse(f"Revision {revision.number}")
+    return needs
+
+
+async def _checked_copy(
+    client: KestraClient, revision: Revision, namespace_suffix: str, allow: str | None, keep: bool
+) -> tuple[TestCopy, ServerNeeds]:
+    """The revision's test copy, in an allowed test namespace, and what it needs from the server."""
+    namespace, _ = flow_key(revision.yaml)
+    target = test_namespace(namespace, namespace_suffix)
+    ensure_allowed(target, allow)
+    copy = test_copy(revision.yaml, target, keep=keep)
+    return copy, await check_needs(client, copy.yaml, copy.namespace, home=namespace)
 
 
 _RUNS: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = weakref.WeakValueDictionary()

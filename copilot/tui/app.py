@@ -835,6 +835,12 @@ class CopilotApp(App[None]):
         inputs = data.get("inputs") if isinstance(data, dict) else None
         specs = [spec for spec in inputs or [] if isinstance(spec, dict)] if isinstance(inputs, list) else []
         argument, kept = re.subn(r"(?:^|\s)--keep(?=\s|$)", " ", argument)  # `/run --keep …`: keep the test copy
+        if specs and not argument.strip():  # a form to fill: what the server lacks is said first
+            try:
+                await conversation.check_test_run()
+            except CopilotError as exc:
+                await self.say_error(exc, record=True)
+                return
         self._run_asked = True
         try:
             flow = (str(data.get("namespace")), str(data.get("id"))) if isinstance(data, dict) else ("", "")

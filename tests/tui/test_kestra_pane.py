@@ -395,6 +395,27 @@ def test_a_test_run_says_what_the_server_lacks_before_deploying(gemini: FakeGemi
         assert not kestra.flows and not kestra.executions
 
 
+def test_what_the_server_lacks_is_said_before_the_inputs_form(gemini: FakeGemini, tmp_path: Path) -> None:
+    """The form is not shown for a run that cannot happen: the check comes first."""
+    from tests.engine.test_testrun import NEEDS
+
+    with_inputs = NEEDS.replace("tasks:\n", "inputs:\n  - id: day\n    type: STRING\n    defaults: monday\ntasks:\n", 1)
+    assert with_inputs != NEEDS
+
+    async def scenario(kestra: FakeKestra) -> None:
+        async with running(with_kestra(settings(tmp_path, sandbox_test_runs=True), kestra)) as (app, pilot):
+            await ask(app, pilot, gemini, f"```yaml\n{with_inputs}```", "query the trips on a day")
+            await pilot.press("f5")
+            await settle(app, pilot)
+            assert app.screen.__class__.__name__ != "RunInputs"
+            said = app.query("ChatMessage").last()
+            assert said.has_class("error") and "- KV key DATASET is not set" in said.source
+
+    with FakeKestra() as kestra:
+        asyncio.run(scenario(kestra))
+        assert not kestra.flows and not kestra.executions
+
+
 def test_the_run_form_has_the_focus_and_remembers_the_last_values_of_each_flow(
     gemini: FakeGemini, tmp_path: Path
 ) -> None:
@@ -433,7 +454,9 @@ def test_the_run_form_has_the_focus_and_remembers_the_last_values_of_each_flow(
         asyncio.run(scenario(kestra))
         assert [e["inputs"]["who"] for e in kestra.executions.values()] == ["Ada", "Ada"]
     kept = (tmp_path / "data" / "test-run-inputs.json").read_text()
-    assert '"who": "Ada"' in kept and oct((tmp_path / "data" / "test-run-inputs.json").stat().st_mode & 0o777) == "0o600"
+    assert (
+        '"who": "Ada"' in kept and oct((tmp_path / "data" / "test-run-inputs.json").stat().st_mode & 0o777) == "0o600"
+    )
 
 
 def test_a_resumed_session_shows_the_file_loaded_the_advice_in_prose_and_a_cut_reply(
