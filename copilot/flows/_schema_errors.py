@@ -190,7 +190,7 @@ class _Translator:
         instance = _instance(error)
         if isinstance(instance, (bool, int, float)) and any(self._plain_string(b) for b in branches):
             return []  # Jackson coerces a YAML number or boolean into a String property
-        type_values = [self.schema.type_values(b) for b in branches]
+        type_values = self.schema.branch_type_values(branches)  # computed once per branch list
         if isinstance(instance, dict) and any(type_values):
             chosen = next((i for i, values in enumerate(type_values) if instance.get("type") in values), None)
             if chosen is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Iterable
 
 from ._parse import Path, format_path
@@ -102,6 +103,7 @@ def did_you_mean_type(type_name: str, known: Iterable[str]) -> str | None:
     return did_you_mean(type_name, pool)
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every known type, for each unknown one
 def _plugin_family(type_name: str) -> str:
     """`io.kestra.plugin.jdbc` for `io.kestra.plugin.jdbc.postgresql.Queries`; else the type's package."""
     parts = type_name.split(".")
