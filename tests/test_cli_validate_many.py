@@ -200,6 +200,16 @@ def test_json_for_many_files_is_one_document_with_the_skipped_files_and_the_coun
     assert payload["summary"] == {"checked": 3, "valid": 1, "errors": 1, "policy": 1, "skipped": 2, "problems": 1}
 
 
+def test_the_readme_json_sample_has_the_keys_printed(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.test_readme import README, fenced_blocks
+
+    [sample] = [json.loads("\n".join(lines)) for _, kind, lines in fenced_blocks(README.read_text()) if kind == "json"]
+    assert main(["validate", "flows/sub/b.yaml", "--format", "json"]) == 1
+    printed = json.loads(capsys.readouterr().out)
+    assert list(printed) == list(sample) and list(printed["summary"]) == list(sample["summary"])
+    assert list(printed["results"][0]) == list(sample["results"][0])
+
+
 def test_junit_report_has_a_case_per_file_that_a_ci_reads(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (repo / "flows" / "latin1.yml").write_bytes(GOOD.replace("hi", "caf\xe9").encode("latin-1"))
     assert main(["validate", ".", "--format", "junit"]) == 2  # latin1.yml cannot be read
