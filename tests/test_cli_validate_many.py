@@ -292,3 +292,11 @@ def test_a_folder_that_cannot_be_listed_is_a_problem(
     out, err = capsys.readouterr()
     assert "kestra-copilot: Cannot list flows/locked: Permission denied." in err
     assert out.splitlines()[-1].endswith(f", 1 problem{SOURCE}")
+
+
+def test_a_folder_in_junit_loads_no_model_index_http_or_tui_module(repo: Path) -> None:
+    """What a CI job or a pre-commit hook runs stays as light as one file (tests/test_imports.py)."""
+    from tests.test_imports import heavy, loaded
+
+    assert heavy(loaded(["validate", "flows", "--format", "junit"], repo)) == []
+    assert heavy(loaded(["validate", "--flows-only", "flows/a.yml", "flows/docker-compose.yml"], repo)) == []
