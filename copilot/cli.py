@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 from . import __version__
@@ -25,8 +28,10 @@ from .cli_args import Commands, Handler, add_policy_option, nonblank
 from .errors import CopilotError
 from .exitcodes import EXIT_ERROR, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PIPE_CLOSED
 from .terminal import printable
+from .wording import counted
 
 if TYPE_CHECKING:
+    from .config import Settings
     from .flows import ValidationResult
 
 
@@ -183,12 +188,31 @@ def _add_validate(commands: Commands) -> None:
         "validate",
         help="check flow files against Kestra's schema and rules",
         description="Check flow files the way Kestra's server would, and against this project's policy (no "
-        "credential written into a flow). Exit 0 valid, 1 invalid or refused by policy, 2 error.",
+        "credential written into a flow). A folder is searched for flows (recursively, hidden folders left out); "
+        "a glob is expanded by the command ('flows/**/*.yml', quoted). Exit 0 valid, 1 invalid or refused by "
+        "policy, 2 error.",
     )
-    validate.add_argument("files", nargs="+", metavar="FILE", help="flow YAML files ('-' reads stdin)")
+    validate.add_argument(
+        "files",
+        nargs="+",
+        metavar="PATH",
+        help="flow files ('-' reads stdin), folders or globs; what a folder or glob finds is checked if it is a "
+        "flow (at least two of id, namespace, tasks at its top level)",
+    )
     validate.add_argument("--schema", metavar="PATH|URL", help="a Kestra flow JSON schema (default: bundled)")
     validate.add_argument("--kestra-version", type=int, choices=(1, 2), help="target Kestra major version")
-    validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.add_argument(
+        "--format", choices=("text", "json", "junit"), default="text", help="junit: JUnit XML for a CI's test report"
+    )
+    validate.add_argument(
+        "-v", "--verbose", action="store_true", help="with many files, also name each valid and each skipped file"
+    )
+    validate.add_argument(
+        "--flows-only",
+        action="store_true",
+        help="skip named files that are not flows too, as folders and globs do (the pre-commit hook: it names "
+        "every YAML file that changed)",
+    )
     validate.add_argument(
         "--server",
         nargs="?",
@@ -202,23 +226,59 @@ def _add_validate(commands: Commands) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     from .config import load_settings
+    from .flowfiles import collect_flows
+
+    settings = load_settings()
+    # A file that cannot be read, a folder or glob without flows, is reported; the others are still checked.
+    found = collect_flows(args.files, read=_read, flows_only=args.flows_only)
+    for _, problem in found.problems:
+        _print_error(problem)
+    many = found.searched or len(args.files) > 1  # one file named: the output it has always had, no summary
+    run = _check_flows(args, settings, found.flows, many=many)
+    tally = _Tally.of(run.results, found.skipped, found.problems)
+    if args.format == "json":
+        print(json.dumps(_json_report(run, found.skipped, found.problems, tally, args.policy), indent=2))
+    elif args.format == "junit":
+        sys.stdout.write(_junit_report(run, found.skipped, found.problems, args.policy))
+    else:
+        if args.verbose or not many:
+            for name in found.skipped:
+                print(printable(f"{name}: skipped, not a Kestra flow"))
+        if many:
+            print(_paint(printable(tally.line(run.source)), "1", _color(sys.stdout)))
+    if found.problems:
+        return EXIT_ERROR
+    return EXIT_OK if all(_passed(checked.result, args.policy) for checked in run.results) else EXIT_FAILED
+
+
+@dataclass
+class _Checked:
+    name: str
+    result: ValidationResult
+    seconds: float
+
+
+@dataclass
+class _Run:
+    kestra_version: int
+    schema: str | None = None  # the schema's source; None when there was no flow to check
+    server: str | None = None  # the server that checked the flows too, if it could
+    results: list[_Checked] = dataclasses.field(default_factory=list)
+
+    @property
+    def source(self) -> str | None:
+        """What the verdicts rest on: `bundled catalog (Kestra 1.x)`, `+ Kestra 1.3.2 at …` with `--server`."""
+        return self.schema and self.schema + (f" + {self.server}" if self.server else "")
+
+
+def _check_flows(args: argparse.Namespace, settings: Settings, texts: list[tuple[str, str]], *, many: bool) -> _Run:
+    """Validate each flow (with the server too under `--server`); text output is printed as each file is
+    checked, so a long run shows its progress. No flow to check: no schema is loaded, no server asked."""
     from .flows import validate_flow
     from .schema_store import load_schema
 
-    settings = load_settings()
-    texts, unread = [], {}  # a file that cannot be read is reported; the others are still checked
-    for name in args.files:
-        try:
-            texts.append((name, _read(name)))
-        except CopilotError as exc:
-            unread[name] = str(exc)
-            print(printable(f"kestra-copilot: {exc}"), file=sys.stderr)
-            if exc.hint:
-                print(printable(f"hint: {exc.hint}"), file=sys.stderr)
-    if not texts:
-        return EXIT_ERROR
     server = None
-    if args.server is not None:
+    if args.server is not None and texts:
         from .server_check import check_on_server
 
         server = check_on_server(settings, args.server or None, [text for _, text in texts])
@@ -229,6 +289,9 @@ def _validate(args: argparse.Namespace) -> int:
             if server.hint:
                 print(printable(f"hint: {server.hint}"), file=sys.stderr)
     version = args.kestra_version or (server.major if server else None) or settings.kestra_version
+    run = _Run(version)
+    if not texts:
+        return run
     auth = None
     if args.schema:  # the server's own schema goes with its credentials
         from .workspace import Workspace
@@ -237,44 +300,18 @@ def _validate(args: argparse.Namespace) -> int:
     loaded = load_schema(args.schema, kestra_version=version, cache_dir=settings.cache_dir, auth=auth)
     if loaded.note:
         print(printable(f"note: {loaded.note}"), file=sys.stderr)
-    results = []
+    run.schema = loaded.schema.source
+    run.server = server.label if server and not server.problem else None
     for position, (name, text) in enumerate(texts):
+        started = time.perf_counter()
         result = validate_flow(text, loaded.schema, kestra_version=version)
         if server is not None:
             result = server.merge(position, result)
-        results.append((name, result))
-    if args.format == "json":
-        payload = {
-            "schema": loaded.schema.source,
-            "server": server.label if server and not server.problem else None,
-            "kestra_version": version,
-            "results": [
-                {
-                    "file": name,
-                    "valid": result.valid,
-                    "passed": _passed(result, args.policy),
-                    "diagnostics": [d.to_dict() for d in result.diagnostics],
-                }
-                for name, result in results
-            ]
-            + [
-                {"file": name, "valid": False, "passed": False, "error": error, "diagnostics": []}
-                for name, error in unread.items()
-            ],
-        }
-        print(json.dumps(payload, indent=2))
-    else:
-        color = _color(sys.stdout)
-        for name, result in results:
-            for diagnostic in result.diagnostics:
-                first, _, rest = printable(diagnostic.format(name)).partition("\n")
-                tone = _TONES.get(diagnostic.severity.value, "0")
-                print(_paint(first, tone, color) + (f"\n{rest}" if rest else ""))
-            source = loaded.schema.source + (f" + {server.label}" if server and not server.problem else "")
-            print(_paint(printable(f"{name}: {_verdict(result, args.policy)} — {source}"), "1", color))
-    if unread:
-        return EXIT_ERROR
-    return EXIT_OK if all(_passed(result, policy=args.policy) for _, result in results) else EXIT_FAILED
+        run.results.append(_Checked(name, result, time.perf_counter() - started))
+        if args.format == "text":  # with many files, the summary names the schema once
+            verdict = _verdict(result, args.policy) + ("" if many else f" — {run.source}")
+            _print_result(run.results[-1], verdict, brief=many and not args.verbose)
+    return run
 
 
 _TONES = {"error": "31", "policy": "35", "warning": "33"}  # red, magenta, yellow
@@ -287,15 +324,11 @@ def _passed(result: ValidationResult, policy: str) -> bool:
 
 def _verdict(result: ValidationResult, policy: str) -> str:
     """`invalid (1 error, 0 warnings)`; `refused by policy, valid for Kestra (…)` when only the policy refuses."""
-
-    def count(n: int, word: str) -> str:
-        return f"{n} {word}{'s' * (n != 1)}"
-
     findings = len(result.policy)
     counts = ", ".join(
-        [count(len(result.errors), "error")]
-        + ([count(findings, "policy finding")] if findings else [])
-        + [count(len(result.warnings), "warning")]
+        [counted(len(result.errors), "error")]
+        + ([counted(findings, "policy finding")] if findings else [])
+        + [counted(len(result.warnings), "warning")]
     )
     if not result.valid:
         return f"invalid ({counts})"
@@ -306,6 +339,112 @@ def _verdict(result: ValidationResult, policy: str) -> str:
             else f"valid ({counts}, --policy warn)"
         )
     return f"valid ({counts})"
+
+
+def _print_result(checked: _Checked, verdict: str, *, brief: bool) -> None:
+    """A file's diagnostics, each at its `file:line:col`, then its verdict; `brief` (many files): a file with
+    nothing to say is not named, so that what needs attention is all there is."""
+    color = _color(sys.stdout)
+    for diagnostic in checked.result.diagnostics:
+        first, _, rest = printable(diagnostic.format(checked.name)).partition("\n")
+        tone = _TONES.get(diagnostic.severity.value, "0")
+        print(_paint(first, tone, color) + (f"\n{rest}" if rest else ""))
+    if checked.result.diagnostics or not brief:
+        print(_paint(printable(f"{checked.name}: {verdict}"), "1", color))
+
+
+@dataclass(frozen=True)
+class _Tally:
+    """What a run of many files comes to, each file checked counted once, under the worst it has."""
+
+    valid: int
+    errors: int  # invalid for Kestra
+    policy: int  # valid for Kestra, with a policy finding (refused unless `--policy warn`)
+    skipped: int  # YAML files that are not flows
+    problems: int  # files that could not be read, folders or globs without a flow
+
+    @classmethod
+    def of(cls, results: list[_Checked], skipped: list[str], problems: list[tuple[str, CopilotError]]) -> _Tally:
+        invalid = sum(not checked.result.valid for checked in results)
+        findings = sum(checked.result.valid and bool(checked.result.policy) for checked in results)
+        return cls(len(results) - invalid - findings, invalid, findings, len(skipped), len(problems))
+
+    @property
+    def checked(self) -> int:
+        return self.valid + self.errors + self.policy
+
+    def line(self, source: str | None) -> str:
+        """`3 files checked: 1 valid, 1 with errors, 0 with policy findings, 2 skipped (not flows) — <source>`;
+        `, 1 problem` when a file could not be read or a folder or glob held no flow (said on stderr)."""
+        not_flows = "not a flow" if self.skipped == 1 else "not flows"
+        text = (
+            f"{counted(self.checked, 'file')} checked: {self.valid} valid, {self.errors} with errors, "
+            f"{self.policy} with policy findings, {self.skipped} skipped ({not_flows})"
+        )
+        text += f", {counted(self.problems, 'problem')}" if self.problems else ""
+        return text + (f" — {source}" if source else "")
+
+    def to_dict(self) -> dict[str, int]:
+        return {"checked": self.checked, **dataclasses.asdict(self)}
+
+
+def _json_report(
+    run: _Run, skipped: list[str], problems: list[tuple[str, CopilotError]], tally: _Tally, policy: str
+) -> dict[str, object]:
+    """One object for the run (README "JSON output"): a result per file checked or not read, then the
+    files skipped and the counts."""
+    return {
+        "schema": run.schema,
+        "server": run.server,
+        "kestra_version": run.kestra_version,
+        "results": [
+            {
+                "file": checked.name,
+                "valid": checked.result.valid,
+                "passed": _passed(checked.result, policy),
+                "diagnostics": [d.to_dict() for d in checked.result.diagnostics],
+            }
+            for checked in run.results
+        ]
+        + [
+            {"file": name, "valid": False, "passed": False, "error": str(error), "diagnostics": []}
+            for name, error in problems
+        ],
+        "skipped": skipped,
+        "summary": tally.to_dict(),
+    }
+
+
+def _junit_report(run: _Run, skipped: list[str], problems: list[tuple[str, CopilotError]], policy: str) -> str:
+    """One test case per file: a failure for a flow that does not pass (its diagnostics as the failure's
+    text, at the first blocking one's line), an error for one that could not be read, skipped for YAML that
+    is not a flow. Named by file; grouped (classname) by the flow's namespace, as Jenkins shows packages."""
+    from .junit import JUnitCase, junit_xml
+
+    suite = "kestra-copilot validate"
+    cases = []
+    for checked in run.results:
+        result, passed = checked.result, _passed(checked.result, policy)
+        said = "\n".join(d.format(checked.name) for d in result.diagnostics)
+        first = next((d for d in result.diagnostics if d.blocking), None)
+        namespace = result.parsed.data.get("namespace") if result.parsed is not None else None
+        cases.append(
+            JUnitCase(
+                checked.name,
+                namespace if isinstance(namespace, str) and namespace else suite,
+                outcome="passed" if passed else "failure",
+                message=_verdict(result, policy),
+                details="" if passed else said,
+                output=said if passed else "",
+                file=checked.name,
+                line=first.line if first else None,
+                time=checked.seconds,
+            )
+        )
+    cases += [JUnitCase(name, suite, "skipped", "not a Kestra flow", file=name) for name in skipped]
+    cases += [JUnitCase(name, suite, "error", str(exc), exc.hint or "", file=name) for name, exc in problems]
+    properties = {"schema": run.source or "", "kestra_version": str(run.kestra_version)}
+    return junit_xml(suite, cases, properties)
 
 
 def _add_diff(commands: Commands) -> None:

@@ -74,7 +74,7 @@ def size_text(n: int) -> str:
 
 def _not_regular(name: str, mode: int, *, allow_stdin: bool) -> FileError:
     hint = "Give the path of a regular file" + (", or - to read standard input." if allow_stdin else ".")
-    if stat.S_ISDIR(mode):  # e.g. `validate flows`: the shell lists a folder's files
+    if stat.S_ISDIR(mode):  # `diff flows …` (validate searches a folder itself: flowfiles.py)
         hint = f"Give the files, not the folder: `{name.rstrip('/')}/*.yml` (or *.yaml)."
     return FileError(f"{name} is {_kind(mode)}, not a regular file: it was not read.", hint=hint)
 

@@ -71,7 +71,7 @@ def shown_output(text: str, after: str) -> str:
     """The plain block that follows the shell block holding `after`: the output the README shows for it."""
     blocks = list(fenced_blocks(text))
     for number, (_, language, lines) in enumerate(blocks):
-        if language == "sh" and any(line.startswith(after) for line in lines):
+        if language == "sh" and any(re.sub(r"\s+#\s.*$", "", line).strip() == after for line in lines):
             _, kind, shown = blocks[number + 1]
             assert kind == "", f"the block after `{after}` is not its output"
             return "\n".join(shown) + "\n"
@@ -111,6 +111,18 @@ COMMANDS: dict[str, Run | Skip] = {
     ),
     "kestra-copilot validate - --format json < flow.yml": Run(piped=True, says='"valid": true'),
     "kestra-copilot validate flow.yml --server": Run(piped=True),
+    # Validate in pre-commit and CI (tests/test_cli_validate_ci.py checks the hook and the CI files' YAML).
+    "kestra-copilot validate flows/": Run(exit=1, piped=True),
+    "kestra-copilot validate 'flows/**/*.yml' -v": Run(exit=1, piped=True, says="flows/taxi.yml: valid"),
+    "kestra-copilot validate --flows-only": Skip(
+        "the hook's entry named in prose; tests/test_cli_validate_ci.py runs it as pre-commit does"
+    ),
+    "kestra-copilot validate . --format junit > flows.junit.xml": Run(
+        "kestra-copilot validate . --format junit > flows.junit.xml; status=$?; head -c 400 flows.junit.xml; "
+        "exit $status",
+        exit=1,
+        says="<testsuites",
+    ),
     # Compare two revisions.
     "kestra-copilot diff old.yml new.yml": Run(piped=True, says="message"),
     "kestra-copilot diff old.yml new.yml --format json": Run(piped=True),
@@ -309,6 +321,7 @@ def walkthrough(tmp_path: Path) -> Iterator[Walkthrough]:
         "LANG": "C.UTF-8",
         "TERM": "dumb",
         "SHARED": str(shared_path()),
+        "PYTHONPATH": str(REPO),  # this checkout's code, also where the installed package is another's (a worktree)
         "CANDIDATE": "default",
     }
     proxy = f"http://127.0.0.1:{_refusing_port()}"
@@ -333,6 +346,7 @@ def walkthrough(tmp_path: Path) -> Iterator[Walkthrough]:
 
 # --- the walk-through ---------------------------------------------------------------------------------------
 QUIET = ("Traceback", "Exception ignored", "BrokenPipeError")
+SHOWN = ("kestra-copilot validate flows/etl.yml", "kestra-copilot validate flows/")  # output shown in the README
 
 
 @pytest.mark.timeout(1200)
@@ -368,7 +382,7 @@ def test_the_readme_runs_as_written(walkthrough: Walkthrough) -> None:
         session = re.search(r"\bsession ([0-9a-f]{8,})", done.stderr)
         if session and "SESSION" not in walkthrough.env:
             walkthrough.env["SESSION"] = session[1]
-        if command == "kestra-copilot validate flows/etl.yml" and done.stdout != shown_output(text, command):
+        if command in SHOWN and done.stdout != shown_output(text, command):
             problems.append(f"`{command}` prints\n{done.stdout}\nthe README shows\n{shown_output(text, command)}")
         if how.piped:  # into a reader that has gone before the first write, as `head` has once it has enough
             piped = walkthrough.run(f"{shell} | head -c 0")

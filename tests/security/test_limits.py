@@ -134,10 +134,12 @@ def test_stdin_is_read_with_the_same_limit(monkeypatch: pytest.MonkeyPatch, caps
 
 
 def test_a_folder_is_not_a_flow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["validate", str(tmp_path)]) == 2
+    (tmp_path / "flow.yml").write_text(flow_of(VALID))
+    assert main(["diff", str(tmp_path), str(tmp_path / "flow.yml")]) == 2
     err = capsys.readouterr().err
     assert f"{tmp_path} is a folder, not a regular file" in err
     assert f"hint: Give the files, not the folder: `{tmp_path}/*.yml`" in err  # what the user meant
+    assert main(["validate", str(tmp_path)]) == 0  # validate searches a folder for flows (test_cli_validate_many)
 
 
 @pytest.mark.timeout(60)
