@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -144,6 +143,8 @@ def load_settings(environ: Mapping[str, str] | None = None, path: Path | None = 
     values: dict[str, object] = {}
     origins: dict[str, str] = {}  # setting → the environment variable it came from
     if path.is_file():
+        import tomllib  # loaded when there is a config file
+
         try:
             values.update(_flatten(tomllib.loads(path.read_text(encoding="utf-8"))))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

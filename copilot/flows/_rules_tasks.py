@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import zoneinfo
 from collections.abc import Callable
 
 from ._cron import cron_error
@@ -202,6 +201,8 @@ def retries(index: FlowIndex) -> None:
 def _valid_zone(name: str) -> bool:
     if name in ("Z", "UTC", "GMT", "UT") or re.fullmatch(r"(?:UTC|GMT|UT)?[+-]\d{1,2}(?::?\d{2})?(?::?\d{2})?", name):
         return True
+    import zoneinfo  # loaded for a flow that names a time zone
+
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
