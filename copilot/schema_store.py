@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .errors import CopilotError
 from .flows import FlowSchema, SchemaLoadError, bundled_schema, use_cache
 from .private_files import private_dir, write_private
 from .urls import display_url
@@ -55,10 +56,13 @@ def load_schema(
         text = read_text(path, limit=MAX_SCHEMA_BYTES, what="schema")
     except FileError as exc:
         raise SchemaLoadError(f"Cannot read the schema file: {exc}", hint=exc.hint) from exc
-    return LoadedSchema(_compile(text, str(path), kestra_version))
+    return LoadedSchema(_compile(text, str(path), kestra_version, cache_dir))
 
 
-def _compile(text: str, source: str, kestra_version: int) -> FlowSchema:
+def _compile(text: str, source: str, kestra_version: int, cache_dir: Path | None = None) -> FlowSchema:
+    """The schema in `text`, checked against the draft-07 meta-schema — once per content when there is a
+    cache dir: a schema that passed leaves its digest there, and the same text is not checked again (a
+    server's schema is tens of MB, its check seconds)."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -66,7 +70,16 @@ def _compile(text: str, source: str, kestra_version: int) -> FlowSchema:
             f"{source} is not JSON ({exc.msg} at line {exc.lineno}).",
             hint="Give the JSON that /api/v1/plugins/schemas/flow returns.",
         ) from exc
-    return FlowSchema(raw, source=source, kestra_version=kestra_version)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    verdict = cache_dir / "schemas" / "checked" / digest if cache_dir is not None else None
+    schema = FlowSchema(raw, source=source, kestra_version=kestra_version, checked=bool(verdict and verdict.exists()))
+    if verdict is not None and not verdict.exists():
+        try:
+            private_dir(verdict.parent)
+            write_private(verdict, "passed the draft-07 meta-schema\n")
+        except (OSError, CopilotError):
+            pass  # checked again next time: slower, never wrong
+    return schema
 
 
 def _cache_file(cache_dir: Path, url: str) -> Path:
@@ -99,7 +112,7 @@ def _from_url(
         shown, failure = display_url(url), tls_failure(exc)
         why = failure.reason.replace("its ", "the server's ", 1) if failure else str(exc)
         if cached is not None and cached.is_file():
-            schema = _compile(cached.read_text(encoding="utf-8"), f"{shown} (cached)", kestra_version)
+            schema = _compile(cached.read_text(encoding="utf-8"), f"{shown} (cached)", kestra_version, cache_dir)
             return LoadedSchema(schema, note=f"Could not fetch {shown} ({why}); using the cached copy.")
         raise SchemaLoadError(
             f"Cannot fetch the schema from {shown}: {why}.",
@@ -107,7 +120,7 @@ def _from_url(
             if failure
             else "Check the URL and your connection, or drop --schema to use the bundled catalog.",
         ) from exc
-    schema = _compile(text, display_url(url), kestra_version)
+    schema = _compile(text, display_url(url), kestra_version, cache_dir)
     if cached is not None:
         private_dir(cached.parent)
         write_private(cached, text)

@@ -158,6 +158,31 @@ def test_schema_url_is_fetched_then_cached(schema_server: tuple[str, dict[str, o
         load_schema(url, cache_dir=tmp_path / "empty")
 
 
+def test_a_schema_that_passed_the_meta_schema_check_is_not_checked_again(
+    schema_server: tuple[str, dict[str, object]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server's schema is tens of MB and its meta-schema check takes seconds: once per content, the verdict
+    kept in the cache dir. A schema that fails it is never marked."""
+    import copilot.flows._schema as schema_module
+
+    checked: list[object] = []
+    real = schema_module._check_schema
+    monkeypatch.setattr(schema_module, "_check_schema", lambda raw: (checked.append(raw), real(raw)))
+    url, state = schema_server
+    load_schema(url, cache_dir=tmp_path)
+    load_schema(url, cache_dir=tmp_path)
+    assert len(checked) == 1  # the second fetch of the same text: its verdict is kept
+    state["body"] = json.dumps({**json.loads(bytes(state["body"])), "description": "upgraded"}).encode()  # type: ignore[arg-type]
+    load_schema(url, cache_dir=tmp_path)
+    assert len(checked) == 2  # another text: checked
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"definitions": {"a": {"type": 12}}}))
+    for _ in range(2):
+        with pytest.raises(SchemaLoadError, match="not a valid JSON schema"):
+            load_schema(str(bad), cache_dir=tmp_path)
+    assert len(checked) == 4
+
+
 def test_chat_keys_lists_actions_with_configured_keys(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
