@@ -60,9 +60,13 @@ class NoSuchRevision(CopilotError):
     """The flow has no revision by that number."""
 
     def __init__(self, number: int, last: int) -> None:
-        which = f"they go from 1 to {last}" if last else "there is none yet"
-        super().__init__(f"There is no revision {number}: {which}.")
+        super().__init__(f"There is no revision {number}: {which_revisions(last)}.")
         self.number, self.last = number, last
+
+
+def which_revisions(last: int) -> str:
+    """Which revisions a flow has, in words: `they go from 1 to 3`, `there is only revision 1`."""
+    return f"they go from 1 to {last}" if last > 1 else "there is only revision 1" if last else "there is none yet"
 
 
 class FileDiffers(CopilotError):

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from copilot.config import load_settings
-from copilot.conversation import Busy, Conversation, FileDiffers, NoFlow, NoSuchRevision, default_save_path
+from copilot.conversation import (
+    Busy,
+    Conversation,
+    FileDiffers,
+    NoFlow,
+    NoSuchRevision,
+    default_save_path,
+    which_revisions,
+)
 from copilot.errors import CopilotError
 from copilot.events import DeployReview, Usage
 from copilot.workspace import Workspace
@@ -87,6 +95,11 @@ def test_revisions_compare_load_and_save(gemini: FakeGemini, tmp_path: Path, mon
     asyncio.run(conversation.turn("add a retry"))
     comparison = asyncio.run(conversation.compare(1))
     assert comparison.label == "revision 1" and comparison.diff is not None and "+    retry:" in comparison.diff.unified
+    assert [which_revisions(n) for n in (0, 1, 3)] == [
+        "there is none yet",
+        "there is only revision 1",
+        "they go from 1 to 3",
+    ]
     with pytest.raises(NoSuchRevision, match="There is no revision 7: they go from 1 to 2"):
         asyncio.run(conversation.compare(7))
     saved = conversation.save()

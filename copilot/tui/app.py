@@ -43,6 +43,7 @@ from ..conversation import (
     NoFlow,
     Saved,
     SessionNote,
+    which_revisions,
 )
 from ..errors import CopilotError
 from ..terminal import printable
@@ -108,7 +109,7 @@ answers, the flow as it was (`/ask QUESTION` always answers, never changes the f
 LOADING = "Still loading the engine; try again in a moment."
 STREAMING = "A reply is still streaming: wait for it, or press Esc to stop it."
 ASK_USAGE = "Usage: `/ask QUESTION` — the answer leaves the flow as it is."
-STOPPED = "*Stopped. The reply so far is kept above; the flow is unchanged.*"
+STOPPED = "*Stopped. The reply so far is kept above (a flow in it is set aside: `/blocks`); the flow is unchanged.*"
 
 
 class CopilotApp(App[None]):
@@ -478,10 +479,12 @@ class CopilotApp(App[None]):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task  # recorded as interrupted (Conversation.turn)
-            # What had arrived is shown, as the store has recorded it: the deltas still queued too.
+            # What had arrived is shown, as the store has recorded it: the deltas still queued too; and what it
+            # cost so far is counted (the usage the stream reported before it stopped).
             while not queue.empty():
                 if isinstance(event := queue.get_nowait(), TextDelta):
                     await chat.append(event.text)
+            self.refresh_status()
             await self.say(STOPPED, "system")
             raise
         finally:
@@ -607,9 +610,10 @@ class CopilotApp(App[None]):
             return
         self.show_revision(revision)
         if revision is None:
-            await self.say(f"Back before the first revision ({self.key_label('redo')} brings it back).", "system")
+            back = "Back before the first revision"
+            await self.tell(f"{back} ({self.key_label('redo')} brings it back).", kept=f"{back}.")
             return
-        await self.say(f"{what.capitalize()}: revision {revision.number} is current.", "system")
+        await self.tell(f"{what.capitalize()}: revision {revision.number} is current.")
 
     async def action_revisions(self) -> None:
         conversation = self.conversation
@@ -627,12 +631,10 @@ class CopilotApp(App[None]):
     async def goto_revision(self, argument: str) -> None:
         async def goto(conversation: Conversation) -> None:
             if not argument.strip().isdigit():
-                last = len(conversation.revisions)
-                which = f"a revision from 1 to {last}" if last else "a revision (there is none yet)"
-                raise CopilotError(f"Usage: `/revision N` with N {which}.")
+                raise CopilotError(f"Usage: `/revision N` — {which_revisions(len(conversation.revisions))}.")
             revision = conversation.goto(int(argument))
             self.show_revision(revision)
-            await self.say(f"Revision {revision.number} is current.", "system")
+            await self.tell(f"Revision {revision.number} is current.")
 
         await self._attempt(goto, changes_flow=True)
 
@@ -662,7 +664,7 @@ class CopilotApp(App[None]):
             revision = conversation.start_from(edited, "(by hand)")
             self.show_revision(revision)
             verdict = revision_verdict(revision)
-            await self.tell(f"Your edit is revision {revision.number} ({verdict}).")
+            await self.tell(f"Your edit of revision {current.number} is revision {revision.number} ({verdict}).")
 
         await self._attempt(edit, changes_flow=True)
 

@@ -38,11 +38,17 @@ class ChatLog(VerticalScroll):
         self._progress: Static | None = None
         self.repair: Collapsible | None = None  # the repair attempt streaming, folded
 
+    def follow(self) -> None:
+        """Keep the newest line in view: now, and again once the layout has taken in what was just added (a
+        Markdown block's height is known only after it is laid out — in a long resumed session, later)."""
+        self.scroll_end(animate=False)
+        self.call_after_refresh(self.scroll_end, animate=False)
+
     async def say(self, text: str, kind: str) -> ChatMessage:
         """A message at the end: `kind` is user, assistant, system or error."""
         message = ChatMessage(text, classes=kind)
         await self.mount(message, before=self._progress)
-        self.scroll_end(animate=False)
+        self.follow()
         return message
 
     async def progress(self, text: str) -> None:
@@ -52,7 +58,7 @@ class ChatLog(VerticalScroll):
             await self.mount(self._progress)
         else:
             self._progress.update(text)
-        self.scroll_end(animate=False)
+        self.follow()
 
     async def add_to_repair(self, widget: Widget) -> None:
         """More of the repair attempt streaming (its diff against the attempt it repairs), inside its fold."""
@@ -77,7 +83,7 @@ class ChatLog(VerticalScroll):
             self.repair = Collapsible(message, title=repair_title, classes="repair")
             await self.mount(self.repair, before=self._progress)
         self._stream = Markdown.get_stream(message)
-        self.scroll_end(animate=False)
+        self.follow()
 
     async def append(self, text: str) -> None:
         """A piece of the reply streaming in."""
@@ -93,7 +99,7 @@ class ChatLog(VerticalScroll):
             if rest := self._fold.end():
                 await stream.write(rest)
             await stream.stop()
-        self.scroll_end(animate=False)  # after the last block is laid out
+        self.follow()  # after the last block is laid out
 
     async def clear(self) -> None:
         """Another conversation is taken up (a resumed session): this one's messages go."""

@@ -156,6 +156,7 @@ class RunInputs(ModalScreen[dict[str, YamlValue] | None]):
         super().__init__()
         self.fields = [InputField.from_spec(spec) for spec in inputs]
         self.last = last if last is not None else {}
+        self.secret = {field.name for field in self.fields if field.type == "SECRET"}  # never remembered
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="form"):
@@ -163,10 +164,12 @@ class RunInputs(ModalScreen[dict[str, YamlValue] | None]):
             for field in self.fields:
                 with Horizontal(classes="field"):
                     yield Static(field_label(field), classes="field-label", id=f"label-{field.name}")
+                    secret = field.name in self.secret  # masked, and never filled in from an earlier run
                     yield Input(
-                        self.last.get(field.name, field.initial),
+                        field.initial if secret else self.last.get(field.name, field.initial),
                         placeholder=field.placeholder,
                         type=_input_type(field),
+                        password=secret,
                         id=f"input-{field.name}",
                     )
                 yield Static("", classes="field-error", id=f"error-{field.name}")
@@ -198,7 +201,8 @@ class RunInputs(ModalScreen[dict[str, YamlValue] | None]):
     def _run(self) -> None:
         values = self.values()
         if values is not None:
-            self.last.update({field.name: self.query_one(f"#input-{field.name}", Input).value for field in self.fields})
+            typed = {field.name: self.query_one(f"#input-{field.name}", Input).value for field in self.fields}
+            self.last.update({name: text for name, text in typed.items() if name not in self.secret})
             self.dismiss(values)
 
     @on(Input.Submitted)

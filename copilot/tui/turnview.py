@@ -60,7 +60,7 @@ class TurnView:
                     await chat.progress(f"Asking for a fix (attempt {event.number}) · {self.waiting}")
         elif isinstance(event, TextDelta):
             await chat.append(event.text)
-            chat.scroll_end(animate=False)
+            chat.follow()
         elif isinstance(event, Validated):
             await chat.end_reply()
             await self._validated(event)

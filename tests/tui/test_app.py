@@ -204,7 +204,7 @@ def test_revisions_goto_diff_and_switching_recipe(gemini: FakeGemini, tmp_path: 
             await send(pilot, "/revision 1")
             await pilot.pause()
             for wrong, said in (
-                ("/revision abc", "Usage: `/revision N` with N a revision from 1 to 2."),
+                ("/revision abc", "Usage: `/revision N` — they go from 1 to 2."),
                 ("/revision 9", "There is no revision 9: they go from 1 to 2."),
                 ("/diff 9", "There is no revision 9: they go from 1 to 2."),
                 ("/diff two", "Usage: `/diff N` (a revision) or `/diff server`."),

@@ -8,7 +8,7 @@ import pytest
 
 from tests.engine.test_turn import VALID
 from tests.fakes.gemini import FakeGemini
-from tests.tui.pilot import ask, flow_code, messages, running, send, settings, settle
+from tests.tui.pilot import ask, flow_code, messages, resumed, running, send, settings, settle
 
 
 def editor(tmp_path: Path, script: str) -> str:
@@ -28,13 +28,17 @@ def test_a_hand_edit_is_the_next_revision_and_is_recorded(
             await ask(app, pilot, gemini, VALID, "log hi then wait")
             await pilot.press("ctrl+f")
             await settle(app, pilot)
-            assert messages(app)[-1] == "Your edit is revision 2 (valid ✓)."
+            assert messages(app)[-1] == "Your edit of revision 1 is revision 2 (valid ✓)."
             assert "message: hello by hand" in flow_code(app)
             store, session = app.conversation.store, app.conversation.session
             assert [row["turn"] for row in store.revisions(session)] == [1, None]  # made by a turn, then by hand
             await send(pilot, "/undo")
             await settle(app, pilot)
             assert "message: hi\n" in flow_code(app)  # one history: undo goes back to the model's
+            live = messages(app)
+
+        told, _ = await resumed(settings(tmp_path), session)  # the edit and the undo, as they were said
+        assert told == [*live[2:], f"Resumed session `{session}` at revision 2."]
 
     asyncio.run(scenario())
 

@@ -459,6 +459,33 @@ def test_the_run_form_has_the_focus_and_remembers_the_last_values_of_each_flow(
     )
 
 
+def test_a_secret_input_is_masked_and_never_filled_in_again(gemini: FakeGemini, tmp_path: Path) -> None:
+    flow = (
+        "id: signed\nnamespace: company.team\ninputs:\n  - id: day\n    type: STRING\n    defaults: monday\n"
+        "  - id: token\n    type: SECRET\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n"
+        "    message: hi\n"
+    )
+
+    async def scenario(kestra: FakeKestra) -> None:
+        async with running(with_kestra(settings(tmp_path, sandbox_test_runs=True), kestra)) as (app, pilot):
+            await ask(app, pilot, gemini, f"```yaml\n{flow}```", "a signed call")
+            await pilot.press("f5")
+            form = await screen(app, pilot, "RunInputs")
+            assert form.query_one("#input-token").password and not form.query_one("#input-day").password
+            form.query_one("#input-token").value = "s3cr3t"
+            await pilot.click("#run")
+            await settle(app, pilot)
+            await pilot.press("f5")
+            form = await screen(app, pilot, "RunInputs")
+            assert form.query_one("#input-token").value == "" and form.query_one("#input-day").value == "monday"
+            await pilot.press("escape")
+            await settle(app, pilot)
+
+    with FakeKestra() as kestra:
+        asyncio.run(scenario(kestra))
+    assert "s3cr3t" not in (tmp_path / "data" / "test-run-inputs.json").read_text()
+
+
 def test_a_resumed_session_shows_the_file_loaded_the_advice_in_prose_and_a_cut_reply(
     gemini: FakeGemini, tmp_path: Path
 ) -> None:
