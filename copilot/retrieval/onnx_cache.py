@@ -1,0 +1,124 @@
+"""What a fresh process needs to start embedding quickly, cached in the cache dir's `models/` folder.
+
+- The weights' digest (it names the ONNX graph) is kept beside the graph with the weights file's size,
+  mtime and inode: hashing the 90 MB of weights took ~60 ms on every start.
+- The graph as onnxruntime optimizes it (`ORT_ENABLE_EXTENDED`, the same fused graph the default level runs
+  on CPU: the vectors are bitwise the same, tests/retrieval/test_embeddings.py checks it), saved once per
+  onnxruntime version with its weights in a separate file that onnxruntime maps instead of parsing:
+  a session then starts in ~50 ms instead of ~200 ms. A damaged copy is rebuilt; a cache that cannot be
+  written only costs the time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import CopilotError
+from ..private_files import FILE_MODE, private_dir, write_private
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession, SessionOptions
+
+__all__ = ["optimized_path", "session", "weights_digest"]
+
+PROVIDERS = ["CPUExecutionProvider"]
+# Initializers at least this big go to the data file (all the weight matrices; small constants stay inline).
+EXTERNAL_MIN_BYTES = 1024
+
+
+def weights_digest(weights: Path, record: Path) -> str:
+    """The first 16 hex digits of the weights' SHA-256, computed once per weights file (a package upgrade
+    rewrites it, so its stat changes) and kept in the JSON file `record`."""
+    info = weights.stat()
+    stamp = {"path": str(weights), "size": info.st_size, "mtime_ns": info.st_mtime_ns, "inode": info.st_ino}
+    with contextlib.suppress(OSError, ValueError, AttributeError, KeyError, TypeError):
+        saved = json.loads(record.read_text(encoding="utf-8"))
+        if {key: saved.get(key) for key in stamp} == stamp and re.fullmatch(r"[0-9a-f]{16}", saved["digest"]):
+            return str(saved["digest"])  # it names a file: never more than those 16 digits
+    digest = hashlib.sha256()
+    with weights.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    value = digest.hexdigest()[:16]
+    with contextlib.suppress(OSError, CopilotError):  # a cache that cannot be written: hashed again next time
+        private_dir(record.parent)
+        write_private(record, json.dumps({**stamp, "digest": value}))
+    return value
+
+
+def optimized_path(graph: Path) -> Path:
+    """Where the optimized copy of `graph` is kept, for the installed onnxruntime (its data file: + `.data`)."""
+    import onnxruntime
+
+    return graph.with_name(f"{graph.stem}.ort-{onnxruntime.__version__}.onnx")
+
+
+def session(graph: Path, *, threads: int) -> InferenceSession:
+    """An onnxruntime session running `graph`, from its optimized copy (made and saved on first use)."""
+    import onnxruntime
+
+    optimized = optimized_path(graph)
+    if optimized.is_file():
+        options = _options(threads)
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL  # done already
+        # A damaged copy (a truncated data file, a graph from a half-written cache) fails in many ways,
+        # each an onnxruntime exception of its own: it is made again from the graph.
+        with contextlib.suppress(Exception):
+            return onnxruntime.InferenceSession(str(optimized), options, providers=PROVIDERS)
+    return _optimize(graph, optimized, threads)
+
+
+def _options(threads: int) -> SessionOptions:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return options
+
+
+def _optimize(graph: Path, optimized: Path, threads: int) -> InferenceSession:
+    """A session on `graph`, optimized at the extended level, which onnxruntime saves as it builds it: into a
+    private temporary folder, then moved into place (the data file first: the graph's presence says the
+    pair is complete). Copies for other onnxruntime versions are removed."""
+    import onnxruntime
+
+    options = _options(threads)
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    data = optimized.with_name(optimized.name + ".data")
+    try:
+        temporary = Path(tempfile.mkdtemp(dir=graph.parent, prefix=".optimizing-"))
+    except OSError:  # a cache that cannot be written: optimized in memory, as before
+        return onnxruntime.InferenceSession(str(graph), options, providers=PROVIDERS)
+    try:
+        options.optimized_model_filepath = str(temporary / optimized.name)
+        # The data file's name is written into the graph, relative to it: the final name, in the same folder.
+        options.add_session_config_entry("session.optimized_model_external_initializers_file_name", data.name)
+        options.add_session_config_entry(
+            "session.optimized_model_external_initializers_min_size_in_bytes", str(EXTERNAL_MIN_BYTES)
+        )
+        made = onnxruntime.InferenceSession(str(graph), options, providers=PROVIDERS)
+        with contextlib.suppress(OSError):
+            for path in (temporary / data.name, temporary / optimized.name):
+                os.chmod(path, FILE_MODE)
+            os.replace(temporary / data.name, data)
+            os.replace(temporary / optimized.name, optimized)
+            _remove_other_versions(graph, keep={optimized.name, data.name})
+        return made
+    finally:
+        for leftover in temporary.iterdir():
+            leftover.unlink(missing_ok=True)
+        temporary.rmdir()
+
+
+def _remove_other_versions(graph: Path, keep: set[str]) -> None:
+    for path in graph.parent.glob(f"{graph.stem}.ort-*"):
+        if path.name not in keep:
+            path.unlink(missing_ok=True)
