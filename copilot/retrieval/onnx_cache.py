@@ -3,10 +3,13 @@
 - The weights' digest (it names the ONNX graph) is kept beside the graph with the weights file's size,
   mtime and inode: hashing the 90 MB of weights took ~60 ms on every start.
 - The graph as onnxruntime optimizes it (`ORT_ENABLE_EXTENDED`, the same fused graph the default level runs
-  on CPU: the vectors are bitwise the same, tests/retrieval/test_embeddings.py checks it), saved once per
-  onnxruntime version with its weights in a separate file that onnxruntime maps instead of parsing:
-  a session then starts in ~50 ms instead of ~200 ms. A damaged copy is rebuilt; a cache that cannot be
-  written only costs the time.
+  on CPU: the vectors are bitwise the same, tests/retrieval/test_embeddings.py checks it), saved with its
+  weights in a separate file that onnxruntime maps instead of parsing, the weights also as its matrix
+  kernels rearrange them at load ("prepacking", ~40% of a session's start): a session then starts in
+  ~50 ms instead of ~200 ms. That layout depends on the kernels onnxruntime picks for the CPU, so a copy is
+  made per onnxruntime version and per CPU (its architecture and instruction sets; a cache dir shared by
+  machines holds one for each). A damaged copy is made again; a cache that cannot be written only costs
+  the time.
 """
 
 from __future__ import annotations
@@ -54,10 +57,20 @@ def weights_digest(weights: Path, record: Path) -> str:
 
 
 def optimized_path(graph: Path) -> Path:
-    """Where the optimized copy of `graph` is kept, for the installed onnxruntime (its data file: + `.data`)."""
+    """Where the optimized copy of `graph` is kept for the installed onnxruntime and this CPU (its data file:
+    + `.data`)."""
     import onnxruntime
 
-    return graph.with_name(f"{graph.stem}.ort-{onnxruntime.__version__}.onnx")
+    return graph.with_name(f"{graph.stem}.ort-{onnxruntime.__version__}-{_cpu()}.onnx")
+
+
+def _cpu() -> str:
+    """The CPU's architecture and instruction sets (Linux's /proc/cpuinfo flags; elsewhere the architecture
+    alone), hashed: what the kernels onnxruntime picks, and so the prepacked layout, depend on."""
+    described = os.uname().machine if hasattr(os, "uname") else os.environ.get("PROCESSOR_ARCHITECTURE", "")
+    with contextlib.suppress(OSError, UnicodeDecodeError), open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        described += next((line for line in cpuinfo if line.startswith(("flags", "Features"))), "")
+    return hashlib.sha256(described.encode()).hexdigest()[:8]
 
 
 def session(graph: Path, *, threads: int) -> InferenceSession:
@@ -104,13 +117,14 @@ def _optimize(graph: Path, optimized: Path, threads: int) -> InferenceSession:
         options.add_session_config_entry(
             "session.optimized_model_external_initializers_min_size_in_bytes", str(EXTERNAL_MIN_BYTES)
         )
+        options.add_session_config_entry("session.save_external_prepacked_constant_initializers", "1")
         made = onnxruntime.InferenceSession(str(graph), options, providers=PROVIDERS)
         with contextlib.suppress(OSError):
             for path in (temporary / data.name, temporary / optimized.name):
                 os.chmod(path, FILE_MODE)
             os.replace(temporary / data.name, data)
             os.replace(temporary / optimized.name, optimized)
-            _remove_other_versions(graph, keep={optimized.name, data.name})
+            _remove_other_versions(graph, keep=optimized)
         return made
     finally:
         for leftover in temporary.iterdir():
@@ -118,7 +132,9 @@ def _optimize(graph: Path, optimized: Path, threads: int) -> InferenceSession:
         temporary.rmdir()
 
 
-def _remove_other_versions(graph: Path, keep: set[str]) -> None:
+def _remove_other_versions(graph: Path, keep: Path) -> None:
+    """The copies of `graph` made for another onnxruntime version (those for other CPUs may be in use)."""
+    version = keep.name[: keep.name.rindex("-") + 1]  # `<graph>.ort-<version>-`
     for path in graph.parent.glob(f"{graph.stem}.ort-*"):
-        if path.name not in keep:
+        if not path.name.startswith(version):
             path.unlink(missing_ok=True)
