@@ -64,5 +64,7 @@ class LexicalIndex:
         tokens = [t for t in tokenize(query) if t in self._vocab]
         if not tokens or not self.size:
             return []
-        positions, scores = self._retriever.retrieve([tokens], k=min(k, self.size), show_progress=False)
-        return [(int(p), float(s)) for p, s in zip(positions[0], scores[0], strict=True) if s > 0 and np.isfinite(s)]
+        # What `retrieve` does for one query, without the progress bar it makes even when hidden: tqdm's first
+        # bar starts a monitor thread and a multiprocessing lock (~15 ms of a search process).
+        scores, positions = bm25s.selection.topk(self._retriever.get_scores(tokens), k=min(k, self.size), sorted=True)
+        return [(int(p), float(s)) for p, s in zip(positions, scores, strict=True) if s > 0 and np.isfinite(s)]
