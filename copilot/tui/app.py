@@ -66,7 +66,7 @@ from .screens import (
 )
 from .status import StatusPart, compact_count
 from .turnview import TurnView, revision_verdict
-from .widgets import ChatMessage, PromptInput, SourcesPane, StatusBar
+from .widgets import PromptInput, SourcesPane, StatusBar
 
 if TYPE_CHECKING:
     from ..events import ConsentRequest, DeployReview, Revision, RunFinished, TurnEvent
@@ -181,6 +181,10 @@ class CopilotApp(App[None]):
         if self.workspace.settings.kestra_url:
             self.check_server()
         self.refresh_status()
+        self.call_after_refresh(self._greet)  # the first frame takes keys without waiting for Markdown
+
+    async def _greet(self) -> None:
+        """The first messages, then the engine: its thread's imports would slow the first frame down."""
         await self.say("Describe the flow you need — or type `/help`.", "system")
         for note in self.keys.notes:  # at once, not after the engine: the keys work from the first frame
             await self.say(f"Keys: {note}", "system")
@@ -399,6 +403,8 @@ class CopilotApp(App[None]):
 
     async def action_help(self) -> None:
         """The help, at the end of the chat; when it is there already, it is scrolled into view, not repeated."""
+        from .message import ChatMessage
+
         text = self.help_text()
         said = self.chat.query(ChatMessage)
         if said and said.last().source == printable(text):

@@ -1,19 +1,19 @@
 """The tabs beside the conversation: the current flow with its diagnostics, the topology, the diff, the
-sources of each turn, the test-run. The hidden tabs are mounted just after the first frame (Lazy): the
-screen takes keys sooner."""
+sources of each turn, the test-run. They are mounted just after the first frame, the hidden tabs' content
+later still (Lazy): laying out the tabs took as long as the rest of the first frame, which now takes keys
+without waiting for them. A tab asked for before they are there is the one they open on."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Unpack
 
-from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.lazy import Lazy
 from textual.widgets import Static, TabbedContent, TabPane
 
 from .runlog import RunLog
-from .widgets import FlowPane, SourcesPane, TopologyTree
+from .widgets import FlowPane, SourcesPane, TopologyTree, WidgetOptions
 
 if TYPE_CHECKING:
     from ..events import Revision
@@ -23,8 +23,18 @@ __all__ = ["SidePanel"]
 
 
 class SidePanel(Vertical):
-    def compose(self) -> ComposeResult:
-        with TabbedContent():
+    def __init__(self, **options: Unpack[WidgetOptions]) -> None:
+        super().__init__(**options)
+        self._wanted = "tab-flow"  # the tab shown, or to be shown once the tabs are mounted
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._mount_tabs)
+
+    async def _mount_tabs(self) -> None:
+        await self.mount_compose(self._tabs())
+
+    def _tabs(self) -> ComposeResult:
+        with TabbedContent(initial=self._wanted):
             with TabPane("Flow", id="tab-flow"):
                 yield FlowPane(id="flow-pane")
             with TabPane("Topology", id="tab-topology"):
@@ -39,11 +49,14 @@ class SidePanel(Vertical):
     @property
     def active(self) -> str:
         """The tab shown (`tab-flow`, `tab-diff` …)."""
-        return self.query_one(TabbedContent).active
+        tabs = self.query(TabbedContent)
+        return tabs.first().active if tabs else self._wanted
 
     @active.setter
     def active(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        self._wanted = tab
+        for tabs in self.query(TabbedContent).results(TabbedContent):
+            tabs.active = tab
 
     @property
     def run_log(self) -> RunLog:
@@ -61,6 +74,8 @@ class SidePanel(Vertical):
             self.query_one(TopologyTree).clear().root.set_label("No flow yet.")
             diff.update("No changes yet.")
             return
+        from rich.syntax import Syntax  # Pygments: with the first flow, not at start
+
         self.query_one(FlowPane).show(revision)
         self.query_one(TopologyTree).show(revision.yaml)
         if revision.diff is not None and revision.diff.changed:
@@ -70,6 +85,8 @@ class SidePanel(Vertical):
 
     def show_diff(self, diff: FlowDiff, label: str) -> None:
         """The Diff tab on the current revision against `label` (another revision, the server's)."""
+        from rich.syntax import Syntax
+
         pane = self.query_one("#diff", Static)
         pane.update(Syntax(diff.unified, "diff") if diff.changed else f"No differences with {label}.")
         self.active = "tab-diff"
