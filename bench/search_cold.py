@@ -8,8 +8,10 @@ The processes run in turns (one of each, then again), so a busy machine weighs o
 figure is the median, with the fastest run beside it (what the machine gives with nobody else on it). The
 index is built in a temporary folder from ../shared/kestra-docs and the project's example flows (~650
 chunks, ~1 min of embedding), with a temporary cache dir; one search before the timed ones makes what a
-first search makes once (the optimized ONNX copy). `--index DIR --cache-dir DIR` times an index you have
-instead (e.g. the eval index, <cache dir>/eval-index, of all ../shared: 8,434 chunks).
+first search makes once (the optimized ONNX copy) and writes the project's bytecode, as an installed
+package has it (PYTHONDONTWRITEBYTECODE is left out of the processes' environment). `--index DIR
+--cache-dir DIR` times an index you have instead (e.g. the eval index, <cache dir>/eval-index, of all
+../shared: 8,434 chunks).
 
 It also names the modules the search imported that it should not: the chat's UI (Textual), the model SDK
 (google-genai), the Kestra client (tests/retrieval/test_cold_start.py fails on them).
@@ -49,7 +51,11 @@ print(json.dumps(sorted(m for m in {names!r} if m in sys.modules)), file=sys.std
 
 def environment(data_dir: Path, cache_dir: Path, scratch: Path) -> dict[str, str]:
     """A user's shell with no keys, no server and no config file: the search reads the given index only."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "GOOGLE_", "KESTRA_"))}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("GEMINI_", "GOOGLE_", "KESTRA_")) and name != "PYTHONDONTWRITEBYTECODE"
+    }
     env.update(
         PYTHONPATH=str(ROOT),
         KESTRA_COPILOT_DATA_DIR=str(data_dir),
