@@ -19,12 +19,13 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import CopilotError
-from ..private_files import FILE_MODE, private_dir, write_private
+from ..private_files import private_dir, private_tree, write_private
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession, SessionOptions
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["optimized_path", "session", "weights_digest"]
 
 PROVIDERS = ["CPUExecutionProvider"]
+MODEL = "model.onnx"  # the optimized copy's graph, in its folder
 # Initializers at least this big go to the data file (all the weight matrices; small constants stay inline).
 EXTERNAL_MIN_BYTES = 1024
 
@@ -57,11 +59,11 @@ def weights_digest(weights: Path, record: Path) -> str:
 
 
 def optimized_path(graph: Path) -> Path:
-    """Where the optimized copy of `graph` is kept for the installed onnxruntime and this CPU (its data file:
-    + `.data`)."""
+    """Where the optimized copy of `graph` is kept for the installed onnxruntime and this CPU: `model.onnx` in
+    a folder of its own, beside its weights' `model.onnx.data` (the folder is put in place whole)."""
     import onnxruntime
 
-    return graph.with_name(f"{graph.stem}.ort-{onnxruntime.__version__}-{_cpu()}.onnx")
+    return graph.with_name(f"{graph.stem}.ort-{onnxruntime.__version__}-{_cpu()}") / MODEL
 
 
 def _cpu() -> str:
@@ -81,11 +83,11 @@ def session(graph: Path, *, threads: int) -> InferenceSession:
     if optimized.is_file():
         options = _options(threads)
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL  # done already
-        # A damaged copy (a truncated data file, a graph from a half-written cache) fails in many ways,
-        # each an onnxruntime exception of its own: it is made again from the graph.
+        # A damaged copy (a truncated data file, a folder filled by hand) fails in many ways, each an
+        # onnxruntime exception of its own: it is made again from the graph.
         with contextlib.suppress(Exception):
             return onnxruntime.InferenceSession(str(optimized), options, providers=PROVIDERS)
-    return _optimize(graph, optimized, threads)
+    return _optimize(graph, optimized.parent, threads)
 
 
 def _options(threads: int) -> SessionOptions:
@@ -97,39 +99,41 @@ def _options(threads: int) -> SessionOptions:
     return options
 
 
-def _optimize(graph: Path, optimized: Path, threads: int) -> InferenceSession:
+def _optimize(graph: Path, folder: Path, threads: int) -> InferenceSession:
     """A session on `graph`, optimized at the extended level, which onnxruntime saves as it builds it: into a
-    private temporary folder, then moved into place (the data file first: the graph's presence says the
-    pair is complete). Copies for other onnxruntime versions are removed."""
+    private temporary folder, renamed into place whole (another process reads both files or neither; when
+    two make it at once, one of the two identical folders stays). Copies for other onnxruntime versions
+    are removed."""
     import onnxruntime
 
     options = _options(threads)
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    data = optimized.with_name(optimized.name + ".data")
     try:
         temporary = Path(tempfile.mkdtemp(dir=graph.parent, prefix=".optimizing-"))
     except OSError:  # a cache that cannot be written: optimized in memory, as before
         return onnxruntime.InferenceSession(str(graph), options, providers=PROVIDERS)
     try:
-        options.optimized_model_filepath = str(temporary / optimized.name)
-        # The data file's name is written into the graph, relative to it: the final name, in the same folder.
-        options.add_session_config_entry("session.optimized_model_external_initializers_file_name", data.name)
+        options.optimized_model_filepath = str(temporary / MODEL)
+        # The data file's name is written into the graph, relative to it.
+        options.add_session_config_entry("session.optimized_model_external_initializers_file_name", MODEL + ".data")
         options.add_session_config_entry(
             "session.optimized_model_external_initializers_min_size_in_bytes", str(EXTERNAL_MIN_BYTES)
         )
         options.add_session_config_entry("session.save_external_prepacked_constant_initializers", "1")
         made = onnxruntime.InferenceSession(str(graph), options, providers=PROVIDERS)
         with contextlib.suppress(OSError):
-            for path in (temporary / data.name, temporary / optimized.name):
-                os.chmod(path, FILE_MODE)
-            os.replace(temporary / data.name, data)
-            os.replace(temporary / optimized.name, optimized)
-            _remove_other_versions(graph, keep=optimized)
+            private_tree(temporary)
+            if folder.exists():  # a damaged copy: set aside first, a folder is only renamed onto an empty one
+                aside = Path(tempfile.mkdtemp(dir=graph.parent, prefix=".damaged-"))
+                try:
+                    os.replace(folder, aside / "copy")
+                finally:
+                    shutil.rmtree(aside, ignore_errors=True)
+            os.replace(temporary, folder)
+        _remove_other_versions(graph, keep=folder)
         return made
     finally:
-        for leftover in temporary.iterdir():
-            leftover.unlink(missing_ok=True)
-        temporary.rmdir()
+        shutil.rmtree(temporary, ignore_errors=True)  # gone unless it could not be put in place
 
 
 def _remove_other_versions(graph: Path, keep: Path) -> None:
@@ -137,4 +141,7 @@ def _remove_other_versions(graph: Path, keep: Path) -> None:
     version = keep.name[: keep.name.rindex("-") + 1]  # `<graph>.ort-<version>-`
     for path in graph.parent.glob(f"{graph.stem}.ort-*"):
         if not path.name.startswith(version):
-            path.unlink(missing_ok=True)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)

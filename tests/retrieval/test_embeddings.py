@@ -103,10 +103,11 @@ def test_the_onnx_graph_is_built_once_and_reused(model_cache: Path, embedder: Mi
     again = MiniLMEmbedder(model_cache)
     assert not again.built and again.onnx_path == embedder.onnx_path
     assert [path.stat().st_mtime_ns for path in (embedder.onnx_path, optimized)] == before
-    # The graph, its optimized copy and that copy's weights, the weights' digest; no temporary files
+    # The graph, the folder of its optimized copy, the weights' digest; no temporary files
     assert sorted(p.name for p in (model_cache / "models").iterdir()) == sorted(
-        [embedder.onnx_path.name, optimized.name, optimized.name + ".data", "all-MiniLM-L6-v2.digest.json"]
+        [embedder.onnx_path.name, optimized.parent.name, "all-MiniLM-L6-v2.digest.json"]
     )
+    assert sorted(p.name for p in optimized.parent.iterdir()) == ["model.onnx", "model.onnx.data"]
 
 
 def test_the_optimized_copy_gives_the_vectors_of_the_graph_bit_for_bit(embedder: MiniLMEmbedder) -> None:
@@ -127,11 +128,12 @@ def test_a_damaged_optimized_copy_is_made_again(tmp_path: Path, embedder: MiniLM
     cache = tmp_path / "cache"
     shutil.copytree(embedder.onnx_path.parent, cache / "models")
     optimized = optimized_path(cache / "models" / embedder.onnx_path.name)
-    data = optimized.with_name(optimized.name + ".data")
+    data = optimized.with_name("model.onnx.data")
     data.write_bytes(data.read_bytes()[:1000])  # cut short, as by a full disk
     again = MiniLMEmbedder(cache)
     assert np.array_equal(again.embed(TEXTS), embedder.embed(TEXTS))
-    assert data.stat().st_size == (embedder.onnx_path.parent / data.name).stat().st_size
+    assert data.stat().st_size == optimized_path(embedder.onnx_path).with_name("model.onnx.data").stat().st_size
+    assert [p.name for p in (cache / "models").iterdir() if p.name.startswith(".")] == []  # nothing left aside
 
 
 def test_the_weights_are_hashed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
