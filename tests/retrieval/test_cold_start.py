@@ -22,7 +22,15 @@ from tests.retrieval.test_index import CORPUS, doc
 
 REPO = Path(__file__).resolve().parents[2]
 QUERIES = ("io.kestra.plugin.jdbc.postgresql.CopyIn", "run every day on a cron schedule", "keep credentials safe")
-NOT_FOR_SEARCH = ("textual", "google.genai", "copilot.kestra", "copilot.tui", "copilot.llm.gemini")
+NOT_FOR_SEARCH = (
+    "textual",
+    "google.genai",
+    "copilot.kestra",
+    "copilot.tui",
+    "copilot.llm.gemini",
+    "copilot.flows",
+    "onnx",
+)
 # Registered first, the handler runs last at exit: after search's own, which freezes what is left.
 LIST_IMPORTS = """
 import atexit, gc, json, sys
