@@ -1,7 +1,8 @@
 """The tabs beside the conversation: the current flow with its diagnostics, the topology, the diff, the
-sources of each turn, the test-run. They are mounted just after the first frame, the hidden tabs' content
-later still (Lazy): laying out the tabs took as long as the rest of the first frame, which now takes keys
-without waiting for them. A tab asked for before they are there is the one they open on."""
+sources of each turn, the test-run. Their content is mounted just after the first frame (Lazy), the Flow
+tab's too (it says there is no flow yet), and the tabs are laid out and drawn from the second frame on:
+the first takes keys sooner. (They are composed with the screen all the same: a subtree mounted later
+could be torn down half-mounted by a quit in that instant, and Textual's tabs fail on it.)"""
 
 from __future__ import annotations
 
@@ -25,18 +26,12 @@ __all__ = ["SidePanel"]
 class SidePanel(Vertical):
     def __init__(self, **options: Unpack[WidgetOptions]) -> None:
         super().__init__(**options)
-        self._wanted = "tab-flow"  # the tab shown, or to be shown once the tabs are mounted
+        self.add_class("-first-frame")  # app.tcss: its place kept, nothing in it drawn
 
-    def on_mount(self) -> None:
-        self.call_after_refresh(self._mount_tabs)
-
-    async def _mount_tabs(self) -> None:
-        await self.mount_compose(self._tabs())
-
-    def _tabs(self) -> ComposeResult:
-        with TabbedContent(initial=self._wanted):
+    def compose(self) -> ComposeResult:
+        with TabbedContent():
             with TabPane("Flow", id="tab-flow"):
-                yield FlowPane(id="flow-pane")
+                yield Lazy(FlowPane(id="flow-pane"))
             with TabPane("Topology", id="tab-topology"):
                 yield Lazy(TopologyTree("No flow yet.", id="topology"))
             with TabPane("Diff", id="tab-diff"):
@@ -46,17 +41,17 @@ class SidePanel(Vertical):
             with TabPane("Run", id="tab-run"):
                 yield Lazy(VerticalScroll(RunLog(id="run")))
 
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.remove_class, "-first-frame")
+
     @property
     def active(self) -> str:
         """The tab shown (`tab-flow`, `tab-diff` …)."""
-        tabs = self.query(TabbedContent)
-        return tabs.first().active if tabs else self._wanted
+        return self.query_one(TabbedContent).active
 
     @active.setter
     def active(self, tab: str) -> None:
-        self._wanted = tab
-        for tabs in self.query(TabbedContent).results(TabbedContent):
-            tabs.active = tab
+        self.query_one(TabbedContent).active = tab
 
     @property
     def run_log(self) -> RunLog:

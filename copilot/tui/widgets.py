@@ -213,10 +213,9 @@ class FlowPane(Vertical):
     def compose(self) -> ComposeResult:
         yield FlowView(id="flow")
         yield Static("", id="problems")
-        yield OptionList(id="problem-list")
-
-    def on_mount(self) -> None:
-        self.query_one("#problem-list").display = False
+        problems = OptionList(id="problem-list")
+        problems.display = False  # until there are some (not in on_mount: a quit may tear the list down first)
+        yield problems
 
     def show(self, revision: Revision) -> None:
         self.query_one(FlowView).show(revision.yaml, revision.diagnostics)
