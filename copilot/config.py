@@ -16,13 +16,13 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
-
-import platformdirs
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .llm.prices import Price
 from .urls import check_url, display_url, split_userinfo
+
+if TYPE_CHECKING:  # imported where used: the chat's first screen and `search` need neither
+    from .llm.prices import Price
 
 __all__ = ["SECRET_FIELDS", "Settings", "config_path", "load_settings", "mask", "with_embeddings"]
 
@@ -86,8 +86,8 @@ class Settings:
     prices: Mapping[str, Price] = field(default_factory=dict)
     # `[keys] help = "ctrl+t"`: the TUI's key for an action (ids: `kestra-copilot chat --keys`).
     keys: Mapping[str, str] = field(default_factory=dict)
-    data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
-    cache_dir: Path = field(default_factory=lambda: Path(platformdirs.user_cache_dir(APP_NAME)))
+    data_dir: Path = field(default_factory=lambda: _user_dir("data"))
+    cache_dir: Path = field(default_factory=lambda: _user_dir("cache"))
 
     @property
     def sessions_path(self) -> Path:
@@ -132,7 +132,14 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
     explicit = environ.get("KESTRA_COPILOT_CONFIG")
     if explicit:
         return Path(explicit).expanduser()
-    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+    return _user_dir("config") / "config.toml"
+
+
+def _user_dir(kind: str) -> Path:
+    """The platform's folder for the app's `kind` of files (data, cache, config)."""
+    import platformdirs
+
+    return Path(getattr(platformdirs, f"user_{kind}_dir")(APP_NAME))
 
 
 def load_settings(environ: Mapping[str, str] | None = None, path: Path | None = None) -> Settings:
@@ -166,6 +173,8 @@ _TABLES = frozenset({"prices", "keys"})  # config tables kept whole, not flatten
 
 
 def _prices(table: object, path: Path) -> dict[str, Price]:
+    from .llm.prices import Price
+
     example = '[prices."gemini-3.8-flash"] input = 0.75, output = 3.75, cached = 0.075'
     if not isinstance(table, Mapping):
         raise ConfigError(f"[prices] in {path} must be a table of models.", hint=example)
