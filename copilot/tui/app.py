@@ -215,6 +215,8 @@ class CopilotApp(App[None]):
 
     @on(EngineBuilt)
     async def _engine_built(self, message: EngineBuilt) -> None:
+        if not self.is_running:  # quit while the engine's thread was still building it: no screen left to show it
+            return
         if message.switched is not None:
             await self._switched(message.switched, message.setup)
             return

@@ -41,13 +41,12 @@ def test_the_apps_modules_import_neither_markdown_nor_pygments_nor_the_validator
 
 
 def test_a_quit_right_after_the_first_frame_ends_cleanly(tmp_path: Path) -> None:
-    """What waits until just after the first frame (the greeting, the tabs' content) may be torn down half-mounted
-    by a quit in that instant: nothing may fail then (the tabs mounted after the first frame did, one time in six,
-    inside Textual's own Tabs; they are composed with the screen and only drawn later)."""
+    """What waits until just after the first frame (the greeting, the tabs' content, the engine's thread) may be
+    cut short by a quit in that instant: nothing may fail then (the tabs mounted after the first frame did, one
+    time in six, inside Textual's own Tabs; and an engine built after the quit found no status bar to show)."""
 
     async def scenario(delay: float) -> None:
         app = CopilotApp(Settings(data_dir=tmp_path / "d", cache_dir=tmp_path / "c"))
-        app.load_engine = lambda: None  # type: ignore[method-assign]
         async with app.run_test(size=(120, 40)) as pilot:  # re-raises what failed in the app
             await pilot.pause(delay)
 
