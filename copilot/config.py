@@ -17,12 +17,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import platformdirs
-
 from .errors import ConfigError
 from .urls import check_url, display_url, split_userinfo
 
-if TYPE_CHECKING:  # the model layer is loaded when a price is set, not for every command
+if TYPE_CHECKING:  # imported where used: the chat's first screen, `validate` and `search` need neither
     from .llm.prices import Price
 
 __all__ = ["SECRET_FIELDS", "Settings", "config_path", "load_settings", "mask", "with_embeddings"]
@@ -87,8 +85,8 @@ class Settings:
     prices: Mapping[str, Price] = field(default_factory=dict)
     # `[keys] help = "ctrl+t"`: the TUI's key for an action (ids: `kestra-copilot chat --keys`).
     keys: Mapping[str, str] = field(default_factory=dict)
-    data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
-    cache_dir: Path = field(default_factory=lambda: Path(platformdirs.user_cache_dir(APP_NAME)))
+    data_dir: Path = field(default_factory=lambda: _user_dir("data"))
+    cache_dir: Path = field(default_factory=lambda: _user_dir("cache"))
 
     @property
     def sessions_path(self) -> Path:
@@ -133,7 +131,14 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
     explicit = environ.get("KESTRA_COPILOT_CONFIG")
     if explicit:
         return Path(explicit).expanduser()
-    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+    return _user_dir("config") / "config.toml"
+
+
+def _user_dir(kind: str) -> Path:
+    """The platform's folder for the app's `kind` of files (data, cache, config)."""
+    import platformdirs
+
+    return Path(getattr(platformdirs, f"user_{kind}_dir")(APP_NAME))
 
 
 def load_settings(environ: Mapping[str, str] | None = None, path: Path | None = None) -> Settings:

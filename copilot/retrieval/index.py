@@ -2,11 +2,15 @@
 
 Layout under the index folder:
     chroma/          Chroma's PersistentClient store (unless a Chroma server URL is given)
-    chunks.jsonl     every indexed chunk (text + metadata): what BM25 is rebuilt from on open
+    chunks.jsonl     every indexed chunk (text + metadata): what BM25 is built from
     manifest.json    the fingerprint: sources, embedding model, chunker version, Kestra version
+    bm25/            the BM25 indexes of those chunks (over their text, over their titles), saved by the
+                     build or the first search for the next process, named by a digest of the chunk ids
 
 A rebuild embeds only chunks whose id (source, place and content hash) is new, and deletes the chunks of
-sources that are gone or changed. Embedding runs at ~17 chunks/s on 2 cores, so this matters.
+sources that are gone or changed. Embedding runs at ~17 chunks/s on 2 cores, so this matters. A build ends
+with Chroma's vector index written out in full (`_persist_vectors`), so that a search process opens it
+rather than rebuilding it from Chroma's log.
 
 A damaged index (a bad chunk line, a manifest that is not an object, a Chroma store that will not open) is
 an IndexError_ saying so; `build(rebuild=True)` recovers from any state: it drops what the folder holds
@@ -23,6 +27,7 @@ import os
 import re
 import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -35,6 +40,7 @@ from ..errors import CopilotError
 from ..private_files import private_dir, private_tree, write_private
 from .chunks import Chunk
 from .embeddings import Embedder, MiniLMEmbedder
+from .lexical import FORMAT as LEXICAL_FORMAT
 from .lexical import LexicalIndex
 
 if TYPE_CHECKING:  # chromadb is imported on first use: it takes seconds
@@ -52,6 +58,8 @@ _SEGMENT_ID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}")  # a fo
 # Chroma keeps one System per store path, process-wide: two threads opening (or dropping) a store at once fail
 # ("Could not connect to tenant default_tenant"). Every opening and dropping goes through this lock.
 _CHROMA_LOCK = threading.RLock()
+# Never a chunk id (20 hex digits): the id `_persist_vectors` deletes, which makes Chroma write its index.
+NO_SUCH_ID = "kestra-copilot: no such chunk"
 REBUILD_HINT = "Rebuild it: `kestra-copilot index build --rebuild` (with the --source options it was built from)."
 
 
@@ -242,7 +250,7 @@ class Index:
             aside = _aside(self.folder)
             os.replace(self.folder, aside)
             notes.append(f"{self.folder} was not a folder: it was moved to {aside}.")
-        for name in ("chunks.jsonl", "manifest.json"):
+        for name in ("chunks.jsonl", "manifest.json", "bm25"):
             _remove(self.folder / name)
         if self.chroma_url:
             with contextlib.suppress(Exception):  # none yet (Chroma raises NotFoundError or ValueError, by version)
@@ -317,9 +325,39 @@ class Index:
         manifest["embedded"] = len(wanted)
         write_private(self.manifest_path, json.dumps(manifest, indent=2))
         if not self.chroma_url:
+            self._persist_vectors()
             private_tree(self.folder)  # Chroma writes its files with the umask's modes
+        for searched in ("text", "title"):  # saved now, so the first search does not build them
+            self.lexical(searched)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _persist_vectors(self) -> None:
+        """Have the embedded Chroma write its vector index out in full. It writes it only every 1,000 new vectors
+        (`hnsw:sync_threshold`); the others stay in its log, and every process that opens the store builds
+        them into a graph again: ~0.1 s for a few hundred vectors, before each first search, and in an order
+        that varies between processes (so did the deepest dense ranks). Chroma has no call for it (chroma#7463):
+        the threshold is lowered, the store reopened (a loaded segment keeps the threshold it was loaded with),
+        one write that changes nothing is made, and the threshold put back."""
+        path = str(self.folder / "chroma")
+        with _CHROMA_LOCK:
+            try:  # an optimisation only: a store left as Chroma keeps it still answers
+                threshold = (self.collection().configuration.get("hnsw") or {}).get("sync_threshold")
+                if not isinstance(threshold, int) or threshold <= 2:
+                    return
+                self.collection().modify(configuration={"hnsw": {"sync_threshold": 2}})
+                try:
+                    self._reopen(path)
+                    self.collection().delete(ids=[NO_SUCH_ID])
+                finally:
+                    self.collection().modify(configuration={"hnsw": {"sync_threshold": threshold}})
+                    self._reopen(path)  # later writes of this process with the threshold put back
+            except Exception:  # Chroma's errors share no base class worth naming (see _chroma)
+                self._reopen(path)
+
+    def _reopen(self, path: str) -> None:
+        _forget_chroma(path)
+        self._collection = None
 
     def status(self) -> dict[str, object]:
         """What `index status` shows: the manifest plus live counts."""
@@ -339,9 +377,23 @@ class Index:
             if field not in self._lexical:
                 chunks = self.chunks()
                 self._order = list(chunks)
-                texts = [chunks[i].embedded_text if field == "text" else chunks[i].title for i in self._order]
-                self._lexical[field] = LexicalIndex(texts)
+                self._lexical[field] = self._saved_lexical(field, chunks)
             return self._lexical[field]
+
+    def _saved_lexical(self, field: str, chunks: dict[str, Chunk]) -> LexicalIndex:
+        """The BM25 index saved in bm25/ for exactly these chunks in this order (their ids name their content),
+        else built and saved there for the next process. A folder that cannot be written only costs the time."""
+        if not chunks:
+            return LexicalIndex([])
+        digest = hashlib.sha256(f"{LEXICAL_FORMAT}\0{field}\0{chr(0).join(chunks)}".encode()).hexdigest()[:20]
+        folder = self.folder / "bm25" / f"{field}-{digest}"
+        if folder.is_dir():
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):  # damaged: built again
+                return LexicalIndex.load(folder)
+        lexical = LexicalIndex([chunks[i].embedded_text if field == "text" else chunks[i].title for i in chunks])
+        with contextlib.suppress(OSError, CopilotError):
+            _save_lexical(lexical, folder)
+        return lexical
 
     def lexical_search(
         self, query: str, k: int, kinds: Sequence[str] | None = None, *, field: str = "text"
@@ -439,6 +491,24 @@ def _forget_chroma(path: str) -> None:
                 system.stop()
     except Exception:  # another Chroma version: at worst this process cannot reopen the store
         pass
+
+
+def _save_lexical(lexical: LexicalIndex, folder: Path) -> None:
+    """Save into a private temporary folder beside `folder`, then rename it into place (atomic: another process
+    reads a whole index or none); the same field's indexes of other chunks are removed."""
+    parent = private_dir(folder.parent)
+    field = folder.name.split("-", 1)[0]
+    temporary = Path(tempfile.mkdtemp(dir=parent, prefix=f".{field}-"))
+    try:
+        lexical.save(temporary)
+        private_tree(temporary)
+        os.replace(temporary, folder)  # fails when another process saved it first: theirs is the same
+    except OSError:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    for entry in parent.iterdir():
+        if entry != folder and entry.name.startswith((f"{field}-", f".{field}-")):
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _remove(path: Path) -> None:

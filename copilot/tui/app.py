@@ -67,7 +67,7 @@ from .screens import (
 )
 from .status import StatusPart, compact_count
 from .turnview import TurnView, revision_verdict
-from .widgets import ChatMessage, PromptInput, SourcesPane, StatusBar
+from .widgets import PromptInput, SourcesPane, StatusBar
 
 if TYPE_CHECKING:
     from ..events import ConsentRequest, DeployReview, Revision, RunFinished, TurnEvent
@@ -182,6 +182,10 @@ class CopilotApp(App[None]):
         if self.workspace.settings.kestra_url:
             self.check_server()
         self.refresh_status()
+        self.call_after_refresh(self._greet)  # the first frame takes keys without waiting for Markdown
+
+    async def _greet(self) -> None:
+        """The first messages, then the engine: its thread's imports would slow the first frame down."""
         await self.say("Describe the flow you need — or type `/help`.", "system")
         for note in self.keys.notes:  # at once, not after the engine: the keys work from the first frame
             await self.say(f"Keys: {note}", "system")
@@ -212,6 +216,8 @@ class CopilotApp(App[None]):
 
     @on(EngineBuilt)
     async def _engine_built(self, message: EngineBuilt) -> None:
+        if not self.is_running:  # quit while the engine's thread was still building it: no screen left to show it
+            return
         if message.switched is not None:
             await self._switched(message.switched, message.setup)
             return
@@ -400,6 +406,8 @@ class CopilotApp(App[None]):
 
     async def action_help(self) -> None:
         """The help, at the end of the chat; when it is there already, it is scrolled into view, not repeated."""
+        from .message import ChatMessage
+
         text = self.help_text()
         said = self.chat.query(ChatMessage)
         if said and said.last().source == printable(text):

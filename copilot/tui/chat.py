@@ -7,15 +7,19 @@ says what the turn is doing. The replies' raw text is kept, for their code block
 from __future__ import annotations
 
 import re
-from typing import Unpack
+from typing import TYPE_CHECKING, Unpack
 
 from textual.containers import VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Collapsible, Markdown, Static
-from textual.widgets.markdown import MarkdownStream
+from textual.widgets import Collapsible, Static
 
 from .fold import FlowFold, fold_flows
-from .widgets import ChatMessage, WidgetOptions, code_blocks
+from .widgets import WidgetOptions, code_blocks
+
+if TYPE_CHECKING:  # Markdown is imported with the first message (message.py), after the first frame
+    from textual.widgets.markdown import MarkdownStream
+
+    from .message import ChatMessage
 
 __all__ = ["ChatLog", "first_sentence"]
 
@@ -46,6 +50,8 @@ class ChatLog(VerticalScroll):
 
     async def say(self, text: str, kind: str) -> ChatMessage:
         """A message at the end: `kind` is user, assistant, system or error."""
+        from .message import ChatMessage
+
         message = ChatMessage(text, classes=kind)
         await self.mount(message, before=self._progress)
         self.follow()
@@ -73,6 +79,8 @@ class ChatLog(VerticalScroll):
     async def start_reply(self, repair_title: str | None = None, *, fold: bool = True) -> None:
         """A new reply: each attempt of a turn is one; a repair attempt (`repair_title`) is folded. `fold`
         False keeps its YAML in the text (an answer quoting a flow: that is not the flow in the Flow tab)."""
+        from .message import ChatMessage
+
         await self.end_reply()
         self.replies.append("")
         self._fold = FlowFold(enabled=fold)
@@ -82,7 +90,7 @@ class ChatLog(VerticalScroll):
         else:
             self.repair = Collapsible(message, title=repair_title, classes="repair")
             await self.mount(self.repair, before=self._progress)
-        self._stream = Markdown.get_stream(message)
+        self._stream = ChatMessage.get_stream(message)
         self.follow()
 
     async def append(self, text: str) -> None:

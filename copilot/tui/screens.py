@@ -11,24 +11,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from rich.console import RenderableType
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Markdown, OptionList, Static
+from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ..flows import YamlValue
 from ..wording import counted
 from .inputs import InputField
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # copilot.flows loads the validator (YAML, jsonschema): at the first flow, not at start
     from ..engine.sessions import SessionStore
     from ..events import ConsentRequest, DeployReview, Revision
-    from ..flows import YamlMap
+    from ..flows import YamlMap, YamlValue
     from ..retrieval.chunks import Chunk
 
 __all__ = [
@@ -71,6 +69,8 @@ class ConfirmDeploy(ModalScreen[bool]):
     @classmethod
     def for_deploy(cls, review: DeployReview, server: str, flow_yaml: str) -> ConfirmDeploy:
         """A deploy: the diff against the server's revision (or the whole flow, a new one) and what it can do."""
+        from rich.syntax import Syntax  # Pygments: with the first dialog, not at start
+
         from ..events import flow_ref
 
         if review.deployed is not None and review.diff is not None:
@@ -86,6 +86,8 @@ class ConfirmDeploy(ModalScreen[bool]):
     @classmethod
     def for_test_run(cls, request: ConsentRequest) -> ConfirmDeploy:
         """A test-run's consent (engine/consent.py): what the flow can do, the diff or the whole flow."""
+        from rich.syntax import Syntax
+
         from ..events import flow_ref
 
         body = Syntax(request.diff.unified, "diff") if request.diff is not None else Syntax(request.flow_yaml, "yaml")
@@ -97,6 +99,8 @@ class ConfirmDeploy(ModalScreen[bool]):
     @classmethod
     def for_overwrite(cls, path: Path, held: str | None, revision: Revision) -> ConfirmDeploy:
         """Saving over a file that holds something else: what it holds against the revision saved."""
+        from rich.syntax import Syntax
+
         if held is None:
             body: RenderableType = Text("(The file is too large or unreadable to compare.)")
         else:
@@ -144,7 +148,7 @@ class ConfirmDeploy(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
-class RunInputs(ModalScreen[dict[str, YamlValue] | None]):
+class RunInputs(ModalScreen["dict[str, YamlValue] | None"]):
     """A form from the flow's `inputs`: one field per input with its type and default; returns the values
     typed by their declared type (inputs.InputField), and refuses to run until every one reads. The first
     field has the focus. `last` holds what was typed the last time this flow ran (input → text): the fields
@@ -380,6 +384,8 @@ class SourceViewer(ModalScreen[None]):
         self.label, self.chunk = label, chunk
 
     def compose(self) -> ComposeResult:
+        from textual.widgets import Markdown  # markdown-it: with the first message, not at start
+
         chunk = self.chunk
         with Vertical():
             yield Static(f"{self.label} {chunk.title or 'untitled'}", classes="title", markup=False)  # `[S1]`

@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from rich.syntax import Syntax
 from textual.widgets import Static
 
-from ..flows import diff_flows, extract_flow_yaml
 from ..wording import counted
 from .chat import ChatLog, first_sentence
 
@@ -86,6 +84,10 @@ class TurnView:
         """An attempt's verdict: a repair's folded block is titled with what it came to and holds what it changed
         (the diff against the attempt it repairs); problems that send the turn into a repair are listed,
         compactly (each at its line in the Flow tab)."""
+        from rich.syntax import Syntax
+
+        from ..flows import diff_flows, extract_flow_yaml  # the validator's imports: at the first turn, not at start
+
         chat = self.chat
         attempts = self.attempts
         attempts.append(extract_flow_yaml(chat.replies[-1]) if chat.replies else None)

@@ -1,5 +1,5 @@
-"""The chat's own widgets: a message, the input (history, multi-line paste), the flow with its diagnostics
-at their lines, the sources of each turn, and the status bar."""
+"""The chat's own widgets: the input (history, multi-line paste), the flow with its diagnostics at their
+lines, the sources of each turn, and the status bar (a message of the conversation: message.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ from typing import TYPE_CHECKING, ClassVar, TypedDict, Unpack
 
 from textual import events, on
 from textual.app import ComposeResult
-from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Input, Markdown, OptionList, Select, Static, Tree
+from textual.widgets import Input, OptionList, Select, Static, Tree
 from textual.widgets.option_list import Option
 from textual.widgets.tree import TreeNode
 
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
 strip_controls_in_textual()  # the net under `printable` below, for every widget of the app
 
 __all__ = [
-    "ChatMessage",
     "FlowPane",
     "FlowView",
     "PromptInput",
@@ -62,19 +60,6 @@ _FENCE = re.compile(
 def code_blocks(markdown: str) -> list[tuple[str, str]]:
     """The fenced code blocks of a Markdown text, as (language, code), in order."""
     return [(match["lang"], match["code"]) for match in _FENCE.finditer(markdown)]
-
-
-class ChatMessage(Markdown):
-    """One message of the conversation: model text, errors quoting servers and files — shown printable."""
-
-    def __init__(self, markdown: str | None = None, **options: Unpack[WidgetOptions]) -> None:
-        super().__init__(printable(markdown) if markdown else markdown, **options)
-
-    def update(self, markdown: str) -> AwaitComplete:
-        return super().update(printable(markdown))
-
-    def append(self, markdown: str) -> AwaitComplete:  # the streamed reply, piece by piece
-        return super().append(printable(markdown))
 
 
 class PromptInput(Input):
@@ -228,10 +213,9 @@ class FlowPane(Vertical):
     def compose(self) -> ComposeResult:
         yield FlowView(id="flow")
         yield Static("", id="problems")
-        yield OptionList(id="problem-list")
-
-    def on_mount(self) -> None:
-        self.query_one("#problem-list").display = False
+        problems = OptionList(id="problem-list")
+        problems.display = False  # until there are some (not in on_mount: a quit may tear the list down first)
+        yield problems
 
     def show(self, revision: Revision) -> None:
         self.query_one(FlowView).show(revision.yaml, revision.diagnostics)

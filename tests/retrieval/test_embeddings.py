@@ -1,5 +1,8 @@
 """The offline MiniLM embedder: same vectors as an independent numpy BERT, sane geometry, no network."""
 
+import copy
+import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +10,9 @@ import pytest
 from safetensors.numpy import load_file
 
 from copilot.retrieval import embeddings as emb
+from copilot.retrieval import onnx_cache
 from copilot.retrieval.embeddings import DIMENSION, EmbeddingModelMissing, MiniLMEmbedder, model_dir
+from copilot.retrieval.onnx_cache import optimized_path, weights_digest
 
 TEXTS = [
     "",
@@ -93,11 +98,61 @@ def test_batches_give_the_same_vectors_as_single_texts(embedder: MiniLMEmbedder)
 
 
 def test_the_onnx_graph_is_built_once_and_reused(model_cache: Path, embedder: MiniLMEmbedder) -> None:
-    before = embedder.onnx_path.stat().st_mtime_ns
+    optimized = optimized_path(embedder.onnx_path)
+    before = [path.stat().st_mtime_ns for path in (embedder.onnx_path, optimized)]
     again = MiniLMEmbedder(model_cache)
     assert not again.built and again.onnx_path == embedder.onnx_path
-    assert embedder.onnx_path.stat().st_mtime_ns == before
-    assert [p.name for p in (model_cache / "models").iterdir()] == [embedder.onnx_path.name]  # no temp files
+    assert [path.stat().st_mtime_ns for path in (embedder.onnx_path, optimized)] == before
+    # The graph, the folder of its optimized copy, the weights' digest; no temporary files
+    assert sorted(p.name for p in (model_cache / "models").iterdir()) == sorted(
+        [embedder.onnx_path.name, optimized.parent.name, "all-MiniLM-L6-v2.digest.json"]
+    )
+    assert sorted(p.name for p in optimized.parent.iterdir()) == ["model.onnx", "model.onnx.data"]
+
+
+def test_the_optimized_copy_gives_the_vectors_of_the_graph_bit_for_bit(embedder: MiniLMEmbedder) -> None:
+    """What a fresh process runs (the copy onnxruntime optimized and saved) is what the graph computes at
+    onnxruntime's default level: a cached index's vectors and a new query's stay comparable."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = 2, 1
+    plain = copy.copy(embedder)
+    plain._session = onnxruntime.InferenceSession(str(embedder.onnx_path), options, providers=["CPUExecutionProvider"])
+    texts = [*TEXTS, "load a csv into postgres", "```yaml\nid: hello\ntasks: []\n```", "x " * 90]
+    assert np.array_equal(embedder.embed(texts), plain.embed(texts))
+    assert np.array_equal(embedder.embed(texts, batch_size=1), plain.embed(texts, batch_size=1))
+
+
+def test_a_damaged_optimized_copy_is_made_again(tmp_path: Path, embedder: MiniLMEmbedder) -> None:
+    cache = tmp_path / "cache"
+    shutil.copytree(embedder.onnx_path.parent, cache / "models")
+    optimized = optimized_path(cache / "models" / embedder.onnx_path.name)
+    data = optimized.with_name("model.onnx.data")
+    data.write_bytes(data.read_bytes()[:1000])  # cut short, as by a full disk
+    again = MiniLMEmbedder(cache)
+    assert np.array_equal(again.embed(TEXTS), embedder.embed(TEXTS))
+    assert data.stat().st_size == optimized_path(embedder.onnx_path).with_name("model.onnx.data").stat().st_size
+    assert [p.name for p in (cache / "models").iterdir() if p.name.startswith(".")] == []  # nothing left aside
+
+
+def test_the_weights_are_hashed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"weights")
+    record = tmp_path / "models" / "digest.json"
+    first = weights_digest(weights, record)
+    assert first == hashlib.sha256(b"weights").hexdigest()[:16] and record.is_file()
+
+    def no_hashing(*args: object) -> None:
+        raise AssertionError("hashed again")
+
+    monkeypatch.setattr(onnx_cache.hashlib, "sha256", no_hashing)
+    assert weights_digest(weights, record) == first  # the same file: read from the record
+    monkeypatch.undo()
+    weights.write_bytes(b"other weights")  # an upgrade rewrites the file
+    assert weights_digest(weights, record) == hashlib.sha256(b"other weights").hexdigest()[:16]
+    record.write_text(record.read_text().replace(weights_digest(weights, record), "../../elsewhere0"))
+    assert weights_digest(weights, record) == hashlib.sha256(b"other weights").hexdigest()[:16]  # never a path
 
 
 def test_a_missing_model_package_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
