@@ -28,7 +28,8 @@ NOT_FOR_SEARCH = (
     "copilot.kestra",
     "copilot.tui",
     "copilot.llm.gemini",
-    "copilot.flows",
+    "copilot.flows._validate",  # the validator (the package itself loads its parts on first use)
+    "copilot.flows._parse",
     "onnx",
 )
 # Registered first, the handler runs last at exit: after search's own, which freezes what is left.

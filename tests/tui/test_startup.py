@@ -11,7 +11,9 @@ from pathlib import Path
 from copilot.config import Settings
 from copilot.tui.app import CopilotApp
 
-HEAVY = ("google.genai", "chromadb", "onnxruntime", "httpx", "numpy", "copilot.flows", "yaml", "jsonschema")
+# The flow validator and parser: `copilot.flows` itself is a facade that loads its parts on first use.
+HEAVY = ("google.genai", "chromadb", "onnxruntime", "httpx", "numpy", "copilot.flows._validate", "copilot.flows._parse")
+HEAVY += ("yaml", "jsonschema")
 FIRST_SCREEN = """
 import asyncio, sys, tempfile
 from pathlib import Path
