@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .errors import CopilotError
 
 if TYPE_CHECKING:
-    from .flows import Catalog, PropertySpec, TypeDef, YamlValue
+    from .flows import Catalog, PropertySpec, TypeDef
 
 __all__ = [
     "ObjectInfo",
@@ -44,8 +44,8 @@ class PropertyInfo:
     name: str
     type: str  # a type expression: `string`, `list[task]`, `duration`, `@HttpOptions` (an object below) …
     required: bool = False
-    enum: list[YamlValue] | None = None
-    default: YamlValue = None
+    enum: list[object] | None = None  # YAML scalars
+    default: object = None  # documentation: what Kestra uses when it is left out
     deprecated: bool = False
     dynamic: bool = True  # Pebble `{{ … }}` accepted
     title: str | None = None

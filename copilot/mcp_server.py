@@ -360,12 +360,13 @@ def build_server(settings: Settings) -> MCPServer:
         flow_yaml: FlowYaml,
         inputs: Annotated[dict[str, str] | None, Field(description="the flow's inputs, by id")] = None,
     ) -> TestRunReport:
-        from .events import CleanedUp, ConsentRequest, Deployed, flow_ref
+        from .events import CleanedUp, ConsentRequest, Deployed, Execution, flow_ref
 
         writes_on("Test-running")
         approved: list[str] = []
         where: list[Deployed] = []
         cleaned: list[CleanedUp] = []
+        links: dict[str, str] = {}  # execution id → its page in Kestra's UI (on the execution as it starts)
 
         async def consent(request: ConsentRequest) -> bool:
             approved[:] = request.summary()
@@ -377,6 +378,8 @@ def build_server(settings: Settings) -> MCPServer:
                 where.append(event)
             elif isinstance(event, CleanedUp):
                 cleaned.append(event)
+            elif isinstance(event, Execution) and event.url:
+                links[event.id] = event.url
 
         with _as_tool_error():
             result = await workspace.test_run_flow(flow_yaml, consent=consent, inputs=inputs, on_event=on_event)
@@ -394,7 +397,7 @@ def build_server(settings: Settings) -> MCPServer:
                 failing_task=last.failing_task if last else None,
                 error_lines=[_redacted(line) for line in last.error_logs] if last else [],
                 execution_id=last.execution.id if last else None,
-                execution_link=last.execution.url if last else None,
+                execution_link=(last.execution.url or links.get(last.execution.id)) if last else None,
                 approved=approved,
                 cleaned_up=clean,
             )
@@ -436,6 +439,7 @@ def is_loopback(host: str) -> bool:
 def serve(settings: Settings, *, http: tuple[str, int] | None = None) -> None:
     """Serve on stdio (the default), or streamable HTTP on `http` (host, port) at /mcp, until stopped."""
     server = build_server(settings)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request to Kestra is noise on stderr
     writes = "on" if settings.mcp_writes else "off (mcp_writes)"
     if http is None:
         log.info("kestra-copilot MCP server on stdio; deploy and test-run %s", writes)
@@ -443,4 +447,11 @@ def serve(settings: Settings, *, http: tuple[str, int] | None = None) -> None:
         return
     host, port = http
     log.info("kestra-copilot MCP server on http://%s:%d/mcp; deploy and test-run %s", host, port, writes)
-    server.run("streamable-http", host=host, port=port)
+    import anyio
+    import uvicorn
+
+    # uvicorn, as MCPServer.run would start it, but with its logs left to the root logger (stderr): its own
+    # logging config writes the access log to stdout.
+    app = server.streamable_http_app(host=host)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, log_level="info")
+    anyio.run(uvicorn.Server(config).serve)
