@@ -81,7 +81,7 @@ class ValidationReport:
     passes: bool  # … and so does the project's policy (no credential written into the flow)
     verdict: str
     kestra_version: int
-    schema: str  # what the verdict rests on
+    schema_source: str  # what the verdict rests on
     diagnostics: list[DiagnosticInfo]
     server: str | None = None  # the server that checked it too
     server_problem: str | None = None  # why the server could not check it (the offline verdict stands)
@@ -212,7 +212,7 @@ def build_server(settings: Settings) -> MCPServer:
                 passes=result.passes,
                 verdict=verdict,
                 kestra_version=version,
-                schema=loaded.schema.source,
+                schema_source=loaded.schema.source,
                 diagnostics=[_diagnostic(d) for d in result.diagnostics],
                 server=check.label if check is not None and not check.problem else None,
                 server_problem=_redacted(problem) if problem else None,
