@@ -54,7 +54,7 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
         add(commands)
     if command in OWN_COMMANDS:  # the other modules' parsers are not needed (nor their imports' time)
         return parser
-    from . import cli_ask, cli_eval, cli_kestra, cli_retrieval
+    from . import cli_ask, cli_eval, cli_kestra, cli_mcp, cli_retrieval
 
     cli_ask.add_parsers(commands)
     cli_kestra.add_parsers(commands)
@@ -63,6 +63,7 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     evaluations = evaluate.add_subparsers(dest="evaluation", metavar="EVAL", required=True)
     cli_retrieval.add_eval_parsers(evaluations)
     cli_eval.add_parsers(evaluations)
+    cli_mcp.add_parsers(commands)
     return parser
 
 

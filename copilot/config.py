@@ -46,6 +46,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "test_namespace_suffix": ("KESTRA_COPILOT_TEST_NAMESPACE_SUFFIX",),
     "test_run_timeout": ("KESTRA_COPILOT_TEST_RUN_TIMEOUT",),
     "sandbox_test_runs": ("KESTRA_COPILOT_SANDBOX_TEST_RUNS",),
+    "mcp_writes": ("KESTRA_COPILOT_MCP_WRITES",),
     "data_dir": ("KESTRA_COPILOT_DATA_DIR",),
     "cache_dir": ("KESTRA_COPILOT_CACHE_DIR",),
 }
@@ -76,6 +77,10 @@ class Settings:
     # The Kestra server is a sandbox kept for trials: model-written flows may be test-run there without
     # asking (`eval run --live`, `ask --test-run` with no terminal). Off: every test-run needs a yes.
     sandbox_test_runs: bool = False
+    # `kestra-copilot mcp`: a coding agent may deploy and test-run flows (its deploy_flow and test_run_flow
+    # tools). On, it counts as the user's yes to test-runs in the test namespace; deploys still go through the
+    # allow-list and the server's verdict. Off (the default), those tools answer with how to turn it on.
+    mcp_writes: bool = False
     # A Chroma server for the retrieval index; None keeps it embedded in the data dir.
     chroma_url: str | None = None
     # The index's vectors: "minilm" (local, offline), or "gemini" / "gemini:MODEL" (Gemini's embedding
@@ -298,8 +303,9 @@ def _coerce(values: Mapping[str, object], path: Path, origins: Mapping[str, str]
                 hint="Set KESTRA_VERSION=1 or 2, or `[kestra] version = 2` in the config file.",
             )
         out["kestra_version"] = int(major)
-    if "sandbox_test_runs" in out:
-        out["sandbox_test_runs"] = _boolean(out["sandbox_test_runs"], "sandbox_test_runs")
+    for name in ("sandbox_test_runs", "mcp_writes"):
+        if name in out:
+            out[name] = _boolean(out[name], name)
     if "deploy_namespaces" in out:
         out["deploy_namespaces"] = _namespaces(out["deploy_namespaces"])
     if "test_namespace_suffix" in out:

@@ -40,8 +40,10 @@ if TYPE_CHECKING:  # the heavy parts are imported when asked for: a light comman
     from .kestra.watch import Event as WatchEvent
     from .kestra.watch import Finished
     from .llm.base import ChatModel, ModelError
+    from .lookup import SearchHit
     from .retrieval.gemini_embeddings import GeminiEmbedder
     from .retrieval.hybrid import Hit
+    from .retrieval.index import Index
 
 INPUTS_FILE = "test-run-inputs.json"  # in the data dir: what each flow's test-run form last ran with
 
@@ -305,6 +307,29 @@ class Workspace:
                 on_event=on_event,
             )
 
+    async def test_run_flow(
+        self,
+        flow_yaml: str,
+        *,
+        consent: Consent,
+        inputs: Mapping[str, str] | None = None,
+        on_event: Callable[[object], None] | None = None,
+    ) -> TestRunResult:
+        """Test-run a flow given as text (an agent's, over MCP): the same test copy, allow-list, consent and
+        clean-up as `test_run`, with no model, so no repair (the caller repairs from the verdict). A flow that
+        does not validate is refused before anything reaches the server."""
+        from .engine.recipes import load_recipe
+        from .engine.turn import Engine
+
+        engine = Engine(None, recipe=load_recipe("default"), kestra_version=self.settings.kestra_version)
+        revision = engine.start_from(flow_yaml)
+        if not revision.valid:
+            raise CopilotError(
+                "The flow does not validate; it was not deployed or run.",
+                hint="Validate it, fix what it reports, then test-run it again.",
+            )
+        return await self.test_run(engine, consent=consent, inputs=inputs, max_repairs=0, on_event=on_event)
+
     async def check_test_run(self, engine: Engine) -> None:
         """What a test-run of the engine's current revision checks before deploying (the allow-list, the KV
         keys and plugins it needs), without deploying: raises what it would refuse with."""
@@ -343,6 +368,56 @@ class Workspace:
             return search(index, text, k=recipe.k, kinds=recipe.kinds)
 
         return Grounding(retrieve, count, manifest, notes)
+
+    def index(self) -> Index:
+        """The user's retrieval index (where `index build` puts it), not opened yet."""
+        from .retrieval.index import Index
+
+        settings = self.settings
+        return Index(
+            settings.index_dir, cache_dir=settings.cache_dir, chroma_url=settings.chroma_url, embedder=self.embedder()
+        )
+
+    def search(
+        self, query: str, *, k: int = 8, kinds: Sequence[str] | None = None, mode: str = "hybrid"
+    ) -> tuple[list[SearchHit], list[str]]:
+        """The index's `k` best chunks for `query` (of `kinds`, default all), credentials redacted, and notes
+        (an index embedded with another model; dense search down, so BM25 alone). An empty or missing index
+        is an error whose hint is `kestra-copilot index build`."""
+        from .flows import redact_secrets
+        from .lookup import SearchHit
+        from .retrieval.hybrid import DenseUnavailable, search
+
+        index = self.index()
+        index.require_built()
+        notes = [mismatch] if (mismatch := index.embeddings_mismatch()) else []
+        try:
+            hits = search(index, query, k=k, kinds=kinds, mode=mode)
+        except DenseUnavailable as exc:
+            hits = exc.hits
+            notes.append(exc.explained)
+        return [
+            SearchHit(
+                rank=rank,
+                kind=hit.chunk.kind,
+                title=hit.chunk.title,
+                source=hit.chunk.source,
+                location=hit.chunk.location,
+                score=round(hit.score, 6),
+                text=redact_secrets(hit.chunk.text)[0],
+                plugin_types=list(hit.chunk.plugin_types),
+            )
+            for rank, hit in enumerate(hits, 1)
+        ], notes
+
+    def plugin_examples(self, type_name: str, *, k: int = 2) -> list[SearchHit] | None:
+        """Up to `k` chunks of the index that show `type_name` in use (its plugin doc, flows, blueprints), by
+        BM25 alone (a type's name is an exact token: no embedding model is loaded); None without an index."""
+        try:
+            hits, _ = self.search(type_name, k=max(k * 5, 10), kinds=("plugin-doc", "flow", "blueprint"), mode="bm25")
+        except CopilotError:  # no index, an empty or a damaged one
+            return None
+        return [hit for hit in hits if type_name in hit.plugin_types][:k]
 
     def engine(
         self,

@@ -53,7 +53,7 @@ def crossings(paths: list[Path], forbidden: tuple[str, ...]) -> list[str]:
     ]
 
 
-FRONT_ENDS = modules("tui/*.py", "cli*.py", "evaluation/runner.py")
+FRONT_ENDS = modules("tui/*.py", "cli*.py", "evaluation/runner.py", "mcp_server.py")
 
 
 def test_the_walk_sees_the_imports_it_judges() -> None:
@@ -62,6 +62,7 @@ def test_the_walk_sees_the_imports_it_judges() -> None:
     assert {"copilot.workspace", "copilot.conversation", "copilot.events"} <= imports(app)
     assert "copilot.kestra.models" in imports(PACKAGE / "events.py")
     assert len(FRONT_ENDS) >= 12
+    assert PACKAGE / "mcp_server.py" in FRONT_ENDS
 
 
 def test_front_ends_reach_kestra_and_the_models_through_the_application_layer() -> None:

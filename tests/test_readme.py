@@ -167,6 +167,13 @@ COMMANDS: dict[str, Run | Skip] = {
         "kestra-copilot eval retrieval --cases $SHARED/kestra-flows/dev.jsonl --source my-flows --limit 10 -k 8 --json",
         piped=True,
     ),
+    # Use it from a coding agent (MCP): tests/test_mcp.py drives the server with the SDK's client.
+    "kestra-copilot mcp --http 8765": Skip("serves until stopped; tests/test_mcp.py runs it on a free port"),
+    "claude mcp add kestra-copilot -- kestra-copilot mcp": Skip(
+        "needs Claude Code; tests/test_mcp.py starts `kestra-copilot mcp` as an agent does, over stdio"
+    ),
+    "kestra-copilot mcp": Run("kestra-copilot mcp < /dev/null"),  # stdin closed: the agent went away, it ends
+    "kestra-copilot schema": Run(piped=True, says='"definitions"'),
     # Evaluate flow generation: capture, the regression workflow, the CI gate.
     "kestra-copilot eval capture 3f2a… [--turn N] [-o evals/captured.yaml] [--id NAME]": Run(
         "kestra-copilot eval capture $SESSION"

@@ -59,6 +59,7 @@ class PropertySpec:
     max_length: int | None = None
     min_items: int | None = None
     title: str | None = None
+    default: YamlValue = None  # documentation only (what Kestra uses when it is left out)
 
     def exists_in(self, version: int) -> bool:
         return _in_range(version, self.since, self.until)
@@ -260,6 +261,7 @@ def _properties(raw: YamlValue, where: str) -> dict[str, PropertySpec]:
             max_length=_whole(spec.get("max_length"), f"{what}: max_length"),
             min_items=_whole(spec.get("min_items"), f"{what}: min_items"),
             title=_text(spec.get("title"), f"{what}: title"),
+            default=spec.get("default"),
         )
     return props
 

@@ -1,0 +1,190 @@
+"""What a front end looks up without a model or a server, typed: a plugin type described from the bundled
+catalog (`describe_plugin`), plugin types found by words (`find_plugins`), and the shape of a retrieval
+index's hit (`SearchHit`, made by `Workspace.search`).
+
+    description = describe_plugin("io.kestra.plugin.core.http.Request", kestra_version=1)
+    matches = find_plugins("load bigquery", kestra_version=1)
+
+The catalog is the project's compact one (copilot/flows/catalog/): what the offline validator checks
+against, so what is described here is what `validate` accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .errors import CopilotError
+
+if TYPE_CHECKING:
+    from .flows import Catalog, PropertySpec, TypeDef
+
+__all__ = [
+    "ObjectInfo",
+    "PluginDescription",
+    "PluginMatch",
+    "PropertyInfo",
+    "SearchHit",
+    "UnknownPlugin",
+    "describe_plugin",
+    "find_plugins",
+]
+
+_OBJECT_REF = re.compile(r"@([A-Za-z][A-Za-z0-9_.-]*)")
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+
+
+class UnknownPlugin(CopilotError):
+    """The catalog has no such plugin type (the hint names the nearest ones)."""
+
+
+@dataclass(frozen=True)
+class PropertyInfo:
+    name: str
+    type: str  # a type expression: `string`, `list[task]`, `duration`, `@HttpOptions` (an object below) …
+    required: bool = False
+    enum: list[object] | None = None  # YAML scalars
+    default: object = None  # documentation: what Kestra uses when it is left out
+    deprecated: bool = False
+    dynamic: bool = True  # Pebble `{{ … }}` accepted
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """A named object a property's type refers to (`@Name`), with its own properties (one level)."""
+
+    name: str
+    properties: list[PropertyInfo]
+
+
+@dataclass(frozen=True)
+class PluginDescription:
+    type: str  # the name to write as the task's `type:`
+    kind: str  # task, flowable, trigger, condition, task-runner …
+    title: str
+    kestra_version: int
+    properties: list[PropertyInfo]
+    objects: list[ObjectInfo] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)  # old names Kestra still accepts
+    deprecated: bool = False
+    asked_as: str | None = None  # the alias it was asked by, when it was
+
+
+@dataclass(frozen=True)
+class PluginMatch:
+    type: str
+    kind: str
+    title: str
+    score: int  # how many of the words it matches
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One chunk of the retrieval index: a page section, a plugin's doc, a flow or a blueprint."""
+
+    rank: int
+    kind: str  # doc | plugin-doc | flow | blueprint
+    title: str
+    source: str  # the index source's name, e.g. kestra-docs
+    location: str  # the path or URL it came from, with #anchor
+    score: float
+    text: str  # credentials redacted
+    plugin_types: list[str] = field(default_factory=list)
+
+
+def _property(spec: PropertySpec) -> PropertyInfo:
+    return PropertyInfo(
+        name=spec.name,
+        type=spec.type,
+        required=spec.required,
+        enum=list(spec.enum) if spec.enum else None,
+        default=spec.default,
+        deprecated=spec.deprecated,
+        dynamic=spec.dynamic,
+        title=spec.title,
+    )
+
+
+def _catalog() -> Catalog:
+    from .flows import load_catalog
+
+    return load_catalog()
+
+
+def describe_plugin(type_name: str, *, kestra_version: int) -> PluginDescription:
+    """`type_name` (or an old alias of it) as the catalog knows it for Kestra `kestra_version`.x: its
+    properties (required first), and the objects they refer to, resolved one level. UnknownPlugin names the
+    nearest types when there is none."""
+    catalog = _catalog()
+    name = type_name.strip()
+    found = catalog.lookup(name)
+    if found is None or not found.exists_in(kestra_version) or found.kind not in _PLUGIN_KINDS:
+        nearest = [m.type for m in find_plugins(" ".join(_words_of(name)[-2:]), kestra_version=kestra_version, limit=3)]
+        said = f"Kestra {kestra_version}.x" + (" (it exists in another version)" if found is not None else "")
+        raise UnknownPlugin(
+            f"The catalog has no plugin type {name!r} for {said}.",
+            hint=(f"Did you mean {', '.join(nearest)}? " if nearest else "")
+            + "Find types by words with find_plugins. The bundled catalog covers the core plugins and the common "
+            "ones; a type from another plugin is checked by validate with the server check.",
+        )
+    properties = [_property(spec) for spec in found.properties.values() if spec.exists_in(kestra_version)]
+    properties.sort(key=lambda p: (not p.required, p.name))
+    return PluginDescription(
+        type=found.name,
+        kind=found.kind,
+        title=found.title,
+        kestra_version=kestra_version,
+        properties=properties,
+        objects=_objects(catalog, properties, kestra_version),
+        aliases=list(found.aliases),
+        deprecated=found.deprecated,
+        asked_as=name if name != found.name else None,
+    )
+
+
+_PLUGIN_KINDS = frozenset({"task", "flowable", "trigger", "condition", "task-runner"})
+
+
+def _objects(catalog: Catalog, properties: list[PropertyInfo], version: int) -> list[ObjectInfo]:
+    names = dict.fromkeys(ref for p in properties for ref in _OBJECT_REF.findall(p.type))
+    objects = []
+    for name in names:
+        found = catalog.objects.get(name)
+        if found is not None:
+            inner = [_property(spec) for spec in found.properties.values() if spec.exists_in(version)]
+            objects.append(ObjectInfo(name, sorted(inner, key=lambda p: (not p.required, p.name))))
+    return objects
+
+
+def _words_of(text: str) -> list[str]:
+    """`io.kestra.plugin.gcp.bigquery.Load` → io, kestra, plugin, gcp, bigquery, load; `CopyIn` → copy, in."""
+    return [word.lower() for word in _WORD.findall(text)]
+
+
+def find_plugins(words: str, *, kestra_version: int, limit: int = 10) -> list[PluginMatch]:
+    """The catalog's plugin types for Kestra `kestra_version`.x that match the most of `words` in their name
+    or title (each word counts once; a type must match at least one), best first."""
+    wanted = {w for w in _words_of(words) if w not in ("io", "kestra", "plugin")}
+    if not wanted:
+        return []
+    matches = []
+    for plugin in _catalog().plugin_types(kestra_version):
+        score = _score(plugin, wanted)
+        if score:
+            matches.append(PluginMatch(plugin.name, plugin.kind, plugin.title, score))
+    matches.sort(key=lambda m: (-m.score, m.type))
+    return matches[:limit]
+
+
+def _score(plugin: TypeDef, wanted: set[str]) -> int:
+    named = _words_of(plugin.name)
+    said = _words_of(plugin.title)
+    # A word in the type's name weighs more than one in its title (a class name says what it is).
+    return sum(2 if _among(word, named) else 1 if _among(word, said) else 0 for word in wanted)
+
+
+def _among(word: str, words: list[str]) -> bool:
+    """`word` is one of `words`, or (4 letters or more) begins one: postgres → postgresql, schedul → schedule."""
+    return any(other == word or (len(word) >= 4 and other.startswith(word)) for other in words)
