@@ -52,7 +52,17 @@ asyncio.run(main())
 
 # What a user's shell gives the processes: bytecode written and read (bench/search_cold.py does the same).
 ENV = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
-HEAVY = ("google.genai", "chromadb", "onnxruntime", "httpx", "numpy", "copilot.flows", "jsonschema", "yaml")
+HEAVY = (
+    "google.genai",
+    "chromadb",
+    "onnxruntime",
+    "httpx",
+    "numpy",
+    "copilot.flows._validate",
+    "copilot.flows._parse",
+    "jsonschema",
+    "yaml",
+)
 
 
 def heavy_at_first_screen() -> list[str]:
