@@ -22,6 +22,8 @@ from ._where import describe_location, did_you_mean, did_you_mean_type, element_
 
 __all__ = ["StructureReport", "check_structure"]
 
+TASK_LIST_KEYS = frozenset({"tasks", "errors", "finally", "then", "else"})  # where a flowable task holds tasks
+
 
 @dataclass
 class StructureReport:
@@ -284,11 +286,15 @@ class _Walker:
         self._detach_children(value, path)
 
     def _detach_children(self, value: YamlMap, path: Path) -> None:
-        """Below an unknown type, still check the typed children (its `tasks`, …) we do know."""
+        """Below an unknown type, still check the tasks it holds (under the keys flowable tasks hold tasks
+        in): other lists of typed items (a trigger's `conditions`, a chat task's `messages: [{type: SYSTEM}]`)
+        are not tasks, and what they are is the unknown type's to say."""
         family = _family_schema(self.schema, "task")
         if family is None:
             return
         for key, child in value.items():
+            if key not in TASK_LIST_KEYS:
+                continue
             if isinstance(child, list) and all(isinstance(i, dict) and "type" in i for i in child) and child:
                 for index, item in enumerate(child):
                     item_path = (*path, key, index)
@@ -297,13 +303,12 @@ class _Walker:
 
 
 def _is_typo(name: str, suggestion: str | None) -> bool:
-    """One or two characters away from a known type: a misspelling, not a plugin we do not know."""
-    if suggestion is None:
+    """A class name a character or two away from a known type of the same package: a misspelling, not a plugin
+    we do not know. Another package is never a typo (`aws.sqs.Trigger` is a real type, not `aws.s3.Trigger`
+    misspelled): the catalog does not list every package's types."""
+    if suggestion is None or name.rsplit(".", 1)[0] != suggestion.rsplit(".", 1)[0]:
         return False
-    return difflib.SequenceMatcher(None, name, suggestion).ratio() >= 0.95 or (
-        name.rsplit(".", 1)[0] == suggestion.rsplit(".", 1)[0]
-        and difflib.SequenceMatcher(None, name.rsplit(".", 1)[1], suggestion.rsplit(".", 1)[1]).ratio() >= 0.8
-    )
+    return difflib.SequenceMatcher(None, name.rsplit(".", 1)[-1], suggestion.rsplit(".", 1)[-1]).ratio() >= 0.8
 
 
 def _kind_of_key(path: Path) -> str:

@@ -304,3 +304,36 @@ def test_an_input_named_the_old_way_is_accepted_by_kestra_1_only(schema: FlowSch
     assert result.valid and [d.code for d in result.warnings] == ["deprecated-property"]
     v2 = FlowSchema.from_catalog(load_catalog([("flow.yaml", FLOW_YAML), ("plugins.yaml", PLUGINS)]), 2)
     assert {(4, "missing-property"), (4, "unknown-property")} <= set(check(v2, text, 2))
+
+
+def _codes(text: str) -> list[tuple[str, str]]:
+    return [(d.severity.value, d.code) for d in validate_flow(text).diagnostics]
+
+
+def test_a_real_type_of_an_incomplete_package_is_not_called_a_misspelling() -> None:
+    """`aws.sqs.Trigger` is a real type the catalog does not list, not `aws.s3.Trigger` misspelled."""
+    flow = (
+        "id: sqs\nnamespace: company.team\ntasks:\n  - id: hi\n    type: io.kestra.plugin.core.log.Log\n"
+        "    message: hi\ntriggers:\n  - id: on_message\n    type: io.kestra.plugin.aws.sqs.Trigger\n"
+        "    queueUrl: https://sqs.eu-west-1.amazonaws.com/1/q\n"
+    )
+    assert _codes(flow) == [("warning", "type-not-in-catalog")]
+    misspelt = flow.replace("aws.sqs.Trigger", "aws.s3.Triger")  # the same package, one letter off
+    assert ("error", "unknown-type") in _codes(misspelt)
+
+
+def test_below_an_unknown_type_only_its_tasks_are_checked_as_tasks() -> None:
+    """A trigger's `conditions` and a chat task's `messages: [{type: SYSTEM}]` are not tasks."""
+    flow = (
+        "id: unknown_parents\nnamespace: company.team\ntasks:\n"
+        "  - id: chat\n    type: io.kestra.plugin.ai.completion.ChatCompletion\n"
+        "    messages:\n      - type: SYSTEM\n        content: be brief\n"
+        "  - id: wrapper\n    type: io.kestra.plugin.example.Wrapper\n    tasks:\n"
+        "      - id: inner\n        type: io.kestra.plugin.core.log.Log\n        mesage: typo\n"
+        "triggers:\n  - id: on_event\n    type: io.kestra.plugin.gcp.pubsub.Trigger\n"
+        "    conditions:\n      - type: io.kestra.plugin.core.condition.Expression\n        expression: '{{ true }}'\n"
+    )
+    found = validate_flow(flow).diagnostics
+    assert not [d for d in found if d.code == "wrong-kind" or "SYSTEM" in d.message]
+    errors = sorted(d.code for d in found if d.severity.value == "error")
+    assert errors == ["missing-property", "unknown-property"]  # the known task inside: `mesage`, no `message`
