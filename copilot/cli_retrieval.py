@@ -57,7 +57,13 @@ def add_parsers(commands: Commands) -> None:
     search.add_argument("query", type=nonblank("the words to search for"))
     search.add_argument("-k", type=positive_int, default=8, help="how many hits (default 8)")
     search.add_argument("--kind", action="append", choices=KINDS, help="only these kinds (repeatable)")
-    search.add_argument("--mode", choices=SEARCH_MODES, default="hybrid")
+    search.add_argument(
+        "--mode",
+        choices=SEARCH_MODES,
+        default="fusion",
+        help="fusion (default): dense and BM25 fused, by relevance; hybrid: then the hits that together cover "
+        "the plugin types, as a turn sends the model",
+    )
     search.add_argument("--json", action="store_true")
     _index_options(search)
     search.set_defaults(handler=search_command)

@@ -379,7 +379,7 @@ class Workspace:
         )
 
     def search(
-        self, query: str, *, k: int = 8, kinds: Sequence[str] | None = None, mode: str = "hybrid"
+        self, query: str, *, k: int = 8, kinds: Sequence[str] | None = None, mode: str = "fusion"
     ) -> tuple[list[SearchHit], list[str]]:
         """The index's `k` best chunks for `query` (of `kinds`, default all), credentials redacted, and notes
         (an index embedded with another model; dense search down, so BM25 alone). An empty or missing index

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 __all__ = ["KINDS", "SEARCH_MODES", "Chunk", "estimate_tokens", "plugin_types_in"]
 
 KINDS = ("doc", "plugin-doc", "flow", "blueprint")
-SEARCH_MODES = ("hybrid", "dense", "bm25")  # here, not in search.py, so a CLI can list them without numpy
+# here, not in search.py, so a CLI can list them without numpy. `fusion`: hybrid's fused ranking by relevance
+# alone; `hybrid` then picks the hits that together cover the plugin types (what a turn sends the model).
+SEARCH_MODES = ("hybrid", "fusion", "dense", "bm25")
 
 # A Kestra plugin class: a dotted package under io.kestra, then a capitalised class name.
 _PLUGIN_TYPE = re.compile(r"\bio\.kestra\.(?:plugin|core)(?:\.[a-z0-9_]+)+\.[A-Z][A-Za-z0-9_]*(?:\$[A-Za-z0-9_]+)?")

@@ -79,6 +79,8 @@ def search(
     `cover_types=False` keeps hybrid to plain rank fusion."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
+    if mode == "fusion":  # hybrid's fused ranking, by relevance alone
+        mode, cover_types = "hybrid", False
     chunks = index.chunks()
     depth = max(CANDIDATES, k * 3)
     dense_failure: CopilotError | None = None

@@ -114,7 +114,7 @@ def test_a_fresh_process_answers_as_the_index_does_without_its_caches(built: Ind
     env = {**os.environ, "PYTHONPATH": str(REPO), "KESTRA_COPILOT_CACHE_DIR": str(model_cache)}
     fresh = []
     for query in QUERIES:
-        argv = ["-m", "copilot", "search", query, "-k", "5", "--json", "--index", str(built.folder)]
+        argv = ["-m", "copilot", "search", query, "-k", "5", "--mode", "hybrid", "--json", "--index", str(built.folder)]
         out = subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True, check=True).stdout
         fresh.append([(h["id"], h["score"], h["dense_rank"], h["bm25_rank"]) for h in json.loads(out)])
 
@@ -145,3 +145,15 @@ def test_search_imports_no_ui_model_sdk_or_kestra_client_and_exits_quickly(
     assert "1. [flow]" in done.stdout
     # The interpreter's last collection through Chroma's and onnxruntime's objects is skipped (~0.15 s)
     assert at_exit == {"frozen at exit": True}
+
+
+def test_search_from_a_shell_ranks_by_relevance_and_hybrid_shows_what_a_turn_sends(
+    built: Index, model_cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KESTRA_COPILOT_CACHE_DIR", str(model_cache))
+    for query in QUERIES:
+        assert main(["search", query, "-k", "5", "--json", "--index", str(built.folder)]) == 0
+        scores = [hit["score"] for hit in json.loads(capsys.readouterr().out)]
+        assert scores == sorted(scores, reverse=True)  # best first: what a person or an agent reads
+    assert main(["search", QUERIES[1], "-k", "5", "--mode", "hybrid", "--json", "--index", str(built.folder)]) == 0
+    assert json.loads(capsys.readouterr().out)  # the hits a turn would send the model
