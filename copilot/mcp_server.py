@@ -265,10 +265,11 @@ def build_server(settings: Settings) -> MCPServer:
     def search_docs(
         query: Annotated[str, Field(min_length=1, description="what to look for")],
         k: Annotated[int, Field(ge=1, le=30, description="how many hits")] = 8,
-        kind: Annotated[list[Kind] | None, Field(description="only these kinds of chunk")] = None,
+        kind: Annotated[list[Kind] | Kind | None, Field(description="only this kind (or these kinds) of chunk")] = None,
     ) -> SearchReport:
         with _as_tool_error():
-            hits, notes = workspace.search(query, k=k, kinds=kind or None)
+            kinds = [kind] if isinstance(kind, str) else kind
+            hits, notes = workspace.search(query, k=k, kinds=kinds or None)
             return SearchReport(hits, notes)
 
     @server.tool(
@@ -298,7 +299,7 @@ def build_server(settings: Settings) -> MCPServer:
         description="Deploy a flow to the user's Kestra server: refused outside the user's deploy_namespaces, when "
         "the server's own validation refuses it, or when it holds a literal credential. Returns the diff against "
         "what the server had, what the flow can do, the revision and the UI link. Off unless the user set "
-        "mcp_writes (then it answers how to turn it on). Validate and test-run it first.",
+        "mcp_writes (otherwise it answers how to turn it on). Validate and test-run it first.",
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
         ),
@@ -311,6 +312,12 @@ def build_server(settings: Settings) -> MCPServer:
         from .flows import lint_secrets, parse_flow
 
         writes_on("Deploying")
+        if not settings.deploy_namespaces:  # an agent deploys only where the user said it may
+            raise ToolError(
+                "Deploying is turned off for agents until the user sets deploy_namespaces (the namespaces an agent "
+                "may deploy to).\nhint: Ask the user to set deploy_namespaces in kestra-copilot's config (or "
+                "KESTRA_COPILOT_DEPLOY_NAMESPACES), then restart this server."
+            )
         with _as_tool_error():
             findings = lint_secrets(parse_flow(flow_yaml))
             if findings:
@@ -350,15 +357,18 @@ def build_server(settings: Settings) -> MCPServer:
         description="Deploy a copy of the flow to <namespace>.copilot_test on the user's Kestra (triggers removed), "
         "execute it with the given inputs, follow it to its end, delete the copy, and return the verdict: the "
         "final state, the failing task and its error log lines, and the execution's link. Repair the flow from "
-        "those and run it again. The flow must validate first. Off unless the user set mcp_writes (then it "
-        "answers how to turn it on).",
+        "those and run it again. The flow must validate first. Off unless the user set mcp_writes (otherwise "
+        "it answers how to turn it on).",
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
         ),
     )
     async def test_run(
         flow_yaml: FlowYaml,
-        inputs: Annotated[dict[str, str] | None, Field(description="the flow's inputs, by id")] = None,
+        inputs: Annotated[
+            dict[str, str | int | float | bool] | None,
+            Field(description="the flow's inputs, by id (as Kestra reads them: 5, true, 2024-06-01, a JSON text)"),
+        ] = None,
     ) -> TestRunReport:
         from .events import CleanedUp, ConsentRequest, Deployed, Execution, flow_ref
 
@@ -382,7 +392,8 @@ def build_server(settings: Settings) -> MCPServer:
                 links[event.id] = event.url
 
         with _as_tool_error():
-            result = await workspace.test_run_flow(flow_yaml, consent=consent, inputs=inputs, on_event=on_event)
+            texts = {name: _input_text(value) for name, value in (inputs or {}).items()}
+            result = await workspace.test_run_flow(flow_yaml, consent=consent, inputs=texts, on_event=on_event)
             last = result.runs[-1] if result.runs else None
             clean = None
             if cleaned:
@@ -405,6 +416,11 @@ def build_server(settings: Settings) -> MCPServer:
     for major in (1, 2):
         _add_schema_resource(server, major)
     return server
+
+
+def _input_text(value: str | int | float | bool) -> str:
+    """An input's value as Kestra reads it from a form: `true`, not Python's `True`."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def _add_schema_resource(server: MCPServer, major: int) -> None:
@@ -446,6 +462,16 @@ def serve(settings: Settings, *, http: tuple[str, int] | None = None) -> None:
         server.run("stdio")
         return
     host, port = http
+    import socket
+
+    try:  # said now, as the CLI says things, rather than as a uvicorn log line and exit code 3
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise CopilotError(
+            f"Cannot listen on {host}:{port}: {exc.strerror or exc}.",
+            hint="Choose another port (--http PORT), or stop what uses this one.",
+        ) from exc
     log.info("kestra-copilot MCP server on http://%s:%d/mcp; deploy and test-run %s", host, port, writes)
     import anyio
     import uvicorn

@@ -324,9 +324,10 @@ class Workspace:
         engine = Engine(None, recipe=load_recipe("default"), kestra_version=self.settings.kestra_version)
         revision = engine.start_from(flow_yaml)
         if not revision.valid:
+            found = "\n".join(d.format() for d in revision.diagnostics if d.blocking)
             raise CopilotError(
-                "The flow does not validate; it was not deployed or run.",
-                hint="Validate it, fix what it reports, then test-run it again.",
+                f"The flow does not validate; it was not deployed or run:\n{found}",
+                hint="Fix what it reports, then test-run it again.",
             )
         return await self.test_run(engine, consent=consent, inputs=inputs, max_repairs=0, on_event=on_event)
 

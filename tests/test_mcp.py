@@ -214,7 +214,7 @@ def test_search_a_small_index_and_describe_with_its_examples() -> None:
 
     async def scenario(session: ClientSession) -> Any:
         search = await session.call_tool("search_docs", {"query": "run every day on a cron schedule", "k": 2})
-        flows = await session.call_tool("search_docs", {"query": "bigquery", "kind": ["flow"]})
+        flows = await session.call_tool("search_docs", {"query": "bigquery", "kind": "flow"})  # one kind, as a string
         described = await session.call_tool("describe_plugin", {"type": load})
         return search, flows, described
 
@@ -286,6 +286,23 @@ def test_a_deploy_outside_the_allow_list_is_refused(kestra: FakeKestra) -> None:
     assert list(kestra.flows) == [("sandbox.agent", "hello")]
 
 
+def test_with_writes_on_a_deploy_needs_an_allow_list_and_an_invalid_flow_says_why(kestra: FakeKestra) -> None:
+    """An agent deploys only where the user said it may; a test-run refused for an invalid flow lists the
+    problems, so the agent can fix them."""
+    broken = HELLO.replace("message:", "mesage:")
+
+    async def scenario(session: ClientSession) -> Any:
+        deploy = await session.call_tool("deploy_flow", {"flow_yaml": HELLO})
+        run = await session.call_tool("test_run_flow", {"flow_yaml": broken})
+        return deploy, run
+
+    deploy, run = _drive(scenario, _env(KESTRA_COPILOT_MCP_WRITES="true"))
+    assert "until the user sets deploy_namespaces" in _error_text(deploy)
+    said = _error_text(run)
+    assert "does not validate" in said and "unknown-property" in said and "mesage" in said
+    assert kestra.flows == {} and kestra.executions == {}
+
+
 # --- the command line and HTTP -----------------------------------------------------------------------------
 def test_a_host_that_is_not_loopback_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["mcp", "--http", "0.0.0.0:8765"]) == 2
@@ -298,6 +315,16 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_a_port_in_use_is_said_as_the_cli_says_things(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert main(["mcp", "--http", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"Cannot listen on 127.0.0.1:{port}" in err and "hint: Choose another port" in err
 
 
 def test_the_streamable_http_transport_on_loopback(tmp_path: Path) -> None:
