@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 from .cli_args import Commands, nonblank, positive_int
 from .exitcodes import EXIT_OK
 from .terminal import printable
+from .wording import counted
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -141,7 +142,7 @@ class ProgressBar:
 
 def _loaded(result: LoadResult) -> str:
     """`  10 chunks from 10 files`, and the YAML files left out because they are not flows, counted."""
-    line = f"  {len(result.chunks)} chunks from {result.files} files"
+    line = f"  {counted(len(result.chunks), 'chunk')} from {counted(result.files, 'file')}"
     if skipped := result.not_flows:
         names = ", ".join(skipped[:3]) + (", …" if len(skipped) > 3 else "")
         what = "files skipped, not flows" if len(skipped) > 1 else "file skipped, not a flow"

@@ -121,7 +121,13 @@ def describe_plugin(type_name: str, *, kestra_version: int) -> PluginDescription
     name = type_name.strip()
     found = catalog.lookup(name)
     if found is None or not found.exists_in(kestra_version) or found.kind not in _PLUGIN_KINDS:
-        nearest = [m.type for m in find_plugins(" ".join(_words_of(name)[-2:]), kestra_version=kestra_version, limit=3)]
+        short = name.rsplit(".", 1)[-1].lower()  # `Log`: the types of that class name first
+        same_class = [
+            t.name for t in catalog.plugin_types(kestra_version) if t.name.rsplit(".", 1)[-1].lower() == short
+        ]
+        words = " ".join(_words_of(name)[-2:])
+        found_by_words = [m.type for m in find_plugins(words, kestra_version=kestra_version, limit=3)]
+        nearest = list(dict.fromkeys([*sorted(same_class), *found_by_words]))[:3]
         said = f"Kestra {kestra_version}.x" + (" (it exists in another version)" if found is not None else "")
         raise UnknownPlugin(
             f"The catalog has no plugin type {name!r} for {said}.",

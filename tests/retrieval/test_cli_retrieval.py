@@ -133,7 +133,7 @@ def test_a_yaml_file_that_is_not_a_flow_is_skipped_and_counted(
     assert main(["index", "build", *sources]) == 0
     err = capsys.readouterr().err
     assert "10 chunks from 10 files; 1 YAML file skipped, not a flow (no id, namespace and tasks): manifest.yaml" in err
-    assert "1 chunks from 1 files; 1 YAML file skipped, not a flow" in err and "settings.yml" in err
+    assert "1 chunk from 1 file; 1 YAML file skipped, not a flow" in err and "settings.yml" in err
     assert main(["search", "sources manifest kestra_version", "--json", "-k", "20"]) == 0
     locations = {hit["location"] for hit in json.loads(capsys.readouterr().out)}
     assert "broken.yaml" in locations
