@@ -12,6 +12,7 @@ against, so what is described here is what `validate` accepts.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -194,3 +195,26 @@ def _score(plugin: TypeDef, wanted: set[str]) -> int:
 def _among(word: str, words: list[str]) -> bool:
     """`word` is one of `words`, or (4 letters or more) begins one: postgres → postgresql, schedul → schedule."""
     return any(other == word or (len(word) >= 4 and other.startswith(word)) for other in words)
+
+
+_PROPERTY_HEADING = re.compile(r"^#{2,6}\s+`([A-Za-z_][\w.-]*)`\s*$")
+
+
+def property_notes(pages: Iterable[str]) -> dict[str, str]:
+    """What a plugin's doc says of each property (its "#### `name`" sections: the first paragraph that is
+    not a `- Java type:` / `- Default:` line), from its plugin-doc pages or chunks."""
+    notes: dict[str, str] = {}
+    for page in pages:
+        name: str | None = None
+        paragraph: list[str] = []
+        for line in [*page.splitlines(), "#### `\0`"]:  # a last heading ends the last section
+            heading = _PROPERTY_HEADING.match(line.strip())
+            if heading or line.startswith("#"):
+                if name and paragraph and name not in notes:
+                    notes[name] = " ".join(paragraph)[:400]
+                name, paragraph = (heading.group(1) if heading else None), []
+            elif name and line.strip() and not line.lstrip().startswith("- ") and name not in notes:
+                paragraph.append(line.strip())
+            elif name and not line.strip() and paragraph and name not in notes:
+                notes[name] = " ".join(paragraph)[:400]
+    return notes

@@ -22,7 +22,7 @@ import ipaddress
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Literal
 
 from mcp.server.mcpserver import MCPServer
@@ -33,7 +33,7 @@ from pydantic import Field
 from . import __version__
 from .config import Settings
 from .errors import CopilotError
-from .lookup import PluginDescription, PluginMatch, SearchHit, describe_plugin, find_plugins
+from .lookup import PluginDescription, PluginMatch, SearchHit, describe_plugin, find_plugins, property_notes
 from .workspace import Workspace
 
 __all__ = ["WRITES_HINT", "build_server", "is_loopback", "serve"]
@@ -233,6 +233,10 @@ def build_server(settings: Settings) -> MCPServer:
     ) -> PluginReport:
         with _as_tool_error():
             plugin = describe_plugin(type, kestra_version=version_of(kestra_version))
+            notes = property_notes(workspace.plugin_doc_pages(plugin.type) or [])  # what the plugin doc says
+            if notes:
+                properties = [replace(p, title=p.title or notes.get(p.name)) for p in plugin.properties]
+                plugin = replace(plugin, properties=properties)
             examples = workspace.plugin_examples(plugin.type)
             if examples is None:
                 note = "No retrieval index, so no examples: the user can build one with `kestra-copilot index build`."

@@ -420,6 +420,15 @@ class Workspace:
             return None
         return [hit for hit in hits if type_name in hit.plugin_types][:k]
 
+    def plugin_doc_pages(self, type_name: str) -> list[str] | None:
+        """The text of the index's plugin-doc chunks of `type_name` (its reference page: what each property
+        means), by BM25 alone; None without an index."""
+        try:
+            hits, _ = self.search(type_name, k=40, kinds=("plugin-doc",), mode="bm25")
+        except CopilotError:  # no index, an empty or a damaged one
+            return None
+        return [hit.text for hit in hits if type_name in hit.plugin_types]
+
     def engine(
         self,
         *,

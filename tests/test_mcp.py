@@ -201,6 +201,16 @@ def test_search_a_small_index_and_describe_with_its_examples() -> None:
             "plugins/load.md",
             (load,),
         ),
+        Chunk(  # its reference page's properties section, as the Markdown chunker cuts it
+            "#### `destinationTable`\n\n- Java type: `Property<String>`\n\nThe table to load into, as "
+            "project.dataset.table.\n\n#### `format`\n\n- Java type: `Format`\n- Default: `CSV`\n\nThe format "
+            "of the file.",
+            "plugin-doc",
+            "plugins",
+            "BigQuery Load > Properties",
+            "plugins/load.md#properties",
+            (load,),
+        ),
         Chunk(
             f"```yaml\nid: taxi\ntasks:\n  - id: load\n    type: {load}\n```",
             "flow",
@@ -224,6 +234,9 @@ def test_search_a_small_index_and_describe_with_its_examples() -> None:
     assert {"rank", "kind", "title", "source", "location", "score", "text"} <= set(hits[0])
     assert hits[0]["location"] == "docs/schedule.md" and hits[0]["source"] == "docs"
     assert [hit["kind"] for hit in flows.structured_content["hits"]] == ["flow"]
+    said = {p["name"]: p["title"] for p in described.structured_content["plugin"]["properties"]}
+    assert said["destinationTable"] == "The table to load into, as project.dataset.table."  # from its plugin doc
+    assert said["format"] == "The format of the file."
     examples = described.structured_content["examples"]
     assert {example["kind"] for example in examples} == {"plugin-doc", "flow"}
     assert described.structured_content["examples_note"] is None
@@ -359,3 +372,16 @@ def test_the_streamable_http_transport_on_loopback(tmp_path: Path) -> None:
         server.terminate()
         server.wait(timeout=10)
     assert server.stdout is not None and server.stdout.read() == b""  # logs go to stderr
+
+
+def test_what_a_plugin_doc_says_of_each_property_is_read_whole_or_chunked() -> None:
+    from copilot.lookup import property_notes
+    from copilot.retrieval.markdown import chunk_markdown
+    from tests.conftest import shared_path
+
+    page = shared_path("kestra-plugin-docs", "reference", "plugin-aws", "io.kestra.plugin.aws.sqs.Trigger.md")
+    text = page.read_text(encoding="utf-8")
+    whole = property_notes([text])
+    chunked = property_notes(c.text for c in chunk_markdown(text, source="aws", location=str(page), kind="plugin-doc"))
+    assert whole == chunked and whole["queueUrl"] == "Queue url" and len(whole) > 10
+    assert not any(note.startswith("- ") for note in whole.values())  # not a `- Java type:` line
