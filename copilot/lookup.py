@@ -71,6 +71,9 @@ class PluginDescription:
     aliases: list[str] = field(default_factory=list)  # old names Kestra still accepts
     deprecated: bool = False
     asked_as: str | None = None  # the alias it was asked by, when it was
+    # What every plugin of its kind has (a task's allowFailure, retry, timeout …), by name only: described
+    # once in Kestra's docs, not again with each plugin.
+    common_properties: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -136,8 +139,11 @@ def describe_plugin(type_name: str, *, kestra_version: int) -> PluginDescription
             + "Find types by words with find_plugins. The bundled catalog covers the core plugins and the common "
             "ones; a type from another plugin is checked by validate with the server check.",
         )
-    properties = [_property(spec) for spec in found.properties.values() if spec.exists_in(kestra_version)]
-    properties.sort(key=lambda p: (not p.required, p.name))
+    common = _common_properties(catalog, found.kind, kestra_version)
+    every = [_property(spec) for spec in found.properties.values() if spec.exists_in(kestra_version)]
+    properties = sorted(
+        (p for p in every if p.name not in common or p.required), key=lambda p: (not p.required, p.name)
+    )
     return PluginDescription(
         type=found.name,
         kind=found.kind,
@@ -148,7 +154,18 @@ def describe_plugin(type_name: str, *, kestra_version: int) -> PluginDescription
         aliases=list(found.aliases),
         deprecated=found.deprecated,
         asked_as=name if name != found.name else None,
+        common_properties=sorted(p.name for p in every if p.name in common and not p.required),
     )
+
+
+def _common_properties(catalog: Catalog, kind: str, version: int) -> frozenset[str]:
+    """The properties every plugin type of `kind`'s family has (what its base gives them all)."""
+    from .flows._catalog import FAMILY_KINDS
+
+    family = next((name for name, kinds in FAMILY_KINDS.items() if kind in kinds), None)
+    types = catalog.family(family, version) if family else []
+    names = [frozenset(t.properties) for t in types]
+    return frozenset.intersection(*names) if len(names) > 1 else frozenset()
 
 
 _PLUGIN_KINDS = frozenset({"task", "flowable", "trigger", "condition", "task-runner"})

@@ -137,6 +137,8 @@ def test_describe_and_find_plugins_from_the_catalog_without_an_index() -> None:
     method = next(p for p in plugin["properties"] if p["name"] == "method")
     assert "POST" in method["enum"]
     assert plugin["properties"][0]["required"]  # required ones first
+    names = {p["name"] for p in plugin["properties"]}  # what every task has is named once, not described again
+    assert {"allowFailure", "retry", "timeout"} <= set(plugin["common_properties"]) and "allowFailure" not in names
     referred = {o["name"] for o in plugin["objects"]}  # `@Name` types resolved one level
     assert referred and all(o["properties"] for o in plugin["objects"])
     assert any(f"@{name}" in p["type"] for p in plugin["properties"] for name in referred)
