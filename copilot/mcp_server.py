@@ -23,7 +23,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
@@ -35,6 +35,9 @@ from .config import Settings
 from .errors import CopilotError
 from .lookup import PluginDescription, PluginMatch, SearchHit, describe_plugin, find_plugins, property_notes
 from .workspace import Workspace
+
+if TYPE_CHECKING:
+    from .flows import Diagnostic
 
 __all__ = ["WRITES_HINT", "build_server", "is_loopback", "serve"]
 
@@ -158,10 +161,7 @@ def _redacted(text: str) -> str:
     return redact_secrets(text)[0]
 
 
-def _diagnostic(d: object) -> DiagnosticInfo:
-    from .flows import Diagnostic
-
-    assert isinstance(d, Diagnostic)
+def _diagnostic(d: Diagnostic) -> DiagnosticInfo:
     return DiagnosticInfo(d.severity.value, d.code, d.message, d.line, d.column, d.path, d.hint)
 
 

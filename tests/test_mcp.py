@@ -157,7 +157,7 @@ def test_a_tool_error_is_the_clis_message_and_the_server_goes_on() -> None:
 
     missing, unknown, after = _drive(scenario)
     said = _error_text(missing)
-    assert "is empty" in said and "hint: Build it with `kestra-copilot index build`" in said
+    assert "has not been built yet" in said and "hint: Build it with `kestra-copilot index build`" in said
     assert "Did you mean" in _error_text(unknown) and "io.kestra.plugin.core.log.Log" in _error_text(unknown)
     assert not after.is_error  # still serving
     assert after.structured_content["matches"][0]["type"] == "io.kestra.plugin.core.trigger.Schedule"

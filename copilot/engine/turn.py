@@ -234,9 +234,6 @@ class Engine:
             self._current = made[-1]
         return self.current
 
-    def can_redo(self) -> bool:
-        return any((r.previous or 0) == self._current for r in self.revisions)
-
     def goto(self, number: int) -> Revision:
         """Make revision `number` current."""
         if not 1 <= number <= len(self.revisions):

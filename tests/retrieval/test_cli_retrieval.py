@@ -56,7 +56,7 @@ def test_build_status_search(env: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_search_before_any_build_says_what_to_do(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["search", "anything"]) == 2
     err = capsys.readouterr().err
-    assert "is empty" in err and "kestra-copilot index build" in err
+    assert "has not been built yet" in err and "kestra-copilot index build" in err
 
 
 def test_a_missing_source_stops_the_build_and_changes_nothing(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
