@@ -25,12 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _figures import print_ratios  # bench/_figures.py: this folder is on a script's path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -118,17 +119,7 @@ def main() -> None:
         argv = ["-c", LIST_IMPORTS.format(names=NOT_FOR_SEARCH), *search_command(QUERIES[0], args.index)[2:]]
         imported = subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True, check=True)
         not_for_search = json.loads(imported.stderr.strip().splitlines()[-1])
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    chroma, fastest_chroma = medians["import chromadb"], min(times["import chromadb"])
-    print(f"{'':<22} {'median':>10} {'':<24} {'fastest':>10}")
-    for name, seconds in medians.items():
-        fastest = min(times[name])
-        print(
-            f"{name:<22} {seconds * 1000:7.0f} ms   ×{seconds / chroma:.2f} of import chromadb"
-            f"   {fastest * 1000:7.0f} ms   ×{fastest / fastest_chroma:.2f}"
-        )
-    ratio = medians["search, fresh process"] / chroma
-    print(f"goal (search within ×1.5 of import chromadb): {'met' if ratio <= 1.5 else 'NOT met'} (×{ratio:.2f})")
+    print_ratios(times, "import chromadb", ("search, fresh process", 1.5))
     print(f"imported by search but not needed: {', '.join(not_for_search) if not_for_search else 'none'}")
 
 

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _figures import print_ratios  # bench/_figures.py: this folder is on a script's path
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = """
@@ -104,18 +105,7 @@ def main() -> None:
     for _ in range(args.runs):
         for name, (code, marker) in runs.items():
             times[name].append(timed(code, marker))
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    textual, fastest_textual = medians["import textual.app"], min(times["import textual.app"])
-    print(f"{'':<20} {'median':>10} {'':<27} {'fastest':>10}")
-    for name, seconds in medians.items():
-        fastest = min(times[name])
-        print(
-            f"{name:<20} {seconds * 1000:7.0f} ms   ×{seconds / textual:.2f} of import textual.app"
-            f"   {fastest * 1000:7.0f} ms   ×{fastest / fastest_textual:.2f}"
-        )
-    ratio = medians["chat: interactive"] / textual
-    verdict = "met" if ratio <= 1.5 else "NOT met"
-    print(f"goal (first screen within ×1.5 of import textual.app): {verdict} (×{ratio:.2f})")
+    print_ratios(times, "import textual.app", ("chat: interactive", 1.5))
     heavy = heavy_at_first_screen()
     print(f"heavy modules at the first screen: {', '.join(heavy) if heavy else 'none'}")
 
