@@ -3,6 +3,7 @@ lines, the sources of each turn, and the status bar (a message of the conversati
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -294,6 +295,17 @@ class TurnSources:
     hits: tuple[Hit, ...]
 
 
+class _TurnSelect(Select[int]):
+    """The Sources tab's turn picker. A quit in the instant it mounts (just after the first frame) removes its
+    overlay before Textual's Select sets it up on mount: that is the app ending, not an error."""
+
+    def _on_mount(self, event: events.Mount) -> None:
+        from textual.css.query import NoMatches
+
+        with contextlib.suppress(NoMatches):  # its overlay is gone only when the app is being torn down
+            super()._on_mount(event)
+
+
 class SourcesPane(Vertical):
     """The retrieved chunks of the selected turn (the newest by default), best score first. Each keeps the
     number the model saw it under (`[S3]`, as the reply cites it); the turn picker always names the turn shown."""
@@ -312,7 +324,7 @@ class SourcesPane(Vertical):
 
     def compose(self) -> ComposeResult:
         # No blank entry: the picker always shows the turn listed (a placeholder until the first turn).
-        yield Select[int]([("No turn yet", 0)], allow_blank=False, value=0, id="source-turn")
+        yield _TurnSelect([("No turn yet", 0)], allow_blank=False, value=0, id="source-turn")
         yield Static("No sources yet.", id="sources")
         yield OptionList(id="source-list")
 
