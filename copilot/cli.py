@@ -293,12 +293,15 @@ def _check_flows(args: argparse.Namespace, settings: Settings, texts: list[tuple
     run = _Run(version)
     if not texts:
         return run
-    auth = None
-    if args.schema:  # the server's own schema goes with its credentials
-        from .workspace import Workspace
+    from .workspace import Workspace
 
-        auth = Workspace(settings).kestra_auth(args.schema)
-    loaded = load_schema(args.schema, kestra_version=version, cache_dir=settings.cache_dir, auth=auth)
+    workspace = Workspace(settings)
+    if args.schema:  # the server's own schema goes with its credentials
+        auth = workspace.kestra_auth(args.schema)
+        loaded = load_schema(args.schema, kestra_version=version, cache_dir=settings.cache_dir, auth=auth)
+    else:  # the server's schema under --server, else Kestra's live one, else the bundled catalog
+        healthy = server if server and not server.problem else None
+        loaded = workspace.flow_schema(version, server=healthy.schema_source if healthy else None)
     if loaded.note:
         print(printable(f"note: {loaded.note}"), file=sys.stderr)
     run.schema = loaded.schema.source

@@ -47,6 +47,8 @@ _ENV: dict[str, tuple[str, ...]] = {
     "test_run_timeout": ("KESTRA_COPILOT_TEST_RUN_TIMEOUT",),
     "sandbox_test_runs": ("KESTRA_COPILOT_SANDBOX_TEST_RUNS",),
     "mcp_writes": ("KESTRA_COPILOT_MCP_WRITES",),
+    "live_schema": ("KESTRA_COPILOT_LIVE_SCHEMA",),
+    "live_schema_url": ("KESTRA_COPILOT_LIVE_SCHEMA_URL",),
     "data_dir": ("KESTRA_COPILOT_DATA_DIR",),
     "cache_dir": ("KESTRA_COPILOT_CACHE_DIR",),
 }
@@ -81,6 +83,11 @@ class Settings:
     # tools). On, it counts as the user's yes to test-runs in the test namespace; deploys still go through the
     # allow-list and the server's verdict. Off (the default), those tools answer with how to turn it on.
     mcp_writes: bool = False
+    # Flows are judged by Kestra's hosted flow schema (every plugin, current), fetched from this URL and cached
+    # (revalidated after a day, the cached copy used offline); the bundled catalog when it cannot be had. An
+    # air-gapped team points it at a mirror; `live_schema = false` never fetches it (the bundled catalog).
+    live_schema: bool = True
+    live_schema_url: str = "https://api.kestra.io/v1/plugins/schemas/flow"
     # A Chroma server for the retrieval index; None keeps it embedded in the data dir.
     chroma_url: str | None = None
     # The index's vectors: "minilm" (local, offline), or "gemini" / "gemini:MODEL" (Gemini's embedding
@@ -270,6 +277,7 @@ _URLS = {
     "kestra_url": "http://localhost:8080 or https://kestra.example.com:8443",
     "model_url": "http://localhost:11434/v1",
     "chroma_url": "http://localhost:8000",
+    "live_schema_url": "https://api.kestra.io/v1/plugins/schemas/flow",
 }
 
 
@@ -303,7 +311,7 @@ def _coerce(values: Mapping[str, object], path: Path, origins: Mapping[str, str]
                 hint="Set KESTRA_VERSION=1 or 2, or `[kestra] version = 2` in the config file.",
             )
         out["kestra_version"] = int(major)
-    for name in ("sandbox_test_runs", "mcp_writes"):
+    for name in ("sandbox_test_runs", "mcp_writes", "live_schema"):
         if name in out:
             out[name] = _boolean(out[name], name)
     if "deploy_namespaces" in out:

@@ -189,7 +189,6 @@ def build_server(settings: Settings) -> MCPServer:
         server_check: Annotated[bool, Field(description="also have the configured Kestra server check it")] = False,
     ) -> ValidationReport:
         from .flows import validate_flow as validate
-        from .schema_store import load_schema
 
         with _as_tool_error():
             check = None
@@ -198,7 +197,8 @@ def build_server(settings: Settings) -> MCPServer:
 
                 check = check_on_server(settings, None, [flow_yaml])  # never raises for a server problem
             version = kestra_version or (check.major if check else None) or settings.kestra_version
-            loaded = load_schema(None, kestra_version=version, cache_dir=settings.cache_dir)
+            healthy = check if check is not None and not check.problem else None
+            loaded = workspace.flow_schema(version, server=healthy.schema_source if healthy else None)
             result = validate(flow_yaml, loaded.schema, kestra_version=version)
             problem = None
             if check is not None:

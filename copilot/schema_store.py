@@ -1,14 +1,24 @@
-"""Where flow schemas come from: a file, a URL (cached on disk), or the bundled catalog.
+"""Where flow schemas come from: a file, a URL (cached on disk), Kestra's hosted live schema, a server's, or
+the bundled catalog.
 
 A URL is typically a server's `/api/v1/plugins/schemas/flow` or Kestra's public copy. A successful fetch is
 cached (privately: 0600 files in a 0700 folder); when the URL cannot be reached later, the cached copy is used
 and the caller is told so.
+
+The hosted live schema (`live_schema`) is kept with its ETag and the time it was fetched: used as it is for a
+day, then revalidated (If-None-Match: an unchanged schema is not downloaded again); offline, the cached copy is
+used with a note of its date. Every schema read from text leaves, by its content's digest, the meta-schema
+verdict and what the validator derives from it (its type index, the definitions a pruned schema may drop), so a
+fresh process compiles a multi-MB schema once, not on every run. Which source judges a flow is chosen in one
+place: `Workspace.flow_schema`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import pickle
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,9 +31,15 @@ from .urls import display_url
 if TYPE_CHECKING:
     import httpx
 
+    from .flows._schema import SchemaFacts
     from .kestra import KestraClient
 
-__all__ = ["LoadedSchema", "load_schema", "schema_from_server"]
+__all__ = ["LIVE_MAX_AGE", "LoadedSchema", "live_schema", "load_schema", "schema_from_server", "server_schema"]
+
+LIVE_MAX_AGE = 24 * 3600.0  # seconds a fetched live schema is used before it is revalidated
+RETRY_AFTER = 3600.0  # seconds after a failed fetch before the next try: offline, each run is not slowed by it
+LIVE_HINT = "Offline for good? Set KESTRA_COPILOT_LIVE_SCHEMA=false (or live_schema_url to a mirror)."
+FACTS_FORMAT = 1  # bumped when what the facts files hold changes shape
 
 
 @dataclass(frozen=True)
@@ -72,14 +88,30 @@ def _compile(text: str, source: str, kestra_version: int, cache_dir: Path | None
         ) from exc
     digest = hashlib.sha256(text.encode()).hexdigest()
     verdict = cache_dir / "schemas" / "checked" / digest if cache_dir is not None else None
-    schema = FlowSchema(raw, source=source, kestra_version=kestra_version, checked=bool(verdict and verdict.exists()))
-    if verdict is not None and not verdict.exists():
-        try:
+    facts_file = cache_dir / "schemas" / "facts" / f"{digest}-{FACTS_FORMAT}.pickle" if cache_dir is not None else None
+    facts = _read_facts(facts_file) if facts_file is not None else None
+    checked = bool(verdict and verdict.exists())
+    schema = FlowSchema(raw, source=source, kestra_version=kestra_version, checked=checked, facts=facts)
+    try:
+        if verdict is not None and not checked:
             private_dir(verdict.parent)
             write_private(verdict, "passed the draft-07 meta-schema\n")
-        except (OSError, CopilotError):
-            pass  # checked again next time: slower, never wrong
+        if facts_file is not None and facts is None:
+            private_dir(facts_file.parent)
+            write_private(facts_file, pickle.dumps(schema.facts(), protocol=pickle.HIGHEST_PROTOCOL))
+    except (OSError, CopilotError):
+        pass  # checked and derived again next time: slower, never wrong
     return schema
+
+
+def _read_facts(path: Path) -> SchemaFacts | None:
+    """What the validator derived from a schema of this digest, or None (never kept, or unreadable)."""
+    try:
+        facts = pickle.loads(path.read_bytes())  # the user's own file, in the private cache dir
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        return None
+    ok = isinstance(facts, tuple) and len(facts) == 2 and all(isinstance(part, dict) for part in facts)
+    return facts if ok else None
 
 
 def _cache_file(cache_dir: Path, url: str) -> Path:
@@ -145,3 +177,117 @@ async def schema_from_server(client: KestraClient, cache_dir: Path) -> dict[str,
     private_dir(path.parent)
     write_private(path, json.dumps(schema))
     return schema
+
+
+def server_schema(text: str, label: str, *, kestra_version: int, cache_dir: Path | None) -> LoadedSchema:
+    """A connected server's schema (the text `schema_from_server` returns), judged as `--schema URL` would be."""
+    return LoadedSchema(_compile(text, f"the flow schema of {label}", kestra_version, cache_dir))
+
+
+def live_schema(
+    url: str,
+    *,
+    kestra_version: int,
+    cache_dir: Path,
+    timeout: float = 30.0,
+    transport: httpx.BaseTransport | None = None,
+    now: float | None = None,
+) -> LoadedSchema:
+    """Kestra's hosted flow schema at `url`: the cached copy while it is less than a day old (no request),
+    else revalidated with its ETag (a 304 keeps it another day) or fetched. Offline or refused, the cached
+    copy with a note of its date. SchemaLoadError when there is no copy to use (never fetched, unreachable,
+    or a download that is not a valid flow schema): the caller falls back to the bundled catalog."""
+    now = time.time() if now is None else now
+    shown = display_url(url)
+    text_file = cache_dir / "schemas" / f"live-{_cache_file(cache_dir, url).name}"
+    meta_file = text_file.with_suffix(".meta.json")
+    meta = _read_meta(meta_file)
+    fetched, failed, note = meta.get("fetched"), meta.get("failed"), meta.get("note")
+    copy_from = fetched if isinstance(fetched, float | int) and text_file.is_file() else None
+    recently_failed = isinstance(failed, float | int) and 0 <= now - failed < RETRY_AFTER
+
+    def source(when: float) -> str:
+        return f"Kestra's live schema ({shown}, fetched {time.strftime('%Y-%m-%d', time.localtime(when))})"
+
+    def cached(when: float, note: str | None = None) -> LoadedSchema:
+        text = text_file.read_text(encoding="utf-8")
+        return LoadedSchema(_compile(text, source(when), kestra_version, cache_dir), note=note)
+
+    if copy_from is not None and (0 <= now - copy_from < LIVE_MAX_AGE or recently_failed):
+        try:
+            return cached(copy_from, note if recently_failed and isinstance(note, str) else None)
+        except (OSError, SchemaLoadError):
+            copy_from = None  # a damaged copy: fetched again
+    elif recently_failed:
+        raise SchemaLoadError(str(note or f"Could not fetch {shown}."))
+    etag = meta.get("etag") if copy_from is not None else None
+    try:
+        status, text, new_etag = _fetch(url, etag if isinstance(etag, str) else None, timeout, transport)
+        if status == 304 and copy_from is not None:
+            _write_meta(meta_file, {**meta, "fetched": now, "failed": None, "note": None})
+            return cached(now)
+        schema = _compile(text, source(now), kestra_version, cache_dir)
+    except SchemaLoadError as exc:
+        why = f"Kestra's live schema from {shown} could not be used: {exc}"
+    except _FetchFailed as exc:
+        why = f"Could not fetch Kestra's live schema from {shown} ({exc})"
+    else:
+        try:
+            private_dir(text_file.parent)
+            write_private(text_file, text)
+            _write_meta(meta_file, {"url": shown, "etag": new_etag, "fetched": now})
+        except (OSError, CopilotError):
+            pass  # fetched again next time
+        return LoadedSchema(schema)
+    if copy_from is None:
+        note = f"{why}; using the bundled catalog."
+        _write_meta(meta_file, {**meta, "failed": now, "note": note})
+        raise SchemaLoadError(note, hint=LIVE_HINT)
+    day = time.strftime("%Y-%m-%d", time.localtime(copy_from))
+    note = f"{why}; using the copy fetched on {day}."
+    _write_meta(meta_file, {**meta, "failed": now, "note": note})
+    return cached(copy_from, note)
+
+
+class _FetchFailed(Exception):
+    """The live schema could not be fetched (the reason, said to the user)."""
+
+
+def _fetch(
+    url: str, etag: str | None, timeout: float, transport: httpx.BaseTransport | None
+) -> tuple[int, str, str | None]:
+    """(status, text, ETag) of a GET of `url`: 304 (with no text) when `etag` still matches."""
+    import httpx
+
+    from .tls import ssl_context, tls_failure
+
+    headers = {"Accept": "application/json", **({"If-None-Match": etag} if etag else {})}
+    try:
+        verify = ssl_context() if transport is None else True
+        with httpx.Client(
+            follow_redirects=True, timeout=httpx.Timeout(timeout, connect=5.0), transport=transport, verify=verify
+        ) as client:
+            response = client.get(url, headers=headers)
+            if response.status_code == 304:
+                return 304, "", etag
+            response.raise_for_status()
+            return response.status_code, response.text, response.headers.get("ETag")
+    except httpx.HTTPError as exc:
+        failure = tls_failure(exc)
+        raise _FetchFailed(failure.reason.replace("its ", "the server's ", 1) if failure else str(exc)) from exc
+
+
+def _read_meta(path: Path) -> dict[str, object]:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _write_meta(path: Path, meta: dict[str, object]) -> None:
+    try:
+        private_dir(path.parent)
+        write_private(path, json.dumps(meta))
+    except (OSError, CopilotError):
+        pass  # a next run fetches again: slower, never wrong

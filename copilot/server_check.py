@@ -1,7 +1,9 @@
 """`validate --server`: a Kestra server's own verdict, merged into the offline one.
 
 The server runs what no offline check can (every installed plugin, server-side plugin defaults, the
-edition, state such as existing namespaces). Its constraints join the offline diagnostics; where the
+edition, state such as existing namespaces). Its flow schema (every plugin it has, at its versions) is
+fetched too (cached per server and version): the offline validator judges with it (Workspace.flow_schema).
+Its constraints join the offline diagnostics; where the
 offline validator already reports an error on the same line, its message (with a fix hint) is kept and
 the server's is dropped as a duplicate.
 
@@ -12,12 +14,15 @@ credentials (Workspace.kestra); `note` says so, and so does the error of a 401 f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import json
 from dataclasses import dataclass, field
 
 from .config import Settings
 from .flows import Severity, ValidationResult, sort_diagnostics
 from .kestra import KestraError, ServerValidation, server_diagnostics
+from .schema_store import schema_from_server
 from .urls import display_url
 from .workspace import Workspace
 
@@ -32,6 +37,12 @@ class ServerCheck:
     hint: str | None = None  # and what to do about it (how to trust a CA, say)
     note: str | None = None  # e.g. that the configured credentials were not sent to this URL
     results: list[ServerValidation | None] = field(default_factory=list)
+    schema: str | None = None  # the server's flow schema (JSON text), when it gave one
+
+    @property
+    def schema_source(self) -> tuple[str, str] | None:
+        """(schema text, label) for `Workspace.flow_schema`: what judges the flows before the live schema."""
+        return (self.schema, self.label) if self.schema is not None and not self.problem else None
 
     def merge(self, position: int, result: ValidationResult) -> ValidationResult:
         verdict = self.results[position] if position < len(self.results) else None
@@ -53,6 +64,10 @@ async def _ask(settings: Settings, url: str | None, texts: list[str]) -> ServerC
         check = ServerCheck(label=label, major=info.major, note=kestra.credentials_note)
         for text in texts:
             check.results.append(await kestra.validate_one(text))
+        # Its plugins, exactly: cached per server and version, so fetched once per upgrade. An older server, or
+        # one that refuses it: the next source judges (Workspace.flow_schema).
+        with contextlib.suppress(KestraError):
+            check.schema = json.dumps(await schema_from_server(kestra, settings.cache_dir))
         return check
 
 

@@ -14,7 +14,6 @@ on the conversation's revisions is a Conversation's (conversation.py).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ if TYPE_CHECKING:  # the heavy parts are imported when asked for: a light comman
     from .retrieval.gemini_embeddings import GeminiEmbedder
     from .retrieval.hybrid import Hit
     from .retrieval.index import Index
+    from .schema_store import LoadedSchema
 
 INPUTS_FILE = "test-run-inputs.json"  # in the data dir: what each flow's test-run form last ran with
 
@@ -118,6 +118,7 @@ class Workspace:
         use_cache(settings.cache_dir / "catalog")  # the bundled catalog and schemas, built once
         self._conversation: Conversation | None = None
         self._client: KestraClient | None = None  # while `connected`: the one client test-runs share
+        self._schemas: dict[tuple[int, str | None], LoadedSchema] = {}  # flow_schema's, once per process
 
     @property
     def conversation(self) -> Conversation:
@@ -321,7 +322,10 @@ class Workspace:
         from .engine.recipes import load_recipe
         from .engine.turn import Engine
 
-        engine = Engine(None, recipe=load_recipe("default"), kestra_version=self.settings.kestra_version)
+        version = self.settings.kestra_version
+        engine = Engine(
+            None, recipe=load_recipe("default"), kestra_version=version, schema=self.flow_schema(version).schema
+        )
         revision = engine.start_from(flow_yaml)
         if not revision.valid:
             found = "\n".join(d.format() for d in revision.diagnostics if d.blocking)
@@ -344,6 +348,42 @@ class Workspace:
             await check_before_test_run(
                 engine, client, namespace_suffix=settings.test_namespace_suffix, allow=settings.deploy_namespaces
             )
+
+    # --- the flow schema ------------------------------------------------------------------------------
+    def flow_schema(self, kestra_version: int, *, server: tuple[str, str] | None = None) -> LoadedSchema:
+        """The schema flows are judged by, the first there is of: the connected server's (`server`: its schema
+        text and label, as `server_check` got them), Kestra's hosted live schema (unless `live_schema` is off:
+        cached, revalidated after a day, the cached copy offline), the bundled catalog. Its `note` says why a
+        source was passed over (a server schema that is not one, offline with no copy…); its `schema.source`
+        names the one that judges."""
+        from .flows import bundled_schema
+        from .schema_store import LoadedSchema, live_schema, server_schema
+
+        key = (kestra_version, server[1] if server else None)
+        if key in self._schemas:
+            return self._schemas[key]
+        settings, notes = self.settings, list[str]()
+        loaded: LoadedSchema | None = None
+        if server is not None:
+            try:
+                loaded = server_schema(
+                    server[0], server[1], kestra_version=kestra_version, cache_dir=settings.cache_dir
+                )
+            except CopilotError as exc:
+                notes.append(str(exc))  # it names the server's schema
+        if loaded is None and settings.live_schema:
+            try:
+                loaded = live_schema(
+                    settings.live_schema_url, kestra_version=kestra_version, cache_dir=settings.cache_dir
+                )
+            except CopilotError as exc:
+                notes.append(str(exc))
+            else:
+                notes += [loaded.note] if loaded.note else []
+        if loaded is None:
+            loaded = LoadedSchema(bundled_schema(kestra_version))
+        self._schemas[key] = LoadedSchema(loaded.schema, " ".join(notes) or None)
+        return self._schemas[key]
 
     # --- grounding and the engine ---------------------------------------------------------------------
     def grounding(self) -> Grounding:
@@ -460,11 +500,15 @@ class Workspace:
             notes.append(
                 "No retrieval index yet: answers come without sources. Build it: `kestra-copilot index build`."
             )
+        version = kestra_version or self.settings.kestra_version
+        schema = self.flow_schema(version)  # Kestra's live schema, else the bundled catalog
+        notes += [schema.note] if schema.note else []
         engine = Engine(
             chat_model,
             recipe=chosen,
             retrieve=grounding.retrieve,
-            kestra_version=kestra_version or self.settings.kestra_version,
+            kestra_version=version,
+            schema=schema.schema,
             no_model=no_model,
         )
         return EngineSetup(engine, notes, grounding.chunks)
@@ -517,6 +561,8 @@ class Workspace:
         store opened here unless `record` is False. A store that cannot be opened here (the data dir is a
         file, the store is locked…) is a note: the conversation goes on unrecorded. Call it on the thread
         that uses the conversation (sqlite connections stay on theirs)."""
+        import sqlite3  # here: `validate` asks a Workspace for its schema and needs no database
+
         from .conversation import Conversation
 
         notes = list(setup.notes)

@@ -35,7 +35,7 @@ def real_flows() -> Iterator[dict]:
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test sees the developer's keys, servers or config file."""
+    """No test sees the developer's keys, servers or config file, nor reaches the network for a schema."""
     for variable in list(os.environ):
         if variable.startswith(("GEMINI_", "GOOGLE_", "KESTRA_")) and variable != "KESTRA_COPILOT_SHARED":
             monkeypatch.delenv(variable, raising=False)
@@ -43,6 +43,8 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr("copilot.cli_confirm.TTY", os.devnull)  # questions go to stderr, not to a developer's tty
     monkeypatch.setenv("KESTRA_COPILOT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("KESTRA_COPILOT_CACHE_DIR", str(tmp_path / "cache"))
+    # Kestra's hosted schema is never fetched: a test that wants it turns it on, at a loopback URL.
+    monkeypatch.setenv("KESTRA_COPILOT_LIVE_SCHEMA", "false")
 
 
 @pytest.fixture

@@ -26,7 +26,11 @@ print("LOADED", *sorted(sys.modules))
 
 
 def loaded(argv: list[str], cwd: Path) -> set[str]:
-    env = {"KESTRA_COPILOT_CACHE_DIR": str(cwd / "cache"), "KESTRA_COPILOT_DATA_DIR": str(cwd / "data")}
+    env = {
+        "KESTRA_COPILOT_CACHE_DIR": str(cwd / "cache"),
+        "KESTRA_COPILOT_DATA_DIR": str(cwd / "data"),
+        "KESTRA_COPILOT_LIVE_SCHEMA": "false",  # the bundled catalog, with no network
+    }
     done = subprocess.run(
         [sys.executable, "-c", RUN.format(argv=argv)],
         capture_output=True,
