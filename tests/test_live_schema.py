@@ -1,0 +1,249 @@
+"""Where a flow's verdict comes from (Workspace.flow_schema): the connected server's schema under `--server`,
+else Kestra's hosted live schema (cached with its ETag, revalidated after a day, the cached copy offline), else
+the bundled catalog. Loopback only: the "hosted" schema is a server these tests start, serving the real
+Kestra-generated sample of ../shared/kestra-api; the default test environment never fetches (conftest)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from copilot.cli import main
+from copilot.config import Settings, load_settings
+from copilot.flows import SchemaLoadError
+from copilot.schema_store import LIVE_MAX_AGE, live_schema
+from copilot.workspace import Workspace
+from tests.conftest import shared_path
+from tests.fakes.kestra import FakeKestra
+from tests.fakes.loopback import LoopbackServer, QuietHandler
+
+LOG = "io.kestra.plugin.core.log.Log"  # in the sample schema
+FLOW = f"id: hello\nnamespace: company.team\ntasks:\n  - id: log\n    type: {LOG}\n    message: hi\n"
+DAY = 24 * 3600.0
+
+
+@dataclass
+class Hosted:
+    """What the loopback "api.kestra.io" serves, and what it was asked."""
+
+    url: str
+    body: bytes | None  # None: it answers 503 (down)
+    etag: str = '"v1"'
+    requests: list[str | None] = field(default_factory=list)  # the If-None-Match of each request
+
+
+@pytest.fixture
+def hosted() -> Iterator[Hosted]:
+    state = Hosted("", shared_path("kestra-api", "kestra-flow-schema-sample-libs-copilot.json").read_bytes())
+
+    class Handler(QuietHandler):
+        def do_GET(self) -> None:
+            asked = self.headers.get("If-None-Match")
+            state.requests.append(asked)
+            if state.body is None:
+                self.send_response(503)
+                self.end_headers()
+                return
+            if asked == state.etag:
+                self.send_response(304)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("ETag", state.etag)
+            self.end_headers()
+            self.wfile.write(state.body)
+
+    with LoopbackServer(Handler) as server:
+        state.url = f"{server.url}/v1/plugins/schemas/flow"
+        yield state
+
+
+@pytest.fixture
+def live_on(hosted: Hosted, monkeypatch: pytest.MonkeyPatch) -> Hosted:
+    """The live schema turned on, at the loopback URL (as a user would set it)."""
+    monkeypatch.setenv("KESTRA_COPILOT_LIVE_SCHEMA", "true")
+    monkeypatch.setenv("KESTRA_COPILOT_LIVE_SCHEMA_URL", hosted.url)
+    return hosted
+
+
+def _any_of_with(node: object, ref: str) -> Iterator[list[object]]:
+    """Every `anyOf` list of the schema with a branch that is `{"$ref": ref}`."""
+    if isinstance(node, dict):
+        branches = node.get("anyOf")
+        if isinstance(branches, list) and {"$ref": ref} in branches:
+            yield branches
+        for value in node.values():
+            yield from _any_of_with(value, ref)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _any_of_with(item, ref)
+
+
+# --- the settings -----------------------------------------------------------------------------------------
+def test_the_live_schema_is_on_by_default_at_kestras_url_but_never_in_the_tests() -> None:
+    assert Settings().live_schema and Settings().live_schema_url == "https://api.kestra.io/v1/plugins/schemas/flow"
+    assert load_settings().live_schema is False  # conftest: no test reaches the network for a schema
+
+
+def test_the_live_schema_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KESTRA_COPILOT_LIVE_SCHEMA", "on")
+    monkeypatch.setenv("KESTRA_COPILOT_LIVE_SCHEMA_URL", "https://mirror.example.com/schema/")
+    settings = load_settings()
+    assert settings.live_schema and settings.live_schema_url == "https://mirror.example.com/schema"
+
+
+# --- fetched, cached, revalidated ---------------------------------------------------------------------------
+def test_fetched_once_then_used_for_a_day_then_revalidated_by_etag(hosted: Hosted, tmp_path: Path) -> None:
+    first = live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0)
+    assert first.note is None and LOG in first.schema.type_index
+    assert first.schema.source.startswith(f"Kestra's live schema ({hosted.url}, fetched ")
+    live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0 + DAY / 2)
+    assert hosted.requests == [None]  # within a day: the cached copy, no request
+    again = live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0 + LIVE_MAX_AGE + 1)
+    assert hosted.requests == [None, '"v1"'] and LOG in again.schema.type_index  # 304: not downloaded again
+    live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0 + LIVE_MAX_AGE + DAY / 2)
+    assert len(hosted.requests) == 2  # the 304 kept it another day
+
+
+def test_a_changed_schema_is_downloaded_when_revalidated(hosted: Hosted, tmp_path: Path) -> None:
+    live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0)
+    raw = json.loads(hosted.body or b"")
+    raw["definitions"]["io.kestra.plugin.acme.New"] = {
+        "type": "object",
+        "properties": {"type": {"const": "io.kestra.plugin.acme.New"}},
+        "required": ["type"],
+    }
+    hosted.body, hosted.etag = json.dumps(raw).encode(), '"v2"'
+    newer = live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0 + 2 * DAY)
+    assert "io.kestra.plugin.acme.New" in newer.schema.type_index and hosted.requests[-1] == '"v1"'
+
+
+def test_offline_the_cached_copy_is_used_with_its_date(hosted: Hosted, tmp_path: Path) -> None:
+    live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0)  # fetched on 1970-01-12
+    hosted.body = None  # down
+    offline = live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0 + 3 * DAY)
+    assert offline.note and "using the copy fetched on 1970-01-1" in offline.note and "503" in offline.note
+    assert LOG in offline.schema.type_index
+    asked = len(hosted.requests)
+    live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0 + 3 * DAY + 60)
+    assert len(hosted.requests) == asked  # not asked again within the hour: offline runs are not slowed
+
+
+def test_never_fetched_and_unreachable_is_an_error_the_caller_falls_back_from(hosted: Hosted, tmp_path: Path) -> None:
+    hosted.body = None
+    with pytest.raises(SchemaLoadError, match="using the bundled catalog") as raised:
+        live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path)
+    assert "KESTRA_COPILOT_LIVE_SCHEMA=false" in (raised.value.hint or "")
+
+
+def test_a_corrupt_download_is_not_kept_and_the_previous_copy_judges(hosted: Hosted, tmp_path: Path) -> None:
+    live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0)
+    hosted.body, hosted.etag = (hosted.body or b"")[:5000], '"cut"'  # cut short: not JSON
+    later = live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0 + 2 * DAY)
+    assert later.note and "is not JSON" in later.note and "using the copy fetched on" in later.note
+    assert LOG in later.schema.type_index
+    with pytest.raises(SchemaLoadError, match="is not JSON"):  # nothing cached: the bundled catalog judges
+        live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path / "fresh")
+
+
+def test_what_the_validator_derives_is_kept_by_digest(
+    hosted: Hosted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh process does not index a multi-MB schema again: its facts are kept under its content's digest."""
+    from copilot.flows._schema import FlowSchema
+
+    indexed: list[object] = []
+    real = FlowSchema._index_types
+    monkeypatch.setattr(FlowSchema, "_index_types", lambda self: (indexed.append(self), real(self))[1])
+    live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0)
+    live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0)
+    assert len(indexed) == 1
+
+
+# --- which source judges ------------------------------------------------------------------------------------
+def test_validate_says_the_live_schema_judged_and_a_second_run_asks_nothing(
+    live_on: Hosted, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = tmp_path / "flow.yml"
+    flow.write_text(FLOW)
+    assert main(["validate", str(flow)]) == 0
+    assert f"valid (0 errors, 0 warnings) — Kestra's live schema ({live_on.url}, fetched " in capsys.readouterr().out
+    assert main(["validate", str(flow), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["schema"].startswith("Kestra's live schema (")
+    assert len(live_on.requests) == 1
+
+
+def test_a_property_the_bundled_catalog_lacks_is_judged_by_the_live_schema(
+    live_on: Hosted, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A type only the live schema knows is checked strictly (an invented property is an error)."""
+    raw = json.loads(live_on.body or b"")
+    raw["definitions"]["io.kestra.plugin.acme.Brand.New"] = {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "type": {"const": "io.kestra.plugin.acme.Brand.New"}},
+        "required": ["id", "type"],
+        "additionalProperties": False,
+    }
+    for branches in _any_of_with(raw, f"#/definitions/{LOG}"):  # where a task may be, it may be one too
+        branches.append({"$ref": "#/definitions/io.kestra.plugin.acme.Brand.New"})
+    live_on.body = json.dumps(raw).encode()
+    flow = tmp_path / "flow.yml"
+    flow.write_text(FLOW.replace(LOG, "io.kestra.plugin.acme.Brand.New").replace("message: hi", "invented: 1"))
+    assert main(["validate", str(flow)]) == 1
+    out = capsys.readouterr().out
+    assert "unknown-property" in out and "invented" in out, out
+
+
+def test_offline_with_no_copy_the_bundled_catalog_judges_and_validate_says_why(
+    live_on: Hosted, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live_on.body = None
+    flow = tmp_path / "flow.yml"
+    flow.write_text(FLOW)
+    assert main(["validate", str(flow)]) == 0
+    captured = capsys.readouterr()
+    assert "— bundled catalog (Kestra 1.x)" in captured.out
+    assert "note: Could not fetch Kestra's live schema" in captured.err and "using the bundled catalog" in captured.err
+
+
+def test_turned_off_nothing_is_fetched(hosted: Hosted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KESTRA_COPILOT_LIVE_SCHEMA_URL", hosted.url)  # live_schema stays false (conftest)
+    loaded = Workspace(load_settings()).flow_schema(1)
+    assert loaded.schema.source == "bundled catalog (Kestra 1.x)" and loaded.note is None and hosted.requests == []
+
+
+def test_the_engine_judges_with_the_live_schema(live_on: Hosted) -> None:
+    setup = Workspace(load_settings()).engine(recipe="default")
+    assert setup.engine.schema is not None and setup.engine.schema.source.startswith("Kestra's live schema (")
+
+
+def test_validate_server_judges_with_the_servers_own_schema(
+    live_on: Hosted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = json.loads(live_on.body or b"")
+    with FakeKestra(flow_schema=schema) as kestra:
+        monkeypatch.setenv("KESTRA_URL", kestra.url)
+        monkeypatch.setenv("KESTRA_USERNAME", kestra.username)
+        monkeypatch.setenv("KESTRA_PASSWORD", kestra.password)
+        flow = tmp_path / "flow.yml"
+        flow.write_text(FLOW)
+        main(["validate", str(flow), "--server", "--format", "json"])
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["schema"] == f"the flow schema of Kestra 1.3.2 at {kestra.url}"
+    assert live_on.requests == []  # the server's schema comes first: the hosted one is not asked
+
+
+def test_a_server_schema_that_is_not_one_passes_to_the_next_source(
+    tmp_path: Path, kestra: FakeKestra, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = tmp_path / "flow.yml"
+    flow.write_text(FLOW)
+    main(["validate", str(flow), "--server", "--format", "json"])  # the fake's default schema has no definitions
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["schema"] == "bundled catalog (Kestra 1.x)"
+    assert "is not a Kestra flow schema" in captured.err
