@@ -70,6 +70,7 @@ def main() -> None:
         invalid.write_text(fifty_task_flow().replace("    method: GET\n", "    method: GET\n    colour: red\n", 1))
         env = {**os.environ, "KESTRA_COPILOT_CACHE_DIR": str(scratch / "cache"), "NO_COLOR": "1"}
         env.pop("KESTRA_URL", None)
+        env["KESTRA_COPILOT_LIVE_SCHEMA"] = "false"  # the bundled catalog's cost (and no network)
         # As installed: Python keeps each module's bytecode (a sandbox that forbids it would time compiling).
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         python = sys.executable
