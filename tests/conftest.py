@@ -43,8 +43,33 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr("copilot.cli_confirm.TTY", os.devnull)  # questions go to stderr, not to a developer's tty
     monkeypatch.setenv("KESTRA_COPILOT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("KESTRA_COPILOT_CACHE_DIR", str(tmp_path / "cache"))
-    # Kestra's hosted schema is never fetched: a test that wants it turns it on, at a loopback URL.
+    # Kestra's hosted schema is never fetched: a test that wants it turns it on, at a loopback URL. Off in the
+    # environment (and so for subprocesses), off for a Settings a test makes itself, refused if not loopback.
     monkeypatch.setenv("KESTRA_COPILOT_LIVE_SCHEMA", "false")
+    _no_live_schema_by_default(monkeypatch)
+
+
+def _no_live_schema_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from urllib.parse import urlsplit
+
+    import copilot.schema_store
+    from copilot.config import Settings
+
+    made = Settings.__init__
+
+    def settings(self: Settings, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("live_schema", False)
+        made(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    fetch = copilot.schema_store._fetch
+
+    def loopback_only(url: str, *args: object) -> object:
+        if urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+            pytest.fail(f"a test fetched a live schema from {url}: tests use a loopback server")
+        return fetch(url, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Settings, "__init__", settings)
+    monkeypatch.setattr(copilot.schema_store, "_fetch", loopback_only)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ Kestra-generated sample of ../shared/kestra-api; the default test environment ne
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -86,8 +87,11 @@ def _any_of_with(node: object, ref: str) -> Iterator[list[object]]:
 
 # --- the settings -----------------------------------------------------------------------------------------
 def test_the_live_schema_is_on_by_default_at_kestras_url_but_never_in_the_tests() -> None:
-    assert Settings().live_schema and Settings().live_schema_url == "https://api.kestra.io/v1/plugins/schemas/flow"
+    defaults = {f.name: f.default for f in dataclasses.fields(Settings)}
+    assert defaults["live_schema"] is True
+    assert defaults["live_schema_url"] == "https://api.kestra.io/v1/plugins/schemas/flow"
     assert load_settings().live_schema is False  # conftest: no test reaches the network for a schema
+    assert Settings().live_schema is False  # not even one a test makes itself
 
 
 def test_the_live_schema_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
