@@ -33,6 +33,10 @@ from pathlib import Path
 
 from _figures import print_ratios  # bench/_figures.py: this folder is on a script's path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# What search must not load: one list, the test's (it fails when search loads one).
+from tests.retrieval.test_cold_start import NOT_FOR_SEARCH
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 QUERIES = (
@@ -41,15 +45,6 @@ QUERIES = (
     "retry a failed task",
     "io.kestra.plugin.core.http.Request",
     "read a secret in a task",
-)
-NOT_FOR_SEARCH = (
-    "textual",
-    "google.genai",
-    "copilot.kestra",
-    "copilot.tui",
-    "copilot.llm.gemini",
-    "copilot.flows._validate",  # the validator (the package itself loads its parts on first use)
-    "onnx",
 )
 LIST_IMPORTS = """
 import json, sys
