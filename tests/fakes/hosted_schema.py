@@ -449,8 +449,8 @@ def _outputs(page: DocPage, families: _Families) -> dict[str, Any]:
     return out
 
 
-def _bundled_properties() -> tuple[dict[str, Any], dict[str, Any], dict[str, list[str]]]:
-    """What the bundled catalog knows: its definitions (v1) by type, its object definitions, and aliases."""
+def _bundled_properties() -> tuple[dict[str, Any], dict[str, Any], dict[str, list[str]], dict[str, str]]:
+    """What the bundled catalog knows: its definitions (v1) by type, its object definitions, aliases and kinds."""
     from copilot.flows import bundled_schema
 
     schema = bundled_schema(1)
@@ -458,11 +458,13 @@ def _bundled_properties() -> tuple[dict[str, Any], dict[str, Any], dict[str, lis
     assert catalog is not None
     by_type: dict[str, Any] = {}
     aliases: dict[str, list[str]] = {}
+    kinds: dict[str, str] = {}
     for t in catalog.plugin_types(1):
         by_type[t.name] = schema.definitions[t.name]
         aliases[t.name] = list(t.aliases)
+        kinds[t.name] = {"flowable": "task", "task-runner": "runner"}.get(t.kind, t.kind)
     objects = {name: value for name, value in schema.definitions.items() if name.startswith("copilot.objects.")}
-    return by_type, objects, aliases
+    return by_type, objects, aliases, kinds
 
 
 def _rewrite_families(node: Any, families: _Families) -> Any:
@@ -487,10 +489,10 @@ def _full_schema_text() -> str:
     sample = json.loads(sample_schema_path().read_text(encoding="utf-8"))
     definitions: dict[str, Any] = sample["definitions"]
     pages = doc_pages()
-    bundled, objects, aliases = _bundled_properties()
+    bundled, objects, aliases, bundled_kinds = _bundled_properties()
     kinds = {name: classify(name) for name in pages}
-    for name in bundled:
-        kinds.setdefault(name, classify(name))
+    for name, kind in bundled_kinds.items():
+        kinds.setdefault(name, kind)  # a type the pages lack (the docs' core snapshot is from 2024)
     members: dict[str, list[str]] = defaultdict(list)
     for name in sorted(kinds):
         members[kinds[name]].append(name)
