@@ -341,8 +341,9 @@ def java_schema(java: JavaType, families: _Families, seen_as: Counter[str] | Non
         return {"type": "array", "items": item}
     if name in _MAPS:
         schema: dict[str, Any] = {"type": "object"}
-        if len(java.args) == 2 and java.args[1].simple in _STRINGS | {"CharSequence"}:
-            schema["additionalProperties"] = {"type": "string"}
+        value = java_schema(java.args[1], families) if len(java.args) == 2 else {}
+        if value:  # Switch's `cases`: Map<String, List<Task>> holds tasks
+            schema["additionalProperties"] = value
         return schema
     if java.name in ("State.Type", "Type") and "State" in java.name:
         return {"type": "string", "enum": STATES}
