@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -19,53 +18,23 @@ from copilot.flows import SchemaLoadError
 from copilot.schema_store import LIVE_MAX_AGE, live_schema
 from copilot.workspace import Workspace
 from tests.conftest import shared_path
+from tests.fakes.hosted_schema import HostedSchema
 from tests.fakes.kestra import FakeKestra
-from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 LOG = "io.kestra.plugin.core.log.Log"  # in the sample schema
 FLOW = f"id: hello\nnamespace: company.team\ntasks:\n  - id: log\n    type: {LOG}\n    message: hi\n"
 DAY = 24 * 3600.0
 
 
-@dataclass
-class Hosted:
-    """What the loopback "api.kestra.io" serves, and what it was asked."""
-
-    url: str
-    body: bytes | None  # None: it answers 503 (down)
-    etag: str = '"v1"'
-    requests: list[str | None] = field(default_factory=list)  # the If-None-Match of each request
+@pytest.fixture
+def hosted() -> Iterator[HostedSchema]:
+    """A loopback "api.kestra.io" serving the real Kestra sample (tests/fakes/hosted_schema.py)."""
+    with HostedSchema(shared_path("kestra-api", "kestra-flow-schema-sample-libs-copilot.json").read_bytes()) as server:
+        yield server
 
 
 @pytest.fixture
-def hosted() -> Iterator[Hosted]:
-    state = Hosted("", shared_path("kestra-api", "kestra-flow-schema-sample-libs-copilot.json").read_bytes())
-
-    class Handler(QuietHandler):
-        def do_GET(self) -> None:
-            asked = self.headers.get("If-None-Match")
-            state.requests.append(asked)
-            if state.body is None:
-                self.send_response(503)
-                self.end_headers()
-                return
-            if asked == state.etag:
-                self.send_response(304)
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("ETag", state.etag)
-            self.end_headers()
-            self.wfile.write(state.body)
-
-    with LoopbackServer(Handler) as server:
-        state.url = f"{server.url}/v1/plugins/schemas/flow"
-        yield state
-
-
-@pytest.fixture
-def live_on(hosted: Hosted, monkeypatch: pytest.MonkeyPatch) -> Hosted:
+def live_on(hosted: HostedSchema, monkeypatch: pytest.MonkeyPatch) -> HostedSchema:
     """The live schema turned on, at the loopback URL (as a user would set it)."""
     monkeypatch.setenv("KESTRA_COPILOT_LIVE_SCHEMA", "true")
     monkeypatch.setenv("KESTRA_COPILOT_LIVE_SCHEMA_URL", hosted.url)
@@ -102,7 +71,7 @@ def test_the_live_schema_settings_come_from_the_environment(monkeypatch: pytest.
 
 
 # --- fetched, cached, revalidated ---------------------------------------------------------------------------
-def test_fetched_once_then_used_for_a_day_then_revalidated_by_etag(hosted: Hosted, tmp_path: Path) -> None:
+def test_fetched_once_then_used_for_a_day_then_revalidated_by_etag(hosted: HostedSchema, tmp_path: Path) -> None:
     first = live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0)
     assert first.note is None and LOG in first.schema.type_index
     assert first.schema.source.startswith(f"Kestra's live schema ({hosted.url}, fetched ")
@@ -114,7 +83,7 @@ def test_fetched_once_then_used_for_a_day_then_revalidated_by_etag(hosted: Hoste
     assert len(hosted.requests) == 2  # the 304 kept it another day
 
 
-def test_a_changed_schema_is_downloaded_when_revalidated(hosted: Hosted, tmp_path: Path) -> None:
+def test_a_changed_schema_is_downloaded_when_revalidated(hosted: HostedSchema, tmp_path: Path) -> None:
     live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0)
     raw = json.loads(hosted.body or b"")
     raw["definitions"]["io.kestra.plugin.acme.New"] = {
@@ -127,7 +96,7 @@ def test_a_changed_schema_is_downloaded_when_revalidated(hosted: Hosted, tmp_pat
     assert "io.kestra.plugin.acme.New" in newer.schema.type_index and hosted.requests[-1] == '"v1"'
 
 
-def test_offline_the_cached_copy_is_used_with_its_date(hosted: Hosted, tmp_path: Path) -> None:
+def test_offline_the_cached_copy_is_used_with_its_date(hosted: HostedSchema, tmp_path: Path) -> None:
     live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0)  # fetched on 1970-01-12
     hosted.body = None  # down
     offline = live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0 + 3 * DAY)
@@ -138,14 +107,16 @@ def test_offline_the_cached_copy_is_used_with_its_date(hosted: Hosted, tmp_path:
     assert len(hosted.requests) == asked  # not asked again within the hour: offline runs are not slowed
 
 
-def test_never_fetched_and_unreachable_is_an_error_the_caller_falls_back_from(hosted: Hosted, tmp_path: Path) -> None:
+def test_never_fetched_and_unreachable_is_an_error_the_caller_falls_back_from(
+    hosted: HostedSchema, tmp_path: Path
+) -> None:
     hosted.body = None
     with pytest.raises(SchemaLoadError, match="using the bundled catalog") as raised:
         live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path)
     assert "KESTRA_COPILOT_LIVE_SCHEMA=false" in (raised.value.hint or "")
 
 
-def test_a_corrupt_download_is_not_kept_and_the_previous_copy_judges(hosted: Hosted, tmp_path: Path) -> None:
+def test_a_corrupt_download_is_not_kept_and_the_previous_copy_judges(hosted: HostedSchema, tmp_path: Path) -> None:
     live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0)
     hosted.body, hosted.etag = (hosted.body or b"")[:5000], '"cut"'  # cut short: not JSON
     later = live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0 + 2 * DAY)
@@ -156,7 +127,7 @@ def test_a_corrupt_download_is_not_kept_and_the_previous_copy_judges(hosted: Hos
 
 
 def test_what_the_validator_derives_is_kept_by_digest(
-    hosted: Hosted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    hosted: HostedSchema, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A fresh process does not index a multi-MB schema again: its facts are kept under its content's digest."""
     from copilot.flows._schema import FlowSchema
@@ -171,7 +142,7 @@ def test_what_the_validator_derives_is_kept_by_digest(
 
 # --- which source judges ------------------------------------------------------------------------------------
 def test_validate_says_the_live_schema_judged_and_a_second_run_asks_nothing(
-    live_on: Hosted, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    live_on: HostedSchema, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     flow = tmp_path / "flow.yml"
     flow.write_text(FLOW)
@@ -183,7 +154,7 @@ def test_validate_says_the_live_schema_judged_and_a_second_run_asks_nothing(
 
 
 def test_a_property_the_bundled_catalog_lacks_is_judged_by_the_live_schema(
-    live_on: Hosted, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    live_on: HostedSchema, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A type only the live schema knows is checked strictly (an invented property is an error)."""
     raw = json.loads(live_on.body or b"")
@@ -204,7 +175,7 @@ def test_a_property_the_bundled_catalog_lacks_is_judged_by_the_live_schema(
 
 
 def test_offline_with_no_copy_the_bundled_catalog_judges_and_validate_says_why(
-    live_on: Hosted, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    live_on: HostedSchema, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     live_on.body = None
     flow = tmp_path / "flow.yml"
@@ -215,19 +186,19 @@ def test_offline_with_no_copy_the_bundled_catalog_judges_and_validate_says_why(
     assert "note: Could not fetch Kestra's live schema" in captured.err and "using the bundled catalog" in captured.err
 
 
-def test_turned_off_nothing_is_fetched(hosted: Hosted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_turned_off_nothing_is_fetched(hosted: HostedSchema, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KESTRA_COPILOT_LIVE_SCHEMA_URL", hosted.url)  # live_schema stays false (conftest)
     loaded = Workspace(load_settings()).flow_schema(1)
     assert loaded.schema.source == "bundled catalog (Kestra 1.x)" and loaded.note is None and hosted.requests == []
 
 
-def test_the_engine_judges_with_the_live_schema(live_on: Hosted) -> None:
+def test_the_engine_judges_with_the_live_schema(live_on: HostedSchema) -> None:
     setup = Workspace(load_settings()).engine(recipe="default")
     assert setup.engine.schema is not None and setup.engine.schema.source.startswith("Kestra's live schema (")
 
 
 def test_validate_server_judges_with_the_servers_own_schema(
-    live_on: Hosted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    live_on: HostedSchema, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     schema = json.loads(live_on.body or b"")
     with FakeKestra(flow_schema=schema) as kestra:
