@@ -27,11 +27,12 @@ class StatusPart:
 
 # Which part loses detail next, step by step (a name appears once per shorter form it has).
 SHORTEN = (
-    "flow",
-    "flow",
-    "flow",
     "catalog",
+    "flow",
+    "flow",
+    "flow",
     "kestra",
+    "catalog",
     "catalog",
     "index",
     "catalog",

@@ -119,8 +119,10 @@ def test_the_status_bar_shows_the_index_and_fits_in_80_columns(
             )
             await pilot.resize_terminal(220, 40)
             await pilot.pause()
+            session = app.conversation.session if app.conversation else None
             assert status(app).endswith(  # the same flow: no revision 2
-                f" · bundled catalog, {CATALOG:,} plugin types · Kestra {kestra.version} at {kestra.url} · revision 1/1"
+                f" · bundled catalog, {CATALOG:,} types · Kestra {kestra.version} at {kestra.url}"
+                f" · session {session} · revision 1 of 1"
             )
 
     with FakeKestra() as kestra:
