@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 # The commands this module registers itself: run by pre-commit hooks and editors once per file, they build
 # only their own parsers (the others' modules are not loaded).
 OWN_COMMANDS = ("validate", "diff", "schema", "config", "chat")
+SCHEMA_SOURCES = ("live", "server", "bundled")
 
 
 def _parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -478,7 +479,19 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _add_schema(commands: Commands) -> None:
-    schema = commands.add_parser("schema", help="print the flow JSON schema generated from the bundled catalog")
+    schema = commands.add_parser(
+        "schema",
+        help="print the flow JSON schema in use (Kestra's live one, a server's, or the bundled catalog's)",
+        description="Write a flow JSON schema, in the format a Kestra server serves. Default: the one flows are "
+        "judged by (Kestra's hosted live schema unless live_schema is off or it cannot be had, else the bundled "
+        "catalog's).",
+    )
+    schema.add_argument(
+        "--source",
+        choices=SCHEMA_SOURCES,
+        help="live: Kestra's hosted schema (live_schema_url, cached); server: the configured Kestra server's "
+        "(KESTRA_URL); bundled: generated from the bundled catalog",
+    )
     schema.add_argument("--kestra-version", type=int, choices=(1, 2), help="target Kestra major version")
     schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     schema.set_defaults(handler=_schema)
@@ -486,10 +499,13 @@ def _add_schema(commands: Commands) -> None:
 
 def _schema(args: argparse.Namespace) -> int:
     from .config import load_settings
-    from .flows import bundled_schema
 
-    version = args.kestra_version or load_settings().kestra_version
-    text = json.dumps(bundled_schema(version).raw, indent=2)
+    settings = load_settings()
+    version = args.kestra_version or settings.kestra_version
+    schema, note = _schema_of(args.source, settings, version)
+    if note:
+        print(printable(f"note: {note}"), file=sys.stderr)
+    text = json.dumps(schema, indent=2)
     if args.output is not None:
         from .fileio import write_text
 
@@ -497,6 +513,46 @@ def _schema(args: argparse.Namespace) -> int:
     else:
         print(text)
     return EXIT_OK
+
+
+def _schema_of(source: str | None, settings: Settings, version: int) -> tuple[object, str | None]:
+    """The schema `source` names (None: the one in use, Workspace.flow_schema's choice), and a note on it."""
+    if source == "bundled":
+        from .flows import bundled_schema
+
+        return bundled_schema(version).raw, None
+    from .workspace import Workspace
+
+    workspace = Workspace(settings)
+    if source is None:
+        loaded = workspace.flow_schema(version)
+        return loaded.schema.raw, loaded.note
+    if source == "live":
+        from .schema_store import live_schema
+
+        if not settings.live_schema:
+            raise CopilotError(
+                "Kestra's live schema is turned off (live_schema = false).",
+                hint="Turn it on (KESTRA_COPILOT_LIVE_SCHEMA=true), or use --source bundled.",
+            )
+        try:
+            loaded = live_schema(settings.live_schema_url, kestra_version=version, cache_dir=settings.cache_dir)
+        except CopilotError as exc:  # never fetched and unreachable (or not a flow schema): no copy to write
+            said = str(exc).removesuffix("; using the bundled catalog.").removesuffix(".")
+            raise CopilotError(
+                f"{said}, and there is no copy of it in the cache.",
+                hint="Check the connection or live_schema_url (a mirror), or use --source bundled.",
+            ) from exc
+        return loaded.schema.raw, loaded.note
+    import asyncio
+
+    from .schema_store import schema_from_server
+
+    async def fetch() -> dict[str, object]:
+        async with workspace.kestra() as client:
+            return await schema_from_server(client, settings.cache_dir)
+
+    return asyncio.run(fetch()), None
 
 
 def _add_config(commands: Commands) -> None:

@@ -18,6 +18,7 @@ from .terminal import printable
 from .wording import counted
 
 if TYPE_CHECKING:
+    from .catalog_in_force import CatalogInForce
     from .config import Settings
     from .retrieval.hybrid import Hit
     from .retrieval.index import BuildReport, Index
@@ -234,13 +235,17 @@ def _no_docs_note(index: Index, sources: list[Source]) -> str | None:
 def _index_status(args: argparse.Namespace) -> int:
     from .config import load_settings
 
-    index = _open_index(args, load_settings())
+    settings = load_settings()
+    index = _open_index(args, settings)
     status = index.status()
+    catalog = _catalog(settings)
     if args.json:
+        status["catalog"] = {"source": catalog.source, "plugin_types": catalog.plugin_types, "note": catalog.note}
         print(json.dumps(status, indent=2))
         return EXIT_OK
     if not status.get("chunks"):
         print(f"The index at {index.folder} is empty. Build it with `kestra-copilot index build`.")
+        _print_catalog(catalog)
         return EXIT_OK
     print(f"index:      {status['folder']}" + (f" (Chroma at {status['chroma_url']})" if status["chroma_url"] else ""))
     print(f"chunks:     {status['chunks']} ({status.get('embedded', 0)} embedded)")
@@ -251,7 +256,23 @@ def _index_status(args: argparse.Namespace) -> int:
     print(f"built:      {status.get('built_at')}")
     for name, where in index.sources().items():
         print(printable(f"source:     {name} = {where}"))
+    _print_catalog(catalog)
     return EXIT_OK
+
+
+def _print_catalog(catalog: CatalogInForce) -> None:
+    print(printable(f"catalog:    {catalog.line()}"))
+    if catalog.note:
+        print(printable(f"note:       {catalog.note}"))
+
+
+def _catalog(settings: Settings) -> CatalogInForce:
+    """The plugin catalog flows are judged by and the prompt is grounded on (Workspace.flow_schema's choice)."""
+    from .catalog_in_force import catalog_in_force
+    from .workspace import Workspace
+
+    loaded = Workspace(settings).flow_schema(settings.kestra_version)
+    return catalog_in_force(loaded.schema, loaded.note)
 
 
 def search_command(args: argparse.Namespace) -> int:

@@ -38,6 +38,7 @@ def closed_output(*arguments: str, stderr_too: bool = False) -> subprocess.Compl
     "arguments",
     [
         ["schema"],
+        ["schema", "--source", "bundled"],
         ["validate", str(FLOW), "--format", "json"],
         ["validate", str(FLOW)],
         ["diff", str(FLOW), str(FLOW), "--format", "json"],

@@ -159,7 +159,7 @@ COMMANDS: dict[str, Run | Skip] = {
         "kestra-copilot index build --source ./my-flows --source kestra --source docs=$DOCS_TARBALL#src/contents/docs",
         says="chunks",
     ),
-    "kestra-copilot index status": Run(piped=True),
+    "kestra-copilot index status": Run(piped=True, says="catalog:    bundled catalog (Kestra 1.x), "),
     'kestra-copilot search "merge a staging table into BigQuery" -k 8 --kind flow --json': Run(piped=True),
     # As written it embeds all of ../shared (8,434 chunks, a quarter of an hour here): the same command on a
     # folder of flows and the first cases.
@@ -173,7 +173,7 @@ COMMANDS: dict[str, Run | Skip] = {
         "needs Claude Code; tests/test_mcp.py starts `kestra-copilot mcp` as an agent does, over stdio"
     ),
     "kestra-copilot mcp": Run("kestra-copilot mcp < /dev/null"),  # stdin closed: the agent went away, it ends
-    "kestra-copilot schema": Run(piped=True, says='"definitions"'),
+    "kestra-copilot schema": Run(piped=True, says='"definitions"'),  # offline (the proxy refuses): bundled, a note
     # Evaluate flow generation: capture, the regression workflow, the CI gate.
     "kestra-copilot eval capture 3f2a… [--turn N] [-o evals/captured.yaml] [--id NAME]": Run(
         "kestra-copilot eval capture $SESSION"
@@ -196,7 +196,8 @@ COMMANDS: dict[str, Run | Skip] = {
     "kestra-copilot eval": Skip("names the command group in prose; its invocations are above"),
     "kestra-copilot config path": Run(piped=True, says="config.toml"),
     "kestra-copilot config show": Run(piped=True, says="kestra_url"),
-    "kestra-copilot schema --kestra-version 2 -o flow-schema.json": Run(),
+    "kestra-copilot schema --source bundled --kestra-version 2 -o flow-schema.json": Run(),
+    "kestra-copilot schema --source bundled": Run(piped=True, says='"definitions"'),
     # As written it scores 239 blueprints and ~1,400 corrupted copies (a minute here): the first 20.
     "kestra-copilot eval sanity --cases ../shared/kestra-flows/dev.jsonl": Run(
         "kestra-copilot eval sanity --cases $SHARED/kestra-flows/dev.jsonl --limit 20"

@@ -29,6 +29,7 @@ __all__ = [
     "as_data",
     "build_prompt",
     "history_messages",
+    "render_plugins",
     "render_sources",
     "repair_prompt",
 ]
@@ -119,9 +120,11 @@ def build_prompt(
     kestra_version: int = 1,
     history: Sequence[Exchange] = (),
     question: bool = False,
+    plugins: str = "",
 ) -> Prompt:
     """The prompt of a turn: a request (the model writes the flow, or answers when it is asked a question),
-    or with `question` a question to answer in prose, never with a flow (`/ask`)."""
+    or with `question` a question to answer in prose, never with a flow (`/ask`). `plugins`: the facts of the
+    plugin types that matter to the turn (plugin_facts.py), fenced as data after the sources."""
     system = recipe.render(
         "system", kestra_version=f"{kestra_version}.x", version_rules=recipe.version_rules(kestra_version)
     )
@@ -130,6 +133,10 @@ def build_prompt(
         sources = render_sources(hits)
         system += "\n\nSources (cite them as [S1], [S2] …):\n\n" + sources
         parts["sources"] = _digest(sources)
+    if plugins:
+        facts = render_plugins(plugins)
+        system += "\n\n" + facts
+        parts["plugins"] = _digest(facts)
     user = request.strip()
     flow = None
     if current_flow and recipe.include_current_flow:
@@ -150,9 +157,21 @@ def build_prompt(
     return Prompt(recipe.name, system, (*earlier, Message("user", user)), tuple(hits), parts)
 
 
-def repair_prompt(recipe: Recipe, prompt: Prompt, reply: str, diagnostics: str) -> Prompt:
-    """The conversation so far, the model's invalid reply, and the validator's findings to fix."""
+def render_plugins(facts: str) -> str:
+    """The plugin facts under their heading, fenced as data (a hosted schema's titles are text from outside)."""
+    return "Plugin types (title, required properties, other properties):\n\n" + as_data(
+        facts, "plugin types", budget=len(facts) + 1
+    )
+
+
+def repair_prompt(recipe: Recipe, prompt: Prompt, reply: str, diagnostics: str, plugins: str = "") -> Prompt:
+    """The conversation so far, the model's invalid reply, and the validator's findings to fix; `plugins`:
+    the facts of the types the reply and the findings name that the prompt has not given yet."""
     repair = recipe.render("repair_validation", diagnostics=diagnostics.strip() or "(none)")
     parts = {**prompt.parts, "repair": _digest(repair)}
+    if plugins:
+        facts = render_plugins(plugins)
+        repair += "\n\n" + facts
+        parts["repair_plugins"] = _digest(facts)
     messages = (*prompt.messages, Message("model", reply), Message("user", repair))
     return Prompt(prompt.recipe, prompt.system, messages, prompt.sources, parts)

@@ -43,6 +43,7 @@ class Recipe:
     repair_attempts: int = 2
     temperature: float = 0.2
     history_turns: int = 4  # earlier exchanges of the conversation sent along (their flows elided)
+    plugin_facts: bool = True  # the title and properties of the plugin types that matter, from the schema in force
     folder: Path = field(default_factory=prompts_dir, compare=False)
 
     def render(self, role: str, **values: object) -> str:
@@ -64,6 +65,13 @@ def _read(path: Path, what: str) -> str:
         return read_text(path, limit=MAX_PROMPT_BYTES, what=what)
     except FileError as exc:
         raise RecipeError(str(exc), hint=exc.hint) from exc
+
+
+def _flag(value: object, name: str, path: Path) -> bool:
+    """A yes/no setting: YAML's true or false (a quoted "false" would read as true with bool())."""
+    if not isinstance(value, bool):
+        raise RecipeError(f"The recipe {path} has `{name}: {value!r}`: it takes true or false.")
+    return value
 
 
 def list_recipes(folder: Path | None = None) -> list[str]:
@@ -114,6 +122,7 @@ def load_recipe(name_or_path: str = "default", folder: Path | None = None) -> Re
             repair_attempts=int(data.get("repair_attempts", 2)),
             temperature=float(data.get("temperature", 0.2)),
             history_turns=int(data.get("history_turns", 4)),
+            plugin_facts=_flag(data.get("plugin_facts", True), "plugin_facts", path),
             folder=folder,
         )
     except (TypeError, ValueError) as exc:

@@ -49,6 +49,7 @@ from ..llm.base import (
     Usage,
 )
 from ..retrieval.hybrid import DenseUnavailable, Hit, fit_budget
+from .plugin_facts import PluginFacts, plugin_facts
 from .prompt import Exchange, Prompt, build_prompt, repair_prompt
 from .recipes import Recipe
 
@@ -286,15 +287,22 @@ class Engine:
         hits = await self._retrieve(request, recipe, emit)
         result.sources = tuple(hits)
         emit(Sources(result.sources))
+        shown = self._redacted(hits)
+        # The types of the flow first, then those the request and the sources name (as the model sees them).
+        facts = self._plugin_facts(
+            [flow or "", request, *(f"{' '.join(hit.chunk.plugin_types)}\n{hit.chunk.text}" for hit in shown)]
+        )
+        given = set(facts.types)
         prompt: Prompt = build_prompt(
             recipe,
             request,
-            hits=self._redacted(hits),
+            hits=shown,
             current_flow=flow,
             revision=current.number if current else 0,
             kestra_version=self.kestra_version,
             history=self.history,
             question=question,
+            plugins=facts.text,
         )
         settings = GenerationSettings(temperature=recipe.temperature)
         candidate: tuple[str, tuple[Diagnostic, ...], str] | None = None  # yaml, diagnostics, its prompt hash
@@ -334,7 +342,10 @@ class Engine:
             tried = flow_yaml
             diagnostics_text = format_diagnostics(diagnostics) if recipe.include_diagnostics else "The flow is invalid."
             # Findings on the restored flow may quote a restored value: they go back through the vault.
-            prompt = repair_prompt(recipe, prompt, self.vault.redact(reply)[0], self.vault.redact(diagnostics_text)[0])
+            findings = self.vault.redact(diagnostics_text)[0]
+            more = self._plugin_facts([extract_flow_yaml(reply) or "", findings], skip=given)  # types new to it
+            given.update(more.types)
+            prompt = repair_prompt(recipe, prompt, self.vault.redact(reply)[0], findings, plugins=more.text)
         if candidate is not None and not keep_unchanged and current is not None:
             result.unchanged = same_flow(current.yaml, candidate[0])
             result.kept = current if result.unchanged else None
@@ -347,6 +358,16 @@ class Engine:
         result.seconds = time.perf_counter() - started
         emit(TurnEnded(result.valid, result.seconds))
         return result
+
+    def _plugin_facts(self, texts: Sequence[str], skip: set[str] | frozenset[str] = frozenset()) -> PluginFacts:
+        """The facts of the plugin types `texts` name, from the engine's schema (the bundled one when it has
+        none), unless the recipe leaves them out; a schema that cannot say leaves the part out, never the turn."""
+        if not self.recipe.plugin_facts:
+            return PluginFacts("", ())
+        try:
+            return plugin_facts(self.schema, texts, kestra_version=self.kestra_version, skip=skip)
+        except CopilotError:
+            return PluginFacts("", ())
 
     def _redacted(self, hits: Sequence[Hit]) -> list[Hit]:
         """The sources as the model sees them: indexed pages are untrusted text and may hold credentials."""

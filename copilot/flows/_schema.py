@@ -9,6 +9,7 @@ gives, or the one generated from the bundled catalog. This module only turns a s
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -154,6 +155,11 @@ class FlowSchema:
     @property
     def is_bundled(self) -> bool:
         return self._catalog is not None
+
+    def plugin_types(self) -> dict[str, str]:
+        """Plugin type name (tasks, triggers, conditions, task runners; not their old aliases) → the label of
+        the source that defines it. A stand-in until the version-aware merge says which source defines each."""
+        return {name: self.source for name, definition in self.type_index.items() if _plugin_type(name, definition)}
 
     # --- validation -------------------------------------------------------------------------------
     def is_valid(self, instance: YamlValue) -> bool:
@@ -368,6 +374,19 @@ class FlowSchema:
             kestra_version=kestra_version,
             catalog=catalog,
         )
+
+
+_PLUGIN_TYPE = re.compile(r"(?:[a-z][a-z0-9_]*\.)+[A-Z][A-Za-z0-9_$]*")
+
+
+def _plugin_type(name: str, definition: str) -> bool:
+    """A plugin's own type name: a Java class name (not an input's `STRING`, a retry's `constant`), not one of
+    Kestra's abstract models, and its definition's own name (Kestra's may end in `-1`/`-2`), not an alias."""
+    return (
+        bool(_PLUGIN_TYPE.fullmatch(name))
+        and not name.startswith("io.kestra.core.models.")
+        and re.sub(r"-\d+$", "", definition) == name
+    )
 
 
 class _NotPrunable(Exception):

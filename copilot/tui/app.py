@@ -65,11 +65,12 @@ from .screens import (
     revision_options,
     yaml_files,
 )
-from .status import StatusPart, compact_count
+from .status import StatusPart, catalog_forms, compact_count
 from .turnview import TurnView, revision_verdict
 from .widgets import PromptInput, SourcesPane, StatusBar
 
 if TYPE_CHECKING:
+    from ..catalog_in_force import CatalogInForce
     from ..events import ConsentRequest, DeployReview, Revision, RunFinished, TurnEvent
     from ..flows import YamlMap
 
@@ -136,6 +137,7 @@ class CopilotApp(App[None]):
             else ("no Kestra server (set KESTRA_URL)", "no Kestra server", "no Kestra")
         )
         self._turn: Worker[None] | None = None  # the running turn
+        self.catalog: CatalogInForce | None = None  # the plugin catalog in force, once the engine is built
         self._run_asked = False  # a test-run's inputs form is open: a second F5 waits for it
         self._last_inputs: dict[tuple[str, str], dict[str, str]] = {}  # (namespace, id) → what its form last ran
 
@@ -197,6 +199,7 @@ class CopilotApp(App[None]):
 
         setup: EngineSetup
         switched: Conversation | None = None
+        catalog: CatalogInForce | None = None  # the plugin catalog in force, counted in the engine's thread
 
     @dataclass
     class Said(Message):
@@ -211,8 +214,13 @@ class CopilotApp(App[None]):
 
     @work(exclusive=True, group="engine", thread=True)
     def load_engine(self) -> None:
-        """Heavy imports (google-genai, Chroma, onnxruntime) off the UI thread, after the first frame."""
-        self.post_message(self.EngineBuilt(self.workspace.engine(recipe=self.recipe_name)))
+        """Heavy imports (google-genai, Chroma, onnxruntime) off the UI thread, after the first frame. The engine's
+        schema is the catalog in force (Workspace.flow_schema: a failure falls back quietly, its note in the chat)."""
+        from ..catalog_in_force import catalog_in_force
+
+        setup = self.workspace.engine(recipe=self.recipe_name)
+        schema = setup.engine.schema
+        self.post_message(self.EngineBuilt(setup, catalog=catalog_in_force(schema) if schema is not None else None))
 
     @on(EngineBuilt)
     async def _engine_built(self, message: EngineBuilt) -> None:
@@ -223,6 +231,7 @@ class CopilotApp(App[None]):
             return
         # Opened here, on the UI thread that uses it (sqlite connections stay on their thread).
         self.conversation = self.workspace.open(message.setup)
+        self.catalog = message.catalog
         self.refresh_status()
         for note in self.conversation.notes:
             await self.say(note, "system")
@@ -262,6 +271,8 @@ class CopilotApp(App[None]):
         else:
             forms = ("no index",)
         parts.append(StatusPart("index", forms))
+        if self.catalog is not None:
+            parts.append(StatusPart("catalog", catalog_forms(self.catalog)))
         parts.append(StatusPart("kestra", self.server_status))
         if conversation is not None:
             parts.append(StatusPart("flow", self._flow_forms(conversation)))

@@ -9,25 +9,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-__all__ = ["SEPARATOR", "StatusPart", "compact_count", "fit"]
+if TYPE_CHECKING:
+    from ..catalog_in_force import CatalogInForce
+
+__all__ = ["SEPARATOR", "StatusPart", "catalog_forms", "compact_count", "fit"]
 
 SEPARATOR = " · "
 
 
 @dataclass(frozen=True)
 class StatusPart:
-    name: str  # flow, model, recipe, turn, session, index, kestra
+    name: str  # flow, model, recipe, turn, session, index, catalog, kestra
     forms: tuple[str, ...]  # fullest first; "" drops the part
 
 
 # Which part loses detail next, step by step (a name appears once per shorter form it has).
 SHORTEN = (
+    "catalog",
     "flow",
     "flow",
     "flow",
     "kestra",
+    "catalog",
+    "catalog",
     "index",
+    "catalog",
     "turn",
     "session",
     "recipe",
@@ -50,6 +58,18 @@ def compact_count(count: int) -> str:
         if float(text) < 1000 or suffix == "G":
             break
     return text + suffix
+
+
+def catalog_forms(catalog: CatalogInForce) -> tuple[str, ...]:
+    """`Kestra's live schema (fetched 2026-12-05), 1,071 plugin types` … `live 1.1k types`, then dropped."""
+    count = catalog.plugin_types
+    short = {"live": "live schema", "server": "server schema", "bundled": "bundled catalog"}.get(catalog.kind, "schema")
+    return (
+        f"{catalog.label}, {count:,} plugin types",
+        f"{short}, {count:,} types",
+        f"{short.split()[0]} {compact_count(count)} types",
+        "",
+    )
 
 
 def _line(parts: Sequence[StatusPart], levels: dict[str, int]) -> str:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from copilot.flows import bundled_schema
 from copilot.tui.widgets import SourcesPane
 from tests.engine.test_turn import EDITED, VALID
 from tests.fakes.gemini import FakeGemini
@@ -22,6 +23,8 @@ from tests.tui.pilot import (
     with_index,
     with_kestra,
 )
+
+CATALOG = len(bundled_schema(1).plugin_types())  # the plugin types of the catalog in force (the bundled one)
 
 
 def titles(pane: SourcesPane) -> list[str]:
@@ -112,7 +115,14 @@ def test_the_status_bar_shows_the_index_and_fits_in_80_columns(
             # Each call at its model's price: 178 tokens at 3.8-flash's test price, then 178 at 2.5-flash's.
             assert status(app) == (
                 "gemini-2.5-flash · recipe default · turn 178 tokens $0.0002 · session 356 tokens $0.0005"
-                f" · index 5 chunks · Kestra {kestra.version} at {kestra.url} · rev 1/1"  # the same flow: no revision 2
+                f" · index 5 chunks · bundled catalog, {CATALOG:,} types · Kestra {kestra.version}"
+            )
+            await pilot.resize_terminal(220, 40)
+            await pilot.pause()
+            session = app.conversation.session if app.conversation else None
+            assert status(app).endswith(  # the same flow: no revision 2
+                f" · bundled catalog, {CATALOG:,} types · Kestra {kestra.version} at {kestra.url}"
+                f" · session {session} · revision 1 of 1"
             )
 
     with FakeKestra() as kestra:

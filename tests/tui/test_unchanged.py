@@ -24,7 +24,7 @@ def test_a_wide_status_bar_says_which_session_and_revision_the_flow_is_at(gemini
     from tests.tui.pilot import send, settle, status
 
     async def scenario() -> None:
-        async with running(settings(tmp_path), size=(200, 40)) as (app, pilot):
+        async with running(settings(tmp_path), size=(240, 40)) as (app, pilot):  # room for the catalog too
             assert status(app).endswith("new flow")
             await ask(app, pilot, gemini, VALID, "log hi then wait")
             await ask(app, pilot, gemini, EDITED, "add a retry")
