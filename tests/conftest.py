@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.gemini import FakeGemini
+from tests.fakes.hosted_schema import HostedSchema
 from tests.fakes.kestra import FakeKestra
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,3 +90,18 @@ def kestra(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKestra]:
         monkeypatch.setenv("KESTRA_USERNAME", fake.username)
         monkeypatch.setenv("KESTRA_PASSWORD", fake.password)
         yield fake
+
+
+@pytest.fixture
+def hosted() -> Iterator[HostedSchema]:
+    """A loopback "api.kestra.io" serving the real Kestra sample (tests/fakes/hosted_schema.py)."""
+    with HostedSchema(shared_path("kestra-api", "kestra-flow-schema-sample-libs-copilot.json").read_bytes()) as server:
+        yield server
+
+
+@pytest.fixture
+def live_on(hosted: HostedSchema, monkeypatch: pytest.MonkeyPatch) -> HostedSchema:
+    """The live schema turned on, at the loopback URL (as a user would set it)."""
+    monkeypatch.setenv("KESTRA_COPILOT_LIVE_SCHEMA", "true")
+    monkeypatch.setenv("KESTRA_COPILOT_LIVE_SCHEMA_URL", hosted.url)
+    return hosted

@@ -1,6 +1,6 @@
 """The schema in force, shown: `schema --source live|server|bundled` writes that source's flow schema (by default
 the one flows are judged by), and `index status` says which catalog is in force and how many plugin types it
-holds. Loopback only: the "hosted" schema is test_live_schema's server (the real Kestra sample)."""
+holds. Loopback only: the "hosted" schema is conftest's `hosted` server (the real Kestra sample)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,8 @@ import pytest
 
 from copilot.cli import main
 from copilot.flows import bundled_schema
-from tests import test_live_schema
+from tests.fakes.hosted_schema import HostedSchema
 from tests.fakes.kestra import FakeKestra
-from tests.test_live_schema import Hosted
-
-hosted, live_on = test_live_schema.hosted, test_live_schema.live_on  # its loopback "api.kestra.io" fixtures
 
 BUNDLED = "bundled catalog (Kestra 1.x)"
 
@@ -33,7 +30,9 @@ def test_by_default_the_schema_in_force_and_bundled_on_request(capsys: pytest.Ca
     assert written(capsys, "--source", "bundled", "--kestra-version", "2")[0] == bundled_schema(2).raw
 
 
-def test_the_live_schema_as_fetched_then_from_the_cache(live_on: Hosted, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_live_schema_as_fetched_then_from_the_cache(
+    live_on: HostedSchema, capsys: pytest.CaptureFixture[str]
+) -> None:
     sample = json.loads(live_on.body or b"")
     assert written(capsys)[0] == sample  # in force: what flows are judged by
     assert written(capsys, "--source", "live")[0] == sample
@@ -41,7 +40,7 @@ def test_the_live_schema_as_fetched_then_from_the_cache(live_on: Hosted, capsys:
 
 
 def test_the_live_schema_when_it_cannot_be_had(
-    hosted: Hosted, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    hosted: HostedSchema, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["schema", "--source", "live"]) == 2  # turned off (conftest)
     err = capsys.readouterr().err
@@ -89,7 +88,7 @@ def test_index_status_names_the_bundled_catalog_and_counts_its_plugin_types(
 
 
 def test_index_status_names_the_live_schema_when_it_is_in_force(
-    live_on: Hosted, capsys: pytest.CaptureFixture[str]
+    live_on: HostedSchema, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["index", "status"]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("catalog:"))
@@ -98,7 +97,7 @@ def test_index_status_names_the_live_schema_when_it_is_in_force(
 
 
 def test_index_status_says_why_the_live_schema_is_not_in_force(
-    live_on: Hosted, capsys: pytest.CaptureFixture[str]
+    live_on: HostedSchema, capsys: pytest.CaptureFixture[str]
 ) -> None:
     live_on.body = None
     assert main(["index", "status"]) == 0

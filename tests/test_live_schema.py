@@ -17,28 +17,12 @@ from copilot.config import Settings, load_settings
 from copilot.flows import SchemaLoadError
 from copilot.schema_store import LIVE_MAX_AGE, live_schema
 from copilot.workspace import Workspace
-from tests.conftest import shared_path
 from tests.fakes.hosted_schema import HostedSchema
 from tests.fakes.kestra import FakeKestra
 
 LOG = "io.kestra.plugin.core.log.Log"  # in the sample schema
 FLOW = f"id: hello\nnamespace: company.team\ntasks:\n  - id: log\n    type: {LOG}\n    message: hi\n"
 DAY = 24 * 3600.0
-
-
-@pytest.fixture
-def hosted() -> Iterator[HostedSchema]:
-    """A loopback "api.kestra.io" serving the real Kestra sample (tests/fakes/hosted_schema.py)."""
-    with HostedSchema(shared_path("kestra-api", "kestra-flow-schema-sample-libs-copilot.json").read_bytes()) as server:
-        yield server
-
-
-@pytest.fixture
-def live_on(hosted: HostedSchema, monkeypatch: pytest.MonkeyPatch) -> HostedSchema:
-    """The live schema turned on, at the loopback URL (as a user would set it)."""
-    monkeypatch.setenv("KESTRA_COPILOT_LIVE_SCHEMA", "true")
-    monkeypatch.setenv("KESTRA_COPILOT_LIVE_SCHEMA_URL", hosted.url)
-    return hosted
 
 
 def _any_of_with(node: object, ref: str) -> Iterator[list[object]]:

@@ -301,9 +301,13 @@ class _TurnSelect(Select[int]):
 
     def _on_mount(self, event: events.Mount) -> None:
         from textual.css.query import NoMatches
+        from textual.widget import Widget
 
+        # Textual calls the handler of each class of the MRO: without this, Select's would run again, unguarded.
+        event.prevent_default()
         with contextlib.suppress(NoMatches):  # its overlay is gone only when the app is being torn down
             super()._on_mount(event)
+        Widget._on_mount(self, event)  # what the classes after Select do on mount
 
 
 class SourcesPane(Vertical):
@@ -326,10 +330,9 @@ class SourcesPane(Vertical):
         # No blank entry: the picker always shows the turn listed (a placeholder until the first turn).
         yield _TurnSelect([("No turn yet", 0)], allow_blank=False, value=0, id="source-turn")
         yield Static("No sources yet.", id="sources")
-        yield OptionList(id="source-list")
-
-    def on_mount(self) -> None:
-        self.query_one("#source-list").display = False
+        hidden = OptionList(id="source-list")
+        hidden.display = False  # shown with the first sources (set here: a quit while mounting leaves no children)
+        yield hidden
 
     def add_turn(self, request: str, hits: Sequence[Hit]) -> TurnSources:
         turn = TurnSources(len(self.turns) + 1, request, tuple(hits))

@@ -7,11 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from copilot.flows import bundled_schema
-from tests import test_live_schema
-from tests.test_live_schema import Hosted
+from tests.fakes.hosted_schema import HostedSchema
 from tests.tui.pilot import messages, running, settings, status
-
-hosted = test_live_schema.hosted  # its loopback "api.kestra.io" fixture
 
 WIDE = (220, 40)
 
@@ -25,7 +22,7 @@ def test_the_bundled_catalog_and_its_count(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_kestras_live_schema_when_it_is_in_force(hosted: Hosted, tmp_path: Path) -> None:
+def test_kestras_live_schema_when_it_is_in_force(hosted: HostedSchema, tmp_path: Path) -> None:
     async def scenario() -> None:
         config = replace(settings(tmp_path), live_schema=True, live_schema_url=hosted.url)
         async with running(config, size=WIDE) as (app, _):
@@ -36,7 +33,9 @@ def test_kestras_live_schema_when_it_is_in_force(hosted: Hosted, tmp_path: Path)
     asyncio.run(scenario())
 
 
-def test_a_live_schema_that_cannot_be_had_falls_back_quietly_with_the_note(hosted: Hosted, tmp_path: Path) -> None:
+def test_a_live_schema_that_cannot_be_had_falls_back_quietly_with_the_note(
+    hosted: HostedSchema, tmp_path: Path
+) -> None:
     async def scenario() -> None:
         hosted.body = None  # down, never fetched
         config = replace(settings(tmp_path), live_schema=True, live_schema_url=hosted.url)
