@@ -266,7 +266,10 @@ def test_validate_server_judges_with_the_servers_own_schema(
         flow.write_text(FLOW)
         main(["validate", str(flow), "--server", "--format", "json"])
     payload = json.loads(capsys.readouterr().out)
-    assert payload["schema"] == f"the flow schema of Kestra 1.3.2 at {kestra.url} for plugins, with the Kestra 1.x flow model"
+    assert (
+        payload["schema"]
+        == f"the flow schema of Kestra 1.3.2 at {kestra.url} for plugins, with the Kestra 1.x flow model"
+    )
     assert live_on.requests == []  # the server's schema comes first: the hosted one is not asked
 
 
