@@ -241,20 +241,22 @@ def _version_rules(
         return
     versioned = {p.name: p for p in found.properties.values() if p.since or p.until} if found else common
     declared = {prop for member in members for prop in as_dict(member.get("properties"))}
-    holder = max(members, key=lambda m: len(as_dict(m.get("properties"))))
+    holder = as_dict(max(members, key=lambda m: len(as_dict(m.get("properties")))).get("properties"))
     for prop, spec in versioned.items():
         if spec.exists_in(version):
-            if prop not in declared and isinstance(holder.get("properties"), dict):
-                holder["properties"][prop] = _property_schema(spec)
+            if prop not in declared and holder:
+                holder[prop] = _property_schema(spec)
             continue
         for member in members:
             as_dict(member.get("properties")).pop(prop, None)
-            if isinstance(member.get("required"), list):
-                member["required"] = [r for r in member["required"] if r != prop]
+            required = member.get("required")
+            if isinstance(required, list):
+                member["required"] = [r for r in required if r != prop]
     if found is None or not found.aliases:
         return
     for member in members:
-        pinned = as_dict(as_dict(member.get("properties")).get("type"))
+        properties = as_dict(member.get("properties"))
+        pinned = as_dict(properties.get("type"))
         values = [pinned["const"]] if "const" in pinned else as_list(pinned.get("enum"))
         if not values or not all(isinstance(v, str) for v in values):
             continue
@@ -262,7 +264,7 @@ def _version_rules(
             values = [*values, *(a for a in (found.name, *found.aliases) if a not in values)]
         else:
             values = [v for v in values if v not in found.aliases] or [found.name]
-        member["properties"]["type"] = {"const": values[0]} if len(values) == 1 else {"enum": values}
+        properties["type"] = {"const": values[0]} if len(values) == 1 else {"enum": values}
 
 
 def _own_members(definitions: YamlMap, name: str) -> list[YamlMap]:
