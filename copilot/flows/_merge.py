@@ -43,6 +43,9 @@ PLUGIN_FAMILIES = ("task", "trigger", "condition", "task-runner")
 MODEL_FAMILIES = ("retry", "input", "sla")
 LIVE, BUNDLED = "live", "bundled"  # who defines a plugin type, in what the cache keeps
 _FAMILY = "copilot.family."  # the bundled schema's family definitions (_schemagen)
+# Left out of the copied live definitions: documentation no check reads (a plugin's long description and its
+# outputs' schema are half a full schema's size, and every run would read them back from the cache).
+_DOCUMENTATION = frozenset({"markdownDescription", "outputs"})
 
 # What a merge leaves, in a form the cache keeps: the schema, its facts, type name → LIVE/BUNDLED, and the
 # definitions the bundled catalog filled in (to say which source judged a type).
@@ -215,6 +218,8 @@ class _Rewriter:
             return {**rest, "allOf": [*as_list(rest.get("allOf")), target]} if rest else target
         out: YamlMap = {}
         for key, value in node.items():
+            if key in _DOCUMENTATION:
+                continue
             if key == "$ref":
                 name = definition_ref(node)
                 if name is not None:
