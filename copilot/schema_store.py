@@ -9,8 +9,11 @@ The hosted live schema (`live_schema`) is kept with its ETag and the time it was
 day, then revalidated (If-None-Match: an unchanged schema is not downloaded again); offline, the cached copy is
 used with a note of its date. Every schema read from text leaves, by its content's digest, the meta-schema
 verdict and what the validator derives from it (its type index, the definitions a pruned schema may drop), so a
-fresh process compiles a multi-MB schema once, not on every run. Which source judges a flow is chosen in one
-place: `Workspace.flow_schema`.
+fresh process compiles a multi-MB schema once, not on every run. A live or server schema judges a flow merged
+with the bundled catalog for the user's Kestra version (copilot.flows._merge: its plugins, our flow model);
+the merged schema is kept too, by the live schema's digest, the version and the bundled catalog's fingerprint,
+so a fresh `validate` neither parses the live schema nor merges again. Which source judges a flow is chosen in
+one place: `Workspace.flow_schema`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from .urls import display_url
 if TYPE_CHECKING:
     import httpx
 
+    from .flows._merge import MergedParts
     from .flows._schema import SchemaFacts
     from .kestra import KestraClient
 
@@ -40,6 +44,7 @@ LIVE_MAX_AGE = 24 * 3600.0  # seconds a fetched live schema is used before it is
 RETRY_AFTER = 3600.0  # seconds after a failed fetch before the next try: offline, each run is not slowed by it
 LIVE_HINT = "Offline for good? Set KESTRA_COPILOT_LIVE_SCHEMA=false (or live_schema_url to a mirror)."
 FACTS_FORMAT = 1  # bumped when what the facts files hold changes shape
+MERGED_FORMAT = 1  # bumped when what the merged files hold changes shape
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,44 @@ def _compile(text: str, source: str, kestra_version: int, cache_dir: Path | None
     except (OSError, CopilotError):
         pass  # checked and derived again next time: slower, never wrong
     return schema
+
+
+def _merged(text: str, source: str, kestra_version: int, cache_dir: Path | None, *, fill: bool) -> FlowSchema:
+    """The schema in `text` merged with the bundled catalog for `kestra_version` (`fill`: the catalog's types
+    the schema lacks are added, as for Kestra's hosted schema; not for a server's, which is exactly its
+    plugins). Read back from the cache when this text was merged for this version and catalog before."""
+    from .flows._merge import merge_key, merge_schemas, merged_schema
+
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    name = f"{digest}-{kestra_version}{'' if fill else 's'}-{merge_key()}-{MERGED_FORMAT}.pickle"
+    path = cache_dir / "schemas" / "merged" / name if cache_dir is not None else None
+    parts = _read_merged(path) if path is not None else None
+    if parts is None:
+        from .flows._bundled import bundled
+
+        live = _compile(text, source, kestra_version, cache_dir)
+        base = bundled()
+        parts = merge_schemas(live, base.schema(kestra_version), base.catalog, kestra_version, fill=fill)
+        if path is not None:
+            try:
+                private_dir(path.parent)
+                for stale in path.parent.glob(f"*-{kestra_version}{'' if fill else 's'}-*.pickle"):
+                    stale.unlink(missing_ok=True)  # one merged copy per version is enough
+                write_private(path, pickle.dumps(parts, protocol=pickle.HIGHEST_PROTOCOL))
+            except (OSError, CopilotError):
+                pass  # merged again next time: slower, never wrong
+    return merged_schema(parts, source, kestra_version, fill=fill)
+
+
+def _read_merged(path: Path) -> MergedParts | None:
+    """A merged schema's parts kept by `_merged`, or None (never kept, or unreadable)."""
+    try:
+        parts = pickle.loads(path.read_bytes())  # the user's own file, in the private cache dir
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        return None
+    shapes = (dict, tuple, dict, frozenset)
+    ok = isinstance(parts, tuple) and len(parts) == 4 and all(map(isinstance, parts, shapes))
+    return parts if ok else None
 
 
 def _read_facts(path: Path) -> SchemaFacts | None:
@@ -179,9 +222,15 @@ async def schema_from_server(client: KestraClient, cache_dir: Path) -> dict[str,
     return schema
 
 
-def server_schema(text: str, label: str, *, kestra_version: int, cache_dir: Path | None) -> LoadedSchema:
-    """A connected server's schema (the text `schema_from_server` returns), judged as `--schema URL` would be."""
-    return LoadedSchema(_compile(text, f"the flow schema of {label}", kestra_version, cache_dir))
+def server_schema(
+    text: str, label: str, *, kestra_version: int, cache_dir: Path | None, merge: bool = True
+) -> LoadedSchema:
+    """A connected server's schema (the text `schema_from_server` returns): its plugins, exactly (no type of the
+    bundled catalog added), with our flow model for `kestra_version` (`merge`; else judged as it is)."""
+    source = f"the flow schema of {label}"
+    if merge:
+        return LoadedSchema(_merged(text, source, kestra_version, cache_dir, fill=False))
+    return LoadedSchema(_compile(text, source, kestra_version, cache_dir))
 
 
 def live_schema(
@@ -192,11 +241,14 @@ def live_schema(
     timeout: float = 30.0,
     transport: httpx.BaseTransport | None = None,
     now: float | None = None,
+    merge: bool = True,
 ) -> LoadedSchema:
     """Kestra's hosted flow schema at `url`: the cached copy while it is less than a day old (no request),
     else revalidated with its ETag (a 304 keeps it another day) or fetched. Offline or refused, the cached
     copy with a note of its date. SchemaLoadError when there is no copy to use (never fetched, unreachable,
-    or a download that is not a valid flow schema): the caller falls back to the bundled catalog."""
+    or a download that is not a valid flow schema): the caller falls back to the bundled catalog. `merge`:
+    its plugins with our flow model for `kestra_version`, the bundled catalog's types it lacks added (else
+    the schema as it is)."""
     now = time.time() if now is None else now
     shown = display_url(url)
     text_file = cache_dir / "schemas" / f"live-{_cache_file(cache_dir, url).name}"
@@ -209,9 +261,13 @@ def live_schema(
     def source(when: float) -> str:
         return f"Kestra's live schema ({shown}, fetched {time.strftime('%Y-%m-%d', time.localtime(when))})"
 
+    def judged(text: str, label: str) -> FlowSchema:
+        if merge:
+            return _merged(text, label, kestra_version, cache_dir, fill=True)
+        return _compile(text, label, kestra_version, cache_dir)
+
     def cached(when: float, note: str | None = None) -> LoadedSchema:
-        text = text_file.read_text(encoding="utf-8")
-        return LoadedSchema(_compile(text, source(when), kestra_version, cache_dir), note=note)
+        return LoadedSchema(judged(text_file.read_text(encoding="utf-8"), source(when)), note=note)
 
     if copy_from is not None and (0 <= now - copy_from < LIVE_MAX_AGE or recently_failed):
         try:
@@ -226,7 +282,7 @@ def live_schema(
         if status == 304 and copy_from is not None:
             _write_meta(meta_file, {**meta, "fetched": now, "failed": None, "note": None})
             return cached(now)
-        schema = _compile(text, source(now), kestra_version, cache_dir)
+        schema = judged(text, source(now))
     except SchemaLoadError as exc:
         why = f"Kestra's live schema from {shown} could not be used: {exc}"
     except _FetchFailed as exc:

@@ -75,9 +75,11 @@ def test_a_changed_schema_is_downloaded_when_revalidated(hosted: HostedSchema, t
         "properties": {"type": {"const": "io.kestra.plugin.acme.New"}},
         "required": ["type"],
     }
+    for branches in _any_of_with(raw, f"#/definitions/{LOG}"):  # a task type
+        branches.append({"$ref": "#/definitions/io.kestra.plugin.acme.New"})
     hosted.body, hosted.etag = json.dumps(raw).encode(), '"v2"'
     newer = live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0 + 2 * DAY)
-    assert "io.kestra.plugin.acme.New" in newer.schema.type_index and hosted.requests[-1] == '"v1"'
+    assert "io.kestra.plugin.acme.New" in newer.schema.plugin_types() and hosted.requests[-1] == '"v1"'
 
 
 def test_offline_the_cached_copy_is_used_with_its_date(hosted: HostedSchema, tmp_path: Path) -> None:
@@ -119,9 +121,35 @@ def test_what_the_validator_derives_is_kept_by_digest(
     indexed: list[object] = []
     real = FlowSchema._index_types
     monkeypatch.setattr(FlowSchema, "_index_types", lambda self: (indexed.append(self), real(self))[1])
-    live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0)
-    live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0)
+    live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0, merge=False)
+    live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0, merge=False)
     assert len(indexed) == 1
+
+
+def test_the_merged_schema_is_kept_and_a_fresh_run_neither_parses_nor_merges_again(
+    hosted: Hosted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kept by (the live schema's digest, the Kestra version, the bundled catalog's fingerprint): the next run
+    reads the merged schema and its facts back, and nothing is derived."""
+    import copilot.flows._merge
+    import copilot.schema_store
+    from copilot.flows._schema import FlowSchema
+
+    first = live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0).schema
+    monkeypatch.setattr(FlowSchema, "_index_types", _must_not_run)
+    monkeypatch.setattr(copilot.flows._merge, "merge_schemas", _must_not_run)
+    monkeypatch.setattr(copilot.schema_store, "_compile", _must_not_run)  # the live text is not even parsed
+    again = live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0 + 60).schema
+    assert again.raw == first.raw and again.plugin_types() == first.plugin_types()
+    assert again._prunable_definitions == first.facts()[1]  # the facts read back, not derived
+    assert again.source == first.source and again.is_valid({"id": "a", "namespace": "b", "tasks": []}) is False
+    monkeypatch.undo()
+    other = live_schema(hosted.url, kestra_version=2, cache_dir=tmp_path, now=1_000_000.0 + 60).schema
+    assert other.source.endswith("with the Kestra 2.x flow model")  # another version: merged for it
+
+
+def _must_not_run(*args: object, **kwargs: object) -> None:
+    raise AssertionError("derived again instead of read from the cache")
 
 
 # --- which source judges ------------------------------------------------------------------------------------
@@ -193,7 +221,10 @@ def test_validate_server_judges_with_the_servers_own_schema(
         flow.write_text(FLOW)
         main(["validate", str(flow), "--server", "--format", "json"])
     payload = json.loads(capsys.readouterr().out)
-    assert payload["schema"] == f"the flow schema of Kestra 1.3.2 at {kestra.url}"
+    assert (
+        payload["schema"]
+        == f"the flow schema of Kestra 1.3.2 at {kestra.url} for plugins, with the Kestra 1.x flow model"
+    )
     assert live_on.requests == []  # the server's schema comes first: the hosted one is not asked
 
 

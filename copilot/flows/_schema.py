@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import jsonschema_rs  # the compiled validator; python-jsonschema stays the reference (and explains errors)
@@ -25,13 +26,14 @@ if TYPE_CHECKING:  # python-jsonschema is loaded when a flow is invalid (to expl
 
     from ._catalog import Catalog
 
-__all__ = ["FlowSchema", "SchemaFacts", "bundled_schema"]
+__all__ = ["FlowSchema", "PluginSources", "SchemaFacts", "bundled_schema"]
 
 # What the validator derives from a schema, kept with the bundled one: its type index (type value →
 # definition) and the definitions a pruned schema may leave out (definition → the `type:` values it requires).
 SchemaFacts = tuple[dict[str, str], dict[str, frozenset[str]]]
 
 KESTRA_VERSIONS = (1, 2)
+OFFLINE_CATALOG = "the offline catalog"  # what a bundled schema's type-not-in-catalog says it looked in
 # A few documents are each checked by a validator compiled from the part of the schema they can reach (a
 # few milliseconds); from this many on, the whole schema is compiled once (~80 ms) and reused.
 WHOLE_AFTER = 8
@@ -99,6 +101,16 @@ def _type_values_in(instance: YamlValue, found: set[str]) -> set[str]:
     return found
 
 
+@dataclass(frozen=True)
+class PluginSources:
+    """Who defines the plugin types of a schema merged from two sources (copilot.flows._merge)."""
+
+    types: dict[str, str]  # plugin type → the label of the source that defines it
+    primary: str  # the live or server schema's label
+    fallback: str | None  # the bundled catalog's label when it fills in what the primary lacks
+    filled: frozenset[str]  # the definitions the fallback filled in
+
+
 class FlowSchema:
     """A compiled flow schema plus an index of its discriminated definitions (type value → definition).
     `checked`: the schema is known to pass the draft-07 meta-schema (the bundled one: the tests check it)."""
@@ -112,6 +124,7 @@ class FlowSchema:
         catalog: Catalog | Callable[[], Catalog] | None = None,
         checked: bool = False,
         facts: SchemaFacts | None = None,
+        plugins: PluginSources | None = None,
     ) -> None:
         definitions = schema.get("definitions") if isinstance(schema, dict) else None
         if not isinstance(definitions, dict):
@@ -124,6 +137,8 @@ class FlowSchema:
         self.kestra_version = kestra_version
         # The catalog this schema was generated from (or how to get it), None for a server's or a user's.
         self._catalog = catalog
+        self._plugins = plugins
+        self._plugin_types: dict[str, str] | None = dict(plugins.types) if plugins else None
         self.definitions: YamlMap = definitions
         self._discriminators: dict[int, tuple[YamlList, list[tuple[str, ...]]]] = {}
         if not checked:  # a schema from a server or a file; the bundled one is checked by the tests
@@ -154,7 +169,39 @@ class FlowSchema:
 
     @property
     def is_bundled(self) -> bool:
-        return self._catalog is not None
+        return self._catalog is not None and self._plugins is None
+
+    # --- where the plugin types come from --------------------------------------------------------------
+    def plugin_types(self) -> dict[str, str]:
+        """Plugin type (task, trigger, condition, task runner) → the label of the source that defines it: this
+        schema's own for a bundled or a plain one, the live or server schema's or the bundled catalog's for
+        a merged one. Found from the schema's structure once, then kept."""
+        if self._plugin_types is None:
+            from ._merge import plugin_types_of
+
+            self._plugin_types = dict.fromkeys(plugin_types_of(self), self.source)
+        return dict(self._plugin_types)
+
+    def fallback_note(self, type_name: str) -> str | None:
+        """What to say when the bundled catalog, not the live or server schema, defines `type_name` here."""
+        plugins = self._plugins
+        if plugins is None or plugins.fallback is None or self.type_index.get(type_name) not in plugins.filled:
+            return None
+        return f"`{type_name}` is not in {plugins.primary}; the {plugins.fallback} judged it."
+
+    @property
+    def looked_in(self) -> str:
+        """The source(s) a type was looked for in: "the offline catalog", "Kestra's live schema (…) or the
+        bundled catalog"."""
+        if self._plugins is not None:
+            plugins = self._plugins
+            return plugins.primary + (f" or the {plugins.fallback}" if plugins.fallback else "")
+        return OFFLINE_CATALOG if self._catalog is not None else self.source
+
+    @property
+    def closed(self) -> bool:
+        """A type it lacks is one Kestra refuses: a server's (or a user's) schema, not filled in by the catalog."""
+        return self._catalog is None or (self._plugins is not None and self._plugins.fallback is None)
 
     def plugin_types(self) -> dict[str, str]:
         """Plugin type name (tasks, triggers, conditions, task runners; not their old aliases) → the label of

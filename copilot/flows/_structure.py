@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ._diagnostics import Diagnostic, Severity
 from ._parse import ParsedFlow, Path
-from ._schema import FlowSchema
+from ._schema import OFFLINE_CATALOG, FlowSchema
 from ._types import YamlList, YamlMap, YamlValue
 from ._values import as_dict, as_list
 from ._versions import replacement_hint
@@ -61,6 +61,7 @@ class _Walker:
         self.schema = schema
         self.version = version
         self.report = StructureReport()
+        self._noted: set[str] = set()  # the types said to be judged by the bundled catalog
 
     # --- diagnostics ------------------------------------------------------------------------------
     def _add(
@@ -228,9 +229,17 @@ class _Walker:
                         replacement_hint(type_name, self.version) or "Check the plugin docs for its replacement.",
                         severity=Severity.WARNING,
                     )
+                self._note_fallback(type_name, (*path, "type"))
                 return branch
         self._unknown_type(type_name, value, [v for _, values in discriminated for v in values], kind, path)
         return None
+
+    def _note_fallback(self, type_name: str, path: Path) -> None:
+        """Once per type: the bundled catalog judged it because the live or server schema lacks it."""
+        note = self.schema.fallback_note(type_name)
+        if note is not None and type_name not in self._noted:
+            self._noted.add(type_name)
+            self._add("judged-by-catalog", path, note, severity=Severity.INFO)
 
     def _unknown_type(self, type_name: str, value: YamlMap, known: list[str], kind: str, path: Path) -> None:
         type_path = (*path, "type")
@@ -257,10 +266,10 @@ class _Walker:
                 f"`{type_name}` cannot be used as a {kind} ({where}).",
                 f"Check where it belongs: a {kind} must have a {kind} type.",
             )
-        elif catalog is None or catalog.covers_package_of(type_name) or version_hint:
+        elif self.schema.closed or (catalog is not None and catalog.covers_package_of(type_name)) or version_hint:
             suggestion = did_you_mean_type(type_name, known)
             hint = version_hint or (f"Did you mean `{suggestion}`?" if suggestion else None)
-            source = "the server's plugins" if catalog is None else "Kestra"
+            source = "the server's plugins" if self.schema.closed else "Kestra"
             self._add(
                 "unknown-type",
                 type_path,
@@ -275,10 +284,12 @@ class _Walker:
                 f"Did you mean `{suggestion}`?",
             )
         else:
+            looked = self.schema.looked_in
+            not_in = f"is not in {looked}" if looked == OFFLINE_CATALOG else f"is not a type {looked} knows"
             self._add(
                 "type-not-in-catalog",
                 type_path,
-                f"`{type_name}` is not in the offline catalog; its properties were not checked.",
+                f"`{type_name}` {not_in}; its properties were not checked.",
                 (f"Did you mean `{suggestion}`? " if suggestion else "")
                 + "Validate against a Kestra server (--server or --schema) for a full check.",
                 severity=Severity.WARNING,
