@@ -27,6 +27,7 @@ class CatalogInForce:
     source: str  # the schema's source, as a verdict names it
     plugin_types: int
     note: str | None = None  # why a source was passed over (offline with no copy …)
+    from_catalog: int = 0  # of the plugin types, those the bundled catalog filled in (the live schema lacks them)
 
     @property
     def kind(self) -> str:
@@ -49,9 +50,12 @@ class CatalogInForce:
 
     def line(self) -> str:
         """`index status`'s: the whole source (a mirror's URL included) and the count."""
-        return f"{self.source}, {self.plugin_types:,} plugin types"
+        filled = f" ({self.from_catalog:,} of them from the bundled catalog)" if self.from_catalog else ""
+        return f"{self.source}, {self.plugin_types:,} plugin types{filled}"
 
 
 def catalog_in_force(schema: FlowSchema, note: str | None = None) -> CatalogInForce:
     """What `schema` (Workspace.flow_schema's) is, and how many plugin types it defines."""
-    return CatalogInForce(schema.source, len(schema.plugin_types()), note)
+    types = schema.plugin_types()
+    filled = sum(1 for source in types.values() if source != schema.source and source.startswith("bundled catalog"))
+    return CatalogInForce(schema.source, len(types), note, filled)

@@ -536,7 +536,9 @@ def _schema_of(source: str | None, settings: Settings, version: int) -> tuple[ob
                 hint="Turn it on (KESTRA_COPILOT_LIVE_SCHEMA=true), or use --source bundled.",
             )
         try:
-            loaded = live_schema(settings.live_schema_url, kestra_version=version, cache_dir=settings.cache_dir)
+            loaded = live_schema(
+                settings.live_schema_url, kestra_version=version, cache_dir=settings.cache_dir, merge=False
+            )  # as Kestra publishes it (with its descriptions): what is in force merges it with our flow model
         except CopilotError as exc:  # never fetched and unreachable (or not a flow schema): no copy to write
             said = str(exc).removesuffix("; using the bundled catalog.").removesuffix(".")
             raise CopilotError(

@@ -34,8 +34,12 @@ def test_the_live_schema_as_fetched_then_from_the_cache(
     live_on: HostedSchema, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sample = json.loads(live_on.body or b"")
-    assert written(capsys)[0] == sample  # in force: what flows are judged by
-    assert written(capsys, "--source", "live")[0] == sample
+    in_force = written(capsys)[0]  # what flows are judged by: the sample's plugins with our 1.x flow model
+    assert in_force != sample and in_force["$ref"] == "#/definitions/io.kestra.core.models.flows.Flow"
+    log = "io.kestra.plugin.core.log.Log"
+    assert in_force["definitions"][log] != bundled_schema(1).definitions[log]  # the sample's Log, not ours
+    assert "copilot.family.task" in in_force["definitions"]
+    assert written(capsys, "--source", "live")[0] == sample  # as Kestra publishes it
     assert live_on.requests == [None]  # fetched once, then the cached copy
 
 
@@ -93,7 +97,11 @@ def test_index_status_names_the_live_schema_when_it_is_in_force(
     assert main(["index", "status"]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("catalog:"))
     assert line.startswith(f"catalog:    Kestra's live schema ({live_on.url}, fetched ")
-    assert line.endswith("), 2 plugin types")  # the sample defines Log and Request
+    bundled = len(bundled_schema(1).plugin_types())
+    # The sample defines Log and Request (the bundled catalog has them too): the catalog fills in the others.
+    assert line.endswith(
+        f"the Kestra 1.x flow model, {bundled:,} plugin types ({bundled - 2:,} of them from the bundled catalog)"
+    )
 
 
 def test_index_status_says_why_the_live_schema_is_not_in_force(

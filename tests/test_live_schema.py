@@ -127,7 +127,7 @@ def test_what_the_validator_derives_is_kept_by_digest(
 
 
 def test_the_merged_schema_is_kept_and_a_fresh_run_neither_parses_nor_merges_again(
-    hosted: Hosted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    hosted: HostedSchema, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Kept by (the live schema's digest, the Kestra version, the bundled catalog's fingerprint): the next run
     reads the merged schema and its facts back, and nothing is derived."""

@@ -9,7 +9,6 @@ gives, or the one generated from the bundled catalog. This module only turns a s
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -33,6 +32,7 @@ __all__ = ["FlowSchema", "PluginSources", "SchemaFacts", "bundled_schema"]
 SchemaFacts = tuple[dict[str, str], dict[str, frozenset[str]]]
 
 KESTRA_VERSIONS = (1, 2)
+ABSTRACT_MODELS = "io.kestra.core.models."  # the package of Kestra's abstract task, trigger, condition
 OFFLINE_CATALOG = "the offline catalog"  # what a bundled schema's type-not-in-catalog says it looked in
 # A few documents are each checked by a validator compiled from the part of the schema they can reach (a
 # few milliseconds); from this many on, the whole schema is compiled once (~80 ms) and reused.
@@ -180,7 +180,8 @@ class FlowSchema:
             from ._merge import plugin_types_of
 
             self._plugin_types = dict.fromkeys(plugin_types_of(self), self.source)
-        return dict(self._plugin_types)
+        # Kestra's abstract models stand in a family with no plugin installed (its reduced schemas): not plugins.
+        return {name: source for name, source in self._plugin_types.items() if not name.startswith(ABSTRACT_MODELS)}
 
     def fallback_note(self, type_name: str) -> str | None:
         """What to say when the bundled catalog, not the live or server schema, defines `type_name` here."""
@@ -202,11 +203,6 @@ class FlowSchema:
     def closed(self) -> bool:
         """A type it lacks is one Kestra refuses: a server's (or a user's) schema, not filled in by the catalog."""
         return self._catalog is None or (self._plugins is not None and self._plugins.fallback is None)
-
-    def plugin_types(self) -> dict[str, str]:
-        """Plugin type name (tasks, triggers, conditions, task runners; not their old aliases) → the label of
-        the source that defines it. A stand-in until the version-aware merge says which source defines each."""
-        return {name: self.source for name, definition in self.type_index.items() if _plugin_type(name, definition)}
 
     # --- validation -------------------------------------------------------------------------------
     def is_valid(self, instance: YamlValue) -> bool:
@@ -421,19 +417,6 @@ class FlowSchema:
             kestra_version=kestra_version,
             catalog=catalog,
         )
-
-
-_PLUGIN_TYPE = re.compile(r"(?:[a-z][a-z0-9_]*\.)+[A-Z][A-Za-z0-9_$]*")
-
-
-def _plugin_type(name: str, definition: str) -> bool:
-    """A plugin's own type name: a Java class name (not an input's `STRING`, a retry's `constant`), not one of
-    Kestra's abstract models, and its definition's own name (Kestra's may end in `-1`/`-2`), not an alias."""
-    return (
-        bool(_PLUGIN_TYPE.fullmatch(name))
-        and not name.startswith("io.kestra.core.models.")
-        and re.sub(r"-\d+$", "", definition) == name
-    )
 
 
 class _NotPrunable(Exception):

@@ -4,6 +4,7 @@ catalog), fenced as data, within a budget, counted in the prompt's parts, and le
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,22 @@ def live_schema() -> FlowSchema:
         },
         "required": ["id", "type", "table", "staging"],
     }
+    log = {"$ref": "#/definitions/io.kestra.plugin.core.log.Log"}
+    task_lists = [node for node in _mappings(raw) if log in node.get("anyOf", [])]  # where Kestra lists its tasks
+    assert task_lists
+    for node in task_lists:
+        node["anyOf"].append({"$ref": f"#/definitions/{NEW}"})
     return FlowSchema(raw, source="Kestra's live schema (http://127.0.0.1/flow, fetched 2026-12-05)")
+
+
+def _mappings(node: object) -> Iterator[dict]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _mappings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _mappings(value)
 
 
 def flow_with(*types: str) -> str:
