@@ -22,6 +22,7 @@ import hashlib
 import json
 import pickle
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,8 +44,8 @@ __all__ = ["LIVE_MAX_AGE", "LoadedSchema", "live_schema", "load_schema", "schema
 LIVE_MAX_AGE = 24 * 3600.0  # seconds a fetched live schema is used before it is revalidated
 RETRY_AFTER = 3600.0  # seconds after a failed fetch before the next try: offline, each run is not slowed by it
 LIVE_HINT = "Offline for good? Set KESTRA_COPILOT_LIVE_SCHEMA=false (or live_schema_url to a mirror)."
-FACTS_FORMAT = 1  # bumped when what the facts files hold changes shape
-MERGED_FORMAT = 1  # bumped when what the merged files hold changes shape
+FACTS_FORMAT = 2  # bumped when what the facts files hold changes shape
+MERGED_FORMAT = 2  # bumped when what the merged files hold changes shape
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def _compile(text: str, source: str, kestra_version: int, cache_dir: Path | None
             f"{source} is not JSON ({exc.msg} at line {exc.lineno}).",
             hint="Give the JSON that /api/v1/plugins/schemas/flow returns.",
         ) from exc
-    digest = hashlib.sha256(text.encode()).hexdigest()
+    digest = _digest(text)
     verdict = cache_dir / "schemas" / "checked" / digest if cache_dir is not None else None
     facts_file = cache_dir / "schemas" / "facts" / f"{digest}-{FACTS_FORMAT}.pickle" if cache_dir is not None else None
     facts = _read_facts(facts_file) if facts_file is not None else None
@@ -109,20 +110,31 @@ def _compile(text: str, source: str, kestra_version: int, cache_dir: Path | None
     return schema
 
 
-def _merged(text: str, source: str, kestra_version: int, cache_dir: Path | None, *, fill: bool) -> FlowSchema:
+def _merged(
+    text: str | Callable[[], str],
+    source: str,
+    kestra_version: int,
+    cache_dir: Path | None,
+    *,
+    fill: bool,
+    digest: str | None = None,
+) -> FlowSchema:
     """The schema in `text` merged with the bundled catalog for `kestra_version` (`fill`: the catalog's types
     the schema lacks are added, as for Kestra's hosted schema; not for a server's, which is exactly its
-    plugins). Read back from the cache when this text was merged for this version and catalog before."""
+    plugins). Read back from the cache when this text was merged for this version and catalog before: then
+    `text` (a callable: read only if needed) is not read when its `digest` is known."""
     from .flows._merge import merge_key, merge_schemas, merged_schema
 
-    digest = hashlib.sha256(text.encode()).hexdigest()
+    if digest is None:
+        text = text() if callable(text) else text
+        digest = _digest(text)
     name = f"{digest}-{kestra_version}{'' if fill else 's'}-{merge_key()}-{MERGED_FORMAT}.pickle"
     path = cache_dir / "schemas" / "merged" / name if cache_dir is not None else None
     parts = _read_merged(path) if path is not None else None
     if parts is None:
         from .flows._bundled import bundled
 
-        live = _compile(text, source, kestra_version, cache_dir)
+        live = _compile(text() if callable(text) else text, source, kestra_version, cache_dir)
         base = bundled()
         parts = merge_schemas(live, base.schema(kestra_version), base.catalog, kestra_version, fill=fill)
         if path is not None:
@@ -130,21 +142,49 @@ def _merged(text: str, source: str, kestra_version: int, cache_dir: Path | None,
                 private_dir(path.parent)
                 for stale in path.parent.glob(f"*-{kestra_version}{'' if fill else 's'}-*.pickle"):
                     stale.unlink(missing_ok=True)  # one merged copy per version is enough
-                write_private(path, pickle.dumps(parts, protocol=pickle.HIGHEST_PROTOCOL))
+                write_private(path, pickle.dumps(_packed(parts), protocol=pickle.HIGHEST_PROTOCOL))
             except (OSError, CopilotError):
                 pass  # merged again next time: slower, never wrong
     return merged_schema(parts, source, kestra_version, fill=fill)
 
 
+def _packed(parts: MergedParts) -> tuple[object, ...]:
+    """A merged schema's parts as the cache keeps them: each definition pickled on its own (read when used)."""
+    from .flows._schema import LazyDefinitions
+    from .flows._values import as_dict
+
+    raw, *rest = parts
+    root = {key: value for key, value in raw.items() if key != "definitions"}
+    return (root, LazyDefinitions.pack(as_dict(raw.get("definitions"))), *rest)
+
+
 def _read_merged(path: Path) -> MergedParts | None:
-    """A merged schema's parts kept by `_merged`, or None (never kept, or unreadable)."""
+    """A merged schema's parts kept by `_merged` (its definitions read when first used), or None (never kept,
+    or unreadable)."""
     try:
-        parts = pickle.loads(path.read_bytes())  # the user's own file, in the private cache dir
+        packed = pickle.loads(path.read_bytes())  # the user's own file, in the private cache dir
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
         return None
-    shapes = (dict, tuple, dict, frozenset)
-    ok = isinstance(parts, tuple) and len(parts) == 4 and all(map(isinstance, parts, shapes))
-    return parts if ok else None
+    shapes = (dict, dict, tuple, dict, frozenset)
+    if not (isinstance(packed, tuple) and len(packed) == 5 and all(map(isinstance, packed, shapes))):
+        return None
+    from .flows._schema import LazyDefinitions
+
+    root, definitions, facts, sources, filled = packed
+    return {**root, "definitions": LazyDefinitions(definitions)}, facts, sources, filled
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _stat(path: Path) -> list[int] | None:
+    """A file's size and modification time (as JSON keeps them), None when it cannot be read."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return [info.st_size, info.st_mtime_ns]
 
 
 def _read_facts(path: Path) -> SchemaFacts | None:
@@ -153,7 +193,7 @@ def _read_facts(path: Path) -> SchemaFacts | None:
         facts = pickle.loads(path.read_bytes())  # the user's own file, in the private cache dir
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
         return None
-    ok = isinstance(facts, tuple) and len(facts) == 2 and all(isinstance(part, dict) for part in facts)
+    ok = isinstance(facts, tuple) and len(facts) == 3 and all(isinstance(part, dict) for part in facts)
     return facts if ok else None
 
 
@@ -261,13 +301,20 @@ def live_schema(
     def source(when: float) -> str:
         return f"Kestra's live schema ({shown}, fetched {time.strftime('%Y-%m-%d', time.localtime(when))})"
 
-    def judged(text: str, label: str) -> FlowSchema:
+    def judged(text: str | Callable[[], str], label: str, digest: str | None = None) -> FlowSchema:
         if merge:
-            return _merged(text, label, kestra_version, cache_dir, fill=True)
-        return _compile(text, label, kestra_version, cache_dir)
+            return _merged(text, label, kestra_version, cache_dir, fill=True, digest=digest)
+        return _compile(text() if callable(text) else text, label, kestra_version, cache_dir)
+
+    def read_copy() -> str:  # only when its digest is not known, or its schema is merged again
+        return text_file.read_text(encoding="utf-8")
 
     def cached(when: float, note: str | None = None) -> LoadedSchema:
-        return LoadedSchema(judged(text_file.read_text(encoding="utf-8"), source(when)), note=note)
+        # The copy's digest, kept with the file's size and time: a merged schema kept for it is read back
+        # without reading (and hashing) a multi-MB text on every run.
+        digest = meta.get("digest") if meta.get("stat") == _stat(text_file) else None
+        schema = judged(read_copy, source(when), digest if isinstance(digest, str) else None)
+        return LoadedSchema(schema, note=note)
 
     if copy_from is not None and (0 <= now - copy_from < LIVE_MAX_AGE or recently_failed):
         try:
@@ -291,7 +338,10 @@ def live_schema(
         try:
             private_dir(text_file.parent)
             write_private(text_file, text)
-            _write_meta(meta_file, {"url": shown, "etag": new_etag, "fetched": now})
+            _write_meta(
+                meta_file,
+                {"url": shown, "etag": new_etag, "fetched": now, "digest": _digest(text), "stat": _stat(text_file)},
+            )
         except (OSError, CopilotError):
             pass  # fetched again next time
         return LoadedSchema(schema)

@@ -6,6 +6,7 @@ Kestra-generated sample of ../shared/kestra-api; the default test environment ne
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from copilot.config import Settings, load_settings
 from copilot.flows import SchemaLoadError
 from copilot.schema_store import LIVE_MAX_AGE, live_schema
 from copilot.workspace import Workspace
+from tests.conftest import real_flows
 from tests.fakes.hosted_schema import HostedSchema
 from tests.fakes.kestra import FakeKestra
 
@@ -146,6 +148,35 @@ def test_the_merged_schema_is_kept_and_a_fresh_run_neither_parses_nor_merges_aga
     monkeypatch.undo()
     other = live_schema(hosted.url, kestra_version=2, cache_dir=tmp_path, now=1_000_000.0 + 60).schema
     assert other.source.endswith("with the Kestra 2.x flow model")  # another version: merged for it
+
+
+def test_a_fresh_run_reads_only_what_a_flow_reaches_and_judges_as_the_merged_schema_in_memory(
+    hosted: HostedSchema, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merged schema is read back with each definition kept apart, read when a flow reaches it, and the copy's
+    digest is kept with it: a run neither reads the multi-MB text nor decodes a thousand plugins to judge one
+    flow — and its verdicts are the in-memory merged schema's, word for word (valid flows, invented properties,
+    wrong values: the compiled validator and the reference one that explains)."""
+    import copilot.schema_store
+    from copilot.flows import validate_flow
+    from copilot.flows._schema import LazyDefinitions
+
+    merged = live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0).schema
+    monkeypatch.setattr(copilot.schema_store, "_digest", _must_not_run)  # the copy is not read to know its digest
+    again = live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0 + 60).schema
+    lazy = again.definitions
+    assert isinstance(lazy, LazyDefinitions)
+    assert validate_flow(FLOW, again).valid
+    assert len(lazy._read) < len(lazy) / 4  # the flow model and Log, not every plugin
+    flows = [record["yaml"] for record in itertools.islice(real_flows(), 120)]
+    mutated = [
+        FLOW.replace("message: hi", "mesage: hi"),  # an invented property: a did-you-mean
+        FLOW.replace("message: hi", "message: hi\n    level: LOUD"),  # a value outside an enum
+        FLOW.replace(LOG, "io.kestra.plugin.acme.Unknown") + "    tasks:\n      - id: x\n        type: nope\n",
+    ]
+    for text in [*flows, *mutated]:
+        expected = [(d.code, d.line, d.message) for d in validate_flow(text, merged).diagnostics]
+        assert [(d.code, d.line, d.message) for d in validate_flow(text, again).diagnostics] == expected, text
 
 
 def _must_not_run(*args: object, **kwargs: object) -> None:

@@ -31,7 +31,7 @@ __all__ = ["Bundled", "bundled", "catalog_files", "use_cache"]
 
 KESTRA_VERSIONS = (1, 2)
 # The code that turns the catalog files into a Catalog and its schemas: a change to it is a new fingerprint.
-BUILDERS = ("_catalog.py", "_schemagen.py", "_typeexpr.py", "_bundled.py")
+BUILDERS = ("_catalog.py", "_schemagen.py", "_typeexpr.py", "_bundled.py", "_schema.py")  # _schema: the facts
 FORMAT = 2  # bumped when what the files hold changes shape
 
 

@@ -9,7 +9,8 @@ gives, or the one generated from the bundled catalog. This module only turns a s
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+import pickle
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,11 +26,12 @@ if TYPE_CHECKING:  # python-jsonschema is loaded when a flow is invalid (to expl
 
     from ._catalog import Catalog
 
-__all__ = ["FlowSchema", "PluginSources", "SchemaFacts", "bundled_schema"]
+__all__ = ["FlowSchema", "LazyDefinitions", "PluginSources", "SchemaFacts", "bundled_schema"]
 
-# What the validator derives from a schema, kept with the bundled one: its type index (type value →
-# definition) and the definitions a pruned schema may leave out (definition → the `type:` values it requires).
-SchemaFacts = tuple[dict[str, str], dict[str, frozenset[str]]]
+# What the validator derives from a schema, kept with it: its type index (type value → definition), the
+# definitions a pruned schema may leave out (definition → the `type:` values it requires), and each
+# discriminated definition's `type_values` (so choosing a task's branch among a thousand reads one definition).
+SchemaFacts = tuple[dict[str, str], dict[str, frozenset[str]], dict[str, tuple[str, ...]]]
 
 KESTRA_VERSIONS = (1, 2)
 ABSTRACT_MODELS = "io.kestra.core.models."  # the package of Kestra's abstract task, trigger, condition
@@ -68,8 +70,15 @@ def _reference_classes() -> tuple[type[Draft7Validator], FormatChecker]:
     return kestra, formats
 
 
+DRAFT_07 = ("http://json-schema.org/draft-07/schema#", "http://json-schema.org/draft-07/schema")
+
+
 def _check_schema(schema: YamlMap) -> None:
-    """Draft-07 meta-schema check, reading `pattern`s as Java regexes."""
+    """Draft-07 meta-schema check, reading `pattern`s as Java regexes. The compiled meta-schema check and a
+    pass over the patterns accept a good schema in milliseconds (a full Kestra schema: seconds for the
+    reference check); the reference check words what is wrong, or overrules a doubt."""
+    if _passes_quickly(schema):
+        return
     import jsonschema
 
     _, formats = _reference_classes()
@@ -77,6 +86,39 @@ def _check_schema(schema: YamlMap) -> None:
     error = jsonschema.exceptions.best_match(meta.iter_errors(schema))
     if error is not None:
         raise jsonschema.SchemaError.create_from(error)
+
+
+def _passes_quickly(schema: YamlMap) -> bool:
+    """A draft-07 schema the compiled meta-schema check accepts, whose every `pattern` (and `patternProperties`
+    key) compiles as a Java regex: what the reference check accepts. False: ask the reference check."""
+    import regex
+
+    if schema.get("$schema") not in DRAFT_07:
+        return False
+    try:
+        if not jsonschema_rs.meta.is_valid(schema):
+            return False
+    except Exception:  # a schema it cannot read: the reference check says why
+        return False
+    java = functools.lru_cache(maxsize=None)(regex.compile)
+    stack: list[YamlValue] = [schema]
+    try:
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                pattern = node.get("pattern")
+                if isinstance(pattern, str):
+                    java(pattern)
+                keys = node.get("patternProperties")
+                if isinstance(keys, dict):
+                    for key in keys:
+                        java(key)
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+    except regex.error:  # maybe a `pattern` in an example's data, not a schema's: the reference check decides
+        return False
+    return True
 
 
 def _compiled(schema: YamlMap) -> jsonschema_rs.Draft7Validator | None:
@@ -111,6 +153,33 @@ class PluginSources:
     filled: frozenset[str]  # the definitions the fallback filled in
 
 
+class LazyDefinitions(Mapping[str, YamlValue]):
+    """A schema's definitions kept pickled one by one, each read when first looked up: a fresh process that
+    validates one flow against a thousand-plugin schema reads the few dozen definitions the flow reaches."""
+
+    def __init__(self, packed: dict[str, bytes]) -> None:
+        self._packed = packed
+        self._read: dict[str, YamlValue] = {}
+
+    @classmethod
+    def pack(cls, definitions: Mapping[str, YamlValue]) -> dict[str, bytes]:
+        return {name: pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL) for name, value in definitions.items()}
+
+    def __getitem__(self, name: str) -> YamlValue:
+        if name not in self._read:
+            self._read[name] = pickle.loads(self._packed[name])  # KeyError for a name it lacks, as a dict
+        return self._read[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._packed
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._packed)
+
+    def __len__(self) -> int:
+        return len(self._packed)
+
+
 class FlowSchema:
     """A compiled flow schema plus an index of its discriminated definitions (type value → definition).
     `checked`: the schema is known to pass the draft-07 meta-schema (the bundled one: the tests check it)."""
@@ -127,19 +196,21 @@ class FlowSchema:
         plugins: PluginSources | None = None,
     ) -> None:
         definitions = schema.get("definitions") if isinstance(schema, dict) else None
-        if not isinstance(definitions, dict):
+        if not isinstance(definitions, dict | LazyDefinitions):
             raise SchemaLoadError(
                 f"{source} is not a Kestra flow schema: it has no `definitions`.",
                 hint="Give the JSON that /api/v1/plugins/schemas/flow returns.",
             )
-        self.raw = schema
+        self._raw = schema
+        # The schema without its definitions: where validation starts (the whole is only read when asked for).
+        self.root: YamlMap = {key: value for key, value in schema.items() if key != "definitions"}
         self.source = source
         self.kestra_version = kestra_version
         # The catalog this schema was generated from (or how to get it), None for a server's or a user's.
         self._catalog = catalog
         self._plugins = plugins
         self._plugin_types: dict[str, str] | None = dict(plugins.types) if plugins else None
-        self.definitions: YamlMap = definitions
+        self.definitions: Mapping[str, YamlValue] = definitions
         self._discriminators: dict[int, tuple[YamlList, list[tuple[str, ...]]]] = {}
         if not checked:  # a schema from a server or a file; the bundled one is checked by the tests
             import jsonschema
@@ -153,8 +224,17 @@ class FlowSchema:
         self._whole_failed = False
         self._pruned: dict[frozenset[str], jsonschema_rs.Draft7Validator | None] = {}
         self._prunable_definitions: dict[str, frozenset[str]] | None = facts[1] if facts else None
+        self._type_values: dict[str, tuple[str, ...]] | None = facts[2] if facts else None
         self._checked_documents = 0
         self.type_index = facts[0] if facts else self._index_types()
+
+    @property
+    def raw(self) -> YamlMap:
+        """The whole schema, every definition read (the compiled whole validator and `schema` need it)."""
+        definitions = self._raw["definitions"]
+        if isinstance(definitions, LazyDefinitions):
+            self._raw = {**self._raw, "definitions": dict(definitions.items())}
+        return self._raw
 
     @property
     def catalog(self) -> Catalog | None:
@@ -165,7 +245,14 @@ class FlowSchema:
 
     def facts(self) -> SchemaFacts:
         """What the validator derives from the schema, to keep with it (`facts=` gives it back)."""
-        return self.type_index, self._prunable()
+        return self.type_index, self._prunable(), self._discriminated()
+
+    def _discriminated(self) -> dict[str, tuple[str, ...]]:
+        """Definition → its `type_values`, for every discriminated definition."""
+        if self._type_values is None:
+            found = {name: self._type_values_of({"$ref": f"#/definitions/{name}"}) for name in self.definitions}
+            self._type_values = {name: values for name, values in found.items() if values}
+        return self._type_values
 
     @property
     def is_bundled(self) -> bool:
@@ -211,7 +298,7 @@ class FlowSchema:
             return bool(fast.is_valid(instance))
         return bool(self.reference_validator().is_valid(instance))
 
-    def iter_errors(self, instance: YamlValue, schema: YamlMap | None = None) -> Iterator[ValidationError]:
+    def iter_errors(self, instance: YamlValue, schema: Mapping[str, object] | None = None) -> Iterator[ValidationError]:
         reference = self.reference_validator()
         validator = reference if schema is None else reference.evolve(schema=schema)
         return validator.iter_errors(instance)
@@ -222,7 +309,7 @@ class FlowSchema:
 
             kestra, _ = _reference_classes()
             validator_class = jsonschema.validators.extend(kestra, {"anyOf": self._any_of_keyword})
-            self._reference = validator_class(self.raw)
+            self._reference = validator_class({**self.root, "definitions": self.definitions})
         return self._reference
 
     # --- the compiled validator, whole or pruned -----------------------------------------------------
@@ -277,13 +364,11 @@ class FlowSchema:
                     if name not in reachable:
                         reachable[name] = None
                         queue.append(name)
-                elif key == "definitions" and node is self.raw:
-                    continue
                 out[key] = copy(value)
             return out
 
         try:
-            root = copy(self.raw)
+            root = copy(self.root)
             while queue:
                 name = queue.pop()
                 reachable[name] = copy(self.definitions.get(name, {}))
@@ -374,6 +459,12 @@ class FlowSchema:
 
     def type_values(self, schema: YamlValue) -> tuple[str, ...]:
         """The `type:` values a discriminated definition accepts ("" tuple when it is not one)."""
+        name = _definition_ref(schema) if self._type_values is not None and len(as_dict(schema)) == 1 else None
+        if name is not None and self._type_values is not None and name in self.definitions:
+            return self._type_values.get(name, ())
+        return self._type_values_of(schema)
+
+    def _type_values_of(self, schema: YamlValue) -> tuple[str, ...]:
         consts: list[str] = []
         enums: list[str] = []
         for member in self.flatten(schema):

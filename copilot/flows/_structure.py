@@ -35,7 +35,7 @@ class StructureReport:
 
 def check_structure(parsed: ParsedFlow[YamlMap], schema: FlowSchema, version: int) -> StructureReport:
     walker = _Walker(parsed, schema, version)
-    walker.walk(parsed.data, schema.raw, ())
+    walker.walk(parsed.data, schema.root, ())
     return walker.report
 
 
@@ -329,7 +329,7 @@ def _kind_of_key(path: Path) -> str:
 
 def _family_schema(schema: FlowSchema, family: str) -> YamlMap | None:
     """The `anyOf` of every task definition, found where the flow's `tasks` items point."""
-    for member in schema.flatten(schema.raw):
+    for member in schema.flatten(schema.root):
         tasks = as_dict(member.get("properties")).get("tasks")
         if tasks is not None:
             for sub in schema.flatten(tasks):

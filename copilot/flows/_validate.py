@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ._defaults import check_plugin_defaults
@@ -85,6 +86,6 @@ def validate_parsed(parsed: ParsedFlow[YamlMap], schema: FlowSchema, version: in
     return sort_diagnostics(diagnostics)
 
 
-def _standalone(schema: FlowSchema, sub: YamlValue) -> YamlMap:
+def _standalone(schema: FlowSchema, sub: YamlValue) -> Mapping[str, object]:
     """A sub-schema that can still resolve `#/definitions/…` references."""
     return {**(sub if isinstance(sub, dict) else {}), "definitions": schema.definitions}

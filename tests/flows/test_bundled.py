@@ -11,7 +11,14 @@ import pytest
 import yaml
 
 from copilot.flows import FlowError, _bundled, bundled_schema, parse_flow
-from copilot.flows._schema import FlowSchema, _check_schema, _compiled, _type_values_in
+from copilot.flows._schema import (
+    FlowSchema,
+    _check_schema,
+    _compiled,
+    _passes_quickly,
+    _reference_classes,
+    _type_values_in,
+)
 from copilot.flows._types import YamlMap
 from tests.conftest import real_flows
 from tests.flows.mutations import mutations_of
@@ -30,6 +37,39 @@ def test_the_bundled_schemas_pass_the_draft07_meta_schema(version: int) -> None:
     """Checked here rather than on every run (a second of a fresh `validate`): the schema comes from the
     package's own catalog, so a release that passes this test ships schemas that pass it."""
     _check_schema(bundled_schema(version).raw)
+    assert _passes_quickly(bundled_schema(version).raw)  # and the quick check sees it so
+
+
+DRAFT = "http://json-schema.org/draft-07/schema#"
+
+
+@pytest.mark.parametrize(
+    ("schema", "valid"),
+    [
+        ({"$schema": DRAFT, "definitions": {"a": {"type": "string", "pattern": "^[\\p{Ll}][\\p{L}0-9._-]*$"}}}, True),
+        ({"$schema": DRAFT, "definitions": {"a": {"type": "object", "patternProperties": {"^x-\\p{L}": {}}}}}, True),
+        ({"$schema": DRAFT, "definitions": {"a": {"type": "string", "pattern": "[unclosed"}}}, False),
+        ({"$schema": DRAFT, "definitions": {"a": {"type": "object", "patternProperties": {"(": {}}}}}, False),
+        ({"$schema": DRAFT, "definitions": {"a": {"type": 12}}}, False),
+        ({"definitions": {"a": {"type": 12}}}, False),  # no $schema: the reference check alone
+        ({"$schema": DRAFT, "definitions": {"a": {"default": {"pattern": "[not a schema"}}}}, True),  # data
+    ],
+)
+def test_the_quick_meta_schema_check_agrees_with_the_reference_one(schema: dict, valid: bool) -> None:
+    """A hosted schema of every plugin is ~10 MB: the compiled meta-schema check and a pass over its patterns
+    (Java regexes) take milliseconds where python-jsonschema takes seconds; a doubt goes to the reference."""
+    import jsonschema
+
+    _, formats = _reference_classes()
+    reference = jsonschema.Draft7Validator(jsonschema.Draft7Validator.META_SCHEMA, format_checker=formats)
+    assert reference.is_valid(schema) is valid
+    if _passes_quickly(schema):
+        assert valid
+    if valid:
+        _check_schema(schema)
+    else:
+        with pytest.raises(jsonschema.SchemaError):
+            _check_schema(schema)
 
 
 def test_the_catalog_reads_the_same_with_libyaml_and_the_pure_python_loader() -> None:
