@@ -7,6 +7,11 @@ is measured in this run, the median of several fresh processes, as a ratio of `p
                               and once per change of the catalog or of the code that builds it)
     validate                  the 50-task flow, the cache built: what every later run costs
     validate, invalid flow    the same flow with an unknown property: the error path (its explanation)
+    live: first run           with Kestra's hosted live schema in use: a full-format schema of every documented
+                              plugin (~10 MB, tests/fakes/hosted_schema.py) served on loopback — fetched,
+                              checked, merged with the bundled flow model and cached (once a day at most)
+    live: 50 tasks            the same flow judged by it, the merged schema read back from the cache
+    live: invalid flow        and its error path
 
 Then files per second in one process: every flow of ../shared/kestra-flows, validated one after another.
 
@@ -29,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.validate import fifty_task_flow  # noqa: E402
+from tests.fakes.hosted_schema import HostedSchema, full_flow_schema_bytes  # noqa: E402
 
 SHARED = Path(os.environ.get("KESTRA_COPILOT_SHARED", ROOT.parent / "shared"))
 RUNS = 7
@@ -80,13 +86,26 @@ def main() -> None:
         first = fresh([*validate, str(flow)], env)  # builds the cache (and, for edited sources, their bytecode)
         warm = median([*validate, str(flow)], env)
         failing = median([*validate, str(invalid)], env, expect=(1,))
-        print(f"fresh processes, median of {RUNS} (python {sys.version.split()[0]}):")
+        body = full_flow_schema_bytes()
+        with HostedSchema(body) as hosted:
+            live = {**env, "KESTRA_COPILOT_LIVE_SCHEMA": "true", "KESTRA_COPILOT_LIVE_SCHEMA_URL": hosted.url}
+            live_first = fresh([*validate, str(flow)], live)
+            live_warm = median([*validate, str(flow)], live)
+            live_failing = median([*validate, str(invalid)], live, expect=(1,))
+            assert hosted.requests == [None], hosted.requests  # fetched once, then the cached copy
+        print(
+            f"fresh processes, median of {RUNS} (python {sys.version.split()[0]};"
+            f" live schema {len(body) / 1e6:.1f} MB):"
+        )
         for name, seconds in (
             ("python alone", floor),
             ("import yaml (baseline)", baseline),
             ("validate, first run", first),
             ("validate, 50 tasks", warm),
             ("validate, invalid flow", failing),
+            ("live: first run", live_first),
+            ("live: 50 tasks", live_warm),
+            ("live: invalid flow", live_failing),
         ):
             print(f"  {name:<24} {seconds * 1000:8.1f} ms   {seconds / baseline:5.1f}x import yaml")
 
