@@ -5,8 +5,9 @@ index's hit (`SearchHit`, made by `Workspace.search`).
     description = describe_plugin("io.kestra.plugin.core.http.Request", kestra_version=1)
     matches = find_plugins("load bigquery", kestra_version=1)
 
-The catalog is the project's compact one (copilot/flows/catalog/): what the offline validator checks
-against, so what is described here is what `validate` accepts.
+The catalog is the project's compact one (copilot/flows/catalog/); given the schema in force
+(`Workspace.flow_schema`: Kestra's live schema when there is one), a type the catalog lacks is described
+and found from it — what is described is what `validate` accepts.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import CopilotError
+from .flows._values import as_dict
 
 if TYPE_CHECKING:
-    from .flows import Catalog, PropertySpec, TypeDef
+    from .flows import Catalog, FlowSchema, PropertySpec
 
 __all__ = [
     "ObjectInfo",
@@ -117,27 +119,34 @@ def _catalog() -> Catalog:
     return load_catalog()
 
 
-def describe_plugin(type_name: str, *, kestra_version: int) -> PluginDescription:
-    """`type_name` (or an old alias of it) as the catalog knows it for Kestra `kestra_version`.x: its
-    properties (required first), and the objects they refer to, resolved one level. UnknownPlugin names the
-    nearest types when there is none."""
+def describe_plugin(type_name: str, *, kestra_version: int, schema: FlowSchema | None = None) -> PluginDescription:
+    """`type_name` (or an old alias of it) as the catalog knows it for Kestra `kestra_version`.x, else as
+    `schema` (the schema in force) defines it: its properties (required first), and the objects they refer to,
+    resolved one level. UnknownPlugin names the nearest types when there is none."""
     catalog = _catalog()
     name = type_name.strip()
     found = catalog.lookup(name)
+    if found is None and schema is not None and name in schema.plugin_types():
+        return _from_schema(schema, name, catalog, kestra_version)
     if found is None or not found.exists_in(kestra_version) or found.kind not in _PLUGIN_KINDS:
         short = name.rsplit(".", 1)[-1].lower()  # `Log`: the types of that class name first
-        same_class = [
-            t.name for t in catalog.plugin_types(kestra_version) if t.name.rsplit(".", 1)[-1].lower() == short
-        ]
+        names = [t.name for t in catalog.plugin_types(kestra_version)] + [*(schema.plugin_types() if schema else ())]
+        same_class = [other for other in dict.fromkeys(names) if other.rsplit(".", 1)[-1].lower() == short]
         words = " ".join(_words_of(name)[-2:])
-        found_by_words = [m.type for m in find_plugins(words, kestra_version=kestra_version, limit=3)]
+        found_by_words = [m.type for m in find_plugins(words, kestra_version=kestra_version, limit=3, schema=schema)]
         nearest = list(dict.fromkeys([*sorted(same_class), *found_by_words]))[:3]
         said = f"Kestra {kestra_version}.x" + (" (it exists in another version)" if found is not None else "")
+        where = "the catalog" if schema is None or schema.is_bundled else schema.looked_in
         raise UnknownPlugin(
-            f"The catalog has no plugin type {name!r} for {said}.",
+            f"No plugin type {name!r} for {said} in {where}.",
             hint=(f"Did you mean {', '.join(nearest)}? " if nearest else "")
-            + "Find types by words with find_plugins. The bundled catalog covers the core plugins and the common "
-            "ones; a type from another plugin is checked by validate with the server check.",
+            + "Find types by words with find_plugins."
+            + (
+                " The bundled catalog covers the core plugins and the common ones; a type from another plugin is "
+                "checked by validate with the server check."
+                if schema is None or schema.is_bundled
+                else ""
+            ),
         )
     common = _common_properties(catalog, found.kind, kestra_version)
     every = [_property(spec) for spec in found.properties.values() if spec.exists_in(kestra_version)]
@@ -154,6 +163,45 @@ def describe_plugin(type_name: str, *, kestra_version: int) -> PluginDescription
         aliases=list(found.aliases),
         deprecated=found.deprecated,
         asked_as=name if name != found.name else None,
+        common_properties=sorted(p.name for p in every if p.name in common and not p.required),
+    )
+
+
+def _from_schema(schema: FlowSchema, name: str, catalog: Catalog, version: int) -> PluginDescription:
+    """A plugin type the catalog lacks, as the schema in force defines it (its family gives its kind)."""
+    from .flows._merge import families
+    from .flows._plugindef import plugin_definition, type_expression
+
+    found = plugin_definition(schema, name)
+    assert found is not None  # a plugin type of the schema
+    definition = schema.type_index[name]
+    kind = next((family for family, members in families(schema).items() if definition in members), "task")
+    common = _common_properties(catalog, kind, version)
+    every = [
+        PropertyInfo(
+            name=key,
+            type=type_expression(schema, value),
+            required=key in found.required,
+            enum=[*enum] if isinstance(enum := as_dict(schema.resolve(value)).get("enum"), list) else None,
+            default=as_dict(value).get("default"),
+            deprecated=as_dict(value).get("$deprecated") is True,
+            dynamic=as_dict(value).get("$dynamic") is not False,
+            title=title if isinstance(title := as_dict(value).get("title"), str) else None,
+        )
+        for key, value in found.properties.items()
+        if key not in ("id",)
+    ]
+    properties = sorted(
+        (p for p in every if p.name not in common or p.required), key=lambda p: (not p.required, p.name)
+    )
+    return PluginDescription(
+        type=found.canonical,
+        kind=kind,
+        title=found.title,
+        kestra_version=version,
+        properties=properties,
+        deprecated=found.deprecated,
+        asked_as=name if name != found.canonical else None,
         common_properties=sorted(p.name for p in every if p.name in common and not p.required),
     )
 
@@ -187,24 +235,48 @@ def _words_of(text: str) -> list[str]:
     return [word.lower() for word in _WORD.findall(text)]
 
 
-def find_plugins(words: str, *, kestra_version: int, limit: int = 10) -> list[PluginMatch]:
-    """The catalog's plugin types for Kestra `kestra_version`.x that match the most of `words` in their name
-    or title (each word counts once; a type must match at least one), best first."""
+def find_plugins(
+    words: str, *, kestra_version: int, limit: int = 10, schema: FlowSchema | None = None
+) -> list[PluginMatch]:
+    """The plugin types for Kestra `kestra_version`.x — the catalog's, and those `schema` (the schema in force)
+    adds — that match the most of `words` in their name or title (each word counts once; a type must match at
+    least one), best first."""
     wanted = {w for w in _words_of(words) if w not in ("io", "kestra", "plugin")}
     if not wanted:
         return []
     matches = []
+    known: set[str] = set()
     for plugin in _catalog().plugin_types(kestra_version):
-        score = _score(plugin, wanted)
+        known.add(plugin.name)
+        score = _score(plugin.name, plugin.title, wanted)
         if score:
             matches.append(PluginMatch(plugin.name, plugin.kind, plugin.title, score))
+    if schema is not None and not schema.is_bundled:
+        matches += _schema_matches(schema, wanted, known)
     matches.sort(key=lambda m: (-m.score, m.type))
     return matches[:limit]
 
 
-def _score(plugin: TypeDef, wanted: set[str]) -> int:
-    named = _words_of(plugin.name)
-    said = _words_of(plugin.title)
+def _schema_matches(schema: FlowSchema, wanted: set[str], known: set[str]) -> list[PluginMatch]:
+    from .flows._merge import families
+    from .flows._plugindef import plugin_definition
+
+    kinds = {member: family for family, members in families(schema).items() for member in members}
+    matches = []
+    for name in schema.plugin_types():
+        if name in known:
+            continue
+        found = plugin_definition(schema, name)
+        score = _score(name, found.title if found else "", wanted)
+        if score and found is not None:
+            kind = kinds.get(schema.type_index[name], "task")
+            matches.append(PluginMatch(name, kind, found.title, score))
+    return matches
+
+
+def _score(type_name: str, title: str, wanted: set[str]) -> int:
+    named = _words_of(type_name)
+    said = _words_of(title)
     # A word in the type's name weighs more than one in its title (a class name says what it is).
     return sum(2 if _among(word, named) else 1 if _among(word, said) else 0 for word in wanted)
 

@@ -221,7 +221,8 @@ def build_server(settings: Settings) -> MCPServer:
     @server.tool(
         name="describe_plugin",
         title="Describe a Kestra plugin type",
-        description="A plugin type (task, trigger, condition, task runner) from the bundled catalog: its title, "
+        description="A plugin type (task, trigger, condition, task runner) from the bundled catalog, else from "
+        "Kestra's live schema (every plugin, when the user has it on): its title, "
         "its properties with type, required, enum, default, deprecated and whether {{ }} expressions are "
         "accepted, the objects they refer to (one level), and examples of it in use from the user's index "
         "(plugin docs, flows) when there is one. Give the full type, e.g. io.kestra.plugin.core.http.Request.",
@@ -232,7 +233,8 @@ def build_server(settings: Settings) -> MCPServer:
         kestra_version: KestraVersion = None,
     ) -> PluginReport:
         with _as_tool_error():
-            plugin = describe_plugin(type, kestra_version=version_of(kestra_version))
+            version = version_of(kestra_version)
+            plugin = describe_plugin(type, kestra_version=version, schema=workspace.flow_schema(version).schema)
             notes = property_notes(workspace.plugin_doc_pages(plugin.type) or [])  # what the plugin doc says
             if notes:
                 properties = [replace(p, title=p.title or notes.get(p.name)) for p in plugin.properties]
@@ -246,7 +248,8 @@ def build_server(settings: Settings) -> MCPServer:
     @server.tool(
         name="find_plugins",
         title="Find Kestra plugin types by words",
-        description="Plugin types of the bundled catalog whose name or title match the words (e.g. 'postgres "
+        description="Plugin types (the bundled catalog's, and Kestra's live schema's when the user has it on) "
+        "whose name or title match the words (e.g. 'postgres "
         "copy csv', 'cron schedule', 'bigquery load'), best first. Then describe_plugin the one to use.",
         annotations=READ_ONLY,
     )
@@ -256,7 +259,9 @@ def build_server(settings: Settings) -> MCPServer:
         limit: Annotated[int, Field(ge=1, le=50)] = 10,
     ) -> PluginMatches:
         with _as_tool_error():
-            return PluginMatches(find_plugins(words, kestra_version=version_of(kestra_version), limit=limit))
+            version = version_of(kestra_version)
+            schema = workspace.flow_schema(version).schema
+            return PluginMatches(find_plugins(words, kestra_version=version, limit=limit, schema=schema))
 
     @server.tool(
         name="search_docs",

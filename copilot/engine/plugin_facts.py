@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..flows import FlowSchema, bundled_schema
+from ..flows._plugindef import plugin_definition
 
 __all__ = ["PLUGIN_FACTS_CHARS", "PluginFacts", "plugin_facts", "plugin_types_in"]
 
@@ -71,29 +72,19 @@ def plugin_facts(
 
 def _describe(schema: FlowSchema, name: str, common: frozenset[str]) -> str:
     """`- TYPE: title` then its required properties and the others (not those every task or trigger has)."""
-    definition = schema.type_index[name]
-    members = schema.flatten({"$ref": f"#/definitions/{definition}"})
-    title = next((m["title"] for m in members if isinstance(m.get("title"), str)), "")
-    title = " ".join(str(title).split())
+    found = plugin_definition(schema, name)
+    assert found is not None  # `plugin_facts` describes the types the schema defines
+    title = found.title
     if len(title) > MAX_TITLE_CHARS:
         title = title[: MAX_TITLE_CHARS - 1] + "…"
-    names = sorted({str(key) for m in members for key in _mapping(m.get("properties"))} - {"id", "type"})
-    required = sorted({str(key) for m in members for key in _sequence(m.get("required"))} - {"id", "type"})
-    others = [p for p in names if p not in required and p not in common]
-    canonical = re.sub(r"-\d+$", "", definition)
+    required = sorted(found.required - {"id"})
+    others = [p for p in sorted(found.properties) if p != "id" and p not in found.required and p not in common]
+    canonical = found.canonical
     lines = [f"- {name}" + (f" (now {canonical})" if canonical != name else "") + (f": {title}" if title else "")]
     lines.append(f"  required: {', '.join(required) or '(none)'}")
     if others:
         lines.append(f"  other properties: {', '.join(others)}")
     return "\n".join(lines)
-
-
-def _mapping(value: object) -> dict[object, object]:
-    return value if isinstance(value, dict) else {}
-
-
-def _sequence(value: object) -> list[object]:
-    return value if isinstance(value, list) else []
 
 
 @functools.lru_cache(maxsize=4)
