@@ -39,7 +39,15 @@ if TYPE_CHECKING:
     from .flows._schema import SchemaFacts
     from .kestra import KestraClient
 
-__all__ = ["LIVE_MAX_AGE", "LoadedSchema", "live_schema", "load_schema", "schema_from_server", "server_schema"]
+__all__ = [
+    "LIVE_MAX_AGE",
+    "LoadedSchema",
+    "live_schema",
+    "load_schema",
+    "schema_from_server",
+    "server_schema",
+    "server_schema_text",
+]
 
 LIVE_MAX_AGE = 24 * 3600.0  # seconds a fetched live schema is used before it is revalidated
 RETRY_AFTER = 3600.0  # seconds after a failed fetch before the next try: offline, each run is not slowed by it
@@ -245,21 +253,36 @@ def _from_url(
 async def schema_from_server(client: KestraClient, cache_dir: Path) -> dict[str, object]:
     """A connected server's flow schema, cached per server URL and version: a server's plugins change
     when it is upgraded, and only then, so the multi-MB schema is fetched once per version."""
+    text = await server_schema_text(client, cache_dir)
+    try:
+        schema: object = json.loads(text)
+    except ValueError:
+        schema = None
+    if not isinstance(schema, dict):  # a damaged cache file: fetched again
+        _server_cache_file(cache_dir, client.url, (await client.server_info()).version).unlink(missing_ok=True)
+        schema = json.loads(await server_schema_text(client, cache_dir))
+    return schema if isinstance(schema, dict) else {}
+
+
+async def server_schema_text(client: KestraClient, cache_dir: Path) -> str:
+    """`schema_from_server`'s schema as JSON text, read from the cache without parsing it (what judges flows
+    is kept by its digest: a chat that starts does not parse the multi-MB schema again)."""
     version = (await client.server_info()).version
-    key = hashlib.sha256(f"{client.url}\0{version}".encode()).hexdigest()[:24]
-    path = cache_dir / "schemas" / f"server-{key}.json"
+    path = _server_cache_file(cache_dir, client.url, version)
     if path.is_file():
         try:
-            cached: object = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
-            cached = None
-        if isinstance(cached, dict):
-            return cached
-        # a damaged cache file is fetched again
-    schema = await client.flow_schema()
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            pass  # fetched again
+    text = json.dumps(await client.flow_schema())
     private_dir(path.parent)
-    write_private(path, json.dumps(schema))
-    return schema
+    write_private(path, text)
+    return text
+
+
+def _server_cache_file(cache_dir: Path, url: str, version: str) -> Path:
+    key = hashlib.sha256(f"{url}\0{version}".encode()).hexdigest()[:24]
+    return cache_dir / "schemas" / f"server-{key}.json"
 
 
 def server_schema(

@@ -16,13 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 from dataclasses import dataclass, field
 
 from .config import Settings
 from .flows import Severity, ValidationResult, sort_diagnostics
 from .kestra import KestraError, ServerValidation, server_diagnostics
-from .schema_store import schema_from_server
+from .schema_store import server_schema_text
 from .urls import display_url
 from .workspace import Workspace
 
@@ -67,7 +66,7 @@ async def _ask(settings: Settings, url: str | None, texts: list[str]) -> ServerC
         # Its plugins, exactly: cached per server and version, so fetched once per upgrade. An older server, or
         # one that refuses it: the next source judges (Workspace.flow_schema).
         with contextlib.suppress(KestraError):
-            check.schema = json.dumps(await schema_from_server(kestra, settings.cache_dir))
+            check.schema = await server_schema_text(kestra, settings.cache_dir)
         return check
 
 

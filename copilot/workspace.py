@@ -62,6 +62,8 @@ NO_MODEL_HINT = (
     "OpenAI-compatible server: KESTRA_COPILOT_MODEL_URL=http://localhost:11434/v1 "
     "KESTRA_COPILOT_MODEL=qwen2.5-coder:7b."
 )
+SERVER_SCHEMA_WAIT = 30.0  # seconds for a server's multi-MB flow schema (once per server version)
+_NEXT_SOURCE = "flows are judged by Kestra's live schema, else the bundled catalog."
 NO_KESTRA_HINT = "Set KESTRA_URL (e.g. http://localhost:8080) or `[kestra] url` in the config file."
 
 
@@ -350,6 +352,35 @@ class Workspace:
             )
 
     # --- the flow schema ------------------------------------------------------------------------------
+    def server_schema(self) -> tuple[tuple[str, str] | None, str | None]:
+        """The configured Kestra server's flow schema for `flow_schema` (its text and label: exactly its plugins,
+        at their versions; cached per server version, so a start asks the server its version only), or None
+        and why not (None quietly when no server is configured, or it serves no schema: an older Kestra)."""
+        import asyncio
+
+        from .kestra import KestraError
+        from .schema_store import server_schema_text
+
+        if not self.settings.kestra_url:
+            return None, None
+
+        async def ask() -> tuple[str, str]:
+            async with self.kestra() as kestra:
+                info = await kestra.server_info()
+                text = await asyncio.wait_for(server_schema_text(kestra, self.settings.cache_dir), SERVER_SCHEMA_WAIT)
+                return text, f"Kestra {info.version} at {kestra.url}"
+
+        try:
+            return asyncio.run(ask()), None
+        except KestraError as exc:
+            if exc.status == 404:
+                return None, None
+            shown = display_url(self.settings.kestra_url)
+            return None, f"The flow schema of the Kestra server at {shown} could not be read ({exc}): {_NEXT_SOURCE}"
+        except TimeoutError:
+            shown = display_url(self.settings.kestra_url)
+            return None, f"The Kestra server at {shown} took too long to send its flow schema: {_NEXT_SOURCE}"
+
     def flow_schema(self, kestra_version: int, *, server: tuple[str, str] | None = None) -> LoadedSchema:
         """The schema flows are judged by, the first there is of: the connected server's (`server`: its schema
         text and label, as `server_check` got them), Kestra's hosted live schema (unless `live_schema` is off:
@@ -501,8 +532,9 @@ class Workspace:
                 "No retrieval index yet: answers come without sources. Build it: `kestra-copilot index build`."
             )
         version = kestra_version or self.settings.kestra_version
-        schema = self.flow_schema(version)  # Kestra's live schema, else the bundled catalog
-        notes += [schema.note] if schema.note else []
+        server, why_not = self.server_schema()
+        schema = self.flow_schema(version, server=server)  # the server's, else Kestra's live one, else bundled
+        notes += [note for note in (why_not, schema.note) if note]
         engine = Engine(
             chat_model,
             recipe=chosen,

@@ -15,7 +15,7 @@ import pytest
 
 from copilot.cli import main
 from copilot.config import Settings, load_settings
-from copilot.flows import SchemaLoadError
+from copilot.flows import SchemaLoadError, validate_flow
 from copilot.schema_store import LIVE_MAX_AGE, live_schema
 from copilot.workspace import Workspace
 from tests.conftest import real_flows
@@ -262,9 +262,44 @@ def test_validate_server_judges_with_the_servers_own_schema(
 def test_a_server_schema_that_is_not_one_passes_to_the_next_source(
     tmp_path: Path, kestra: FakeKestra, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    kestra.flow_schema = {"$schema": "http://json-schema.org/draft-07/schema#"}  # no definitions: not a flow schema
     flow = tmp_path / "flow.yml"
     flow.write_text(FLOW)
-    main(["validate", str(flow), "--server", "--format", "json"])  # the fake's default schema has no definitions
+    main(["validate", str(flow), "--server", "--format", "json"])
     captured = capsys.readouterr()
     assert json.loads(captured.out)["schema"] == "bundled catalog (Kestra 1.x)"
     assert "is not a Kestra flow schema" in captured.err
+
+
+def test_the_assistant_judges_by_the_configured_servers_plugins(
+    live_on: HostedSchema, kestra: FakeKestra, tmp_path: Path
+) -> None:
+    """A chat or `ask` with a Kestra server configured: its schema first (exactly its plugins, at their versions;
+    asked once per server version), the hosted one not even fetched. A plugin the server lacks is an error that
+    says so, though the bundled catalog knows it."""
+    kestra.flow_schema = json.loads(live_on.body or b"")  # the sample: Log and Request only
+    setup = Workspace(load_settings()).engine(recipe="no-retrieval")
+    assert setup.engine.schema is not None
+    assert setup.engine.schema.source.startswith(f"the flow schema of Kestra 1.3.2 at {kestra.url} for plugins")
+    assert not any("schema" in note for note in setup.notes) and live_on.requests == []
+    python = FLOW.replace(LOG, "io.kestra.plugin.scripts.python.Script").replace("message: hi", "script: print(1)")
+    verdict = validate_flow(python, setup.engine.schema, kestra_version=1)
+    assert [d.code for d in verdict.errors] == ["unknown-type"], verdict.errors
+    assert "not among the server's plugins" in verdict.errors[0].message
+    Workspace(load_settings()).engine(recipe="no-retrieval")
+    schema_asks = [path for _, path in kestra.requests if path.endswith("/plugins/schemas/flow")]
+    assert len(schema_asks) == 1  # a second start reads it from the cache (the server asked its version only)
+
+
+def test_a_server_that_cannot_give_its_schema_is_said_and_the_next_source_judges(
+    live_on: HostedSchema, kestra: FakeKestra
+) -> None:
+    kestra.fail_with, kestra.fail_times = 500, 10
+    setup = Workspace(load_settings()).engine(recipe="no-retrieval")
+    assert setup.engine.schema is not None and setup.engine.schema.source.startswith("Kestra's live schema (")
+    assert any(note.startswith("The flow schema of the Kestra server at ") for note in setup.notes), setup.notes
+    kestra.fail_times = 0
+    kestra.flow_schema = None  # an older server, without the endpoint: quietly the next source
+    again = Workspace(load_settings()).engine(recipe="no-retrieval")
+    assert not any("schema" in note for note in again.notes) and again.engine.schema is not None
+    assert again.engine.schema.source.startswith("Kestra's live schema (")

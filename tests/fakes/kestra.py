@@ -120,7 +120,9 @@ class FakeKestra:
     kv_ttl: dict[tuple[str, str], str] = field(default_factory=dict)  # the `ttl` header a value was set with
     namespace_files: dict[tuple[str, str], bytes] = field(default_factory=dict)
     storage: dict[str, bytes] = field(default_factory=dict)  # internal storage: kestra:// URI → FILE input bytes
-    flow_schema: dict[str, Any] = field(default_factory=lambda: {"$schema": "http://json-schema.org/draft-07/schema#"})
+    # The flow schema it serves; None answers 404 (as an older server would): a test that wants the chat or
+    # `validate --server` judged by a server's plugins gives one (the real sample, say).
+    flow_schema: dict[str, Any] | None = None
     executions: dict[str, dict[str, Any]] = field(default_factory=dict)
     logs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     tls: ssl.SSLContext | None = None  # serve HTTPS with this server-side context
@@ -597,7 +599,7 @@ class _Handler(QuietHandler):  # no Nagle delay, as Netty: each SSE frame leaves
         if method == "GET" and path == "/api/v1/configs":
             self._send(200, {"version": self.kestra.version, "edition": "OSS", "isBasicAuthInitialized": True})
             return
-        if method == "GET" and path == "/api/v1/plugins/schemas/flow":
+        if method == "GET" and path == "/api/v1/plugins/schemas/flow" and self.kestra.flow_schema is not None:
             self._send(200, self.kestra.flow_schema)
             return
         if method == "GET" and path.startswith("/api/v1/plugins"):

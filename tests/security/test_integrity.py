@@ -501,7 +501,7 @@ def test_the_store_the_index_and_the_caches_are_private_whatever_the_umask(
 
     cache = tmp_path / "cache"
     ReplyCache(cache / "eval-replies").put("ab" * 32, {"text": "id: x"})
-    with FakeKestra() as kestra:
+    with FakeKestra(flow_schema={"$schema": "http://json-schema.org/draft-07/schema#", "definitions": {}}) as kestra:
         from copilot.kestra import KestraClient
 
         async def fetch() -> None:
