@@ -196,12 +196,17 @@ def _add_validate(commands: Commands) -> None:
     )
     validate.add_argument(
         "files",
-        nargs="+",
+        nargs="*",  # one at least: `--server flow.yml` takes the path as its URL, given back in _validate
         metavar="PATH",
         help="flow files ('-' reads stdin), folders or globs; what a folder or glob finds is checked if it is a "
         "flow (at least two of id, namespace, tasks at its top level)",
     )
-    validate.add_argument("--schema", metavar="PATH|URL", help="a Kestra flow JSON schema (default: bundled)")
+    validate.add_argument(
+        "--schema",
+        metavar="PATH|URL",
+        help="a Kestra flow JSON schema (default: the server's under --server, else Kestra's live schema, else the "
+        "bundled catalog's)",
+    )
     validate.add_argument("--kestra-version", type=int, choices=(1, 2), help="target Kestra major version")
     validate.add_argument(
         "--format", choices=("text", "json", "junit"), default="text", help="junit: JUnit XML for a CI's test report"
@@ -230,6 +235,13 @@ def _validate(args: argparse.Namespace) -> int:
     from .config import load_settings
     from .flowfiles import collect_flows
 
+    if args.server and "://" not in args.server:  # `--server flow.yml`: a path, not the server's URL
+        args.files, args.server = [args.server, *args.files], ""
+    if not args.files:
+        raise CopilotError(
+            "validate needs at least one PATH: a flow file ('-' reads stdin), a folder or a glob.",
+            hint="For example: kestra-copilot validate flows/",
+        )
     settings = load_settings()
     # A file that cannot be read, a folder or glob without flows, is reported; the others are still checked.
     found = collect_flows(args.files, read=_read, flows_only=args.flows_only)
@@ -492,6 +504,12 @@ def _add_schema(commands: Commands) -> None:
         help="live: Kestra's hosted schema (live_schema_url, cached); server: the configured Kestra server's "
         "(KESTRA_URL); bundled: generated from the bundled catalog",
     )
+    schema.add_argument(
+        "--refresh",
+        action="store_true",
+        help="with --source live: ask for Kestra's schema now (an unchanged one is not downloaded again), not "
+        "once a day: flows are judged by it from then on",
+    )
     schema.add_argument("--kestra-version", type=int, choices=(1, 2), help="target Kestra major version")
     schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     schema.set_defaults(handler=_schema)
@@ -502,7 +520,9 @@ def _schema(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     version = args.kestra_version or settings.kestra_version
-    schema, note = _schema_of(args.source, settings, version)
+    if args.refresh and args.source != "live":
+        raise CopilotError("--refresh asks for Kestra's live schema again: give it with --source live.")
+    schema, note = _schema_of(args.source, settings, version, refresh=args.refresh)
     if note:
         print(printable(f"note: {note}"), file=sys.stderr)
     text = json.dumps(schema, indent=2)
@@ -515,8 +535,10 @@ def _schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _schema_of(source: str | None, settings: Settings, version: int) -> tuple[object, str | None]:
-    """The schema `source` names (None: the one in use, Workspace.flow_schema's choice), and a note on it."""
+def _schema_of(
+    source: str | None, settings: Settings, version: int, *, refresh: bool = False
+) -> tuple[object, str | None]:
+    """The schema `source` names (None: the assistant's, Workspace.assistant_schema), and a note on it."""
     if source == "bundled":
         from .flows import bundled_schema
 
@@ -525,7 +547,7 @@ def _schema_of(source: str | None, settings: Settings, version: int) -> tuple[ob
 
     workspace = Workspace(settings)
     if source is None:
-        loaded = workspace.flow_schema(version)
+        loaded = workspace.assistant_schema(version)
         return loaded.schema.raw, loaded.note
     if source == "live":
         from .schema_store import live_schema
@@ -537,12 +559,16 @@ def _schema_of(source: str | None, settings: Settings, version: int) -> tuple[ob
             )
         try:
             loaded = live_schema(
-                settings.live_schema_url, kestra_version=version, cache_dir=settings.cache_dir, merge=False
+                settings.live_schema_url,
+                kestra_version=version,
+                cache_dir=settings.cache_dir,
+                merge=False,
+                refresh=refresh,
             )  # as Kestra publishes it (with its descriptions): what is in force merges it with our flow model
         except CopilotError as exc:  # never fetched and unreachable (or not a flow schema): no copy to write
             said = str(exc).removesuffix("; using the bundled catalog.").removesuffix(".")
             raise CopilotError(
-                f"{said}, and there is no copy of it in the cache.",
+                f"{said}; no usable copy is cached.",
                 hint="Check the connection or live_schema_url (a mirror), or use --source bundled.",
             ) from exc
         return loaded.schema.raw, loaded.note
@@ -570,6 +596,8 @@ def _config(args: argparse.Namespace) -> int:
         print(config_path())
         return EXIT_OK
     for key, value in load_settings().redacted().items():
+        if key == "config_file" and value is None:  # where one would be read from, and that there is none yet
+            value = f"(none: {config_path()} does not exist)"
         print(f"{key} = {value if value is not None else '(not set)'}")
     return EXIT_OK
 

@@ -267,11 +267,11 @@ def _print_catalog(catalog: CatalogInForce) -> None:
 
 
 def _catalog(settings: Settings) -> CatalogInForce:
-    """The plugin catalog flows are judged by and the prompt is grounded on (Workspace.flow_schema's choice)."""
+    """The plugin catalog the assistant judges flows by and grounds the prompt on (Workspace.assistant_schema)."""
     from .catalog_in_force import catalog_in_force
     from .workspace import Workspace
 
-    loaded = Workspace(settings).flow_schema(settings.kestra_version)
+    loaded = Workspace(settings).assistant_schema(settings.kestra_version)
     return catalog_in_force(loaded.schema, loaded.note)
 
 

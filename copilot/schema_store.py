@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from .errors import CopilotError
 from .flows import FlowSchema, SchemaLoadError, bundled_schema, use_cache
 from .private_files import private_dir, write_private
-from .urls import display_url
+from .urls import display_url, transport_failure
 
 if TYPE_CHECKING:
     import httpx
@@ -50,6 +50,11 @@ __all__ = [
 ]
 
 LIVE_MAX_AGE = 24 * 3600.0  # seconds a fetched live schema is used before it is revalidated
+# Seconds to connect, and to wait for the next bytes of an answer: a network that takes connections and never
+# answers (a captive portal, a proxy that swallows them) costs this much, once an hour at most. With a copy to
+# fall back on (a revalidation), less.
+LIVE_CONNECT_WAIT, LIVE_READ_WAIT = 3.0, 10.0
+REVALIDATE_CONNECT_WAIT, REVALIDATE_READ_WAIT = 2.0, 5.0
 RETRY_AFTER = 3600.0  # seconds after a failed fetch before the next try: offline, each run is not slowed by it
 LIVE_HINT = "Offline for good? Set KESTRA_COPILOT_LIVE_SCHEMA=false (or live_schema_url to a mirror)."
 FACTS_FORMAT = 2  # bumped when what the facts files hold changes shape
@@ -301,17 +306,17 @@ def live_schema(
     *,
     kestra_version: int,
     cache_dir: Path,
-    timeout: float = 30.0,
     transport: httpx.BaseTransport | None = None,
     now: float | None = None,
     merge: bool = True,
+    refresh: bool = False,
 ) -> LoadedSchema:
     """Kestra's hosted flow schema at `url`: the cached copy while it is less than a day old (no request),
     else revalidated with its ETag (a 304 keeps it another day) or fetched. Offline or refused, the cached
     copy with a note of its date. SchemaLoadError when there is no copy to use (never fetched, unreachable,
     or a download that is not a valid flow schema): the caller falls back to the bundled catalog. `merge`:
     its plugins with our flow model for `kestra_version`, the bundled catalog's types it lacks added (else
-    the schema as it is)."""
+    the schema as it is). `refresh`: ask now (with the ETag), whatever the copy's age or a recent failure."""
     now = time.time() if now is None else now
     shown = display_url(url)
     text_file = cache_dir / "schemas" / f"live-{_cache_file(cache_dir, url).name}"
@@ -319,7 +324,8 @@ def live_schema(
     meta = _read_meta(meta_file)
     fetched, failed, note = meta.get("fetched"), meta.get("failed"), meta.get("note")
     copy_from = fetched if isinstance(fetched, float | int) and text_file.is_file() else None
-    recently_failed = isinstance(failed, float | int) and 0 <= now - failed < RETRY_AFTER
+    recently_failed = not refresh and isinstance(failed, float | int) and 0 <= now - failed < RETRY_AFTER
+    damaged = text_file.is_file() and copy_from is None  # a copy without its record: not to be trusted
 
     def source(when: float) -> str:
         return f"Kestra's live schema ({shown}, fetched {time.strftime('%Y-%m-%d', time.localtime(when))})"
@@ -339,16 +345,17 @@ def live_schema(
         schema = judged(read_copy, source(when), digest if isinstance(digest, str) else None)
         return LoadedSchema(schema, note=note)
 
-    if copy_from is not None and (0 <= now - copy_from < LIVE_MAX_AGE or recently_failed):
+    if copy_from is not None and ((0 <= now - copy_from < LIVE_MAX_AGE and not refresh) or recently_failed):
         try:
             return cached(copy_from, note if recently_failed and isinstance(note, str) else None)
         except (OSError, SchemaLoadError):
-            copy_from = None  # a damaged copy: fetched again
+            copy_from, damaged = None, True  # fetched again
     elif recently_failed:
         raise SchemaLoadError(str(note or f"Could not fetch {shown}."))
     etag = meta.get("etag") if copy_from is not None else None
     try:
-        status, text, new_etag = _fetch(url, etag if isinstance(etag, str) else None, timeout, transport)
+        waits = (REVALIDATE_CONNECT_WAIT, REVALIDATE_READ_WAIT) if copy_from else (LIVE_CONNECT_WAIT, LIVE_READ_WAIT)
+        status, text, new_etag = _fetch(url, etag if isinstance(etag, str) else None, waits, transport)
         if status == 304 and copy_from is not None:
             _write_meta(meta_file, {**meta, "fetched": now, "failed": None, "note": None})
             return cached(now)
@@ -369,6 +376,7 @@ def live_schema(
             pass  # fetched again next time
         return LoadedSchema(schema)
     if copy_from is None:
+        why += "; the cached copy was damaged and is not used" if damaged else ""
         note = f"{why}; using the bundled catalog."
         _write_meta(meta_file, {**meta, "failed": now, "note": note})
         raise SchemaLoadError(note, hint=LIVE_HINT)
@@ -383,7 +391,7 @@ class _FetchFailed(Exception):
 
 
 def _fetch(
-    url: str, etag: str | None, timeout: float, transport: httpx.BaseTransport | None
+    url: str, etag: str | None, waits: tuple[float, float], transport: httpx.BaseTransport | None
 ) -> tuple[int, str, str | None]:
     """(status, text, ETag) of a GET of `url`: 304 (with no text) when `etag` still matches."""
     import httpx
@@ -394,16 +402,23 @@ def _fetch(
     try:
         verify = ssl_context() if transport is None else True
         with httpx.Client(
-            follow_redirects=True, timeout=httpx.Timeout(timeout, connect=5.0), transport=transport, verify=verify
+            follow_redirects=True,
+            timeout=httpx.Timeout(waits[1], connect=waits[0]),
+            transport=transport,
+            verify=verify,
         ) as client:
             response = client.get(url, headers=headers)
             if response.status_code == 304:
                 return 304, "", etag
             response.raise_for_status()
             return response.status_code, response.text, response.headers.get("ETag")
+    except httpx.HTTPStatusError as exc:
+        raise _FetchFailed(f"it answered HTTP {exc.response.status_code}") from exc
     except httpx.HTTPError as exc:
         failure = tls_failure(exc)
-        raise _FetchFailed(failure.reason.replace("its ", "the server's ", 1) if failure else str(exc)) from exc
+        raise _FetchFailed(
+            failure.reason.replace("its ", "the server's ", 1) if failure else transport_failure(exc)
+        ) from exc
 
 
 def _read_meta(path: Path) -> dict[str, object]:

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .errors import ConfigError
 
-__all__ = ["check_url", "display_url", "origin", "same_origin", "split_userinfo"]
+__all__ = ["check_url", "display_url", "origin", "same_origin", "split_userinfo", "transport_failure"]
 
 # Everything between `scheme://` and the last `@`: the userinfo, however malformed the rest is.
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)(.*)@", re.DOTALL)
@@ -107,3 +107,15 @@ def same_origin(a: str, b: str) -> bool:
     """Whether two URLs share scheme, host and port (`localhost` and `127.0.0.1` do not)."""
     first = origin(a)
     return first is not None and first == origin(b)
+
+
+def transport_failure(exc: Exception) -> str:
+    """Why a connection failed, in words (`connection refused`, not `[Errno 111]` or `ConnectError`)."""
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return "no answer in time"
+    said = re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc).strip())  # "[Errno 111] Connection refused"
+    if isinstance(exc, httpx.ConnectError):
+        return said[:1].lower() + said[1:] if said and len(said) < 80 else "the connection failed"
+    return "the connection broke off"

@@ -352,6 +352,17 @@ class Workspace:
             )
 
     # --- the flow schema ------------------------------------------------------------------------------
+    def assistant_schema(self, kestra_version: int) -> LoadedSchema:
+        """The schema the assistant judges and grounds flows by: the configured server's when it gives one,
+        else `flow_schema`'s choice (Kestra's live schema, else the bundled catalog); the note says why a
+        source was passed over. `validate` asks a server only under `--server` (it stays offline)."""
+        from .schema_store import LoadedSchema
+
+        server, why_not = self.server_schema()
+        loaded = self.flow_schema(kestra_version, server=server)
+        note = " ".join(note for note in (why_not, loaded.note) if note)
+        return LoadedSchema(loaded.schema, note or None)
+
     def server_schema(self) -> tuple[tuple[str, str] | None, str | None]:
         """The configured Kestra server's flow schema for `flow_schema` (its text and label: exactly its plugins,
         at their versions; cached per server version, so a start asks the server its version only), or None
@@ -532,9 +543,8 @@ class Workspace:
                 "No retrieval index yet: answers come without sources. Build it: `kestra-copilot index build`."
             )
         version = kestra_version or self.settings.kestra_version
-        server, why_not = self.server_schema()
-        schema = self.flow_schema(version, server=server)  # the server's, else Kestra's live one, else bundled
-        notes += [note for note in (why_not, schema.note) if note]
+        schema = self.assistant_schema(version)  # the server's, else Kestra's live one, else bundled
+        notes += [schema.note] if schema.note else []
         engine = Engine(
             chat_model,
             recipe=chosen,

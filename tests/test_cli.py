@@ -110,6 +110,18 @@ def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     assert "very-secret" not in out and "correct-horse" not in out and "AIza…(30 chars)" in out
 
 
+def test_config_show_says_where_a_config_file_would_be_read_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    monkeypatch.setenv("KESTRA_COPILOT_CONFIG", str(config))
+    assert main(["config", "show"]) == 0
+    assert f"config_file = (none: {config} does not exist)" in capsys.readouterr().out
+    config.write_text("[kestra]\nversion = 2\n")
+    assert main(["config", "show"]) == 0
+    assert f"config_file = {config}" in capsys.readouterr().out
+
+
 def test_diff_command(flows: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     good, bad = flows
     assert main(["diff", str(good), str(good)]) == 0

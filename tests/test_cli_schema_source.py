@@ -54,7 +54,7 @@ def test_the_live_schema_when_it_cannot_be_had(
     hosted.body = None  # down, and never fetched
     assert main(["schema", "--source", "live"]) == 2
     err = capsys.readouterr().err
-    assert "Could not fetch Kestra's live schema from" in err and "there is no copy of it in the cache" in err
+    assert "Could not fetch Kestra's live schema from" in err and "no usable copy is cached" in err
     assert "using the bundled catalog" not in err and "--source bundled" in err
     default, note = written(capsys)  # what is in force: the bundled catalog, and why
     assert default == bundled_schema(1).raw and "note: Could not fetch Kestra's live schema" in note

@@ -44,6 +44,20 @@ def test_server_constraints_join_the_offline_diagnostics(
     assert "Kestra 1.3.2 at http://127.0.0.1" in out
 
 
+def test_server_before_the_path_takes_the_configured_server_not_the_path_as_its_url(
+    flow_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`validate --server flow.yml`, as people write it: the path is a path (argparse alone took it as the
+    server's URL and then asked for a PATH)."""
+    with FakeKestra() as fake:
+        _env(monkeypatch, fake)
+        assert main(["validate", "--server", str(flow_file)]) == 1
+    out = capsys.readouterr().out
+    assert "error[server-constraint]" in out and "Kestra 1.3.2 at http://127.0.0.1" in out
+    assert main(["validate"]) == 2  # no path at all: said as an error, not a traceback
+    assert "validate needs at least one PATH" in capsys.readouterr().err
+
+
 def test_the_servers_major_version_picks_the_rules(
     flow_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -104,6 +104,48 @@ def test_never_fetched_and_unreachable_is_an_error_the_caller_falls_back_from(
     assert "KESTRA_COPILOT_LIVE_SCHEMA=false" in (raised.value.hint or "")
 
 
+def test_refresh_asks_now_whatever_the_copys_age(hosted: HostedSchema, tmp_path: Path) -> None:
+    """`schema --source live --refresh`: a schema Kestra published this morning is picked up now, not tomorrow
+    (with the ETag: an unchanged one is not downloaded again)."""
+    live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0)
+    live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0 + 60, refresh=True)
+    assert hosted.requests == [None, '"v1"']  # asked again within the day, and answered 304
+    hosted.etag = '"v2"'
+    live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0 + 120, refresh=True)
+    assert hosted.requests[-1] == '"v1"' and len(hosted.requests) == 3  # a new ETag: downloaded
+
+
+def test_a_damaged_copy_offline_is_said_to_be_damaged(hosted: HostedSchema, tmp_path: Path) -> None:
+    live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0)
+    (copy,) = [path for path in (tmp_path / "schemas").glob("live-*.json") if not path.name.endswith(".meta.json")]
+    copy.write_bytes(copy.read_bytes()[:5000])  # cut short: not JSON
+    hosted.body = None  # and offline
+    with pytest.raises(SchemaLoadError) as raised:
+        live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0 + 60)
+    assert "the cached copy was damaged and is not used; using the bundled catalog" in str(raised.value)
+
+
+def test_a_network_that_takes_the_connection_and_never_answers_is_given_up_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A captive portal or a proxy that swallows requests: the wait is short and said in words."""
+    import socket
+
+    import copilot.schema_store
+
+    monkeypatch.setattr(copilot.schema_store, "LIVE_READ_WAIT", 0.3)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # takes connections, never answers
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/v1/plugins/schemas/flow"
+        with pytest.raises(SchemaLoadError) as raised:
+            live_schema(url, kestra_version=1, cache_dir=tmp_path)
+    finally:
+        silent.close()
+    assert "(no answer in time); using the bundled catalog" in str(raised.value)
+
+
 def test_a_corrupt_download_is_not_kept_and_the_previous_copy_judges(hosted: HostedSchema, tmp_path: Path) -> None:
     live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0)
     hosted.body, hosted.etag = (hosted.body or b"")[:5000], '"cut"'  # cut short: not JSON

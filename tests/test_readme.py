@@ -30,6 +30,7 @@ import pytest
 from tests.conftest import REPO, shared_path
 from tests.fakes.archives import tarball
 from tests.fakes.gemini import FakeGemini, Reply
+from tests.fakes.hosted_schema import HostedSchema, full_flow_schema_bytes
 from tests.fakes.kestra import FakeKestra
 
 README = REPO / "README.md"
@@ -159,7 +160,8 @@ COMMANDS: dict[str, Run | Skip] = {
         "kestra-copilot index build --source ./my-flows --source kestra --source docs=$DOCS_TARBALL#src/contents/docs",
         says="chunks",
     ),
-    "kestra-copilot index status": Run(piped=True, says="catalog:    bundled catalog (Kestra 1.x), "),
+    # The walk-through's Kestra serves a schema (the real sample): the assistant's catalog is that server's.
+    "kestra-copilot index status": Run(piped=True, says="catalog:    the flow schema of Kestra 1.3.2 at "),
     'kestra-copilot search "merge a staging table into BigQuery" -k 8 --kind flow --json': Run(piped=True),
     # As written it embeds all of ../shared (8,434 chunks, a quarter of an hour here): the same command on a
     # folder of flows and the first cases.
@@ -198,6 +200,7 @@ COMMANDS: dict[str, Run | Skip] = {
     "kestra-copilot config show": Run(piped=True, says="kestra_url"),
     "kestra-copilot schema --source bundled --kestra-version 2 -o flow-schema.json": Run(),
     "kestra-copilot schema --source bundled": Run(piped=True, says='"definitions"'),
+    "kestra-copilot schema --source live --refresh -o live-schema.json": Run(),  # the walk-through's mirror
     # As written it scores 239 blueprints and ~1,400 corrupted copies (a minute here): the first 20.
     "kestra-copilot eval sanity --cases ../shared/kestra-flows/dev.jsonl": Run(
         "kestra-copilot eval sanity --cases $SHARED/kestra-flows/dev.jsonl --limit 20"
@@ -336,7 +339,13 @@ def walkthrough(tmp_path: Path) -> Iterator[Walkthrough]:
     env |= {"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "ALL_PROXY": proxy, "NO_PROXY": "127.0.0.1,localhost"}
     env["DOCS_TARBALL"] = _downloaded_before(home / ".cache" / "kestra-copilot")
     schema = json.loads(shared_path("kestra-api", "kestra-flow-schema-sample-libs-copilot.json").read_text())
-    with FakeGemini() as gemini, FakeKestra(flow_schema=schema) as kestra:
+    # Kestra's hosted schema from a mirror (as an air-gapped team sets it): every documented plugin, full format.
+    with (
+        FakeGemini() as gemini,
+        FakeKestra(flow_schema=schema) as kestra,
+        HostedSchema(full_flow_schema_bytes()) as hosted,
+    ):
+        env["KESTRA_COPILOT_LIVE_SCHEMA_URL"] = hosted.url
         gemini.script(Reply(f"Here it is:\n```yaml\n{FLOW}```\n"))
         kestra.flows[("company.team", "taxi")] = FLOW.replace("loading", "reading")  # the team's, a revision behind
         kestra.revisions[("company.team", "taxi")] = 1
@@ -350,6 +359,16 @@ def walkthrough(tmp_path: Path) -> Iterator[Walkthrough]:
             "KESTRA_PASSWORD": kestra.password,
         }
         yield Walkthrough(_project(tmp_path), env, home)
+
+
+def _as_shown(output: str) -> str:
+    """The output as the README shows it: judged by Kestra's live schema at its default URL on the day the README
+    was written (here, the walk-through's loopback mirror, today)."""
+    return re.sub(
+        r"Kestra's live schema \(http://127\.0\.0\.1:\d+/v1/plugins/schemas/flow, fetched \d{4}-\d{2}-\d{2}\)",
+        "Kestra's live schema (https://api.kestra.io/v1/plugins/schemas/flow, fetched 2026-12-05)",
+        output,
+    )
 
 
 # --- the walk-through ---------------------------------------------------------------------------------------
@@ -390,7 +409,7 @@ def test_the_readme_runs_as_written(walkthrough: Walkthrough) -> None:
         session = re.search(r"\bsession ([0-9a-f]{8,})", done.stderr)
         if session and "SESSION" not in walkthrough.env:
             walkthrough.env["SESSION"] = session[1]
-        if command in SHOWN and done.stdout != shown_output(text, command):
+        if command in SHOWN and _as_shown(done.stdout) != shown_output(text, command):
             problems.append(f"`{command}` prints\n{done.stdout}\nthe README shows\n{shown_output(text, command)}")
         if how.piped:  # into a reader that has gone before the first write, as `head` has once it has enough
             piped = walkthrough.run(f"{shell} | head -c 0")

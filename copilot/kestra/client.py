@@ -26,7 +26,7 @@ import httpx
 
 from ..fileio import FileError, open_regular
 from ..tls import ssl_context, tls_failure
-from ..urls import check_url, split_userinfo
+from ..urls import check_url, split_userinfo, transport_failure
 from .errors import (
     KestraAuthError,
     KestraConflict,
@@ -231,7 +231,7 @@ class KestraClient:
                 f"Cannot {action}: Kestra at {self.url} answered, but {failure.reason}.", hint=failure.hint
             )
         return KestraUnavailable(
-            f"Cannot reach Kestra at {self.url} to {action}: {_unreachable(exc)}.",
+            f"Cannot reach Kestra at {self.url} to {action}: {transport_failure(exc)}.",
             hint="Is the server running? Check KESTRA_URL.",
         )
 
@@ -553,13 +553,3 @@ def _parse_event(lines: list[str]) -> object:
     except ValueError:
         return None
     return event
-
-
-def _unreachable(exc: httpx.TransportError) -> str:
-    """Why a connection failed, in words (`connection refused`, not `ConnectError`)."""
-    if isinstance(exc, httpx.TimeoutException):
-        return "no answer in time"
-    said = re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc).strip())  # "[Errno 111] Connection refused"
-    if isinstance(exc, httpx.ConnectError):
-        return said[:1].lower() + said[1:] if said and len(said) < 80 else "the connection failed"
-    return "the connection broke off"

@@ -285,8 +285,9 @@ def test_client_and_fake_follow_kestras_openapi_spec(version: str, tmp_path: Pat
     ]
     docs = {"io.kestra.plugin.core.log.Log": "# Log\n\nLogs a message.\n"}
     logs = {"greet": [("INFO", "Hello me")], "answer": [("WARN", "slow")]}
+    schema = {"$schema": "http://json-schema.org/draft-07/schema#", "definitions": {}}
     with FakeKestra(
-        version=version, step_seconds=0.05, plugin_docs=docs, blueprints=blueprints, task_logs=logs
+        version=version, step_seconds=0.05, plugin_docs=docs, blueprints=blueprints, task_logs=logs, flow_schema=schema
     ) as kestra:
         asyncio.run(scenario(kestra, tmp_path))
         exchanges = list(kestra.exchanges)
