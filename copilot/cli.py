@@ -282,7 +282,11 @@ class _Run:
     @property
     def source(self) -> str | None:
         """What the verdicts rest on: `bundled catalog (Kestra 1.x)`, `+ Kestra 1.3.2 at …` with `--server`."""
-        return self.schema and self.schema + (f" + {self.server}" if self.server else "")
+        if not self.schema or not self.server:
+            return self.schema
+        from .server_check import judged_by
+
+        return judged_by(self.schema, self.server)
 
 
 def _check_flows(args: argparse.Namespace, settings: Settings, texts: list[tuple[str, str]], *, many: bool) -> _Run:

@@ -25,7 +25,7 @@ from .schema_store import server_schema_text
 from .urls import display_url
 from .workspace import Workspace
 
-__all__ = ["ServerCheck", "check_on_server"]
+__all__ = ["ServerCheck", "check_on_server", "judged_by"]
 
 
 @dataclass
@@ -76,3 +76,12 @@ def check_on_server(settings: Settings, url: str | None, texts: list[str]) -> Se
         return asyncio.run(_ask(settings, url, texts))
     except KestraError as exc:
         return ServerCheck(label=display_url(url or settings.kestra_url or "Kestra"), problem=str(exc), hint=exc.hint)
+
+
+def judged_by(schema_source: str, server: str) -> str:
+    """What `validate --server`'s verdicts rest on, the server named once: the schema that judged offline and
+    the server that checked too (`bundled catalog (Kestra 1.x) + Kestra 1.3.2 at …`), or, when that schema is
+    the server's own, the schema and the server's own check."""
+    if server in schema_source:
+        return f"{schema_source} + the server's own check"
+    return f"{schema_source} + {server}"

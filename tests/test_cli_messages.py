@@ -4,12 +4,14 @@ plugin family or kind."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from copilot.cli import main
 from tests.conftest import shared_path
+from tests.fakes.hosted_schema import HostedSchema
 from tests.fakes.kestra import FakeKestra
 
 FLOW = "id: hello\nnamespace: company.team\ntasks:\n  - id: say\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
@@ -68,3 +70,49 @@ def test_a_type_is_suggested_only_from_its_own_plugin_family(
         assert "Did you mean" not in out
     else:
         assert f"Did you mean `{suggested}`?" in out
+
+
+# --- which source judged, said once and by its name ------------------------------------------------------------
+PRIVATE = FLOW.replace("io.kestra.plugin.core.log.Log", "io.kestra.plugin.private.Mine")
+
+
+def test_a_users_schema_file_is_named_where_a_type_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = shared_path("kestra-api", "kestra-flow-schema-sample-libs-copilot.json")
+    flow = tmp_path / "mine.yml"
+    flow.write_text(PRIVATE)
+    assert main(["validate", str(flow), "--schema", str(schema)]) == 1
+    out = capsys.readouterr().out
+    assert f"it is not in {schema}:" in out and "server's plugins" not in out
+
+
+def test_validate_server_names_the_server_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flow = tmp_path / "hello.yml"
+    flow.write_text(FLOW)
+    sample = json.loads(shared_path("kestra-api", "kestra-flow-schema-sample-libs-copilot.json").read_text())
+    for schema in (sample, None):  # its own schema judges offline; an older server's: the bundled catalog
+        with FakeKestra(flow_schema=schema) as kestra:
+            for variable, value in (("URL", kestra.url), ("USERNAME", kestra.username), ("PASSWORD", kestra.password)):
+                monkeypatch.setenv(f"KESTRA_{variable}", value)
+            assert main(["validate", str(flow), "--server"]) == 0
+        (line,) = capsys.readouterr().out.splitlines()
+        assert line.count(kestra.url) == 1, line
+        offline = "the flow schema of Kestra 1.3.2 at {url} for plugins, with the Kestra 1.x flow model"
+        expected = (
+            offline + " + the server's own check" if schema else "bundled catalog (Kestra 1.x) + Kestra 1.3.2 at {url}"
+        )
+        assert line.endswith(" — " + expected.format(url=kestra.url)), line
+
+
+def test_when_the_live_schema_cannot_be_had_an_unchecked_type_says_so(
+    live_on: HostedSchema, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live_on.body = None  # down, never fetched: the bundled catalog judges
+    flow = tmp_path / "mine.yml"
+    flow.write_text(PRIVATE)
+    assert main(["validate", str(flow)]) == 0
+    out = capsys.readouterr().out
+    assert "warning[type-not-in-catalog]" in out and "hint: Kestra's live schema is off or could not be fetched;" in out

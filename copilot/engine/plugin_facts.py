@@ -22,6 +22,7 @@ __all__ = ["PLUGIN_FACTS_CHARS", "PluginFacts", "plugin_facts", "plugin_types_in
 
 PLUGIN_FACTS_CHARS = 4000  # the part's budget: ~1,000 tokens, a dozen types
 MAX_TITLE_CHARS = 160
+_FAMILIES = ("task", "trigger")  # the families whose common properties are said once
 _TYPE_NAME = re.compile(r"(?<![\w.])(?:[a-z][a-z0-9_]*\.)+[A-Z][A-Za-z0-9_]*")
 
 
@@ -54,24 +55,34 @@ def plugin_facts(
         name for name in plugin_types_in(texts) if name not in skipped and schema.type_index.get(name) in definitions
     ]
     common = _common_properties(schema.kestra_version)
+    members = _family_members(schema)
     blocks: list[str] = []
+    families: set[str] = set()
     size = 0
     for name in wanted:
-        block = _describe(schema, name, common)
+        definition = schema.type_index[name]
+        family = next((f for f, names in members.items() if definition in names), None)  # a condition: none
+        block = _describe(schema, name, common[family] if family else frozenset())
         if size + len(block) + 1 > budget:
             break
         blocks.append(block)
+        families.update([family] if family else [])
         size += len(block) + 1
     if not blocks:
         return PluginFacts("", ())
     left_out = len(wanted) - len(blocks)
     more = f"\n[… {left_out} more types left out]" if left_out else ""
-    shared = f"Not listed below: what every task or trigger takes ({', '.join(sorted(common))})."
-    return PluginFacts(f"{shared}\n" + "\n".join(blocks) + more, tuple(wanted[: len(blocks)]), left_out)
+    shared = "; ".join(
+        f"what every {family} takes ({', '.join(sorted(common[family]))})"
+        for family in _FAMILIES
+        if family in families and common[family]
+    )
+    head = f"Not listed below: {shared}.\n" if shared else ""
+    return PluginFacts(head + "\n".join(blocks) + more, tuple(wanted[: len(blocks)]), left_out)
 
 
 def _describe(schema: FlowSchema, name: str, common: frozenset[str]) -> str:
-    """`- TYPE: title` then its required properties and the others (not those every task or trigger has)."""
+    """`- TYPE: title` then its required properties and the others (not those every type of its family has)."""
     found = plugin_definition(schema, name)
     assert found is not None  # `plugin_facts` describes the types the schema defines
     title = found.title
@@ -93,15 +104,29 @@ def _plugin_definitions(schema: FlowSchema) -> frozenset[str]:
     return frozenset(schema.type_index[name] for name in schema.plugin_types())
 
 
+@functools.lru_cache(maxsize=4)
+def _family_members(schema: FlowSchema) -> dict[str, frozenset[str]]:
+    """The definitions of the schema's tasks and of its triggers, read from where its Flow root lists them
+    (conditions and task runners are neither: they take none of the common properties said once)."""
+    from ..flows._merge import _items, _members, _properties
+
+    root = _properties(schema, schema.root)
+    return {family: frozenset(_members(schema, _items(schema, root.get(f"{family}s")))) for family in _FAMILIES}
+
+
 @functools.cache
-def _common_properties(kestra_version: int) -> frozenset[str]:
-    """What every task (or every trigger) has, from the bundled catalog's families: said once, not per type."""
+def _common_properties(kestra_version: int) -> dict[str, frozenset[str]]:
+    """What every task, and every trigger, takes in Kestra `kestra_version`.x, from the bundled catalog's families:
+    said once, not per type (a property of the other version, like 2.x's `workerSelector` in 1.x, is not)."""
     catalog = bundled_schema(kestra_version).catalog
+    shared = dict.fromkeys(_FAMILIES, frozenset[str]())
     if catalog is None:
-        return frozenset()
-    shared: set[str] = set()
-    for family in ("task", "trigger"):
+        return shared
+    for family in shared:
         types = catalog.family(family, kestra_version)
         if types:
-            shared |= frozenset.intersection(*(frozenset(t.properties) for t in types))
-    return frozenset(shared - {"id", "type"})
+            common = frozenset.intersection(
+                *(frozenset(p.name for p in t.properties.values() if p.exists_in(kestra_version)) for t in types)
+            )
+            shared[family] = common - {"id", "type"}
+    return shared

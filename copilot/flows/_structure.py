@@ -17,11 +17,13 @@ from ._parse import ParsedFlow, Path
 from ._schema import OFFLINE_CATALOG, FlowSchema
 from ._types import YamlList, YamlMap, YamlValue
 from ._values import as_dict, as_list
-from ._versions import replacement_hint
+from ._versions import other_version_hint, replacement_hint
 from ._where import describe_location, did_you_mean, did_you_mean_type, element_kind, sentence
 
 __all__ = ["StructureReport", "check_structure"]
 
+# A typed node's kind (_where.element_kind) → the catalog family whose common properties it has.
+_PLUGIN_FAMILY_OF_KIND = {"task": "task", "trigger": "trigger", "condition": "condition", "task runner": "task-runner"}
 TASK_LIST_KEYS = frozenset({"tasks", "errors", "finally", "then", "else"})  # where a flowable task holds tasks
 
 
@@ -126,12 +128,12 @@ class _Walker:
             elif additional is not None:
                 self.walk(child, additional, child_path)
             elif declares_properties and not open_object:
-                self._unknown_key(key, child_path, properties)
+                self._unknown_key(key, child_path, properties, value)
 
     def _is_deprecated(self, schema: YamlValue) -> bool:
         return any(m.get("$deprecated") is True for m in self.schema.flatten(schema))
 
-    def _unknown_key(self, key: str, path: Path, properties: dict[str, YamlList]) -> None:
+    def _unknown_key(self, key: str, path: Path, properties: dict[str, YamlList], node: YamlMap) -> None:
         owner = describe_location(self.parsed.data, path[:-1])
         known = list(properties)
         homes = self._nested_homes(key, properties)
@@ -147,6 +149,8 @@ class _Walker:
             shown = ", ".join(sorted(k for k in known if k not in ("id", "type"))[:12])
             hint += f" Known properties: {shown}{'…' if len(known) > 14 else ''}."
         version_hint = replacement_hint(key, self.version, context="property")
+        if version_hint is None and self._in_other_version_only(key, node, path[:-1]):
+            version_hint = other_version_hint(key, self.version, known)
         if version_hint:
             hint = version_hint
         self._add(
@@ -155,6 +159,29 @@ class _Walker:
             f'Unknown property `{key}` in {owner}; Kestra refuses it: "Unrecognized field \\"{key}\\"".',
             hint,
         )
+
+    def _in_other_version_only(self, key: str, node: YamlMap, path: Path) -> bool:
+        """The catalog has `key` in the other Kestra version only on the type of `node` (at `path`; the flow at the
+        root; for a type it lacks, on every type of its family, as the merge has it): `workerSelector` on a 1.x task."""
+        catalog = self.schema.catalog
+        if catalog is None:
+            return False
+        type_name = node.get("type")
+        found = catalog.lookup(type_name) if path and isinstance(type_name, str) else None
+        if not path:
+            flow = catalog.objects.get("Flow")
+            specs = dict(flow.properties) if flow is not None else {}
+        elif found is not None:
+            specs = dict(found.properties)
+        else:
+            from ._merge import _common_versioned
+
+            kind = element_kind(path) if isinstance(path[-1], int) else _kind_of_key(path)
+            family = _PLUGIN_FAMILY_OF_KIND.get(kind)
+            specs = _common_versioned(catalog, family) if family and isinstance(type_name, str) else {}
+        spec = specs.get(key)
+        other = 1 if self.version >= 2 else 2
+        return spec is not None and not spec.exists_in(self.version) and spec.exists_in(other)
 
     def _nested_homes(self, key: str, properties: dict[str, YamlList]) -> list[str]:
         """The known properties whose own object declares `key` (`skipLeadingRows` → `csvOptions`): a property
@@ -269,11 +296,14 @@ class _Walker:
         elif self.schema.closed or (catalog is not None and catalog.covers_package_of(type_name)) or version_hint:
             suggestion = did_you_mean_type(type_name, known)
             hint = version_hint or (f"Did you mean `{suggestion}`?" if suggestion else None)
-            source = "the server's plugins" if self.schema.closed else "Kestra"
+            if not self.schema.closed:
+                among = "among Kestra's plugins"
+            else:  # a server's schema (merged with our flow model), or a user's file or URL taken as it is
+                among = "among the server's plugins" if catalog is not None else f"in {self.schema.source}"
             self._add(
                 "unknown-type",
                 type_path,
-                f'Unknown {kind} type `{type_name}` ({where}); it is not among {source}: "Invalid type: {type_name}".',
+                f'Unknown {kind} type `{type_name}` ({where}); it is not {among}: "Invalid type: {type_name}".',
                 hint,
             )
         elif _is_typo(type_name, suggestion := did_you_mean_type(type_name, known)):
@@ -290,11 +320,20 @@ class _Walker:
                 "type-not-in-catalog",
                 type_path,
                 f"`{type_name}` {not_in}; its properties were not checked.",
-                (f"Did you mean `{suggestion}`? " if suggestion else "")
-                + "Validate against a Kestra server (--server or --schema) for a full check.",
+                (f"Did you mean `{suggestion}`? " if suggestion else "") + self._full_check(),
                 severity=Severity.WARNING,
             )
         self._detach_children(value, path)
+
+    def _full_check(self) -> str:
+        """How to have every plugin checked: the bundled catalog judges when the live schema is off or could
+        not be had; past the live schema, only a server knows its own plugins."""
+        if self.schema.is_bundled:
+            return (
+                "Kestra's live schema is off or could not be fetched; with it, or with a Kestra server "
+                "(--server or --schema), every plugin is checked."
+            )
+        return "Validate against a Kestra server (--server or --schema) for a full check."
 
     def _detach_children(self, value: YamlMap, path: Path) -> None:
         """Below an unknown type, still check the tasks it holds (under the keys flowable tasks hold tasks

@@ -7,7 +7,9 @@ this table says what to write instead.
 
 from __future__ import annotations
 
-__all__ = ["replacement_hint"]
+from collections.abc import Collection
+
+__all__ = ["other_version_hint", "replacement_hint"]
 
 _CORE = "io.kestra.plugin.core"
 
@@ -35,6 +37,25 @@ _REMOVED_IN_2_PROPERTIES = {
     "preconditions": "Kestra 2.x replaced Flow-trigger `preconditions` with `dependsOn`, `window` and `when`.",
     "backfills": "Kestra 2.x removed Schedule `backfills` from the flow; start backfills from the UI or API.",
 }
+
+# What Kestra 2.x calls a property 1.x had (the same setting under its new name, or what takes its place).
+_RENAMED_IN_2_PROPERTIES = {
+    "workerGroup": "workerSelector",
+    "maxAttempt": "maxAttempts",
+    "conditions": "when",
+    "preconditions": "dependsOn",
+}
+
+
+def other_version_hint(name: str, version: int, known: Collection[str]) -> str:
+    """The hint for a property `name` its type has in the other Kestra version only (the catalog's since/until):
+    it says so and names what to write in `version` when the type has a counterpart here (among `known`)."""
+    other = 1 if version >= 2 else 2
+    renamed = _RENAMED_IN_2_PROPERTIES if version >= 2 else {new: old for old, new in _RENAMED_IN_2_PROPERTIES.items()}
+    counterpart = renamed.get(name)
+    if counterpart in known:
+        return f"`{name}` is a Kestra {other}.x property; in Kestra {version}.x use `{counterpart}`."
+    return f"`{name}` is a Kestra {other}.x property, not a Kestra {version}.x one: remove it."
 
 
 def replacement_hint(name: str, version: int, *, context: str = "type") -> str | None:

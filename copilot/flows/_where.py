@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import functools
 from collections.abc import Iterable
 
 from ._parse import Path, format_path
@@ -17,6 +16,8 @@ __all__ = [
     "sentence",
     "subject",
 ]
+
+_SEGMENT_TYPO = 0.8  # how alike a misspelt segment of a type name is to the real one (as _structure._is_typo)
 
 # The key a list sits under tells what its items are.
 _CONTAINER_KINDS = {
@@ -96,20 +97,26 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
 
 
 def did_you_mean_type(type_name: str, known: Iterable[str]) -> str | None:
-    """The closest known plugin type of the same plugin family (`io.kestra.plugin.jdbc…`) or the same kind
-    (`…Queries`): a JDBC task is never offered an HTTP one because their names happen to be alike."""
-    family, kind = _plugin_family(type_name), type_name.rsplit(".", 1)[-1].lower()
-    pool = [t for t in known if _plugin_family(t) == family or t.rsplit(".", 1)[-1].lower() == kind]
-    return did_you_mean(type_name, pool)
+    """The closest known plugin type of the same package (`io.kestra.plugin.core.log.Lgo` → `…log.Log`), else one
+    whose whole name is a near miss (one segment a letter or two off: `…plugin.mongdb.Load` → `…mongodb.Load`). A
+    type in a package no known type shares is not a misspelling of another package's type: `mongodb.Load` is a
+    real plugin, not `gcp.bigquery.Load`, and `aws.sqs.Trigger` not `aws.s3.Trigger`."""
+    package = type_name.rpartition(".")[0]
+    pool = list(known)
+    same_package = [t for t in pool if t.rpartition(".")[0] == package]
+    if same_package:
+        return did_you_mean(type_name, same_package)
+    near = [t for t in pool if _near_miss(type_name, t)]
+    return did_you_mean(type_name, near)
 
 
-@functools.lru_cache(maxsize=4096)  # asked for every known type, for each unknown one
-def _plugin_family(type_name: str) -> str:
-    """`io.kestra.plugin.jdbc` for `io.kestra.plugin.jdbc.postgresql.Queries`; else the type's package."""
-    parts = type_name.split(".")
-    if parts[:3] == ["io", "kestra", "plugin"] and len(parts) > 4:
-        return ".".join(parts[:4])
-    return ".".join(parts[:-1])
+def _near_miss(name: str, other: str) -> bool:
+    """The same dotted name but for its case, or for one segment, and that one a close spelling."""
+    parts, others = name.lower().split("."), other.lower().split(".")
+    if len(parts) != len(others):
+        return False
+    differ = [(a, b) for a, b in zip(parts, others, strict=True) if a != b]
+    return not differ or (len(differ) == 1 and difflib.SequenceMatcher(None, *differ[0]).ratio() >= _SEGMENT_TYPO)
 
 
 def sentence(text: str) -> str:

@@ -79,8 +79,47 @@ def test_a_live_only_type_is_described_from_the_live_schema_and_the_bundled_titl
 def test_what_every_task_has_is_said_once_not_with_each_type() -> None:
     facts = plugin_facts(bundled_schema(1), [flow_with(LOG, "io.kestra.plugin.core.http.Request")])
     first, *rest = facts.text.splitlines()
-    assert first.startswith("Not listed below: what every task or trigger takes (") and "retry" in first
+    assert first.startswith("Not listed below: what every task takes (") and "retry" in first
     assert not any("retry" in line or "allowFailure" in line for line in rest)
+
+
+SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"
+
+
+def _common_lines(facts_text: str) -> dict[str, set[str]]:
+    """Family → the properties the first line says every one of them takes."""
+    first = facts_text.splitlines()[0].removeprefix("Not listed below: ").removesuffix(".")
+    said = (part.removeprefix("what every ").split(" takes (") for part in first.split("; "))
+    return {family: set(names.removesuffix(")").split(", ")) for family, names in said}
+
+
+@pytest.mark.parametrize(
+    ("version", "this", "other"), [(1, "workerGroup", "workerSelector"), (2, "workerSelector", "workerGroup")]
+)
+def test_the_common_properties_are_this_versions_and_tasks_and_triggers_are_said_apart(
+    version: int, this: str, other: str
+) -> None:
+    tasks_only = _common_lines(plugin_facts(bundled_schema(version), [flow_with(LOG)], kestra_version=version).text)
+    assert set(tasks_only) == {"task"}  # no trigger described: no trigger line
+    assert this in tasks_only["task"] and other not in tasks_only["task"]
+    assert not tasks_only["task"] & {"conditions", "when", "stopAfter", "failOnTriggerError"}  # a trigger's only
+    texts = [flow_with(LOG) + f"triggers:\n  - id: daily\n    type: {SCHEDULE}\n"]
+    facts = plugin_facts(bundled_schema(version), texts, kestra_version=version)
+    both = _common_lines(facts.text)
+    assert set(both) == {"task", "trigger"} and {"stopAfter", "failOnTriggerError", this} <= both["trigger"]
+    assert ("conditions" if version == 1 else "when") in both["trigger"] and other not in both["trigger"]
+    schedule = facts.text.split(f"- {SCHEDULE}")[1]
+    assert "stopAfter" not in schedule and "cron" in schedule  # said once, above
+
+
+def test_a_live_trigger_is_told_apart_by_where_the_flow_lists_it() -> None:
+    """The merged live schema's families: a trigger the catalog lacks takes the triggers' line too."""
+    from copilot.flows._merge import merge
+    from tests.flows.test_merge import LIVE, _hosted_2x
+
+    schema = merge(FlowSchema(json.loads(_hosted_2x()), source=LIVE), 1)
+    lines = _common_lines(plugin_facts(schema, ["io.kestra.plugin.acme.Webhook"]).text)
+    assert set(lines) == {"trigger"} and "workerSelector" not in lines["trigger"]
 
 
 def test_the_order_is_the_flows_then_the_others_and_the_budget_holds() -> None:
