@@ -108,10 +108,10 @@ def _plugin_definitions(schema: FlowSchema) -> frozenset[str]:
 def _family_members(schema: FlowSchema) -> dict[str, frozenset[str]]:
     """The definitions of the schema's tasks and of its triggers, read from where its Flow root lists them
     (conditions and task runners are neither: they take none of the common properties said once)."""
-    from ..flows._merge import _items, _members, _properties
+    from ..flows._merge import families
 
-    root = _properties(schema, schema.root)
-    return {family: frozenset(_members(schema, _items(schema, root.get(f"{family}s")))) for family in _FAMILIES}
+    found = families(schema)
+    return {family: frozenset(found.get(family, ())) for family in _FAMILIES}
 
 
 @functools.cache

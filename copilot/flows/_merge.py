@@ -31,6 +31,7 @@ __all__ = [
     "LIVE",
     "PLUGIN_FAMILIES",
     "MergedParts",
+    "common_versioned",
     "families",
     "merge",
     "merge_key",
@@ -167,7 +168,7 @@ def merge_schemas(live: FlowSchema, bundled: FlowSchema, catalog: Catalog, versi
         definitions[name_of(name)] = rewrite.node(live.definitions.get(name, {}))
         queue.extend(rewrite.referenced)
         rewrite.referenced = []
-    common = {family: _common_versioned(catalog, family) for family in PLUGIN_FAMILIES}
+    common = {family: common_versioned(catalog, family) for family in PLUGIN_FAMILIES}
     for name, found, family in taken:
         _version_rules(definitions, name_of(name), found, common[family], version)
     for family, refs in members.items():
@@ -293,7 +294,7 @@ def _own_members(definitions: YamlMap, name: str) -> list[YamlMap]:
     return out
 
 
-def _common_versioned(catalog: Catalog, family: str) -> dict[str, PropertySpec]:
+def common_versioned(catalog: Catalog, family: str) -> dict[str, PropertySpec]:
     """The version-bound properties every catalog type of `family` has (the family's base: `workerGroup`
     until 1.x, `workerSelector` from 2.x, a trigger's `conditions` …), for a live type the catalog lacks."""
     kinds = {"task": ("task", "flowable")}.get(family, (family,))

@@ -174,11 +174,11 @@ class _Walker:
         elif found is not None:
             specs = dict(found.properties)
         else:
-            from ._merge import _common_versioned
+            from ._merge import common_versioned
 
             kind = element_kind(path) if isinstance(path[-1], int) else _kind_of_key(path)
             family = _PLUGIN_FAMILY_OF_KIND.get(kind)
-            specs = _common_versioned(catalog, family) if family and isinstance(type_name, str) else {}
+            specs = common_versioned(catalog, family) if family and isinstance(type_name, str) else {}
         spec = specs.get(key)
         other = 1 if self.version >= 2 else 2
         return spec is not None and not spec.exists_in(self.version) and spec.exists_in(other)
