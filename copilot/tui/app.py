@@ -50,7 +50,7 @@ from ..terminal import printable
 from ..urls import display_url
 from ..wording import counted
 from ..workspace import EngineSetup, Workspace
-from .chat import ChatLog
+from .chat import ChatLog, literal
 from .inputs import typed_inputs, wire
 from .keys import ACTIONS, QUIT, label, plan_keys
 from .panes import SidePanel
@@ -819,7 +819,7 @@ class CopilotApp(App[None]):
             return
         where = outcome.where
         if outcome.refused:
-            found = "\n".join(f"- {d.format('flow')}" for d in outcome.review.problems)
+            found = "\n".join(f"- {literal(d.format('flow'))}" for d in outcome.review.problems)  # as Kestra said it
             await self.tell(f"**Kestra refuses this flow; nothing was deployed.**\n\n{found}", "error")
         elif outcome.review.up_to_date:
             await self.say(f"{where} is already up to date on the server.", "system")
