@@ -251,7 +251,8 @@ class CopilotApp(App[None]):
             model = conversation.model_name
             parts.append(StatusPart("model", (model,) if model else ("no model (set GEMINI_API_KEY)", "no model")))
             recipe = conversation.recipe_name
-            parts.append(StatusPart("recipe", (f"recipe {recipe}", recipe)))
+            dropped = ("",) if recipe == "default" else ()  # only the default recipe goes when space is short
+            parts.append(StatusPart("recipe", (f"recipe {recipe}", recipe, *dropped)))
             if conversation.turn_usage:
                 tokens, cost = self._spent(conversation, conversation.turn_usage)
                 short = compact_count(tokens)
@@ -272,7 +273,9 @@ class CopilotApp(App[None]):
             forms = ("no index",)
         parts.append(StatusPart("index", forms))
         if self.catalog is not None:
-            parts.append(StatusPart("catalog", catalog_forms(self.catalog)))
+            # The bundled catalog where Kestra's live schema was wanted: a fallback (the chat has said why).
+            fallback = self.catalog.kind == "bundled" and self.workspace.settings.live_schema
+            parts.append(StatusPart("catalog", catalog_forms(self.catalog, fallback=fallback)))
         parts.append(StatusPart("kestra", self.server_status))
         if conversation is not None:
             parts.append(StatusPart("flow", self._flow_forms(conversation)))

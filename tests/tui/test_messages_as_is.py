@@ -15,7 +15,9 @@ from tests.tui.pilot import ask, running, send, settings, settle, shown, with_ke
 
 UPSERT = VALID.replace("    message: hi\n", "    message: hi\n    upsertMode: true\n")
 # As Kestra words a refusal, with what Markdown or Rich markup would take for their own.
-REFUSED = 'tasks[0].upsertMode: Unrecognized field "upsertMode" (class <Log>), not *marked* as [b]ignorable[/b] &amp; \\'
+REFUSED = (
+    'tasks[0].upsertMode: Unrecognized field "upsertMode" (class <Log>), not *marked* as [b]ignorable[/b] &amp; \\'
+)
 
 
 def test_the_problems_list_and_the_chat_show_a_message_as_it_is(gemini: FakeGemini, tmp_path: Path) -> None:
