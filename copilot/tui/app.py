@@ -30,7 +30,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.widgets.option_list import Option
-from textual.worker import Worker, WorkerCancelled, WorkerFailed
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from ..config import Settings, load_settings
 from ..conversation import (
@@ -50,7 +50,7 @@ from ..terminal import printable
 from ..urls import display_url
 from ..wording import counted
 from ..workspace import EngineSetup, Workspace
-from .chat import ChatLog
+from .chat import ChatLog, literal
 from .inputs import typed_inputs, wire
 from .keys import ACTIONS, QUIT, label, plan_keys
 from .panes import SidePanel
@@ -107,7 +107,10 @@ answers, the flow as it was (`/ask QUESTION` always answers, never changes the f
 {actions}
 - Ctrl+P the command palette: every action, by name
 - {quit} quit"""
-LOADING = "Still loading the engine; try again in a moment."
+LOADING = "Still loading the engine: try again in a moment (↑ recalls what you typed)."
+LOADING_WHAT = "the model, the index and the plugin catalog"  # what Workspace.engine builds, in its thread
+QUEUED = f"Sent once the engine is loaded ({LOADING_WHAT}); Esc takes it back."
+LOADING_NOTICE_SECONDS = 1.0  # a start slower than this says what it waits for
 STREAMING = "A reply is still streaming: wait for it, or press Esc to stop it."
 ASK_USAGE = "Usage: `/ask QUESTION` — the answer leaves the flow as it is."
 STOPPED = "*Stopped. The reply so far is kept above (a flow in it is set aside: `/blocks`); the flow is unchanged.*"
@@ -137,6 +140,7 @@ class CopilotApp(App[None]):
             else ("no Kestra server (set KESTRA_URL)", "no Kestra server", "no Kestra")
         )
         self._turn: Worker[None] | None = None  # the running turn
+        self._queued: list[tuple[str, bool]] = []  # requests sent while the engine loads: (text, question)
         self.catalog: CatalogInForce | None = None  # the plugin catalog in force, once the engine is built
         self._run_asked = False  # a test-run's inputs form is open: a second F5 waits for it
         self._last_inputs: dict[tuple[str, str], dict[str, str]] = {}  # (namespace, id) → what its form last ran
@@ -191,7 +195,22 @@ class CopilotApp(App[None]):
         await self.say("Describe the flow you need — or type `/help`.", "system")
         for note in self.keys.notes:  # at once, not after the engine: the keys work from the first frame
             await self.say(f"Keys: {note}", "system")
+        self.set_timer(LOADING_NOTICE_SECONDS, self._still_loading)
         self.load_engine()
+
+    async def _still_loading(self) -> None:
+        """A slow start says what it waits for: the Workspace cannot say which part it is at, but it can say
+        which of them may come over the network (a Kestra server's schema, Kestra's live schema)."""
+        if self.conversation is not None or not self.is_running:
+            return
+        settings = self.workspace.settings
+        fetched = [f"the Kestra server's schema ({display_url(settings.kestra_url)})"] if settings.kestra_url else []
+        if settings.live_schema:
+            fetched.append(f"Kestra's live schema ({display_url(settings.live_schema_url)})")
+        network = f", which may be fetched: {' or '.join(fetched)}" if fetched else ""
+        await self.say(
+            f"Still loading {LOADING_WHAT}{network}… A request sent meanwhile is sent once it is loaded.", "system"
+        )
 
     @dataclass
     class EngineBuilt(Message):
@@ -235,6 +254,22 @@ class CopilotApp(App[None]):
         self.refresh_status()
         for note in self.conversation.notes:
             await self.say(note, "system")
+        if self._queued:
+            self.send_queued()
+
+    @work(exclusive=True, group="queued")
+    async def send_queued(self) -> None:
+        """The requests sent while the engine loaded, in order, each once the one before it is answered; a
+        reply stopped (Esc) takes back the ones still waiting."""
+        while self._queued:
+            text, question = self._queued.pop(0)
+            self.start_turn(text, question=question)
+            turn = self._turn
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                if turn is not None:
+                    await turn.wait()
+            if turn is not None and turn.state == WorkerState.CANCELLED and self._queued:
+                await self._take_back()
 
     def on_unmount(self) -> None:
         if self.conversation is not None:
@@ -246,12 +281,13 @@ class CopilotApp(App[None]):
         conversation = self.conversation
         parts = []
         if conversation is None:
-            parts.append(StatusPart("model", ("loading…",)))
+            parts.append(StatusPart("model", (f"loading {LOADING_WHAT}…", "loading…")))
         else:
             model = conversation.model_name
             parts.append(StatusPart("model", (model,) if model else ("no model (set GEMINI_API_KEY)", "no model")))
             recipe = conversation.recipe_name
-            parts.append(StatusPart("recipe", (f"recipe {recipe}", recipe)))
+            dropped = ("",) if recipe == "default" else ()  # only the default recipe goes when space is short
+            parts.append(StatusPart("recipe", (f"recipe {recipe}", recipe, *dropped)))
             if conversation.turn_usage:
                 tokens, cost = self._spent(conversation, conversation.turn_usage)
                 short = compact_count(tokens)
@@ -272,7 +308,9 @@ class CopilotApp(App[None]):
             forms = ("no index",)
         parts.append(StatusPart("index", forms))
         if self.catalog is not None:
-            parts.append(StatusPart("catalog", catalog_forms(self.catalog)))
+            # The bundled catalog where Kestra's live schema was wanted: a fallback (the chat has said why).
+            fallback = self.catalog.kind == "bundled" and self.workspace.settings.live_schema
+            parts.append(StatusPart("catalog", catalog_forms(self.catalog, fallback=fallback)))
         parts.append(StatusPart("kestra", self.server_status))
         if conversation is not None:
             parts.append(StatusPart("flow", self._flow_forms(conversation)))
@@ -371,10 +409,20 @@ class CopilotApp(App[None]):
             await self.say(f"{BUSY} Your request is kept in the input history (↑).", "system")
             return
         await self.say(text, "user")
-        if self.conversation is None:
-            await self.say(LOADING, "system")
+        if self.conversation is None or self._queued:  # the engine is loading: sent once it is built
+            self._queued.append((text, question))
+            after = "" if len(self._queued) == 1 else " It goes after the one before it."
+            await self.say(
+                f"{QUEUED}{after}" if self.conversation is None else "Sent after the one before it.", "system"
+            )
             return
         self.start_turn(text, question=question)
+
+    async def _take_back(self) -> None:
+        """The requests still waiting (for the engine, or behind a reply stopped) are not sent: the input history
+        keeps them (↑)."""
+        taken, self._queued = self._queued, []
+        await self.say(f"Not sent: {counted(len(taken), 'request')} still waiting; ↑ recalls them.", "system")
 
     async def command(self, text: str) -> None:
         name, _, argument = text[1:].partition(" ")
@@ -527,6 +575,8 @@ class CopilotApp(App[None]):
     async def action_cancel(self) -> None:
         if self._turn is not None and self.streaming:
             self._turn.cancel()
+        elif self._queued:  # Esc before the engine is built: the requests waiting for it are taken back
+            await self._take_back()
         elif self.conversation is not None and self.conversation.test_running:  # Esc must not go unanswered
             await self.say(f"Esc stops a reply; this is a test-run and its repairs. {BUSY}", "system")
 
@@ -819,7 +869,7 @@ class CopilotApp(App[None]):
             return
         where = outcome.where
         if outcome.refused:
-            found = "\n".join(f"- {d.format('flow')}" for d in outcome.review.problems)
+            found = "\n".join(f"- {literal(d.format('flow'))}" for d in outcome.review.problems)  # as Kestra said it
             await self.tell(f"**Kestra refuses this flow; nothing was deployed.**\n\n{found}", "error")
         elif outcome.review.up_to_date:
             await self.say(f"{where} is already up to date on the server.", "system")

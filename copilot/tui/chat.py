@@ -21,9 +21,17 @@ if TYPE_CHECKING:  # Markdown is imported with the first message (message.py), a
 
     from .message import ChatMessage
 
-__all__ = ["ChatLog", "first_sentence"]
+__all__ = ["ChatLog", "first_sentence", "literal"]
 
 _FENCED = re.compile(r"^(`{3,}|~{3,}).*?^\1[ \t]*$", re.M | re.S)
+_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")  # ASCII punctuation: what Markdown may take for markup
+
+
+def literal(text: str) -> str:
+    """`text` for a Markdown message, every character shown as is: a server's `Unrecognized field \\"x\\"`
+    keeps its backslashes, `<x>` and `&amp;` stay, a `*` or a backtick is not emphasis or code (CommonMark lets
+    any ASCII punctuation be escaped with a backslash)."""
+    return _PUNCTUATION.sub(r"\\\g<0>", text)
 
 
 def first_sentence(reply: str, limit: int = 100) -> str:

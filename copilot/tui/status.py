@@ -2,7 +2,8 @@
 
 Each part has forms from the fullest to the most compact (an empty form drops the part). `fit` shortens
 the parts in the order of `SHORTEN` — least useful detail first — until the line fits, so at 80 columns
-the model, the session's cost, the index size and the Kestra server all stay visible.
+the model, the session's cost, the index size, the plugin catalog in force and the Kestra server all stay
+visible.
 """
 
 from __future__ import annotations
@@ -25,27 +26,30 @@ class StatusPart:
     forms: tuple[str, ...]  # fullest first; "" drops the part
 
 
-# Which part loses detail next, step by step (a name appears once per shorter form it has).
+# Which part loses detail next, step by step (a name appears once per shorter form it has). The catalog in
+# force (a fallback to the bundled one above all) outranks the recipe's name and the server's wording: they
+# shorten first, and the default recipe goes before the catalog does.
 SHORTEN = (
-    "catalog",
+    "catalog",  # "plugin types" → "types"
+    "flow",  # which flow and revision goes first: the Flow tab says it too
     "flow",
     "flow",
-    "flow",
-    "kestra",
-    "catalog",
-    "catalog",
+    "kestra",  # the server's URL
     "index",
-    "catalog",
     "turn",
     "session",
-    "recipe",
+    "catalog",  # `bundled 378 types` (`fallback: bundled 378 types`)
+    "recipe",  # its name alone
     "turn",
     "session",
-    "kestra",
-    "turn",
+    "kestra",  # `no Kestra`
+    "turn",  # dropped
+    "recipe",  # dropped (the default one only)
+    "catalog",  # `bundled 378 types`, no longer saying it is a fallback
     "index",
+    "catalog",  # dropped
     "model",
-)  # fmt: skip  (which flow and revision goes first: the Flow tab says it too)
+)
 
 
 def compact_count(count: int) -> str:
@@ -60,16 +64,22 @@ def compact_count(count: int) -> str:
     return text + suffix
 
 
-def catalog_forms(catalog: CatalogInForce) -> tuple[str, ...]:
-    """`Kestra's live schema (fetched 2026-12-05), 1,071 plugin types` … `live 1.1k types`, then dropped."""
+def catalog_forms(catalog: CatalogInForce, *, fallback: bool = False) -> tuple[str, ...]:
+    """`Kestra's live schema (fetched 2026-12-05), 1,071 plugin types` … `live 1.1k types`, then dropped.
+    `fallback`: the bundled catalog is in force where a schema was wanted (Kestra's live one could not be had),
+    said as long as there is room: `fallback: bundled 378 types`."""
     count = catalog.plugin_types
     short = {"live": "live schema", "server": "server schema", "bundled": "bundled catalog"}.get(catalog.kind, "schema")
-    return (
-        f"{catalog.label}, {count:,} plugin types",
-        f"{short}, {count:,} types",
-        f"{short.split()[0]} {compact_count(count)} types",
-        "",
-    )
+    compact = f"{short.split()[0]} {compact_count(count)} types"
+    if fallback:
+        return (
+            f"{catalog.label} (fallback), {count:,} plugin types",
+            f"{short} (fallback), {count:,} types",
+            f"fallback: {compact}",
+            compact,
+            "",
+        )
+    return (f"{catalog.label}, {count:,} plugin types", f"{short}, {count:,} types", compact, compact, "")
 
 
 def _line(parts: Sequence[StatusPart], levels: dict[str, int]) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from textual.widgets import Static
 
 from ..wording import counted
-from .chat import ChatLog, first_sentence
+from .chat import ChatLog, first_sentence, literal
 
 if TYPE_CHECKING:  # copilot.events loads the Kestra client and the models: at the first turn, not at start
     from ..events import Revision, TurnEvent, Validated
@@ -112,7 +112,7 @@ class TurnView:
         if event.valid:
             return
         blocking = [d for d in event.diagnostics if d.blocking]
-        listed = "\n".join(f"- `{d.line or '-'}:{d.column or 1}` {d.code}: {d.message}" for d in blocking[:5])
+        listed = "\n".join(f"- `{d.line or '-'}:{d.column or 1}` {d.code}: {literal(d.message)}" for d in blocking[:5])
         more = f"\n- … and {len(blocking) - 5} more (Flow tab)" if len(blocking) > 5 else ""
         await self.say(f"**Attempt {event.attempt}: {counted(len(blocking), 'problem')}**\n\n{listed}{more}", "system")
 

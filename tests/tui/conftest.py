@@ -50,6 +50,15 @@ CORPUS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def no_loading_notice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow start's "Still loading…" line waits for an hour: on a loaded machine the engine may well take a
+    second, and a chat or a snapshot must not depend on it (tests/tui/test_loading.py turns it on)."""
+    import copilot.tui.app
+
+    monkeypatch.setattr(copilot.tui.app, "LOADING_NOTICE_SECONDS", 3600.0)
+
+
 @pytest.fixture
 def gemini(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGemini]:
     with FakeGemini() as fake:

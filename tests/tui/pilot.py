@@ -36,6 +36,13 @@ def messages(app: CopilotApp) -> list[str]:
     return [message.source for message in app.query("ChatMessage")]
 
 
+def shown(message: Any) -> str:
+    """What a chat message shows: its Markdown rendered, block by block (markup gone, escapes resolved)."""
+    from textual.widgets._markdown import MarkdownBlock
+
+    return "\n".join(str(block.content) for block in message.query(MarkdownBlock) if str(block.content))
+
+
 def flow_code(app: CopilotApp) -> str:
     return app.query_one("#flow", FlowView).code
 

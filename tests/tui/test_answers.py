@@ -23,7 +23,7 @@ def test_a_question_after_a_flow_is_answered_and_the_flow_stays(gemini: FakeGemi
             assert "Revision 1: valid ✓" in str(app.query_one("#problems").content)
             conversation = app.conversation
             answered = conversation.spent(conversation.turn_usage).tokens  # costed: the answer's call
-            assert len(conversation.revisions) == 1 and answered and f"turn {answered} tokens" in status(app)
+            assert len(conversation.revisions) == 1 and answered and f"turn {answered} $" in status(app)
             store, session = conversation.store, conversation.session
             turns = store.turns(session)
             assert [t["reply"] for t in turns][-1] == ANSWER and turns[-1]["status"] == "done"

@@ -10,7 +10,7 @@ from rich.syntax import Syntax
 from copilot.tui.app import CopilotApp
 from tests.engine.test_turn import EDITED, INVALID, VALID, flow_of
 from tests.fakes.gemini import FakeGemini, Reply
-from tests.tui.pilot import ask, flow_code, messages, running, screen, send, settings, settle, status, until
+from tests.tui.pilot import ask, flow_code, messages, running, screen, send, settings, settle, shown, status, until
 
 
 def test_generate_repair_edit_diff_undo(gemini: FakeGemini, tmp_path: Path) -> None:
@@ -22,7 +22,8 @@ def test_generate_repair_edit_diff_undo(gemini: FakeGemini, tmp_path: Path) -> N
             assert "duration: PT1S" in flow_code(app) and "colour" not in flow_code(app)
             chat = messages(app)
             assert "log hi then wait a second" in chat
-            assert any(m.startswith("**Attempt 1: 2 problems**") and "`colour`" in m for m in chat)  # what was wrong
+            said = [shown(m) for m in app.query("ChatMessage")]  # what was wrong, as the validator words it
+            assert any(m.startswith("Attempt 1: 2 problems") and "Unknown property `colour`" in m for m in said)
             (repair,) = app.query("Collapsible.repair")  # the repair's reply, folded under what it came to
             assert str(repair.title).startswith("Repair (attempt 2): valid ✓")
             fixed: Any = repair.query_one(".repair-diff").content  # what the repair changed, in its fold
@@ -36,7 +37,8 @@ def test_generate_repair_edit_diff_undo(gemini: FakeGemini, tmp_path: Path) -> N
             assert str(topology.root.label) == "company.team.taxi"
             tasks = next(n for n in topology.root.children if str(n.label) == "tasks")
             assert [str(n.label) for n in tasks.children] == ["hello (Log)", "wait (Sleep)"]
-            assert "turn 356 tokens $0.0007 · session 356 tokens $0.0007" in status(app)  # 120 columns: in full
+            # 120 columns: the costs in full, without the word "tokens" (the catalog in force outranks it)
+            assert "turn 356 $0.0007 · session 356 $0.0007 · no index · bundled " in status(app)
 
             await ask(app, pilot, gemini, EDITED, "add a retry to hello")
             diff: Any = app.query_one("#diff").content
@@ -219,7 +221,7 @@ def test_revisions_goto_diff_and_switching_recipe(gemini: FakeGemini, tmp_path: 
             await send(pilot, "/recipe flows-only")
             await settle(app, pilot)
             assert app.conversation.engine.recipe.name == "flows-only" and len(app.conversation.engine.revisions) == 2
-            assert "recipe flows-only" in status(app)
+            assert "flows-only · " in status(app)
             await send(pilot, "/recipe nope")
             await settle(app, pilot)
             assert any("No recipe 'nope'" in m for m in messages(app))
@@ -299,7 +301,7 @@ def test_the_command_palette_runs_actions_with_their_pickers(
             listing.highlighted = ids.index("flows-only")
             await pilot.press("enter")
             await settle(app, pilot)
-            assert app.conversation.engine.recipe.name == "flows-only" and "recipe flows-only" in status(app)
+            assert app.conversation.engine.recipe.name == "flows-only" and "flows-only · " in status(app)
             assert app.conversation.engine.current.number == 1  # the loaded flow stays
 
             await run(app, pilot, "switch model", "Switch model")

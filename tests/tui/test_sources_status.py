@@ -98,7 +98,10 @@ def test_the_status_bar_shows_the_index_and_fits_in_80_columns(
             line = status(app)
             bar: Any = app.query_one("#status")
             assert len(line) <= bar.content_size.width == 78 and not line.endswith("…")
-            assert line == f"gemini-3.8-flash · default · turn 178 · Σ 178 $0.0004 · index 5 · Kestra {kestra.version}"
+            count = app.catalog.plugin_types  # the catalog in force outranks the turn's tokens and the default recipe
+            assert (
+                line == f"gemini-3.8-flash · Σ 178 $0.0004 · index 5 · bundled {count} types · Kestra {kestra.version}"
+            )
 
             await send(pilot, "/recipe no-retrieval")
             await settle(app, pilot)

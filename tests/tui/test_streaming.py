@@ -56,7 +56,7 @@ def test_escape_mid_stream_keeps_the_partial_reply(gemini: FakeGemini, tmp_path:
             assert (turn["request"], turn["reply"], turn["status"]) == ("log hi then wait", partial, "interrupted")
             assert json.loads(turn["usage"]) and app.conversation.spent().tokens > 0  # what it cost so far
             spent = app.conversation.spent().tokens
-            assert f"session {spent} tokens" in status(app)  # the status bar counts it at once
+            assert f"session {spent} $" in status(app)  # the status bar counts it at once
             await pilot.pause(0.5)
             assert app.chat.replies[-1] == partial  # nothing arrives after the stop
             live, session = messages(app), app.conversation.session
