@@ -367,13 +367,12 @@ class Workspace:
         """The configured Kestra server's flow schema for `flow_schema` (its text and label: exactly its plugins,
         at their versions; cached per server version, so a start asks the server its version only), or None
         and why not (None quietly when no server is configured, or it serves no schema: an older Kestra)."""
+        if not self.settings.kestra_url:
+            return None, None
         import asyncio
 
         from .kestra import KestraError
         from .schema_store import server_schema_text
-
-        if not self.settings.kestra_url:
-            return None, None
 
         async def ask() -> tuple[str, str]:
             async with self.kestra() as kestra:

@@ -106,8 +106,15 @@ def did_you_mean_type(type_name: str, known: Iterable[str]) -> str | None:
     same_package = [t for t in pool if t.rpartition(".")[0] == package]
     if same_package:
         return did_you_mean(type_name, same_package)
-    near = [t for t in pool if _near_miss(type_name, t)]
+    near = [t for t in pool if _near_miss(type_name, t) or _segment_left_out(type_name, t)]
     return did_you_mean(type_name, near)
+
+
+def _segment_left_out(name: str, other: str) -> bool:
+    """The same plugin and class, a package segment left out or added: `io.kestra.plugin.core.Log` for
+    `io.kestra.plugin.core.log.Log` (`aws.sqs.Trigger` and `aws.s3.Trigger` have as many: other packages)."""
+    parts, others = name.split("."), other.split(".")
+    return abs(len(parts) - len(others)) == 1 and parts[:4] == others[:4] and parts[-1] == others[-1]
 
 
 def _near_miss(name: str, other: str) -> bool:

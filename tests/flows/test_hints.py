@@ -108,6 +108,7 @@ KNOWN = [
         ("io.kestra.plugin.mongdb.Load", "io.kestra.plugin.mongodb.Load"),  # one segment a letter off
         ("io.kestra.plugin.jdbc.postgres.Query", "io.kestra.plugin.jdbc.postgresql.Query"),
         ("io.kestra.plugin.Core.log.Log", "io.kestra.plugin.core.log.Log"),  # the case
+        ("io.kestra.plugin.core.Log", "io.kestra.plugin.core.log.Log"),  # a package segment left out
     ],
 )
 def test_a_type_is_suggested_from_its_own_package_or_for_a_near_miss_only(
