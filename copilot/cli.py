@@ -575,6 +575,8 @@ def _schema_of(
                 f"{said}; no usable copy is cached.",
                 hint="Check the connection or live_schema_url (a mirror), or use --source bundled.",
             ) from exc
+        if refresh and not loaded.note:
+            return loaded.schema.raw, f"refreshed: {loaded.schema.source}"
         return loaded.schema.raw, loaded.note
     import asyncio
 

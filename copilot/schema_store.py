@@ -102,7 +102,7 @@ def _compile(text: str, source: str, kestra_version: int, cache_dir: Path | None
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SchemaLoadError(
-            f"{source} is not JSON ({exc.msg} at line {exc.lineno}).",
+            f"{source} is not JSON ({exc.msg}, line {exc.lineno}).",
             hint="Give the JSON that /api/v1/plugins/schemas/flow returns.",
         ) from exc
     digest = _digest(text)
@@ -350,15 +350,21 @@ def live_schema(
             return cached(copy_from, note if recently_failed and isinstance(note, str) else None)
         except (OSError, SchemaLoadError):
             copy_from, damaged = None, True  # fetched again
-    elif recently_failed:
-        raise SchemaLoadError(str(note or f"Could not fetch {shown}."))
+    if recently_failed and copy_from is None:  # not asked again within the hour: offline runs are not slowed
+        raise SchemaLoadError(str(note or f"Could not fetch {shown}."), hint=LIVE_HINT)
     etag = meta.get("etag") if copy_from is not None else None
     try:
         waits = (REVALIDATE_CONNECT_WAIT, REVALIDATE_READ_WAIT) if copy_from else (LIVE_CONNECT_WAIT, LIVE_READ_WAIT)
         status, text, new_etag = _fetch(url, etag if isinstance(etag, str) else None, waits, transport)
         if status == 304 and copy_from is not None:
-            _write_meta(meta_file, {**meta, "fetched": now, "failed": None, "note": None})
-            return cached(now)
+            try:
+                loaded = cached(now)
+            except (OSError, SchemaLoadError):  # unchanged, but the copy is damaged: downloaded whole
+                copy_from, damaged = None, True
+                status, text, new_etag = _fetch(url, None, waits, transport)
+            else:
+                _write_meta(meta_file, {**meta, "fetched": now, "failed": None, "note": None})
+                return loaded
         schema = judged(text, source(now))
     except SchemaLoadError as exc:
         why = f"Kestra's live schema from {shown} could not be used: {exc}"
@@ -383,7 +389,12 @@ def live_schema(
     day = time.strftime("%Y-%m-%d", time.localtime(copy_from))
     note = f"{why}; using the copy fetched on {day}."
     _write_meta(meta_file, {**meta, "failed": now, "note": note})
-    return cached(copy_from, note)
+    try:
+        return cached(copy_from, note)
+    except (OSError, SchemaLoadError):  # asked again (a refresh) while its copy is damaged
+        note = f"{why}; the cached copy was damaged and is not used; using the bundled catalog."
+        _write_meta(meta_file, {**meta, "failed": now, "note": note})
+        raise SchemaLoadError(note, hint=LIVE_HINT) from None
 
 
 class _FetchFailed(Exception):

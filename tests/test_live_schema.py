@@ -125,6 +125,19 @@ def test_a_damaged_copy_offline_is_said_to_be_damaged(hosted: HostedSchema, tmp_
     assert "the cached copy was damaged and is not used; using the bundled catalog" in str(raised.value)
 
 
+def test_a_damaged_copy_is_not_a_reason_to_ask_again_within_the_hour(hosted: HostedSchema, tmp_path: Path) -> None:
+    live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0)
+    (copy,) = [path for path in (tmp_path / "schemas").glob("live-*.json") if not path.name.endswith(".meta.json")]
+    copy.write_bytes(copy.read_bytes()[:5000])
+    hosted.body = None
+    for later in (2 * DAY, 2 * DAY + 60):  # the second run, within the hour, asks nothing
+        with pytest.raises(SchemaLoadError, match="the cached copy was damaged"):
+            live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0 + later)
+    assert len(hosted.requests) == 2  # the first fetch, then one try
+    with pytest.raises(SchemaLoadError, match="the cached copy was damaged and is not used; using the bundled"):
+        live_schema(hosted.url, kestra_version=1, cache_dir=tmp_path, now=1_000_000.0 + 2 * DAY + 120, refresh=True)
+
+
 def test_a_network_that_takes_the_connection_and_never_answers_is_given_up_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -331,6 +344,7 @@ def test_the_assistant_judges_by_the_configured_servers_plugins(
     Workspace(load_settings()).engine(recipe="no-retrieval")
     schema_asks = [path for _, path in kestra.requests if path.endswith("/plugins/schemas/flow")]
     assert len(schema_asks) == 1  # a second start reads it from the cache (the server asked its version only)
+    assert "a Kestra plugin this server does not have installed" in (verdict.errors[0].hint or "")
 
 
 def test_a_server_that_cannot_give_its_schema_is_said_and_the_next_source_judges(

@@ -300,6 +300,11 @@ class _Walker:
                 among = "among Kestra's plugins"
             else:  # a server's schema (merged with our flow model), or a user's file or URL taken as it is
                 among = "among the server's plugins" if catalog is not None else f"in {self.schema.source}"
+                if catalog is not None and hint is None:  # a real plugin, maybe, that the server has not installed
+                    said = (
+                        "It is a Kestra plugin" if catalog_type is not None else "If it is a Kestra plugin, it is one"
+                    )
+                    hint = f"{said} this server does not have installed: install it there, or use a plugin it has."
             self._add(
                 "unknown-type",
                 type_path,

@@ -65,12 +65,13 @@ def compact_count(count: int) -> str:
 
 
 def catalog_forms(catalog: CatalogInForce, *, fallback: bool = False) -> tuple[str, ...]:
-    """`Kestra's live schema (fetched 2026-12-05), 1,071 plugin types` … `live 1.1k types`, then dropped.
+    """`Kestra's live schema (fetched 2026-12-05), 1,071 plugin types` … `live 1,071 types`, then dropped.
     `fallback`: the bundled catalog is in force where a schema was wanted (Kestra's live one could not be had),
     said as long as there is room: `fallback: bundled 378 types`."""
     count = catalog.plugin_types
     short = {"live": "live schema", "server": "server schema", "bundled": "bundled catalog"}.get(catalog.kind, "schema")
-    compact = f"{short.split()[0]} {compact_count(count)} types"
+    exact, rounded = f"{short.split()[0]} {count:,} types", f"{short.split()[0]} {compact_count(count)} types"
+    compact = exact if len(exact) <= len(rounded) + 1 else rounded  # 1,054 says more than 1.1k, in one more
     if fallback:
         return (
             f"{catalog.label} (fallback), {count:,} plugin types",
