@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .engine.turn import Engine, Revision, TurnEvent, TurnResult
     from .flows import FlowDiff
     from .llm.base import Usage
+    from .retrieval.hybrid import Hit
     from .workspace import Confirm, DeployOutcome, EngineSetup, Workspace
 
 __all__ = [
@@ -124,6 +125,9 @@ class ResumedTurn:
     status: str = "done"  # done, failed, interrupted (stopped), running (by another process)
     error: str | None = None  # why it failed
     error_hint: str | None = None  # and what to do
+    # The sources it was given, as recorded: title, location, kind, source and score (their text is not kept
+    # with the session: it is in the index). A session recorded before scores were kept has NaN.
+    sources: tuple[Hit, ...] = ()
 
     def events(self) -> list[TurnEvent]:
         """The turn again, as the events a front end renders live: each attempt, its reply, its verdict, the
@@ -377,6 +381,7 @@ class Conversation:
                     status=row["status"],
                     error=row["error"],
                     error_hint=row["error_hint"],
+                    sources=_recorded_sources(row["sources"]),
                 )
             )
             resumed += [SessionNote(n["text"], n["kind"]) for n in notes if n["after_turn"] == row["number"]]
@@ -608,3 +613,30 @@ def default_save_path(data: object, root: Path | None = None) -> Path:
     if not path.resolve().is_relative_to(folder.resolve()):
         raise ValueError(f"{path} leads out of {folder}")
     return path
+
+
+def _recorded_sources(text: str | None) -> tuple[Hit, ...]:
+    """A turn's sources as the session recorded them (without their text), for a front end to list again."""
+    import json
+
+    from .retrieval.chunks import KINDS, Chunk
+    from .retrieval.hybrid import Hit
+
+    try:
+        records = json.loads(text or "[]")
+    except ValueError:
+        return ()
+    hits = []
+    for record in records if isinstance(records, list) else []:
+        if not isinstance(record, dict) or record.get("kind") not in KINDS:
+            continue
+        score = record.get("score")
+        chunk = Chunk(
+            "",
+            str(record["kind"]),
+            str(record.get("source") or ""),
+            str(record.get("title") or ""),
+            str(record.get("location") or ""),
+        )
+        hits.append(Hit(chunk, float(score) if isinstance(score, int | float) else float("nan")))
+    return tuple(hits)

@@ -508,7 +508,14 @@ class _TurnRecorder:
         self.flush()  # every other event comes after a reply (or between attempts): what arrived is written
         if isinstance(event, Sources):
             sources = [
-                {"kind": h.chunk.kind, "title": h.chunk.title, "location": h.chunk.location, "id": h.chunk.id}
+                {
+                    "kind": h.chunk.kind,
+                    "title": h.chunk.title,
+                    "location": h.chunk.location,
+                    "id": h.chunk.id,
+                    "source": h.chunk.source,
+                    "score": h.score,
+                }
                 for h in event.hits
             ]
             self.update("sources = ?", json.dumps(sources))

@@ -797,6 +797,7 @@ class CopilotApp(App[None]):
         resumed = conversation.resume(session_id)
         chat = self.chat
         await chat.clear()
+        self.side.sources.reset()
         repairs = 0  # a test-run's repairs so far
         for entry in resumed:  # as the chat showed it live: requests, attempts, revisions, the notes among them
             if isinstance(entry, SessionNote):
@@ -811,6 +812,8 @@ class CopilotApp(App[None]):
             for event in entry.events():
                 await view.show(event)
             await view.end()
+            if entry.sources:  # as the Sources tab listed them live (their text is in the index)
+                self.side.sources.add_turn(entry.request, entry.sources)
             if entry.status == "interrupted":
                 await self.say(STOPPED, "system")
         self.show_revision(conversation.current)

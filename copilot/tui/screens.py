@@ -374,6 +374,13 @@ class SessionsScreen(ModalScreen[str | None]):
         self.dismiss(event.option.id)
 
 
+# A resumed session's source: listed by title and location, its text not kept with the session.
+_NOT_KEPT = (
+    "*The text of this source is not kept with the session (it is in the index): "
+    '`kestra-copilot search "{title}"` finds it.*'
+)
+
+
 class SourceViewer(ModalScreen[None]):
     """One retrieved chunk, in full, as the Markdown it is: a flow's description, then its YAML as code."""
 
@@ -391,7 +398,7 @@ class SourceViewer(ModalScreen[None]):
             yield Static(f"{self.label} {chunk.title or 'untitled'}", classes="title", markup=False)  # `[S1]`
             yield Static(f"{chunk.kind} · {chunk.source}: {chunk.location} — Esc closes", classes="hint", markup=False)
             with VerticalScroll():
-                yield Markdown(chunk.text)  # a flow chunk fences its YAML (retrieval.flows): shown as code
+                yield Markdown(chunk.text or _NOT_KEPT.format(title=chunk.title.replace('"', "")))
 
 
 class Picker(ModalScreen[str | None]):

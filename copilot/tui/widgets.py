@@ -4,6 +4,7 @@ lines, the sources of each turn, and the status bar (a message of the conversati
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -334,6 +335,18 @@ class SourcesPane(Vertical):
         hidden.display = False  # shown with the first sources (set here: a quit while mounting leaves no children)
         yield hidden
 
+    def reset(self) -> None:
+        """No turn yet: another conversation is taken up (a resumed session lists its own turns again)."""
+        self.turns, self.selected = [], None
+        select = self.query_one("#source-turn", Select)
+        with self.prevent(Select.Changed):
+            select.set_options([("No turn yet", 0)])
+            select.value = 0
+        self.query_one("#sources", Static).update("No sources yet.")
+        listing = self.query_one("#source-list", OptionList)
+        listing.clear_options()
+        listing.display = False
+
     def add_turn(self, request: str, hits: Sequence[Hit]) -> TurnSources:
         turn = TurnSources(len(self.turns) + 1, request, tuple(hits))
         self.turns.append(turn)
@@ -369,7 +382,7 @@ class SourcesPane(Vertical):
             label = Content.assemble(
                 (f"[S{index}] ", "bold"),
                 (printable(f"{chunk.title or 'untitled'}\n"), "bold"),
-                (printable(f"     {chunk.kind} · {chunk.source}: {chunk.location} · score {hit.score:.3f}"), "dim"),
+                (printable(f"     {chunk.kind} · {chunk.source}: {chunk.location}{_score(hit.score)}"), "dim"),
             )
             listing.add_option(Option(label, id=str(index)))
         listing.highlighted = 0
@@ -388,6 +401,11 @@ class SourcesPane(Vertical):
             index = int(event.option.id or 1)
             label = f"[S{index}] (turn {self.selected.number})"
             self.post_message(self.Open(label, self.selected.hits[index - 1].chunk))
+
+
+def _score(score: float) -> str:
+    """` · score 0.812`; nothing for a source a resumed session recorded without its score."""
+    return "" if math.isnan(score) else f" · score {score:.3f}"
 
 
 # --- the status bar ---------------------------------------------------------------------------------

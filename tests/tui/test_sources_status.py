@@ -84,6 +84,50 @@ def test_the_sources_of_any_turn(gemini: FakeGemini, tmp_path: Path, built_index
     asyncio.run(scenario())
 
 
+def test_a_resumed_session_lists_each_turns_sources_again(
+    gemini: FakeGemini, tmp_path: Path, built_index: Path, model_cache: Path
+) -> None:
+    """Recorded by title, location and score: the Sources tab of a resumed session lists what each turn was
+    given, as it did live; a source's text is not kept with the session, and opening one says where it is."""
+    config = with_index(settings(tmp_path), built_index, model_cache)
+
+    async def first() -> tuple[str, list[list[str]]]:
+        async with running(config) as (app, pilot):
+            await ask(app, pilot, gemini, VALID, "log a message then sleep for a duration")
+            await ask(app, pilot, gemini, EDITED, "run it on a cron schedule")
+            pane = app.query_one(SourcesPane)
+            live = []
+            for number in (1, 2):
+                pane.select_turn(number)
+                live.append(titles(pane))
+            return str(app.conversation.session if app.conversation else ""), live
+
+    async def again(session: str, live: list[list[str]]) -> None:
+        async with running(config) as (app, pilot):
+            await send(pilot, "/resume " + session)
+            await settle(app, pilot)
+            pane = app.query_one(SourcesPane)
+            assert [turn.request for turn in pane.turns] == [
+                "log a message then sleep for a duration",
+                "run it on a cron schedule",
+            ]
+            assert pane.selected is not None and pane.selected.number == 2  # the newest, as live
+            for number in (1, 2):
+                pane.select_turn(number)
+                assert titles(pane) == live[number - 1]
+            listing = pane.query_one("#source-list")
+            assert " · score 0." in str(listing.get_option_at_index(0).prompt)
+            await pilot.press("f3")
+            listing.focus()
+            await pilot.press("enter")
+            viewer = await screen(app, pilot, "SourceViewer")
+            said = viewer.query_one("Markdown").source
+            assert "not kept with the session" in said and 'kestra-copilot search "Schedule trigger"' in said
+
+    session, live = asyncio.run(first())
+    asyncio.run(again(session, live))
+
+
 def test_the_status_bar_shows_the_index_and_fits_in_80_columns(
     gemini: FakeGemini, tmp_path: Path, built_index: Path, model_cache: Path
 ) -> None:
