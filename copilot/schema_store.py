@@ -18,9 +18,9 @@ one place: `Workspace.flow_schema`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from .errors import CopilotError
 from .flows import FlowSchema, SchemaLoadError, bundled_schema, use_cache
+from .flows._pickles import read_pickle, write_pickle
 from .private_files import private_dir, write_private
 from .urls import display_url, transport_failure
 
@@ -111,15 +112,14 @@ def _compile(text: str, source: str, kestra_version: int, cache_dir: Path | None
     facts = _read_facts(facts_file) if facts_file is not None else None
     checked = bool(verdict and verdict.exists())
     schema = FlowSchema(raw, source=source, kestra_version=kestra_version, checked=checked, facts=facts)
-    try:
-        if verdict is not None and not checked:
+    if verdict is not None and not checked:
+        try:
             private_dir(verdict.parent)
             write_private(verdict, "passed the draft-07 meta-schema\n")
-        if facts_file is not None and facts is None:
-            private_dir(facts_file.parent)
-            write_private(facts_file, pickle.dumps(schema.facts(), protocol=pickle.HIGHEST_PROTOCOL))
-    except (OSError, CopilotError):
-        pass  # checked and derived again next time: slower, never wrong
+        except (OSError, CopilotError):
+            pass  # checked again next time: slower, never wrong
+    if facts_file is not None and facts is None:
+        write_pickle(facts_file, schema.facts())
     return schema
 
 
@@ -151,13 +151,10 @@ def _merged(
         base = bundled()
         parts = merge_schemas(live, base.schema(kestra_version), base.catalog, kestra_version, fill=fill)
         if path is not None:
-            try:
-                private_dir(path.parent)
-                for stale in path.parent.glob(f"*-{kestra_version}{'' if fill else 's'}-*.pickle"):
+            for stale in path.parent.glob(f"*-{kestra_version}{'' if fill else 's'}-*.pickle"):
+                with contextlib.suppress(OSError):
                     stale.unlink(missing_ok=True)  # one merged copy per version is enough
-                write_private(path, pickle.dumps(_packed(parts), protocol=pickle.HIGHEST_PROTOCOL))
-            except (OSError, CopilotError):
-                pass  # merged again next time: slower, never wrong
+            write_pickle(path, _packed(parts))
     return merged_schema(parts, source, kestra_version, fill=fill)
 
 
@@ -174,10 +171,7 @@ def _packed(parts: MergedParts) -> tuple[object, ...]:
 def _read_merged(path: Path) -> MergedParts | None:
     """A merged schema's parts kept by `_merged` (its definitions read when first used), or None (never kept,
     or unreadable)."""
-    try:
-        packed = pickle.loads(path.read_bytes())  # the user's own file, in the private cache dir
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
-        return None
+    packed = read_pickle(path)
     shapes = (dict, dict, tuple, dict, frozenset)
     if not (isinstance(packed, tuple) and len(packed) == 5 and all(map(isinstance, packed, shapes))):
         return None
@@ -202,12 +196,10 @@ def _stat(path: Path) -> list[int] | None:
 
 def _read_facts(path: Path) -> SchemaFacts | None:
     """What the validator derived from a schema of this digest, or None (never kept, or unreadable)."""
-    try:
-        facts = pickle.loads(path.read_bytes())  # the user's own file, in the private cache dir
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
-        return None
-    ok = isinstance(facts, tuple) and len(facts) == 3 and all(isinstance(part, dict) for part in facts)
-    return facts if ok else None
+    facts = read_pickle(path)
+    if isinstance(facts, tuple) and len(facts) == 3 and all(isinstance(part, dict) for part in facts):
+        return facts[0], facts[1], facts[2]
+    return None
 
 
 def _cache_file(cache_dir: Path, url: str) -> Path:

@@ -15,12 +15,12 @@ short, another format) is built again.
 from __future__ import annotations
 
 import hashlib
-import pickle
 import sys
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from ._pickles import read_pickle, write_pickle
 from ._types import YamlMap
 
 if TYPE_CHECKING:
@@ -82,10 +82,7 @@ class Bundled:
     def _read(self, part: str, kind: type[_Part]) -> _Part | None:
         if self._folder is None:
             return None
-        try:
-            loaded = pickle.loads((self._folder / f"{part}.pickle").read_bytes())  # the user's own file
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
-            return None
+        loaded = read_pickle(self._folder / f"{part}.pickle")
         return loaded if isinstance(loaded, kind) else None
 
     def _build(self) -> Bundled:
@@ -154,12 +151,12 @@ def _write(folder: Path, parts: dict[str, object]) -> None:
     import shutil
 
     from ..errors import CopilotError
-    from ..private_files import private_dir, write_private
+    from ..private_files import private_dir
 
     try:
         private_dir(folder)
         for part, value in parts.items():
-            write_private(folder / f"{part}.pickle", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+            write_pickle(folder / f"{part}.pickle", value)
         for stale in folder.parent.glob("bundled-*"):
             if stale != folder and stale.is_dir():
                 shutil.rmtree(stale, ignore_errors=True)
