@@ -25,18 +25,10 @@ _SERVER = re.compile(r"^the flow schema of (Kestra \S+)")
 @dataclass(frozen=True)
 class CatalogInForce:
     source: str  # the schema's source, as a verdict names it
+    kind: str  # live (Kestra's hosted schema), server (a Kestra server's), bundled (the catalog shipped), file
     plugin_types: int
     note: str | None = None  # why a source was passed over (offline with no copy …)
     from_catalog: int = 0  # of the plugin types, those the bundled catalog filled in (the live schema lacks them)
-
-    @property
-    def kind(self) -> str:
-        """live (Kestra's hosted schema), server (a Kestra server's), bundled (the catalog shipped), file."""
-        if self.source.startswith("Kestra's live schema"):
-            return "live"
-        if self.source.startswith("the flow schema of "):
-            return "server"
-        return "bundled" if self.source.startswith("bundled catalog") else "file"
 
     @property
     def label(self) -> str:
@@ -58,4 +50,4 @@ def catalog_in_force(schema: FlowSchema, note: str | None = None) -> CatalogInFo
     """What `schema` (Workspace.flow_schema's) is, and how many plugin types it defines."""
     types = schema.plugin_types()
     filled = sum(1 for source in types.values() if source != schema.source and source.startswith("bundled catalog"))
-    return CatalogInForce(schema.source, len(types), note, filled)
+    return CatalogInForce(schema.source, schema.origin, len(types), note, filled)

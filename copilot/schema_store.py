@@ -95,7 +95,9 @@ def load_schema(
     return LoadedSchema(_compile(text, str(path), kestra_version, cache_dir))
 
 
-def _compile(text: str, source: str, kestra_version: int, cache_dir: Path | None = None) -> FlowSchema:
+def _compile(
+    text: str, source: str, kestra_version: int, cache_dir: Path | None = None, origin: str = "file"
+) -> FlowSchema:
     """The schema in `text`, checked against the draft-07 meta-schema — once per content when there is a
     cache dir: a schema that passed leaves its digest there, and the same text is not checked again (a
     server's schema is tens of MB, its check seconds)."""
@@ -111,7 +113,7 @@ def _compile(text: str, source: str, kestra_version: int, cache_dir: Path | None
     facts_file = cache_dir / "schemas" / "facts" / f"{digest}-{FACTS_FORMAT}.pickle" if cache_dir is not None else None
     facts = _read_facts(facts_file) if facts_file is not None else None
     checked = bool(verdict and verdict.exists())
-    schema = FlowSchema(raw, source=source, kestra_version=kestra_version, checked=checked, facts=facts)
+    schema = FlowSchema(raw, source=source, kestra_version=kestra_version, checked=checked, facts=facts, origin=origin)
     if verdict is not None and not checked:
         try:
             private_dir(verdict.parent)
@@ -290,7 +292,7 @@ def server_schema(
     source = f"the flow schema of {label}"
     if merge:
         return LoadedSchema(_merged(text, source, kestra_version, cache_dir, fill=False))
-    return LoadedSchema(_compile(text, source, kestra_version, cache_dir))
+    return LoadedSchema(_compile(text, source, kestra_version, cache_dir, origin="server"))
 
 
 def live_schema(
@@ -325,7 +327,7 @@ def live_schema(
     def judged(text: str | Callable[[], str], label: str, digest: str | None = None) -> FlowSchema:
         if merge:
             return _merged(text, label, kestra_version, cache_dir, fill=True, digest=digest)
-        return _compile(text() if callable(text) else text, label, kestra_version, cache_dir)
+        return _compile(text() if callable(text) else text, label, kestra_version, cache_dir, origin="live")
 
     def read_copy() -> str:  # only when its digest is not known, or its schema is merged again
         return text_file.read_text(encoding="utf-8")

@@ -337,6 +337,7 @@ def test_the_assistant_judges_by_the_configured_servers_plugins(
     assert setup.engine.schema is not None
     assert setup.engine.schema.source.startswith(f"the flow schema of Kestra 1.3.2 at {kestra.url} for plugins")
     assert not any("schema" in note for note in setup.notes) and live_on.requests == []
+    assert setup.engine.schema.origin == "server"  # what the status bar and index status name it by
     python = FLOW.replace(LOG, "io.kestra.plugin.scripts.python.Script").replace("message: hi", "script: print(1)")
     verdict = validate_flow(python, setup.engine.schema, kestra_version=1)
     assert [d.code for d in verdict.errors] == ["unknown-type"], verdict.errors
@@ -353,6 +354,7 @@ def test_a_server_that_cannot_give_its_schema_is_said_and_the_next_source_judges
     kestra.fail_with, kestra.fail_times = 500, 10
     setup = Workspace(load_settings()).engine(recipe="no-retrieval")
     assert setup.engine.schema is not None and setup.engine.schema.source.startswith("Kestra's live schema (")
+    assert setup.engine.schema.origin == "live"
     assert any(note.startswith("The flow schema of the Kestra server at ") for note in setup.notes), setup.notes
     kestra.fail_times = 0
     kestra.flow_schema = None  # an older server, without the endpoint: quietly the next source

@@ -70,6 +70,7 @@ class Bundled:
             catalog=lambda: self.catalog,  # read when a hint needs it
             checked=True,  # the tests check the bundled schemas against the meta-schema
             facts=facts,
+            origin="bundled",
         )
 
     @property

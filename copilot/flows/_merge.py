@@ -81,6 +81,7 @@ def merged_schema(parts: MergedParts, live_source: str, version: int, *, fill: b
         checked=True,  # made of a checked live schema and the bundled one
         facts=facts,
         plugins=plugins,
+        origin="live" if fill else "server",  # the hosted schema is filled in from the catalog, a server's never
     )
 
 

@@ -194,6 +194,7 @@ class FlowSchema:
         checked: bool = False,
         facts: SchemaFacts | None = None,
         plugins: PluginSources | None = None,
+        origin: str = "file",
     ) -> None:
         definitions = schema.get("definitions") if isinstance(schema, dict) else None
         if not isinstance(definitions, dict | LazyDefinitions):
@@ -205,6 +206,9 @@ class FlowSchema:
         # The schema without its definitions: where validation starts (the whole is only read when asked for).
         self.root: YamlMap = {key: value for key, value in schema.items() if key != "definitions"}
         self.source = source
+        # Where it comes from, as a front end names it: bundled (the catalog shipped), live (Kestra's hosted
+        # schema), server (a Kestra server's), file (a user's file or URL); a merged schema, its plugins' source.
+        self.origin = origin
         self.kestra_version = kestra_version
         # The catalog this schema was generated from (or how to get it), None for a server's or a user's.
         self._catalog = catalog
@@ -507,6 +511,7 @@ class FlowSchema:
             source=f"bundled catalog (Kestra {kestra_version}.x)",
             kestra_version=kestra_version,
             catalog=catalog,
+            origin="bundled",
         )
 
 
